@@ -1,0 +1,311 @@
+#include "table/data_file.h"
+
+#include <cstring>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "rocksdb/file_checksum.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/slice_transform.h"
+#include "rocksdb/table.h"
+#include "table/absl_compat.h"
+#include "table/row.h"
+
+namespace deltasidecar::table {
+
+namespace {
+// Bloom filter entries are "prefixes" capped far beyond any realistic key, i.e.
+// whole keys; a point lookup seeks with prefix_same_as_start so the filter is
+// consulted before any data block is read.
+constexpr size_t kFilterPrefixCap = 4096;
+
+std::string HexOf(std::string_view bytes) { return absl::BytesToHexString(AV(bytes)); }
+
+absl::Status CorruptFile(const std::string& path, std::string_view why) {
+  return absl::DataLossError(Cat("data file ", path, " ", why));
+}
+}  // namespace
+
+DataFileWriter::~DataFileWriter() {
+  if (!finished_ && fs_ != nullptr) RemoveFile(fs_, path_).IgnoreError();
+}
+
+absl::Status DataFileWriter::Add(std::string_view key, std::string_view value) {
+  rocksdb::Status s = writer_->Put(rocksdb::Slice(key.data(), key.size()),
+                                   rocksdb::Slice(value.data(), value.size()));
+  if (!s.ok()) return FromRocks(s, Cat("writing ", path_));
+  if (entries_ == 0) meta_.min_key.assign(key);
+  ++entries_;
+  if (!value.empty() && static_cast<RowOp>(value[0]) == RowOp::kDelete) ++deletes_;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DataFileMeta> DataFileWriter::Finish() {
+  rocksdb::ExternalSstFileInfo info;
+  rocksdb::Status s = writer_->Finish(&info);
+  if (!s.ok()) return FromRocks(s, Cat("finishing ", path_));
+  finished_ = true;
+  meta_.size_bytes = info.file_size;
+  meta_.entries = entries_;
+  meta_.deletes = deletes_;
+  meta_.max_key = info.largest_key;
+  meta_.crc32c = HexOf(info.file_checksum);
+  return meta_;
+}
+
+DataFiles::DataFiles(std::shared_ptr<Storage> storage, std::string data_dir,
+                     DataFileOptions options)
+    : storage_(std::move(storage)), data_dir_(std::move(data_dir)), options_(options) {
+  rocksdb::BlockBasedTableOptions bbto;
+  bbto.block_size = options_.block_size;
+  bbto.filter_policy.reset(rocksdb::NewBloomFilterPolicy(options_.bloom_bits_per_key));
+  bbto.whole_key_filtering = true;
+  bbto.block_cache = rocksdb::NewLRUCache(options_.block_cache_bytes);
+  bbto.cache_index_and_filter_blocks = false;
+  rocks_options_.table_factory.reset(rocksdb::NewBlockBasedTableFactory(bbto));
+  rocks_options_.prefix_extractor.reset(rocksdb::NewCappedPrefixTransform(kFilterPrefixCap));
+  rocks_options_.compression = options_.compression;
+  rocks_options_.env = storage_->env.get();
+  rocks_options_.file_checksum_gen_factory = rocksdb::GetFileChecksumGenCrc32cFactory();
+}
+
+absl::StatusOr<std::unique_ptr<DataFileWriter>> DataFiles::NewWriter(int bucket,
+                                                                     int64_t added_in) {
+  std::unique_ptr<DataFileWriter> w(new DataFileWriter());
+  w->meta_.name = Cat(absl::StrFormat("%05d-", bucket), RandomId(), ".sst");
+  w->meta_.bucket = bucket;
+  w->meta_.added_in = added_in;
+  w->path_ = PathOf(w->meta_.name);
+  w->writer_ = std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), rocks_options_);
+  rocksdb::Status s = w->writer_->Open(w->path_);
+  if (!s.ok()) return FromRocks(s, Cat("creating ", w->path_));
+  w->fs_ = storage_->fs.get();
+  return w;
+}
+
+absl::StatusOr<std::shared_ptr<rocksdb::SstFileReader>> DataFiles::Reader(
+    const DataFileMeta& file) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = readers_.find(file.name);
+    if (it != readers_.end()) {
+      lru_.splice(lru_.begin(), lru_, it->second.lru);
+      return it->second.reader;
+    }
+  }
+  std::string path = PathOf(file.name);
+  uint64_t size = 0;
+  rocksdb::IOStatus io = storage_->fs->GetFileSize(path, rocksdb::IOOptions(), &size, nullptr);
+  if (!io.ok()) return CorruptFile(path, Cat("is missing: ", io.ToString()));
+  if (size != file.size_bytes) {
+    return CorruptFile(path, Cat("is ", size, " bytes, the snapshot says ", file.size_bytes));
+  }
+  auto reader = std::make_shared<rocksdb::SstFileReader>(rocks_options_);
+  rocksdb::Status s = reader->Open(path);
+  if (!s.ok()) {
+    if (s.IsCorruption() || s.IsNotFound()) return CorruptFile(path, s.ToString());
+    return FromRocks(s, Cat("opening ", path));
+  }
+  absl::MutexLock lock(&mu_);
+  auto [it, inserted] = readers_.try_emplace(file.name);
+  if (inserted) {
+    lru_.push_front(file.name);
+    it->second = CachedReader{reader, lru_.begin()};
+    while (readers_.size() > options_.max_open_readers) {
+      readers_.erase(lru_.back());
+      lru_.pop_back();
+    }
+  }
+  return it->second.reader;
+}
+
+void DataFiles::Evict(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  auto it = readers_.find(name);
+  if (it == readers_.end()) return;
+  lru_.erase(it->second.lru);
+  readers_.erase(it);
+}
+
+absl::StatusOr<std::unique_ptr<rocksdb::Iterator>> DataFiles::NewScanIterator(
+    const DataFileMeta& file) {
+  auto reader = Reader(file);
+  if (!reader.ok()) return reader.status();
+  rocksdb::ReadOptions ro;
+  ro.total_order_seek = true;
+  ro.fill_cache = false;
+  ro.readahead_size = 2 << 20;
+  // The iterator keeps the reader alive through a cleanup hook.
+  auto holder = new std::shared_ptr<rocksdb::SstFileReader>(*reader);
+  std::unique_ptr<rocksdb::Iterator> it((*reader)->NewIterator(ro));
+  it->RegisterCleanup(
+      [](void* arg1, void*) { delete static_cast<std::shared_ptr<rocksdb::SstFileReader>*>(arg1); },
+      holder, nullptr);
+  return it;
+}
+
+absl::StatusOr<std::optional<std::string>> DataFiles::Get(const DataFileMeta& file,
+                                                          std::string_view key) {
+  if (key < std::string_view(file.min_key) || key > std::string_view(file.max_key)) {
+    return std::nullopt;
+  }
+  auto reader = Reader(file);
+  if (!reader.ok()) return reader.status();
+  rocksdb::ReadOptions ro;
+  ro.prefix_same_as_start = true;
+  std::unique_ptr<rocksdb::Iterator> it((*reader)->NewIterator(ro));
+  rocksdb::Slice k(key.data(), key.size());
+  it->Seek(k);
+  if (!it->status().ok()) {
+    return FromRocks(it->status(), Cat("reading ", PathOf(file.name)));
+  }
+  if (!it->Valid() || it->key() != k) return std::nullopt;
+  return it->value().ToString();
+}
+
+absl::Status DataFiles::Verify(const DataFileMeta& file) {
+  std::string path = PathOf(file.name);
+  auto gen = rocks_options_.file_checksum_gen_factory->CreateFileChecksumGenerator(
+      rocksdb::FileChecksumGenContext{});
+  std::unique_ptr<rocksdb::FSSequentialFile> in;
+  rocksdb::IOStatus io =
+      storage_->fs->NewSequentialFile(path, rocksdb::FileOptions(), &in, nullptr);
+  if (!io.ok()) return CorruptFile(path, Cat("is missing: ", io.ToString()));
+  std::string buf(1 << 20, '\0');
+  uint64_t total = 0;
+  for (;;) {
+    rocksdb::Slice chunk;
+    io = in->Read(buf.size(), rocksdb::IOOptions(), &chunk, buf.data(), nullptr);
+    if (!io.ok()) return FromRocks(io, Cat("reading ", path));
+    if (chunk.empty()) break;
+    gen->Update(chunk.data(), chunk.size());
+    total += chunk.size();
+  }
+  gen->Finalize();
+  if (total != file.size_bytes) {
+    return CorruptFile(path, Cat("is ", total, " bytes, the snapshot says ", file.size_bytes));
+  }
+  std::string crc = HexOf(gen->GetChecksum());
+  if (crc != file.crc32c) {
+    return CorruptFile(path, Cat("has CRC-32C ", crc, ", the snapshot says ", file.crc32c));
+  }
+  rocksdb::SstFileReader reader(rocks_options_);
+  rocksdb::Status s = reader.Open(path);
+  if (s.ok()) s = reader.VerifyChecksum();
+  if (!s.ok()) return CorruptFile(path, s.ToString());
+  return absl::OkStatus();
+}
+
+MergingIterator::MergingIterator(std::vector<Child> children, bool skip_deletes)
+    : children_(std::move(children)), skip_deletes_(skip_deletes) {}
+
+bool MergingIterator::Less(int a, int b) const {
+  int c = children_[a].iter->key().compare(children_[b].iter->key());
+  if (c != 0) return c < 0;
+  return children_[a].rank > children_[b].rank;
+}
+
+void MergingIterator::SiftDown(size_t i) {
+  size_t n = heap_.size();
+  for (;;) {
+    size_t l = 2 * i + 1, smallest = i;
+    if (l < n && Less(heap_[l], heap_[smallest])) smallest = l;
+    if (l + 1 < n && Less(heap_[l + 1], heap_[smallest])) smallest = l + 1;
+    if (smallest == i) return;
+    std::swap(heap_[i], heap_[smallest]);
+    i = smallest;
+  }
+}
+
+void MergingIterator::PushHeap(int child) {
+  heap_.push_back(child);
+  size_t i = heap_.size() - 1;
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (!Less(heap_[i], heap_[parent])) break;
+    std::swap(heap_[i], heap_[parent]);
+    i = parent;
+  }
+}
+
+void MergingIterator::PopHeap() {
+  heap_[0] = heap_.back();
+  heap_.pop_back();
+  if (!heap_.empty()) SiftDown(0);
+}
+
+void MergingIterator::SeekToFirst() {
+  heap_.clear();
+  current_ = -1;
+  for (size_t i = 0; i < children_.size(); ++i) {
+    auto& it = children_[i].iter;
+    it->SeekToFirst();
+    if (it->Valid()) {
+      PushHeap(static_cast<int>(i));
+    } else if (!it->status().ok() && status_.ok()) {
+      status_ = FromRocks(it->status(), "reading a data file");
+    }
+  }
+  Settle();
+}
+
+void MergingIterator::Settle() {
+  current_ = -1;
+  while (status_.ok() && !heap_.empty()) {
+    int top = heap_[0];
+    // Advance every other child that holds the same key: the top one is newest.
+    rocksdb::Slice key = children_[top].iter->key();
+    std::string_view v(children_[top].iter->value().data(), children_[top].iter->value().size());
+    bool is_delete = !v.empty() && static_cast<RowOp>(v[0]) == RowOp::kDelete;
+    // Move the winner out of the heap while duplicates are skipped.
+    PopHeap();
+    while (!heap_.empty() && children_[heap_[0]].iter->key() == key) {
+      int dup = heap_[0];
+      auto& it = children_[dup].iter;
+      it->Next();
+      if (it->Valid()) {
+        SiftDown(0);
+      } else {
+        if (!it->status().ok() && status_.ok()) status_ = FromRocks(it->status(), "reading a data file");
+        PopHeap();
+      }
+    }
+    if (!status_.ok()) return;
+    if (is_delete && skip_deletes_) {
+      auto& it = children_[top].iter;
+      it->Next();
+      if (it->Valid()) {
+        PushHeap(top);
+      } else if (!it->status().ok()) {
+        status_ = FromRocks(it->status(), "reading a data file");
+      }
+      continue;
+    }
+    current_ = top;
+    return;
+  }
+}
+
+void MergingIterator::Next() {
+  auto& it = children_[current_].iter;
+  it->Next();
+  if (it->Valid()) {
+    PushHeap(current_);
+  } else if (!it->status().ok() && status_.ok()) {
+    status_ = FromRocks(it->status(), "reading a data file");
+  }
+  Settle();
+}
+
+std::string_view MergingIterator::key() const {
+  rocksdb::Slice k = children_[current_].iter->key();
+  return {k.data(), k.size()};
+}
+
+std::string_view MergingIterator::value() const {
+  rocksdb::Slice v = children_[current_].iter->value();
+  return {v.data(), v.size()};
+}
+
+}  // namespace deltasidecar::table

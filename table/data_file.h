@@ -1,0 +1,133 @@
+// Data files: RocksDB block-based SST files (sorted, block-checksummed,
+// LZ4-compressed, with a bloom filter over whole keys) holding the rows of one
+// bucket. A DataFiles object is safe to use from many threads.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/compression_type.h"
+#include "rocksdb/iterator.h"
+#include "rocksdb/options.h"
+#include "rocksdb/sst_file_reader.h"
+#include "rocksdb/sst_file_writer.h"
+#include "table/file_util.h"
+#include "table/snapshot.h"
+
+namespace deltasidecar::table {
+
+struct DataFileOptions {
+  rocksdb::CompressionType compression = rocksdb::kLZ4Compression;
+  size_t block_size = 16 * 1024;
+  int bloom_bits_per_key = 10;
+  size_t block_cache_bytes = 64 << 20;  // shared by all readers of one table
+  size_t max_open_readers = 512;        // open SST readers kept for reuse
+};
+
+// Builds one data file. Keys must be added in strictly increasing order.
+// A writer that is destroyed without Finish() removes its partial file.
+class DataFileWriter {
+ public:
+  ~DataFileWriter();
+  absl::Status Add(std::string_view key, std::string_view value);
+  // Writes the footer and syncs the file (not the directory).
+  absl::StatusOr<DataFileMeta> Finish();
+  uint64_t entries() const { return entries_; }
+
+ private:
+  friend class DataFiles;
+  DataFileWriter() = default;
+  std::unique_ptr<rocksdb::SstFileWriter> writer_;
+  rocksdb::FileSystem* fs_ = nullptr;
+  std::string path_;
+  DataFileMeta meta_;
+  uint64_t entries_ = 0;
+  uint64_t deletes_ = 0;
+  bool finished_ = false;
+};
+
+class DataFiles {
+ public:
+  DataFiles(std::shared_ptr<Storage> storage, std::string data_dir, DataFileOptions options);
+
+  // Starts a new file for `bucket`, to be published by snapshot `added_in`.
+  absl::StatusOr<std::unique_ptr<DataFileWriter>> NewWriter(int bucket, int64_t added_in);
+
+  // An iterator over all entries of a file, for full scans (no block caching,
+  // large readahead). DATA_LOSS when the file is missing, has the wrong size or
+  // its footer/index is corrupt; a corrupt block surfaces in the iterator's status.
+  absl::StatusOr<std::unique_ptr<rocksdb::Iterator>> NewScanIterator(const DataFileMeta& file);
+
+  // Point lookup in one file: the value stored for `key`, or nullopt when the
+  // file has no entry for it (a delete is an entry). Uses the key range and the
+  // bloom filter before touching data blocks.
+  absl::StatusOr<std::optional<std::string>> Get(const DataFileMeta& file, std::string_view key);
+
+  // Reads the whole file and checks its CRC-32C and every block checksum.
+  absl::Status Verify(const DataFileMeta& file);
+
+  std::string PathOf(const std::string& name) const { return JoinPath(data_dir_, name); }
+  const std::string& dir() const { return data_dir_; }
+  // Forgets cached readers of a removed file.
+  void Evict(const std::string& name);
+
+ private:
+  absl::StatusOr<std::shared_ptr<rocksdb::SstFileReader>> Reader(const DataFileMeta& file);
+
+  std::shared_ptr<Storage> storage_;
+  std::string data_dir_;
+  DataFileOptions options_;
+  rocksdb::Options rocks_options_;
+
+  absl::Mutex mu_;
+  using LruList = std::list<std::string>;
+  struct CachedReader {
+    std::shared_ptr<rocksdb::SstFileReader> reader;
+    LruList::iterator lru;
+  };
+  absl::flat_hash_map<std::string, CachedReader> readers_ ABSL_GUARDED_BY(mu_);
+  LruList lru_ ABSL_GUARDED_BY(mu_);  // most recently used first
+};
+
+// Merges sorted children into one sorted stream of unique keys: for equal keys
+// the child with the highest rank wins and the others are skipped. With
+// `skip_deletes`, entries whose value is a delete are dropped from the output.
+// Not thread-safe.
+class MergingIterator {
+ public:
+  struct Child {
+    std::unique_ptr<rocksdb::Iterator> iter;
+    int64_t rank;  // higher is newer
+  };
+  MergingIterator(std::vector<Child> children, bool skip_deletes);
+  void SeekToFirst();
+  bool Valid() const { return current_ >= 0; }
+  void Next();
+  std::string_view key() const;
+  std::string_view value() const;
+  // The first error of any child; iteration stops at an error.
+  absl::Status status() const { return status_; }
+
+ private:
+  void Settle();  // positions on the next key to emit
+  bool Less(int a, int b) const;
+  void SiftDown(size_t i);
+  void PopHeap();
+  void PushHeap(int child);
+
+  std::vector<Child> children_;
+  std::vector<int> heap_;  // min-heap of child indexes by (key asc, rank desc)
+  bool skip_deletes_;
+  int current_ = -1;
+  absl::Status status_;
+};
+
+}  // namespace deltasidecar::table

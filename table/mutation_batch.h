@@ -1,0 +1,47 @@
+// A batch of encoded row mutations (upserts and deletes) handed to
+// Table::Commit. Keys and values are stored back to back in one buffer, so a
+// million-row batch is two allocations, not two million. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "table/row.h"
+#include "table/schema.h"
+
+namespace deltasidecar::table {
+
+class MutationBatch {
+ public:
+  // `key` is an encoded key (row.h); `value` an encoded value whose first byte
+  // is the operation. Later entries for the same key win over earlier ones.
+  void Add(std::string_view key, std::string_view value);
+  void Upsert(const TableSchema& schema, const Row& row);
+  void Delete(const TableSchema& schema, const Row& key_row);
+
+  size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+  std::string_view key(size_t i) const {
+    return {data_.data() + entries_[i].offset, entries_[i].key_size};
+  }
+  std::string_view value(size_t i) const {
+    return {data_.data() + entries_[i].offset + entries_[i].key_size, entries_[i].value_size};
+  }
+  // Bytes of keys and values held.
+  size_t ByteSize() const { return data_.size(); }
+  void Reserve(size_t entries, size_t bytes);
+  void Clear();
+
+ private:
+  struct Entry {
+    uint64_t offset;
+    uint32_t key_size;
+    uint32_t value_size;
+  };
+  std::string data_;
+  std::vector<Entry> entries_;
+};
+
+}  // namespace deltasidecar::table

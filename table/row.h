@@ -1,0 +1,74 @@
+// In-memory row values and the two binary encodings of a row:
+//  - the key: order-preserving ("memcomparable") encoding of the primary-key
+//    columns; bytewise order of keys equals primary-key order. It is also the
+//    canonical input of the bucket hash, so it must never change.
+//  - the value: the operation byte followed, for upserts, by the non-key columns.
+// Exact byte layouts are specified in docs/table-format.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json_fwd.hpp"
+#include "table/schema.h"
+
+namespace deltasidecar::table {
+
+// One column value. Which alternative is used follows the column type:
+//   BOOLEAN -> bool; TINYINT..BIGINT, DATE, DATETIME, TIMESTAMP -> int64_t;
+//   FLOAT, DOUBLE -> double; DECIMAL -> __int128 (unscaled); STRING, BINARY -> std::string.
+using Value = std::variant<std::monostate, bool, int64_t, double, __int128, std::string>;
+using Row = std::vector<Value>;  // one Value per schema column, in schema order
+
+inline bool IsNull(const Value& v) { return std::holds_alternative<std::monostate>(v); }
+
+enum class RowOp : uint8_t { kUpsert = 1, kDelete = 2 };
+
+// Encodes `row`'s key columns. The row must be valid for the schema.
+std::string EncodeKey(const TableSchema& schema, const Row& row);
+// Appends the encoded key to `out`.
+void AppendKey(const TableSchema& schema, const Row& row, std::string* out);
+// Encodes the value of an upsert: kUpsert byte, null bitmap, non-key columns.
+void AppendUpsertValue(const TableSchema& schema, const Row& row, std::string* out);
+// The encoded value of a delete: the single kDelete byte.
+std::string_view DeleteValue();
+
+// Decodes a key back into the key columns of `row` (other columns untouched).
+// `row` must have schema.columns().size() entries. DATA_LOSS on malformed bytes.
+absl::Status DecodeKey(const TableSchema& schema, std::string_view key, Row* row);
+// Reads the op byte of an encoded value. DATA_LOSS when empty or unknown.
+absl::StatusOr<RowOp> ValueOp(std::string_view value);
+// Decodes an upsert value into the non-key columns of `row`. DATA_LOSS on malformed bytes.
+absl::Status DecodeValue(const TableSchema& schema, std::string_view value, Row* row);
+// Decodes key and value into a full row.
+absl::StatusOr<Row> DecodeRow(const TableSchema& schema, std::string_view key,
+                              std::string_view value);
+
+// JSON conversion. `RowFromJson` validates every column:
+//  - unknown column: INVALID_ARGUMENT "unknown column 'x'"
+//  - missing or null key column: INVALID_ARGUMENT "missing primary-key column 'id'"
+//  - wrong type / out of range / bad format: INVALID_ARGUMENT "column 'x' (INT): <reason>"
+//  - missing non-key column -> NULL; null for a NOT NULL column -> INVALID_ARGUMENT.
+// When `key_only` is true, only key columns are read and required; non-key
+// columns present in the object are ignored (used for deletes and lookups).
+// Keys whose name starts with '_' (such as "_op") are ignored.
+absl::StatusOr<Row> RowFromJson(const TableSchema& schema, const nlohmann::json& obj,
+                                bool key_only = false);
+// JSON object with every column (nulls included), in schema order.
+// DECIMAL is written as a string ("12.30") to keep precision, BINARY as base64,
+// DATE/DATETIME/TIMESTAMP as the strings described in schema.h.
+// ordered_json, because nlohmann::json sorts members by name; it converts
+// implicitly to nlohmann::json (losing the order) where a caller needs that.
+nlohmann::ordered_json RowToJson(const TableSchema& schema, const Row& row);
+// One CSV record (RFC 4180 quoting) with the same textual forms, NULL as empty.
+std::string RowToCsv(const TableSchema& schema, const Row& row);
+std::string CsvHeader(const TableSchema& schema);
+
+// Bucket of an encoded key: XXH64(key, seed 0) % buckets.
+int BucketOf(std::string_view encoded_key, int buckets);
+
+}  // namespace deltasidecar::table

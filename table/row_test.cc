@@ -1,0 +1,579 @@
+#include "table/row.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace deltasidecar::table {
+namespace {
+
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+constexpr int64_t kMin64 = std::numeric_limits<int64_t>::min();
+constexpr int64_t kMax64 = std::numeric_limits<int64_t>::max();
+
+// Typed constructors: a bare integer literal is ambiguous between int64_t and __int128.
+Value I(int64_t v) { return v; }
+Value D(double v) { return v; }
+Value Dec(__int128 v) { return v; }
+Value S(std::string v) { return v; }
+Value B(bool v) { return v; }
+const Value kNull;
+
+__int128 MaxDecimal38() {
+  __int128 v = 0;
+  for (int i = 0; i < 38; ++i) v = v * 10 + 9;
+  return v;
+}
+
+TableSchema MustParse(std::string_view columns, std::string_view key, int buckets = 16) {
+  auto s = TableSchema::Parse(columns, key, buckets);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return *s;
+}
+
+std::string Hex(std::string_view bytes) {
+  std::string out;
+  for (unsigned char c : bytes) {
+    static const char kDigits[] = "0123456789abcdef";
+    if (!out.empty()) out.push_back(' ');
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
+
+// Every keyable type as a key column, every type as a value column.
+TableSchema AllTypesSchema() {
+  return MustParse(
+      "kb BOOLEAN, kt TINYINT, ks SMALLINT, ki INT, kl BIGINT, kd DECIMAL(38,10), kstr STRING, "
+      "kbin BINARY, kdate DATE, kdt DATETIME, kts TIMESTAMP, "
+      "vb BOOLEAN, vt TINYINT, vs SMALLINT, vi INT, vl BIGINT, vf FLOAT, vd DOUBLE, "
+      "vdec DECIMAL(38,0), vdec2 DECIMAL(38,38), vstr STRING, vbin BINARY, vdate DATE, "
+      "vdt DATETIME, vts TIMESTAMP NOT NULL",
+      "kb, kt, ks, ki, kl, kd, kstr, kbin, kdate, kdt, kts");
+}
+
+std::vector<Row> AllTypesRows() {
+  const __int128 max38 = MaxDecimal38();
+  return {
+      {B(true), I(127), I(32767), I(INT32_MAX), I(kMax64), Dec(max38), S("key"),
+       S(std::string("\0\xff\x01", 3)), I(2932896), I(253402300799999), I(kMax64), B(false),
+       I(-128), I(-32768), I(INT32_MIN), I(kMin64), D(0.1f), D(-1e308), Dec(max38), Dec(-max38),
+       S(std::string("a\0b", 3)), S(std::string(300, '\xab')), I(-719162), I(-62135596800000),
+       I(kMin64)},
+      {B(false), I(-128), I(-32768), I(INT32_MIN), I(kMin64), Dec(-max38), S(""), S(""),
+       I(-719162), I(-62135596800000), I(kMin64), kNull, kNull, kNull, kNull, kNull, kNull,
+       kNull, kNull, kNull, kNull, kNull, kNull, kNull, I(0)},
+      {B(false), I(0), I(0), I(0), I(0), Dec(0), S(std::string(1, '\0')), S(std::string(2, '\0')),
+       I(0), I(0), I(0), B(true), I(0), I(0), I(0), I(0), D(-0.0), D(5e-324), Dec(0), Dec(1),
+       S(""), S(""), I(0), I(1), I(-1)},
+  };
+}
+
+TEST(RowKeyTest, PinnedBytes) {
+  TableSchema s = MustParse("b BOOLEAN, t TINYINT, sm SMALLINT, i INT, l BIGINT, d DECIMAL(5,2), "
+                            "str STRING, dt DATE",
+                            "b, t, sm, i, l, d, str, dt");
+  Row row = {B(true), I(-1), I(1), I(-2), I(1), Dec(-1), S(std::string("a\0b", 3)), I(1)};
+  EXPECT_EQ(Hex(EncodeKey(s, row)),
+            "01 7f 80 01 7f ff ff fe 80 00 00 00 00 00 00 01 "
+            "7f ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff "
+            "61 00 ff 62 00 01 80 00 00 01");
+  std::string out = "prefix";
+  AppendKey(s, row, &out);
+  EXPECT_EQ(out, "prefix" + EncodeKey(s, row));
+}
+
+TEST(RowKeyTest, RoundTripsAllTypes) {
+  TableSchema s = AllTypesSchema();
+  for (const Row& row : AllTypesRows()) {
+    std::string key = EncodeKey(s, row);
+    Row decoded(s.columns().size());
+    ASSERT_TRUE(DecodeKey(s, key, &decoded).ok());
+    for (int index : s.key_columns()) {
+      EXPECT_TRUE(decoded[index] == row[index]) << s.columns()[index].name;
+    }
+    for (int index : s.value_columns()) EXPECT_TRUE(IsNull(decoded[index]));
+  }
+}
+
+TEST(RowKeyTest, DecodeRejectsMalformed) {
+  TableSchema s = AllTypesSchema();
+  std::string key = EncodeKey(s, AllTypesRows()[0]);
+  Row row(s.columns().size());
+  for (size_t n = 0; n < key.size(); ++n) {
+    absl::Status st = DecodeKey(s, key.substr(0, n), &row);
+    ASSERT_EQ(st.code(), absl::StatusCode::kDataLoss) << n;
+    EXPECT_THAT(std::string(st.message()), HasSubstr("corrupt key: ")) << n;
+  }
+  absl::Status trailing = DecodeKey(s, key + "x", &row);
+  EXPECT_EQ(trailing.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(trailing.message()), HasSubstr("1 trailing bytes"));
+
+  TableSchema str = MustParse("k STRING", "k");
+  absl::Status escape = DecodeKey(str, std::string("a\0\x07", 3), &row);
+  EXPECT_EQ(escape.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(escape.message()), HasSubstr("column 'k'"));
+  EXPECT_EQ(DecodeKey(str, "abc", &row).code(), absl::StatusCode::kDataLoss);
+
+  TableSchema boolean = MustParse("k BOOLEAN", "k");
+  Row one(1);
+  absl::Status bad_bool = DecodeKey(boolean, "\x02", &one);
+  EXPECT_EQ(bad_bool.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(bad_bool.message()), HasSubstr("column 'k'"));
+  EXPECT_EQ(DecodeKey(boolean, "\x01", &row).code(), absl::StatusCode::kInvalidArgument)
+      << "row of the wrong size";
+}
+
+// Compares the key columns of two rows the way the primary key orders them.
+int CompareKeys(const TableSchema& s, const Row& a, const Row& b) {
+  for (int index : s.key_columns()) {
+    const Value& x = a[index];
+    const Value& y = b[index];
+    if (x == y) continue;
+    if (s.columns()[index].type == ColumnType::kString ||
+        s.columns()[index].type == ColumnType::kBinary) {
+      // std::string compares bytes as unsigned char.
+      return std::get<std::string>(x) < std::get<std::string>(y) ? -1 : 1;
+    }
+    return x < y ? -1 : 1;  // same alternative: compares the held values
+  }
+  return 0;
+}
+
+Value RandomValue(const Column& c, std::mt19937_64& rng) {
+  auto pick = [&](std::initializer_list<int64_t> edges, int64_t lo, int64_t hi) {
+    if (rng() % 3 == 0) return *(edges.begin() + rng() % edges.size());
+    return lo + static_cast<int64_t>(rng() % (static_cast<uint64_t>(hi - lo) + 1));
+  };
+  switch (c.type) {
+    case ColumnType::kBoolean:
+      return B(rng() % 2);
+    case ColumnType::kTinyint:
+      return I(pick({-128, -1, 0, 1, 127}, -128, 127));
+    case ColumnType::kSmallint:
+      return I(pick({-32768, -1, 0, 1, 32767}, -32768, 32767));
+    case ColumnType::kInt:
+    case ColumnType::kDate:
+      return I(pick({INT32_MIN, -1, 0, 1, INT32_MAX}, -3, 3));
+    case ColumnType::kBigint:
+    case ColumnType::kDatetime:
+    case ColumnType::kTimestamp:
+      if (rng() % 2) return I(static_cast<int64_t>(rng()));
+      return I(pick({kMin64, kMin64 + 1, -1, 0, 1, kMax64}, -2, 2));
+    case ColumnType::kDecimal: {
+      __int128 max = MaxDecimal38();
+      switch (rng() % 4) {
+        case 0: return Dec(-max);
+        case 1: return Dec(max);
+        case 2: return Dec(static_cast<int64_t>(rng()) * static_cast<__int128>(rng() % 1000));
+        default: return Dec(static_cast<int64_t>(rng() % 5) - 2);
+      }
+    }
+    case ColumnType::kString:
+    case ColumnType::kBinary: {
+      static const char kAlphabet[] = {'\0', '\x01', 'a', 'b', '\xff'};
+      std::string s(rng() % 4, ' ');
+      for (char& ch : s) ch = kAlphabet[rng() % sizeof(kAlphabet)];
+      return S(s);
+    }
+    default:
+      return kNull;
+  }
+}
+
+void CheckKeyOrder(const TableSchema& s, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<Row> rows;
+  for (int i = 0; i < 400; ++i) {
+    Row row(s.columns().size());
+    for (int index : s.key_columns()) row[index] = RandomValue(s.columns()[index], rng);
+    rows.push_back(std::move(row));
+  }
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::string ki = EncodeKey(s, rows[i]);
+    for (size_t j = 0; j < rows.size(); ++j) {
+      std::string kj = EncodeKey(s, rows[j]);
+      int expected = CompareKeys(s, rows[i], rows[j]);
+      int actual = ki.compare(kj);
+      ASSERT_EQ(expected < 0, actual < 0) << s.ColumnsString() << " rows " << i << "," << j;
+      ASSERT_EQ(expected == 0, actual == 0) << s.ColumnsString() << " rows " << i << "," << j;
+    }
+  }
+}
+
+TEST(RowKeyTest, BytewiseOrderEqualsKeyOrder) {
+  const char* single[] = {"BOOLEAN",   "TINYINT", "SMALLINT", "INT",
+                          "BIGINT",    "DATE",    "DATETIME", "TIMESTAMP",
+                          "DECIMAL(38,4)", "STRING", "BINARY"};
+  uint64_t seed = 1;
+  for (const char* type : single) {
+    CheckKeyOrder(MustParse(std::string("k ") + type + ", v INT", "k"), seed++);
+  }
+  CheckKeyOrder(MustParse("a STRING, b INT, c BINARY, d DECIMAL(10,2), e TINYINT", "a, b, c, d, e"),
+                seed++);
+  CheckKeyOrder(MustParse("a TINYINT, b STRING, c STRING", "c, a, b"), seed++);
+}
+
+TEST(RowValueTest, PinnedBytes) {
+  TableSchema s = MustParse("id INT, a SMALLINT, b STRING, c BOOLEAN, d DECIMAL(3,1)", "id");
+  Row row = {I(7), I(-2), S("hi"), kNull, Dec(-1)};
+  std::string out;
+  AppendUpsertValue(s, row, &out);
+  EXPECT_EQ(Hex(out),
+            "01 04 fe ff 02 68 69 ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff");
+  EXPECT_EQ(DeleteValue(), std::string_view("\x02", 1));
+
+  // Nine value columns need a two-byte bitmap; a 300-byte string a two-byte length.
+  TableSchema wide = MustParse(
+      "id INT, c0 INT, c1 INT, c2 INT, c3 INT, c4 INT, c5 INT, c6 INT, c7 INT, c8 STRING", "id");
+  Row w(10);
+  w[0] = I(1);
+  w[9] = S(std::string(300, 'x'));
+  out.clear();
+  AppendUpsertValue(wide, w, &out);
+  EXPECT_EQ(Hex(out.substr(0, 5)), "01 ff 00 ac 02");
+  EXPECT_EQ(out.size(), 5u + 300u);
+}
+
+TEST(RowValueTest, RoundTripsAllTypes) {
+  TableSchema s = AllTypesSchema();
+  for (const Row& row : AllTypesRows()) {
+    std::string key = EncodeKey(s, row);
+    std::string value;
+    AppendUpsertValue(s, row, &value);
+    ASSERT_EQ(ValueOp(value).value(), RowOp::kUpsert);
+    absl::StatusOr<Row> decoded = DecodeRow(s, key, value);
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    for (size_t i = 0; i < row.size(); ++i) {
+      EXPECT_TRUE((*decoded)[i] == row[i]) << s.columns()[i].name;
+    }
+    // Decoding into a reused row overwrites every value column.
+    Row reused = AllTypesRows()[0];
+    ASSERT_TRUE(DecodeValue(s, value, &reused).ok());
+    for (int index : s.value_columns()) EXPECT_TRUE(reused[index] == row[index]);
+  }
+}
+
+TEST(RowValueTest, NonFiniteFloatsRoundTrip) {
+  TableSchema s = MustParse("id INT, f FLOAT, d DOUBLE", "id");
+  Row row = {I(1), D(std::nan("")), D(-INFINITY)};
+  std::string value;
+  AppendUpsertValue(s, row, &value);
+  Row out(3);
+  ASSERT_TRUE(DecodeValue(s, value, &out).ok());
+  EXPECT_TRUE(std::isnan(std::get<double>(out[1])));
+  EXPECT_EQ(std::get<double>(out[2]), -INFINITY);
+}
+
+TEST(RowValueTest, DeleteValues) {
+  TableSchema s = MustParse("id INT, v STRING", "id");
+  ASSERT_EQ(ValueOp(DeleteValue()).value(), RowOp::kDelete);
+  Row key = {I(5), kNull};
+  absl::StatusOr<Row> row = DecodeRow(s, EncodeKey(s, key), DeleteValue());
+  ASSERT_TRUE(row.ok()) << row.status();
+  EXPECT_TRUE((*row)[0] == I(5));
+  EXPECT_TRUE(IsNull((*row)[1]));
+  Row out(2);
+  EXPECT_EQ(DecodeValue(s, DeleteValue(), &out).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(DecodeRow(s, EncodeKey(s, key), "\x02x").status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
+void ExpectDataLoss(const absl::Status& st, std::string_view text) {
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_THAT(std::string(st.message()), HasSubstr(std::string(text)));
+}
+
+TEST(RowValueTest, DecodeRejectsMalformed) {
+  TableSchema s = AllTypesSchema();
+  std::string value;
+  AppendUpsertValue(s, AllTypesRows()[0], &value);
+  Row row(s.columns().size());
+  for (size_t n = 0; n < value.size(); ++n) {
+    ExpectDataLoss(DecodeValue(s, value.substr(0, n), &row), "corrupt value");
+  }
+  ExpectDataLoss(DecodeValue(s, value + "z", &row), "1 trailing bytes");
+  ExpectDataLoss(ValueOp("").status(), "corrupt value: empty");
+  ExpectDataLoss(ValueOp("\x07").status(), "unknown op byte 0x07");
+  ExpectDataLoss(DecodeValue(s, std::string(1, '\0') + value.substr(1), &row), "op byte 0x00");
+
+  TableSchema b = MustParse("id INT, flag BOOLEAN, n INT", "id");
+  Row r3(3);
+  ExpectDataLoss(DecodeValue(b, std::string("\x01\x02\x05", 3), &r3), "column 'flag'");
+  ExpectDataLoss(DecodeValue(b, std::string("\x01\x02\x05", 3), &r3), "bad boolean byte 0x05");
+  ExpectDataLoss(DecodeValue(b, std::string("\x01\x07", 2), &r3), "past the last column");
+  ExpectDataLoss(DecodeValue(b, std::string("\x01\x00\x01\x01\x00", 5), &r3), "column 'n'");
+
+  TableSchema str = MustParse("id INT, s STRING", "id");
+  Row r2(2);
+  ExpectDataLoss(DecodeValue(str, std::string("\x01\x00\x05" "ab", 5), &r2), "column 's'");
+  ExpectDataLoss(DecodeValue(str, std::string("\x01\x00\x80", 3), &r2), "truncated length");
+  ExpectDataLoss(DecodeValue(str, std::string("\x01\x00", 2) + std::string(10, '\xff') + "\x01",
+                             &r2),
+                 "overflows");
+}
+
+// ----------------------------------------------------------------------------
+// JSON and CSV.
+
+void ExpectInvalid(const absl::StatusOr<Row>& r, std::string_view text) {
+  ASSERT_FALSE(r.ok()) << "expected an error mentioning: " << text;
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr(std::string(text)));
+}
+
+TEST(RowJsonTest, ParsesEveryType) {
+  TableSchema s = AllTypesSchema();
+  json j = json::parse(R"j({
+    "kb": true, "kt": -128, "ks": 32767, "ki": -2147483648, "kl": -9223372036854775808,
+    "kd": "-1234.5", "kstr": "k\u0000ey", "kbin": "AP8B", "kdate": "1970-01-02",
+    "kdt": "1970-01-01T00:00:01.5Z", "kts": "1969-12-31 23:59:59.999999999",
+    "vb": false, "vt": 127, "vs": -1, "vi": 0, "vl": 9223372036854775807, "vf": 0.1,
+    "vd": "-Infinity", "vdec": 12345678901234567890123456789012345678, "vdec2": 0.25,
+    "vstr": "", "vbin": "", "vdate": "0001-01-01", "vdt": -1, "vts": 1, "_op": "upsert"
+  })j");
+  absl::StatusOr<Row> r = RowFromJson(s, j);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const Row& row = *r;
+  auto at = [&](std::string_view name) { return row[*s.ColumnIndex(name)]; };
+  EXPECT_TRUE(at("kb") == B(true));
+  EXPECT_TRUE(at("kl") == I(kMin64));
+  EXPECT_TRUE(at("kd") == Dec(-12345000000000));
+  EXPECT_TRUE(at("kstr") == S(std::string("k\0ey", 4)));
+  EXPECT_TRUE(at("kbin") == S(std::string("\0\xff\x01", 3)));
+  EXPECT_TRUE(at("kdate") == I(1));
+  EXPECT_TRUE(at("kdt") == I(1500));
+  EXPECT_TRUE(at("kts") == I(-1));
+  EXPECT_TRUE(at("vf") == D(0.1f)) << "FLOAT is rounded to float precision";
+  EXPECT_TRUE(at("vd") == D(-INFINITY));
+  EXPECT_TRUE(at("vdec2") == Dec(static_cast<__int128>(25) * static_cast<__int128>(1e18) *
+                                 static_cast<__int128>(1e18)));
+  EXPECT_TRUE(at("vstr") == S(""));
+  EXPECT_TRUE(at("vdate") == I(-719162));
+  EXPECT_TRUE(at("vdt") == I(-1));
+  EXPECT_TRUE(at("vts") == I(1));
+
+  // Text -> row -> text is the identity on canonical text.
+  json back = json::parse(RowToJson(s, row).dump());
+  absl::StatusOr<Row> again = RowFromJson(s, back);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(*again == row);
+}
+
+TEST(RowJsonTest, OutputForms) {
+  TableSchema s = MustParse(
+      "z INT, b BOOLEAN, f FLOAT, d DOUBLE, n DOUBLE, p DECIMAL(10,2), q DECIMAL(5,0), "
+      "bin BINARY, dt DATE, dtm DATETIME, ts TIMESTAMP, str STRING, nul STRING",
+      "z");
+  Row row = {I(-3),          B(true),        D(0.1f),       D(2.5),
+             D(std::nan("")), Dec(-5),       Dec(7),        S("\x01\x02\x03\xff"),
+             I(-1),          I(-1),          I(-1),         S("x,\"y\"\n"),
+             kNull};
+  EXPECT_EQ(RowToJson(s, row).dump(),
+            R"({"z":-3,"b":true,"f":0.1,"d":2.5,"n":"NaN","p":"-0.05","q":"7",)"
+            R"("bin":"AQID/w==","dt":"1969-12-31","dtm":"1969-12-31 23:59:59.999",)"
+            R"("ts":"1969-12-31 23:59:59.999999999","str":"x,\"y\"\n","nul":null})");
+  EXPECT_EQ(CsvHeader(s), "z,b,f,d,n,p,q,bin,dt,dtm,ts,str,nul");
+  EXPECT_EQ(RowToCsv(s, row),
+            "-3,true,0.1,2.5,NaN,-0.05,7,AQID/w==,1969-12-31,1969-12-31 23:59:59.999,"
+            "1969-12-31 23:59:59.999999999,\"x,\"\"y\"\"\n\",");
+  Row more = {I(0), B(false), D(INFINITY), D(-INFINITY), D(1e300), Dec(1230), Dec(0),
+              S(""), I(2932896), I(253402300799999), I(0), S(""), S("plain")};
+  EXPECT_EQ(RowToCsv(s, more),
+            "0,false,Infinity,-Infinity,1e+300,12.30,0,\"\",9999-12-31,9999-12-31 23:59:59.999,"
+            "1970-01-01 00:00:00.000000000,\"\",plain");
+  json j = RowToJson(s, more);
+  EXPECT_EQ(j["f"], "Infinity");
+  EXPECT_EQ(j["p"], "12.30");
+}
+
+TEST(RowJsonTest, DecimalExtremesAndRules) {
+  TableSchema s = MustParse("id INT, a DECIMAL(38,0), b DECIMAL(38,38), c DECIMAL(10,2)", "id");
+  std::string nines(38, '9');
+  auto r = RowFromJson(s, json{{"id", 1}, {"a", "-" + nines}, {"b", "0." + nines}, {"c", "+12.3"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE((*r)[1] == Dec(-MaxDecimal38()));
+  EXPECT_TRUE((*r)[2] == Dec(MaxDecimal38()));
+  EXPECT_TRUE((*r)[3] == Dec(1230));
+  json out = RowToJson(s, *r);
+  EXPECT_EQ(out["a"], "-" + nines);
+  EXPECT_EQ(out["b"], "0." + nines);
+  EXPECT_EQ(out["c"], "12.30");
+
+  auto c = [&](json v) { return RowFromJson(s, json{{"id", 1}, {"c", v}}); };
+  EXPECT_TRUE(c(12345678.99).ok());
+  EXPECT_TRUE((*c(0.1))[3] == Dec(10));
+  EXPECT_TRUE((*c(-7))[3] == Dec(-700));
+  EXPECT_TRUE((*c("1.500"))[3] == Dec(150)) << "trailing zeros lose nothing";
+  ExpectInvalid(c("1.234"), "column 'c' (DECIMAL(10,2)): '1.234' has more than 2 fractional digits");
+  ExpectInvalid(c(0.125), "has more than 2 fractional digits");
+  ExpectInvalid(c("123456789"), "does not fit DECIMAL(10,2)");
+  ExpectInvalid(c(1e20), "does not fit DECIMAL(10,2)");
+  ExpectInvalid(c("1e5"), "not a decimal number");
+  ExpectInvalid(c(".5"), "not a decimal number");
+  ExpectInvalid(c("5."), "not a decimal number");
+  ExpectInvalid(c(" 5"), "not a decimal number");
+  ExpectInvalid(c(true), "column 'c'");
+  ExpectInvalid(RowFromJson(s, json{{"id", 1}, {"a", nines + "0"}}), "does not fit DECIMAL(38,0)");
+}
+
+TEST(RowJsonTest, IntegerRules) {
+  TableSchema s = MustParse("id BIGINT, t TINYINT, sm SMALLINT, i INT", "id");
+  auto with = [&](const char* col, json v) { return RowFromJson(s, json{{"id", 1}, {col, v}}); };
+  ExpectInvalid(with("t", 300), "column 't' (TINYINT): 300 is out of range");
+  ExpectInvalid(with("t", -129), "-129 is out of range");
+  ExpectInvalid(with("sm", 32768), "column 'sm' (SMALLINT): 32768 is out of range");
+  ExpectInvalid(with("i", 2147483648LL), "column 'i' (INT): 2147483648 is out of range");
+  ExpectInvalid(with("i", "1"), "column 'i' (INT): expected an integer, got string");
+  ExpectInvalid(with("i", 1.5), "column 'i' (INT): expected an integer, got non-integer number");
+  ExpectInvalid(with("i", 1.0), "expected an integer");
+  ExpectInvalid(RowFromJson(s, json::parse(R"({"id": 9223372036854775808})")),
+                "column 'id' (BIGINT): 9223372036854775808 is out of range");
+  EXPECT_TRUE(with("t", -128).ok());
+  EXPECT_TRUE(RowFromJson(s, json::parse(R"({"id": 9223372036854775807})")).ok());
+}
+
+TEST(RowJsonTest, OtherTypeRules) {
+  TableSchema s = MustParse(
+      "id INT, b BOOLEAN, f FLOAT, d DOUBLE, str STRING, bin BINARY, dt DATE, dtm DATETIME, "
+      "ts TIMESTAMP",
+      "id");
+  auto with = [&](const char* col, json v) { return RowFromJson(s, json{{"id", 1}, {col, v}}); };
+  ExpectInvalid(with("b", 1), "column 'b' (BOOLEAN): expected true or false, got number");
+  ExpectInvalid(with("b", "true"), "got string");
+  ExpectInvalid(with("f", "1.5"), "column 'f' (FLOAT)");
+  ExpectInvalid(with("f", 1e300), "column 'f' (FLOAT): 1e+300 is out of range");
+  ExpectInvalid(with("d", "nan"), "column 'd' (DOUBLE)");
+  EXPECT_TRUE(std::isnan(std::get<double>((*with("d", "NaN"))[3])));
+  EXPECT_TRUE((*with("f", "Infinity"))[2] == D(INFINITY));
+  EXPECT_TRUE((*with("d", 3))[3] == D(3));
+  ExpectInvalid(with("str", 5), "column 'str' (STRING): expected a string, got number");
+  ExpectInvalid(with("bin", "AQID/w"), "column 'bin' (BINARY)");
+  ExpectInvalid(with("bin", "AQ ID/w=="), "column 'bin' (BINARY)");
+  ExpectInvalid(with("bin", "AQID_w=="), "column 'bin' (BINARY)");
+  ExpectInvalid(with("bin", 5), "column 'bin' (BINARY)");
+  EXPECT_TRUE((*with("bin", "AQID/w=="))[5] == S("\x01\x02\x03\xff"));
+
+  ExpectInvalid(with("dt", "2023-02-29"), "column 'dt' (DATE): '2023-02-29' is not a valid DATE");
+  ExpectInvalid(with("dt", "0000-01-01"), "column 'dt'");
+  ExpectInvalid(with("dt", "2023-1-01"), "column 'dt'");
+  ExpectInvalid(with("dt", 5), "column 'dt'");
+  EXPECT_TRUE((*with("dt", "2024-02-29"))[6] == I(19782));
+  EXPECT_TRUE((*with("dt", "9999-12-31"))[6] == I(2932896));
+
+  EXPECT_TRUE((*with("dtm", "2024-02-29 12:34:56"))[7] == I(1709210096000));
+  EXPECT_TRUE((*with("dtm", "2024-02-29T12:34:56.7Z"))[7] == I(1709210096700));
+  EXPECT_TRUE((*with("dtm", 1709210096123))[7] == I(1709210096123));
+  ExpectInvalid(with("dtm", "2024-02-29 12:34:56.1234"), "column 'dtm' (DATETIME)");
+  ExpectInvalid(with("dtm", "2024-02-29 24:00:00"), "column 'dtm'");
+  ExpectInvalid(with("dtm", "2024-02-29 12:34:56."), "column 'dtm'");
+  ExpectInvalid(with("dtm", "2024-02-29"), "column 'dtm'");
+  ExpectInvalid(with("dtm", "2024-02-29 12:34:56ZZ"), "column 'dtm'");
+  ExpectInvalid(with("dtm", 253402300800000), "253402300800000 is out of range");
+  ExpectInvalid(with("dtm", 1.5), "column 'dtm'");
+
+  EXPECT_TRUE((*with("ts", "2024-02-29 12:34:56.123456789Z"))[8] == I(1709210096123456789));
+  EXPECT_TRUE((*with("ts", kMin64))[8] == I(kMin64));
+  ExpectInvalid(with("ts", "2024-02-29 12:34:56.1234567890"), "column 'ts' (TIMESTAMP)");
+  ExpectInvalid(with("ts", "2263-01-01 00:00:00"), "column 'ts' (TIMESTAMP): '2263-01-01 00:00:00' is out of range");
+  ExpectInvalid(with("ts", "1677-01-01 00:00:00"), "is out of range");
+}
+
+TEST(RowJsonTest, ObjectRules) {
+  TableSchema s = MustParse("id INT, k2 STRING, v INT, w STRING NOT NULL, _x INT", "id, k2");
+  json full = {{"id", 1}, {"k2", "a"}, {"v", 2}, {"w", "x"}, {"_x", 3}, {"_op", "delete"}};
+  absl::StatusOr<Row> r = RowFromJson(s, full);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE((*r)[4] == I(3)) << "a column may start with '_'";
+
+  ExpectInvalid(RowFromJson(s, json::array()), "expected a JSON object");
+  ExpectInvalid(RowFromJson(s, json(5)), "expected a JSON object");
+  json unknown = full;
+  unknown["vv"] = 1;
+  ExpectInvalid(RowFromJson(s, unknown), "unknown column 'vv'");
+  json missing = full;
+  missing.erase("k2");
+  ExpectInvalid(RowFromJson(s, missing), "missing primary-key column 'k2'");
+  json null_key = full;
+  null_key["id"] = nullptr;
+  ExpectInvalid(RowFromJson(s, null_key), "missing primary-key column 'id'");
+  json null_w = full;
+  null_w["w"] = nullptr;
+  ExpectInvalid(RowFromJson(s, null_w), "column 'w' is NOT NULL");
+  json no_w = full;
+  no_w.erase("w");
+  ExpectInvalid(RowFromJson(s, no_w), "column 'w' is NOT NULL");
+  json null_v = full;
+  null_v["v"] = nullptr;
+  null_v.erase("_x");
+  absl::StatusOr<Row> nulls = RowFromJson(s, null_v);
+  ASSERT_TRUE(nulls.ok()) << nulls.status();
+  EXPECT_TRUE(IsNull((*nulls)[2]));
+  EXPECT_TRUE(IsNull((*nulls)[4]));
+
+  // key_only reads just the key, ignoring bad, unknown and missing other members.
+  json key = {{"id", 1}, {"k2", "a"}, {"v", "not an int"}, {"zzz", 1}};
+  absl::StatusOr<Row> k = RowFromJson(s, key, /*key_only=*/true);
+  ASSERT_TRUE(k.ok()) << k.status();
+  EXPECT_TRUE((*k)[0] == I(1));
+  EXPECT_TRUE(IsNull((*k)[2]));
+  ExpectInvalid(RowFromJson(s, json{{"id", 1}}, true), "missing primary-key column 'k2'");
+  ExpectInvalid(RowFromJson(s, json{{"id", "1"}, {"k2", "a"}}, true), "column 'id' (INT)");
+}
+
+TEST(RowJsonTest, OutputKeepsSchemaOrder) {
+  TableSchema s = MustParse("zeta INT, alpha INT, mid STRING", "zeta");
+  Row row = {I(1), I(2), kNull};
+  EXPECT_EQ(RowToJson(s, row).dump(), R"({"zeta":1,"alpha":2,"mid":null})");
+}
+
+// ----------------------------------------------------------------------------
+// Buckets.
+
+TEST(BucketTest, XxHashIsTheReferenceAlgorithm) {
+  EXPECT_EQ(XXH64("", 0, 0), 0xEF46DB3751D8E999ULL);
+  EXPECT_EQ(BucketOf("", 1), 0);
+  EXPECT_EQ(BucketOf("", 1000), static_cast<int>(0xEF46DB3751D8E999ULL % 1000));
+}
+
+// These vectors pin the bucket of a key on disk. They must NEVER change between
+// versions: a different answer would route existing rows to the wrong bucket.
+TEST(BucketTest, PinnedVectors) {
+  struct Vector {
+    const char* columns;
+    const char* key;
+    Row row;
+    int buckets;
+    int expected;
+  };
+  const Vector vectors[] = {
+      {"id BIGINT", "id", {I(1)}, 16, BUCKET_0},
+      {"id BIGINT", "id", {I(-42)}, 4096, BUCKET_1},
+      {"id INT", "id", {I(123456)}, 7, BUCKET_2},
+      {"name STRING", "name", {S("hello")}, 16, BUCKET_3},
+      {"a STRING, b DATE", "a, b", {S(std::string("x\0y", 3)), I(19782)}, 100, BUCKET_4},
+      {"d DECIMAL(10,2), t TIMESTAMP", "d, t", {Dec(-12345), I(1709210096123456789)}, 4096,
+       BUCKET_5},
+  };
+  for (const Vector& v : vectors) {
+    TableSchema s = MustParse(v.columns, v.key, v.buckets);
+    EXPECT_EQ(BucketOf(EncodeKey(s, v.row), v.buckets), v.expected) << v.columns;
+  }
+}
+
+}  // namespace
+}  // namespace deltasidecar::table

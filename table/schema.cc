@@ -1,0 +1,440 @@
+#include "table/schema.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "fmt/format.h"
+#include "nlohmann/json.hpp"
+#include "table/status_macros.h"
+
+namespace deltasidecar::table {
+namespace {
+
+constexpr int kMaxColumns = 1024;
+constexpr int kMaxColumnNameLength = 128;
+constexpr int kMaxDecimalPrecision = 38;
+// Plain "DECIMAL" means what MaxCompute 1.0 meant by it.
+constexpr int kDefaultDecimalPrecision = 38;
+constexpr int kDefaultDecimalScale = 18;
+
+struct TypeEntry {
+  std::string_view name;
+  ColumnType type;
+};
+
+constexpr TypeEntry kTypes[] = {
+    {"BOOLEAN", ColumnType::kBoolean}, {"TINYINT", ColumnType::kTinyint},
+    {"SMALLINT", ColumnType::kSmallint}, {"INT", ColumnType::kInt},
+    {"BIGINT", ColumnType::kBigint},   {"FLOAT", ColumnType::kFloat},
+    {"DOUBLE", ColumnType::kDouble},   {"DECIMAL", ColumnType::kDecimal},
+    {"STRING", ColumnType::kString},   {"BINARY", ColumnType::kBinary},
+    {"DATE", ColumnType::kDate},       {"DATETIME", ColumnType::kDatetime},
+    {"TIMESTAMP", ColumnType::kTimestamp},
+};
+
+bool IsKnownType(ColumnType type) {
+  for (const TypeEntry& e : kTypes) {
+    if (e.type == type) return true;
+  }
+  return false;
+}
+
+bool IsSpace(char c) { return absl::ascii_isspace(static_cast<unsigned char>(c)); }
+
+// Local std::string_view helpers: Debian's Abseil has its own absl::string_view,
+// which std::string_view does not convert to.
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (absl::ascii_tolower(static_cast<unsigned char>(a[i])) !=
+        absl::ascii_tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::vector<std::string_view> Split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  while (true) {
+    size_t pos = s.find(sep);
+    out.push_back(s.substr(0, pos));
+    if (pos == std::string_view::npos) return out;
+    s.remove_prefix(pos + 1);
+  }
+}
+
+std::vector<std::string_view> Words(std::string_view s) {
+  std::vector<std::string_view> out;
+  while (true) {
+    s = Trim(s);
+    if (s.empty()) return out;
+    size_t end = 0;
+    while (end < s.size() && !IsSpace(s[end])) ++end;
+    out.push_back(s.substr(0, end));
+    s.remove_prefix(end);
+  }
+}
+
+absl::Status Invalid(std::string message) { return absl::InvalidArgumentError(message); }
+
+bool IsAllDigits(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+// Parses "p,s" (whitespace tolerant) into precision and scale. Range checks
+// are left to ValidateColumn so that Make and Parse report them alike.
+absl::Status ParseDecimalParams(std::string_view params, std::string_view column, Column* out) {
+  std::vector<std::string_view> parts = Split(params, ',');
+  auto bad = [&] {
+    return Invalid(fmt::format(
+        "invalid DECIMAL parameters '({})' for column '{}': expected (precision,scale)", params,
+        column));
+  };
+  if (parts.size() != 2) return bad();
+  std::string_view p = Trim(parts[0]);
+  std::string_view s = Trim(parts[1]);
+  // Four digits is already far out of range; the cap keeps stoi from overflowing.
+  if (!IsAllDigits(p) || !IsAllDigits(s) || p.size() > 4 || s.size() > 4) return bad();
+  out->precision = std::stoi(std::string(p));
+  out->scale = std::stoi(std::string(s));
+  return absl::OkStatus();
+}
+
+// Parses a type such as "bigint" or "decimal( 10 , 2 )" into `out`'s type,
+// precision and scale. `text` must already be trimmed.
+absl::Status ParseType(std::string_view text, std::string_view column, Column* out) {
+  std::string_view name = text;
+  std::string_view params;
+  bool has_params = false;
+  if (size_t open = text.find('('); open != std::string_view::npos) {
+    name = Trim(text.substr(0, open));
+    std::string_view rest = text.substr(open + 1);
+    if (rest.empty() || rest.back() != ')') {
+      return Invalid(fmt::format("malformed type '{}' for column '{}'", text, column));
+    }
+    params = rest.substr(0, rest.size() - 1);
+    has_params = true;
+  }
+  const TypeEntry* entry = nullptr;
+  for (const TypeEntry& e : kTypes) {
+    if (EqualsIgnoreCase(e.name, name)) entry = &e;
+  }
+  if (entry == nullptr) {
+    return Invalid(fmt::format("unknown type '{}' for column '{}'", name, column));
+  }
+  out->type = entry->type;
+  out->precision = 0;
+  out->scale = 0;
+  if (entry->type == ColumnType::kDecimal) {
+    if (!has_params) {
+      out->precision = kDefaultDecimalPrecision;
+      out->scale = kDefaultDecimalScale;
+      return absl::OkStatus();
+    }
+    return ParseDecimalParams(params, column, out);
+  }
+  if (has_params) {
+    return Invalid(fmt::format("type '{}' for column '{}' takes no parameters: '{}'",
+                               entry->name, column, text));
+  }
+  return absl::OkStatus();
+}
+
+// Parses one "NAME TYPE [NOT NULL | NULL]" definition.
+absl::StatusOr<Column> ParseColumn(std::string_view def) {
+  def = Trim(def);
+  if (def.empty()) return Invalid("empty column definition in column list");
+  Column column;
+  size_t name_end = 0;
+  while (name_end < def.size() && !IsSpace(def[name_end])) ++name_end;
+  column.name = std::string(def.substr(0, name_end));
+  std::string_view rest = Trim(def.substr(name_end));
+  if (rest.empty()) return Invalid(fmt::format("missing type for column '{}'", column.name));
+  // The type ends at its closing parenthesis or at the first whitespace that is
+  // not followed by '(' (so "decimal (10,2)" is one type).
+  size_t type_end = 0;
+  while (type_end < rest.size() && absl::ascii_isalpha(static_cast<unsigned char>(rest[type_end]))) {
+    ++type_end;
+  }
+  size_t probe = type_end;
+  while (probe < rest.size() && IsSpace(rest[probe])) ++probe;
+  if (probe < rest.size() && rest[probe] == '(') {
+    size_t close = rest.find(')', probe);
+    if (close == std::string_view::npos) {
+      return Invalid(
+          fmt::format("unclosed '(' in type of column '{}': '{}'", column.name, rest));
+    }
+    type_end = close + 1;
+  } else if (type_end == 0 || (type_end < rest.size() && !IsSpace(rest[type_end]))) {
+    // Not a plain type name; let ParseType name the whole offending token.
+    while (type_end < rest.size() && !IsSpace(rest[type_end])) ++type_end;
+  }
+  RETURN_IF_ERROR(ParseType(rest.substr(0, type_end), column.name, &column));
+
+  std::vector<std::string_view> words = Words(rest.substr(type_end));
+  if (words.size() == 1 && EqualsIgnoreCase(words[0], "NULL")) {
+    column.nullable = true;
+  } else if (words.size() == 2 && EqualsIgnoreCase(words[0], "NOT") &&
+             EqualsIgnoreCase(words[1], "NULL")) {
+    column.nullable = false;
+  } else if (!words.empty()) {
+    return Invalid(fmt::format(
+        "unexpected '{}' after the type of column '{}' (expected NOT NULL, NULL or nothing)",
+        Trim(rest.substr(type_end)), column.name));
+  }
+  return column;
+}
+
+// Splits on commas outside parentheses, so "DECIMAL(10,2)" stays whole.
+absl::StatusOr<std::vector<std::string_view>> SplitColumnList(std::string_view list) {
+  std::vector<std::string_view> out;
+  int depth = 0;
+  size_t start = 0;
+  for (size_t i = 0; i < list.size(); ++i) {
+    char c = list[i];
+    if (c == '(') {
+      ++depth;
+    } else if (c == ')') {
+      if (--depth < 0) {
+        return Invalid(fmt::format("unbalanced ')' in column list '{}'", list));
+      }
+    } else if (c == ',' && depth == 0) {
+      out.push_back(list.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  if (depth != 0) {
+    return Invalid(fmt::format("unclosed '(' in column list '{}'", list));
+  }
+  out.push_back(list.substr(start));
+  return out;
+}
+
+absl::Status ValidateName(const std::string& name) {
+  if (name.empty()) return Invalid("empty column name");
+  if (name.size() > kMaxColumnNameLength) {
+    return Invalid(fmt::format("column name '{}' is longer than {} characters", name,
+                               kMaxColumnNameLength));
+  }
+  bool ok = absl::ascii_isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_';
+  for (char c : name) {
+    ok = ok && (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_');
+  }
+  if (!ok) {
+    return Invalid(
+        fmt::format("invalid column name '{}': expected [A-Za-z_][A-Za-z0-9_]*", name));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateColumn(Column* column) {
+  RETURN_IF_ERROR(ValidateName(column->name));
+  if (!IsKnownType(column->type)) {
+    return Invalid(fmt::format("column '{}' has invalid type code {}", column->name,
+                               static_cast<int>(column->type)));
+  }
+  if (column->type != ColumnType::kDecimal) {
+    column->precision = 0;
+    column->scale = 0;
+    return absl::OkStatus();
+  }
+  if (column->precision < 1 || column->precision > kMaxDecimalPrecision || column->scale < 0 ||
+      column->scale > column->precision) {
+    return Invalid(fmt::format(
+        "column '{}': DECIMAL({},{}) is invalid; need 1 <= precision <= 38 and 0 <= scale <= "
+        "precision",
+        column->name, column->precision, column->scale));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string_view ColumnTypeName(ColumnType type) {
+  for (const TypeEntry& e : kTypes) {
+    if (e.type == type) return e.name;
+  }
+  return "UNKNOWN";
+}
+
+std::string Column::TypeString() const {
+  if (type == ColumnType::kDecimal) return fmt::format("DECIMAL({},{})", precision, scale);
+  return std::string(ColumnTypeName(type));
+}
+
+absl::StatusOr<TableSchema> TableSchema::Parse(std::string_view columns,
+                                               std::string_view primary_key, int buckets) {
+  if (Trim(columns).empty()) return Invalid("column list is empty");
+  ASSIGN_OR_RETURN(std::vector<std::string_view> defs, SplitColumnList(columns));
+  std::vector<Column> parsed;
+  parsed.reserve(defs.size());
+  for (std::string_view def : defs) {
+    ASSIGN_OR_RETURN(Column column, ParseColumn(def));
+    parsed.push_back(std::move(column));
+  }
+  std::vector<std::string> key;
+  if (!Trim(primary_key).empty()) {
+    for (std::string_view name : Split(primary_key, ',')) {
+      name = Trim(name);
+      if (name.empty()) {
+        return Invalid(fmt::format("empty column name in primary key '{}'", primary_key));
+      }
+      key.emplace_back(name);
+    }
+  }
+  return Make(std::move(parsed), std::move(key), buckets);
+}
+
+absl::StatusOr<TableSchema> TableSchema::Make(std::vector<Column> columns,
+                                              std::vector<std::string> primary_key, int buckets) {
+  if (buckets < 1 || buckets > kMaxBuckets) {
+    return Invalid(
+        fmt::format("bucket count {} is out of range [1, {}]", buckets, kMaxBuckets));
+  }
+  if (columns.empty()) return Invalid("schema has no columns");
+  if (columns.size() > kMaxColumns) {
+    return Invalid(fmt::format("schema has {} columns; at most {} are allowed", columns.size(),
+                               kMaxColumns));
+  }
+  absl::flat_hash_set<std::string> lower_names;
+  for (Column& column : columns) {
+    RETURN_IF_ERROR(ValidateColumn(&column));
+    if (!lower_names.insert(absl::AsciiStrToLower(column.name)).second) {
+      return Invalid(
+          fmt::format("duplicate column name '{}' (names are case-insensitive)", column.name));
+    }
+  }
+  if (primary_key.empty()) {
+    return Invalid("primary key is empty; at least one column is required");
+  }
+
+  TableSchema schema;
+  schema.columns_ = std::move(columns);
+  schema.buckets_ = buckets;
+  schema.is_key_.assign(schema.columns_.size(), false);
+  for (const std::string& name : primary_key) {
+    std::optional<int> index = schema.ColumnIndex(name);
+    if (!index) {
+      return Invalid(fmt::format("primary-key column '{}' is not in the schema", name));
+    }
+    if (schema.is_key_[*index]) {
+      return Invalid(fmt::format("primary-key column '{}' is listed more than once", name));
+    }
+    Column& column = schema.columns_[*index];
+    if (column.type == ColumnType::kFloat || column.type == ColumnType::kDouble) {
+      return Invalid(fmt::format("column '{}': {} cannot be a primary-key column", name,
+                                 ColumnTypeName(column.type)));
+    }
+    column.nullable = false;
+    schema.is_key_[*index] = true;
+    schema.key_columns_.push_back(*index);
+  }
+  for (int i = 0; i < static_cast<int>(schema.columns_.size()); ++i) {
+    if (!schema.is_key_[i]) schema.value_columns_.push_back(i);
+  }
+  return schema;
+}
+
+nlohmann::json TableSchema::ToJson() const {
+  nlohmann::json cols = nlohmann::json::array();
+  for (const Column& c : columns_) {
+    cols.push_back({{"name", c.name}, {"type", c.TypeString()}, {"nullable", c.nullable}});
+  }
+  nlohmann::json key = nlohmann::json::array();
+  for (int index : key_columns_) key.push_back(columns_[index].name);
+  return {{"columns", std::move(cols)}, {"primary_key", std::move(key)}, {"buckets", buckets_}};
+}
+
+absl::StatusOr<TableSchema> TableSchema::FromJson(const nlohmann::json& j) {
+  auto bad = [](std::string_view what) {
+    return Invalid(fmt::format("malformed schema JSON: {}", what));
+  };
+  // Members are checked by hand so nlohmann never throws; the try is a backstop.
+  try {
+    if (!j.is_object()) return bad("expected an object");
+    for (const auto& [member, unused] : j.items()) {
+      if (member != "columns" && member != "primary_key" && member != "buckets") {
+        return bad(fmt::format("unknown member '{}'", member));
+      }
+    }
+    auto cols = j.find("columns");
+    auto key = j.find("primary_key");
+    auto buckets = j.find("buckets");
+    if (cols == j.end() || !cols->is_array()) return bad("'columns' must be an array");
+    if (key == j.end() || !key->is_array()) return bad("'primary_key' must be an array");
+    if (buckets == j.end() || !buckets->is_number_integer()) {
+      return bad("'buckets' must be an integer");
+    }
+    std::vector<Column> columns;
+    for (const nlohmann::json& c : *cols) {
+      if (!c.is_object() || c.size() != 3) {
+        return bad("each column must be {\"name\",\"type\",\"nullable\"}");
+      }
+      auto name = c.find("name");
+      auto type = c.find("type");
+      auto nullable = c.find("nullable");
+      if (name == c.end() || !name->is_string() || type == c.end() || !type->is_string() ||
+          nullable == c.end() || !nullable->is_boolean()) {
+        return bad("each column must be {\"name\",\"type\",\"nullable\"}");
+      }
+      Column column;
+      column.name = name->get<std::string>();
+      std::string type_text = type->get<std::string>();
+      RETURN_IF_ERROR(ParseType(Trim(type_text), column.name, &column));
+      column.nullable = nullable->get<bool>();
+      columns.push_back(std::move(column));
+    }
+    std::vector<std::string> names;
+    for (const nlohmann::json& k : *key) {
+      if (!k.is_string()) return bad("'primary_key' must hold column names");
+      names.push_back(k.get<std::string>());
+    }
+    // Range-check here: Make takes an int, and a huge count must not wrap into range.
+    std::string bucket_text = buckets->dump();
+    if (buckets->is_number_unsigned() ? buckets->get<uint64_t>() > kMaxBuckets
+                                      : (buckets->get<int64_t>() < 1 ||
+                                         buckets->get<int64_t>() > kMaxBuckets)) {
+      return Invalid(
+          fmt::format("bucket count {} is out of range [1, {}]", bucket_text, kMaxBuckets));
+    }
+    return Make(std::move(columns), std::move(names), buckets->get<int>());
+  } catch (const std::exception& e) {
+    return bad(e.what());
+  }
+}
+
+std::optional<int> TableSchema::ColumnIndex(std::string_view name) const {
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    if (columns_[i].name == name) return static_cast<int>(i);
+  }
+  return std::nullopt;
+}
+
+bool TableSchema::IsKeyColumn(int index) const {
+  return index >= 0 && index < static_cast<int>(is_key_.size()) && is_key_[index];
+}
+
+std::string TableSchema::ColumnsString() const {
+  std::string out;
+  for (const Column& c : columns_) {
+    if (!out.empty()) out += ", ";
+    out += fmt::format("{} {}{}", c.name, c.TypeString(), c.nullable ? "" : " NOT NULL");
+  }
+  return out;
+}
+
+}  // namespace deltasidecar::table

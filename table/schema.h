@@ -1,0 +1,89 @@
+// Table schema: MaxCompute column types, nullable columns, a primary key and a
+// bucket count. Immutable once built; safe to share between threads.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json_fwd.hpp"
+
+namespace deltasidecar::table {
+
+enum class ColumnType : uint8_t {
+  kBoolean = 1,
+  kTinyint = 2,
+  kSmallint = 3,
+  kInt = 4,
+  kBigint = 5,
+  kFloat = 6,
+  kDouble = 7,
+  kDecimal = 8,   // DECIMAL(precision, scale), 1 <= precision <= 38, 0 <= scale <= precision
+  kString = 9,    // UTF-8 text
+  kBinary = 10,   // raw bytes; base64 in JSON
+  kDate = 11,     // days since 1970-01-01; "YYYY-MM-DD" in JSON
+  kDatetime = 12, // milliseconds since epoch, UTC; "YYYY-MM-DD HH:MM:SS[.mmm]" in JSON
+  kTimestamp = 13 // nanoseconds since epoch, UTC; "YYYY-MM-DD HH:MM:SS[.nnnnnnnnn]" in JSON
+};
+
+// The MaxCompute name of a type without parameters ("BIGINT", "DECIMAL").
+std::string_view ColumnTypeName(ColumnType type);
+
+struct Column {
+  std::string name;
+  ColumnType type = ColumnType::kString;
+  int precision = 0;  // DECIMAL only
+  int scale = 0;      // DECIMAL only
+  bool nullable = true;
+
+  // "BIGINT", "DECIMAL(10,2)".
+  std::string TypeString() const;
+};
+
+inline constexpr int kDefaultBuckets = 16;
+inline constexpr int kMaxBuckets = 4096;
+
+class TableSchema {
+ public:
+  // Parses a column list such as "id BIGINT, name STRING NOT NULL, price DECIMAL(10,2)".
+  // Type names are case-insensitive; a column may end with NOT NULL or NULL.
+  // `primary_key` is a comma-separated list of column names. Primary-key columns
+  // become NOT NULL; FLOAT and DOUBLE cannot be key columns. `buckets` must be in
+  // [1, 4096]. Errors are INVALID_ARGUMENT naming the offending text.
+  static absl::StatusOr<TableSchema> Parse(std::string_view columns, std::string_view primary_key,
+                                           int buckets = kDefaultBuckets);
+
+  // Validates and builds a schema from parts (same rules as Parse).
+  static absl::StatusOr<TableSchema> Make(std::vector<Column> columns,
+                                          std::vector<std::string> primary_key, int buckets);
+
+  // JSON form stored in the table's metadata file (see docs/table-format.md):
+  // {"columns":[{"name":..,"type":"DECIMAL(10,2)","nullable":true}..],
+  //  "primary_key":["id"], "buckets":16}
+  nlohmann::json ToJson() const;
+  static absl::StatusOr<TableSchema> FromJson(const nlohmann::json& j);
+
+  const std::vector<Column>& columns() const { return columns_; }
+  int buckets() const { return buckets_; }
+  // Primary-key column indexes, in key order.
+  const std::vector<int>& key_columns() const { return key_columns_; }
+  // The other columns, in schema order (these make up the encoded value).
+  const std::vector<int>& value_columns() const { return value_columns_; }
+  std::optional<int> ColumnIndex(std::string_view name) const;
+  bool IsKeyColumn(int index) const;
+
+  // "id BIGINT NOT NULL, name STRING" (round-trips through Parse).
+  std::string ColumnsString() const;
+
+ private:
+  std::vector<Column> columns_;
+  std::vector<int> key_columns_;
+  std::vector<int> value_columns_;
+  std::vector<bool> is_key_;
+  int buckets_ = kDefaultBuckets;
+};
+
+}  // namespace deltasidecar::table

@@ -1,0 +1,154 @@
+#include "table/snapshot.h"
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "nlohmann/json.hpp"
+#include "table/absl_compat.h"
+#include "table/file_util.h"
+
+namespace deltasidecar::table {
+
+namespace {
+constexpr std::string_view kMagic = "DSNAP1";
+constexpr std::string_view kPrefix = "snapshot-";
+using json = nlohmann::json;
+
+absl::StatusOr<SnapshotKind> KindFromName(std::string_view name) {
+  if (name == "CREATE") return SnapshotKind::kCreate;
+  if (name == "APPEND") return SnapshotKind::kAppend;
+  if (name == "COMPACT") return SnapshotKind::kCompact;
+  return absl::DataLossError(Cat("unknown snapshot kind '", name, "'"));
+}
+
+std::string Unbase64(const std::string& s) {
+  std::string out;
+  if (!absl::Base64Unescape(s, &out)) throw std::runtime_error("bad base64 key");
+  return out;
+}
+}  // namespace
+
+std::string_view SnapshotKindName(SnapshotKind kind) {
+  switch (kind) {
+    case SnapshotKind::kCreate: return "CREATE";
+    case SnapshotKind::kAppend: return "APPEND";
+    case SnapshotKind::kCompact: return "COMPACT";
+  }
+  return "UNKNOWN";
+}
+
+uint64_t Snapshot::TotalEntries() const {
+  uint64_t n = 0;
+  for (const auto& files : buckets)
+    for (const auto& f : files) n += f.entries;
+  return n;
+}
+
+size_t Snapshot::FileCount() const {
+  size_t n = 0;
+  for (const auto& files : buckets) n += files.size();
+  return n;
+}
+
+bool Snapshot::Contains(const CommitIdentity& identity) const {
+  auto it = writers.find(identity.writer_id);
+  return it != writers.end() && identity.checkpoint_id <= it->second.checkpoint_id;
+}
+
+std::string SnapshotFileName(int64_t id) { return absl::StrFormat("snapshot-%020d", id); }
+
+int64_t ParseSnapshotFileName(std::string_view name) {
+  if (name.size() != kPrefix.size() + 20 || name.substr(0, kPrefix.size()) != kPrefix) return -1;
+  int64_t id = -1;
+  if (!absl::SimpleAtoi(AV(name.substr(kPrefix.size())), &id) || id < 0) return -1;
+  return id;
+}
+
+std::string EncodeSnapshot(const Snapshot& s) {
+  json j;
+  j["format"] = 1;
+  j["id"] = s.id;
+  j["parent_id"] = s.parent_id;
+  j["time_ms"] = s.time_ms;
+  j["kind"] = SnapshotKindName(s.kind);
+  json ids = json::array();
+  for (const auto& id : s.identities) ids.push_back({{"writer", id.writer_id}, {"checkpoint", id.checkpoint_id}});
+  j["identities"] = std::move(ids);
+  json writers = json::object();
+  for (const auto& [w, st] : s.writers) writers[w] = {{"checkpoint", st.checkpoint_id}, {"snapshot", st.snapshot_id}};
+  j["writers"] = std::move(writers);
+  j["added_entries"] = s.added_entries;
+  j["added_deletes"] = s.added_deletes;
+  json buckets = json::array();
+  for (const auto& files : s.buckets) {
+    json arr = json::array();
+    for (const auto& f : files) {
+      arr.push_back({{"name", f.name},
+                     {"added_in", f.added_in},
+                     {"size", f.size_bytes},
+                     {"entries", f.entries},
+                     {"deletes", f.deletes},
+                     {"min_key", absl::Base64Escape(f.min_key)},
+                     {"max_key", absl::Base64Escape(f.max_key)},
+                     {"crc32c", f.crc32c}});
+    }
+    buckets.push_back(std::move(arr));
+  }
+  j["buckets"] = std::move(buckets);
+  j["removed"] = s.removed;
+  return FrameChecksummed(kMagic, j.dump() + "\n");
+}
+
+absl::StatusOr<Snapshot> DecodeSnapshot(std::string_view contents, std::string_view what,
+                                        int buckets) {
+  auto body = UnframeChecksummed(kMagic, contents, what);
+  if (!body.ok()) return body.status();
+  Snapshot s;
+  try {
+    json j = json::parse(*body);
+    if (j.at("format").get<int>() != 1) {
+      return absl::FailedPreconditionError(Cat(what, ": unsupported snapshot format ", j.at("format").dump()));
+    }
+    s.id = j.at("id").get<int64_t>();
+    s.parent_id = j.at("parent_id").get<int64_t>();
+    s.time_ms = j.at("time_ms").get<int64_t>();
+    auto kind = KindFromName(j.at("kind").get<std::string>());
+    if (!kind.ok()) return kind.status();
+    s.kind = *kind;
+    for (const auto& id : j.at("identities")) {
+      s.identities.push_back({id.at("writer").get<std::string>(), id.at("checkpoint").get<int64_t>()});
+    }
+    for (const auto& [w, st] : j.at("writers").items()) {
+      s.writers[w] = {st.at("checkpoint").get<int64_t>(), st.at("snapshot").get<int64_t>()};
+    }
+    s.added_entries = j.at("added_entries").get<uint64_t>();
+    s.added_deletes = j.at("added_deletes").get<uint64_t>();
+    const json& jb = j.at("buckets");
+    if (buckets > 0 && static_cast<int>(jb.size()) != buckets) {
+      return absl::DataLossError(Cat(what, " lists ", jb.size(), " buckets, the table has ", buckets));
+    }
+    s.buckets.resize(jb.size());
+    for (size_t b = 0; b < jb.size(); ++b) {
+      for (const auto& f : jb[b]) {
+        DataFileMeta m;
+        m.name = f.at("name").get<std::string>();
+        m.bucket = static_cast<int>(b);
+        m.added_in = f.at("added_in").get<int64_t>();
+        m.size_bytes = f.at("size").get<uint64_t>();
+        m.entries = f.at("entries").get<uint64_t>();
+        m.deletes = f.at("deletes").get<uint64_t>();
+        m.min_key = Unbase64(f.at("min_key").get<std::string>());
+        m.max_key = Unbase64(f.at("max_key").get<std::string>());
+        m.crc32c = f.at("crc32c").get<std::string>();
+        s.buckets[b].push_back(std::move(m));
+      }
+    }
+    s.removed = j.at("removed").get<std::vector<std::string>>();
+  } catch (const std::exception& e) {
+    return absl::DataLossError(Cat(what, " is malformed: ", e.what()));
+  }
+  return s;
+}
+
+}  // namespace deltasidecar::table

@@ -1,0 +1,79 @@
+// A snapshot: the complete, immutable description of the table at one commit.
+// Snapshot files are JSON with a checksummed footer (docs/table-format.md);
+// once published they never change, so parsed snapshots are shared freely
+// between threads as std::shared_ptr<const Snapshot>.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace deltasidecar::table {
+
+// Who committed a snapshot: a stream writer and the checkpoint it committed.
+struct CommitIdentity {
+  std::string writer_id;
+  int64_t checkpoint_id = 0;
+  bool operator==(const CommitIdentity&) const = default;
+};
+
+// One immutable data file: a RocksDB SST holding rows of one bucket sorted by key.
+struct DataFileMeta {
+  std::string name;         // file name inside the table's data/ directory
+  int bucket = 0;
+  int64_t added_in = 0;     // id of the snapshot that added this file
+  uint64_t size_bytes = 0;
+  uint64_t entries = 0;     // upserts + deletes
+  uint64_t deletes = 0;
+  std::string min_key;      // encoded keys (row.h)
+  std::string max_key;
+  std::string crc32c;       // whole-file CRC-32C, 8 lowercase hex digits
+};
+
+// The last checkpoint a writer committed, and the snapshot that committed it.
+struct WriterState {
+  int64_t checkpoint_id = 0;
+  int64_t snapshot_id = 0;
+};
+
+enum class SnapshotKind { kCreate, kAppend, kCompact };
+std::string_view SnapshotKindName(SnapshotKind kind);
+
+struct Snapshot {
+  int64_t id = 0;
+  int64_t parent_id = -1;         // -1 for the first snapshot
+  int64_t time_ms = 0;            // commit time, ms since epoch; never below the parent's
+  SnapshotKind kind = SnapshotKind::kCreate;
+  std::vector<CommitIdentity> identities;  // committed by this snapshot (APPEND only)
+  // Every writer that ever committed, with its latest checkpoint. Survives
+  // snapshot expiry, so "is (w, n) committed?" is answerable forever.
+  std::map<std::string, WriterState> writers;
+  uint64_t added_entries = 0;     // entries this commit added (APPEND)
+  uint64_t added_deletes = 0;
+  // Files per bucket, oldest first: for equal keys a later file wins.
+  std::vector<std::vector<DataFileMeta>> buckets;
+  // Files that were live in the parent and are not live here.
+  std::vector<std::string> removed;
+
+  uint64_t TotalEntries() const;
+  size_t FileCount() const;
+  // True when `identity` is committed in this snapshot or an earlier one.
+  bool Contains(const CommitIdentity& identity) const;
+};
+
+// "snapshot-00000000000000000042"
+std::string SnapshotFileName(int64_t id);
+// Parses a snapshot file name; -1 when `name` is not one.
+int64_t ParseSnapshotFileName(std::string_view name);
+
+// Serialized form: framed JSON. `Decode` checks the checksum (DATA_LOSS) and
+// that the bucket count matches `buckets` when it is positive.
+std::string EncodeSnapshot(const Snapshot& snapshot);
+absl::StatusOr<Snapshot> DecodeSnapshot(std::string_view contents, std::string_view what,
+                                        int buckets);
+
+}  // namespace deltasidecar::table

@@ -1,0 +1,761 @@
+#include "table/table.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "nlohmann/json.hpp"
+#include "table/absl_compat.h"
+#include "table/file_util.h"
+#include "table/row.h"
+#include "table/status_macros.h"
+
+namespace deltasidecar::table {
+
+namespace {
+
+constexpr std::string_view kTableMagic = "DTABLE1";
+constexpr char kTableFile[] = "table.json";
+constexpr char kSnapshotDir[] = "snapshots";
+constexpr char kDataDir[] = "data";
+constexpr char kTmpPrefix[] = ".tmp-";
+constexpr uint64_t kMaxMetadataBytes = 256ull << 20;
+constexpr size_t kSnapshotCacheSize = 64;
+// A temporary file this old is a crashed committer's leftover, not one in flight.
+constexpr absl::Duration kStaleTmpAge = absl::Minutes(10);
+
+absl::Status ValidateTableName(const std::string& name) {
+  bool ok = !name.empty() && name.size() <= 128 && name[0] != '.';
+  for (char c : name) {
+    ok = ok && (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.');
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(Cat(
+        "invalid table name '", name,
+        "': use 1-128 letters, digits, '_', '-' or '.', not starting with '.'"));
+  }
+  return absl::OkStatus();
+}
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+// Runs fn(i) for i in [0, n) on up to `threads` threads; returns the first error.
+absl::Status ParallelFor(size_t n, int threads, const std::function<absl::Status(size_t)>& fn) {
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads = static_cast<int>(std::min<size_t>(threads, n));
+  if (threads <= 1) {
+    for (size_t i = 0; i < n; ++i) RETURN_IF_ERROR(fn(i));
+    return absl::OkStatus();
+  }
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::vector<absl::Status> errors(threads);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (size_t i; !failed.load() && (i = next.fetch_add(1)) < n;) {
+        absl::Status s = fn(i);
+        if (!s.ok()) {
+          errors[t] = s;
+          failed = true;
+        }
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  for (auto& e : errors) RETURN_IF_ERROR(e);
+  return absl::OkStatus();
+}
+
+// The first eight key bytes, big-endian, zero padded: sorting by it first
+// avoids most full key comparisons.
+uint64_t KeyPrefix(std::string_view key) {
+  unsigned char b[8] = {0};
+  std::memcpy(b, key.data(), std::min<size_t>(8, key.size()));
+  uint64_t v = 0;
+  for (unsigned char c : b) v = (v << 8) | c;
+  return v;
+}
+
+class MergedTableIterator : public TableIterator {
+ public:
+  explicit MergedTableIterator(std::unique_ptr<MergingIterator> it) : it_(std::move(it)) {
+    it_->SeekToFirst();
+  }
+  bool Valid() const override { return it_->Valid(); }
+  void Next() override { it_->Next(); }
+  std::string_view key() const override { return it_->key(); }
+  std::string_view value() const override { return it_->value(); }
+  absl::Status status() const override { return it_->status(); }
+
+ private:
+  std::unique_ptr<MergingIterator> it_;
+};
+
+}  // namespace
+
+Table::Table(std::string root, std::string name, TableSchema schema, const TableOptions& options,
+             std::shared_ptr<Storage> storage)
+    : root_(std::move(root)),
+      name_(std::move(name)),
+      dir_(JoinPath(root_, name_)),
+      schema_(std::move(schema)),
+      options_(options),
+      storage_(std::move(storage)) {
+  data_files_ = std::make_unique<DataFiles>(storage_, JoinPath(dir_, kDataDir), options_.data_files);
+}
+
+Table::~Table() = default;
+
+absl::Status Table::Create(const std::string& root, const std::string& name,
+                           const TableSchema& schema, const TableOptions& options) {
+  RETURN_IF_ERROR(ValidateTableName(name));
+  auto storage = Storage::Make(options.fs);
+  rocksdb::FileSystem* fs = storage->fs.get();
+  rocksdb::IOOptions io;
+  const std::string final_dir = JoinPath(root, name);
+  if (FileExists(fs, final_dir)) {
+    return absl::AlreadyExistsError(Cat("table '", name, "' already exists in ", root));
+  }
+  RETURN_IF_ERROR(FromRocks(fs->CreateDirIfMissing(root, io, nullptr), "creating " + root));
+  // Build the whole table in a temporary directory, then rename it into place:
+  // a crash leaves either no table or a complete one.
+  const std::string tmp = JoinPath(root, Cat(kTmpPrefix, name, "-", RandomId()));
+  auto cleanup = [&] {
+    for (const char* sub : {kDataDir, kSnapshotDir}) {
+      std::string d = JoinPath(tmp, sub);
+      auto names = ListDir(fs, d);
+      if (names.ok()) for (const auto& n : *names) RemoveFile(fs, JoinPath(d, n)).IgnoreError();
+      fs->DeleteDir(d, io, nullptr).PermitUncheckedError();
+    }
+    RemoveFile(fs, JoinPath(tmp, kTableFile)).IgnoreError();
+    fs->DeleteDir(tmp, io, nullptr).PermitUncheckedError();
+  };
+  absl::Status s = [&]() -> absl::Status {
+    RETURN_IF_ERROR(FromRocks(fs->CreateDir(tmp, io, nullptr), "creating " + tmp));
+    RETURN_IF_ERROR(FromRocks(fs->CreateDir(JoinPath(tmp, kSnapshotDir), io, nullptr), "creating snapshots/"));
+    RETURN_IF_ERROR(FromRocks(fs->CreateDir(JoinPath(tmp, kDataDir), io, nullptr), "creating data/"));
+    nlohmann::json meta = {{"format", 1}, {"name", name}, {"created_ms", NowMs()}, {"schema", schema.ToJson()}};
+    RETURN_IF_ERROR(WriteFileSynced(fs, JoinPath(tmp, kTableFile),
+                                    FrameChecksummed(kTableMagic, meta.dump(2) + "\n")));
+    Snapshot first;
+    first.id = 0;
+    first.time_ms = NowMs();
+    first.kind = SnapshotKind::kCreate;
+    first.buckets.resize(schema.buckets());
+    RETURN_IF_ERROR(WriteFileSynced(fs, JoinPath(JoinPath(tmp, kSnapshotDir), SnapshotFileName(0)),
+                                    EncodeSnapshot(first)));
+    RETURN_IF_ERROR(SyncDir(fs, JoinPath(tmp, kSnapshotDir)));
+    RETURN_IF_ERROR(SyncDir(fs, JoinPath(tmp, kDataDir)));
+    RETURN_IF_ERROR(SyncDir(fs, tmp));
+    rocksdb::IOStatus r = fs->RenameFile(tmp, final_dir, io, nullptr);
+    if (!r.ok()) {
+      if (FileExists(fs, JoinPath(final_dir, kTableFile))) {
+        return absl::AlreadyExistsError(Cat("table '", name, "' already exists in ", root));
+      }
+      return FromRocks(r, "renaming " + tmp + " to " + final_dir);
+    }
+    return SyncDir(fs, root);
+  }();
+  if (!s.ok()) cleanup();
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<Table>> Table::Open(const std::string& root,
+                                                   const std::string& name,
+                                                   const TableOptions& options) {
+  RETURN_IF_ERROR(ValidateTableName(name));
+  auto storage = Storage::Make(options.fs);
+  const std::string path = JoinPath(JoinPath(root, name), kTableFile);
+  if (!FileExists(storage->fs.get(), path)) {
+    return absl::NotFoundError(Cat("table '", name, "' does not exist in ", root));
+  }
+  ASSIGN_OR_RETURN(std::string contents, ReadWholeFile(storage->fs.get(), path, kMaxMetadataBytes));
+  ASSIGN_OR_RETURN(std::string_view body, UnframeChecksummed(kTableMagic, contents, path));
+  nlohmann::json meta;
+  try {
+    meta = nlohmann::json::parse(body);
+    if (meta.at("format").get<int>() != 1) {
+      return absl::FailedPreconditionError(Cat(path, ": unsupported table format ", meta.at("format").dump()));
+    }
+  } catch (const std::exception& e) {
+    return absl::DataLossError(Cat(path, " is malformed: ", e.what()));
+  }
+  auto schema = TableSchema::FromJson(meta["schema"]);
+  if (!schema.ok()) return absl::DataLossError(Cat(path, ": ", schema.status().message()));
+  return std::unique_ptr<Table>(new Table(root, name, std::move(*schema), options, std::move(storage)));
+}
+
+absl::StatusOr<std::vector<std::string>> Table::List(const std::string& root,
+                                                     const TableOptions& options) {
+  auto storage = Storage::Make(options.fs);
+  ASSIGN_OR_RETURN(auto names, ListDir(storage->fs.get(), root));
+  std::vector<std::string> tables;
+  for (const auto& n : names) {
+    if (!n.empty() && n[0] != '.' && FileExists(storage->fs.get(), JoinPath(JoinPath(root, n), kTableFile))) {
+      tables.push_back(n);
+    }
+  }
+  std::sort(tables.begin(), tables.end());
+  return tables;
+}
+
+std::string Table::SnapshotPath(int64_t id) const {
+  return JoinPath(JoinPath(dir_, kSnapshotDir), SnapshotFileName(id));
+}
+
+absl::StatusOr<std::shared_ptr<const Snapshot>> Table::LoadSnapshot(int64_t id) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = cache_.find(id);
+    if (it != cache_.end()) return it->second;
+  }
+  const std::string path = SnapshotPath(id);
+  auto contents = ReadWholeFile(storage_->fs.get(), path, kMaxMetadataBytes);
+  if (absl::IsNotFound(contents.status())) {
+    return absl::NotFoundError(Cat("snapshot ", id, " of table '", name_, "' does not exist (expired or never committed)"));
+  }
+  if (!contents.ok()) return contents.status();
+  ASSIGN_OR_RETURN(Snapshot s, DecodeSnapshot(*contents, path, schema_.buckets()));
+  if (s.id != id) return absl::DataLossError(Cat(path, " holds snapshot ", s.id));
+  auto shared = std::make_shared<const Snapshot>(std::move(s));
+  absl::MutexLock lock(&mu_);
+  cache_[id] = shared;
+  while (cache_.size() > kSnapshotCacheSize) cache_.erase(cache_.begin());
+  return shared;
+}
+
+absl::StatusOr<int64_t> Table::LatestId() {
+  int64_t id;
+  {
+    absl::MutexLock lock(&mu_);
+    id = latest_hint_;
+  }
+  if (id < 0) {
+    ASSIGN_OR_RETURN(auto names, ListDir(storage_->fs.get(), JoinPath(dir_, kSnapshotDir)));
+    for (const auto& n : names) id = std::max(id, ParseSnapshotFileName(n));
+    if (id < 0) return absl::DataLossError(Cat("table '", name_, "' has no snapshot"));
+  }
+  while (FileExists(storage_->fs.get(), SnapshotPath(id + 1))) ++id;
+  absl::MutexLock lock(&mu_);
+  latest_hint_ = std::max(latest_hint_, id);
+  return latest_hint_;
+}
+
+absl::StatusOr<int64_t> Table::EarliestId() {
+  ASSIGN_OR_RETURN(auto names, ListDir(storage_->fs.get(), JoinPath(dir_, kSnapshotDir)));
+  int64_t id = -1;
+  for (const auto& n : names) {
+    int64_t v = ParseSnapshotFileName(n);
+    if (v >= 0 && (id < 0 || v < id)) id = v;
+  }
+  if (id < 0) return absl::DataLossError(Cat("table '", name_, "' has no snapshot"));
+  return id;
+}
+
+absl::StatusOr<std::shared_ptr<const Snapshot>> Table::LatestSnapshot() {
+  ASSIGN_OR_RETURN(int64_t id, LatestId());
+  return LoadSnapshot(id);
+}
+
+absl::StatusOr<std::shared_ptr<const Snapshot>> Table::SnapshotById(int64_t id) {
+  return LoadSnapshot(id);
+}
+
+absl::StatusOr<std::shared_ptr<const Snapshot>> Table::SnapshotAsOf(absl::Time time) {
+  ASSIGN_OR_RETURN(int64_t lo, EarliestId());
+  ASSIGN_OR_RETURN(int64_t hi, LatestId());
+  // Snapshot times never decrease with the id: binary search the last one <= time.
+  int64_t found = -1;
+  while (lo <= hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    ASSIGN_OR_RETURN(auto s, LoadSnapshot(mid));
+    if (SnapshotTime(*s) <= time) {
+      found = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  if (found < 0) {
+    return absl::NotFoundError(Cat("table '", name_, "' has no retained snapshot at or before ",
+                                            absl::FormatTime(time, absl::UTCTimeZone())));
+  }
+  return LoadSnapshot(found);
+}
+
+absl::StatusOr<std::vector<std::shared_ptr<const Snapshot>>> Table::History() {
+  ASSIGN_OR_RETURN(int64_t lo, EarliestId());
+  ASSIGN_OR_RETURN(int64_t hi, LatestId());
+  std::vector<std::shared_ptr<const Snapshot>> out;
+  for (int64_t id = lo; id <= hi; ++id) {
+    auto s = LoadSnapshot(id);
+    if (absl::IsNotFound(s.status()) && out.empty()) continue;  // expired while we listed
+    if (!s.ok()) return s.status();
+    out.push_back(*s);
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<int64_t>> Table::FindCommit(const CommitIdentity& identity) {
+  ASSIGN_OR_RETURN(auto latest, LatestSnapshot());
+  auto it = latest->writers.find(identity.writer_id);
+  if (it == latest->writers.end() || identity.checkpoint_id > it->second.checkpoint_id) {
+    return std::optional<int64_t>();
+  }
+  // Look back for the exact snapshot; fall back to the writer's latest commit,
+  // which includes this one, when the exact one has expired.
+  constexpr int kMaxLookback = 1000;
+  int64_t id = it->second.snapshot_id;
+  for (int i = 0; i < kMaxLookback && id >= 0; ++i, --id) {
+    auto s = LoadSnapshot(id);
+    if (!s.ok()) break;
+    for (const auto& c : (*s)->identities) {
+      if (c == identity) return std::optional<int64_t>(id);
+    }
+    auto w = (*s)->writers.find(identity.writer_id);
+    if (w == (*s)->writers.end() || w->second.checkpoint_id < identity.checkpoint_id) break;
+  }
+  return std::optional<int64_t>(it->second.snapshot_id);
+}
+
+absl::Status Table::Publish(const Snapshot& next) {
+  rocksdb::FileSystem* fs = storage_->fs.get();
+  const std::string snap_dir = JoinPath(dir_, kSnapshotDir);
+  const std::string tmp = JoinPath(snap_dir, Cat(kTmpPrefix, RandomId()));
+  RETURN_IF_ERROR(WriteFileSynced(fs, tmp, EncodeSnapshot(next)));
+  absl::Status s = LinkNoReplace(fs, tmp, SnapshotPath(next.id));
+  RemoveFile(fs, tmp).IgnoreError();
+  RETURN_IF_ERROR(s);
+  // The link is the commit point; it is durable once the directory is synced.
+  RETURN_IF_ERROR(SyncDir(fs, snap_dir));
+  absl::MutexLock lock(&mu_);
+  latest_hint_ = std::max(latest_hint_, next.id);
+  cache_[next.id] = std::make_shared<const Snapshot>(next);
+  while (cache_.size() > kSnapshotCacheSize) cache_.erase(cache_.begin());
+  return absl::OkStatus();
+}
+
+void Table::RemoveDataFiles(const std::vector<std::string>& names) {
+  for (const auto& n : names) {
+    data_files_->Evict(n);
+    RemoveFile(storage_->fs.get(), data_files_->PathOf(n)).IgnoreError();
+  }
+}
+
+absl::StatusOr<std::vector<DataFileMeta>> Table::WriteBucketFiles(const MutationBatch& batch) {
+  const size_t n = batch.size();
+  const int buckets = schema_.buckets();
+  if (n == 0) return std::vector<DataFileMeta>();
+  if (n > UINT32_MAX) return absl::InvalidArgumentError("a commit holds at most 2^32-1 rows");
+  // Group entry indexes by bucket (counting sort), keeping batch order.
+  std::vector<uint32_t> bucket_of(n);
+  std::vector<size_t> start(buckets + 1, 0);
+  for (size_t i = 0; i < n; ++i) {
+    bucket_of[i] = static_cast<uint32_t>(BucketOf(batch.key(i), buckets));
+    ++start[bucket_of[i] + 1];
+  }
+  for (int b = 0; b < buckets; ++b) start[b + 1] += start[b];
+  struct SortEntry {
+    uint64_t prefix;
+    uint32_t index;
+  };
+  std::vector<SortEntry> order(n);
+  {
+    std::vector<size_t> fill(start.begin(), start.end() - 1);
+    for (size_t i = 0; i < n; ++i) {
+      order[fill[bucket_of[i]]++] = SortEntry{KeyPrefix(batch.key(i)), static_cast<uint32_t>(i)};
+    }
+  }
+  std::vector<int> nonempty;
+  for (int b = 0; b < buckets; ++b) if (start[b + 1] > start[b]) nonempty.push_back(b);
+  std::vector<std::optional<DataFileMeta>> metas(nonempty.size());
+  std::vector<std::unique_ptr<DataFileWriter>> writers(nonempty.size());
+  absl::Status s = ParallelFor(nonempty.size(), options_.commit_threads, [&](size_t k) -> absl::Status {
+    const int b = nonempty[k];
+    auto first = order.begin() + start[b], last = order.begin() + start[b + 1];
+    std::sort(first, last, [&](const SortEntry& x, const SortEntry& y) {
+      if (x.prefix != y.prefix) return x.prefix < y.prefix;
+      int c = batch.key(x.index).compare(batch.key(y.index));
+      if (c != 0) return c < 0;
+      return x.index < y.index;
+    });
+    ASSIGN_OR_RETURN(writers[k], data_files_->NewWriter(b, 0));
+    for (auto it = first; it != last; ++it) {
+      // Of equal keys only the last (latest) entry is written.
+      auto nx = it + 1;
+      if (nx != last && nx->prefix == it->prefix && batch.key(nx->index) == batch.key(it->index)) continue;
+      std::string_view v = batch.value(it->index);
+      if (v.empty() || (static_cast<RowOp>(v[0]) != RowOp::kUpsert && static_cast<RowOp>(v[0]) != RowOp::kDelete)) {
+        return absl::InvalidArgumentError(Cat("row ", it->index, " has no valid operation byte"));
+      }
+      RETURN_IF_ERROR(writers[k]->Add(batch.key(it->index), v));
+    }
+    ASSIGN_OR_RETURN(metas[k], writers[k]->Finish());
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    writers.clear();  // unfinished writers remove their files
+    std::vector<std::string> done;
+    for (auto& m : metas) if (m) done.push_back(m->name);
+    RemoveDataFiles(done);
+    return s;
+  }
+  std::vector<DataFileMeta> out;
+  for (auto& m : metas) out.push_back(std::move(*m));
+  return out;
+}
+
+absl::StatusOr<CommitResult> Table::Commit(const MutationBatch& batch,
+                                           const std::vector<CommitIdentity>& identities) {
+  absl::MutexLock commit_lock(&commit_mu_);
+  // Answers "already committed" without writing, or FAILED_PRECONDITION when mixed.
+  auto check_identities = [&](const Snapshot& latest) -> absl::StatusOr<std::optional<CommitResult>> {
+    if (identities.empty()) return std::optional<CommitResult>();
+    size_t present = 0;
+    for (const auto& id : identities) present += latest.Contains(id) ? 1 : 0;
+    if (present == 0) return std::optional<CommitResult>();
+    if (present < identities.size()) {
+      return absl::FailedPreconditionError(
+          "some of the commit identities are already in the table and some are not");
+    }
+    ASSIGN_OR_RETURN(auto at, FindCommit(identities.back()));
+    return std::optional<CommitResult>(CommitResult{at.value_or(latest.id), true});
+  };
+  for (const auto& id : identities) {
+    if (id.writer_id.empty()) return absl::InvalidArgumentError("commit identity has an empty writer id");
+  }
+  {
+    ASSIGN_OR_RETURN(auto latest, LatestSnapshot());
+    ASSIGN_OR_RETURN(auto done, check_identities(*latest));
+    if (done) return *done;
+  }
+  ASSIGN_OR_RETURN(std::vector<DataFileMeta> files, WriteBucketFiles(batch));
+  std::vector<std::string> names;
+  for (const auto& f : files) names.push_back(f.name);
+  if (!files.empty()) {
+    absl::Status s = SyncDir(storage_->fs.get(), data_files_->dir());
+    if (!s.ok()) {
+      RemoveDataFiles(names);
+      return s;
+    }
+  }
+  uint64_t added_entries = 0, added_deletes = 0;
+  for (const auto& f : files) {
+    added_entries += f.entries;
+    added_deletes += f.deletes;
+  }
+  for (int attempt = 0; attempt < options_.max_commit_attempts; ++attempt) {
+    auto latest = LatestSnapshot();
+    if (!latest.ok()) {
+      RemoveDataFiles(names);
+      return latest.status();
+    }
+    auto done = check_identities(**latest);
+    if (!done.ok() || *done) {
+      // Someone (an earlier attempt whose answer was lost) committed these identities.
+      RemoveDataFiles(names);
+      if (!done.ok()) return done.status();
+      return **done;
+    }
+    Snapshot next = **latest;
+    next.parent_id = next.id;
+    next.id += 1;
+    next.time_ms = std::max(NowMs(), next.time_ms);
+    next.kind = SnapshotKind::kAppend;
+    next.identities = identities;
+    for (const auto& id : identities) {
+      WriterState& w = next.writers[id.writer_id];
+      w.checkpoint_id = std::max(w.checkpoint_id, id.checkpoint_id);
+      w.snapshot_id = next.id;
+    }
+    next.added_entries = added_entries;
+    next.added_deletes = added_deletes;
+    next.removed.clear();
+    for (auto f : files) {
+      f.added_in = next.id;
+      next.buckets[f.bucket].push_back(std::move(f));
+    }
+    absl::Status s = Publish(next);
+    if (s.ok()) return CommitResult{next.id, false};
+    if (absl::IsAlreadyExists(s)) continue;  // another committer won this id
+    // The link may have happened before the failure: keep the data files.
+    return s;
+  }
+  RemoveDataFiles(names);
+  return absl::AbortedError(Cat("commit to table '", name_, "' lost the race for a new snapshot ",
+                                         options_.max_commit_attempts, " times"));
+}
+
+absl::StatusOr<std::optional<std::string>> Table::Get(const Snapshot& snapshot,
+                                                      std::string_view key) {
+  const auto& files = snapshot.buckets[BucketOf(key, schema_.buckets())];
+  for (auto it = files.rbegin(); it != files.rend(); ++it) {
+    ASSIGN_OR_RETURN(auto v, data_files_->Get(*it, key));
+    if (!v) continue;
+    ASSIGN_OR_RETURN(RowOp op, ValueOp(*v));
+    if (op == RowOp::kDelete) return std::optional<std::string>();
+    return v;
+  }
+  return std::optional<std::string>();
+}
+
+absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewScan(const Snapshot& snapshot) {
+  std::vector<MergingIterator::Child> children;
+  for (const auto& files : snapshot.buckets) {
+    // Keys never repeat across buckets, so a rank only has to order a bucket's own files.
+    for (size_t i = 0; i < files.size(); ++i) {
+      ASSIGN_OR_RETURN(auto it, data_files_->NewScanIterator(files[i]));
+      children.push_back({std::move(it), static_cast<int64_t>(i)});
+    }
+  }
+  return std::unique_ptr<TableIterator>(new MergedTableIterator(
+      std::make_unique<MergingIterator>(std::move(children), /*skip_deletes=*/true)));
+}
+
+absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewChanges(int64_t from, int64_t to) {
+  if (from > to) {
+    return absl::InvalidArgumentError(Cat("--from ", from, " is after --to ", to));
+  }
+  // `from` must still be retained: files added after it are then still on disk.
+  RETURN_IF_ERROR(LoadSnapshot(from).status());
+  std::vector<MergingIterator::Child> children;
+  for (int64_t id = from + 1; id <= to; ++id) {
+    ASSIGN_OR_RETURN(auto s, LoadSnapshot(id));
+    if (s->kind != SnapshotKind::kAppend) continue;
+    for (const auto& files : s->buckets) {
+      for (const auto& f : files) {
+        if (f.added_in != id) continue;
+        ASSIGN_OR_RETURN(auto it, data_files_->NewScanIterator(f));
+        children.push_back({std::move(it), id});
+      }
+    }
+  }
+  return std::unique_ptr<TableIterator>(new MergedTableIterator(
+      std::make_unique<MergingIterator>(std::move(children), /*skip_deletes=*/false)));
+}
+
+absl::StatusOr<std::optional<int64_t>> Table::Compact(bool full) {
+  if (full) {
+    return CompactBuckets([](const std::vector<DataFileMeta>& files) -> std::optional<CompactionPick> {
+      if (files.size() >= 2 || (files.size() == 1 && files[0].deletes > 0)) {
+        return CompactionPick{0, files.size()};
+      }
+      return std::nullopt;
+    });
+  }
+  CompactionOptions policy = options_.compaction;
+  if (policy.trigger_files <= 0) policy.trigger_files = CompactionOptions().trigger_files;
+  return CompactBuckets([policy](const std::vector<DataFileMeta>& files) {
+    return PickCompaction(files, policy);
+  });
+}
+
+absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
+    const std::function<std::optional<CompactionPick>(const std::vector<DataFileMeta>&)>& pick) {
+  absl::MutexLock commit_lock(&commit_mu_);
+  ASSIGN_OR_RETURN(auto base, LatestSnapshot());
+  struct Job {
+    int bucket;
+    CompactionPick pick;
+    std::vector<DataFileMeta> inputs;
+    std::optional<DataFileMeta> output;  // none when every row was deleted
+  };
+  std::vector<Job> jobs;
+  for (int b = 0; b < schema_.buckets(); ++b) {
+    const auto& files = base->buckets[b];
+    if (auto p = pick(files)) {
+      jobs.push_back({b, *p, {files.begin() + p->first, files.begin() + p->first + p->count}, {}});
+    }
+  }
+  if (jobs.empty()) return std::optional<int64_t>();
+  std::vector<std::string> outputs;
+  absl::Mutex outputs_mu;
+  absl::Status s = ParallelFor(jobs.size(), options_.commit_threads, [&](size_t k) -> absl::Status {
+    Job& job = jobs[k];
+    std::vector<MergingIterator::Child> children;
+    for (size_t i = 0; i < job.inputs.size(); ++i) {
+      ASSIGN_OR_RETURN(auto it, data_files_->NewScanIterator(job.inputs[i]));
+      children.push_back({std::move(it), static_cast<int64_t>(i)});
+    }
+    // Deletes can be dropped only when nothing older than the inputs exists.
+    MergingIterator merged(std::move(children), /*skip_deletes=*/job.pick.includes_oldest());
+    ASSIGN_OR_RETURN(auto writer, data_files_->NewWriter(job.bucket, 0));
+    for (merged.SeekToFirst(); merged.Valid(); merged.Next()) {
+      RETURN_IF_ERROR(writer->Add(merged.key(), merged.value()));
+    }
+    RETURN_IF_ERROR(merged.status());
+    if (writer->entries() == 0) return absl::OkStatus();  // the writer removes its empty file
+    ASSIGN_OR_RETURN(job.output, writer->Finish());
+    absl::MutexLock lock(&outputs_mu);
+    outputs.push_back(job.output->name);
+    return absl::OkStatus();
+  });
+  if (s.ok() && !outputs.empty()) s = SyncDir(storage_->fs.get(), data_files_->dir());
+  if (!s.ok()) {
+    RemoveDataFiles(outputs);
+    return s;
+  }
+  for (int attempt = 0; attempt < options_.max_commit_attempts; ++attempt) {
+    auto latest = LatestSnapshot();
+    if (!latest.ok()) {
+      RemoveDataFiles(outputs);
+      return latest.status();
+    }
+    Snapshot next = **latest;
+    next.parent_id = next.id;
+    next.id += 1;
+    next.time_ms = std::max(NowMs(), next.time_ms);
+    next.kind = SnapshotKind::kCompact;
+    next.identities.clear();
+    next.added_entries = next.added_deletes = 0;
+    next.removed.clear();
+    std::vector<std::string> skipped;
+    for (auto& job : jobs) {
+      auto& files = next.buckets[job.bucket];
+      // The inputs must still be a contiguous run (other commits only append
+      // newer files); if another compaction took them, drop this bucket's work.
+      auto first = std::find_if(files.begin(), files.end(),
+                                [&](const DataFileMeta& f) { return f.name == job.inputs[0].name; });
+      bool intact = first != files.end() && static_cast<size_t>(files.end() - first) >= job.inputs.size() &&
+                    (!job.pick.includes_oldest() || first == files.begin());
+      for (size_t i = 0; intact && i < job.inputs.size(); ++i) {
+        intact = (first + i)->name == job.inputs[i].name;
+      }
+      if (!intact) {
+        if (job.output) skipped.push_back(job.output->name);
+        continue;
+      }
+      for (const auto& in : job.inputs) next.removed.push_back(in.name);
+      auto pos = files.erase(first, first + job.inputs.size());
+      if (job.output) {
+        DataFileMeta out = *job.output;
+        out.added_in = next.id;
+        files.insert(pos, std::move(out));
+      }
+    }
+    if (next.removed.empty()) {
+      RemoveDataFiles(outputs);
+      return std::optional<int64_t>();
+    }
+    absl::Status p = Publish(next);
+    if (p.ok()) {
+      RemoveDataFiles(skipped);
+      return std::optional<int64_t>(next.id);
+    }
+    if (!absl::IsAlreadyExists(p)) return p;
+  }
+  RemoveDataFiles(outputs);
+  return absl::AbortedError(Cat("compaction of table '", name_, "' lost the race ",
+                                         options_.max_commit_attempts, " times"));
+}
+
+absl::StatusOr<ExpireResult> Table::Expire(int keep) {
+  if (keep < 1) return absl::InvalidArgumentError(Cat("--keep must be at least 1, got ", keep));
+  absl::MutexLock commit_lock(&commit_mu_);
+  rocksdb::FileSystem* fs = storage_->fs.get();
+  const std::string snap_dir = JoinPath(dir_, kSnapshotDir);
+  ASSIGN_OR_RETURN(auto names, ListDir(fs, snap_dir));
+  std::vector<int64_t> ids;
+  for (const auto& n : names) {
+    if (int64_t id = ParseSnapshotFileName(n); id >= 0) ids.push_back(id);
+    if (n.rfind(kTmpPrefix, 0) == 0) {
+      // A crashed publisher's leftover; young ones may belong to a live committer.
+      uint64_t mtime = 0;
+      if (fs->GetFileModificationTime(JoinPath(snap_dir, n), rocksdb::IOOptions(), &mtime, nullptr).ok() &&
+          absl::FromUnixSeconds(static_cast<int64_t>(mtime)) + kStaleTmpAge < absl::Now()) {
+        RemoveFile(fs, JoinPath(snap_dir, n)).IgnoreError();
+      }
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  ExpireResult result;
+  if (ids.empty()) return absl::DataLossError(Cat("table '", name_, "' has no snapshot"));
+  result.earliest_snapshot = ids.front();
+  if (ids.size() <= static_cast<size_t>(keep)) return result;
+  const int64_t earliest = ids[ids.size() - keep];
+  // A file removed by snapshot t is used only by snapshots before t, so once
+  // every snapshot before `earliest` is gone, files removed at t <= earliest go.
+  for (int64_t id : ids) {
+    if (id <= ids.front() || id > earliest) continue;
+    ASSIGN_OR_RETURN(auto s, LoadSnapshot(id));
+    RemoveDataFiles(s->removed);
+    result.files_removed += static_cast<int>(s->removed.size());
+  }
+  for (int64_t id : ids) {
+    if (id >= earliest) break;
+    RETURN_IF_ERROR(RemoveFile(fs, SnapshotPath(id)));
+    ++result.snapshots_removed;
+    absl::MutexLock lock(&mu_);
+    cache_.erase(id);
+  }
+  result.earliest_snapshot = earliest;
+  return result;
+}
+
+absl::Status Table::RunMaintenance() {
+  if (options_.compaction.trigger_files > 0) {
+    auto c = Compact(false);
+    // A lost race with another compactor is harmless: the next run retries.
+    if (!c.ok() && !absl::IsAborted(c.status())) return c.status();
+  }
+  ASSIGN_OR_RETURN(int64_t earliest, EarliestId());
+  ASSIGN_OR_RETURN(int64_t latest, LatestId());
+  const RetentionOptions& r = options_.retention;
+  int64_t count = latest - earliest + 1;
+  if (count <= r.min_snapshots) return absl::OkStatus();
+  // Keep snapshots younger than max_age (times grow with the id), within [min, max].
+  const absl::Time cutoff = absl::Now() - r.max_age;
+  int64_t lo = earliest, hi = latest, first_young = latest + 1;
+  while (lo <= hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    ASSIGN_OR_RETURN(auto s, LoadSnapshot(mid));
+    if (SnapshotTime(*s) >= cutoff) {
+      first_young = mid;
+      hi = mid - 1;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  int64_t keep = std::clamp<int64_t>(latest + 1 - first_young, r.min_snapshots, r.max_snapshots);
+  if (keep >= count) return absl::OkStatus();
+  return Expire(static_cast<int>(keep)).status();
+}
+
+absl::StatusOr<std::vector<std::string>> Table::Verify() {
+  std::vector<std::string> problems;
+  auto reopened = Open(root_, name_, options_);
+  if (!reopened.ok()) problems.push_back(std::string(reopened.status().message()));
+  ASSIGN_OR_RETURN(auto names, ListDir(storage_->fs.get(), JoinPath(dir_, kSnapshotDir)));
+  std::vector<int64_t> ids;
+  for (const auto& n : names) if (int64_t id = ParseSnapshotFileName(n); id >= 0) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  std::map<std::string, DataFileMeta> files;
+  {
+    absl::MutexLock lock(&mu_);
+    cache_.clear();  // check the bytes on disk, not what was parsed earlier
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0 && ids[i] != ids[i - 1] + 1) {
+      problems.push_back(Cat("snapshots ", ids[i - 1] + 1, " to ", ids[i] - 1, " are missing"));
+    }
+    auto s = LoadSnapshot(ids[i]);
+    if (!s.ok()) {
+      problems.push_back(std::string(s.status().message()));
+      continue;
+    }
+    for (const auto& bucket : (*s)->buckets)
+      for (const auto& f : bucket) files.emplace(f.name, f);
+  }
+  for (const auto& [name, meta] : files) {
+    absl::Status s = data_files_->Verify(meta);
+    if (!s.ok()) problems.push_back(std::string(s.message()));
+  }
+  return problems;
+}
+
+}  // namespace deltasidecar::table

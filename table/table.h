@@ -1,0 +1,180 @@
+// Table: a primary-key delta table stored under <root>/<name>/.
+//
+//   table.json          schema and options (checksummed, written once)
+//   snapshots/          snapshot-<20-digit id>, one immutable file per commit
+//   data/               <bucket>-<random id>.sst data files
+//
+// Commits are atomic and snapshot-isolated across processes: a commit writes its
+// data files, then publishes snapshot <latest+1> with link(2), which fails if
+// another committer got there first; the loser re-reads the latest snapshot and
+// tries again without rewriting data. Data files, the snapshot file and both
+// directories are fsynced before Commit returns. See docs/table-format.md.
+//
+// Thread-safety: all methods may be called concurrently; commits from one
+// process are serialized, commits from different processes race safely.
+//
+// Errors: NOT_FOUND (no such table or snapshot), INVALID_ARGUMENT (bad input),
+// DATA_LOSS (a checksum failed or a referenced file is missing: never served),
+// ABORTED (lost a conflict too many times, or a compaction's inputs changed;
+// retrying is safe), RESOURCE_EXHAUSTED (disk full), INTERNAL (other I/O).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "rocksdb/file_system.h"
+#include "table/compaction_policy.h"
+#include "table/data_file.h"
+#include "table/mutation_batch.h"
+#include "table/schema.h"
+#include "table/snapshot.h"
+
+namespace deltasidecar::table {
+
+struct RetentionOptions {
+  // Automatic expiry keeps at least this many snapshots...
+  int min_snapshots = 10;
+  // ...and every snapshot younger than this...
+  absl::Duration max_age = absl::Hours(1);
+  // ...but never more than this many.
+  int max_snapshots = 2000;
+};
+
+struct TableOptions {
+  // Every file goes through this file system; null means the local one.
+  std::shared_ptr<rocksdb::FileSystem> fs;
+  DataFileOptions data_files;
+  CompactionOptions compaction;
+  RetentionOptions retention;
+  // Threads that write a commit's bucket files; 0 means one per core.
+  int commit_threads = 0;
+  // Attempts to publish a snapshot before giving up with ABORTED.
+  int max_commit_attempts = 1000;
+};
+
+struct CommitResult {
+  int64_t snapshot_id = 0;
+  // True when every identity was already committed; nothing was written.
+  bool already_committed = false;
+};
+
+struct ExpireResult {
+  int snapshots_removed = 0;
+  int files_removed = 0;
+  int64_t earliest_snapshot = 0;
+};
+
+// An ordered stream of live rows (encoded key and value) of one snapshot.
+class TableIterator {
+ public:
+  virtual ~TableIterator() = default;
+  virtual bool Valid() const = 0;
+  virtual void Next() = 0;
+  virtual std::string_view key() const = 0;
+  virtual std::string_view value() const = 0;
+  // Non-OK (DATA_LOSS on corruption) when iteration stopped early.
+  virtual absl::Status status() const = 0;
+};
+
+class Table {
+ public:
+  // Creates the table directory atomically. ALREADY_EXISTS when it exists;
+  // INVALID_ARGUMENT for a bad name (letters, digits, '_', '-', '.'; 1-128 chars).
+  static absl::Status Create(const std::string& root, const std::string& name,
+                             const TableSchema& schema, const TableOptions& options = {});
+  // NOT_FOUND when there is no such table.
+  static absl::StatusOr<std::unique_ptr<Table>> Open(const std::string& root,
+                                                     const std::string& name,
+                                                     const TableOptions& options = {});
+  // Names of the tables under `root`, sorted.
+  static absl::StatusOr<std::vector<std::string>> List(const std::string& root,
+                                                       const TableOptions& options = {});
+
+  ~Table();
+
+  const TableSchema& schema() const { return schema_; }
+  const std::string& name() const { return name_; }
+  const std::string& dir() const { return dir_; }
+
+  // Commits `batch` (later entries of a key win) as one new snapshot recording
+  // `identities`. When every identity is already in the table, nothing is
+  // written and the result says so; when some are and some are not,
+  // FAILED_PRECONDITION. An empty batch with identities records them only.
+  absl::StatusOr<CommitResult> Commit(const MutationBatch& batch,
+                                      const std::vector<CommitIdentity>& identities = {});
+
+  // The snapshot that committed `identity` (or a later one of the same writer
+  // when that one has expired), or nullopt when it is not committed.
+  absl::StatusOr<std::optional<int64_t>> FindCommit(const CommitIdentity& identity);
+
+  absl::StatusOr<std::shared_ptr<const Snapshot>> LatestSnapshot();
+  absl::StatusOr<std::shared_ptr<const Snapshot>> SnapshotById(int64_t id);
+  // The newest snapshot committed at or before `time`; NOT_FOUND when none is retained.
+  absl::StatusOr<std::shared_ptr<const Snapshot>> SnapshotAsOf(absl::Time time);
+  // Every retained snapshot, oldest first.
+  absl::StatusOr<std::vector<std::shared_ptr<const Snapshot>>> History();
+
+  // Live rows of `snapshot` ordered by primary key, merged on read.
+  absl::StatusOr<std::unique_ptr<TableIterator>> NewScan(const Snapshot& snapshot);
+  // The encoded upsert value stored for `key` in `snapshot`, or nullopt.
+  absl::StatusOr<std::optional<std::string>> Get(const Snapshot& snapshot, std::string_view key);
+  // What changed from snapshot `from` (exclusive) to `to` (inclusive): the
+  // latest entry per key among rows committed in between, deletes included,
+  // ordered by key. INVALID_ARGUMENT when from > to; NOT_FOUND when a snapshot
+  // in between has expired.
+  absl::StatusOr<std::unique_ptr<TableIterator>> NewChanges(int64_t from, int64_t to);
+
+  // Compacts buckets the policy picks, or every bucket with 2+ files (and any
+  // single file that still holds deletes) when `full`. Returns the new snapshot
+  // id, or nullopt when there was nothing to do.
+  absl::StatusOr<std::optional<int64_t>> Compact(bool full = false);
+  // Removes snapshots older than the newest `keep` ones and the files only they used.
+  absl::StatusOr<ExpireResult> Expire(int keep);
+  // What a committer runs after a commit: policy compaction and retention expiry.
+  absl::Status RunMaintenance();
+  // Checks table.json, every retained snapshot and every file they reference.
+  // Returns the problems found (empty when all is well).
+  absl::StatusOr<std::vector<std::string>> Verify();
+
+ private:
+  Table(std::string root, std::string name, TableSchema schema, const TableOptions& options,
+        std::shared_ptr<Storage> storage);
+
+  std::string SnapshotPath(int64_t id) const;
+  absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(int64_t id);
+  // Finds the newest published snapshot id (lists once, then probes forward).
+  absl::StatusOr<int64_t> LatestId();
+  absl::StatusOr<int64_t> EarliestId();
+  // Publishes `next` as snapshot id next.id; ALREADY_EXISTS when another committer won.
+  absl::Status Publish(const Snapshot& next);
+  absl::StatusOr<std::vector<DataFileMeta>> WriteBucketFiles(const MutationBatch& batch);
+  absl::StatusOr<std::optional<int64_t>> CompactBuckets(
+      const std::function<std::optional<CompactionPick>(const std::vector<DataFileMeta>&)>& pick);
+  void RemoveDataFiles(const std::vector<std::string>& names);
+
+  const std::string root_;
+  const std::string name_;
+  const std::string dir_;
+  const TableSchema schema_;
+  const TableOptions options_;
+  std::shared_ptr<Storage> storage_;
+  std::unique_ptr<DataFiles> data_files_;
+
+  absl::Mutex commit_mu_;  // serializes this process's commits and compactions
+  absl::Mutex mu_;
+  int64_t latest_hint_ ABSL_GUARDED_BY(mu_) = -1;
+  // Recently used snapshots by id (bounded).
+  std::map<int64_t, std::shared_ptr<const Snapshot>> cache_ ABSL_GUARDED_BY(mu_);
+};
+
+// The time a snapshot was committed.
+inline absl::Time SnapshotTime(const Snapshot& s) { return absl::FromUnixMillis(s.time_ms); }
+
+}  // namespace deltasidecar::table

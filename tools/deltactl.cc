@@ -1,0 +1,394 @@
+// deltactl: the command-line client of delta tables stored under a table root.
+// Works directly on the files (no server needed), alongside any running
+// delta-sidecar that commits to the same root.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "fmt/core.h"
+#include "nlohmann/json.hpp"
+#include "table/absl_compat.h"
+#include "table/absl_compat.h"
+#include "table/row.h"
+#include "table/status_macros.h"
+#include "table/table.h"
+
+namespace dt = deltasidecar::table;
+using deltasidecar::Cat;
+using deltasidecar::SV;
+using nlohmann::json;
+
+namespace {
+
+// Exit codes (documented in --help and docs/deltactl.md).
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitNotFound = 3;
+
+constexpr size_t kMaxImportLineBytes = 64 << 20;
+
+// Set by `get` when the key has no live row (a result, not an error).
+bool g_key_absent = false;
+
+struct Args {
+  std::string root;
+  std::string table;
+  // create
+  std::string schema, primary_key;
+  int buckets = dt::kDefaultBuckets;
+  // import
+  std::string file, writer;
+  int64_t checkpoint = -1;
+  bool no_maintenance = false;
+  // reads
+  int64_t snapshot = -1;
+  std::string as_of;
+  std::string format = "jsonl";
+  std::string history_format = "text";
+  std::string key;
+  int64_t from = -1, to = -1;
+  // maintenance
+  bool full = false;
+  int keep = 0;
+};
+
+absl::StatusOr<absl::Time> ParseTimeArg(const std::string& text) {
+  int64_t ms;
+  if (absl::SimpleAtoi(text, &ms)) return absl::FromUnixMillis(ms);
+  for (const char* f : {"%Y-%m-%d %H:%M:%E*S", "%Y-%m-%dT%H:%M:%E*S", "%Y-%m-%dT%H:%M:%E*SZ",
+                        "%Y-%m-%dT%H:%M:%E*S%Ez", "%Y-%m-%d"}) {
+    absl::Time t;
+    std::string err;
+    if (absl::ParseTime(f, text, absl::UTCTimeZone(), &t, &err)) return t;
+  }
+  return absl::InvalidArgumentError(Cat(
+      "cannot parse time '", text,
+      "': use 'YYYY-MM-DD HH:MM:SS[.fff]' (UTC), RFC 3339, or milliseconds since the epoch"));
+}
+
+std::string FormatMs(int64_t ms) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMillis(ms), absl::UTCTimeZone());
+}
+
+absl::StatusOr<std::shared_ptr<const dt::Snapshot>> PickSnapshot(dt::Table& table, const Args& a) {
+  if (a.snapshot >= 0) return table.SnapshotById(a.snapshot);
+  if (!a.as_of.empty()) {
+    ASSIGN_OR_RETURN(absl::Time t, ParseTimeArg(a.as_of));
+    return table.SnapshotAsOf(t);
+  }
+  return table.LatestSnapshot();
+}
+
+absl::Status CmdCreate(const Args& a) {
+  ASSIGN_OR_RETURN(auto schema, dt::TableSchema::Parse(a.schema, a.primary_key, a.buckets));
+  RETURN_IF_ERROR(dt::Table::Create(a.root, a.table, schema));
+  fmt::print("created table {} ({} buckets)\n", a.table, schema.buckets());
+  return absl::OkStatus();
+}
+
+// Reads the whole file into one batch before anything is written, so a bad
+// line leaves the table exactly as it was.
+absl::Status CmdImport(const Args& a) {
+  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
+  if (a.writer.empty() != (a.checkpoint < 0)) {
+    return absl::InvalidArgumentError("--writer and --checkpoint go together");
+  }
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (a.file != "-") {
+    file.open(a.file, std::ios::binary);
+    if (!file) return absl::NotFoundError(Cat("cannot open ", a.file));
+    in = &file;
+  }
+  const dt::TableSchema& schema = table->schema();
+  dt::MutationBatch batch;
+  std::string line;
+  for (int64_t lineno = 1; std::getline(*in, line); ++lineno) {
+    auto where = [&](std::string_view msg) {
+      return absl::InvalidArgumentError(Cat(a.file, ":", lineno, ": ", msg));
+    };
+    if (line.size() > kMaxImportLineBytes) return where(Cat("line is longer than ", kMaxImportLineBytes, " bytes"));
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    json obj = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (obj.is_discarded()) return where("malformed JSON");
+    bool is_delete = false;
+    if (obj.is_object() && obj.contains("_op")) {
+      const json& op = obj["_op"];
+      if (op == "delete") {
+        is_delete = true;
+      } else if (op != "upsert") {
+        return where(Cat("_op must be \"upsert\" or \"delete\", got ", op.dump()));
+      }
+    }
+    auto row = dt::RowFromJson(schema, obj, /*key_only=*/is_delete);
+    if (!row.ok()) return where(SV(row.status().message()));
+    if (is_delete) {
+      batch.Delete(schema, *row);
+    } else {
+      batch.Upsert(schema, *row);
+    }
+  }
+  if (in->bad()) return absl::InternalError(Cat("reading ", a.file, " failed"));
+  std::vector<dt::CommitIdentity> ids;
+  if (!a.writer.empty()) ids.push_back({a.writer, a.checkpoint});
+  ASSIGN_OR_RETURN(auto result, table->Commit(batch, ids));
+  fmt::print("{}\n", result.snapshot_id);
+  if (result.already_committed) {
+    fmt::print(stderr, "deltactl: {}:{} was already committed; nothing written\n", a.writer, a.checkpoint);
+  }
+  std::fflush(stdout);
+  if (!a.no_maintenance) {
+    absl::Status m = table->RunMaintenance();
+    if (!m.ok()) fmt::print(stderr, "deltactl: warning: maintenance after commit: {}\n", m.message());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PrintRows(const dt::TableSchema& schema, dt::TableIterator& it, const std::string& format,
+                       bool with_op) {
+  if (format != "jsonl" && format != "csv") {
+    return absl::InvalidArgumentError(Cat("--format must be jsonl or csv, got '", format, "'"));
+  }
+  std::string out;
+  if (format == "csv") out = Cat(with_op ? "_op," : "", dt::CsvHeader(schema), "\n");
+  dt::Row row(schema.columns().size());
+  for (; it.Valid(); it.Next()) {
+    ASSIGN_OR_RETURN(dt::RowOp op, dt::ValueOp(it.value()));
+    std::fill(row.begin(), row.end(), dt::Value());
+    RETURN_IF_ERROR(dt::DecodeKey(schema, it.key(), &row));
+    if (op == dt::RowOp::kUpsert) RETURN_IF_ERROR(dt::DecodeValue(schema, it.value(), &row));
+    const char* op_name = op == dt::RowOp::kUpsert ? "upsert" : "delete";
+    if (format == "csv") {
+      if (with_op) absl::StrAppend(&out, op_name, ",");
+      absl::StrAppend(&out, dt::RowToCsv(schema, row), "\n");
+    } else {
+      nlohmann::ordered_json j;
+      if (with_op) j["_op"] = op_name;
+      for (auto& [k, v] : dt::RowToJson(schema, row).items()) {
+        // A delete carries only its key.
+        if (op == dt::RowOp::kDelete && !schema.IsKeyColumn(*schema.ColumnIndex(k))) continue;
+        j[k] = v;
+      }
+      absl::StrAppend(&out, j.dump(), "\n");
+    }
+    if (out.size() > (1 << 20)) {
+      std::fwrite(out.data(), 1, out.size(), stdout);
+      out.clear();
+    }
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return it.status();
+}
+
+absl::Status CmdScan(const Args& a) {
+  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
+  ASSIGN_OR_RETURN(auto snap, PickSnapshot(*table, a));
+  ASSIGN_OR_RETURN(auto it, table->NewScan(*snap));
+  return PrintRows(table->schema(), *it, a.format, /*with_op=*/false);
+}
+
+absl::Status CmdChanges(const Args& a) {
+  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
+  int64_t to = a.to;
+  if (to < 0) {
+    ASSIGN_OR_RETURN(auto latest, table->LatestSnapshot());
+    to = latest->id;
+  }
+  ASSIGN_OR_RETURN(auto it, table->NewChanges(a.from, to));
+  return PrintRows(table->schema(), *it, a.format, /*with_op=*/true);
+}
+
+// Returns NOT_FOUND (exit 3) when the key has no live row.
+absl::Status CmdGet(const Args& a) {
+  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
+  const dt::TableSchema& schema = table->schema();
+  json obj = json::parse(a.key, nullptr, false);
+  if (obj.is_discarded()) return absl::InvalidArgumentError("--key: malformed JSON");
+  auto key_row = dt::RowFromJson(schema, obj, /*key_only=*/true);
+  if (!key_row.ok()) return absl::InvalidArgumentError(Cat("--key: ", key_row.status().message()));
+  ASSIGN_OR_RETURN(auto snap, PickSnapshot(*table, a));
+  std::string key = dt::EncodeKey(schema, *key_row);
+  ASSIGN_OR_RETURN(auto value, table->Get(*snap, key));
+  if (!value) {
+    g_key_absent = true;
+    return absl::NotFoundError(Cat("no row with key ", obj.dump(), " in snapshot ", snap->id));
+  }
+  ASSIGN_OR_RETURN(dt::Row row, dt::DecodeRow(schema, key, *value));
+  fmt::print("{}\n", dt::RowToJson(schema, row).dump());
+  return absl::OkStatus();
+}
+
+absl::Status CmdHistory(const Args& a) {
+  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
+  ASSIGN_OR_RETURN(auto history, table->History());
+  for (const auto& s : history) {
+    std::vector<std::string> ids;
+    for (const auto& id : s->identities) ids.push_back(Cat(id.writer_id, ":", id.checkpoint_id));
+    if (a.history_format == "jsonl") {
+      json j = {{"id", s->id}, {"time", FormatMs(s->time_ms)}, {"time_ms", s->time_ms},
+                {"kind", dt::SnapshotKindName(s->kind)}, {"rows", s->added_entries},
+                {"deletes", s->added_deletes}, {"files", s->FileCount()}, {"identities", json::array()}};
+      for (const auto& id : s->identities) j["identities"].push_back({{"writer", id.writer_id}, {"checkpoint", id.checkpoint_id}});
+      fmt::print("{}\n", j.dump());
+    } else {
+      fmt::print("id={} time={} kind={} rows={} deletes={} files={} identities={}\n", s->id,
+                 FormatMs(s->time_ms), dt::SnapshotKindName(s->kind), s->added_entries,
+                 s->added_deletes, s->FileCount(), ids.empty() ? "-" : absl::StrJoin(ids, ","));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CmdDescribe(const Args& a) {
+  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
+  ASSIGN_OR_RETURN(auto latest, table->LatestSnapshot());
+  nlohmann::ordered_json j;
+  j["name"] = table->name();
+  j["columns"] = table->schema().ColumnsString();
+  std::vector<std::string> pk;
+  for (int i : table->schema().key_columns()) pk.push_back(table->schema().columns()[i].name);
+  j["primary_key"] = pk;
+  j["buckets"] = table->schema().buckets();
+  j["latest_snapshot"] = latest->id;
+  j["latest_time"] = FormatMs(latest->time_ms);
+  j["files"] = latest->FileCount();
+  j["stored_entries"] = latest->TotalEntries();
+  j["writers"] = json::object();
+  for (const auto& [w, st] : latest->writers) {
+    j["writers"][w] = {{"checkpoint", st.checkpoint_id}, {"snapshot", st.snapshot_id}};
+  }
+  fmt::print("{}\n", j.dump(2));
+  return absl::OkStatus();
+}
+
+absl::Status CmdCompact(const Args& a) {
+  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
+  ASSIGN_OR_RETURN(auto id, table->Compact(a.full));
+  if (id) {
+    fmt::print("{}\n", *id);
+  } else {
+    fmt::print(stderr, "deltactl: nothing to compact\n");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CmdExpire(const Args& a) {
+  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
+  ASSIGN_OR_RETURN(auto r, table->Expire(a.keep));
+  fmt::print("removed {} snapshots and {} data files; earliest snapshot is now {}\n",
+             r.snapshots_removed, r.files_removed, r.earliest_snapshot);
+  return absl::OkStatus();
+}
+
+absl::Status CmdVerify(const Args& a) {
+  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
+  ASSIGN_OR_RETURN(auto problems, table->Verify());
+  for (const auto& p : problems) fmt::print("CORRUPT {}\n", p);
+  if (!problems.empty()) {
+    return absl::DataLossError(Cat("table '", a.table, "' failed verification: ", problems.size(), " problem(s)"));
+  }
+  fmt::print("OK table {}\n", a.table);
+  return absl::OkStatus();
+}
+
+absl::Status CmdList(const Args& a) {
+  ASSIGN_OR_RETURN(auto names, dt::Table::List(a.root));
+  for (const auto& n : names) fmt::print("{}\n", n);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  CLI::App app{
+      "deltactl: create, import into, read and maintain delta tables under a table root.\n"
+      "Exit status: 0 success, 1 error, 2 bad usage, 3 key not found (get)."};
+  app.require_subcommand(1);
+  app.add_option("--root", a.root, "Table root directory (the sidecar's --table-root)")
+      ->envname("DELTA_TABLE_ROOT")
+      ->required();
+  auto table_arg = [&](CLI::App* c) { c->add_option("table", a.table, "Table name")->required(); };
+  auto snapshot_args = [&](CLI::App* c) {
+    auto s = c->add_option("--snapshot", a.snapshot, "Read this snapshot id");
+    c->add_option("--as-of", a.as_of, "Read the newest snapshot at or before this UTC time "
+                                      "('YYYY-MM-DD HH:MM:SS[.fff]', RFC 3339 or epoch ms)")
+        ->excludes(s);
+  };
+  std::function<absl::Status(const Args&)> run;
+  auto sub = [&](const char* name, const char* help, std::function<absl::Status(const Args&)> fn) {
+    CLI::App* c = app.add_subcommand(name, help);
+    c->callback([&run, fn] { run = fn; });
+    return c;
+  };
+
+  auto* create = sub("create", "Create a table", CmdCreate);
+  table_arg(create);
+  create->add_option("--schema", a.schema, "Columns, e.g. \"id BIGINT, name STRING, score DOUBLE\"")->required();
+  create->add_option("--primary-key", a.primary_key, "Comma-separated key columns")->required();
+  create->add_option("--buckets", a.buckets, "Hash buckets (write.bucket.num), 1-4096")->capture_default_str();
+
+  auto* import = sub("import", "Commit a JSON-lines file atomically; prints the new snapshot id", CmdImport);
+  table_arg(import);
+  import->add_option("file", a.file, "JSON lines, one object per row; \"_op\":\"delete\" deletes by key; - for stdin")->required();
+  import->add_option("--writer", a.writer, "Commit identity: writer id (makes the import idempotent)");
+  import->add_option("--checkpoint", a.checkpoint, "Commit identity: checkpoint id");
+  import->add_flag("--no-maintenance", a.no_maintenance, "Skip compaction and snapshot expiry after the commit");
+
+  auto* scan = sub("scan", "Print the table's rows ordered by primary key", CmdScan);
+  table_arg(scan);
+  snapshot_args(scan);
+  scan->add_option("--format", a.format, "jsonl or csv")->capture_default_str();
+
+  auto* get = sub("get", "Print the row with a primary key (exit 3 when absent)", CmdGet);
+  table_arg(get);
+  get->add_option("--key", a.key, "Key columns as a JSON object, e.g. '{\"id\":5}'")->required();
+  snapshot_args(get);
+
+  auto* changes = sub("changes", "Print what changed between two snapshots (JSON lines with _op)", CmdChanges);
+  table_arg(changes);
+  changes->add_option("--from", a.from, "Snapshot id to start after")->required();
+  changes->add_option("--to", a.to, "Last snapshot id included (default: latest)");
+  changes->add_option("--format", a.format, "jsonl or csv")->capture_default_str();
+
+  auto* history = sub("history", "One line per retained snapshot: id, time, kind, rows, identities", CmdHistory);
+  table_arg(history);
+  history->add_option("--format", a.history_format, "text or jsonl")->capture_default_str()->check(CLI::IsMember({"text", "jsonl"}));
+
+  table_arg(sub("describe", "Print the schema and the latest snapshot's summary as JSON", CmdDescribe));
+  auto* compact = sub("compact", "Merge the files of buckets that have too many (all, with --full)", CmdCompact);
+  table_arg(compact);
+  compact->add_flag("--full", a.full, "Merge every bucket into one file and drop deleted rows");
+  auto* expire = sub("expire", "Remove all but the newest N snapshots and the files only they use", CmdExpire);
+  table_arg(expire);
+  expire->add_option("--keep", a.keep, "Snapshots to keep (at least 1)")->required();
+  table_arg(sub("verify", "Check every checksum of the table; exit 1 on corruption", CmdVerify));
+  sub("list", "List the tables under the root", CmdList);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fmt::print(stderr, "deltactl: error: {}\n", e.what());
+    return kExitUsage;
+  }
+  absl::Status s = run(a);
+  if (!s.ok()) {
+    fmt::print(stderr, "deltactl: error: {}\n", s.message());
+    return g_key_absent ? kExitNotFound : kExitError;
+  }
+  return 0;
+}
