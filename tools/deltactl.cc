@@ -174,12 +174,14 @@ absl::Status PrintRows(const dt::TableSchema& schema, dt::TableIterator& it, con
     } else {
       nlohmann::ordered_json j;
       if (with_op) j["_op"] = op_name;
-      for (auto& [k, v] : dt::RowToJson(schema, row).items()) {
+      nlohmann::ordered_json columns = dt::RowToJson(schema, row);
+      for (auto& [k, v] : columns.items()) {
         // A delete carries only its key.
         if (op == dt::RowOp::kDelete && !schema.IsKeyColumn(*schema.ColumnIndex(k))) continue;
-        j[k] = v;
+        j[k] = std::move(v);
       }
-      absl::StrAppend(&out, j.dump(), "\n");
+      out += j.dump();
+      out += '\n';
     }
     if (out.size() > (1 << 20)) {
       std::fwrite(out.data(), 1, out.size(), stdout);
