@@ -9,6 +9,7 @@
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
+#include "xxhash.h"
 #include "table/absl_compat.h"
 #include "table/row.h"
 
@@ -21,6 +22,37 @@ namespace {
 constexpr size_t kFilterPrefixCap = 4096;
 
 std::string HexOf(std::string_view bytes) { return absl::BytesToHexString(AV(bytes)); }
+
+// Whole-file checksum: XXH3-64 of every byte, as 8 big-endian bytes. (Debian's
+// RocksDB is built without SSE4.2, so its XXH3-64 runs in software and costs
+// several times more than XXH3.)
+class Xxh3FileChecksum : public rocksdb::FileChecksumGenerator {
+ public:
+  Xxh3FileChecksum() : state_(XXH3_createState()) { XXH3_64bits_reset(state_); }
+  ~Xxh3FileChecksum() override { XXH3_freeState(state_); }
+  void Update(const char* data, size_t n) override { XXH3_64bits_update(state_, data, n); }
+  void Finalize() override {
+    uint64_t h = XXH3_64bits_digest(state_);
+    digest_.resize(8);
+    for (int i = 0; i < 8; ++i) digest_[i] = static_cast<char>(h >> (56 - 8 * i));
+  }
+  std::string GetChecksum() const override { return digest_; }
+  const char* Name() const override { return "XXH3_64"; }
+
+ private:
+  XXH3_state_t* state_;
+  std::string digest_;
+};
+
+class Xxh3FileChecksumFactory : public rocksdb::FileChecksumGenFactory {
+ public:
+  std::unique_ptr<rocksdb::FileChecksumGenerator> CreateFileChecksumGenerator(
+      const rocksdb::FileChecksumGenContext&) override {
+    return std::make_unique<Xxh3FileChecksum>();
+  }
+  static const char* kClassName() { return "Xxh3FileChecksumFactory"; }
+  const char* Name() const override { return kClassName(); }
+};
 
 absl::Status CorruptFile(const std::string& path, std::string_view why) {
   return absl::DataLossError(Cat("data file ", path, " ", why));
@@ -50,7 +82,7 @@ absl::StatusOr<DataFileMeta> DataFileWriter::Finish() {
   meta_.entries = entries_;
   meta_.deletes = deletes_;
   meta_.max_key = info.largest_key;
-  meta_.crc32c = HexOf(info.file_checksum);
+  meta_.xxh3 = HexOf(info.file_checksum);
   return meta_;
 }
 
@@ -63,11 +95,12 @@ DataFiles::DataFiles(std::shared_ptr<Storage> storage, std::string data_dir,
   bbto.whole_key_filtering = true;
   bbto.block_cache = rocksdb::NewLRUCache(options_.block_cache_bytes);
   bbto.cache_index_and_filter_blocks = false;
+  bbto.checksum = rocksdb::kXXH3;
   rocks_options_.table_factory.reset(rocksdb::NewBlockBasedTableFactory(bbto));
   rocks_options_.prefix_extractor.reset(rocksdb::NewCappedPrefixTransform(kFilterPrefixCap));
   rocks_options_.compression = options_.compression;
   rocks_options_.env = storage_->env.get();
-  rocks_options_.file_checksum_gen_factory = rocksdb::GetFileChecksumGenCrc32cFactory();
+  rocks_options_.file_checksum_gen_factory = std::make_shared<Xxh3FileChecksumFactory>();
 }
 
 absl::StatusOr<std::unique_ptr<DataFileWriter>> DataFiles::NewWriter(int bucket,
@@ -187,8 +220,8 @@ absl::Status DataFiles::Verify(const DataFileMeta& file) {
     return CorruptFile(path, Cat("is ", total, " bytes, the snapshot says ", file.size_bytes));
   }
   std::string crc = HexOf(gen->GetChecksum());
-  if (crc != file.crc32c) {
-    return CorruptFile(path, Cat("has CRC-32C ", crc, ", the snapshot says ", file.crc32c));
+  if (crc != file.xxh3) {
+    return CorruptFile(path, Cat("has XXH3-64 ", crc, ", the snapshot says ", file.xxh3));
   }
   rocksdb::SstFileReader reader(rocks_options_);
   rocksdb::Status s = reader.Open(path);
@@ -198,12 +231,27 @@ absl::Status DataFiles::Verify(const DataFileMeta& file) {
 }
 
 MergingIterator::MergingIterator(std::vector<Child> children, bool skip_deletes)
-    : children_(std::move(children)), skip_deletes_(skip_deletes) {}
+    : children_(std::move(children)),
+      keys_(children_.size()),
+      prefixes_(children_.size()),
+      skip_deletes_(skip_deletes) {}
 
 bool MergingIterator::Less(int a, int b) const {
-  int c = children_[a].iter->key().compare(children_[b].iter->key());
+  if (prefixes_[a] != prefixes_[b]) return prefixes_[a] < prefixes_[b];
+  int c = keys_[a].compare(keys_[b]);
   if (c != 0) return c < 0;
   return children_[a].rank > children_[b].rank;
+}
+
+bool MergingIterator::Load(int child) {
+  auto& it = children_[child].iter;
+  if (it->Valid()) {
+    keys_[child] = it->key();
+    prefixes_[child] = KeyPrefix(std::string_view(keys_[child].data(), keys_[child].size()));
+    return true;
+  }
+  if (!it->status().ok() && status_.ok()) status_ = FromRocks(it->status(), "reading a data file");
+  return false;
 }
 
 void MergingIterator::SiftDown(size_t i) {
@@ -218,69 +266,53 @@ void MergingIterator::SiftDown(size_t i) {
   }
 }
 
-void MergingIterator::PushHeap(int child) {
-  heap_.push_back(child);
-  size_t i = heap_.size() - 1;
-  while (i > 0) {
-    size_t parent = (i - 1) / 2;
-    if (!Less(heap_[i], heap_[parent])) break;
-    std::swap(heap_[i], heap_[parent]);
-    i = parent;
-  }
+void MergingIterator::RemoveAt(size_t i) {
+  heap_[i] = heap_.back();
+  heap_.pop_back();
+  // Everything in the heap is >= the root, so the moved element only sinks.
+  if (i < heap_.size()) SiftDown(i);
 }
 
-void MergingIterator::PopHeap() {
-  heap_[0] = heap_.back();
-  heap_.pop_back();
-  if (!heap_.empty()) SiftDown(0);
+void MergingIterator::AdvanceAt(size_t i) {
+  children_[heap_[i]].iter->Next();
+  if (Load(heap_[i])) {
+    SiftDown(i);
+  } else {
+    RemoveAt(i);
+  }
 }
 
 void MergingIterator::SeekToFirst() {
   heap_.clear();
-  current_ = -1;
   for (size_t i = 0; i < children_.size(); ++i) {
-    auto& it = children_[i].iter;
-    it->SeekToFirst();
-    if (it->Valid()) {
-      PushHeap(static_cast<int>(i));
-    } else if (!it->status().ok() && status_.ok()) {
-      status_ = FromRocks(it->status(), "reading a data file");
-    }
+    children_[i].iter->SeekToFirst();
+    if (Load(static_cast<int>(i))) heap_.push_back(static_cast<int>(i));
   }
+  for (size_t i = heap_.size() / 2; i-- > 0;) SiftDown(i);
   Settle();
 }
 
 void MergingIterator::Settle() {
   current_ = -1;
   while (status_.ok() && !heap_.empty()) {
-    int top = heap_[0];
-    // Advance every other child that holds the same key: the top one is newest.
-    rocksdb::Slice key = children_[top].iter->key();
-    std::string_view v(children_[top].iter->value().data(), children_[top].iter->value().size());
-    bool is_delete = !v.empty() && static_cast<RowOp>(v[0]) == RowOp::kDelete;
-    // Move the winner out of the heap while duplicates are skipped.
-    PopHeap();
-    while (!heap_.empty() && children_[heap_[0]].iter->key() == key) {
-      int dup = heap_[0];
-      auto& it = children_[dup].iter;
-      it->Next();
-      if (it->Valid()) {
-        SiftDown(0);
-      } else {
-        if (!it->status().ok() && status_.ok()) status_ = FromRocks(it->status(), "reading a data file");
-        PopHeap();
+    const int top = heap_[0];
+    // Older versions of the top key sit right below the root: skip them.
+    for (;;) {
+      size_t c = 1;
+      if (heap_.size() > 2 && Less(heap_[2], heap_[1])) c = 2;
+      if (c >= heap_.size() || prefixes_[heap_[c]] != prefixes_[top] ||
+          keys_[heap_[c]] != keys_[top]) {
+        break;
       }
+      AdvanceAt(c);
     }
     if (!status_.ok()) return;
-    if (is_delete && skip_deletes_) {
-      auto& it = children_[top].iter;
-      it->Next();
-      if (it->Valid()) {
-        PushHeap(top);
-      } else if (!it->status().ok()) {
-        status_ = FromRocks(it->status(), "reading a data file");
+    if (skip_deletes_) {
+      rocksdb::Slice v = children_[top].iter->value();
+      if (!v.empty() && static_cast<RowOp>(v[0]) == RowOp::kDelete) {
+        AdvanceAt(0);
+        continue;
       }
-      continue;
     }
     current_ = top;
     return;
@@ -288,13 +320,7 @@ void MergingIterator::Settle() {
 }
 
 void MergingIterator::Next() {
-  auto& it = children_[current_].iter;
-  it->Next();
-  if (it->Valid()) {
-    PushHeap(current_);
-  } else if (!it->status().ok() && status_.ok()) {
-    status_ = FromRocks(it->status(), "reading a data file");
-  }
+  AdvanceAt(0);
   Settle();
 }
 

@@ -97,6 +97,15 @@ class DataFiles {
   LruList lru_ ABSL_GUARDED_BY(mu_);  // most recently used first
 };
 
+// The first eight bytes of an encoded key, big-endian, zero padded: comparing
+// these first orders keys correctly and avoids most full comparisons.
+inline uint64_t KeyPrefix(std::string_view key) {
+  uint64_t v = 0;
+  size_t n = key.size() < 8 ? key.size() : 8;
+  for (size_t i = 0; i < n; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(key[i])) << (56 - 8 * i);
+  return v;
+}
+
 // Merges sorted children into one sorted stream of unique keys: for equal keys
 // the child with the highest rank wins and the others are skipped. With
 // `skip_deletes`, entries whose value is a delete are dropped from the output.
@@ -110,6 +119,7 @@ class MergingIterator {
   MergingIterator(std::vector<Child> children, bool skip_deletes);
   void SeekToFirst();
   bool Valid() const { return current_ >= 0; }
+  // Valid() must be true; the winner stays at the root of the heap.
   void Next();
   std::string_view key() const;
   std::string_view value() const;
@@ -119,11 +129,14 @@ class MergingIterator {
  private:
   void Settle();  // positions on the next key to emit
   bool Less(int a, int b) const;
+  bool Load(int child);  // caches the child's key; false when it is exhausted
   void SiftDown(size_t i);
-  void PopHeap();
-  void PushHeap(int child);
+  void RemoveAt(size_t i);
+  void AdvanceAt(size_t i);  // moves the child at heap position i to its next entry
 
   std::vector<Child> children_;
+  std::vector<rocksdb::Slice> keys_;  // current key of each child, to avoid virtual calls
+  std::vector<uint64_t> prefixes_;    // KeyPrefix() of keys_, compared first
   std::vector<int> heap_;  // min-heap of child indexes by (key asc, rank desc)
   bool skip_deletes_;
   int current_ = -1;

@@ -34,12 +34,16 @@ class MutationBatch {
   void Reserve(size_t entries, size_t bytes);
   void Clear();
 
- private:
+  // Raw layout, for code that sorts entries without indirection.
   struct Entry {
-    uint64_t offset;
+    uint64_t offset;  // of the key in data(); the value follows the key
     uint32_t key_size;
     uint32_t value_size;
   };
+  const Entry& entry(size_t i) const { return entries_[i]; }
+  const char* data() const { return data_.data(); }
+
+ private:
   std::string data_;
   std::vector<Entry> entries_;
 };

@@ -106,22 +106,20 @@ std::string& StringSlot(Value* v) {
 }
 
 absl::Status CorruptKey(std::string_view what, const Column& column) {
-  return absl::DataLossError(Cat("corrupt key: ", what, " in ",
-                                          ColumnTypeName(column.type), " column '", column.name,
-                                          "'"));
+  return absl::DataLossError(Cat("corrupt key: ", what, " in ", ColumnTypeName(column.type),
+                                 " column '", column.name, "'"));
 }
 
 absl::Status CorruptValue(std::string_view what, const Column& column) {
-  return absl::DataLossError(Cat("corrupt value: ", what, " in ",
-                                          ColumnTypeName(column.type), " column '", column.name,
-                                          "'"));
+  return absl::DataLossError(Cat("corrupt value: ", what, " in ", ColumnTypeName(column.type),
+                                 " column '", column.name, "'"));
 }
 
 absl::Status CheckRowSize(const TableSchema& schema, const Row* row) {
   if (row == nullptr || row->size() != schema.columns().size()) {
-    return absl::InvalidArgumentError(Cat(
-        "row has ", row == nullptr ? 0 : row->size(), " values; the schema has ",
-        schema.columns().size(), " columns"));
+    return absl::InvalidArgumentError(Cat("row has ", row == nullptr ? 0 : row->size(),
+                                          " values; the schema has ", schema.columns().size(),
+                                          " columns"));
   }
   return absl::OkStatus();
 }
@@ -353,7 +351,8 @@ absl::Status DecodeValue(const TableSchema& schema, std::string_view value, Row*
   }
   const std::vector<int>& values = schema.value_columns();
   size_t bitmap_size = (values.size() + 7) / 8;
-  if (value.size() < 1 + bitmap_size) return absl::DataLossError("corrupt value: truncated null bitmap");
+  if (value.size() < 1 + bitmap_size)
+    return absl::DataLossError("corrupt value: truncated null bitmap");
   const uint8_t* bitmap = reinterpret_cast<const uint8_t*>(value.data() + 1);
   // Bits past the last column are never written; a set one means damage.
   if (values.size() % 8 != 0 && (bitmap[bitmap_size - 1] >> (values.size() % 8)) != 0) {
@@ -373,8 +372,8 @@ absl::Status DecodeValue(const TableSchema& schema, std::string_view value, Row*
     switch (column.type) {
       case ColumnType::kBoolean:
         if (static_cast<uint8_t>(*p) > 1) {
-          return CorruptValue(
-              absl::StrFormat("bad boolean byte 0x%02x", static_cast<uint8_t>(*p)), column);
+          return CorruptValue(absl::StrFormat("bad boolean byte 0x%02x", static_cast<uint8_t>(*p)),
+                              column);
         }
         v = *p == 1;
         break;
@@ -517,8 +516,8 @@ bool ParseDateTime(std::string_view s, int max_frac, int64_t* days, int64_t* sec
                    int64_t* nanos) {
   int h, mi, sec;
   if (!ParseDatePart(s, days) || s.size() < 19 || (s[10] != ' ' && s[10] != 'T') ||
-      !ParseDigits(s, 11, 2, &h) || s[13] != ':' || !ParseDigits(s, 14, 2, &mi) ||
-      s[16] != ':' || !ParseDigits(s, 17, 2, &sec) || h > 23 || mi > 59 || sec > 59) {
+      !ParseDigits(s, 11, 2, &h) || s[13] != ':' || !ParseDigits(s, 14, 2, &mi) || s[16] != ':' ||
+      !ParseDigits(s, 17, 2, &sec) || h > 23 || mi > 59 || sec > 59) {
     return false;
   }
   size_t pos = 19;
@@ -549,9 +548,14 @@ void AppendDate(int64_t days, std::string* out) {
 }
 
 // `unit` ticks per second (1000 or 1e9); `digits` fractional digits written.
+// Written so that no intermediate overflows, even for INT64_MIN.
 void AppendDateTime(int64_t ticks, int64_t unit, int digits, std::string* out) {
-  int64_t seconds = FloorDiv(ticks, unit);
-  int64_t frac = ticks - seconds * unit;
+  int64_t seconds = ticks / unit;
+  int64_t frac = ticks % unit;
+  if (frac < 0) {
+    frac += unit;
+    --seconds;
+  }
   int64_t days = FloorDiv(seconds, 86400);
   int64_t sod = seconds - days * 86400;
   AppendDate(days, out);
@@ -585,8 +589,7 @@ void AppendDecimal(__int128 unscaled, int scale, std::string* out) {
 // lost); any other extra digit is an error, never rounded away.
 absl::Status ParseDecimal(std::string_view text, int precision, int scale, __int128* out) {
   auto quoted = [&] {
-    return text.size() <= 64 ? Cat("'", text, "'")
-                              : Cat("'", text.substr(0, 64), "...'");
+    return text.size() <= 64 ? Cat("'", text, "'") : Cat("'", text.substr(0, 64), "...'");
   };
   std::string_view s = text;
   bool negative = false;
@@ -745,19 +748,19 @@ absl::Status FloatingFromJson(const Column& column, const json& j, Value* out) {
       d = -std::numeric_limits<double>::infinity();
     } else {
       return ColumnError(column, Cat("expected a number, \"NaN\", \"Infinity\" or "
-                                              "\"-Infinity\", got string '",
-                                              s.substr(0, 64), "'"));
+                                     "\"-Infinity\", got string '",
+                                     s.substr(0, 64), "'"));
     }
   } else {
     return ColumnError(column, Cat("expected a number, got ", Describe(j)));
   }
   if (column.type == ColumnType::kFloat) {
-    // Round now so the in-memory row equals what the value encoding keeps.
-    float f = static_cast<float>(d);
-    if (std::isinf(f) && std::isfinite(d)) {
+    // Checked before the cast, which is undefined for out-of-range values.
+    if (std::isfinite(d) && std::fabs(d) > std::numeric_limits<float>::max()) {
       return ColumnError(column, Cat(j.dump(), " is out of range"));
     }
-    d = f;
+    // Round now so the in-memory row equals what the value encoding keeps.
+    d = static_cast<float>(d);
   }
   *out = d;
   return absl::OkStatus();
@@ -780,8 +783,7 @@ absl::Status DecimalFromJson(const Column& column, const json& j, Value* out) {
     if (ec != std::errc()) return ColumnError(column, Cat(j.dump(), " is out of range"));
     text.assign(buf, end);
   } else {
-    return ColumnError(column, Cat("expected a decimal string or number, got ",
-                                            Describe(j)));
+    return ColumnError(column, Cat("expected a decimal string or number, got ", Describe(j)));
   }
   __int128 v = 0;
   absl::Status s = ParseDecimal(text, column.precision, column.scale, &v);
@@ -791,9 +793,10 @@ absl::Status DecimalFromJson(const Column& column, const json& j, Value* out) {
 }
 
 absl::Status TimeFromJson(const Column& column, const json& j, Value* out) {
-  std::string_view expected = column.type == ColumnType::kDate       ? "'YYYY-MM-DD'"
-                              : column.type == ColumnType::kDatetime ? "'YYYY-MM-DD HH:MM:SS[.fff]'"
-                                                                     : "'YYYY-MM-DD HH:MM:SS[.fffffffff]'";
+  std::string_view expected = column.type == ColumnType::kDate ? "'YYYY-MM-DD'"
+                              : column.type == ColumnType::kDatetime
+                                  ? "'YYYY-MM-DD HH:MM:SS[.fff]'"
+                                  : "'YYYY-MM-DD HH:MM:SS[.fffffffff]'";
   if (column.type != ColumnType::kDate && j.is_number_integer()) {
     int64_t v = 0;
     RETURN_IF_ERROR(JsonInt64(column, j, &v));
@@ -806,15 +809,14 @@ absl::Status TimeFromJson(const Column& column, const json& j, Value* out) {
     return absl::OkStatus();
   }
   if (!j.is_string()) {
-    return ColumnError(column, Cat("expected ", expected,
-                                            column.type == ColumnType::kDate ? "" : " or an integer",
-                                            ", got ", Describe(j)));
+    return ColumnError(
+        column, Cat("expected ", expected, column.type == ColumnType::kDate ? "" : " or an integer",
+                    ", got ", Describe(j)));
   }
   const std::string& s = j.get_ref<const std::string&>();
   auto bad = [&] {
     return ColumnError(column, Cat("'", s.substr(0, 64), "' is not a valid ",
-                                            ColumnTypeName(column.type), " (expected ", expected,
-                                            ")"));
+                                   ColumnTypeName(column.type), " (expected ", expected, ")"));
   };
   int64_t days;
   if (column.type == ColumnType::kDate) {
@@ -889,6 +891,8 @@ absl::StatusOr<Row> RowFromJsonImpl(const TableSchema& schema, const json& obj, 
   if (!obj.is_object()) return absl::InvalidArgumentError("expected a JSON object");
   const std::vector<Column>& columns = schema.columns();
   Row row(columns.size());
+  // A member naming a column is that column even when the name starts with
+  // '_' (column names may); only the other '_' members are ignored.
   size_t matched_plain = 0;  // members found that do not start with '_'
   auto read = [&](int index) -> absl::Status {
     const Column& column = columns[index];
@@ -896,8 +900,7 @@ absl::StatusOr<Row> RowFromJsonImpl(const TableSchema& schema, const json& obj, 
     if (it != obj.end() && column.name[0] != '_') ++matched_plain;
     if (it == obj.end() || it->is_null()) {
       if (schema.IsKeyColumn(index)) {
-        return absl::InvalidArgumentError(
-            Cat("missing primary-key column '", column.name, "'"));
+        return absl::InvalidArgumentError(Cat("missing primary-key column '", column.name, "'"));
       }
       if (!column.nullable) {
         return absl::InvalidArgumentError(Cat("column '", column.name, "' is NOT NULL"));

@@ -69,24 +69,69 @@ TableSchema AllTypesSchema() {
 std::vector<Row> AllTypesRows() {
   const __int128 max38 = MaxDecimal38();
   return {
-      {B(true), I(127), I(32767), I(INT32_MAX), I(kMax64), Dec(max38), S("key"),
-       S(std::string("\0\xff\x01", 3)), I(2932896), I(253402300799999), I(kMax64), B(false),
-       I(-128), I(-32768), I(INT32_MIN), I(kMin64), D(0.1f), D(-1e308), Dec(max38), Dec(-max38),
-       S(std::string("a\0b", 3)), S(std::string(300, '\xab')), I(-719162), I(-62135596800000),
+      {B(true),
+       I(127),
+       I(32767),
+       I(INT32_MAX),
+       I(kMax64),
+       Dec(max38),
+       S("key"),
+       S(std::string("\0\xff\x01", 3)),
+       I(2932896),
+       I(253402300799999),
+       I(kMax64),
+       B(false),
+       I(-128),
+       I(-32768),
+       I(INT32_MIN),
+       I(kMin64),
+       D(0.1f),
+       D(-1e308),
+       Dec(max38),
+       Dec(-max38),
+       S(std::string("a\0b", 3)),
+       S(std::string(300, '\xab')),
+       I(-719162),
+       I(-62135596800000),
        I(kMin64)},
-      {B(false), I(-128), I(-32768), I(INT32_MIN), I(kMin64), Dec(-max38), S(""), S(""),
-       I(-719162), I(-62135596800000), I(kMin64), kNull, kNull, kNull, kNull, kNull, kNull,
-       kNull, kNull, kNull, kNull, kNull, kNull, kNull, I(0)},
-      {B(false), I(0), I(0), I(0), I(0), Dec(0), S(std::string(1, '\0')), S(std::string(2, '\0')),
-       I(0), I(0), I(0), B(true), I(0), I(0), I(0), I(0), D(-0.0), D(5e-324), Dec(0), Dec(1),
-       S(""), S(""), I(0), I(1), I(-1)},
+      {B(false),    I(-128), I(-32768), I(INT32_MIN), I(kMin64),
+       Dec(-max38), S(""),   S(""),     I(-719162),   I(-62135596800000),
+       I(kMin64),   kNull,   kNull,     kNull,        kNull,
+       kNull,       kNull,   kNull,     kNull,        kNull,
+       kNull,       kNull,   kNull,     kNull,        I(0)},
+      {B(false),
+       I(0),
+       I(0),
+       I(0),
+       I(0),
+       Dec(0),
+       S(std::string(1, '\0')),
+       S(std::string(2, '\0')),
+       I(0),
+       I(0),
+       I(0),
+       B(true),
+       I(0),
+       I(0),
+       I(0),
+       I(0),
+       D(-0.0),
+       D(5e-324),
+       Dec(0),
+       Dec(1),
+       S(""),
+       S(""),
+       I(0),
+       I(1),
+       I(-1)},
   };
 }
 
 TEST(RowKeyTest, PinnedBytes) {
-  TableSchema s = MustParse("b BOOLEAN, t TINYINT, sm SMALLINT, i INT, l BIGINT, d DECIMAL(5,2), "
-                            "str STRING, dt DATE",
-                            "b, t, sm, i, l, d, str, dt");
+  TableSchema s = MustParse(
+      "b BOOLEAN, t TINYINT, sm SMALLINT, i INT, l BIGINT, d DECIMAL(5,2), "
+      "str STRING, dt DATE",
+      "b, t, sm, i, l, d, str, dt");
   Row row = {B(true), I(-1), I(1), I(-2), I(1), Dec(-1), S(std::string("a\0b", 3)), I(1)};
   EXPECT_EQ(Hex(EncodeKey(s, row)),
             "01 7f 80 01 7f ff ff fe 80 00 00 00 00 00 00 01 "
@@ -178,10 +223,14 @@ Value RandomValue(const Column& c, std::mt19937_64& rng) {
     case ColumnType::kDecimal: {
       __int128 max = MaxDecimal38();
       switch (rng() % 4) {
-        case 0: return Dec(-max);
-        case 1: return Dec(max);
-        case 2: return Dec(static_cast<int64_t>(rng()) * static_cast<__int128>(rng() % 1000));
-        default: return Dec(static_cast<int64_t>(rng() % 5) - 2);
+        case 0:
+          return Dec(-max);
+        case 1:
+          return Dec(max);
+        case 2:
+          return Dec(static_cast<int64_t>(rng()) * static_cast<__int128>(rng() % 1000));
+        default:
+          return Dec(static_cast<int64_t>(rng() % 5) - 2);
       }
     }
     case ColumnType::kString:
@@ -217,9 +266,8 @@ void CheckKeyOrder(const TableSchema& s, uint64_t seed) {
 }
 
 TEST(RowKeyTest, BytewiseOrderEqualsKeyOrder) {
-  const char* single[] = {"BOOLEAN",   "TINYINT", "SMALLINT", "INT",
-                          "BIGINT",    "DATE",    "DATETIME", "TIMESTAMP",
-                          "DECIMAL(38,4)", "STRING", "BINARY"};
+  const char* single[] = {"BOOLEAN",  "TINYINT",   "SMALLINT",      "INT",    "BIGINT", "DATE",
+                          "DATETIME", "TIMESTAMP", "DECIMAL(38,4)", "STRING", "BINARY"};
   uint64_t seed = 1;
   for (const char* type : single) {
     CheckKeyOrder(MustParse(std::string("k ") + type + ", v INT", "k"), seed++);
@@ -234,8 +282,7 @@ TEST(RowValueTest, PinnedBytes) {
   Row row = {I(7), I(-2), S("hi"), kNull, Dec(-1)};
   std::string out;
   AppendUpsertValue(s, row, &out);
-  EXPECT_EQ(Hex(out),
-            "01 04 fe ff 02 68 69 ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff");
+  EXPECT_EQ(Hex(out), "01 04 fe ff 02 68 69 ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff");
   EXPECT_EQ(DeleteValue(), std::string_view("\x02", 1));
 
   // Nine value columns need a two-byte bitmap; a 300-byte string a two-byte length.
@@ -290,8 +337,7 @@ TEST(RowValueTest, DeleteValues) {
   EXPECT_TRUE(IsNull((*row)[1]));
   Row out(2);
   EXPECT_EQ(DecodeValue(s, DeleteValue(), &out).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(DecodeRow(s, EncodeKey(s, key), "\x02x").status().code(),
-            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeRow(s, EncodeKey(s, key), "\x02x").status().code(), absl::StatusCode::kDataLoss);
 }
 
 void ExpectDataLoss(const absl::Status& st, std::string_view text) {
@@ -321,11 +367,16 @@ TEST(RowValueTest, DecodeRejectsMalformed) {
 
   TableSchema str = MustParse("id INT, s STRING", "id");
   Row r2(2);
-  ExpectDataLoss(DecodeValue(str, std::string("\x01\x00\x05" "ab", 5), &r2), "column 's'");
-  ExpectDataLoss(DecodeValue(str, std::string("\x01\x00\x80", 3), &r2), "truncated length");
-  ExpectDataLoss(DecodeValue(str, std::string("\x01\x00", 2) + std::string(10, '\xff') + "\x01",
+  ExpectDataLoss(DecodeValue(str,
+                             std::string("\x01\x00\x05"
+                                         "ab",
+                                         5),
                              &r2),
-                 "overflows");
+                 "column 's'");
+  ExpectDataLoss(DecodeValue(str, std::string("\x01\x00\x80", 3), &r2), "truncated length");
+  ExpectDataLoss(
+      DecodeValue(str, std::string("\x01\x00", 2) + std::string(10, '\xff') + "\x01", &r2),
+      "overflows");
 }
 
 // ----------------------------------------------------------------------------
@@ -380,9 +431,18 @@ TEST(RowJsonTest, OutputForms) {
       "z INT, b BOOLEAN, f FLOAT, d DOUBLE, n DOUBLE, p DECIMAL(10,2), q DECIMAL(5,0), "
       "bin BINARY, dt DATE, dtm DATETIME, ts TIMESTAMP, str STRING, nul STRING",
       "z");
-  Row row = {I(-3),          B(true),        D(0.1f),       D(2.5),
-             D(std::nan("")), Dec(-5),       Dec(7),        S("\x01\x02\x03\xff"),
-             I(-1),          I(-1),          I(-1),         S("x,\"y\"\n"),
+  Row row = {I(-3),
+             B(true),
+             D(0.1f),
+             D(2.5),
+             D(std::nan("")),
+             Dec(-5),
+             Dec(7),
+             S("\x01\x02\x03\xff"),
+             I(-1),
+             I(-1),
+             I(-1),
+             S("x,\"y\"\n"),
              kNull};
   EXPECT_EQ(RowToJson(s, row).dump(),
             R"({"z":-3,"b":true,"f":0.1,"d":2.5,"n":"NaN","p":"-0.05","q":"7",)"
@@ -392,14 +452,28 @@ TEST(RowJsonTest, OutputForms) {
   EXPECT_EQ(RowToCsv(s, row),
             "-3,true,0.1,2.5,NaN,-0.05,7,AQID/w==,1969-12-31,1969-12-31 23:59:59.999,"
             "1969-12-31 23:59:59.999999999,\"x,\"\"y\"\"\n\",");
-  Row more = {I(0), B(false), D(INFINITY), D(-INFINITY), D(1e300), Dec(1230), Dec(0),
-              S(""), I(2932896), I(253402300799999), I(0), S(""), S("plain")};
+  Row more = {I(0),  B(false),   D(INFINITY),        D(-INFINITY), D(1e300), Dec(1230), Dec(0),
+              S(""), I(2932896), I(253402300799999), I(0),         S(""),    S("plain")};
   EXPECT_EQ(RowToCsv(s, more),
             "0,false,Infinity,-Infinity,1e+300,12.30,0,\"\",9999-12-31,9999-12-31 23:59:59.999,"
             "1970-01-01 00:00:00.000000000,\"\",plain");
   json j = RowToJson(s, more);
   EXPECT_EQ(j["f"], "Infinity");
   EXPECT_EQ(j["p"], "12.30");
+}
+
+TEST(RowJsonTest, TimeExtremes) {
+  TableSchema s = MustParse("id INT, dt DATE, dtm DATETIME, ts TIMESTAMP", "id");
+  Row low = {I(0), I(-719162), I(-62135596800000), I(kMin64)};
+  Row high = {I(1), I(2932896), I(253402300799999), I(kMax64)};
+  EXPECT_EQ(RowToCsv(s, low), "0,0001-01-01,0001-01-01 00:00:00.000,1677-09-21 00:12:43.145224192");
+  EXPECT_EQ(RowToCsv(s, high),
+            "1,9999-12-31,9999-12-31 23:59:59.999,2262-04-11 23:47:16.854775807");
+  for (const Row& row : {low, high}) {
+    absl::StatusOr<Row> back = RowFromJson(s, json::parse(RowToJson(s, row).dump()));
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_TRUE(*back == row);
+  }
 }
 
 TEST(RowJsonTest, DecimalExtremesAndRules) {
@@ -420,7 +494,8 @@ TEST(RowJsonTest, DecimalExtremesAndRules) {
   EXPECT_TRUE((*c(0.1))[3] == Dec(10));
   EXPECT_TRUE((*c(-7))[3] == Dec(-700));
   EXPECT_TRUE((*c("1.500"))[3] == Dec(150)) << "trailing zeros lose nothing";
-  ExpectInvalid(c("1.234"), "column 'c' (DECIMAL(10,2)): '1.234' has more than 2 fractional digits");
+  ExpectInvalid(c("1.234"),
+                "column 'c' (DECIMAL(10,2)): '1.234' has more than 2 fractional digits");
   ExpectInvalid(c(0.125), "has more than 2 fractional digits");
   ExpectInvalid(c("123456789"), "does not fit DECIMAL(10,2)");
   ExpectInvalid(c(1e20), "does not fit DECIMAL(10,2)");
@@ -490,7 +565,8 @@ TEST(RowJsonTest, OtherTypeRules) {
   EXPECT_TRUE((*with("ts", "2024-02-29 12:34:56.123456789Z"))[8] == I(1709210096123456789));
   EXPECT_TRUE((*with("ts", kMin64))[8] == I(kMin64));
   ExpectInvalid(with("ts", "2024-02-29 12:34:56.1234567890"), "column 'ts' (TIMESTAMP)");
-  ExpectInvalid(with("ts", "2263-01-01 00:00:00"), "column 'ts' (TIMESTAMP): '2263-01-01 00:00:00' is out of range");
+  ExpectInvalid(with("ts", "2263-01-01 00:00:00"),
+                "column 'ts' (TIMESTAMP): '2263-01-01 00:00:00' is out of range");
   ExpectInvalid(with("ts", "1677-01-01 00:00:00"), "is out of range");
 }
 
@@ -567,8 +643,7 @@ TEST(BucketTest, PinnedVectors) {
       {"id INT", "id", {I(123456)}, 7, 3},
       {"name STRING", "name", {S("hello")}, 16, 10},
       {"a STRING, b DATE", "a, b", {S(std::string("x\0y", 3)), I(19782)}, 100, 77},
-      {"d DECIMAL(10,2), t TIMESTAMP", "d, t", {Dec(-12345), I(1709210096123456789)}, 4096,
-       1623},
+      {"d DECIMAL(10,2), t TIMESTAMP", "d, t", {Dec(-12345), I(1709210096123456789)}, 4096, 1623},
   };
   for (const Vector& v : vectors) {
     TableSchema s = MustParse(v.columns, v.key, v.buckets);

@@ -26,12 +26,12 @@ struct TypeEntry {
 };
 
 constexpr TypeEntry kTypes[] = {
-    {"BOOLEAN", ColumnType::kBoolean}, {"TINYINT", ColumnType::kTinyint},
-    {"SMALLINT", ColumnType::kSmallint}, {"INT", ColumnType::kInt},
-    {"BIGINT", ColumnType::kBigint},   {"FLOAT", ColumnType::kFloat},
-    {"DOUBLE", ColumnType::kDouble},   {"DECIMAL", ColumnType::kDecimal},
-    {"STRING", ColumnType::kString},   {"BINARY", ColumnType::kBinary},
-    {"DATE", ColumnType::kDate},       {"DATETIME", ColumnType::kDatetime},
+    {"BOOLEAN", ColumnType::kBoolean},     {"TINYINT", ColumnType::kTinyint},
+    {"SMALLINT", ColumnType::kSmallint},   {"INT", ColumnType::kInt},
+    {"BIGINT", ColumnType::kBigint},       {"FLOAT", ColumnType::kFloat},
+    {"DOUBLE", ColumnType::kDouble},       {"DECIMAL", ColumnType::kDecimal},
+    {"STRING", ColumnType::kString},       {"BINARY", ColumnType::kBinary},
+    {"DATE", ColumnType::kDate},           {"DATETIME", ColumnType::kDatetime},
     {"TIMESTAMP", ColumnType::kTimestamp},
 };
 
@@ -100,9 +100,9 @@ bool IsAllDigits(std::string_view s) {
 absl::Status ParseDecimalParams(std::string_view params, std::string_view column, Column* out) {
   std::vector<std::string_view> parts = Split(params, ',');
   auto bad = [&] {
-    return Invalid(fmt::format(
-        "invalid DECIMAL parameters '({})' for column '{}': expected (precision,scale)", params,
-        column));
+    return Invalid(
+        fmt::format("invalid DECIMAL parameters '({})' for column '{}': expected (precision,scale)",
+                    params, column));
   };
   if (parts.size() != 2) return bad();
   std::string_view p = Trim(parts[0]);
@@ -148,8 +148,8 @@ absl::Status ParseType(std::string_view text, std::string_view column, Column* o
     return ParseDecimalParams(params, column, out);
   }
   if (has_params) {
-    return Invalid(fmt::format("type '{}' for column '{}' takes no parameters: '{}'",
-                               entry->name, column, text));
+    return Invalid(fmt::format("type '{}' for column '{}' takes no parameters: '{}'", entry->name,
+                               column, text));
   }
   return absl::OkStatus();
 }
@@ -167,7 +167,8 @@ absl::StatusOr<Column> ParseColumn(std::string_view def) {
   // The type ends at its closing parenthesis or at the first whitespace that is
   // not followed by '(' (so "decimal (10,2)" is one type).
   size_t type_end = 0;
-  while (type_end < rest.size() && absl::ascii_isalpha(static_cast<unsigned char>(rest[type_end]))) {
+  while (type_end < rest.size() &&
+         absl::ascii_isalpha(static_cast<unsigned char>(rest[type_end]))) {
     ++type_end;
   }
   size_t probe = type_end;
@@ -175,8 +176,7 @@ absl::StatusOr<Column> ParseColumn(std::string_view def) {
   if (probe < rest.size() && rest[probe] == '(') {
     size_t close = rest.find(')', probe);
     if (close == std::string_view::npos) {
-      return Invalid(
-          fmt::format("unclosed '(' in type of column '{}': '{}'", column.name, rest));
+      return Invalid(fmt::format("unclosed '(' in type of column '{}': '{}'", column.name, rest));
     }
     type_end = close + 1;
   } else if (type_end == 0 || (type_end < rest.size() && !IsSpace(rest[type_end]))) {
@@ -227,16 +227,15 @@ absl::StatusOr<std::vector<std::string_view>> SplitColumnList(std::string_view l
 absl::Status ValidateName(const std::string& name) {
   if (name.empty()) return Invalid("empty column name");
   if (name.size() > kMaxColumnNameLength) {
-    return Invalid(fmt::format("column name '{}' is longer than {} characters", name,
-                               kMaxColumnNameLength));
+    return Invalid(
+        fmt::format("column name '{}' is longer than {} characters", name, kMaxColumnNameLength));
   }
   bool ok = absl::ascii_isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_';
   for (char c : name) {
     ok = ok && (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_');
   }
   if (!ok) {
-    return Invalid(
-        fmt::format("invalid column name '{}': expected [A-Za-z_][A-Za-z0-9_]*", name));
+    return Invalid(fmt::format("invalid column name '{}': expected [A-Za-z_][A-Za-z0-9_]*", name));
   }
   return absl::OkStatus();
 }
@@ -302,13 +301,12 @@ absl::StatusOr<TableSchema> TableSchema::Parse(std::string_view columns,
 absl::StatusOr<TableSchema> TableSchema::Make(std::vector<Column> columns,
                                               std::vector<std::string> primary_key, int buckets) {
   if (buckets < 1 || buckets > kMaxBuckets) {
-    return Invalid(
-        fmt::format("bucket count {} is out of range [1, {}]", buckets, kMaxBuckets));
+    return Invalid(fmt::format("bucket count {} is out of range [1, {}]", buckets, kMaxBuckets));
   }
   if (columns.empty()) return Invalid("schema has no columns");
   if (columns.size() > kMaxColumns) {
-    return Invalid(fmt::format("schema has {} columns; at most {} are allowed", columns.size(),
-                               kMaxColumns));
+    return Invalid(
+        fmt::format("schema has {} columns; at most {} are allowed", columns.size(), kMaxColumns));
   }
   absl::flat_hash_set<std::string> lower_names;
   for (Column& column : columns) {
@@ -405,9 +403,9 @@ absl::StatusOr<TableSchema> TableSchema::FromJson(const nlohmann::json& j) {
     }
     // Range-check here: Make takes an int, and a huge count must not wrap into range.
     std::string bucket_text = buckets->dump();
-    if (buckets->is_number_unsigned() ? buckets->get<uint64_t>() > kMaxBuckets
-                                      : (buckets->get<int64_t>() < 1 ||
-                                         buckets->get<int64_t>() > kMaxBuckets)) {
+    if (buckets->is_number_unsigned()
+            ? buckets->get<uint64_t>() > kMaxBuckets
+            : (buckets->get<int64_t>() < 1 || buckets->get<int64_t>() > kMaxBuckets)) {
       return Invalid(
           fmt::format("bucket count {} is out of range [1, {}]", bucket_text, kMaxBuckets));
     }

@@ -94,8 +94,8 @@ TEST(SchemaTest, KeyColumnDeclaredNullBecomesNotNull) {
 }
 
 TEST(SchemaTest, ColumnsStringRoundTrips) {
-  auto s = TableSchema::Parse("id BIGINT, price decimal(10,2), name STRING not null, f FLOAT",
-                              "id");
+  auto s =
+      TableSchema::Parse("id BIGINT, price decimal(10,2), name STRING not null, f FLOAT", "id");
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->ColumnsString(),
             "id BIGINT NOT NULL, price DECIMAL(10,2), name STRING NOT NULL, f FLOAT");
@@ -108,10 +108,10 @@ TEST(SchemaTest, ColumnsStringRoundTrips) {
 TEST(SchemaTest, ToJsonExactForm) {
   auto s = TableSchema::Parse("id BIGINT, price DECIMAL(10,2)", "id", 16);
   ASSERT_TRUE(s.ok()) << s.status();
-  nlohmann::json expected = nlohmann::json::parse(
-      R"j({"columns":[{"name":"id","type":"BIGINT","nullable":false},)j"
-      R"j({"name":"price","type":"DECIMAL(10,2)","nullable":true}],)j"
-      R"j("primary_key":["id"],"buckets":16})j");
+  nlohmann::json expected =
+      nlohmann::json::parse(R"j({"columns":[{"name":"id","type":"BIGINT","nullable":false},)j"
+                            R"j({"name":"price","type":"DECIMAL(10,2)","nullable":true}],)j"
+                            R"j("primary_key":["id"],"buckets":16})j");
   EXPECT_EQ(s->ToJson(), expected);
 }
 
@@ -163,7 +163,8 @@ TEST(SchemaTest, TypeErrors) {
   ExpectInvalid(TableSchema::Parse("id INT, p DECIMAL(10,11)", "id"), "DECIMAL(10,11)");
   ExpectInvalid(TableSchema::Parse("id INT, p DECIMAL(10,2", "id"), "unclosed '('");
   ExpectInvalid(TableSchema::Parse("id INT, p DECIMAL 10,2)", "id"), "unbalanced ')'");
-  ExpectInvalid(TableSchema::Parse("id INT NOT", "id"), "unexpected 'NOT' after the type of column 'id'");
+  ExpectInvalid(TableSchema::Parse("id INT NOT", "id"),
+                "unexpected 'NOT' after the type of column 'id'");
   ExpectInvalid(TableSchema::Parse("id INT PRIMARY KEY", "id"), "'PRIMARY KEY'");
 }
 
@@ -176,7 +177,8 @@ TEST(SchemaTest, ColumnListErrors) {
   std::string long_name(129, 'x');
   ExpectInvalid(TableSchema::Parse(absl::StrCat("id INT, ", long_name, " INT"), "id"),
                 "longer than 128");
-  EXPECT_TRUE(TableSchema::Parse(absl::StrCat("id INT, ", std::string(128, 'x'), " INT"), "id").ok());
+  EXPECT_TRUE(
+      TableSchema::Parse(absl::StrCat("id INT, ", std::string(128, 'x'), " INT"), "id").ok());
   EXPECT_TRUE(TableSchema::Parse("_id INT, _9 INT", "_id").ok());
   ExpectInvalid(TableSchema::Parse("id INT, Name STRING, NAME INT", "id"),
                 "duplicate column name 'NAME'");

@@ -91,7 +91,7 @@ std::string EncodeSnapshot(const Snapshot& s) {
                      {"deletes", f.deletes},
                      {"min_key", absl::Base64Escape(f.min_key)},
                      {"max_key", absl::Base64Escape(f.max_key)},
-                     {"crc32c", f.crc32c}});
+                     {"xxh3", f.xxh3}});
     }
     buckets.push_back(std::move(arr));
   }
@@ -140,7 +140,7 @@ absl::StatusOr<Snapshot> DecodeSnapshot(std::string_view contents, std::string_v
         m.deletes = f.at("deletes").get<uint64_t>();
         m.min_key = Unbase64(f.at("min_key").get<std::string>());
         m.max_key = Unbase64(f.at("max_key").get<std::string>());
-        m.crc32c = f.at("crc32c").get<std::string>();
+        m.xxh3 = f.at("xxh3").get<std::string>();
         s.buckets[b].push_back(std::move(m));
       }
     }

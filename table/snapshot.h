@@ -31,7 +31,7 @@ struct DataFileMeta {
   uint64_t deletes = 0;
   std::string min_key;      // encoded keys (row.h)
   std::string max_key;
-  std::string crc32c;       // whole-file CRC-32C, 8 lowercase hex digits
+  std::string xxh3;         // whole-file XXH3-64 (seed 0), 16 lowercase hex digits
 };
 
 // The last checkpoint a writer committed, and the snapshot that committed it.

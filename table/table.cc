@@ -71,16 +71,6 @@ absl::Status ParallelFor(size_t n, int threads, const std::function<absl::Status
   return absl::OkStatus();
 }
 
-// The first eight key bytes, big-endian, zero padded: sorting by it first
-// avoids most full key comparisons.
-uint64_t KeyPrefix(std::string_view key) {
-  unsigned char b[8] = {0};
-  std::memcpy(b, key.data(), std::min<size_t>(8, key.size()));
-  uint64_t v = 0;
-  for (unsigned char c : b) v = (v << 8) | c;
-  return v;
-}
-
 class MergedTableIterator : public TableIterator {
  public:
   explicit MergedTableIterator(std::unique_ptr<MergingIterator> it) : it_(std::move(it)) {
@@ -360,40 +350,52 @@ absl::StatusOr<std::vector<DataFileMeta>> Table::WriteBucketFiles(const Mutation
     ++start[bucket_of[i] + 1];
   }
   for (int b = 0; b < buckets; ++b) start[b + 1] += start[b];
+  // Sort entries carry the key's location and first eight bytes, so sorting and
+  // writing touch the batch's bytes only for ties and for copying.
   struct SortEntry {
     uint64_t prefix;
-    uint32_t index;
+    uint64_t offset;
+    uint32_t key_size;
+    uint32_t value_size;
   };
+  const char* data = batch.data();
   std::vector<SortEntry> order(n);
   {
     std::vector<size_t> fill(start.begin(), start.end() - 1);
     for (size_t i = 0; i < n; ++i) {
-      order[fill[bucket_of[i]]++] = SortEntry{KeyPrefix(batch.key(i)), static_cast<uint32_t>(i)};
+      const MutationBatch::Entry& e = batch.entry(i);
+      order[fill[bucket_of[i]]++] =
+          SortEntry{KeyPrefix(batch.key(i)), e.offset, e.key_size, e.value_size};
     }
   }
+  auto key_of = [data](const SortEntry& e) { return std::string_view(data + e.offset, e.key_size); };
   std::vector<int> nonempty;
   for (int b = 0; b < buckets; ++b) if (start[b + 1] > start[b]) nonempty.push_back(b);
   std::vector<std::optional<DataFileMeta>> metas(nonempty.size());
   std::vector<std::unique_ptr<DataFileWriter>> writers(nonempty.size());
   absl::Status s = ParallelFor(nonempty.size(), options_.commit_threads, [&](size_t k) -> absl::Status {
     const int b = nonempty[k];
-    auto first = order.begin() + start[b], last = order.begin() + start[b + 1];
+    SortEntry* first = order.data() + start[b];
+    SortEntry* last = order.data() + start[b + 1];
+    // Batch order (the offset) breaks ties, so the latest entry of a key sorts last.
     std::sort(first, last, [&](const SortEntry& x, const SortEntry& y) {
       if (x.prefix != y.prefix) return x.prefix < y.prefix;
-      int c = batch.key(x.index).compare(batch.key(y.index));
+      int c = key_of(x).compare(key_of(y));
       if (c != 0) return c < 0;
-      return x.index < y.index;
+      return x.offset < y.offset;
     });
     ASSIGN_OR_RETURN(writers[k], data_files_->NewWriter(b, 0));
-    for (auto it = first; it != last; ++it) {
+    constexpr ptrdiff_t kPrefetch = 8;
+    for (SortEntry* it = first; it != last; ++it) {
+      if (last - it > kPrefetch) __builtin_prefetch(data + (it + kPrefetch)->offset);
       // Of equal keys only the last (latest) entry is written.
-      auto nx = it + 1;
-      if (nx != last && nx->prefix == it->prefix && batch.key(nx->index) == batch.key(it->index)) continue;
-      std::string_view v = batch.value(it->index);
+      SortEntry* nx = it + 1;
+      if (nx != last && nx->prefix == it->prefix && key_of(*nx) == key_of(*it)) continue;
+      std::string_view v(data + it->offset + it->key_size, it->value_size);
       if (v.empty() || (static_cast<RowOp>(v[0]) != RowOp::kUpsert && static_cast<RowOp>(v[0]) != RowOp::kDelete)) {
-        return absl::InvalidArgumentError(Cat("row ", it->index, " has no valid operation byte"));
+        return absl::InvalidArgumentError(Cat("a row of the batch has no valid operation byte"));
       }
-      RETURN_IF_ERROR(writers[k]->Add(batch.key(it->index), v));
+      RETURN_IF_ERROR(writers[k]->Add(key_of(*it), v));
     }
     ASSIGN_OR_RETURN(metas[k], writers[k]->Finish());
     return absl::OkStatus();

@@ -439,11 +439,11 @@ IOStatus FaultInjectionFileSystem::DropUnsyncedData() {
 
   for (const auto& [name, state] : files_) {
     uint64_t size = 0;
-    if (!target()->GetFileSize(name, io, &size, nullptr).ok()) continue;  // moved with its dir
+    // A failure means the name went away with a renamed directory.
+    if (!target()->GetFileSize(name, io, &size, nullptr).ok()) continue;
     if (size > state->synced) note(TruncateFile(target(), name, state->synced));
   }
 
-  // std::map order puts a directory before the names under it.
   for (const auto& [name, contents] : durable_entries_) {
     note(RemoveRecursively(name));
     // The parent is gone only if it was itself never durable.
