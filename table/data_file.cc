@@ -23,9 +23,9 @@ constexpr size_t kFilterPrefixCap = 4096;
 
 std::string HexOf(std::string_view bytes) { return absl::BytesToHexString(AV(bytes)); }
 
-// Whole-file checksum: XXH3-64 of every byte, as 8 big-endian bytes. (Debian's
-// RocksDB is built without SSE4.2, so its XXH3-64 runs in software and costs
-// several times more than XXH3.)
+// Whole-file checksum: XXH3-64 of every byte, as 8 big-endian bytes. XXH3
+// rather than RocksDB's CRC-32C generator because Debian's RocksDB is built
+// without SSE4.2 and computes CRC-32C in software, several times slower.
 class Xxh3FileChecksum : public rocksdb::FileChecksumGenerator {
  public:
   Xxh3FileChecksum() : state_(XXH3_createState()) { XXH3_64bits_reset(state_); }
@@ -96,6 +96,8 @@ DataFiles::DataFiles(std::shared_ptr<Storage> storage, std::string data_dir,
   bbto.block_cache = rocksdb::NewLRUCache(options_.block_cache_bytes);
   bbto.cache_index_and_filter_blocks = false;
   bbto.checksum = rocksdb::kXXH3;
+  // Pinned so that a newer RocksDB keeps writing what docs/table-format.md describes.
+  bbto.format_version = 5;
   rocks_options_.table_factory.reset(rocksdb::NewBlockBasedTableFactory(bbto));
   rocks_options_.prefix_extractor.reset(rocksdb::NewCappedPrefixTransform(kFilterPrefixCap));
   rocks_options_.compression = options_.compression;

@@ -7,6 +7,7 @@
 #include "nlohmann/json.hpp"
 #include "table/absl_compat.h"
 #include "table/file_util.h"
+#include "table/status_macros.h"
 
 namespace deltasidecar::table {
 
@@ -54,6 +55,48 @@ size_t Snapshot::FileCount() const {
 bool Snapshot::Contains(const CommitIdentity& identity) const {
   auto it = writers.find(identity.writer_id);
   return it != writers.end() && identity.checkpoint_id <= it->second.checkpoint_id;
+}
+
+bool IsDataFileName(std::string_view name, int bucket) {
+  // <bucket: 5 digits>-<32 lowercase hex>.sst
+  if (name.size() != 5 + 1 + 32 + 4 || name[5] != '-' || name.substr(38) != ".sst") return false;
+  int b = 0;
+  for (size_t i = 0; i < 5; ++i) {
+    if (name[i] < '0' || name[i] > '9') return false;
+    b = b * 10 + (name[i] - '0');
+  }
+  for (size_t i = 6; i < 38; ++i) {
+    char c = name[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return bucket < 0 || b == bucket;
+}
+
+absl::Status ValidateWriterId(std::string_view id) {
+  if (id.empty()) return absl::InvalidArgumentError("writer id is empty");
+  if (id.size() > kMaxWriterIdBytes) {
+    return absl::InvalidArgumentError(Cat("writer id is ", id.size(), " bytes, over the limit of ", kMaxWriterIdBytes));
+  }
+  // Well-formed UTF-8 without control characters: it is stored in JSON and printed.
+  size_t i = 0;
+  while (i < id.size()) {
+    unsigned char c = static_cast<unsigned char>(id[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (len == 0 || i + len > id.size()) return absl::InvalidArgumentError("writer id is not valid UTF-8");
+    uint32_t cp = len == 1 ? c : (c & (0x7f >> len));
+    for (size_t k = 1; k < len; ++k) {
+      unsigned char cc = static_cast<unsigned char>(id[i + k]);
+      if ((cc & 0xc0) != 0x80) return absl::InvalidArgumentError("writer id is not valid UTF-8");
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+    if (overlong || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+      return absl::InvalidArgumentError("writer id is not valid UTF-8");
+    }
+    if (cp < 0x20 || cp == 0x7f) return absl::InvalidArgumentError("writer id contains a control character");
+    i += len;
+  }
+  return absl::OkStatus();
 }
 
 std::string SnapshotFileName(int64_t id) { return absl::StrFormat("snapshot-%020d", id); }
@@ -134,6 +177,9 @@ absl::StatusOr<Snapshot> DecodeSnapshot(std::string_view contents, std::string_v
         DataFileMeta m;
         m.name = f.at("name").get<std::string>();
         m.bucket = static_cast<int>(b);
+        if (!IsDataFileName(m.name, m.bucket)) {
+          return absl::DataLossError(Cat(what, ": '", m.name, "' is not a data file name of bucket ", b));
+        }
         m.added_in = f.at("added_in").get<int64_t>();
         m.size_bytes = f.at("size").get<uint64_t>();
         m.entries = f.at("entries").get<uint64_t>();
@@ -145,6 +191,11 @@ absl::StatusOr<Snapshot> DecodeSnapshot(std::string_view contents, std::string_v
       }
     }
     s.removed = j.at("removed").get<std::vector<std::string>>();
+    for (const auto& name : s.removed) {
+      if (!IsDataFileName(name, -1)) return absl::DataLossError(Cat(what, ": '", name, "' is not a data file name"));
+    }
+    for (const auto& id : s.identities) RETURN_IF_ERROR(ValidateWriterId(id.writer_id));
+    for (const auto& [w, st] : s.writers) RETURN_IF_ERROR(ValidateWriterId(w));
   } catch (const std::exception& e) {
     return absl::DataLossError(Cat(what, " is malformed: ", e.what()));
   }

@@ -65,6 +65,12 @@ struct Snapshot {
   bool Contains(const CommitIdentity& identity) const;
 };
 
+inline constexpr size_t kMaxWriterIdBytes = 512;
+// Writer ids are 1-512 bytes of UTF-8 without control characters.
+absl::Status ValidateWriterId(std::string_view id);
+// True for "<bucket: 5 digits>-<32 lowercase hex>.sst" (of `bucket` when >= 0).
+bool IsDataFileName(std::string_view name, int bucket);
+
 // "snapshot-00000000000000000042"
 std::string SnapshotFileName(int64_t id);
 // Parses a snapshot file name; -1 when `name` is not one.

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -111,7 +113,12 @@ absl::Status Table::Create(const std::string& root, const std::string& name,
   if (FileExists(fs, final_dir)) {
     return absl::AlreadyExistsError(Cat("table '", name, "' already exists in ", root));
   }
-  RETURN_IF_ERROR(FromRocks(fs->CreateDirIfMissing(root, io, nullptr), "creating " + root));
+  if (!FileExists(fs, root)) {
+    // A new root directory is durable only once its parent is synced.
+    RETURN_IF_ERROR(FromRocks(fs->CreateDirIfMissing(root, io, nullptr), "creating " + root));
+    std::string parent = std::filesystem::path(root).lexically_normal().parent_path().string();
+    RETURN_IF_ERROR(SyncDir(fs, parent.empty() ? "." : parent));
+  }
   // Build the whole table in a temporary directory, then rename it into place:
   // a crash leaves either no table or a complete one.
   const std::string tmp = JoinPath(root, Cat(kTmpPrefix, name, "-", RandomId()));
@@ -330,11 +337,14 @@ absl::Status Table::Publish(const Snapshot& next) {
   return absl::OkStatus();
 }
 
-void Table::RemoveDataFiles(const std::vector<std::string>& names) {
+int Table::RemoveDataFiles(const std::vector<std::string>& names) {
+  int removed = 0;
   for (const auto& n : names) {
     data_files_->Evict(n);
-    RemoveFile(storage_->fs.get(), data_files_->PathOf(n)).IgnoreError();
+    rocksdb::IOStatus s = storage_->fs->DeleteFile(data_files_->PathOf(n), rocksdb::IOOptions(), nullptr);
+    removed += s.ok() ? 1 : 0;
   }
+  return removed;
 }
 
 absl::StatusOr<std::vector<DataFileMeta>> Table::WriteBucketFiles(const MutationBatch& batch) {
@@ -428,9 +438,7 @@ absl::StatusOr<CommitResult> Table::Commit(const MutationBatch& batch,
     ASSIGN_OR_RETURN(auto at, FindCommit(identities.back()));
     return std::optional<CommitResult>(CommitResult{at.value_or(latest.id), true});
   };
-  for (const auto& id : identities) {
-    if (id.writer_id.empty()) return absl::InvalidArgumentError("commit identity has an empty writer id");
-  }
+  for (const auto& id : identities) RETURN_IF_ERROR(ValidateWriterId(id.writer_id));
   {
     ASSIGN_OR_RETURN(auto latest, LatestSnapshot());
     ASSIGN_OR_RETURN(auto done, check_identities(*latest));
@@ -656,7 +664,7 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
                                          options_.max_commit_attempts, " times"));
 }
 
-absl::StatusOr<ExpireResult> Table::Expire(int keep) {
+absl::StatusOr<ExpireResult> Table::Expire(int keep, absl::Duration orphan_age) {
   if (keep < 1) return absl::InvalidArgumentError(Cat("--keep must be at least 1, got ", keep));
   absl::MutexLock commit_lock(&commit_mu_);
   rocksdb::FileSystem* fs = storage_->fs.get();
@@ -678,25 +686,63 @@ absl::StatusOr<ExpireResult> Table::Expire(int keep) {
   ExpireResult result;
   if (ids.empty()) return absl::DataLossError(Cat("table '", name_, "' has no snapshot"));
   result.earliest_snapshot = ids.front();
-  if (ids.size() <= static_cast<size_t>(keep)) return result;
-  const int64_t earliest = ids[ids.size() - keep];
-  // A file removed by snapshot t is used only by snapshots before t, so once
-  // every snapshot before `earliest` is gone, files removed at t <= earliest go.
-  for (int64_t id : ids) {
-    if (id <= ids.front() || id > earliest) continue;
-    ASSIGN_OR_RETURN(auto s, LoadSnapshot(id));
-    RemoveDataFiles(s->removed);
-    result.files_removed += static_cast<int>(s->removed.size());
+  if (ids.size() <= static_cast<size_t>(keep)) {
+    if (orphan_age != absl::InfiniteDuration()) {
+      ASSIGN_OR_RETURN(result.orphans_removed, RemoveOrphans(orphan_age));
+    }
+    return result;
   }
-  for (int64_t id : ids) {
-    if (id >= earliest) break;
-    RETURN_IF_ERROR(RemoveFile(fs, SnapshotPath(id)));
-    ++result.snapshots_removed;
-    absl::MutexLock lock(&mu_);
-    cache_.erase(id);
+  const int64_t earliest = ids[ids.size() - keep];
+  // A file removed by snapshot t is used only by snapshots before t. Walking
+  // t upwards, snapshot t-1 is deleted (durably) before the files t removed,
+  // so a crash never leaves a snapshot whose files are gone, and a rerun picks
+  // up at the earliest remaining snapshot (its removed files are deleted again).
+  for (int64_t t : ids) {
+    if (t > earliest) break;
+    if (t > ids.front()) {
+      RETURN_IF_ERROR(RemoveFile(fs, SnapshotPath(t - 1)));
+      RETURN_IF_ERROR(SyncDir(fs, snap_dir));
+      ++result.snapshots_removed;
+      absl::MutexLock lock(&mu_);
+      cache_.erase(t - 1);
+    }
+    ASSIGN_OR_RETURN(auto s, LoadSnapshot(t));
+    result.files_removed += RemoveDataFiles(s->removed);
   }
   result.earliest_snapshot = earliest;
+  if (orphan_age != absl::InfiniteDuration()) {
+    ASSIGN_OR_RETURN(result.orphans_removed, RemoveOrphans(orphan_age));
+  }
   return result;
+}
+
+absl::StatusOr<int> Table::RemoveOrphans(absl::Duration min_age) {
+  rocksdb::FileSystem* fs = storage_->fs.get();
+  // List first: a file published after the listing is referenced by a snapshot
+  // read below, and one written after it is too young to be touched.
+  ASSIGN_OR_RETURN(auto names, ListDir(fs, data_files_->dir()));
+  ASSIGN_OR_RETURN(int64_t lo, EarliestId());
+  ASSIGN_OR_RETURN(int64_t hi, LatestId());
+  absl::flat_hash_set<std::string> referenced;
+  for (int64_t id = lo; id <= hi; ++id) {
+    auto s = LoadSnapshot(id);
+    if (absl::IsNotFound(s.status())) continue;  // expired meanwhile
+    if (!s.ok()) return s.status();
+    for (const auto& files : (*s)->buckets)
+      for (const auto& f : files) referenced.insert(f.name);
+  }
+  const absl::Time cutoff = absl::Now() - min_age;
+  int removed = 0;
+  for (const auto& n : names) {
+    if (!IsDataFileName(n, -1) || referenced.contains(n)) continue;
+    uint64_t mtime = 0;
+    if (!fs->GetFileModificationTime(data_files_->PathOf(n), rocksdb::IOOptions(), &mtime, nullptr).ok() ||
+        absl::FromUnixSeconds(static_cast<int64_t>(mtime)) > cutoff) {
+      continue;
+    }
+    removed += RemoveDataFiles({n});
+  }
+  return removed;
 }
 
 absl::Status Table::RunMaintenance() {

@@ -68,6 +68,7 @@ struct CommitResult {
 struct ExpireResult {
   int snapshots_removed = 0;
   int files_removed = 0;
+  int orphans_removed = 0;  // leftovers of failed commits
   int64_t earliest_snapshot = 0;
 };
 
@@ -135,8 +136,12 @@ class Table {
   // single file that still holds deletes) when `full`. Returns the new snapshot
   // id, or nullopt when there was nothing to do.
   absl::StatusOr<std::optional<int64_t>> Compact(bool full = false);
-  // Removes snapshots older than the newest `keep` ones and the files only they used.
-  absl::StatusOr<ExpireResult> Expire(int keep);
+  // Removes snapshots older than the newest `keep` ones and the files only they
+  // used. Also removes data files that no retained snapshot references and that
+  // are older than `orphan_age` (left by commits that failed or crashed before
+  // publishing; younger ones may belong to a commit in flight).
+  absl::StatusOr<ExpireResult> Expire(int keep,
+                                      absl::Duration orphan_age = absl::InfiniteDuration());
   // What a committer runs after a commit: policy compaction and retention expiry.
   absl::Status RunMaintenance();
   // Checks table.json, every retained snapshot and every file they reference.
@@ -157,7 +162,9 @@ class Table {
   absl::StatusOr<std::vector<DataFileMeta>> WriteBucketFiles(const MutationBatch& batch);
   absl::StatusOr<std::optional<int64_t>> CompactBuckets(
       const std::function<std::optional<CompactionPick>(const std::vector<DataFileMeta>&)>& pick);
-  void RemoveDataFiles(const std::vector<std::string>& names);
+  absl::StatusOr<int> RemoveOrphans(absl::Duration min_age);
+  // Removes data files (missing ones are fine); returns how many it removed.
+  int RemoveDataFiles(const std::vector<std::string>& names);
 
   const std::string root_;
   const std::string name_;

@@ -60,6 +60,7 @@ struct Args {
   // maintenance
   bool full = false;
   int keep = 0;
+  std::string orphan_age = "1h";
 };
 
 absl::StatusOr<absl::Time> ParseTimeArg(const std::string& text) {
@@ -286,9 +287,13 @@ absl::Status CmdCompact(const Args& a) {
 
 absl::Status CmdExpire(const Args& a) {
   ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
-  ASSIGN_OR_RETURN(auto r, table->Expire(a.keep));
-  fmt::print("removed {} snapshots and {} data files; earliest snapshot is now {}\n",
-             r.snapshots_removed, r.files_removed, r.earliest_snapshot);
+  absl::Duration orphan_age;
+  if (!absl::ParseDuration(a.orphan_age, &orphan_age) || orphan_age < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(Cat("--orphan-age: cannot parse '", a.orphan_age, "' (use e.g. 1h, 30m, 0s)"));
+  }
+  ASSIGN_OR_RETURN(auto r, table->Expire(a.keep, orphan_age));
+  fmt::print("removed {} snapshots, {} data files and {} orphaned files; earliest snapshot is now {}\n",
+             r.snapshots_removed, r.files_removed, r.orphans_removed, r.earliest_snapshot);
   return absl::OkStatus();
 }
 
@@ -374,6 +379,9 @@ int main(int argc, char** argv) {
   auto* expire = sub("expire", "Remove all but the newest N snapshots and the files only they use", CmdExpire);
   table_arg(expire);
   expire->add_option("--keep", a.keep, "Snapshots to keep (at least 1)")->required();
+  expire->add_option("--orphan-age", a.orphan_age,
+                     "Also remove unreferenced data files older than this (left by failed commits)")
+      ->capture_default_str();
   table_arg(sub("verify", "Check every checksum of the table; exit 1 on corruption", CmdVerify));
   sub("list", "List the tables under the root", CmdList);
 

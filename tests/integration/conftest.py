@@ -28,6 +28,9 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 
+# The table root always comes from --root, never from the caller's environment.
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k != "DELTA_TABLE_ROOT"}
+
 
 def _describe(proc):
     def tail(text):
@@ -71,7 +74,8 @@ class Deltactl:
         check=True asserts exit status 0 (with a readable message otherwise).
         """
         proc = subprocess.run(self.cmd(args, root=root), input=input, capture_output=True,
-                              text=True, encoding="utf-8", timeout=timeout, cwd=self.workdir)
+                              text=True, encoding="utf-8", timeout=timeout, cwd=self.workdir,
+                              env=CLEAN_ENV)
         if check and proc.returncode != 0:
             raise AssertionError("deltactl failed\n" + _describe(proc))
         return proc

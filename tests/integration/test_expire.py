@@ -1,0 +1,99 @@
+"""expire: keeps the newest N snapshots and removes exactly the data files that
+no retained snapshot references."""
+
+import json
+import re
+
+import deltamodel as dm
+from conftest import parse_jsonl
+
+
+def expire(dt, table, keep):
+    """Runs expire; returns (snapshots removed, data files removed, earliest snapshot)."""
+    out = dt.run(["expire", table, "--keep", keep]).stdout
+    assert out.count("\n") == 1, out
+    m = [re.search(p, out) for p in (r"removed (\d+) snapshots", r"(\d+) data files",
+                                     r"earliest snapshot is now (\d+)")]
+    assert all(m), out
+    return tuple(int(x.group(1)) for x in m)
+
+
+def test_expire_keeps_newest_snapshots_and_removes_unreferenced_files(dt):
+    table = "t"
+    # Explicit full compactions make files that only old snapshots reference.
+    model = dm.build_history(dt, table, dm.SIMPLE, seed=99, commits=14,
+                             compact_after={4: True, 9: True})
+    tdir = dt.table_dir(table)
+    history = dt.history(table)
+    ids = [h["id"] for h in history]
+    times = dm.parse_time_fields(history)
+    latest = ids[-1]
+    assert len(ids) > 6
+
+    # Before: nothing leaked, nothing missing.
+    present_before = dm.present_data_files(tdir)
+    assert dm.referenced_data_files(tdir) == present_before
+    latest_scan = dt.scan_text(table).stdout
+
+    removed_snaps, removed_files, earliest = expire(dt, table, 3)
+    assert earliest == latest - 2
+    assert removed_snaps == len(ids) - 3
+
+    # Exactly three snapshots are left.
+    assert [h["id"] for h in dt.history(table)] == [latest - 2, latest - 1, latest]
+    assert sorted(dm.snapshot_files(tdir)) == [latest - 2, latest - 1, latest]
+
+    # The files left are exactly those the retained snapshots reference.
+    present = dm.present_data_files(tdir)
+    referenced = dm.referenced_data_files(tdir)
+    assert present == referenced, (f"unreferenced files left: {sorted(present - referenced)}; "
+                                   f"referenced but missing: {sorted(referenced - present)}")
+    assert present <= present_before
+    assert removed_files == len(present_before - present)
+    assert removed_files > 0, "the compactions should have left files only old snapshots used"
+    assert not [p.name for p in (tdir / "data").iterdir() if not p.name.endswith(".sst")]
+
+    # Latest reads are unchanged; every retained snapshot still reads right.
+    assert dt.scan_text(table).stdout == latest_scan
+    for sid in (latest - 2, latest - 1, latest):
+        assert dt.scan(table, snapshot=sid) == model.rows_at(sid)
+    assert parse_jsonl(dt.changes(table, latest - 2, latest).stdout) == model.changes(latest - 2, latest)
+
+    # Expired snapshots fail with a clear error, whatever reads them.
+    for sid in ids[:-3]:
+        proc = dt.run_fail(["scan", table, "--snapshot", sid], expect_status=1)
+        assert proc.stdout == "" and "does not exist" in proc.stderr and "expired" in proc.stderr, proc.stderr
+    key = json.dumps({"id": next(iter(model.state))[0]})
+    proc = dt.run_fail(["get", table, "--key", key, "--snapshot", ids[0]], expect_status=1)
+    assert proc.stdout == ""
+    proc = dt.run_fail(["changes", table, "--from", ids[1], "--to", latest], expect_status=1)
+    assert proc.stdout == ""
+    proc = dt.run_fail(["scan", table, "--as-of", times[latest - 2] - 1], expect_status=1)
+    assert proc.stdout == "" and "no retained snapshot" in proc.stderr
+
+    assert dt.run(["verify", table]).stdout == f"OK table {table}\n"
+
+    # Expiring again removes nothing; the table keeps working.
+    assert expire(dt, table, 3) == (0, 0, latest - 2)
+    sid = dt.import_rows(table, [{"id": 123456, "name": "after expire"}])
+    model.commit(sid, [("upsert", {"id": 123456, "name": "after expire", "score": None, "tag": None})])
+    assert dt.scan(table) == model.latest_rows()
+    assert dm.present_data_files(tdir) == dm.referenced_data_files(tdir)
+
+
+def test_expire_keep_one_after_full_compaction(dt):
+    table = "t"
+    model = dm.build_history(dt, table, dm.COMPOSITE, seed=3, commits=10)
+    dt.run(["compact", table, "--full"])
+    latest_scan = dt.scan_text(table).stdout
+    dt.run(["expire", table, "--keep", 1])
+    tdir = dt.table_dir(table)
+    assert len(dt.history(table)) == 1
+    assert dt.scan_text(table).stdout == latest_scan
+    assert dt.scan(table) == model.latest_rows()
+    # After a full compaction and expiry each bucket holds at most one file, without deletes.
+    body = dm.snapshot_body(dm.snapshot_files(tdir)[max(dm.snapshot_files(tdir))])
+    assert all(len(b) <= 1 for b in body["buckets"])
+    assert all(f["deletes"] == 0 for b in body["buckets"] for f in b)
+    assert dm.present_data_files(tdir) == dm.referenced_data_files(tdir)
+    assert sum(f["entries"] for b in body["buckets"] for f in b) == len(model.state)

@@ -1,0 +1,162 @@
+"""verify, and reads of damaged tables: corruption is reported, never served."""
+
+import base64
+import json
+import random
+
+import deltamodel as dm
+from conftest import parse_jsonl
+
+EXIT_NOT_FOUND = 3
+
+
+def flip_byte(path, offset):
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def history_text(dt, table):
+    return dt.run(["history", table, "--format", "jsonl"]).stdout
+
+
+def big_rows(rng, n, start=0):
+    # Random base64 text does not compress, so the data file is mostly data blocks.
+    return [{"id": start + i, "name": base64.b64encode(rng.randbytes(60)).decode(), "score": i * 0.5,
+             "tag": "big"} for i in range(n)]
+
+
+def test_verify_healthy_table(dt):
+    dm.build_history(dt, "t", dm.SIMPLE, seed=5, commits=12, compact_after={6: True})
+    proc = dt.run(["verify", "t"])
+    assert proc.stdout == "OK table t\n"
+    empty = "e"
+    dt.create(empty, "id BIGINT", "id")
+    assert dt.run(["verify", empty]).stdout == f"OK table {empty}\n"
+
+
+def test_flipped_byte_in_data_file(dt):
+    rng = random.Random(2024)
+    dt.create("t", dm.SIMPLE.schema_arg, dm.SIMPLE.pk_arg, buckets=1)
+    rows1 = big_rows(rng, 3000)
+    s1 = dt.import_rows("t", rows1)
+    rows2 = big_rows(rng, 10, start=10_000)
+    s2 = dt.import_rows("t", rows2)
+    assert dt.run(["verify", "t"]).stdout == "OK table t\n"
+    model = {r["id"]: r for r in rows1 + rows2}
+
+    tdir = dt.table_dir("t")
+    files1 = dm.snapshot_body(dm.snapshot_files(tdir)[s1])["buckets"][0]
+    assert len(files1) == 1
+    name = files1[0]["name"]
+    path = tdir / "data" / name
+    size = path.stat().st_size
+    assert size > 100_000, size
+    history_before = history_text(dt, "t")
+    flip_byte(path, size // 2)
+
+    # verify fails and names the file.
+    proc = dt.run_fail(["verify", "t"], expect_status=1)
+    assert name in proc.stdout, proc.stdout
+    assert all(line.startswith("CORRUPT ") for line in proc.stdout.splitlines())
+    assert "failed verification" in proc.stderr
+
+    # Every snapshot using the file fails to scan; whatever was printed before
+    # the damaged block was found is correct.
+    for sid in (s1, s2, None):
+        proc = dt.scan_text("t", snapshot=sid, check=False)
+        assert proc.returncode != 0, f"scan of snapshot {sid} read a corrupt file without error"
+        assert proc.returncode != EXIT_NOT_FOUND
+        for row in parse_jsonl(proc.stdout):
+            assert row == model[row["id"]], "scan printed a wrong row"
+        assert len(proc.stdout.splitlines()) < len(model)
+    # The snapshot before the file existed still reads.
+    assert dt.scan("t", snapshot=0) == []
+
+    # Point lookups near the damaged block fail instead of answering wrongly.
+    failures = 0
+    ids = sorted(r["id"] for r in rows1)
+    mid = len(ids) // 2
+    for key in ids[mid - 300: mid + 300: 6] + [r["id"] for r in rows2[:3]]:
+        proc = dt.run(["get", "t", "--key", json.dumps({"id": key})], check=False)
+        assert proc.returncode in (0, 1), (key, proc.returncode, proc.stderr)
+        if proc.returncode == 0:
+            assert json.loads(proc.stdout) == model[key]
+        else:
+            assert proc.stdout == ""
+            failures += 1
+    assert failures > 0, "no lookup hit the damaged block"
+
+    # changes over the damaged commit fails too.
+    proc = dt.run(["changes", "t", "--from", 0, "--to", s1], check=False)
+    assert proc.returncode not in (0, EXIT_NOT_FOUND)
+
+    # Compaction must not launder the damage into a new, valid-looking file.
+    proc = dt.run(["compact", "t", "--full"], check=False)
+    assert proc.returncode != 0, "compaction read a corrupt file without error"
+    assert history_text(dt, "t") == history_before
+
+
+def test_missing_and_truncated_data_files(dt):
+    dt.create("t", "id BIGINT, v STRING", "id", buckets=2)
+    s1 = dt.import_rows("t", [{"id": i, "v": f"v{i}"} for i in range(200)])
+    tdir = dt.table_dir("t")
+    buckets = dm.snapshot_body(dm.snapshot_files(tdir)[s1])["buckets"]
+    names = [b[0]["name"] for b in buckets]
+    assert len(names) == 2
+    (tdir / "data" / names[0]).unlink()
+    data = (tdir / "data" / names[1]).read_bytes()
+    (tdir / "data" / names[1]).write_bytes(data[:-7])
+
+    proc = dt.run_fail(["verify", "t"], expect_status=1)
+    assert names[0] in proc.stdout and names[1] in proc.stdout, proc.stdout
+    proc = dt.run(["scan", "t"], check=False)
+    assert proc.returncode not in (0, EXIT_NOT_FOUND) and proc.stdout == ""
+
+
+def test_flipped_byte_in_snapshot_file(dt):
+    model = dm.TableModel(dm.SIMPLE)
+    dt.create("t", dm.SIMPLE.schema_arg, dm.SIMPLE.pk_arg)
+    sids = []
+    for n in range(4):
+        rows = [{"id": i, "name": f"c{n}-{i}", "score": None, "tag": None} for i in range(n, n + 5)]
+        sid = dt.import_rows("t", rows)
+        model.commit(sid, [("upsert", r) for r in rows])
+        sids.append(sid)
+    victim = sids[1]
+    path = dm.snapshot_files(dt.table_dir("t"))[victim]
+    flip_byte(path, path.stat().st_size // 2)
+
+    proc = dt.run_fail(["verify", "t"], expect_status=1)
+    assert path.name in proc.stdout, proc.stdout
+
+    # Reading the damaged snapshot fails (exit 1: an error, not "absent").
+    proc = dt.run_fail(["scan", "t", "--snapshot", victim], expect_status=1)
+    assert proc.stdout == "" and path.name in proc.stderr
+    proc = dt.run_fail(["get", "t", "--key", '{"id": 2}', "--snapshot", victim], expect_status=1)
+    assert proc.stdout == ""
+    proc = dt.run_fail(["changes", "t", "--from", sids[0], "--to", sids[2]], expect_status=1)
+    assert proc.stdout == ""
+
+    # The other snapshots are unaffected.
+    for sid in [0, sids[0], sids[2], sids[3]]:
+        assert dt.scan("t", snapshot=sid) == model.rows_at(sid)
+    assert dt.scan("t") == model.latest_rows()
+
+
+def test_flipped_byte_in_latest_snapshot_blocks_reads_and_commits(dt):
+    dt.create("t", "id BIGINT, v STRING", "id")
+    s1 = dt.import_rows("t", [{"id": 1, "v": "a"}])
+    s2 = dt.import_rows("t", [{"id": 2, "v": "b"}])
+    path = dm.snapshot_files(dt.table_dir("t"))[s2]
+    flip_byte(path, path.stat().st_size // 2)
+    damaged = path.read_bytes()
+
+    proc = dt.run_fail(["scan", "t"], expect_status=1)
+    assert proc.stdout == ""
+    # A commit must not build on (or paper over) a corrupt latest snapshot.
+    proc = dt.run(["import", "t", dt.write_jsonl([{"id": 3, "v": "c"}])], check=False)
+    assert proc.returncode != 0
+    assert sorted(dm.snapshot_files(dt.table_dir("t"))) == [0, s1, s2]
+    assert path.read_bytes() == damaged
+    assert dt.scan("t", snapshot=s1) == [{"id": 1, "v": "a"}]
