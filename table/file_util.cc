@@ -159,6 +159,10 @@ absl::StatusOr<std::string_view> UnframeChecksummed(std::string_view magic,
   std::string_view body = contents.substr(0, start);
   if (length != body.size()) return corrupt("length mismatch");
   if (Crc32(body) != crc) return corrupt("checksum mismatch");
+  // Only the canonical spelling (lowercase hex, no leading zeros in the length) is valid.
+  if (footer != Cat(magic, " ", absl::StrFormat("%08x", crc), " ", length)) {
+    return corrupt("footer is not in canonical form");
+  }
   return body;
 }
 

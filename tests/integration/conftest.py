@@ -69,13 +69,17 @@ class Deltactl:
         return [str(self.binary)] + (["--root", str(self.root)] if root else []) + [str(a) for a in args]
 
     def run(self, args, input=None, check=True, root=True, timeout=CALL_TIMEOUT):
-        """Runs deltactl with `args` and returns the CompletedProcess (text mode).
+        """Runs deltactl with `args` and returns the CompletedProcess (stdout, stderr as str).
 
         check=True asserts exit status 0 (with a readable message otherwise).
         """
-        proc = subprocess.run(self.cmd(args, root=root), input=input, capture_output=True,
-                              text=True, encoding="utf-8", timeout=timeout, cwd=self.workdir,
-                              env=CLEAN_ENV)
+        # Bytes in, decoded here: text mode would translate "\r" and "\r\n" in the output.
+        if isinstance(input, str):
+            input = input.encode("utf-8")
+        raw = subprocess.run(self.cmd(args, root=root), input=input, capture_output=True,
+                             timeout=timeout, cwd=self.workdir, env=CLEAN_ENV)
+        proc = subprocess.CompletedProcess(raw.args, raw.returncode, raw.stdout.decode("utf-8"),
+                                           raw.stderr.decode("utf-8", errors="replace"))
         if check and proc.returncode != 0:
             raise AssertionError("deltactl failed\n" + _describe(proc))
         return proc

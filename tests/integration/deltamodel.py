@@ -469,7 +469,8 @@ def jsonl_lines(rng, lines):
     return out
 
 
-def build_history(dt, table, schema, seed, commits, compact_after=(), check_compaction=None):
+def build_history(dt, table, schema, seed, commits, compact_after=(), check_compaction=None,
+                  buckets=None, import_extra=()):
     """Creates `table` and runs `commits` random imports through deltactl.
 
     compact_after: {commit index: full?} explicit `compact` runs after those
@@ -479,13 +480,13 @@ def build_history(dt, table, schema, seed, commits, compact_after=(), check_comp
     import random
 
     rng = random.Random(seed)
-    dt.create(table, schema.schema_arg, schema.pk_arg)
+    dt.create(table, schema.schema_arg, schema.pk_arg, buckets=buckets)
     model = TableModel(schema)
     compact_after = dict(compact_after)
     for i in range(commits):
         lines, ops = gen_commit(rng, schema, model, i)
         path = dt.write_jsonl(jsonl_lines(rng, lines))
-        proc = dt.import_file(table, path)
+        proc = dt.import_file(table, path, extra=import_extra)
         sid = int(proc.stdout.strip())
         model.commit(sid, ops)
         if i in compact_after:
