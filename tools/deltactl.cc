@@ -397,8 +397,12 @@ int main(int argc, char** argv) {
   }
   absl::Status s = run(a);
   if (!s.ok()) {
+    if (g_key_absent) {
+      fmt::print(stderr, "deltactl: {}\n", s.message());
+      return kExitNotFound;
+    }
     fmt::print(stderr, "deltactl: error: {}\n", s.message());
-    return g_key_absent ? kExitNotFound : kExitError;
+    return kExitError;
   }
   return 0;
 }

@@ -64,10 +64,15 @@ def test_many_files_per_bucket_then_compactions(dt, buckets, schema, seed):
         assert rounds < 50, "policy compaction does not converge"
     assert rounds >= 1
     proc = dt.run(["compact", table, "--full"])
-    model.compactions.append(int(proc.stdout))
+    if proc.stdout.strip():  # the policy may already have merged everything
+        model.compactions.append(int(proc.stdout))
     assert dt.scan_text(table).stdout == latest_text
     last = dt.history(table)[-1]
     assert last["kind"] == "COMPACT" and last["files"] <= buckets
+    snaps = dm.snapshot_files(dt.table_dir(table))
+    body = dm.snapshot_body(snaps[max(snaps)])
+    assert all(f["deletes"] == 0 for b in body["buckets"] for f in b)
+    assert sum(f["entries"] for b in body["buckets"] for f in b) == len(model.state)
     # A second full compaction has nothing to do.
     proc = dt.run(["compact", table, "--full"])
     assert proc.stdout == "" and "nothing to compact" in proc.stderr
