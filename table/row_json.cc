@@ -1,8 +1,6 @@
 // The JSON and CSV text forms of a row (RowFromJson, RowToJson, RowToCsv).
 // Sections: value accessors, text forms of single values, JSON, CSV. The
 // binary key and value encodings live in row.cc.
-#include "table/row.h"
-
 #include <charconv>
 #include <cmath>
 #include <iterator>
@@ -16,6 +14,7 @@
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
 #include "table/absl_compat.h"
+#include "table/row.h"
 #include "table/status_macros.h"
 
 namespace deltasidecar::table {

@@ -23,6 +23,21 @@ absl::StatusOr<SnapshotKind> KindFromName(std::string_view name) {
   return absl::DataLossError(Cat("unknown snapshot kind '", name, "'"));
 }
 
+// Integer members must be JSON integers in range; anything else is corruption
+// (a float must not be truncated into a plausible id).
+int64_t Int(const json& v) {
+  if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX)) {
+    throw std::runtime_error("expected an integer, got " + std::string(v.type_name()));
+  }
+  return v.get<int64_t>();
+}
+uint64_t Count(const json& v) {
+  if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<int64_t>() < 0)) {
+    throw std::runtime_error("expected a non-negative integer, got " + std::string(v.type_name()));
+  }
+  return v.get<uint64_t>();
+}
+
 std::string Unbase64(const std::string& s) {
   std::string out;
   if (!absl::Base64Unescape(s, &out)) throw std::runtime_error("bad base64 key");
@@ -150,23 +165,23 @@ absl::StatusOr<Snapshot> DecodeSnapshot(std::string_view contents, std::string_v
   Snapshot s;
   try {
     json j = json::parse(*body);
-    if (j.at("format").get<int>() != 1) {
+    if (Int(j.at("format")) != 1) {
       return absl::FailedPreconditionError(Cat(what, ": unsupported snapshot format ", j.at("format").dump()));
     }
-    s.id = j.at("id").get<int64_t>();
-    s.parent_id = j.at("parent_id").get<int64_t>();
-    s.time_ms = j.at("time_ms").get<int64_t>();
+    s.id = Int(j.at("id"));
+    s.parent_id = Int(j.at("parent_id"));
+    s.time_ms = Int(j.at("time_ms"));
     auto kind = KindFromName(j.at("kind").get<std::string>());
     if (!kind.ok()) return kind.status();
     s.kind = *kind;
     for (const auto& id : j.at("identities")) {
-      s.identities.push_back({id.at("writer").get<std::string>(), id.at("checkpoint").get<int64_t>()});
+      s.identities.push_back({id.at("writer").get<std::string>(), Int(id.at("checkpoint"))});
     }
     for (const auto& [w, st] : j.at("writers").items()) {
-      s.writers[w] = {st.at("checkpoint").get<int64_t>(), st.at("snapshot").get<int64_t>()};
+      s.writers[w] = {Int(st.at("checkpoint")), Int(st.at("snapshot"))};
     }
-    s.added_entries = j.at("added_entries").get<uint64_t>();
-    s.added_deletes = j.at("added_deletes").get<uint64_t>();
+    s.added_entries = Count(j.at("added_entries"));
+    s.added_deletes = Count(j.at("added_deletes"));
     const json& jb = j.at("buckets");
     if (buckets > 0 && static_cast<int>(jb.size()) != buckets) {
       return absl::DataLossError(Cat(what, " lists ", jb.size(), " buckets, the table has ", buckets));
@@ -180,10 +195,10 @@ absl::StatusOr<Snapshot> DecodeSnapshot(std::string_view contents, std::string_v
         if (!IsDataFileName(m.name, m.bucket)) {
           return absl::DataLossError(Cat(what, ": '", m.name, "' is not a data file name of bucket ", b));
         }
-        m.added_in = f.at("added_in").get<int64_t>();
-        m.size_bytes = f.at("size").get<uint64_t>();
-        m.entries = f.at("entries").get<uint64_t>();
-        m.deletes = f.at("deletes").get<uint64_t>();
+        m.added_in = Int(f.at("added_in"));
+        m.size_bytes = Count(f.at("size"));
+        m.entries = Count(f.at("entries"));
+        m.deletes = Count(f.at("deletes"));
         m.min_key = Unbase64(f.at("min_key").get<std::string>());
         m.max_key = Unbase64(f.at("max_key").get<std::string>());
         m.xxh3 = f.at("xxh3").get<std::string>();
@@ -194,8 +209,12 @@ absl::StatusOr<Snapshot> DecodeSnapshot(std::string_view contents, std::string_v
     for (const auto& name : s.removed) {
       if (!IsDataFileName(name, -1)) return absl::DataLossError(Cat(what, ": '", name, "' is not a data file name"));
     }
-    for (const auto& id : s.identities) RETURN_IF_ERROR(ValidateWriterId(id.writer_id));
-    for (const auto& [w, st] : s.writers) RETURN_IF_ERROR(ValidateWriterId(w));
+    for (const auto& id : s.identities) {
+      if (absl::Status v = ValidateWriterId(id.writer_id); !v.ok()) return absl::DataLossError(Cat(what, ": ", v.message()));
+    }
+    for (const auto& [w, st] : s.writers) {
+      if (absl::Status v = ValidateWriterId(w); !v.ok()) return absl::DataLossError(Cat(what, ": ", v.message()));
+    }
   } catch (const std::exception& e) {
     return absl::DataLossError(Cat(what, " is malformed: ", e.what()));
   }

@@ -176,7 +176,7 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Open(const std::string& root,
   nlohmann::json meta;
   try {
     meta = nlohmann::json::parse(body);
-    if (meta.at("format").get<int>() != 1) {
+    if (!meta.at("format").is_number_integer() || meta.at("format").get<int64_t>() != 1) {
       return absl::FailedPreconditionError(Cat(path, ": unsupported table format ", meta.at("format").dump()));
     }
   } catch (const std::exception& e) {

@@ -128,7 +128,9 @@ absl::Status CmdImport(const Args& a) {
       if (op == "delete") {
         is_delete = true;
       } else if (op != "upsert") {
-        return where(Cat("_op must be \"upsert\" or \"delete\", got ", op.dump()));
+        // Name the value without serializing it: it may be arbitrarily large or deep.
+        std::string got = op.is_string() ? "\"" + op.get<std::string>().substr(0, 40) + "\"" : op.type_name();
+        return where(Cat("_op must be \"upsert\" or \"delete\", got ", got));
       }
     }
     auto row = dt::RowFromJson(schema, obj, /*key_only=*/is_delete);

@@ -50,7 +50,9 @@ def dump_jsonl(rows):
 
 
 def parse_jsonl(text):
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    # Split on "\n" only: str.splitlines() would also split on U+2028, U+0085...,
+    # which JSON strings may hold unescaped.
+    return [json.loads(line) for line in text.split("\n") if line.strip()]
 
 
 class Deltactl:

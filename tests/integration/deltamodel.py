@@ -151,7 +151,8 @@ def _flexible_time_input(rng, ticks, per_second, digits):
 # Value generators: each returns (input JSON value, expected output value).
 
 STRING_PIECES = ["a", "b", "z", "A", "Z", "0", "9", " ", "é", "ß", "日本", "😀", "\u00ff", "\u0100",
-                 ",", '"', "'", "\\", "\n", "\r\n", "\t", "\u0000", "\u007f", "-", "_", "x y"]
+                 ",", '"', "'", "\\", "\n", "\r\n", "\t", "\u0000", "\u007f", "-", "_", "x y",
+                 "\u2028", "\u0085", "\u001e", "\ufeff"]
 
 
 def gen_string(rng, max_pieces=6):
@@ -340,6 +341,7 @@ class TableModel:
         self.compactions = []           # snapshot ids printed by explicit `compact`
         self.ever_deleted = set()
         self.ever_present = set()
+        self.commits_with_duplicate_keys = 0
 
     def commit(self, snapshot_id, ops):
         """Applies one import. `ops` is a list of ("upsert", row) / ("delete", key dict)."""
@@ -358,6 +360,8 @@ class TableModel:
                 self.ever_deleted.add(key)
         self.states[snapshot_id] = copy.deepcopy(self.state)
         self.commits[snapshot_id] = last
+        if len(last) < len(ops):
+            self.commits_with_duplicate_keys += 1
 
     def state_at(self, snapshot_id):
         """State of any snapshot: compactions keep the state of the commit before them."""

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import deltamodel as dm
 from conftest import parse_jsonl
 
 WRITERS = 5
@@ -205,3 +206,68 @@ def test_concurrent_committers_lose_nothing(dt, tmp_path):
         assert "already committed" in proc.stderr
     assert len(dt.history(table)) == len(history)
     assert dt.run(["verify", table]).stdout.startswith("OK")
+
+
+RACER = r"""
+import json, os, subprocess, sys, time
+go, out = sys.argv[1:3]
+args = sys.argv[3:]
+while not os.path.exists(go):
+    time.sleep(0.0005)
+p = subprocess.run(args, capture_output=True, text=True)
+with open(out, "w") as fh:
+    json.dump({"rc": p.returncode, "stdout": p.stdout, "stderr": p.stderr}, fh)
+"""
+
+
+def race(dt, work, argvs):
+    """Runs each argv in its own process, all released at once; returns their results."""
+    go = work / "go"
+    procs = []
+    for i, argv in enumerate(argvs):
+        procs.append(subprocess.Popen([sys.executable, "-c", RACER, str(go), str(work / f"r{i}.json"),
+                                       *map(str, argv)]))
+    time.sleep(0.2)
+    go.touch()
+    for p in procs:
+        p.wait(timeout=120)
+        assert p.returncode == 0
+    return [json.loads((work / f"r{i}.json").read_text()) for i in range(len(argvs))]
+
+
+def test_concurrent_creates_of_one_table(dt, tmp_path):
+    work = tmp_path / "race"
+    work.mkdir()
+    dt.create("other", "id BIGINT", "id")  # the root exists already
+    schemas = [f"id BIGINT, c{i} STRING" for i in range(6)]
+    results = race(dt, work, [dt.cmd(["create", "t", "--schema", s, "--primary-key", "id"])
+                              for s in schemas])
+    winners = [i for i, r in enumerate(results) if r["rc"] == 0]
+    assert len(winners) == 1, results
+    for i, r in enumerate(results):
+        if i not in winners:
+            assert r["rc"] == 1 and "already exists" in r["stderr"], r
+    assert dt.describe("t")["columns"] == f"id BIGINT NOT NULL, c{winners[0]} STRING"
+    assert sorted(p.name for p in dt.root.iterdir()) == ["other", "t"], "a losing create left files"
+    assert dt.run(["list"]).stdout == "other\nt\n"
+
+
+def test_concurrent_retries_of_one_identity_commit_once(dt, tmp_path):
+    work = tmp_path / "race"
+    work.mkdir()
+    dt.create("t", "id BIGINT, name STRING, score DOUBLE, tag STRING", "id")
+    rows = [{"id": i, "name": f"n{i}", "score": None, "tag": None} for i in range(50)]
+    path = dt.write_jsonl(rows)
+    results = race(dt, work, [dt.cmd(["import", "t", path, "--writer", "job", "--checkpoint", 7])
+                              for _ in range(6)])
+    for r in results:
+        assert r["rc"] == 0, r
+    ids = {int(r["stdout"]) for r in results}
+    assert len(ids) == 1, f"one identity committed as several snapshots: {results}"
+    assert sum("already committed" in r["stderr"] for r in results) == 5
+    history = dt.history("t")
+    assert [h["kind"] for h in history].count("APPEND") == 1
+    assert dt.scan("t") == rows
+    # Losers delete the data files they wrote before finding the identity committed.
+    tdir = dt.table_dir("t")
+    assert dm.present_data_files(tdir) == dm.referenced_data_files(tdir)

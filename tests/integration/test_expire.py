@@ -3,6 +3,8 @@ no retained snapshot references."""
 
 import json
 import re
+import time
+import zlib
 
 import deltamodel as dm
 from conftest import parse_jsonl
@@ -97,3 +99,43 @@ def test_expire_keep_one_after_full_compaction(dt):
     assert all(f["deletes"] == 0 for b in body["buckets"] for f in b)
     assert dm.present_data_files(tdir) == dm.referenced_data_files(tdir)
     assert sum(f["entries"] for b in body["buckets"] for f in b) == len(model.state)
+
+
+def reframe_snapshot_time(path, new_time_ms):
+    """Rewrites a snapshot's time_ms, re-framing it with a valid CRC-32 footer
+    (docs/table-format.md §3), as an old table would look."""
+    data = path.read_bytes()
+    start = data.rfind(b"\n", 0, len(data) - 1) + 1
+    body = data[:start]
+    body, n = re.subn(rb'"time_ms":\d+', b'"time_ms":%d' % new_time_ms, body)
+    assert n == 1
+    path.write_bytes(body + b"DSNAP1 %08x %d\n" % (zlib.crc32(body), len(body)))
+
+
+def test_automatic_retention_keeps_young_snapshots_and_at_least_ten(dt):
+    table = "t"
+    model = dm.build_history(dt, table, dm.SIMPLE, seed=12, commits=24,
+                             import_extra=["--no-maintenance"], compact_after={10: True})
+    tdir = dt.table_dir(table)
+    ids = [h["id"] for h in dt.history(table)]
+    # Age every snapshot but the newest four by two hours (times stay ordered).
+    old = int(time.time() * 1000) - 2 * 3600 * 1000
+    snaps = dm.snapshot_files(tdir)
+    for sid in ids[:-4]:
+        reframe_snapshot_time(snaps[sid], old + sid)
+    assert dt.run(["verify", table]).stdout.startswith("OK")
+    assert len(dt.history(table)) == len(ids)  # reads do not expire anything
+
+    # The next import's maintenance expires the old snapshots, keeping 10
+    # (more than the 5 young ones).
+    sid = dt.import_rows(table, [{"id": 777, "name": "new"}])
+    model.commit(sid, [("upsert", {"id": 777, "name": "new", "score": None, "tag": None})])
+    history = dt.history(table)
+    assert [h["id"] for h in history][-1] >= sid
+    newest = history[-1]["id"]
+    assert [h["id"] for h in history] == list(range(newest - 9, newest + 1))
+    assert dm.present_data_files(tdir) == dm.referenced_data_files(tdir)
+    for h in history:
+        assert dt.scan(table, snapshot=h["id"]) == model.rows_at(h["id"])
+    proc = dt.run_fail(["scan", table, "--snapshot", newest - 10], expect_status=1)
+    assert "does not exist" in proc.stderr

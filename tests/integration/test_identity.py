@@ -93,3 +93,18 @@ def test_import_from_stdin_with_identity(dt):
     assert int(proc.stdout) == sid and "already committed" in proc.stderr
     assert dt.scan("t") == rows(1, 3, "in")
     assert len(dt.history("t")) == 2
+
+
+def test_empty_import_with_identity_records_only_the_identity(dt):
+    dt.create("t", dm.SIMPLE.schema_arg, dm.SIMPLE.pk_arg)
+    dt.import_rows("t", rows(0, 3, "x"))
+    files_before = sorted(p.name for p in (dt.table_dir("t") / "data").iterdir())
+    empty = dt.write_jsonl([""])
+    sid = int(dt.import_file("t", empty, extra=["--writer", "marker", "--checkpoint", 1]).stdout)
+    h = dt.history("t")[-1]
+    assert (h["id"], h["kind"], h["rows"], h["deletes"]) == (sid, "APPEND", 0, 0)
+    assert h["identities"] == [{"writer": "marker", "checkpoint": 1}]
+    assert sorted(p.name for p in (dt.table_dir("t") / "data").iterdir()) == files_before
+    assert dt.scan("t") == rows(0, 3, "x")
+    proc = dt.import_file("t", empty, extra=["--writer", "marker", "--checkpoint", 1])
+    assert int(proc.stdout) == sid and "already committed" in proc.stderr

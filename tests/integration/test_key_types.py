@@ -1,7 +1,6 @@
 """Primary keys of every key-capable type: scan order, get and delete."""
 
 import base64
-import datetime
 import json
 import random
 from decimal import Decimal
