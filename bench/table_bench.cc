@@ -46,7 +46,7 @@ dt::Row MakeRow(int64_t id, std::mt19937_64& rng) {
   row[3] = static_cast<double>(rng() % 1000000) / 100.0;
   row[4] = static_cast<int64_t>(rng() % 1000);
   row[5] = static_cast<int64_t>(1790000000000000000LL + static_cast<int64_t>(rng() % 1000000000000LL));
-  std::string note(34, ' ');
+  std::string note(49, ' ');
   for (auto& c : note) c = static_cast<char>('a' + rng() % 26);
   row[6] = std::move(note);
   return row;

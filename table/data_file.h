@@ -71,8 +71,10 @@ class DataFiles {
   // bloom filter before touching data blocks.
   absl::StatusOr<std::optional<std::string>> Get(const DataFileMeta& file, std::string_view key);
 
-  // Reads the whole file and checks its CRC-32C and every block checksum.
+  // Reads the whole file and checks its XXH3-64 and every block checksum.
   absl::Status Verify(const DataFileMeta& file);
+  // Checks the file's size and whole-file XXH3-64 against the snapshot's record.
+  absl::Status CheckWholeFile(const DataFileMeta& file);
 
   std::string PathOf(const std::string& name) const { return JoinPath(data_dir_, name); }
   const std::string& dir() const { return data_dir_; }

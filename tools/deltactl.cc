@@ -63,6 +63,15 @@ struct Args {
   std::string orphan_age = "1h";
 };
 
+// Snapshot and checkpoint ids are whole numbers from 0 up.
+const CLI::Validator kNonNegativeId(
+    [](std::string& text) -> std::string {
+      int64_t v;
+      if (!absl::SimpleAtoi(text, &v) || v < 0) return "'" + text + "' is not an id (a whole number, 0 or more)";
+      return "";
+    },
+    "ID");
+
 absl::StatusOr<absl::Time> ParseTimeArg(const std::string& text) {
   int64_t ms;
   if (absl::SimpleAtoi(text, &ms)) return absl::FromUnixMillis(ms);
@@ -329,7 +338,7 @@ int main(int argc, char** argv) {
       ->required();
   auto table_arg = [&](CLI::App* c) { c->add_option("table", a.table, "Table name")->required(); };
   auto snapshot_args = [&](CLI::App* c) {
-    auto s = c->add_option("--snapshot", a.snapshot, "Read this snapshot id");
+    auto s = c->add_option("--snapshot", a.snapshot, "Read this snapshot id")->check(kNonNegativeId);
     c->add_option("--as-of", a.as_of, "Read the newest snapshot at or before this UTC time "
                                       "('YYYY-MM-DD HH:MM:SS[.fff]', RFC 3339 or epoch ms)")
         ->excludes(s);
@@ -351,7 +360,7 @@ int main(int argc, char** argv) {
   table_arg(import);
   import->add_option("file", a.file, "JSON lines, one object per row; \"_op\":\"delete\" deletes by key; - for stdin")->required();
   import->add_option("--writer", a.writer, "Commit identity: writer id (makes the import idempotent)");
-  import->add_option("--checkpoint", a.checkpoint, "Commit identity: checkpoint id");
+  import->add_option("--checkpoint", a.checkpoint, "Commit identity: checkpoint id")->check(kNonNegativeId);
   import->add_flag("--no-maintenance", a.no_maintenance, "Skip compaction and snapshot expiry after the commit");
 
   auto* scan = sub("scan", "Print the table's rows ordered by primary key", CmdScan);
@@ -366,8 +375,8 @@ int main(int argc, char** argv) {
 
   auto* changes = sub("changes", "Print what changed between two snapshots (JSON lines with _op)", CmdChanges);
   table_arg(changes);
-  changes->add_option("--from", a.from, "Snapshot id to start after")->required();
-  changes->add_option("--to", a.to, "Last snapshot id included (default: latest)");
+  changes->add_option("--from", a.from, "Snapshot id to start after")->required()->check(kNonNegativeId);
+  changes->add_option("--to", a.to, "Last snapshot id included (default: latest)")->check(kNonNegativeId);
   changes->add_option("--format", a.format, "jsonl or csv")->capture_default_str();
 
   auto* history = sub("history", "One line per retained snapshot: id, time, kind, rows, identities", CmdHistory);

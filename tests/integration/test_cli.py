@@ -81,10 +81,6 @@ def test_as_of_time_spellings(dt):
     assert dt.scan("t", as_of=times[s2]) == [{"id": 1, "v": "two"}]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deltactl bug: a negative --snapshot (scan/get) or --to (changes) is not rejected: the "
-    "Args sentinel -1 means 'not given', and PickSnapshot/CmdChanges test `>= 0`/`< 0`, so "
-    "e.g. `scan --snapshot -5` silently prints the LATEST snapshot and exits 0"))
 @pytest.mark.parametrize("args", [
     ["scan", "t", "--snapshot", "-5"],
     ["scan", "t", "--snapshot", "-1"],

