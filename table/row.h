@@ -26,6 +26,29 @@ using Row = std::vector<Value>;  // one Value per schema column, in schema order
 
 inline bool IsNull(const Value& v) { return std::holds_alternative<std::monostate>(v); }
 
+// Typed accessors for a valid row: a value of another alternative (NULL, or a
+// caller bug) reads as false / zero / empty instead of throwing.
+inline bool BoolOf(const Value& v) {
+  const bool* p = std::get_if<bool>(&v);
+  return p != nullptr && *p;
+}
+inline int64_t IntOf(const Value& v) {
+  const int64_t* p = std::get_if<int64_t>(&v);
+  return p != nullptr ? *p : 0;
+}
+inline double DoubleOf(const Value& v) {
+  const double* p = std::get_if<double>(&v);
+  return p != nullptr ? *p : 0.0;
+}
+inline __int128 DecimalOf(const Value& v) {
+  const __int128* p = std::get_if<__int128>(&v);
+  return p != nullptr ? *p : 0;
+}
+inline std::string_view StringOf(const Value& v) {
+  const std::string* p = std::get_if<std::string>(&v);
+  return p != nullptr ? std::string_view(*p) : std::string_view();
+}
+
 enum class RowOp : uint8_t { kUpsert = 1, kDelete = 2 };
 
 // Encodes `row`'s key columns. The row must be valid for the schema.

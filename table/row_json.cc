@@ -22,28 +22,6 @@ namespace {
 
 using u128 = unsigned __int128;
 
-// Accessors for a valid row: a value of the wrong alternative (a caller bug)
-// reads as zero / empty instead of throwing bad_variant_access.
-bool BoolOf(const Value& v) {
-  const bool* p = std::get_if<bool>(&v);
-  return p != nullptr && *p;
-}
-int64_t IntOf(const Value& v) {
-  const int64_t* p = std::get_if<int64_t>(&v);
-  return p != nullptr ? *p : 0;
-}
-double DoubleOf(const Value& v) {
-  const double* p = std::get_if<double>(&v);
-  return p != nullptr ? *p : 0.0;
-}
-__int128 DecimalOf(const Value& v) {
-  const __int128* p = std::get_if<__int128>(&v);
-  return p != nullptr ? *p : 0;
-}
-std::string_view StringOf(const Value& v) {
-  const std::string* p = std::get_if<std::string>(&v);
-  return p != nullptr ? std::string_view(*p) : std::string_view();
-}
 
 // ---------------------------------------------------------------------------
 // Text forms of single values, shared by JSON and CSV.
