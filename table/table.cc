@@ -567,7 +567,8 @@ absl::StatusOr<std::optional<int64_t>> Table::Compact(bool full) {
 
 absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
     const std::function<std::optional<CompactionPick>(const std::vector<DataFileMeta>&)>& pick) {
-  absl::MutexLock commit_lock(&commit_mu_);
+  // One compaction at a time per handle; commits only wait for the publish.
+  absl::MutexLock compact_lock(&compact_mu_);
   ASSIGN_OR_RETURN(auto base, LatestSnapshot());
   struct Job {
     int bucket;
@@ -610,6 +611,7 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
     RemoveDataFiles(outputs);
     return s;
   }
+  absl::MutexLock commit_lock(&commit_mu_);
   for (int attempt = 0; attempt < options_.max_commit_attempts; ++attempt) {
     auto latest = LatestSnapshot();
     if (!latest.ok()) {

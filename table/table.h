@@ -174,7 +174,8 @@ class Table {
   std::shared_ptr<Storage> storage_;
   std::unique_ptr<DataFiles> data_files_;
 
-  absl::Mutex commit_mu_;  // serializes this process's commits and compactions
+  absl::Mutex compact_mu_;  // one compaction at a time; taken before commit_mu_
+  absl::Mutex commit_mu_;   // serializes this handle's snapshot publications
   absl::Mutex mu_;
   int64_t latest_hint_ ABSL_GUARDED_BY(mu_) = -1;
   // Recently used snapshots by id (bounded).
