@@ -32,6 +32,12 @@ void MutationBatch::Reserve(size_t entries, size_t bytes) {
   data_.reserve(bytes);
 }
 
+void MutationBatch::Truncate(size_t entries) {
+  if (entries >= entries_.size()) return;
+  data_.resize(entries_[entries].offset);
+  entries_.resize(entries);
+}
+
 void MutationBatch::Clear() {
   entries_.clear();
   data_.clear();

@@ -33,6 +33,10 @@ class MutationBatch {
   size_t ByteSize() const { return data_.size(); }
   void Reserve(size_t entries, size_t bytes);
   void Clear();
+  // Drops every entry from index `entries` on, with its bytes, keeping the
+  // capacity; a no-op when the batch holds no more than `entries`. Lets a
+  // decoder that appends row by row undo a batch that fails part-way.
+  void Truncate(size_t entries);
 
   // Raw layout, for code that sorts entries without indirection.
   struct Entry {

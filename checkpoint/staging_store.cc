@@ -1,0 +1,1114 @@
+#include "checkpoint/staging_store.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <tuple>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/db.h"
+#include "rocksdb/experimental.h"
+#include "rocksdb/listener.h"
+#include "rocksdb/options.h"
+#include "rocksdb/slice.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
+#include "table/absl_compat.h"
+#include "table/file_util.h"
+#include "table/snapshot.h"
+#include "table/status_macros.h"
+
+// Value encodings (all integers little-endian unless noted):
+//
+//   registry record  u8 version=1, i64 epoch, i64 incarnation, i64 last_sealed
+//                    (-1 none), i64 last_committed (-1 none), u64 next_batch_seq,
+//                    u64 open_rows, u64 open_batches, u64 open_checksum,
+//                    u64 XXH3-64 of all preceding bytes
+//   seal record      u8 version=1, i64 base, u64 first_seq, u64 batches, u64 rows,
+//                    u64 checksum, i64 epoch, u64 XXH3-64 of all preceding bytes
+//   staged batch     payload, u32 rows, u64 batch checksum
+//
+// Checksums. A batch's checksum is
+//   c = XXH3_64bits_withSeed(le32(rows), XXH3_64bits_withSeed(payload, seq))
+// so a value that is damaged, has the wrong row count, or sits under another
+// sequence number fails. A checkpoint's checksum chains its batches in order:
+//   h_0 = 0,  h_i = XXH3_64bits_withSeed(le64(c_i), h_{i-1})
+// which covers every payload (through c_i) and their order without hashing the
+// payloads twice. The registry keeps the running h of the open batches; Seal
+// copies it into the seal record.
+//
+// Data ranges. The data of the open batches always has base = last_sealed.
+// Every seal records the base its batches were staged under, so a sealed
+// checkpoint's data is exactly the keys with that base, and bases only grow
+// among surviving data (Register drops everything above the restored
+// checkpoint before it lowers last_sealed). Hence all data with base <= the
+// base of sealed checkpoint N belongs to checkpoints <= N, which lets
+// MarkCommitted drop it with one DeleteRange.
+//
+// Durability. Stage writes the batch and the registry update in one WriteBatch
+// without syncing; a power loss loses a suffix of the WAL, so the registry and
+// the data it counts vanish together. Seal, Register and Abort write with
+// WriteOptions::sync, which syncs the WAL up to and including their record
+// (so every batch the seal covers) before they answer. MarkCommitted does not
+// sync: if its record is lost, the checkpoints reappear as pending and
+// Register reconciles them with the table's last committed checkpoint.
+
+namespace deltasidecar::checkpoint {
+namespace {
+
+using table::FromRocks;
+
+constexpr uint8_t kRecordVersion = 1;
+constexpr size_t kRegistryBytes = 1 + 8 * 8 + 8;
+constexpr size_t kSealBytes = 1 + 6 * 8 + 8;
+constexpr size_t kBatchTrailerBytes = 4 + 8;
+// One staged value must fit RocksDB's 32-bit value length with room to spare.
+constexpr size_t kMaxPayloadBytes = size_t{1} << 30;
+constexpr size_t kMaxTableNameBytes = 1024;
+// ReadSealed copies batches out in chunks of about this size.
+constexpr uint64_t kReadChunkBytes = 4ull << 20;
+constexpr size_t kReadChunkBatches = 1024;
+// Minimum pause between two attempts to reclaim space when over max_bytes.
+constexpr int64_t kReclaimIntervalMs = 1000;
+
+void PutLE64(std::string* out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+uint64_t GetLE64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+void EncodeLE32(uint32_t v, char* p) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
+}
+uint32_t GetLE32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+void EncodeLE64(uint64_t v, char* p) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
+}
+// Big-endian with the sign bit flipped: bytewise order equals numeric order.
+void PutOrderedId(std::string* out, int64_t id) {
+  uint64_t v = static_cast<uint64_t>(id) ^ (uint64_t{1} << 63);
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+void PutBE64(std::string* out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+uint64_t GetBE64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+int64_t GetOrderedId(const char* p) {
+  return static_cast<int64_t>(GetBE64(p) ^ (uint64_t{1} << 63));
+}
+
+uint64_t BatchChecksum(std::string_view payload, uint32_t rows, uint64_t seq) {
+  char r[4];
+  EncodeLE32(rows, r);
+  return XXH3_64bits_withSeed(r, sizeof(r), XXH3_64bits_withSeed(payload.data(), payload.size(), seq));
+}
+uint64_t ChainChecksum(uint64_t prev, uint64_t batch_checksum) {
+  char c[8];
+  EncodeLE64(batch_checksum, c);
+  return XXH3_64bits_withSeed(c, sizeof(c), prev);
+}
+
+rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+std::string_view ToView(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
+
+std::string Describe(const WriterKey& w) {
+  return Cat("writer ", w.writer_id, " of table ", w.table);
+}
+
+struct RegistryRecord {
+  int64_t epoch = 0;
+  int64_t incarnation = 0;
+  int64_t last_sealed = -1;
+  int64_t last_committed = -1;
+  uint64_t next_batch_seq = 0;
+  uint64_t open_rows = 0;
+  uint64_t open_batches = 0;
+  uint64_t open_checksum = 0;
+};
+
+std::string EncodeRegistry(const RegistryRecord& r) {
+  std::string out;
+  out.reserve(kRegistryBytes);
+  out.push_back(static_cast<char>(kRecordVersion));
+  PutLE64(&out, static_cast<uint64_t>(r.epoch));
+  PutLE64(&out, static_cast<uint64_t>(r.incarnation));
+  PutLE64(&out, static_cast<uint64_t>(r.last_sealed));
+  PutLE64(&out, static_cast<uint64_t>(r.last_committed));
+  PutLE64(&out, r.next_batch_seq);
+  PutLE64(&out, r.open_rows);
+  PutLE64(&out, r.open_batches);
+  PutLE64(&out, r.open_checksum);
+  PutLE64(&out, XXH3_64bits(out.data(), out.size()));
+  return out;
+}
+
+absl::StatusOr<RegistryRecord> DecodeRegistry(std::string_view v, const WriterKey& w) {
+  if (v.size() != kRegistryBytes || static_cast<uint8_t>(v[0]) != kRecordVersion ||
+      GetLE64(v.data() + v.size() - 8) != XXH3_64bits(v.data(), v.size() - 8)) {
+    return absl::DataLossError(Cat("registry record of ", Describe(w), " is corrupt"));
+  }
+  const char* p = v.data() + 1;
+  RegistryRecord r;
+  r.epoch = static_cast<int64_t>(GetLE64(p));
+  r.incarnation = static_cast<int64_t>(GetLE64(p + 8));
+  r.last_sealed = static_cast<int64_t>(GetLE64(p + 16));
+  r.last_committed = static_cast<int64_t>(GetLE64(p + 24));
+  r.next_batch_seq = GetLE64(p + 32);
+  r.open_rows = GetLE64(p + 40);
+  r.open_batches = GetLE64(p + 48);
+  r.open_checksum = GetLE64(p + 56);
+  return r;
+}
+
+struct SealRecord {
+  int64_t base = -1;
+  uint64_t first_seq = 0;
+  uint64_t batches = 0;
+  uint64_t rows = 0;
+  uint64_t checksum = 0;
+  int64_t epoch = 0;
+};
+
+std::string EncodeSeal(const SealRecord& s) {
+  std::string out;
+  out.reserve(kSealBytes);
+  out.push_back(static_cast<char>(kRecordVersion));
+  PutLE64(&out, static_cast<uint64_t>(s.base));
+  PutLE64(&out, s.first_seq);
+  PutLE64(&out, s.batches);
+  PutLE64(&out, s.rows);
+  PutLE64(&out, s.checksum);
+  PutLE64(&out, static_cast<uint64_t>(s.epoch));
+  PutLE64(&out, XXH3_64bits(out.data(), out.size()));
+  return out;
+}
+
+absl::StatusOr<SealRecord> DecodeSeal(std::string_view v, const WriterKey& w, int64_t id) {
+  if (v.size() != kSealBytes || static_cast<uint8_t>(v[0]) != kRecordVersion ||
+      GetLE64(v.data() + v.size() - 8) != XXH3_64bits(v.data(), v.size() - 8)) {
+    return absl::DataLossError(
+        Cat("seal record of checkpoint ", id, " of ", Describe(w), " is corrupt"));
+  }
+  const char* p = v.data() + 1;
+  SealRecord s;
+  s.base = static_cast<int64_t>(GetLE64(p));
+  s.first_seq = GetLE64(p + 8);
+  s.batches = GetLE64(p + 16);
+  s.rows = GetLE64(p + 24);
+  s.checksum = GetLE64(p + 32);
+  s.epoch = static_cast<int64_t>(GetLE64(p + 40));
+  return s;
+}
+
+SealedCheckpoint ToSealed(int64_t id, const SealRecord& s) {
+  SealedCheckpoint c;
+  c.checkpoint_id = id;
+  c.epoch = s.epoch;
+  c.rows = s.rows;
+  c.batches = s.batches;
+  c.checksum = s.checksum;
+  return c;
+}
+
+// Key layout (see the header). `w` is the encoded writer: table '\0' writer_id.
+std::string RegistryKey(std::string_view w) {
+  std::string k("r\0", 2);
+  k.append(w);
+  return k;
+}
+std::string TagPrefix(char tag, std::string_view w) {
+  std::string k;
+  k.reserve(w.size() + 3 + 16);
+  k.push_back(tag);
+  k.push_back('\0');
+  k.append(w);
+  k.push_back('\0');
+  return k;
+}
+std::string TagPrefixEnd(char tag, std::string_view w) {
+  std::string k = TagPrefix(tag, w);
+  k.back() = '\x01';
+  return k;
+}
+std::string DataBaseBegin(std::string_view w, int64_t base) {
+  std::string k = TagPrefix('d', w);
+  PutOrderedId(&k, base);
+  return k;
+}
+std::string DataBaseEnd(std::string_view w, int64_t base) {
+  if (base == std::numeric_limits<int64_t>::max()) return TagPrefixEnd('d', w);
+  return DataBaseBegin(w, base + 1);
+}
+std::string DataKey(std::string_view w, int64_t base, uint64_t seq) {
+  std::string k = DataBaseBegin(w, base);
+  PutBE64(&k, seq);
+  return k;
+}
+std::string SealKey(std::string_view w, int64_t id) {
+  std::string k = TagPrefix('s', w);
+  PutOrderedId(&k, id);
+  return k;
+}
+// First seal key above checkpoint `id`.
+std::string SealKeyAfter(std::string_view w, int64_t id) {
+  if (id == std::numeric_limits<int64_t>::max()) return TagPrefixEnd('s', w);
+  return SealKey(w, id + 1);
+}
+
+void DeleteRangeIfAny(rocksdb::WriteBatch* b, const std::string& begin, const std::string& end) {
+  if (begin < end) b->DeleteRange(ToSlice(begin), ToSlice(end)).PermitUncheckedError();
+}
+
+absl::StatusOr<std::string> EncodeWriter(const WriterKey& w) {
+  if (w.table.empty() || w.table.size() > kMaxTableNameBytes ||
+      w.table.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError(
+        Cat("table name must be 1-", kMaxTableNameBytes, " bytes without NUL"));
+  }
+  RETURN_IF_ERROR(table::ValidateWriterId(w.writer_id));
+  std::string out = w.table;
+  out.push_back('\0');
+  out.append(w.writer_id);
+  return out;
+}
+
+// RocksDB's own recovery from a full disk runs on a SstFileManager thread
+// that races with DB::Close in 7.8 and retries only every few seconds. The
+// store recovers deterministically instead (see StagingStore::Impl::Recover).
+class RecoverOnNextWrite : public rocksdb::EventListener {
+ public:
+  explicit RecoverOnNextWrite(std::shared_ptr<std::atomic<bool>> needs_resume)
+      : needs_resume_(std::move(needs_resume)) {}
+  const char* Name() const override { return "RecoverOnNextWrite"; }
+  void OnBackgroundError(rocksdb::BackgroundErrorReason, rocksdb::Status* bg_error) override {
+    if (bg_error != nullptr && !bg_error->ok()) needs_resume_->store(true);
+  }
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status,
+                            bool* auto_recovery) override {
+    *auto_recovery = false;
+    needs_resume_->store(true);
+  }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> needs_resume_;
+};
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+// Locking: db_mu (shared for every use of `db`, exclusive to replace it), then
+// a writer's mu, then map_mu / snap_mu. ReadSealed calls its callback with no
+// lock held, so the callback may call back into the store.
+struct StagingStore::Impl {
+  struct Writer {
+    Writer(WriterKey k, std::string i) : key(std::move(k)), id(std::move(i)) {}
+    const WriterKey key;
+    const std::string id;  // encoded table '\0' writer_id
+    absl::Mutex mu;
+    bool registered ABSL_GUARDED_BY(mu) = false;
+    RegistryRecord record ABSL_GUARDED_BY(mu);
+  };
+
+  StagingOptions options;
+  rocksdb::Options db_options;
+
+  // A write failed: RocksDB's WAL writer may be broken, and DB::Resume() does
+  // not replace it when the memtable is empty (the next write then fails or,
+  // with assertions on, aborts). The next mutating call reopens the DB.
+  std::atomic<bool> needs_reopen{false};
+  // A background job (flush, compaction) failed; DB::Resume() suffices.
+  // Shared with the RocksDB event listener.
+  std::shared_ptr<std::atomic<bool>> needs_resume = std::make_shared<std::atomic<bool>>(false);
+
+  absl::Mutex db_mu;
+  std::unique_ptr<rocksdb::DB> db ABSL_GUARDED_BY(db_mu);  // null after a failed reopen
+  absl::Status db_error ABSL_GUARDED_BY(db_mu);            // why db is null
+  uint64_t generation ABSL_GUARDED_BY(db_mu) = 0;          // bumped by each reopen
+
+  absl::Mutex snap_mu;
+  // Snapshots ReadSealed holds, released before a reopen closes the DB.
+  absl::flat_hash_set<const rocksdb::Snapshot*> snapshots ABSL_GUARDED_BY(snap_mu);
+
+  absl::Mutex map_mu;
+  // Entries are never removed, so Writer pointers stay valid.
+  absl::flat_hash_map<std::string, std::unique_ptr<Writer>> writers ABSL_GUARDED_BY(map_mu);
+
+  // Space reclamation when over max_bytes (see Reclaim).
+  std::atomic<int64_t> last_reclaim_ms{std::numeric_limits<int64_t>::min() / 2};
+  std::atomic<bool> over_limit{false};
+
+  Writer* Find(const std::string& id) {
+    absl::MutexLock l(&map_mu);
+    auto it = writers.find(id);
+    return it == writers.end() ? nullptr : it->second.get();
+  }
+  Writer* FindOrCreate(const WriterKey& key, const std::string& id) {
+    absl::MutexLock l(&map_mu);
+    auto& slot = writers[id];
+    if (!slot) slot = std::make_unique<Writer>(key, id);
+    return slot.get();
+  }
+
+  // The registered writer, or NOT_FOUND / INVALID_ARGUMENT.
+  absl::StatusOr<Writer*> Registered(const WriterKey& key) {
+    ASSIGN_OR_RETURN(std::string id, EncodeWriter(key));
+    Writer* w = Find(id);
+    if (w != nullptr) {
+      absl::MutexLock l(&w->mu);
+      if (w->registered) return w;
+    }
+    return absl::NotFoundError(Cat(Describe(key), " is not registered"));
+  }
+
+  static absl::Status CheckEpochLocked(const Writer& w, int64_t epoch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(w.mu) {
+    if (epoch == w.record.epoch) return absl::OkStatus();
+    if (epoch < w.record.epoch) {
+      return absl::FailedPreconditionError(Cat(Describe(w.key), " is fenced: epoch ", epoch,
+                                               " is older than ", w.record.epoch));
+    }
+    return absl::FailedPreconditionError(Cat(Describe(w.key), ": epoch ", epoch,
+                                             " is newer than the current ", w.record.epoch));
+  }
+
+  absl::Status CheckOpen() ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
+    return db != nullptr ? absl::OkStatus() : db_error;
+  }
+
+  // Opens RocksDB and (re)loads the registry cache from it.
+  absl::Status OpenDbLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu) {
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, &raw);
+    if (!s.ok()) {
+      db_error = FromRocks(s, Cat("opening staging store ", options.path));
+      return db_error;
+    }
+    db.reset(raw);
+    ++generation;
+    db_error = absl::OkStatus();
+
+    absl::flat_hash_map<Writer*, RegistryRecord> loaded;
+    rocksdb::ReadOptions ro;
+    rocksdb::Slice upper("r\x01", 2);
+    ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
+    for (it->Seek(rocksdb::Slice("r\0", 2)); it->Valid(); it->Next()) {
+      std::string_view k = ToView(it->key()).substr(2);
+      size_t nul = k.find('\0');
+      if (nul == std::string_view::npos) {
+        return absl::DataLossError(Cat("malformed registry key in ", options.path));
+      }
+      WriterKey key{std::string(k.substr(0, nul)), std::string(k.substr(nul + 1))};
+      ASSIGN_OR_RETURN(RegistryRecord record, DecodeRegistry(ToView(it->value()), key));
+      loaded[FindOrCreate(key, std::string(k))] = record;
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "loading the writer registry");
+    std::vector<Writer*> all;
+    {
+      absl::MutexLock l(&map_mu);
+      for (const auto& [id, w] : writers) all.push_back(w.get());
+    }
+    for (Writer* w : all) {
+      absl::MutexLock l(&w->mu);
+      auto found = loaded.find(w);
+      w->registered = found != loaded.end();
+      w->record = w->registered ? found->second : RegistryRecord{};
+    }
+    return absl::OkStatus();
+  }
+
+  void CloseDbLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu) {
+    if (db == nullptr) return;
+    {
+      absl::MutexLock l(&snap_mu);
+      for (const rocksdb::Snapshot* snap : snapshots) db->ReleaseSnapshot(snap);
+      snapshots.clear();
+    }
+    // Makes every staged batch durable on a clean shutdown; memtables stay in
+    // the WAL (no flush), so closing is fast. Never on a broken WAL writer.
+    if (!needs_reopen.load()) db->SyncWAL().PermitUncheckedError();
+    db->Close().PermitUncheckedError();
+    db.reset();
+  }
+
+  // Called at the start of every mutating call, with no lock held: after a
+  // failed write, closes and reopens RocksDB (WAL recovery then flushes what
+  // the old WAL holds, so no later recovery replays its torn tail) and reloads
+  // the registry, which a write that failed late may still have changed; after
+  // a background error, DB::Resume().
+  absl::Status Recover() {
+    if (!needs_reopen.load(std::memory_order_acquire) &&
+        !needs_resume->load(std::memory_order_acquire)) {
+      return absl::OkStatus();
+    }
+    absl::MutexLock l(&db_mu);
+    if (needs_reopen.load() || db == nullptr) {
+      CloseDbLocked();
+      RETURN_IF_ERROR(OpenDbLocked());
+      needs_reopen.store(false);
+      needs_resume->store(false);
+      return absl::OkStatus();
+    }
+    if (needs_resume->load()) {
+      rocksdb::Status s = db->Resume();
+      if (!s.ok()) return FromRocks(s, "resuming the staging store after a background error");
+      needs_resume->store(false);
+    }
+    return absl::OkStatus();
+  }
+
+  // Applies `batch` atomically. With `sync` the WAL is synced up to and
+  // including it before the call returns (the seal's durability point); the
+  // sync runs inside RocksDB's write path, which refuses to touch a failed
+  // WAL writer, rather than through DB::SyncWAL, which does not.
+  absl::Status Write(rocksdb::WriteBatch* batch, bool sync, std::string_view what)
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
+    rocksdb::WriteOptions wo;
+    wo.sync = sync;
+    rocksdb::Status s = db->Write(wo, batch);
+    if (!s.ok()) {
+      needs_reopen.store(true, std::memory_order_release);
+      return FromRocks(s, what);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::optional<SealRecord>> GetSeal(const Writer& w, int64_t id,
+                                                    const rocksdb::Snapshot* snap = nullptr)
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snap;
+    std::string value;
+    rocksdb::Status s = db->Get(ro, ToSlice(SealKey(w.id, id)), &value);
+    if (s.IsNotFound()) return std::optional<SealRecord>();
+    if (!s.ok()) return FromRocks(s, Cat("reading seal ", id, " of ", Describe(w.key)));
+    ASSIGN_OR_RETURN(SealRecord seal, DecodeSeal(value, w.key, id));
+    return std::optional<SealRecord>(seal);
+  }
+
+  // Seal records of `w` with lo <= id <= hi, in order.
+  absl::StatusOr<std::vector<std::pair<int64_t, SealRecord>>> Seals(const Writer& w, int64_t lo,
+                                                                    int64_t hi)
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
+    std::vector<std::pair<int64_t, SealRecord>> out;
+    if (lo > hi) return out;
+    std::string begin = SealKey(w.id, lo);
+    std::string end = SealKeyAfter(w.id, hi);
+    rocksdb::Slice upper = ToSlice(end);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
+    const size_t prefix = TagPrefix('s', w.id).size();
+    for (it->Seek(ToSlice(begin)); it->Valid(); it->Next()) {
+      rocksdb::Slice k = it->key();
+      if (k.size() != prefix + 8) {
+        return absl::DataLossError(Cat("malformed seal key of ", Describe(w.key)));
+      }
+      int64_t id = GetOrderedId(k.data() + prefix);
+      ASSIGN_OR_RETURN(SealRecord seal, DecodeSeal(ToView(it->value()), w.key, id));
+      out.emplace_back(id, seal);
+    }
+    if (!it->status().ok()) {
+      return FromRocks(it->status(), Cat("listing seals of ", Describe(w.key)));
+    }
+    return out;
+  }
+
+  uint64_t ApproximateBytesLocked() ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
+    if (db == nullptr) return 0;
+    uint64_t live = 0;
+    uint64_t mem = 0;
+    db->GetIntProperty(rocksdb::DB::Properties::kEstimateLiveDataSize, &live);
+    db->GetIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &mem);
+    return live + mem;
+  }
+
+  // When a Stage was refused for max_bytes, deleted data may still count in
+  // RocksDB's estimates (memtables and files not yet compacted). Flushing drops
+  // range-deleted entries from the memtable, and marking the data files for
+  // compaction lets RocksDB rewrite them without the deleted ranges.
+  void Reclaim(bool force) ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
+    int64_t now = NowMs();
+    int64_t last = last_reclaim_ms.load();
+    if (!force && now - last < kReclaimIntervalMs) return;
+    if (!last_reclaim_ms.compare_exchange_strong(last, now)) return;
+    rocksdb::FlushOptions fo;
+    // After a delete, wait so that the new file is marked too.
+    fo.wait = force;
+    fo.allow_write_stall = true;
+    db->Flush(fo).PermitUncheckedError();
+    rocksdb::Slice begin("d\0", 2);
+    rocksdb::Slice end("d\x01", 2);
+    rocksdb::experimental::SuggestCompactRange(db.get(), &begin, &end).PermitUncheckedError();
+  }
+  void AfterDelete() ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
+    if (over_limit.load(std::memory_order_relaxed)) Reclaim(/*force=*/true);
+  }
+};
+
+StagingStore::StagingStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+StagingStore::~StagingStore() {
+  if (impl_ == nullptr) return;
+  absl::MutexLock l(&impl_->db_mu);
+  impl_->CloseDbLocked();
+}
+
+absl::StatusOr<std::unique_ptr<StagingStore>> StagingStore::Open(const StagingOptions& options) {
+  if (options.path.empty()) return absl::InvalidArgumentError("staging store path is empty");
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+
+  rocksdb::Options& o = impl->db_options;
+  o.create_if_missing = true;
+  if (options.env != nullptr) o.env = options.env;
+  o.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  o.paranoid_checks = true;
+  // Memory: at most max_write_buffer_number memtables, a small block cache
+  // that also holds index blocks, and bounded info logs.
+  o.write_buffer_size = std::max<uint64_t>(options.write_buffer_bytes, 64 << 10);
+  o.max_write_buffer_number = 3;
+  o.min_write_buffer_number_to_merge = 1;
+  o.max_background_jobs = 2;
+  // Staged data lives for one checkpoint interval; compressing it costs more
+  // CPU than the disk it saves.
+  o.compression = rocksdb::kNoCompression;
+  o.keep_log_file_num = 4;
+  o.max_log_file_size = 8 << 20;
+  o.avoid_flush_during_shutdown = true;
+  o.listeners.push_back(std::make_shared<RecoverOnNextWrite>(impl->needs_resume));
+  rocksdb::BlockBasedTableOptions t;
+  t.block_cache = rocksdb::NewLRUCache(8 << 20);
+  t.cache_index_and_filter_blocks = true;
+  t.block_size = 64 << 10;
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+
+  // RocksDB creates the directory but does not fsync its parent, so a power
+  // loss could take the whole store with it, synced WAL and all.
+  {
+    rocksdb::Env* env = o.env != nullptr ? o.env : rocksdb::Env::Default();
+    const std::shared_ptr<rocksdb::FileSystem>& fs = env->GetFileSystem();
+    rocksdb::IOStatus io = fs->CreateDirIfMissing(options.path, rocksdb::IOOptions(), nullptr);
+    if (!io.ok()) return FromRocks(io, Cat("creating staging store directory ", options.path));
+    std::filesystem::path dir(options.path);
+    if (!dir.has_filename()) dir = dir.parent_path();  // "a/b/" names "a/b"
+    std::string parent = dir.parent_path().string();
+    RETURN_IF_ERROR(table::SyncDir(fs.get(), parent.empty() ? "." : parent));
+  }
+  {
+    absl::MutexLock l(&impl->db_mu);
+    absl::Status s = impl->OpenDbLocked();
+    if (!s.ok()) {
+      impl->CloseDbLocked();
+      return s;
+    }
+  }
+  return std::unique_ptr<StagingStore>(new StagingStore(std::move(impl)));
+}
+
+absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
+                                                    std::optional<int64_t> restored_checkpoint,
+                                                    int64_t table_last_committed) {
+  ASSIGN_OR_RETURN(std::string id, EncodeWriter(writer));
+  RETURN_IF_ERROR(impl_->Recover());
+  absl::ReaderMutexLock dl(&impl_->db_mu);
+  RETURN_IF_ERROR(impl_->CheckOpen());
+  Impl::Writer* w = impl_->FindOrCreate(writer, id);
+  absl::MutexLock l(&w->mu);
+  RegistryRecord prev = w->registered ? w->record : RegistryRecord{};
+
+  // The table is the source of truth for what is committed; the store's own
+  // record only lags it (MarkCommitted runs after the table commit).
+  const int64_t committed = std::max({prev.last_committed, table_last_committed, int64_t{-1}});
+  // Without a restored checkpoint the stream processor starts numbering
+  // checkpoints afresh, so it rewinds whenever anything was committed.
+  const bool rewind =
+      restored_checkpoint.has_value() ? *restored_checkpoint < committed : committed >= 0;
+
+  RegistryRecord next = prev;
+  next.epoch = prev.epoch + 1;
+  next.open_rows = 0;
+  next.open_batches = 0;
+  next.open_checksum = 0;
+
+  std::vector<std::pair<int64_t, SealRecord>> kept;
+  if (restored_checkpoint.has_value() && !rewind) {
+    ASSIGN_OR_RETURN(kept, impl_->Seals(*w, committed + 1, *restored_checkpoint));
+  }
+  if (rewind) {
+    next.incarnation = prev.incarnation + 1;
+    next.last_committed = -1;
+  } else {
+    next.last_committed = committed;
+  }
+  // New batches are keyed above every kept seal; ids up to R are never sealed
+  // again, since the stream processor numbers its next checkpoint above R.
+  next.last_sealed = restored_checkpoint.has_value() ? *restored_checkpoint : -1;
+  if (!kept.empty()) next.last_sealed = std::max(next.last_sealed, kept.back().first);
+
+  // Drop every seal but the kept ones, and every data key whose base is not
+  // the base of a kept seal.
+  rocksdb::WriteBatch batch;
+  std::string seal_cursor = TagPrefix('s', id);
+  std::string data_cursor = TagPrefix('d', id);
+  std::vector<int64_t> bases;
+  for (const auto& [cp, seal] : kept) {
+    DeleteRangeIfAny(&batch, seal_cursor, SealKey(id, cp));
+    seal_cursor = SealKeyAfter(id, cp);
+    bases.push_back(seal.base);
+  }
+  std::sort(bases.begin(), bases.end());
+  for (int64_t base : bases) {
+    DeleteRangeIfAny(&batch, data_cursor, DataBaseBegin(id, base));
+    data_cursor = std::max(data_cursor, DataBaseEnd(id, base));
+  }
+  DeleteRangeIfAny(&batch, seal_cursor, TagPrefixEnd('s', id));
+  DeleteRangeIfAny(&batch, data_cursor, TagPrefixEnd('d', id));
+  batch.Put(ToSlice(RegistryKey(id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
+  // Synced: a lost epoch bump would let a fenced writer back in after a crash.
+  RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, Cat("registering ", Describe(writer))));
+  w->registered = true;
+  w->record = next;
+  impl_->AfterDelete();
+
+  Registration reg;
+  reg.epoch = next.epoch;
+  reg.incarnation = next.incarnation;
+  reg.table_writer_id =
+      next.incarnation == 0 ? writer.writer_id : Cat(writer.writer_id, "#", next.incarnation);
+  reg.last_committed = next.last_committed;
+  for (const auto& [cp, seal] : kept) reg.pending.push_back(ToSealed(cp, seal));
+  return reg;
+}
+
+absl::StatusOr<Registration> StagingStore::Lookup(const WriterKey& writer) {
+  absl::ReaderMutexLock dl(&impl_->db_mu);
+  RETURN_IF_ERROR(impl_->CheckOpen());
+  ASSIGN_OR_RETURN(Impl::Writer * w, impl_->Registered(writer));
+  absl::MutexLock l(&w->mu);
+  Registration reg;
+  reg.epoch = w->record.epoch;
+  reg.incarnation = w->record.incarnation;
+  reg.table_writer_id = w->record.incarnation == 0
+                            ? writer.writer_id
+                            : Cat(writer.writer_id, "#", w->record.incarnation);
+  reg.last_committed = w->record.last_committed;
+  ASSIGN_OR_RETURN(auto seals, impl_->Seals(*w, w->record.last_committed + 1,
+                                            std::numeric_limits<int64_t>::max()));
+  for (const auto& [cp, seal] : seals) reg.pending.push_back(ToSealed(cp, seal));
+  return reg;
+}
+
+absl::Status StagingStore::CheckEpoch(const WriterKey& writer, int64_t epoch) {
+  absl::ReaderMutexLock dl(&impl_->db_mu);
+  ASSIGN_OR_RETURN(Impl::Writer * w, impl_->Registered(writer));
+  absl::MutexLock l(&w->mu);
+  return Impl::CheckEpochLocked(*w, epoch);
+}
+
+absl::StatusOr<uint64_t> StagingStore::Stage(const WriterKey& writer, int64_t epoch,
+                                             std::string_view payload, uint32_t rows) {
+  if (payload.size() > kMaxPayloadBytes) {
+    return absl::InvalidArgumentError(Cat("batch of ", payload.size(),
+                                          " bytes is over the limit of ", kMaxPayloadBytes));
+  }
+  RETURN_IF_ERROR(impl_->Recover());
+  absl::ReaderMutexLock dl(&impl_->db_mu);
+  RETURN_IF_ERROR(impl_->CheckOpen());
+  ASSIGN_OR_RETURN(Impl::Writer * w, impl_->Registered(writer));
+  if (impl_->options.max_bytes > 0) {
+    const uint64_t live = impl_->ApproximateBytesLocked();
+    if (live + payload.size() > impl_->options.max_bytes) {
+      impl_->over_limit.store(true, std::memory_order_relaxed);
+      impl_->Reclaim(/*force=*/false);
+      return absl::ResourceExhaustedError(
+          Cat("staging store holds about ", live, " bytes; a batch of ", payload.size(),
+              " bytes would exceed its limit of ", impl_->options.max_bytes));
+    }
+    impl_->over_limit.store(false, std::memory_order_relaxed);
+  }
+
+  absl::MutexLock l(&w->mu);
+  RETURN_IF_ERROR(Impl::CheckEpochLocked(*w, epoch));
+  RegistryRecord next = w->record;
+  const uint64_t seq = next.next_batch_seq++;
+  const uint64_t checksum = BatchChecksum(payload, rows, seq);
+  next.open_rows += rows;
+  next.open_batches += 1;
+  next.open_checksum = ChainChecksum(next.open_checksum, checksum);
+
+  char trailer[kBatchTrailerBytes];
+  EncodeLE32(rows, trailer);
+  EncodeLE64(checksum, trailer + 4);
+  const std::string key = DataKey(w->id, next.last_sealed, seq);
+  rocksdb::Slice key_part = ToSlice(key);
+  rocksdb::Slice value_parts[2] = {ToSlice(payload), rocksdb::Slice(trailer, sizeof(trailer))};
+  rocksdb::WriteBatch batch(key.size() + payload.size() + kRegistryBytes + 64);
+  batch.Put(rocksdb::SliceParts(&key_part, 1), rocksdb::SliceParts(value_parts, 2))
+      .PermitUncheckedError();
+  batch.Put(ToSlice(RegistryKey(w->id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
+  RETURN_IF_ERROR(
+      impl_->Write(&batch, /*sync=*/false, Cat("staging a batch of ", Describe(writer))));
+  w->record = next;
+  return seq;
+}
+
+absl::StatusOr<SealedCheckpoint> StagingStore::Seal(const WriterKey& writer, int64_t epoch,
+                                                    int64_t checkpoint_id) {
+  if (checkpoint_id < 0) {
+    return absl::InvalidArgumentError(Cat("checkpoint id ", checkpoint_id, " is negative"));
+  }
+  RETURN_IF_ERROR(impl_->Recover());
+  absl::ReaderMutexLock dl(&impl_->db_mu);
+  RETURN_IF_ERROR(impl_->CheckOpen());
+  ASSIGN_OR_RETURN(Impl::Writer * w, impl_->Registered(writer));
+  absl::MutexLock l(&w->mu);
+  RETURN_IF_ERROR(Impl::CheckEpochLocked(*w, epoch));
+  const RegistryRecord& rec = w->record;
+  const std::string what = Cat("sealing checkpoint ", checkpoint_id, " of ", Describe(writer));
+  if (checkpoint_id == rec.last_sealed && checkpoint_id > rec.last_committed) {
+    ASSIGN_OR_RETURN(std::optional<SealRecord> existing, impl_->GetSeal(*w, checkpoint_id));
+    if (existing.has_value() && existing->epoch == epoch) {
+      // A retried call. Rewriting the unchanged registry record with a sync
+      // makes sure the seal is durable even if the first answer was lost
+      // after a reopen that found it in the page cache.
+      rocksdb::WriteBatch batch;
+      batch.Put(ToSlice(RegistryKey(w->id)), ToSlice(EncodeRegistry(rec))).PermitUncheckedError();
+      RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, what));
+      return ToSealed(checkpoint_id, *existing);
+    }
+  }
+  if (checkpoint_id <= rec.last_committed) {
+    return absl::FailedPreconditionError(Cat("checkpoint ", checkpoint_id,
+                                             " is not after the last committed checkpoint ",
+                                             rec.last_committed, " of ", Describe(writer)));
+  }
+  if (checkpoint_id <= rec.last_sealed) {
+    return absl::FailedPreconditionError(Cat("checkpoint ", checkpoint_id,
+                                             " is not after the last sealed checkpoint ",
+                                             rec.last_sealed, " of ", Describe(writer)));
+  }
+  SealRecord seal;
+  seal.base = rec.last_sealed;
+  seal.first_seq = rec.next_batch_seq - rec.open_batches;
+  seal.batches = rec.open_batches;
+  seal.rows = rec.open_rows;
+  seal.checksum = rec.open_checksum;
+  seal.epoch = epoch;
+  RegistryRecord next = rec;
+  next.last_sealed = checkpoint_id;
+  next.open_rows = 0;
+  next.open_batches = 0;
+  next.open_checksum = 0;
+  rocksdb::WriteBatch batch;
+  batch.Put(ToSlice(SealKey(w->id, checkpoint_id)), ToSlice(EncodeSeal(seal)))
+      .PermitUncheckedError();
+  batch.Put(ToSlice(RegistryKey(w->id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
+  RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, what));
+  w->record = next;
+  return ToSealed(checkpoint_id, seal);
+}
+
+absl::StatusOr<std::vector<SealedCheckpoint>> StagingStore::SealedUpTo(const WriterKey& writer,
+                                                                        int64_t up_to) {
+  absl::ReaderMutexLock dl(&impl_->db_mu);
+  RETURN_IF_ERROR(impl_->CheckOpen());
+  ASSIGN_OR_RETURN(Impl::Writer * w, impl_->Registered(writer));
+  absl::MutexLock l(&w->mu);
+  ASSIGN_OR_RETURN(auto seals, impl_->Seals(*w, w->record.last_committed + 1, up_to));
+  std::vector<SealedCheckpoint> out;
+  out.reserve(seals.size());
+  for (const auto& [cp, seal] : seals) out.push_back(ToSealed(cp, seal));
+  return out;
+}
+
+absl::Status StagingStore::ReadSealed(
+    const WriterKey& writer, int64_t checkpoint_id,
+    const std::function<absl::Status(std::string_view payload)>& fn) {
+  Impl& impl = *impl_;
+  const std::string cp_name = Cat("checkpoint ", checkpoint_id, " of ", Describe(writer));
+  const std::string reopened =
+      Cat(cp_name, ": the staging store was reopened during the read; retry");
+  // One snapshot for the seal record and all its batches, so a concurrent
+  // MarkCommitted, Abort or Register cannot tear the read. Batches are copied
+  // out in chunks and `fn` runs with no lock held: staging goes on during a
+  // commit, and no iterator pins memtables for the length of the commit.
+  struct Snapshot {
+    Impl* impl;
+    const rocksdb::Snapshot* snap = nullptr;
+    uint64_t generation = 0;
+    ~Snapshot() {
+      if (snap == nullptr) return;
+      absl::ReaderMutexLock dl(&impl->db_mu);
+      if (impl->generation != generation || impl->db == nullptr) return;  // released by reopen
+      {
+        absl::MutexLock l(&impl->snap_mu);
+        if (impl->snapshots.erase(snap) == 0) return;
+      }
+      impl->db->ReleaseSnapshot(snap);
+    }
+  } snapshot{&impl};
+  Impl::Writer* w = nullptr;
+  SealRecord seal;
+  {
+    absl::ReaderMutexLock dl(&impl.db_mu);
+    RETURN_IF_ERROR(impl.CheckOpen());
+    ASSIGN_OR_RETURN(w, impl.Registered(writer));
+    snapshot.snap = impl.db->GetSnapshot();
+    snapshot.generation = impl.generation;
+    {
+      absl::MutexLock l(&impl.snap_mu);
+      impl.snapshots.insert(snapshot.snap);
+    }
+    int64_t last_committed;
+    {
+      absl::MutexLock l(&w->mu);
+      last_committed = w->record.last_committed;
+    }
+    ASSIGN_OR_RETURN(std::optional<SealRecord> found,
+                     impl.GetSeal(*w, checkpoint_id, snapshot.snap));
+    if (!found.has_value()) {
+      if (checkpoint_id <= last_committed) {
+        return absl::FailedPreconditionError(Cat(cp_name, " is already committed"));
+      }
+      return absl::NotFoundError(Cat(cp_name, " is not sealed"));
+    }
+    seal = *found;
+  }
+
+  const std::string end = DataBaseEnd(w->id, seal.base);
+  const size_t key_size = DataBaseBegin(w->id, seal.base).size() + 8;
+  rocksdb::Slice upper = ToSlice(end);
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot.snap;
+  ro.iterate_upper_bound = &upper;
+  ro.fill_cache = false;
+  ro.readahead_size = 2 << 20;
+
+  uint64_t expected_seq = seal.first_seq;
+  uint64_t batches = 0;
+  uint64_t rows = 0;
+  uint64_t chain = 0;
+  // From seq 0: a batch under this base before the seal's first is damage too.
+  std::string seek_key = DataBaseBegin(w->id, seal.base);
+  std::vector<std::pair<uint64_t, std::string>> chunk;  // seq, value
+  bool done = false;
+  while (!done) {
+    chunk.clear();
+    {
+      absl::ReaderMutexLock dl(&impl.db_mu);
+      if (impl.generation != snapshot.generation || impl.db == nullptr) {
+        return absl::AbortedError(reopened);
+      }
+      std::unique_ptr<rocksdb::Iterator> it(impl.db->NewIterator(ro));
+      uint64_t bytes = 0;
+      for (it->Seek(ToSlice(seek_key)); it->Valid(); it->Next()) {
+        rocksdb::Slice k = it->key();
+        if (k.size() != key_size) {
+          return absl::DataLossError(Cat(cp_name, ": malformed data key"));
+        }
+        const uint64_t seq = GetBE64(k.data() + k.size() - 8);
+        chunk.emplace_back(seq, it->value().ToString());
+        bytes += it->value().size();
+        if (bytes >= kReadChunkBytes || chunk.size() >= kReadChunkBatches) {
+          seek_key = DataKey(w->id, seal.base, seq + 1);
+          break;
+        }
+      }
+      if (!it->status().ok()) return FromRocks(it->status(), Cat("reading ", cp_name));
+      done = !it->Valid();
+    }
+    for (const auto& [seq, value] : chunk) {
+      if (seq != expected_seq || batches >= seal.batches) {
+        if (seq > expected_seq && batches < seal.batches) {
+          return absl::DataLossError(Cat(cp_name, ": batch seq ", expected_seq, " is missing"));
+        }
+        return absl::DataLossError(Cat(cp_name, ": unexpected batch seq ", seq));
+      }
+      if (value.size() < kBatchTrailerBytes) {
+        return absl::DataLossError(Cat(cp_name, ", batch seq ", seq, ": value is truncated"));
+      }
+      std::string_view payload(value.data(), value.size() - kBatchTrailerBytes);
+      const uint32_t batch_rows = GetLE32(value.data() + payload.size());
+      const uint64_t stored = GetLE64(value.data() + payload.size() + 4);
+      const uint64_t actual = BatchChecksum(payload, batch_rows, seq);
+      if (stored != actual) {
+        return absl::DataLossError(Cat(cp_name, ", batch seq ", seq, ": checksum mismatch"));
+      }
+      RETURN_IF_ERROR(fn(payload));
+      chain = ChainChecksum(chain, actual);
+      rows += batch_rows;
+      ++batches;
+      ++expected_seq;
+    }
+  }
+  if (batches != seal.batches) {
+    return absl::DataLossError(Cat(cp_name, ": batch seq ", expected_seq, " is missing (",
+                                   batches, " of ", seal.batches, " batches found)"));
+  }
+  if (rows != seal.rows || chain != seal.checksum) {
+    return absl::DataLossError(Cat(cp_name, ": batches do not match the seal (", rows, " of ",
+                                   seal.rows, " rows; checksum ", chain, " vs ", seal.checksum,
+                                   ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StagingStore::MarkCommitted(const WriterKey& writer, int64_t up_to) {
+  RETURN_IF_ERROR(impl_->Recover());
+  absl::ReaderMutexLock dl(&impl_->db_mu);
+  RETURN_IF_ERROR(impl_->CheckOpen());
+  ASSIGN_OR_RETURN(Impl::Writer * w, impl_->Registered(writer));
+  absl::MutexLock l(&w->mu);
+  const RegistryRecord& rec = w->record;
+  if (up_to <= rec.last_committed) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto seals, impl_->Seals(*w, rec.last_committed + 1, up_to));
+  RegistryRecord next = rec;
+  next.last_committed = up_to;
+  rocksdb::WriteBatch batch;
+  if (!seals.empty()) {
+    // All data with a base up to that of the newest committed seal belongs to
+    // committed seals (see "Data ranges" above): one range covers it.
+    int64_t max_base = -1;
+    for (const auto& [cp, seal] : seals) max_base = std::max(max_base, seal.base);
+    DeleteRangeIfAny(&batch, TagPrefix('d', w->id), DataBaseEnd(w->id, max_base));
+    DeleteRangeIfAny(&batch, TagPrefix('s', w->id), SealKeyAfter(w->id, seals.back().first));
+  }
+  batch.Put(ToSlice(RegistryKey(w->id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
+  RETURN_IF_ERROR(impl_->Write(
+      &batch, /*sync=*/false, Cat("committing checkpoints up to ", up_to, " of ", Describe(writer))));
+  w->record = next;
+  impl_->AfterDelete();
+  return absl::OkStatus();
+}
+
+absl::Status StagingStore::Abort(const WriterKey& writer, int64_t epoch, int64_t checkpoint_id) {
+  RETURN_IF_ERROR(impl_->Recover());
+  absl::ReaderMutexLock dl(&impl_->db_mu);
+  RETURN_IF_ERROR(impl_->CheckOpen());
+  ASSIGN_OR_RETURN(Impl::Writer * w, impl_->Registered(writer));
+  absl::MutexLock l(&w->mu);
+  RETURN_IF_ERROR(Impl::CheckEpochLocked(*w, epoch));
+  const RegistryRecord& rec = w->record;
+  const std::string what = Cat("aborting checkpoint ", checkpoint_id, " of ", Describe(writer));
+  rocksdb::WriteBatch batch;
+  RegistryRecord next = rec;
+  if (checkpoint_id > rec.last_sealed) {
+    // The open batches; their sequence numbers are not reused.
+    DeleteRangeIfAny(&batch, DataBaseBegin(w->id, rec.last_sealed),
+                     DataBaseEnd(w->id, rec.last_sealed));
+    next.open_rows = 0;
+    next.open_batches = 0;
+    next.open_checksum = 0;
+    batch.Put(ToSlice(RegistryKey(w->id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
+  } else {
+    if (checkpoint_id <= rec.last_committed) {
+      return absl::FailedPreconditionError(Cat("checkpoint ", checkpoint_id, " of ",
+                                               Describe(writer), " is already committed"));
+    }
+    ASSIGN_OR_RETURN(std::optional<SealRecord> seal, impl_->GetSeal(*w, checkpoint_id));
+    if (!seal.has_value()) return absl::OkStatus();  // aborted before, or never sealed
+    // last_sealed stays: the open batches are keyed by it, and checkpoint ids
+    // are not reused.
+    DeleteRangeIfAny(&batch, DataBaseBegin(w->id, seal->base), DataBaseEnd(w->id, seal->base));
+    batch.Delete(ToSlice(SealKey(w->id, checkpoint_id))).PermitUncheckedError();
+  }
+  RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, what));
+  w->record = next;
+  impl_->AfterDelete();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<WriterKey>> StagingStore::Writers() {
+  absl::ReaderMutexLock dl(&impl_->db_mu);
+  std::vector<Impl::Writer*> all;
+  {
+    absl::MutexLock l(&impl_->map_mu);
+    for (const auto& [id, w] : impl_->writers) all.push_back(w.get());
+  }
+  std::vector<WriterKey> out;
+  for (Impl::Writer* w : all) {
+    absl::MutexLock l(&w->mu);
+    if (w->registered) out.push_back(w->key);
+  }
+  std::sort(out.begin(), out.end(), [](const WriterKey& a, const WriterKey& b) {
+    return std::tie(a.table, a.writer_id) < std::tie(b.table, b.writer_id);
+  });
+  return out;
+}
+
+uint64_t StagingStore::ApproximateBytes() {
+  absl::ReaderMutexLock dl(&impl_->db_mu);
+  return impl_->ApproximateBytesLocked();
+}
+
+void AppendStagedEntry(std::string_view key, std::string_view value, std::string* payload) {
+  auto put_varint = [payload](uint64_t v) {
+    while (v >= 0x80) {
+      payload->push_back(static_cast<char>((v & 0x7f) | 0x80));
+      v >>= 7;
+    }
+    payload->push_back(static_cast<char>(v));
+  };
+  put_varint(key.size());
+  payload->append(key);
+  put_varint(value.size());
+  payload->append(value);
+}
+
+absl::Status ForEachStagedEntry(
+    std::string_view payload,
+    const std::function<absl::Status(std::string_view key, std::string_view value)>& fn) {
+  size_t pos = 0;
+  auto get_part = [&](std::string_view* out) -> bool {
+    uint64_t n = 0;
+    for (int shift = 0;; shift += 7) {
+      if (pos >= payload.size() || shift > 63) return false;
+      const uint8_t b = static_cast<uint8_t>(payload[pos++]);
+      n |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) break;
+    }
+    if (n > payload.size() - pos) return false;
+    *out = payload.substr(pos, n);
+    pos += n;
+    return true;
+  };
+  while (pos < payload.size()) {
+    const size_t at = pos;
+    std::string_view key;
+    std::string_view value;
+    if (!get_part(&key) || !get_part(&value)) {
+      return absl::DataLossError(Cat("staged batch is malformed at byte ", at));
+    }
+    RETURN_IF_ERROR(fn(key, value));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace deltasidecar::checkpoint

@@ -1,0 +1,146 @@
+// StagingStore: RocksDB-backed staging of writers' record batches between
+// Write and Commit, with the writer registry (epochs, seals, commits) in the
+// same database so that data and the state describing it change atomically.
+//
+// Keys (one RocksDB instance, bytewise order; <w> = table '\0' writer_id):
+//   r\0<w>                                registry record of a writer
+//   d\0<w>\0<base:8><seq:8>               one staged batch; <base> is the id of
+//                                         the checkpoint sealed before it was
+//                                         written (-1 when none), big-endian
+//                                         with the sign bit flipped, so all data
+//                                         after seal K is one contiguous range
+//   s\0<w>\0<checkpoint:8>                seal record of checkpoint N
+// A batch is one Put (WAL on, not synced); Seal syncs the WAL, so everything a
+// seal covers is durable before PrepareCommit answers. Committed and discarded
+// ranges are removed with DeleteRange.
+//
+// Thread-safety: all methods may be called concurrently; calls for one writer
+// are serialized internally.
+//
+// Errors: FAILED_PRECONDITION when the epoch is not the writer's current one
+// ("fenced") or a call is out of order; NOT_FOUND for an unknown writer;
+// DATA_LOSS when staged bytes fail their checksum or a sealed batch is
+// missing; RESOURCE_EXHAUSTED when the disk is full (RocksDB NoSpace) or the
+// store is over its byte limit; INTERNAL for other I/O errors.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "rocksdb/env.h"
+
+namespace deltasidecar::checkpoint {
+
+struct WriterKey {
+  std::string table;
+  std::string writer_id;
+};
+
+// A sealed checkpoint: what PrepareCommit returns and Commit consumes.
+struct SealedCheckpoint {
+  int64_t checkpoint_id = 0;
+  int64_t epoch = 0;      // epoch that sealed it
+  uint64_t rows = 0;      // rows in its batches
+  uint64_t batches = 0;
+  uint64_t checksum = 0;  // XXH3-64 chained over its batch payloads in order
+};
+
+struct Registration {
+  int64_t epoch = 0;
+  // Identity under which this writer's checkpoints are recorded in the table:
+  // writer_id, or writer_id + "#" + incarnation after a rewind (see Register).
+  std::string table_writer_id;
+  int64_t incarnation = 0;
+  // Sealed, not yet committed, at or below the restored checkpoint, in order.
+  std::vector<SealedCheckpoint> pending;
+  int64_t last_committed = -1;  // -1 when nothing was committed
+};
+
+struct StagingOptions {
+  std::string path;                 // directory of the RocksDB instance
+  uint64_t max_bytes = 0;           // refuse Stage when live data exceeds this; 0 = no limit
+  rocksdb::Env* env = nullptr;      // null = default; tests inject faults here
+  // RocksDB memtable size; up to 3 memtables are live at once, so this bounds
+  // most of the store's memory. Tests lower it to exercise flushes.
+  uint64_t write_buffer_bytes = 64ull << 20;
+};
+
+class StagingStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<StagingStore>> Open(const StagingOptions& options);
+  ~StagingStore();  // flushes and closes RocksDB
+
+  // Registers (or re-registers) a writer: bumps its epoch, fencing every
+  // older one. With `restored_checkpoint` R: drops everything staged after R
+  // (the open batches and every seal above R) and reports the sealed,
+  // uncommitted checkpoints <= R. Without R (a fresh start) everything staged
+  // and uncommitted is dropped. `table_last_committed` is the last checkpoint
+  // the table records for the writer's current identity; when R is below it
+  // the stream processor rewound to an older savepoint, so the writer gets a
+  // new incarnation (and identity) whose checkpoint ids cannot collide with
+  // the committed ones.
+  absl::StatusOr<Registration> Register(const WriterKey& writer,
+                                        std::optional<int64_t> restored_checkpoint,
+                                        int64_t table_last_committed);
+
+  // The writer's current registration state (NOT_FOUND if never registered).
+  absl::StatusOr<Registration> Lookup(const WriterKey& writer);
+
+  // FAILED_PRECONDITION unless `epoch` is the writer's current epoch.
+  absl::Status CheckEpoch(const WriterKey& writer, int64_t epoch);
+
+  // Stages one batch (the table's key/value entries, serialized by
+  // EncodeStagedBatch) as one write. Returns the batch's sequence number.
+  absl::StatusOr<uint64_t> Stage(const WriterKey& writer, int64_t epoch, std::string_view payload,
+                                 uint32_t rows);
+
+  // Seals everything staged since the last seal as checkpoint `checkpoint_id`
+  // (greater than the last sealed one) and syncs the WAL. Sealing the same id
+  // again with the same epoch returns the existing seal (a retried call).
+  absl::StatusOr<SealedCheckpoint> Seal(const WriterKey& writer, int64_t epoch,
+                                        int64_t checkpoint_id);
+
+  // Sealed checkpoints above the last committed one and <= `up_to`, in order.
+  absl::StatusOr<std::vector<SealedCheckpoint>> SealedUpTo(const WriterKey& writer, int64_t up_to);
+
+  // Calls `fn` with each batch payload of sealed checkpoint `checkpoint_id`,
+  // in staging order, after checking each batch's checksum and the seal's
+  // chained checksum and counts (DATA_LOSS on any mismatch).
+  absl::Status ReadSealed(const WriterKey& writer, int64_t checkpoint_id,
+                          const std::function<absl::Status(std::string_view payload)>& fn);
+
+  // Records that every sealed checkpoint <= `up_to` is in the table and
+  // deletes their data, atomically. Idempotent.
+  absl::Status MarkCommitted(const WriterKey& writer, int64_t up_to);
+
+  // Drops sealed checkpoint `checkpoint_id` (or, when it is above the last
+  // seal, the open batches) of the writer. FAILED_PRECONDITION when fenced.
+  absl::Status Abort(const WriterKey& writer, int64_t epoch, int64_t checkpoint_id);
+
+  // Every registered writer (for recovery after a restart).
+  absl::StatusOr<std::vector<WriterKey>> Writers();
+
+  // Bytes of live staged data (approximate, from RocksDB's estimates).
+  uint64_t ApproximateBytes();
+
+ private:
+  struct Impl;
+  explicit StagingStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Staged batch payload: the table entries of one RecordBatch, each as
+// varint(key size) key varint(value size) value (table/row.h encodings).
+void AppendStagedEntry(std::string_view key, std::string_view value, std::string* payload);
+// Parses a payload back into entries; DATA_LOSS when malformed.
+absl::Status ForEachStagedEntry(
+    std::string_view payload,
+    const std::function<absl::Status(std::string_view key, std::string_view value)>& fn);
+
+}  // namespace deltasidecar::checkpoint

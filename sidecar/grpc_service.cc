@@ -1,0 +1,267 @@
+#include "sidecar/grpc_service.h"
+
+#include "table/absl_compat.h"
+#include "table/status_macros.h"
+
+namespace deltasidecar::sidecar {
+
+namespace {
+
+// Rows per ScanResponse message; also bounded by bytes.
+constexpr uint32_t kScanBatchRows = 8192;
+constexpr size_t kScanBatchBytes = 1 << 20;
+
+void ToProto(const CommittableRef& c, v1::Committable* out) {
+  out->set_table(c.table);
+  out->set_writer_id(c.writer_id);
+  out->set_epoch(c.epoch);
+  out->set_checkpoint_id(c.checkpoint_id);
+  out->set_rows(c.rows);
+  out->set_checksum(c.checksum);
+}
+
+absl::StatusOr<std::shared_ptr<const table::Snapshot>> SelectSnapshot(
+    table::Table& table, const v1::SnapshotSelector& selector) {
+  switch (selector.at_case()) {
+    case v1::SnapshotSelector::kSnapshotId:
+      return table.SnapshotById(selector.snapshot_id());
+    case v1::SnapshotSelector::kAsOfUnixMs:
+      return table.SnapshotAsOf(absl::FromUnixMillis(selector.as_of_unix_ms()));
+    default:
+      return table.LatestSnapshot();
+  }
+}
+
+// Streams an iterator's entries as packed rows.
+absl::Status StreamRows(const table::TableSchema& schema, table::TableIterator& it,
+                        int64_t snapshot_id, grpc::ServerContext* ctx,
+                        grpc::ServerWriter<v1::ScanResponse>* writer) {
+  v1::ScanResponse resp;
+  resp.set_snapshot_id(snapshot_id);
+  std::string* rows = resp.mutable_batch()->mutable_rows();
+  uint32_t count = 0;
+  auto flush = [&]() -> absl::Status {
+    resp.mutable_batch()->set_row_count(count);
+    if (!writer->Write(resp)) return absl::CancelledError("the client went away");
+    rows->clear();
+    count = 0;
+    return absl::OkStatus();
+  };
+  for (; it.Valid(); it.Next()) {
+    RETURN_IF_ERROR(AppendWireRowFromEntry(schema, it.key(), it.value(), rows));
+    if (++count >= kScanBatchRows || rows->size() >= kScanBatchBytes) {
+      if (ctx->IsCancelled()) return absl::CancelledError("the client cancelled");
+      RETURN_IF_ERROR(flush());
+    }
+  }
+  RETURN_IF_ERROR(it.status());
+  return count > 0 ? flush() : absl::OkStatus();
+}
+
+class WriteReactor : public grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteResponse> {
+ public:
+  explicit WriteReactor(SidecarServer* server) : server_(server) { StartRead(&request_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client closed its side: every batch it sent was acknowledged
+      Finish(grpc::Status::OK);
+      return;
+    }
+    if (!started_) {
+      if (request_.table().empty() || request_.writer_id().empty()) {
+        Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "the first WriteRequest must name the table and writer_id"));
+        return;
+      }
+      table_ = request_.table();
+      writer_id_ = request_.writer_id();
+      epoch_ = request_.epoch();
+      started_ = true;
+    }
+    auto staged = server_->Write(table_, writer_id_, epoch_, request_.batch().rows(),
+                                 request_.batch().row_count());
+    if (!staged.ok()) {
+      // Batches acknowledged before this one stay staged.
+      Finish(ToGrpcStatus(absl::Status(staged.status().code(),
+                                       Cat("batch ", request_.batch_seq(), ": ", staged.status().message()))));
+      return;
+    }
+    response_.set_batch_seq(request_.batch_seq());
+    response_.set_rows_staged(*staged);
+    StartWrite(&response_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "acknowledgement could not be sent"));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  SidecarServer* server_;
+  v1::WriteRequest request_;
+  v1::WriteResponse response_;
+  bool started_ = false;
+  std::string table_;
+  std::string writer_id_;
+  int64_t epoch_ = 0;
+};
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+grpc::Status GrpcService::CreateTable(grpc::ServerContext*, const v1::CreateTableRequest* req,
+                                      v1::CreateTableResponse*) {
+  return ToGrpcStatus(server_->CreateTable(req->table(), req->schema(), req->primary_key(),
+                                           req->buckets(), req->if_not_exists()));
+}
+
+grpc::Status GrpcService::DescribeTable(grpc::ServerContext*, const v1::DescribeTableRequest* req,
+                                        v1::DescribeTableResponse* resp) {
+  auto table = server_->GetTable(req->table());
+  if (!table.ok()) return ToGrpcStatus(table.status());
+  const table::TableSchema& schema = (*table)->schema();
+  resp->set_table(req->table());
+  for (const auto& c : schema.columns()) {
+    auto* col = resp->add_columns();
+    col->set_name(c.name);
+    col->set_type(c.TypeString());
+    col->set_nullable(c.nullable);
+  }
+  for (int i : schema.key_columns()) resp->add_primary_key(schema.columns()[i].name);
+  resp->set_buckets(schema.buckets());
+  auto latest = (*table)->LatestSnapshot();
+  if (!latest.ok()) return ToGrpcStatus(latest.status());
+  resp->set_latest_snapshot_id((*latest)->id);
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcService::RegisterWriter(grpc::ServerContext*, const v1::RegisterWriterRequest* req,
+                                         v1::RegisterWriterResponse* resp) {
+  std::optional<int64_t> restored;
+  if (req->has_restored_checkpoint_id()) restored = req->restored_checkpoint_id();
+  auto reg = server_->RegisterWriter(req->table(), req->writer_id(), restored);
+  if (!reg.ok()) return ToGrpcStatus(reg.status());
+  resp->set_epoch(reg->epoch);
+  resp->set_last_committed_checkpoint_id(reg->last_committed);
+  for (const auto& p : reg->pending) {
+    ToProto(CommittableRef{req->table(), req->writer_id(), p.epoch, p.checkpoint_id, p.rows, p.checksum},
+            resp->add_pending());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteResponse>* GrpcService::Write(
+    grpc::CallbackServerContext*) {
+  return new WriteReactor(server_);
+}
+
+grpc::Status GrpcService::PrepareCommit(grpc::ServerContext*, const v1::PrepareCommitRequest* req,
+                                        v1::Committable* resp) {
+  auto c = server_->PrepareCommit(req->table(), req->writer_id(), req->epoch(), req->checkpoint_id());
+  if (!c.ok()) return ToGrpcStatus(c.status());
+  ToProto(*c, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcService::Commit(grpc::ServerContext*, const v1::CommitRequest* req,
+                                 v1::CommitResponse* resp) {
+  std::vector<CommittableRef> refs;
+  for (const auto& c : req->committables()) {
+    refs.push_back({c.table(), c.writer_id(), c.epoch(), c.checkpoint_id(), c.rows(), c.checksum()});
+  }
+  auto results = server_->Commit(refs);
+  if (!results.ok()) return ToGrpcStatus(results.status());
+  for (const auto& r : *results) {
+    auto* out = resp->add_commits();
+    out->set_table(r.table);
+    out->set_snapshot_id(r.snapshot_id);
+    out->set_already_committed(r.already_committed);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcService::Abort(grpc::ServerContext*, const v1::AbortRequest* req, v1::AbortResponse*) {
+  return ToGrpcStatus(server_->Abort(req->table(), req->writer_id(), req->epoch(), req->checkpoint_id()));
+}
+
+grpc::Status GrpcService::Scan(grpc::ServerContext* ctx, const v1::ScanRequest* req,
+                               grpc::ServerWriter<v1::ScanResponse>* writer) {
+  auto table = server_->GetTable(req->table());
+  if (!table.ok()) return ToGrpcStatus(table.status());
+  auto snap = SelectSnapshot(**table, req->snapshot());
+  if (!snap.ok()) return ToGrpcStatus(snap.status());
+  auto it = (*table)->NewScan(**snap);
+  if (!it.ok()) return ToGrpcStatus(it.status());
+  return ToGrpcStatus(StreamRows((*table)->schema(), **it, (*snap)->id, ctx, writer));
+}
+
+grpc::Status GrpcService::Changes(grpc::ServerContext* ctx, const v1::ChangesRequest* req,
+                                  grpc::ServerWriter<v1::ScanResponse>* writer) {
+  auto table = server_->GetTable(req->table());
+  if (!table.ok()) return ToGrpcStatus(table.status());
+  int64_t to = req->has_to_snapshot_id() ? req->to_snapshot_id() : -1;
+  if (to < 0) {
+    auto latest = (*table)->LatestSnapshot();
+    if (!latest.ok()) return ToGrpcStatus(latest.status());
+    to = (*latest)->id;
+  }
+  auto it = (*table)->NewChanges(req->from_snapshot_id(), to);
+  if (!it.ok()) return ToGrpcStatus(it.status());
+  return ToGrpcStatus(StreamRows((*table)->schema(), **it, to, ctx, writer));
+}
+
+grpc::Status GrpcService::Get(grpc::ServerContext*, const v1::GetRequest* req, v1::GetResponse* resp) {
+  auto table = server_->GetTable(req->table());
+  if (!table.ok()) return ToGrpcStatus(table.status());
+  const table::TableSchema& schema = (*table)->schema();
+  std::vector<std::pair<table::RowOp, table::Row>> rows;
+  absl::Status s = ParseWireRows(schema, req->key().rows(), req->key().row_count(), WireLimits(), &rows);
+  if (!s.ok()) return ToGrpcStatus(absl::InvalidArgumentError(Cat("key: ", s.message())));
+  if (rows.size() != 1) return ToGrpcStatus(absl::InvalidArgumentError("key must hold exactly one row"));
+  auto snap = SelectSnapshot(**table, req->snapshot());
+  if (!snap.ok()) return ToGrpcStatus(snap.status());
+  std::string key = table::EncodeKey(schema, rows[0].second);
+  auto value = (*table)->Get(**snap, key);
+  if (!value.ok()) return ToGrpcStatus(value.status());
+  resp->set_snapshot_id((*snap)->id);
+  resp->set_found(value->has_value());
+  if (value->has_value()) {
+    s = AppendWireRowFromEntry(schema, key, **value, resp->mutable_row()->mutable_rows());
+    if (!s.ok()) return ToGrpcStatus(s);
+    resp->mutable_row()->set_row_count(1);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcService::History(grpc::ServerContext*, const v1::HistoryRequest* req,
+                                  v1::HistoryResponse* resp) {
+  auto table = server_->GetTable(req->table());
+  if (!table.ok()) return ToGrpcStatus(table.status());
+  auto history = (*table)->History();
+  if (!history.ok()) return ToGrpcStatus(history.status());
+  for (const auto& s : *history) {
+    auto* info = resp->add_snapshots();
+    info->set_id(s->id);
+    info->set_time_unix_ms(s->time_ms);
+    info->set_kind(std::string(table::SnapshotKindName(s->kind)));
+    info->set_rows(s->added_entries);
+    info->set_deletes(s->added_deletes);
+    for (const auto& id : s->identities) {
+      auto* c = info->add_identities();
+      c->set_writer_id(id.writer_id);
+      c->set_checkpoint_id(id.checkpoint_id);
+    }
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace deltasidecar::sidecar

@@ -1,0 +1,107 @@
+// delta-sidecar: the gRPC server process. See --help.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/time/time.h"
+#include "fmt/core.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "sidecar/grpc_service.h"
+#include "sidecar/sidecar_server.h"
+
+int main(int argc, char** argv) {
+  std::string listen = "127.0.0.1:7543";
+  deltasidecar::sidecar::SidecarOptions options;
+  std::string shutdown_timeout = "30s";
+  CLI::App app{
+      "delta-sidecar: receives record streams over gRPC (deltasidecar.v1), stages them in\n"
+      "RocksDB per writer and checkpoint, and commits sealed checkpoints exactly once to\n"
+      "delta tables. Every option can also come from the environment variable shown."};
+  app.add_option("--listen", listen, "Address to serve on: host:port, or unix:/path/to.sock")
+      ->envname("DELTA_SIDECAR_LISTEN")
+      ->capture_default_str();
+  app.add_option("--data-dir", options.data_dir, "Directory of the staging store")
+      ->envname("DELTA_SIDECAR_DATA_DIR")
+      ->required();
+  app.add_option("--table-root", options.table_root,
+                 "Directory of the delta tables (the same as deltactl --root)")
+      ->envname("DELTA_SIDECAR_TABLE_ROOT")
+      ->required();
+  app.add_option("--shutdown-timeout", shutdown_timeout,
+                 "On SIGTERM, how long in-flight calls may take before they are cancelled")
+      ->envname("DELTA_SIDECAR_SHUTDOWN_TIMEOUT")
+      ->capture_default_str();
+  app.add_option("--max-staged-bytes", options.max_staged_bytes,
+                 "Refuse writes with RESOURCE_EXHAUSTED when staged data exceeds this many bytes "
+                 "(0: only the disk limits it)")
+      ->envname("DELTA_SIDECAR_MAX_STAGED_BYTES")
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fmt::print(stderr, "delta-sidecar: error: {}\n", e.what());
+    return 2;
+  }
+  absl::Duration shutdown_deadline;
+  if (!absl::ParseDuration(shutdown_timeout, &shutdown_deadline)) {
+    fmt::print(stderr, "delta-sidecar: --shutdown-timeout: cannot parse '{}' (use e.g. 30s)\n",
+               shutdown_timeout);
+    return 2;
+  }
+
+  // Signals are taken by one thread that calls Shutdown; block them everywhere else.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = deltasidecar::sidecar::SidecarServer::Open(options);
+  if (!server.ok()) {
+    fmt::print(stderr, "delta-sidecar: {}\n", std::string(server.status().message()));
+    return 1;
+  }
+
+  deltasidecar::sidecar::GrpcService service(server->get());
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(80 << 20);  // a RecordBatch may hold 64 MiB of rows
+  std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
+  if (!grpc_server) {
+    fmt::print(stderr, "delta-sidecar: cannot listen on {}\n", listen);
+    return 1;
+  }
+  // With port 0 the system picked one: report the real address.
+  std::string serving = listen;
+  if (port > 0 && listen.rfind("unix:", 0) != 0 && listen.size() > 2 &&
+      listen.compare(listen.size() - 2, 2, ":0") == 0) {
+    serving = listen.substr(0, listen.size() - 1) + std::to_string(port);
+  }
+  fmt::print(stderr, "delta-sidecar: serving on {} (tables in {}, staging in {})\n", serving,
+             options.table_root, options.data_dir);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  fmt::print(stderr, "delta-sidecar: signal {}, shutting down\n", sig);
+  // Stop accepting calls, let in-flight ones finish within the deadline, then
+  // close the staging store cleanly (the destructors below).
+  grpc_server->GetHealthCheckService()->Shutdown();
+  grpc_server->Shutdown(std::chrono::system_clock::now() +
+                        absl::ToChronoMilliseconds(shutdown_deadline));
+  (*server)->Shutdown();
+  grpc_server.reset();
+  server->reset();
+  fmt::print(stderr, "delta-sidecar: stopped\n");
+  return 0;
+}

@@ -1,0 +1,106 @@
+// SidecarServer: the sidecar's behaviour, independent of gRPC. It stages
+// writers' batches (checkpoint::StagingStore), seals them per checkpoint and
+// commits sealed checkpoints exactly once to delta tables (table::Table).
+// sidecar/grpc_service.cc adapts it to the deltasidecar.v1 API.
+//
+// Exactly-once rests on two facts: a checkpoint is committed in the same
+// atomic table snapshot as its identity (table writer id, checkpoint id), and
+// the table, not the staging store, decides whether a checkpoint is
+// committed. The store's "committed" marks only catch up with the table.
+//
+// Thread-safety: every method may be called concurrently. Commits of
+// different tables proceed in parallel.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "checkpoint/staging_store.h"
+#include "sidecar/wire_rows.h"
+#include "table/table.h"
+
+namespace deltasidecar::sidecar {
+
+struct SidecarOptions {
+  std::string data_dir;    // staging RocksDB lives in <data_dir>/staging
+  std::string table_root;  // tables, shared with deltactl --root
+  table::TableOptions table_options;
+  WireLimits wire_limits;
+  uint64_t max_staged_bytes = 0;  // 0: no limit (the disk is the limit)
+};
+
+// A checkpoint of one writer, as handed to Commit.
+struct CommittableRef {
+  std::string table;
+  std::string writer_id;
+  int64_t epoch = 0;
+  int64_t checkpoint_id = 0;
+  uint64_t rows = 0;
+  uint64_t checksum = 0;
+};
+
+struct TableCommitResult {
+  std::string table;
+  int64_t snapshot_id = 0;
+  bool already_committed = false;
+};
+
+class SidecarServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<SidecarServer>> Open(const SidecarOptions& options);
+  ~SidecarServer();
+
+  absl::Status CreateTable(const std::string& table, const std::string& columns,
+                           const std::string& primary_key, int buckets, bool if_not_exists);
+  // The opened table (cached). NOT_FOUND when it does not exist.
+  absl::StatusOr<std::shared_ptr<table::Table>> GetTable(const std::string& table);
+
+  absl::StatusOr<checkpoint::Registration> RegisterWriter(const std::string& table,
+                                                          const std::string& writer_id,
+                                                          std::optional<int64_t> restored);
+  // Decodes, validates and stages one packed batch; returns the rows staged.
+  absl::StatusOr<uint32_t> Write(const std::string& table, const std::string& writer_id,
+                                 int64_t epoch, std::string_view rows, uint32_t row_count);
+  absl::StatusOr<CommittableRef> PrepareCommit(const std::string& table,
+                                               const std::string& writer_id, int64_t epoch,
+                                               int64_t checkpoint_id);
+  // Commits each named writer's sealed checkpoints up to the one given, one
+  // atomic snapshot per table, tables in order of first appearance.
+  absl::StatusOr<std::vector<TableCommitResult>> Commit(const std::vector<CommittableRef>& committables);
+  absl::Status Abort(const std::string& table, const std::string& writer_id, int64_t epoch,
+                     int64_t checkpoint_id);
+
+  // Stops background maintenance; in-flight calls finish first.
+  void Shutdown();
+
+ private:
+  SidecarServer(SidecarOptions options, std::unique_ptr<checkpoint::StagingStore> store);
+  absl::StatusOr<TableCommitResult> CommitTable(const std::string& table,
+                                                const std::vector<const CommittableRef*>& refs);
+  // Marks committed in the store whatever the table already holds.
+  absl::Status CatchUp(table::Table& table, const checkpoint::WriterKey& writer);
+  absl::Status RecoverAll();
+  void ScheduleMaintenance(const std::string& table);
+  void MaintenanceLoop();
+  bool MaintenanceReady() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
+
+  const SidecarOptions options_;
+  std::unique_ptr<checkpoint::StagingStore> store_;
+
+  absl::Mutex tables_mu_;
+  std::map<std::string, std::shared_ptr<table::Table>> tables_ ABSL_GUARDED_BY(tables_mu_);
+
+  absl::Mutex maintenance_mu_;
+  std::vector<std::string> maintenance_queue_ ABSL_GUARDED_BY(maintenance_mu_);
+  bool stopping_ ABSL_GUARDED_BY(maintenance_mu_) = false;
+  std::thread maintenance_thread_;
+};
+
+}  // namespace deltasidecar::sidecar
