@@ -645,14 +645,14 @@ TEST_F(StagingStoreTest, ReopenPreservesRegistryAndData) {
   EXPECT_THAT(ReadAll(b, 1), ElementsAre("b1"));
 }
 
-TEST_F(StagingStoreTest, ReadSealedHoldsItsSnapshotAcrossCommitAndIteratorRefresh) {
+TEST_F(StagingStoreTest, ReadSealedHoldsItsSnapshotAcrossCommitAndChunks) {
   StagingOptions options;
   options.write_buffer_bytes = 1 << 20;  // several flushes during the test
   store_ = OpenStore(options);
   const WriterKey w{"t", "w"};
   ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
   const std::string big(1 << 20, 'z');
-  const int kBatches = 70;  // > 64 MiB: the iterator is re-created twice
+  const int kBatches = 70;  // read in many chunks
   for (int b = 0; b < kBatches; ++b) {
     ASSERT_OK(store_->Stage(w, reg.epoch, Cat(b, big), 1).status());
   }
@@ -906,6 +906,62 @@ TEST_F(StagingStoreTest, DiskFullIsResourceExhaustedThenRecovers) {
   Reopen(options);
   ASSERT_OK_AND_ASSIGN(Registration looked, store_->Lookup(w));
   EXPECT_EQ(looked.last_committed, 1);
+  store_.reset();
+}
+
+// The likely moment for a full disk: the first write to a fresh WAL, with an
+// empty memtable. DB::Resume() would keep the failed WAL writer (and the next
+// write would abort the process); the store reopens RocksDB instead.
+TEST_F(StagingStoreTest, DiskFullOnFreshWalRecovers) {
+  auto full_fs = std::make_shared<DiskFullFileSystem>(rocksdb::FileSystem::Default());
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(full_fs);
+  StagingOptions options;
+  options.env = env.get();
+  store_ = OpenStore(options);
+  const WriterKey w{"t", "w"};
+  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK(store_->Stage(w, reg.epoch, "before", 1).status());
+  Reopen(options);  // recovery flushes the WAL: the memtable is empty now
+
+  full_fs->full = true;
+  EXPECT_CODE(store_->Stage(w, reg.epoch, "lost", 1), kResourceExhausted);
+  // Still full: the reopen fails too, and says why.
+  EXPECT_CODE(store_->Stage(w, reg.epoch, "lost", 1), kResourceExhausted);
+  full_fs->full = false;
+  ASSERT_OK(store_->Stage(w, reg.epoch, "after", 1).status());
+  ASSERT_OK_AND_ASSIGN(SealedCheckpoint sealed, store_->Seal(w, reg.epoch, 1));
+  EXPECT_EQ(sealed.batches, 2u);
+  EXPECT_THAT(ReadAll(w, 1), ElementsAre("before", "after"));
+  store_.reset();
+}
+
+TEST_F(StagingStoreTest, ReadSealedIsAbortedWhenTheStoreReopensUnderIt) {
+  auto full_fs = std::make_shared<DiskFullFileSystem>(rocksdb::FileSystem::Default());
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(full_fs);
+  StagingOptions options;
+  options.env = env.get();
+  store_ = OpenStore(options);
+  const WriterKey w{"t", "w"};
+  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  const std::string big(3 << 20, 'b');  // two batches fill a read chunk
+  for (int b = 0; b < 4; ++b) ASSERT_OK(store_->Stage(w, reg.epoch, Cat(b, big), 1).status());
+  ASSERT_OK(store_->Seal(w, reg.epoch, 1).status());
+  int seen = 0;
+  absl::Status s = store_->ReadSealed(w, 1, [&](std::string_view) {
+    if (seen++ == 0) {
+      full_fs->full = true;
+      EXPECT_FALSE(store_->Stage(w, reg.epoch, "x", 1).ok());
+      full_fs->full = false;
+      EXPECT_TRUE(store_->Stage(w, reg.epoch, "y", 1).ok());  // reopens
+    }
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
+  EXPECT_EQ(seen, 2);  // the first chunk
+  // A retry reads everything.
+  std::vector<std::string> got = ReadAll(w, 1);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[3], Cat(3, big));
   store_.reset();
 }
 
