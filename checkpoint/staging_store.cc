@@ -121,7 +121,8 @@ int64_t GetOrderedId(const char* p) {
 uint64_t BatchChecksum(std::string_view payload, uint32_t rows, uint64_t seq) {
   char r[4];
   EncodeLE32(rows, r);
-  return XXH3_64bits_withSeed(r, sizeof(r), XXH3_64bits_withSeed(payload.data(), payload.size(), seq));
+  return XXH3_64bits_withSeed(r, sizeof(r),
+                              XXH3_64bits_withSeed(payload.data(), payload.size(), seq));
 }
 uint64_t ChainChecksum(uint64_t prev, uint64_t batch_checksum) {
   char c[8];
@@ -390,11 +391,11 @@ struct StagingStore::Impl {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(w.mu) {
     if (epoch == w.record.epoch) return absl::OkStatus();
     if (epoch < w.record.epoch) {
-      return absl::FailedPreconditionError(Cat(Describe(w.key), " is fenced: epoch ", epoch,
-                                               " is older than ", w.record.epoch));
+      return absl::FailedPreconditionError(
+          Cat(Describe(w.key), " is fenced: epoch ", epoch, " is older than ", w.record.epoch));
     }
-    return absl::FailedPreconditionError(Cat(Describe(w.key), ": epoch ", epoch,
-                                             " is newer than the current ", w.record.epoch));
+    return absl::FailedPreconditionError(
+        Cat(Describe(w.key), ": epoch ", epoch, " is newer than the current ", w.record.epoch));
   }
 
   absl::Status CheckOpen() ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
@@ -554,6 +555,7 @@ struct StagingStore::Impl {
   // range-deleted entries from the memtable, and marking the data files for
   // compaction lets RocksDB rewrite them without the deleted ranges.
   void Reclaim(bool force) ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
+    if (needs_reopen.load() || needs_resume->load()) return;  // Recover() first
     int64_t now = NowMs();
     int64_t last = last_reclaim_ms.load();
     if (!force && now - last < kReclaimIntervalMs) return;
@@ -735,8 +737,8 @@ absl::Status StagingStore::CheckEpoch(const WriterKey& writer, int64_t epoch) {
 absl::StatusOr<uint64_t> StagingStore::Stage(const WriterKey& writer, int64_t epoch,
                                              std::string_view payload, uint32_t rows) {
   if (payload.size() > kMaxPayloadBytes) {
-    return absl::InvalidArgumentError(Cat("batch of ", payload.size(),
-                                          " bytes is over the limit of ", kMaxPayloadBytes));
+    return absl::InvalidArgumentError(
+        Cat("batch of ", payload.size(), " bytes is over the limit of ", kMaxPayloadBytes));
   }
   RETURN_IF_ERROR(impl_->Recover());
   absl::ReaderMutexLock dl(&impl_->db_mu);
@@ -836,7 +838,7 @@ absl::StatusOr<SealedCheckpoint> StagingStore::Seal(const WriterKey& writer, int
 }
 
 absl::StatusOr<std::vector<SealedCheckpoint>> StagingStore::SealedUpTo(const WriterKey& writer,
-                                                                        int64_t up_to) {
+                                                                       int64_t up_to) {
   absl::ReaderMutexLock dl(&impl_->db_mu);
   RETURN_IF_ERROR(impl_->CheckOpen());
   ASSIGN_OR_RETURN(Impl::Writer * w, impl_->Registered(writer));
@@ -969,8 +971,8 @@ absl::Status StagingStore::ReadSealed(
     }
   }
   if (batches != seal.batches) {
-    return absl::DataLossError(Cat(cp_name, ": batch seq ", expected_seq, " is missing (",
-                                   batches, " of ", seal.batches, " batches found)"));
+    return absl::DataLossError(Cat(cp_name, ": batch seq ", expected_seq, " is missing (", batches,
+                                   " of ", seal.batches, " batches found)"));
   }
   if (rows != seal.rows || chain != seal.checksum) {
     return absl::DataLossError(Cat(cp_name, ": batches do not match the seal (", rows, " of ",
@@ -1001,8 +1003,9 @@ absl::Status StagingStore::MarkCommitted(const WriterKey& writer, int64_t up_to)
     DeleteRangeIfAny(&batch, TagPrefix('s', w->id), SealKeyAfter(w->id, seals.back().first));
   }
   batch.Put(ToSlice(RegistryKey(w->id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
-  RETURN_IF_ERROR(impl_->Write(
-      &batch, /*sync=*/false, Cat("committing checkpoints up to ", up_to, " of ", Describe(writer))));
+  RETURN_IF_ERROR(
+      impl_->Write(&batch, /*sync=*/false,
+                   Cat("committing checkpoints up to ", up_to, " of ", Describe(writer))));
   w->record = next;
   impl_->AfterDelete();
   return absl::OkStatus();
@@ -1029,8 +1032,8 @@ absl::Status StagingStore::Abort(const WriterKey& writer, int64_t epoch, int64_t
     batch.Put(ToSlice(RegistryKey(w->id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
   } else {
     if (checkpoint_id <= rec.last_committed) {
-      return absl::FailedPreconditionError(Cat("checkpoint ", checkpoint_id, " of ",
-                                               Describe(writer), " is already committed"));
+      return absl::FailedPreconditionError(
+          Cat("checkpoint ", checkpoint_id, " of ", Describe(writer), " is already committed"));
     }
     ASSIGN_OR_RETURN(std::optional<SealRecord> seal, impl_->GetSeal(*w, checkpoint_id));
     if (!seal.has_value()) return absl::OkStatus();  // aborted before, or never sealed

@@ -10,9 +10,10 @@
 //                                         with the sign bit flipped, so all data
 //                                         after seal K is one contiguous range
 //   s\0<w>\0<checkpoint:8>                seal record of checkpoint N
-// A batch is one Put (WAL on, not synced); Seal syncs the WAL, so everything a
-// seal covers is durable before PrepareCommit answers. Committed and discarded
-// ranges are removed with DeleteRange.
+// A batch is one write (its Put and the registry update; WAL on, not synced);
+// Seal syncs the WAL, so everything a seal covers is durable before
+// PrepareCommit answers. Committed and discarded ranges are removed with
+// DeleteRange.
 //
 // Thread-safety: all methods may be called concurrently; calls for one writer
 // are serialized internally.
@@ -111,7 +112,9 @@ class StagingStore {
 
   // Calls `fn` with each batch payload of sealed checkpoint `checkpoint_id`,
   // in staging order, after checking each batch's checksum and the seal's
-  // chained checksum and counts (DATA_LOSS on any mismatch).
+  // chained checksum and counts (DATA_LOSS on any mismatch). `fn` runs with no
+  // lock held and may call the store. ABORTED (retry) when the store had to
+  // reopen RocksDB during the read, after a failed write.
   absl::Status ReadSealed(const WriterKey& writer, int64_t checkpoint_id,
                           const std::function<absl::Status(std::string_view payload)>& fn);
 
