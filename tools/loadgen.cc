@@ -142,7 +142,9 @@ class Workload {
     keys_.resize(o.writers);
     for (int w = 0; w < o.writers; ++w) {
       ops_[w] = o.rows / o.writers + (static_cast<uint64_t>(w) < o.rows % o.writers ? 1 : 0);
-      keys_[w] = o.key_space > static_cast<uint64_t>(w) ? (o.key_space - w + o.writers - 1) / o.writers : 0;
+      keys_[w] = o.key_space > static_cast<uint64_t>(w)
+                     ? (o.key_space - w + o.writers - 1) / o.writers
+                     : 0;
     }
   }
 
@@ -153,7 +155,8 @@ class Workload {
 
   SourcePosition Start(int w) const {
     SourcePosition p;
-    p.rng = Mix64(o_.seed * 0x2545f4914f6cdd1dull + static_cast<uint64_t>(w) * 0x9e3779b97f4a7c15ull + 7);
+    p.rng = Mix64(o_.seed * 0x2545f4914f6cdd1dull +
+                  static_cast<uint64_t>(w) * 0x9e3779b97f4a7c15ull + 7);
     return p;
   }
 
@@ -168,7 +171,8 @@ class Workload {
     if (p->allocated > 0 && u < o_.delete_ratio) {
       op.is_delete = true;
       slot = r % p->allocated;
-    } else if (p->allocated > 0 && (u < o_.delete_ratio + o_.update_ratio || p->allocated == keys_[w])) {
+    } else if (p->allocated > 0 &&
+               (u < o_.delete_ratio + o_.update_ratio || p->allocated == keys_[w])) {
       slot = r % p->allocated;
     } else {
       slot = p->allocated++;
@@ -331,6 +335,17 @@ std::string Describe(const grpc::Status& s) {
   return fmt::format("{} (code {})", s.error_message(), static_cast<int>(s.error_code()));
 }
 
+// Progress and failure lines on stderr, stamped with the seconds since start.
+const Clock::time_point g_start = Clock::now();
+template <typename... Args>
+void Log(fmt::format_string<Args...> format, Args&&... args) {
+  std::string line = fmt::format("delta-loadgen: {:7.3f}s ",
+                                 std::chrono::duration<double>(Clock::now() - g_start).count());
+  fmt::format_to(std::back_inserter(line), format, std::forward<Args>(args)...);
+  line += '\n';
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
 // State of a checkpoint once every writer prepared it.
 struct CheckpointState {
   std::vector<SourcePosition> positions;  // per writer, after the checkpoint's last op
@@ -345,7 +360,8 @@ struct PreparedCheckpoint {
 class LoadRun {
  public:
   LoadRun(const Options& o, const Workload& wl) : o_(o), wl_(wl) {
-    for (int w = 0; w < o.writers; ++w) writer_ids_.push_back(fmt::format("{}/{}", o.writer_prefix, w));
+    for (int w = 0; w < o.writers; ++w)
+      writer_ids_.push_back(fmt::format("{}/{}", o.writer_prefix, w));
   }
 
   // Runs to the end; false after a fatal error (already printed).
@@ -378,6 +394,7 @@ class LoadRun {
   Recovery Session();
   void WriterLoop(int w);
   bool Coordinate();  // true when the run finished
+  void CommitLoop();
   bool CommitCheckpoint(int64_t id, const CheckpointState& state);
   void SetUnaryDeadline(grpc::ClientContext* ctx, std::chrono::seconds timeout) const {
     ctx->set_deadline(std::chrono::system_clock::now() + timeout);
@@ -390,7 +407,8 @@ class LoadRun {
   const Options o_;
   const Workload& wl_;
   std::vector<std::string> writer_ids_;
-  std::vector<std::shared_ptr<grpc::Channel>> channels_;  // one per writer, last one the coordinator's
+  std::vector<std::shared_ptr<grpc::Channel>>
+      channels_;  // one per writer, last one the coordinator's
   std::unique_ptr<v1::DeltaSidecar::Stub> coordinator_;
   Clock::time_point started_ = Clock::now();
 
@@ -406,8 +424,8 @@ class LoadRun {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<WriterSlot> slots_;
-  int64_t requested_ = 0;        // checkpoint id requested of every writer
-  int64_t throttle_floor_ = 0;   // writers seal at most kMaxUncommittedCheckpoints past this
+  int64_t requested_ = 0;       // checkpoint id requested of every writer
+  int64_t throttle_floor_ = 0;  // writers seal at most kMaxUncommittedCheckpoints past this
   Recovery failure_ = Recovery::kNone;
   bool done_ = false;
 };
@@ -418,6 +436,9 @@ std::shared_ptr<grpc::Channel> LoadRun::NewChannel(int index) const {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  // Without this, gRPC 1.51 waits ~5 s before it re-resolves a target that
+  // refused a connection (measured), which would stall every restart.
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 100);
   args.SetMaxReceiveMessageSize(-1);
   // One connection per writer: separate channels with different arguments
   // never share a subchannel.
@@ -431,7 +452,7 @@ void LoadRun::Fail(Recovery r, const std::string& what) {
   std::lock_guard lock(mu_);
   if (failure_ == Recovery::kNone || r > failure_) {
     if (failure_ == Recovery::kNone || r == Recovery::kFatal || r == Recovery::kRewrite) {
-      fmt::print(stderr, "delta-loadgen: {}\n", what);
+      Log("{}", what);
     }
     failure_ = std::max(failure_, r);
   }
@@ -498,7 +519,7 @@ bool LoadRun::Connect() {
       return true;
     }
     if (RecoveryFor(s.error_code()) != Recovery::kRestore || Clock::now() + backoff > deadline) {
-      fmt::print(stderr, "delta-loadgen: cannot start on {}: {}\n", o_.target, Describe(s));
+      Log("cannot start on {}: {}", o_.target, Describe(s));
       return false;
     }
     std::this_thread::sleep_for(backoff);
@@ -545,7 +566,10 @@ bool LoadRun::Recover(Recovery kind) {
     }
     if (s.ok()) {
       if (restore) {
-        if (!last_committed_ || *last_committed_ < *restore) ++checkpoints_committed_;
+        for (auto it = completed_.upper_bound(last_committed_.value_or(-1));
+             it != completed_.end() && it->first <= *restore; ++it) {
+          ++checkpoints_committed_;
+        }
         last_committed_ = restore;
         last_completed_ = restore;
         completed_.erase(completed_.begin(), completed_.find(*restore));
@@ -561,31 +585,27 @@ bool LoadRun::Recover(Recovery kind) {
         slots_[w].start = restore ? completed_.at(*restore).positions[w] : wl_.Start(w);
         slots_[w].last_prepared = last_used_id_;
       }
-      fmt::print(stderr,
-                 "delta-loadgen: restart {}: restored {} after {:.1f} s; replaying, next checkpoint {}\n",
-                 restarts_, restore ? fmt::format("checkpoint {}", *restore) : "from the start",
-                 std::chrono::duration<double>(Clock::now() - began).count(), last_used_id_ + 1);
+      Log("restart {}: restored {} after {:.1f} s; replaying, next checkpoint {}", restarts_,
+          restore ? fmt::format("checkpoint {}", *restore) : "from the start",
+          std::chrono::duration<double>(Clock::now() - began).count(), last_used_id_ + 1);
       return true;
     }
     Recovery r = RecoveryFor(s.error_code());
     if (r == Recovery::kRewrite && kind != Recovery::kRewrite) {
-      fmt::print(stderr, "delta-loadgen: restart {}: {}; rewriting from the last committed checkpoint\n",
-                 restarts_, Describe(s));
+      Log("restart {}: {}; rewriting from the last committed checkpoint", restarts_, Describe(s));
       kind = Recovery::kRewrite;
       continue;
     }
     if (r != Recovery::kRestore) {
-      fmt::print(stderr, "delta-loadgen: restart {} failed: {}\n", restarts_, Describe(s));
+      Log("restart {} failed: {}", restarts_, Describe(s));
       return false;
     }
     if (Clock::now() + backoff > deadline) {
-      fmt::print(stderr, "delta-loadgen: sidecar not back within {} s: {}\n", o_.max_restart_seconds,
-                 Describe(s));
+      Log("sidecar not back within {} s: {}", o_.max_restart_seconds, Describe(s));
       return false;
     }
     if (attempt == 1) {
-      fmt::print(stderr, "delta-loadgen: restart {}: waiting for the sidecar ({})\n", restarts_,
-                 Describe(s));
+      Log("restart {}: waiting for the sidecar ({})", restarts_, Describe(s));
     }
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
@@ -613,14 +633,14 @@ void LoadRun::WriterLoop(int w) {
   rows_in_flight.resize(kMaxBatchesInFlight);
   uint64_t unprepared = 0;
   bool first = true;
-  std::string what;  // set when the stream failed
 
   auto read_ack = [&]() -> bool {
     if (!stream->Read(&ack)) return false;
     uint32_t expect = rows_in_flight[acked_seq % kMaxBatchesInFlight];
     if (ack.batch_seq() != acked_seq || ack.rows_staged() != expect) {
-      Fail(Recovery::kFatal, fmt::format("writer {}: ack for batch {} ({} rows), expected batch {} ({} rows)",
-                                         w, ack.batch_seq(), ack.rows_staged(), acked_seq, expect));
+      Fail(Recovery::kFatal,
+           fmt::format("writer {}: ack for batch {} ({} rows), expected batch {} ({} rows)", w,
+                       ack.batch_seq(), ack.rows_staged(), acked_seq, expect));
       return false;
     }
     ++acked_seq;
@@ -641,7 +661,8 @@ void LoadRun::WriterLoop(int w) {
         if (failure_ != Recovery::kNone || done_) break;
         bool at_boundary = o_.checkpoint_rows > 0 && unprepared >= o_.checkpoint_rows;
         if (requested_ > slot.last_prepared ||
-            (at_boundary && slot.last_prepared + 1 <= throttle_floor_ + kMaxUncommittedCheckpoints)) {
+            (at_boundary &&
+             slot.last_prepared + 1 <= throttle_floor_ + kMaxUncommittedCheckpoints)) {
           prepare_id = slot.last_prepared + 1;
           break;
         }
@@ -673,9 +694,13 @@ void LoadRun::WriterLoop(int w) {
         break;
       }
       if (committable.rows() != unprepared) {
-        Fail(Recovery::kFatal, fmt::format("writer {}: checkpoint {} sealed {} rows, {} were written",
-                                           w, prepare_id, committable.rows(), unprepared));
+        Fail(Recovery::kFatal,
+             fmt::format("writer {}: checkpoint {} sealed {} rows, {} were written", w, prepare_id,
+                         committable.rows(), unprepared));
         break;
+      }
+      if (o_.progress) {
+        Log("writer {} prepared checkpoint {}: {} rows", w, prepare_id, committable.rows());
       }
       std::lock_guard lock(mu_);
       WriterSlot& slot = slots_[w];
@@ -742,9 +767,30 @@ void LoadRun::WriterLoop(int w) {
   }
 }
 
+// Flink's notifyCheckpointComplete: commits the newest completed checkpoint
+// (Commit(N) also commits every sealed checkpoint < N), off the coordinator's
+// thread so that checkpoints keep being triggered while a commit runs.
+void LoadRun::CommitLoop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] {
+      return failure_ != Recovery::kNone || done_ ||
+             (last_completed_ && (!last_committed_ || *last_completed_ > *last_committed_));
+    });
+    if (failure_ != Recovery::kNone || done_) return;
+    int64_t id = *last_completed_;
+    CheckpointState state = completed_.at(id);
+    lock.unlock();
+    bool ok = CommitCheckpoint(id, state);
+    lock.lock();
+    if (!ok) return;
+  }
+}
+
 bool LoadRun::CommitCheckpoint(int64_t id, const CheckpointState& state) {
   v1::CommitRequest req;
   for (const auto& c : state.committables) *req.add_committables() = c;
+  if (o_.progress) Log("checkpoint {} committing", id);
   auto began = Clock::now();
   auto deadline = began + std::chrono::duration<double>(o_.max_restart_seconds);
   auto backoff = std::chrono::milliseconds(100);
@@ -769,7 +815,10 @@ bool LoadRun::CommitCheckpoint(int64_t id, const CheckpointState& state) {
   }
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - began).count();
   std::lock_guard lock(mu_);
-  if (!last_committed_ || *last_committed_ < id) ++checkpoints_committed_;
+  for (auto it = completed_.upper_bound(last_committed_.value_or(-1));
+       it != completed_.end() && it->first <= id; ++it) {
+    ++checkpoints_committed_;
+  }
   last_committed_ = id;
   completed_.erase(completed_.begin(), completed_.find(id));
   throttle_floor_ = std::max(throttle_floor_, id);
@@ -778,15 +827,15 @@ bool LoadRun::CommitCheckpoint(int64_t id, const CheckpointState& state) {
     uint64_t rows = 0;
     for (const auto& p : state.positions) rows += p.next_op;
     double secs = std::chrono::duration<double>(Clock::now() - started_).count();
-    fmt::print(stderr, "delta-loadgen: checkpoint {} committed: {} rows, {:.0f} rows/s, commit {:.0f} ms\n",
-               id, rows, rows / std::max(secs, 1e-9), ms);
+    Log("checkpoint {} committed: {} rows, {:.0f} rows/s, commit {:.0f} ms", id, rows,
+        rows / std::max(secs, 1e-9), ms);
   }
   return true;
 }
 
-// The coordinator (runs on the main thread): completes checkpoints every
-// writer prepared, commits them, triggers checkpoints by time and the final
-// one. Returns true when the run is done.
+// The checkpoint coordinator (runs on the main thread): completes the
+// checkpoints every writer prepared (CommitLoop commits them), triggers
+// checkpoints by time and the final one. Returns true when the run is done.
 bool LoadRun::Coordinate() {
   auto last_trigger = Clock::now();
   const auto interval = std::chrono::milliseconds(std::max<int64_t>(o_.checkpoint_interval_ms, 1));
@@ -809,17 +858,13 @@ bool LoadRun::Coordinate() {
         state.committables.push_back(std::move(node.mapped().committable));
       }
       last_completed_ = *complete;
-      auto& stored = completed_[*complete] = std::move(state);
+      const CheckpointState& stored = completed_[*complete] = std::move(state);
       if (o_.progress) {
         uint64_t rows = 0;
         for (const auto& p : stored.positions) rows += p.next_op;
-        fmt::print(stderr, "delta-loadgen: checkpoint {} complete: {} rows; committing\n", *complete, rows);
+        Log("checkpoint {} complete: {} rows", *complete, rows);
       }
-      CheckpointState copy = stored;
-      lock.unlock();
-      bool ok = CommitCheckpoint(*complete, copy);
-      lock.lock();
-      if (!ok) return false;
+      cv_.notify_all();  // the committer
       continue;
     }
     bool all_exhausted = true;
@@ -836,7 +881,8 @@ bool LoadRun::Coordinate() {
         cv_.notify_all();
       }
       bool all_prepared = true;
-      for (const auto& s : slots_) all_prepared = all_prepared && s.last_prepared >= final_id && s.prepared.empty();
+      for (const auto& s : slots_)
+        all_prepared = all_prepared && s.last_prepared >= final_id && s.prepared.empty();
       if (all_prepared && (final_id == 0 || (last_committed_ && *last_committed_ >= final_id) ||
                            final_id <= throttle_floor_)) {
         final_bytes_ = 0;
@@ -848,7 +894,8 @@ bool LoadRun::Coordinate() {
         return true;
       }
     } else if (o_.checkpoint_rows == 0 && Clock::now() - last_trigger >= interval &&
-               min_prepared >= requested_ && requested_ + 1 <= throttle_floor_ + kMaxUncommittedCheckpoints) {
+               min_prepared >= requested_ &&
+               requested_ + 1 <= throttle_floor_ + kMaxUncommittedCheckpoints) {
       requested_ = std::max(requested_, min_prepared) + 1;
       last_trigger = Clock::now();
       cv_.notify_all();
@@ -870,6 +917,7 @@ Recovery LoadRun::Session() {
   }
   std::vector<std::thread> threads;
   for (int w = 0; w < o_.writers; ++w) threads.emplace_back([this, w] { WriterLoop(w); });
+  threads.emplace_back([this] { CommitLoop(); });
   bool finished = Coordinate();
   if (!finished) Fail(Recovery::kRestore, "run failed");  // wakes and cancels every writer
   for (auto& t : threads) t.join();
@@ -901,37 +949,49 @@ int main(int argc, char** argv) {
   app.add_option("--target", o.target, "Sidecar address: host:port, unix:/path or /path")
       ->capture_default_str();
   app.add_option("--table", o.table, "Table to write (created if missing)")->required();
-  app.add_option("--rows", o.rows, "Total operations across all writers")->required()
+  app.add_option("--rows", o.rows, "Total operations across all writers")
+      ->required()
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
   app.add_option("--seed", o.seed, "Seed of every writer's PRNG")->capture_default_str();
   app.add_option("--writers", o.writers, "Parallel writers (writer w owns ids with id % W == w)")
-      ->capture_default_str()->check(CLI::Range(1, 1024));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
   app.add_option("--key-space", o.key_space, "Keys 0..K-1 (default rows/2)");
   app.add_option("--update-ratio", o.update_ratio, "Share of ops that upsert an existing key")
-      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   app.add_option("--delete-ratio", o.delete_ratio, "Share of ops that delete an existing key")
-      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   app.add_option("--row-bytes", o.row_bytes, "Approximate packed size of an upserted row")
-      ->capture_default_str()->check(CLI::Range(size_t{31}, size_t{1} << 20));
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{31}, size_t{1} << 20));
   app.add_option("--batch-rows", o.batch_rows, "Rows per RecordBatch")
-      ->capture_default_str()->check(CLI::Range(1u, 1'000'000u));
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1'000'000u));
   app.add_option("--checkpoint-rows", o.checkpoint_rows,
                  "Ops per writer between checkpoints; 0: by time (--checkpoint-interval-ms)")
       ->capture_default_str();
   app.add_option("--checkpoint-interval-ms", o.checkpoint_interval_ms,
                  "Checkpoint interval when --checkpoint-rows is 0")
-      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{86'400'000}));
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{86'400'000}));
   app.add_option("--buckets", o.buckets, "Buckets when the table is created")
-      ->capture_default_str()->check(CLI::Range(1, 4096));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   app.add_option("--expect", o.expect_file,
                  "Write the expected final table here (JSON lines as `deltactl scan` prints them)");
   app.add_flag("--dry-run", o.dry_run, "With --expect: write the file and exit without a sidecar");
-  app.add_flag("--progress", o.progress, "One line per checkpoint on stderr (id, rows, rows/s, commit ms)");
+  app.add_flag("--progress", o.progress,
+               "Progress on stderr, stamped with seconds since start: per checkpoint, each "
+               "writer's prepare, its completion, and its commit (id, rows so far, rows/s, "
+               "commit ms)");
   app.add_option("--writer-prefix", o.writer_prefix,
                  "Writer ids are <prefix>/<w> (default loadgen-<table>)");
   app.add_option("--max-restart-seconds", o.max_restart_seconds,
                  "How long one restart may wait for the sidecar to come back")
-      ->capture_default_str()->check(CLI::Range(0.0, 86400.0));
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -10,27 +10,21 @@ Binaries are found in $DELTA_BIN_DIR (set by CTest), default <repo>/build/bin.
 Run with Debian's interpreter: /usr/bin/python3 -m pytest -q tests/sidecar
 """
 
-import json
 import os
-import subprocess
+import shutil
+import tempfile
 from pathlib import Path
 
-import grpc
 import pytest
 
-import packed_rows as pr
 import sidecar_api
+from sidecar_helpers import Deltactl
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(os.environ.get("DELTA_BIN_DIR") or (REPO_ROOT / "build" / "bin"))
 SIDECAR = BIN_DIR / "delta-sidecar"
 DELTACTL = BIN_DIR / "deltactl"
 LOADGEN = BIN_DIR / "delta-loadgen"
-
-# The schema most tests use.
-SCHEMA = "id BIGINT, name STRING, score DOUBLE, qty INT"
-KEY = "id"
-
 
 def _require(path):
     if not path.is_file() or not os.access(path, os.X_OK):
@@ -73,8 +67,13 @@ def sidecar_factory(sidecar_bin, tmp_path):
         return sc
 
     yield make
+    errors = []
     for sc in made:
-        sc.stop()
+        try:
+            sc.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+    assert not errors, "\n".join(errors)
 
 
 @pytest.fixture
@@ -88,52 +87,15 @@ def client(sidecar):
     return sidecar.client()
 
 
-class Deltactl:
-    def __init__(self, binary, root):
-        self.binary = binary
-        self.root = Path(root)
-
-    def run(self, *args, check=True):
-        env = {k: v for k, v in os.environ.items() if k != "DELTA_TABLE_ROOT"}
-        proc = subprocess.run([str(self.binary), "--root", str(self.root), *map(str, args)],
-                              capture_output=True, timeout=120, env=env)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"deltactl {' '.join(map(str, args))} failed ({proc.returncode}):\n"
-                                 f"{proc.stderr.decode(errors='replace')}")
-        return proc
-
-    def scan_text(self, table):
-        return self.run("scan", table).stdout.decode("utf-8")
-
-    def scan(self, table):
-        return [json.loads(line) for line in self.scan_text(table).split("\n") if line]
-
-    def history(self, table):
-        out = self.run("history", table, "--format", "jsonl").stdout.decode()
-        return [json.loads(line) for line in out.split("\n") if line]
-
-
 @pytest.fixture
 def deltactl(deltactl_bin, sidecar):
     """deltactl on the sidecar's table root."""
     return Deltactl(deltactl_bin, sidecar.table_root)
 
 
-def rpc_error(fn, *args, **kwargs):
-    """Calls fn expecting a grpc.RpcError; returns it."""
-    try:
-        result = fn(*args, **kwargs)
-    except grpc.RpcError as e:
-        return e
-    raise AssertionError(f"expected an RPC error, got {result!r}")
-
-
-def assert_tables_agree(client, deltactl, table, expected):
-    """The gRPC Scan and `deltactl scan` both hold exactly `expected` (dicts, any order)."""
-    schema = client.schema(table)
-    key_names = [schema.columns[i].name for i in schema.key]
-    exp = sorted(({n: r.get(n) for n in schema.names} for r in expected),
-                 key=lambda r: [r[k] for k in key_names])
-    got, _ = client.scan(table)
-    assert got == exp
-    pr.assert_same_json_rows(schema, [pr.json_row(schema, r) for r in exp], deltactl.scan(table))
+@pytest.fixture
+def socket_dir():
+    """A short directory for unix sockets (sun_path holds 107 bytes; tmp_path can be longer)."""
+    path = tempfile.mkdtemp(prefix="ds-", dir="/tmp")
+    yield Path(path)
+    shutil.rmtree(path, ignore_errors=True)

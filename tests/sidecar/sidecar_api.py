@@ -110,7 +110,10 @@ class Client:
         # A restarted sidecar must be found again within a moment.
         self.channel = grpc.insecure_channel(target, options=[
             ("grpc.initial_reconnect_backoff_ms", 50), ("grpc.min_reconnect_backoff_ms", 50),
-            ("grpc.max_reconnect_backoff_ms", 250), ("grpc.max_receive_message_length", -1)])
+            ("grpc.max_reconnect_backoff_ms", 250), ("grpc.max_receive_message_length", -1),
+            # Without this, gRPC 1.51 waits ~5 s before it re-resolves and
+            # reconnects to a target that refused a connection.
+            ("grpc.dns_min_time_between_resolutions_ms", 50)])
         P = pb()
 
         def unary(name, req, resp):
@@ -251,6 +254,7 @@ class SidecarProcess:
         self.log_path = self.workdir / "sidecar.log"
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
+        self._stopped_by_us = False
         self.starts = 0
         self._clients = []
 
@@ -271,6 +275,7 @@ class SidecarProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.starts += 1
         argv = self.argv()
+        self._stopped_by_us = False
         with open(self.log_path, "ab") as log:
             log.write(f"--- start {self.starts}: {' '.join(argv)}\n".encode())
             log.flush()
@@ -280,21 +285,31 @@ class SidecarProcess:
         return self
 
     def wait_ready(self, timeout=30):
-        """Polls DescribeTable of a missing table until it answers NOT_FOUND."""
+        """Waits for the "serving on" line of this start, then until DescribeTable of a
+        missing table answers NOT_FOUND.
+
+        A channel that tried before the port was open backs off for seconds, so
+        the probe starts only once the server says it listens.
+        """
         deadline = time.monotonic() + timeout
+        while self.log().count("delta-sidecar: serving on") < self.starts:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"delta-sidecar exited with {self.proc.returncode}\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"delta-sidecar did not start listening\n{self.log()}")
+            time.sleep(0.02)
         client = Client(self.target)
         try:
             while True:
-                if self.proc.poll() is not None:
-                    raise AssertionError(f"delta-sidecar exited with {self.proc.returncode}\n{self.log()}")
                 try:
-                    client._describe(pb().DescribeTableRequest(table="no-such-table-probe"), timeout=1)
+                    client._describe(pb().DescribeTableRequest(table="no-such-table-probe"), timeout=5)
                 except grpc.RpcError as e:
                     if e.code() == grpc.StatusCode.NOT_FOUND:
                         return
-                    if time.monotonic() > deadline:
-                        raise AssertionError(f"delta-sidecar not ready: {e.code()} {e.details()}\n{self.log()}")
-                time.sleep(0.05)
+                    if self.proc.poll() is not None or time.monotonic() > deadline:
+                        raise AssertionError(f"delta-sidecar not ready: {e.code()} {e.details()}\n"
+                                             f"{self.log()}")
+                time.sleep(0.02)
         finally:
             client.close()
 
@@ -307,6 +322,7 @@ class SidecarProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def kill9(self):
+        self._stopped_by_us = True
         if self.running():
             self.proc.send_signal(signal.SIGKILL)
         if self.proc is not None:
@@ -314,6 +330,7 @@ class SidecarProcess:
 
     def terminate(self, timeout=60):
         """SIGTERM; returns the exit status."""
+        self._stopped_by_us = True
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=timeout)
 
@@ -326,7 +343,7 @@ class SidecarProcess:
             text = self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
-        return text if len(text) < 6000 else "..." + text[-6000:]
+        return text
 
     def vm_hwm_kb(self):
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -335,11 +352,21 @@ class SidecarProcess:
         return None
 
     def stop(self):
+        """Closes the clients and stops the process; raises if it had died on its own."""
         for c in self._clients:
             c.close()
         self._clients.clear()
-        if self.running():
-            try:
-                self.terminate(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill9()
+        if self.proc is None:
+            return
+        if not self.running():
+            if not self._stopped_by_us:
+                raise AssertionError(f"delta-sidecar died during the test (exit status "
+                                     f"{self.proc.returncode})\n{self.log()[-4000:]}")
+            return
+        try:
+            status = self.terminate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+            raise AssertionError(f"delta-sidecar ignored SIGTERM for 60 s\n{self.log()[-4000:]}")
+        if status != 0:
+            raise AssertionError(f"delta-sidecar exited with {status} on SIGTERM\n{self.log()[-4000:]}")

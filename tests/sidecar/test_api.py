@@ -8,7 +8,8 @@ import grpc
 import pytest
 
 import packed_rows as pr
-from conftest import KEY, SCHEMA, assert_tables_agree, rpc_error
+import sidecar_api
+from sidecar_helpers import KEY, SCHEMA, assert_tables_agree, rpc_error
 
 T = "orders"
 W = "op-1/0"
@@ -199,7 +200,7 @@ def test_request_errors(client, table):
     e = rpc_error(client.prepare, table, W, epoch, -3)
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
     # A Commit naming a writer that never registered.
-    P = __import__("sidecar_api").pb()
+    P = sidecar_api.pb()
     e = rpc_error(client.commit, [P.Committable(table=table, writer_id="ghost", epoch=1, checkpoint_id=1)])
     assert e.code() == grpc.StatusCode.FAILED_PRECONDITION, e.details()
     # A committable that was never sealed.
@@ -305,3 +306,31 @@ def test_large_batch(client, deltactl, table):
     got, _ = client.scan(table)
     assert got == rows
     assert len(deltactl.scan(table)) == 50000
+
+
+def test_one_commit_across_two_tables(client, deltactl):
+    client.create_table("left", SCHEMA, KEY)
+    client.create_table("right", SCHEMA, KEY)
+    el = client.register("left", W).epoch
+    er = client.register("right", W).epoch  # the same writer id in another table is another writer
+    cl = stage_and_seal(client, "left", W, el, 1, [[row(1)]])
+    cr = stage_and_seal(client, "right", W, er, 1, [[row(2), row(3)]])
+    resp = client.commit([cr, cl])
+    assert [c.table for c in resp.commits] == ["right", "left"]
+    assert not any(c.already_committed for c in resp.commits)
+    assert_tables_agree(client, deltactl, "left", [row(1)])
+    assert_tables_agree(client, deltactl, "right", [row(2), row(3)])
+    again = client.commit([cl, cr])
+    assert [c.table for c in again.commits] == ["left", "right"]
+    assert all(c.already_committed for c in again.commits)
+
+
+def test_get_with_a_bad_key_is_invalid_argument(client, table):
+    schema = client.schema(table)
+    P = sidecar_api.pb()
+    two, n = pr.encode_rows(schema, [("delete", {"id": 1}), ("delete", {"id": 2})])
+    for rows, count in [(two, n), (b"\x02\x01", 1), (b"", 0)]:
+        req = P.GetRequest(table=table)
+        req.key.rows, req.key.row_count = rows, count
+        e = rpc_error(client._get, req, timeout=30)
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (rows, e.code(), e.details())
