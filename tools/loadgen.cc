@@ -10,8 +10,11 @@
 // The run loop follows Flink's checkpointing: writers stream batches; at each
 // checkpoint N every writer drains its acknowledgements and calls
 // PrepareCommit(N); once all have, checkpoint N is complete (its committables
-// and the writers' source positions are the checkpoint state) and the
-// coordinator commits it ("notifyCheckpointComplete"). On a failure every
+// and the writers' source positions are the checkpoint state) and a committer
+// thread commits the newest complete checkpoint ("notifyCheckpointComplete";
+// Commit(N) also covers every sealed checkpoint < N) while writing goes on.
+// A Commit failing with UNAVAILABLE is retried with the same committables,
+// never by resending data. On any other failure (a broken stream) every
 // writer re-registers with the last completed checkpoint as the restored id,
 // the pending committables and the restored state's committables are
 // committed again (idempotent), and the sources replay from their positions at
@@ -80,6 +83,7 @@ struct Options {
   bool progress = false;
   std::string writer_prefix;
   double max_restart_seconds = 60;
+  double rate = 0;  // total rows per second across writers; 0: as fast as possible
 };
 
 // ---------------------------------------------------------------------------
@@ -421,6 +425,7 @@ class LoadRun {
   uint64_t checkpoints_committed_ = 0;
   uint64_t final_bytes_ = 0;
 
+  const std::chrono::steady_clock::time_point rate_start_ = std::chrono::steady_clock::now();
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<WriterSlot> slots_;
@@ -718,6 +723,12 @@ void LoadRun::WriterLoop(int w) {
       continue;
     }
 
+    if (o_.rate > 0) {
+      // Pace this writer to its share of --rate: op i is due i / share seconds after the start.
+      const double share = o_.rate / o_.writers;
+      std::this_thread::sleep_until(rate_start_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                      std::chrono::duration<double>(pos.next_op / share)));
+    }
     // The next batch, cut at the checkpoint boundary.
     uint64_t n = std::min<uint64_t>(o_.batch_rows, total - pos.next_op);
     if (o_.checkpoint_rows > 0) n = std::min(n, o_.checkpoint_rows - unprepared);
@@ -966,6 +977,9 @@ int main(int argc, char** argv) {
   app.add_option("--row-bytes", o.row_bytes, "Approximate packed size of an upserted row")
       ->capture_default_str()
       ->check(CLI::Range(size_t{31}, size_t{1} << 20));
+  app.add_option("--rate", o.rate, "Total rows per second across writers (0: as fast as possible)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--batch-rows", o.batch_rows, "Rows per RecordBatch")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1'000'000u));
