@@ -149,30 +149,6 @@ struct ColumnPlan {
   u128 decimal_bound;  // DECIMAL: 10^precision, which |unscaled| must stay below
 };
 
-uint8_t WireWidth(ColumnType type) {
-  switch (type) {
-    case ColumnType::kBoolean:
-    case ColumnType::kTinyint:
-      return 1;
-    case ColumnType::kSmallint:
-      return 2;
-    case ColumnType::kInt:
-    case ColumnType::kDate:
-    case ColumnType::kFloat:
-      return 4;
-    case ColumnType::kBigint:
-    case ColumnType::kDatetime:
-    case ColumnType::kTimestamp:
-    case ColumnType::kDouble:
-      return 8;
-    case ColumnType::kDecimal:
-      return 16;
-    case ColumnType::kString:
-    case ColumnType::kBinary:
-      return 0;
-  }
-  return 0;
-}
 
 struct Plan {
   std::vector<ColumnPlan> columns;  // schema order
@@ -189,7 +165,7 @@ struct Plan {
       c.column = &cols[i];
       c.index = static_cast<int>(i);
       c.type = cols[i].type;
-      c.width = WireWidth(c.type);
+      c.width = FixedWidth(c.type);
       c.is_key = false;
       c.nullable = cols[i].nullable;
       c.key_slot = -1;

@@ -87,31 +87,6 @@ absl::Status CheckRowSize(const TableSchema& schema, const Row* row) {
   return absl::OkStatus();
 }
 
-// Width in bytes of a fixed-width key encoding; 0 for the escaped strings.
-size_t KeyWidth(ColumnType type) {
-  switch (type) {
-    case ColumnType::kBoolean:
-    case ColumnType::kTinyint:
-      return 1;
-    case ColumnType::kSmallint:
-      return 2;
-    case ColumnType::kInt:
-    case ColumnType::kDate:
-    case ColumnType::kFloat:
-      return 4;
-    case ColumnType::kBigint:
-    case ColumnType::kDatetime:
-    case ColumnType::kTimestamp:
-    case ColumnType::kDouble:
-      return 8;
-    case ColumnType::kDecimal:
-      return 16;
-    case ColumnType::kString:
-    case ColumnType::kBinary:
-      return 0;
-  }
-  return 0;
-}
 
 }  // namespace
 
@@ -181,7 +156,7 @@ absl::Status DecodeKey(const TableSchema& schema, std::string_view key, Row* row
   for (int index : schema.key_columns()) {
     const Column& column = schema.columns()[index];
     Value& v = (*row)[index];
-    size_t width = KeyWidth(column.type);
+    size_t width = FixedWidth(column.type);
     if (static_cast<size_t>(end - p) < width) return CorruptKey("truncated value", column);
     switch (column.type) {
       case ColumnType::kBoolean:
@@ -330,7 +305,7 @@ absl::Status DecodeValue(const TableSchema& schema, std::string_view value, Row*
       v.emplace<std::monostate>();
       continue;
     }
-    size_t width = KeyWidth(column.type);
+    size_t width = FixedWidth(column.type);
     if (static_cast<size_t>(end - p) < width) return CorruptValue("truncated value", column);
     switch (column.type) {
       case ColumnType::kBoolean:

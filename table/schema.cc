@@ -435,4 +435,29 @@ std::string TableSchema::ColumnsString() const {
   return out;
 }
 
+size_t FixedWidth(ColumnType type) {
+  switch (type) {
+    case ColumnType::kBoolean:
+    case ColumnType::kTinyint:
+      return 1;
+    case ColumnType::kSmallint:
+      return 2;
+    case ColumnType::kInt:
+    case ColumnType::kDate:
+    case ColumnType::kFloat:
+      return 4;
+    case ColumnType::kBigint:
+    case ColumnType::kDatetime:
+    case ColumnType::kTimestamp:
+    case ColumnType::kDouble:
+      return 8;
+    case ColumnType::kDecimal:
+      return 16;
+    case ColumnType::kString:
+    case ColumnType::kBinary:
+      return 0;
+  }
+  return 0;
+}
+
 }  // namespace deltasidecar::table

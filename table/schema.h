@@ -31,6 +31,9 @@ enum class ColumnType : uint8_t {
 
 // The MaxCompute name of a type without parameters ("BIGINT", "DECIMAL").
 std::string_view ColumnTypeName(ColumnType type);
+// Bytes of the type's fixed-width binary form (the same in keys, stored values
+// and packed wire rows); 0 for STRING and BINARY, which are variable-length.
+size_t FixedWidth(ColumnType type);
 
 struct Column {
   std::string name;
