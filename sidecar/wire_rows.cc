@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "table/absl_compat.h"
+#include "table/byte_order.h"
 #include "table/status_macros.h"
 
 namespace deltasidecar::sidecar {
@@ -35,38 +36,6 @@ constexpr int64_t kMaxDay = 2'932'896;  // 9999-12-31
 constexpr int64_t kMillisPerDay = 86'400'000;
 constexpr int64_t kMinDatetime = kMinDay * kMillisPerDay;
 constexpr int64_t kEndDatetime = (kMaxDay + 1) * kMillisPerDay;  // exclusive
-
-// ---------------------------------------------------------------------------
-// Byte helpers. Shifts keep the layout independent of the host byte order;
-// compilers turn them into single loads and stores.
-
-template <typename U>
-U GetLittleEndian(const char* p) {
-  U v = 0;
-  for (int i = sizeof(U) - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-
-template <typename U>
-void PutLittleEndian(U v, std::string* out) {
-  char buf[sizeof(U)];
-  for (size_t i = 0; i < sizeof(U); ++i) {
-    buf[i] = static_cast<char>(static_cast<uint8_t>(v));
-    v >>= 8;
-  }
-  out->append(buf, sizeof(U));
-}
-
-void PutVarint(uint64_t n, std::string* out) {
-  char buf[10];
-  size_t len = 0;
-  while (n >= 0x80) {
-    buf[len++] = static_cast<char>((n & 0x7f) | 0x80);
-    n >>= 7;
-  }
-  buf[len++] = static_cast<char>(n);
-  out->append(buf, len);
-}
 
 // A signalling NaN comes back from a table::Row quieted (FLOAT values travel
 // as double there, and the conversion sets the quiet bit), so the write path

@@ -12,51 +12,13 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "table/absl_compat.h"
+#include "table/byte_order.h"
 #include "table/status_macros.h"
 
 namespace deltasidecar::table {
 namespace {
 
 using u128 = unsigned __int128;
-
-// ---------------------------------------------------------------------------
-// Byte helpers. Shifts rather than memcpy keep the layout independent of the
-// host's byte order; compilers turn them into single loads and stores.
-
-template <typename U>
-void PutBigEndian(U v, std::string* out) {
-  char buf[sizeof(U)];
-  for (int i = sizeof(U) - 1; i >= 0; --i) {
-    buf[i] = static_cast<char>(static_cast<uint8_t>(v));
-    v >>= 8;
-  }
-  out->append(buf, sizeof(U));
-}
-
-template <typename U>
-U GetBigEndian(const char* p) {
-  U v = 0;
-  for (size_t i = 0; i < sizeof(U); ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-
-template <typename U>
-void PutLittleEndian(U v, std::string* out) {
-  char buf[sizeof(U)];
-  for (size_t i = 0; i < sizeof(U); ++i) {
-    buf[i] = static_cast<char>(static_cast<uint8_t>(v));
-    v >>= 8;
-  }
-  out->append(buf, sizeof(U));
-}
-
-template <typename U>
-U GetLittleEndian(const char* p) {
-  U v = 0;
-  for (int i = sizeof(U) - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-
 
 // Returns the row's string slot, emptied, reusing its buffer when a scan
 // decodes into the same Row again and again.
