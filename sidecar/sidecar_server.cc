@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
+#include <set>
 
 #include "nlohmann/json.hpp"
 
@@ -105,6 +107,10 @@ absl::Status SidecarServer::RecoverAll() {
   return absl::OkStatus();
 }
 
+size_t SidecarServer::StripeOf(const std::string& table, const std::string& writer_id) const {
+  return std::hash<std::string>()(Cat(table, '\0', writer_id)) % kWriterStripes;
+}
+
 absl::StatusOr<checkpoint::Registration> SidecarServer::RegisterWriter(
     const std::string& table_name, const std::string& writer_id, std::optional<int64_t> restored) {
   RETURN_IF_ERROR(table::ValidateWriterId(writer_id));
@@ -113,6 +119,7 @@ absl::StatusOr<checkpoint::Registration> SidecarServer::RegisterWriter(
   }
   ASSIGN_OR_RETURN(auto table, GetTable(table_name));
   checkpoint::WriterKey key{table_name, writer_id};
+  absl::MutexLock stripe(&writer_stripes_[StripeOf(table_name, writer_id)]);
   // What the table holds for the writer's current identity decides whether a
   // restore rewinds past committed checkpoints.
   int64_t table_last = -1;
@@ -185,6 +192,10 @@ absl::StatusOr<TableCommitResult> SidecarServer::CommitTable(
     auto& slot = newest[c->writer_id];
     if (slot == nullptr || c->checkpoint_id > slot->checkpoint_id) slot = c;
   }
+  std::set<size_t> stripes;
+  for (const auto& [writer_id, ref] : newest) stripes.insert(StripeOf(table_name, writer_id));
+  std::vector<std::unique_ptr<absl::MutexLock>> held;
+  for (size_t s : stripes) held.push_back(std::make_unique<absl::MutexLock>(&writer_stripes_[s]));
   table::MutationBatch batch;
   std::vector<table::CommitIdentity> identities;
   std::vector<std::pair<checkpoint::WriterKey, int64_t>> to_mark;

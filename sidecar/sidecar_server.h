@@ -94,6 +94,13 @@ class SidecarServer {
   const SidecarOptions options_;
   std::unique_ptr<checkpoint::StagingStore> store_;
 
+  // A registration (which may drop staged data) and a commit (which reads it)
+  // of the same writer never interleave: both hold the writer's stripe; a
+  // commit takes the stripes of its writers in index order.
+  static constexpr size_t kWriterStripes = 64;
+  size_t StripeOf(const std::string& table, const std::string& writer_id) const;
+  absl::Mutex writer_stripes_[kWriterStripes];
+
   absl::Mutex tables_mu_;
   std::map<std::string, std::shared_ptr<table::Table>> tables_ ABSL_GUARDED_BY(tables_mu_);
 
