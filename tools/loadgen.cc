@@ -397,6 +397,10 @@ class LoadRun {
   bool Recover(Recovery kind);
   Recovery Session();
   void WriterLoop(int w);
+  // Fresh channels: one per writer and one for the coordinator's unary calls.
+  void OpenChannels();
+  // Registers writer w, restored from `restore` when given.
+  grpc::Status RegisterOne(int w, std::optional<int64_t> restore, v1::RegisterWriterResponse* resp);
   bool Coordinate();  // true when the run finished
   void CommitLoop();
   bool CommitCheckpoint(int64_t id, const CheckpointState& state);
@@ -485,9 +489,7 @@ bool LoadRun::Connect() {
   auto deadline = Clock::now() + std::chrono::duration<double>(o_.max_restart_seconds);
   auto backoff = std::chrono::milliseconds(100);
   for (;;) {
-    channels_.clear();
-    for (int i = 0; i <= o_.writers; ++i) channels_.push_back(NewChannel(i));
-    coordinator_ = v1::DeltaSidecar::NewStub(channels_.back());
+    OpenChannels();
     grpc::Status s;
     {
       grpc::ClientContext ctx;
@@ -504,13 +506,8 @@ bool LoadRun::Connect() {
     slots_.assign(o_.writers, WriterSlot());
     int64_t base = 0;
     for (int w = 0; s.ok() && w < o_.writers; ++w) {
-      grpc::ClientContext ctx;
-      SetUnaryDeadline(&ctx, kUnaryTimeout);
-      v1::RegisterWriterRequest req;
-      req.set_table(o_.table);
-      req.set_writer_id(writer_ids_[w]);
       v1::RegisterWriterResponse resp;
-      s = coordinator_->RegisterWriter(&ctx, req, &resp);
+      s = RegisterOne(w, std::nullopt, &resp);
       if (s.ok()) {
         slots_[w].epoch = resp.epoch();
         slots_[w].start = wl_.Start(w);
@@ -541,21 +538,13 @@ bool LoadRun::Recover(Recovery kind) {
   ++restarts_;
   for (int attempt = 1;; ++attempt) {
     std::optional<int64_t> restore = kind == Recovery::kRewrite ? last_committed_ : last_completed_;
-    channels_.clear();
-    for (int i = 0; i <= o_.writers; ++i) channels_.push_back(NewChannel(i));
-    coordinator_ = v1::DeltaSidecar::NewStub(channels_.back());
+    OpenChannels();
     std::vector<int64_t> epochs(o_.writers);
     v1::CommitRequest commit;
     grpc::Status s;
     for (int w = 0; s.ok() && w < o_.writers; ++w) {
-      grpc::ClientContext ctx;
-      SetUnaryDeadline(&ctx, kUnaryTimeout);
-      v1::RegisterWriterRequest req;
-      req.set_table(o_.table);
-      req.set_writer_id(writer_ids_[w]);
-      if (restore) req.set_restored_checkpoint_id(*restore);
       v1::RegisterWriterResponse resp;
-      s = coordinator_->RegisterWriter(&ctx, req, &resp);
+      s = RegisterOne(w, restore, &resp);
       if (!s.ok()) break;
       epochs[w] = resp.epoch();
       for (const auto& p : resp.pending()) *commit.add_committables() = p;
@@ -934,6 +923,23 @@ Recovery LoadRun::Session() {
   for (auto& t : threads) t.join();
   std::lock_guard lock(mu_);
   return finished && failure_ == Recovery::kNone ? Recovery::kNone : failure_;
+}
+
+void LoadRun::OpenChannels() {
+  channels_.clear();
+  for (int i = 0; i <= o_.writers; ++i) channels_.push_back(NewChannel(i));
+  coordinator_ = v1::DeltaSidecar::NewStub(channels_.back());
+}
+
+grpc::Status LoadRun::RegisterOne(int w, std::optional<int64_t> restore,
+                                  v1::RegisterWriterResponse* resp) {
+  grpc::ClientContext ctx;
+  SetUnaryDeadline(&ctx, kUnaryTimeout);
+  v1::RegisterWriterRequest req;
+  req.set_table(o_.table);
+  req.set_writer_id(writer_ids_[w]);
+  if (restore) req.set_restored_checkpoint_id(*restore);
+  return coordinator_->RegisterWriter(&ctx, req, resp);
 }
 
 bool LoadRun::Run() {
