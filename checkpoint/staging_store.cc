@@ -25,7 +25,6 @@
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "table/absl_compat.h"
-#include "table/byte_order.h"
 #include "table/file_util.h"
 #include "table/snapshot.h"
 #include "table/status_macros.h"
@@ -83,20 +82,37 @@ constexpr size_t kReadChunkBatches = 1024;
 // Minimum pause between two attempts to reclaim space when over max_bytes.
 constexpr int64_t kReclaimIntervalMs = 1000;
 
-void PutLE64(std::string* out, uint64_t v) { PutLittleEndian<uint64_t>(v, out); }
-uint64_t GetLE64(const char* p) { return GetLittleEndian<uint64_t>(p); }
+void PutLE64(std::string* out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+uint64_t GetLE64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
 void EncodeLE32(uint32_t v, char* p) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
 }
-uint32_t GetLE32(const char* p) { return GetLittleEndian<uint32_t>(p); }
+uint32_t GetLE32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
 void EncodeLE64(uint64_t v, char* p) {
   for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
 }
-void PutBE64(std::string* out, uint64_t v) { PutBigEndian<uint64_t>(v, out); }
-uint64_t GetBE64(const char* p) { return GetBigEndian<uint64_t>(p); }
 // Big-endian with the sign bit flipped: bytewise order equals numeric order.
 void PutOrderedId(std::string* out, int64_t id) {
-  PutBE64(out, static_cast<uint64_t>(id) ^ (uint64_t{1} << 63));
+  uint64_t v = static_cast<uint64_t>(id) ^ (uint64_t{1} << 63);
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+void PutBE64(std::string* out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+uint64_t GetBE64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
 }
 int64_t GetOrderedId(const char* p) {
   return static_cast<int64_t>(GetBE64(p) ^ (uint64_t{1} << 63));
