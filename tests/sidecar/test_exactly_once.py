@@ -303,7 +303,10 @@ def test_corrupt_staged_value_is_data_loss_and_nothing_commits(sidecar, client, 
     assert [h.id for h in client.history(T)] == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
+# Not strict: the store wedges only once RocksDB's background compaction reaches
+# the damaged file (about a second after open), so a fast rewrite sometimes
+# lands first and the test passes.
+@pytest.mark.xfail(strict=False, reason=(
     "BUG (checkpoint/staging_store.cc): one corrupt staged block wedges the whole staging "
     "store. RocksDB's compaction of the damaged SST (a BottommostFiles compaction starts right "
     "after open) fails, RocksDB records an unrecoverable background error, DB::Resume() cannot "
