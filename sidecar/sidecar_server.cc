@@ -196,7 +196,12 @@ absl::StatusOr<TableCommitResult> SidecarServer::CommitTable(
   for (const auto& [writer_id, ref] : newest) stripes.insert(StripeOf(table_name, writer_id));
   std::vector<std::unique_ptr<absl::MutexLock>> held;
   for (size_t s : stripes) held.push_back(std::make_unique<absl::MutexLock>(&writer_stripes_[s]));
-  table::MutationBatch batch;
+  // What each writer contributes, found (and checked) before any data is read.
+  struct Contribution {
+    checkpoint::WriterKey key;
+    std::vector<checkpoint::SealedCheckpoint> sealed;
+  };
+  std::vector<Contribution> contributions;
   std::vector<table::CommitIdentity> identities;
   std::vector<std::pair<checkpoint::WriterKey, int64_t>> to_mark;
   int64_t already_at = -1;
@@ -229,19 +234,24 @@ absl::StatusOr<TableCommitResult> SidecarServer::CommitTable(
           " does not match the sealed checkpoint (epoch ", ref->epoch, " vs ", last.epoch,
           ", rows ", ref->rows, " vs ", last.rows, ")"));
     }
-    for (const auto& s : sealed) {
-      RETURN_IF_ERROR(store_->ReadSealed(key, s.checkpoint_id, [&](std::string_view payload) {
-        return checkpoint::ForEachStagedEntry(payload, [&](std::string_view k, std::string_view v) {
-          batch.Add(k, v);
-          return absl::OkStatus();
-        });
-      }));
-      identities.push_back({reg->table_writer_id, s.checkpoint_id});
-    }
+    for (const auto& s : sealed) identities.push_back({reg->table_writer_id, s.checkpoint_id});
     to_mark.emplace_back(key, ref->checkpoint_id);
+    contributions.push_back({key, std::move(sealed)});
   }
   if (identities.empty()) return TableCommitResult{table_name, already_at, true};
-  ASSIGN_OR_RETURN(auto result, table->Commit(batch, identities));
+  // Sealed batches stream from the store into the table's commit writer,
+  // which holds a bounded buffer, so memory does not follow the checkpoint.
+  std::unique_ptr<table::CommitWriter> commit = table->NewCommit(identities);
+  for (const auto& c : contributions) {
+    for (const auto& s : c.sealed) {
+      RETURN_IF_ERROR(store_->ReadSealed(c.key, s.checkpoint_id, [&](std::string_view payload) {
+        return checkpoint::ForEachStagedEntry(payload, [&](std::string_view k, std::string_view v) {
+          return commit->Add(k, v);
+        });
+      }));
+    }
+  }
+  ASSIGN_OR_RETURN(auto result, commit->Finish());
   for (const auto& [key, up_to] : to_mark) RETURN_IF_ERROR(store_->MarkCommitted(key, up_to));
   ScheduleMaintenance(table_name);
   return TableCommitResult{table_name, result.snapshot_id, result.already_committed};

@@ -422,31 +422,43 @@ absl::StatusOr<std::vector<DataFileMeta>> Table::WriteBucketFiles(const Mutation
   return out;
 }
 
+absl::StatusOr<std::optional<CommitResult>> Table::CheckIdentities(
+    const Snapshot& latest, const std::vector<CommitIdentity>& identities) {
+  if (identities.empty()) return std::optional<CommitResult>();
+  size_t present = 0;
+  for (const auto& id : identities) present += latest.Contains(id) ? 1 : 0;
+  if (present == 0) return std::optional<CommitResult>();
+  if (present < identities.size()) {
+    return absl::FailedPreconditionError(
+        "some of the commit identities are already in the table and some are not");
+  }
+  ASSIGN_OR_RETURN(auto at, FindCommit(identities.back()));
+  return std::optional<CommitResult>(CommitResult{at.value_or(latest.id), true});
+}
+
 absl::StatusOr<CommitResult> Table::Commit(const MutationBatch& batch,
                                            const std::vector<CommitIdentity>& identities) {
-  absl::MutexLock commit_lock(&commit_mu_);
-  // Answers "already committed" without writing, or FAILED_PRECONDITION when mixed.
-  auto check_identities = [&](const Snapshot& latest) -> absl::StatusOr<std::optional<CommitResult>> {
-    if (identities.empty()) return std::optional<CommitResult>();
-    size_t present = 0;
-    for (const auto& id : identities) present += latest.Contains(id) ? 1 : 0;
-    if (present == 0) return std::optional<CommitResult>();
-    if (present < identities.size()) {
-      return absl::FailedPreconditionError(
-          "some of the commit identities are already in the table and some are not");
-    }
-    ASSIGN_OR_RETURN(auto at, FindCommit(identities.back()));
-    return std::optional<CommitResult>(CommitResult{at.value_or(latest.id), true});
-  };
   for (const auto& id : identities) RETURN_IF_ERROR(ValidateWriterId(id.writer_id));
   {
     ASSIGN_OR_RETURN(auto latest, LatestSnapshot());
-    ASSIGN_OR_RETURN(auto done, check_identities(*latest));
+    ASSIGN_OR_RETURN(auto done, CheckIdentities(*latest, identities));
     if (done) return *done;
   }
   ASSIGN_OR_RETURN(std::vector<DataFileMeta> files, WriteBucketFiles(batch));
+  return PublishAppend(std::move(files), identities);
+}
+
+absl::StatusOr<CommitResult> Table::PublishAppend(std::vector<DataFileMeta> files,
+                                                  const std::vector<CommitIdentity>& identities) {
   std::vector<std::string> names;
   for (const auto& f : files) names.push_back(f.name);
+  for (const auto& id : identities) {
+    absl::Status s = ValidateWriterId(id.writer_id);
+    if (!s.ok()) {
+      RemoveDataFiles(names);
+      return s;
+    }
+  }
   if (!files.empty()) {
     absl::Status s = SyncDir(storage_->fs.get(), data_files_->dir());
     if (!s.ok()) {
@@ -459,13 +471,14 @@ absl::StatusOr<CommitResult> Table::Commit(const MutationBatch& batch,
     added_entries += f.entries;
     added_deletes += f.deletes;
   }
+  absl::MutexLock commit_lock(&commit_mu_);
   for (int attempt = 0; attempt < options_.max_commit_attempts; ++attempt) {
     auto latest = LatestSnapshot();
     if (!latest.ok()) {
       RemoveDataFiles(names);
       return latest.status();
     }
-    auto done = check_identities(**latest);
+    auto done = CheckIdentities(**latest, identities);
     if (!done.ok() || *done) {
       // Someone (an earlier attempt whose answer was lost) committed these identities.
       RemoveDataFiles(names);
@@ -501,6 +514,57 @@ absl::StatusOr<CommitResult> Table::Commit(const MutationBatch& batch,
                                          options_.max_commit_attempts, " times"));
 }
 
+std::unique_ptr<CommitWriter> Table::NewCommit(std::vector<CommitIdentity> identities) {
+  return std::unique_ptr<CommitWriter>(new CommitWriter(this, std::move(identities)));
+}
+
+namespace {
+// Memory WriteBucketFiles uses per entry beyond its bytes: the batch's entry,
+// the bucket index and the sort entry.
+constexpr uint64_t kCommitBytesPerEntry = sizeof(MutationBatch::Entry) + 4 + 24;
+}  // namespace
+
+CommitWriter::CommitWriter(Table* table, std::vector<CommitIdentity> identities)
+    : table_(table), identities_(std::move(identities)) {}
+
+CommitWriter::~CommitWriter() {
+  if (finished_) return;
+  std::vector<std::string> names;
+  for (const auto& f : files_) names.push_back(f.name);
+  table_->RemoveDataFiles(names);
+}
+
+absl::Status CommitWriter::Add(std::string_view key, std::string_view value) {
+  const uint64_t budget = std::max<uint64_t>(table_->options_.commit_memory_bytes, 1 << 20);
+  const uint64_t need = key.size() + value.size() + kCommitBytesPerEntry;
+  if (!buffer_.empty() &&
+      buffer_.ByteSize() + buffer_.size() * kCommitBytesPerEntry + need > budget) {
+    RETURN_IF_ERROR(Spill());
+  }
+  // Reserved, not touched: pages become resident only as they fill, and the
+  // buffer never reallocates (which would briefly need twice the memory).
+  if (buffer_.empty()) buffer_.Reserve(0, budget);
+  buffer_.Add(key, value);
+  ++entries_;
+  return absl::OkStatus();
+}
+
+absl::Status CommitWriter::Spill() {
+  ASSIGN_OR_RETURN(auto files, table_->WriteBucketFiles(buffer_));
+  // A later run's files follow this run's within each bucket (PublishAppend
+  // appends in order), so they rank newer.
+  for (auto& f : files) files_.push_back(std::move(f));
+  buffer_.Clear();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CommitResult> CommitWriter::Finish() {
+  if (finished_) return absl::FailedPreconditionError("the commit was already finished");
+  if (!buffer_.empty()) RETURN_IF_ERROR(Spill());
+  finished_ = true;  // PublishAppend owns the files from here on
+  return table_->PublishAppend(std::move(files_), identities_);
+}
+
 absl::StatusOr<std::optional<std::string>> Table::Get(const Snapshot& snapshot,
                                                       std::string_view key) {
   const auto& files = snapshot.buckets[BucketOf(key, schema_.buckets())];
@@ -534,6 +598,9 @@ absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewChanges(int64_t from, i
   // `from` must still be retained: files added after it are then still on disk.
   RETURN_IF_ERROR(LoadSnapshot(from).status());
   std::vector<MergingIterator::Child> children;
+  // Snapshots in id order and, within one, a bucket's files oldest first (a
+  // large commit writes several per bucket): the rank grows with recency.
+  int64_t rank = 0;
   for (int64_t id = from + 1; id <= to; ++id) {
     ASSIGN_OR_RETURN(auto s, LoadSnapshot(id));
     if (s->kind != SnapshotKind::kAppend) continue;
@@ -541,7 +608,7 @@ absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewChanges(int64_t from, i
       for (const auto& f : files) {
         if (f.added_in != id) continue;
         ASSIGN_OR_RETURN(auto it, data_files_->NewScanIterator(f));
-        children.push_back({std::move(it), id});
+        children.push_back({std::move(it), rank++});
       }
     }
   }

@@ -57,6 +57,9 @@ struct TableOptions {
   int commit_threads = 0;
   // Attempts to publish a snapshot before giving up with ABORTED.
   int max_commit_attempts = 1000;
+  // Memory a CommitWriter buffers before it writes what it holds as one
+  // sorted file per bucket (bytes of keys and values plus 44 bytes per entry).
+  uint64_t commit_memory_bytes = 128ull << 20;
 };
 
 struct CommitResult {
@@ -84,6 +87,8 @@ class TableIterator {
   virtual absl::Status status() const = 0;
 };
 
+class CommitWriter;
+
 class Table {
  public:
   // Creates the table directory atomically. ALREADY_EXISTS when it exists;
@@ -110,6 +115,11 @@ class Table {
   // FAILED_PRECONDITION. An empty batch with identities records them only.
   absl::StatusOr<CommitResult> Commit(const MutationBatch& batch,
                                       const std::vector<CommitIdentity>& identities = {});
+
+  // Starts a commit whose entries are streamed in (see CommitWriter). Unlike
+  // Commit it does not look for the identities before data is written: a
+  // caller that may retry checks FindCommit first.
+  std::unique_ptr<CommitWriter> NewCommit(std::vector<CommitIdentity> identities);
 
   // The snapshot that committed `identity` (or a later one of the same writer
   // when that one has expired), or nullopt when it is not committed.
@@ -149,6 +159,7 @@ class Table {
   absl::StatusOr<std::vector<std::string>> Verify();
 
  private:
+  friend class CommitWriter;
   Table(std::string root, std::string name, TableSchema schema, const TableOptions& options,
         std::shared_ptr<Storage> storage);
 
@@ -160,6 +171,16 @@ class Table {
   // Publishes `next` as snapshot id next.id; ALREADY_EXISTS when another committer won.
   absl::Status Publish(const Snapshot& next);
   absl::StatusOr<std::vector<DataFileMeta>> WriteBucketFiles(const MutationBatch& batch);
+  // The already-committed answer when every identity is in `latest`, nullopt
+  // when none is, FAILED_PRECONDITION when some are.
+  absl::StatusOr<std::optional<CommitResult>> CheckIdentities(
+      const Snapshot& latest, const std::vector<CommitIdentity>& identities);
+  // Publishes an append snapshot of `files` (oldest first within a bucket)
+  // recording `identities`. Takes ownership of the files: on any failure that
+  // did not publish them, and when the identities turn out to be committed
+  // already, they are removed.
+  absl::StatusOr<CommitResult> PublishAppend(std::vector<DataFileMeta> files,
+                                             const std::vector<CommitIdentity>& identities);
   absl::StatusOr<std::optional<int64_t>> CompactBuckets(
       const std::function<std::optional<CompactionPick>(const std::vector<DataFileMeta>&)>& pick);
   absl::StatusOr<int> RemoveOrphans(absl::Duration min_age);
@@ -180,6 +201,42 @@ class Table {
   int64_t latest_hint_ ABSL_GUARDED_BY(mu_) = -1;
   // Recently used snapshots by id (bounded).
   std::map<int64_t, std::shared_ptr<const Snapshot>> cache_ ABSL_GUARDED_BY(mu_);
+};
+
+// One commit's entries, streamed in the order they were written: a later entry
+// of a key wins over an earlier one. At most TableOptions::commit_memory_bytes
+// are buffered; when the buffer is full its entries are sorted and written as
+// one data file per bucket, and later entries go to newer files, so memory
+// follows the budget, not the checkpoint. Nothing is visible before Finish
+// publishes the snapshot; a writer destroyed without a successful Finish
+// removes the files it wrote. Not thread-safe; the table must outlive it.
+class CommitWriter {
+ public:
+  ~CommitWriter();
+  CommitWriter(const CommitWriter&) = delete;
+  CommitWriter& operator=(const CommitWriter&) = delete;
+
+  // Buffers one entry (an encoded key and an encoded value, row.h). Errors are
+  // those of writing data files; the writer is then unusable.
+  absl::Status Add(std::string_view key, std::string_view value);
+  // Writes what is buffered and publishes one snapshot, as Table::Commit does.
+  absl::StatusOr<CommitResult> Finish();
+
+  uint64_t entries() const { return entries_; }
+  // Files written so far (a commit of many entries writes several per bucket).
+  size_t files_written() const { return files_.size(); }
+
+ private:
+  friend class Table;
+  CommitWriter(Table* table, std::vector<CommitIdentity> identities);
+  absl::Status Spill();
+
+  Table* const table_;
+  const std::vector<CommitIdentity> identities_;
+  MutationBatch buffer_;
+  std::vector<DataFileMeta> files_;
+  uint64_t entries_ = 0;
+  bool finished_ = false;
 };
 
 // The time a snapshot was committed.
