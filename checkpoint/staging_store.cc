@@ -15,6 +15,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
@@ -26,6 +27,7 @@
 #include "rocksdb/write_batch.h"
 #include "table/absl_compat.h"
 #include "table/file_util.h"
+#include "table/kill_point.h"
 #include "table/snapshot.h"
 #include "table/status_macros.h"
 
@@ -695,6 +697,7 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
   batch.Put(ToSlice(RegistryKey(id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
   // Synced: a lost epoch bump would let a fenced writer back in after a crash.
   RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, Cat("registering ", Describe(writer))));
+  table::ReachKillPoint(table::KillPoint::kRegisterAfterWrite);
   w->registered = true;
   w->record = next;
   impl_->AfterDelete();
@@ -702,10 +705,12 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
   Registration reg;
   reg.epoch = next.epoch;
   reg.incarnation = next.incarnation;
-  reg.table_writer_id =
-      next.incarnation == 0 ? writer.writer_id : Cat(writer.writer_id, "#", next.incarnation);
+  reg.table_writer_id = TableWriterId(writer.writer_id, next.incarnation);
   reg.last_committed = next.last_committed;
-  for (const auto& [cp, seal] : kept) reg.pending.push_back(ToSealed(cp, seal));
+  for (const auto& [cp, seal] : kept) {
+    reg.pending.push_back(ToSealed(cp, seal));
+    reg.pending.back().identity = reg.table_writer_id;
+  }
   return reg;
 }
 
@@ -717,13 +722,14 @@ absl::StatusOr<Registration> StagingStore::Lookup(const WriterKey& writer) {
   Registration reg;
   reg.epoch = w->record.epoch;
   reg.incarnation = w->record.incarnation;
-  reg.table_writer_id = w->record.incarnation == 0
-                            ? writer.writer_id
-                            : Cat(writer.writer_id, "#", w->record.incarnation);
+  reg.table_writer_id = TableWriterId(writer.writer_id, w->record.incarnation);
   reg.last_committed = w->record.last_committed;
   ASSIGN_OR_RETURN(auto seals, impl_->Seals(*w, w->record.last_committed + 1,
                                             std::numeric_limits<int64_t>::max()));
-  for (const auto& [cp, seal] : seals) reg.pending.push_back(ToSealed(cp, seal));
+  for (const auto& [cp, seal] : seals) {
+    reg.pending.push_back(ToSealed(cp, seal));
+    reg.pending.back().identity = reg.table_writer_id;
+  }
   return reg;
 }
 
@@ -777,6 +783,7 @@ absl::StatusOr<uint64_t> StagingStore::Stage(const WriterKey& writer, int64_t ep
   batch.Put(ToSlice(RegistryKey(w->id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
   RETURN_IF_ERROR(
       impl_->Write(&batch, /*sync=*/false, Cat("staging a batch of ", Describe(writer))));
+  table::ReachKillPoint(table::KillPoint::kStageAfterWrite);
   w->record = next;
   return seq;
 }
@@ -803,7 +810,9 @@ absl::StatusOr<SealedCheckpoint> StagingStore::Seal(const WriterKey& writer, int
       rocksdb::WriteBatch batch;
       batch.Put(ToSlice(RegistryKey(w->id)), ToSlice(EncodeRegistry(rec))).PermitUncheckedError();
       RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, what));
-      return ToSealed(checkpoint_id, *existing);
+      SealedCheckpoint sealed = ToSealed(checkpoint_id, *existing);
+      sealed.identity = TableWriterId(writer.writer_id, rec.incarnation);
+      return sealed;
     }
   }
   if (checkpoint_id <= rec.last_committed) {
@@ -832,9 +841,13 @@ absl::StatusOr<SealedCheckpoint> StagingStore::Seal(const WriterKey& writer, int
   batch.Put(ToSlice(SealKey(w->id, checkpoint_id)), ToSlice(EncodeSeal(seal)))
       .PermitUncheckedError();
   batch.Put(ToSlice(RegistryKey(w->id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
+  table::ReachKillPoint(table::KillPoint::kSealBeforeWrite);
   RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, what));
+  table::ReachKillPoint(table::KillPoint::kSealAfterWrite);
   w->record = next;
-  return ToSealed(checkpoint_id, seal);
+  SealedCheckpoint sealed = ToSealed(checkpoint_id, seal);
+  sealed.identity = TableWriterId(writer.writer_id, next.incarnation);
+  return sealed;
 }
 
 absl::StatusOr<std::vector<SealedCheckpoint>> StagingStore::SealedUpTo(const WriterKey& writer,
@@ -1043,6 +1056,7 @@ absl::Status StagingStore::Abort(const WriterKey& writer, int64_t epoch, int64_t
     batch.Delete(ToSlice(SealKey(w->id, checkpoint_id))).PermitUncheckedError();
   }
   RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, what));
+  table::ReachKillPoint(table::KillPoint::kAbortAfterWrite);
   w->record = next;
   impl_->AfterDelete();
   return absl::OkStatus();
@@ -1069,6 +1083,21 @@ absl::StatusOr<std::vector<WriterKey>> StagingStore::Writers() {
 uint64_t StagingStore::ApproximateBytes() {
   absl::ReaderMutexLock dl(&impl_->db_mu);
   return impl_->ApproximateBytesLocked();
+}
+
+std::string TableWriterId(const std::string& writer_id, int64_t incarnation) {
+  return incarnation == 0 ? writer_id : Cat(writer_id, "#", incarnation);
+}
+
+bool IsIdentityOf(std::string_view identity, std::string_view writer_id) {
+  if (identity == writer_id) return true;
+  if (identity.size() <= writer_id.size() + 1 || identity.substr(0, writer_id.size()) != writer_id ||
+      identity[writer_id.size()] != '#') {
+    return false;
+  }
+  int64_t n = 0;
+  return absl::SimpleAtoi(AV(identity.substr(writer_id.size() + 1)), &n) && n > 0 &&
+         Cat(writer_id, "#", n) == identity;
 }
 
 void AppendStagedEntry(std::string_view key, std::string_view value, std::string* payload) {

@@ -50,6 +50,7 @@ struct SealedCheckpoint {
   uint64_t rows = 0;      // rows in its batches
   uint64_t batches = 0;
   uint64_t checksum = 0;  // XXH3-64 chained over its batch payloads in order
+  std::string identity;   // the writer's table identity when it was sealed
 };
 
 struct Registration {
@@ -137,6 +138,12 @@ class StagingStore {
   explicit StagingStore(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The identity under which incarnation `incarnation` of `writer_id` records
+// its checkpoints in the table: writer_id, then writer_id#1, #2, ...
+std::string TableWriterId(const std::string& writer_id, int64_t incarnation);
+// Whether `identity` is TableWriterId(writer_id, n) for some n >= 0.
+bool IsIdentityOf(std::string_view identity, std::string_view writer_id);
 
 // Staged batch payload: the table entries of one RecordBatch, each as
 // varint(key size) key varint(value size) value (table/row.h encodings).

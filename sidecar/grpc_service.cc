@@ -18,6 +18,7 @@ void ToProto(const CommittableRef& c, v1::Committable* out) {
   out->set_checkpoint_id(c.checkpoint_id);
   out->set_rows(c.rows);
   out->set_checksum(c.checksum);
+  out->set_identity(c.identity);
 }
 
 absl::StatusOr<std::shared_ptr<const table::Snapshot>> SelectSnapshot(
@@ -58,19 +59,63 @@ absl::Status StreamRows(const table::TableSchema& schema, table::TableIterator& 
   return count > 0 ? flush() : absl::OkStatus();
 }
 
+grpc::Status ShuttingDownStatus() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                      "the sidecar is shutting down: the batches acknowledged on this stream are "
+                      "staged; send the others on a new stream once a sidecar is back");
+}
+
+}  // namespace
+
+// One Write stream. It reads a batch, stages it, acknowledges it, and only
+// then reads the next one.
+//
+// Lifecycle: Finish is called exactly once, by whoever moves `state_` to
+// kFinished under the service's streams_mu_ (the reactor itself, or
+// GrpcService::ShutdownWriteStreams for a stream waiting in a read). gRPC
+// calls OnDone only after Finish and every pending operation, so a reactor
+// that is not kFinished yet stays alive, and one in `streams_` stays alive
+// while streams_mu_ is held (OnDone removes it under that lock first).
 class WriteReactor : public grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteResponse> {
  public:
-  explicit WriteReactor(SidecarServer* server) : server_(server) { StartRead(&request_); }
+  explicit WriteReactor(GrpcService* service) : service_(service), server_(service->server_) {}
+
+  // Called once, by GrpcService::Write, before gRPC runs any reaction.
+  void Start() {
+    bool refuse = false;
+    {
+      absl::MutexLock lock(&service_->streams_mu_);
+      if (service_->shutting_down_) {
+        refuse = true;
+        state_ = State::kFinished;
+      } else {
+        service_->streams_.insert(this);
+        state_ = State::kStartingRead;
+      }
+    }
+    if (refuse) {
+      Finish(ShuttingDownStatus());
+      return;
+    }
+    ReadNext();
+  }
 
   void OnReadDone(bool ok) override {
+    {
+      absl::MutexLock lock(&service_->streams_mu_);
+      // Shutdown finished the stream while this read was pending: a batch
+      // that arrived meanwhile is not staged (and not acknowledged).
+      if (state_ == State::kFinished) return;
+      state_ = State::kStaging;
+    }
     if (!ok) {  // the client closed its side: every batch it sent was acknowledged
-      Finish(grpc::Status::OK);
+      FinishWith(grpc::Status::OK);
       return;
     }
     if (!started_) {
       if (request_.table().empty() || request_.writer_id().empty()) {
-        Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            "the first WriteRequest must name the table and writer_id"));
+        FinishWith(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                "the first WriteRequest must name the table and writer_id"));
         return;
       }
       table_ = request_.table();
@@ -82,8 +127,9 @@ class WriteReactor : public grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteR
                                  request_.batch().row_count());
     if (!staged.ok()) {
       // Batches acknowledged before this one stay staged.
-      Finish(ToGrpcStatus(absl::Status(staged.status().code(),
-                                       Cat("batch ", request_.batch_seq(), ": ", staged.status().message()))));
+      FinishWith(ToGrpcStatus(absl::Status(
+          staged.status().code(),
+          Cat("batch ", request_.batch_seq(), ": ", staged.status().message()))));
       return;
     }
     response_.set_batch_seq(request_.batch_seq());
@@ -92,17 +138,70 @@ class WriteReactor : public grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteR
   }
 
   void OnWriteDone(bool ok) override {
+    bool stop = false;
+    {
+      absl::MutexLock lock(&service_->streams_mu_);
+      stop = !ok || service_->shutting_down_;
+      state_ = stop ? State::kFinished : State::kStartingRead;
+    }
     if (!ok) {
       Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "acknowledgement could not be sent"));
-      return;
+    } else if (stop) {
+      Finish(ShuttingDownStatus());  // the batch being staged at shutdown is acknowledged
+    } else {
+      ReadNext();
     }
-    StartRead(&request_);
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    {
+      absl::MutexLock lock(&service_->streams_mu_);
+      service_->streams_.erase(this);
+    }
+    delete this;
+  }
 
  private:
-  SidecarServer* server_;
+  friend class GrpcService;
+
+  enum class State {
+    kStartingRead,  // StartRead is being called; shutdown leaves the stream to ReadNext
+    kReading,       // a read is pending: shutdown may finish the stream
+    kStaging,       // a batch is being staged or acknowledged; the reactor decides
+    kFinished,      // Finish was called, or is about to be by whoever set this
+  };
+
+  // With state_ == kStartingRead. Runs inside Start or a reaction, so gRPC
+  // keeps the reactor alive until it returns, even if the read completes on
+  // another thread and the stream ends meanwhile.
+  void ReadNext() {
+    StartRead(&request_);
+    bool stop = false;
+    {
+      absl::MutexLock lock(&service_->streams_mu_);
+      if (state_ == State::kStartingRead) {  // else OnReadDone has taken over
+        stop = service_->shutting_down_;
+        state_ = stop ? State::kFinished : State::kReading;
+      }
+    }
+    // Shutdown began while the read was being started: it left this stream
+    // to us. The pending read then completes with ok=false (or finds
+    // kFinished) and is ignored.
+    if (stop) Finish(ShuttingDownStatus());
+  }
+
+  // From kStaging, where no one else finishes the stream.
+  void FinishWith(grpc::Status status) {
+    {
+      absl::MutexLock lock(&service_->streams_mu_);
+      state_ = State::kFinished;
+    }
+    Finish(std::move(status));
+  }
+
+  GrpcService* const service_;
+  SidecarServer* const server_;
+  State state_ ABSL_GUARDED_BY(service_->streams_mu_) = State::kStartingRead;
   v1::WriteRequest request_;
   v1::WriteResponse response_;
   bool started_ = false;
@@ -110,8 +209,6 @@ class WriteReactor : public grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteR
   std::string writer_id_;
   int64_t epoch_ = 0;
 };
-
-}  // namespace
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
@@ -153,7 +250,8 @@ grpc::Status GrpcService::RegisterWriter(grpc::ServerContext*, const v1::Registe
   resp->set_epoch(reg->epoch);
   resp->set_last_committed_checkpoint_id(reg->last_committed);
   for (const auto& p : reg->pending) {
-    ToProto(CommittableRef{req->table(), req->writer_id(), p.epoch, p.checkpoint_id, p.rows, p.checksum},
+    ToProto(CommittableRef{req->table(), req->writer_id(), p.epoch, p.checkpoint_id, p.rows,
+                           p.checksum, p.identity},
             resp->add_pending());
   }
   return grpc::Status::OK;
@@ -161,7 +259,25 @@ grpc::Status GrpcService::RegisterWriter(grpc::ServerContext*, const v1::Registe
 
 grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteResponse>* GrpcService::Write(
     grpc::CallbackServerContext*) {
-  return new WriteReactor(server_);
+  auto* reactor = new WriteReactor(this);
+  reactor->Start();
+  return reactor;
+}
+
+void GrpcService::ShutdownWriteStreams() {
+  std::vector<WriteReactor*> idle;
+  {
+    absl::MutexLock lock(&streams_mu_);
+    shutting_down_ = true;
+    for (WriteReactor* r : streams_) {
+      if (r->state_ == WriteReactor::State::kReading) {
+        r->state_ = WriteReactor::State::kFinished;
+        idle.push_back(r);
+      }
+    }
+  }
+  // Each of these is alive until its Finish (see WriteReactor); not touched after.
+  for (WriteReactor* r : idle) r->Finish(ShuttingDownStatus());
 }
 
 grpc::Status GrpcService::PrepareCommit(grpc::ServerContext*, const v1::PrepareCommitRequest* req,
@@ -176,7 +292,8 @@ grpc::Status GrpcService::Commit(grpc::ServerContext*, const v1::CommitRequest* 
                                  v1::CommitResponse* resp) {
   std::vector<CommittableRef> refs;
   for (const auto& c : req->committables()) {
-    refs.push_back({c.table(), c.writer_id(), c.epoch(), c.checkpoint_id(), c.rows(), c.checksum()});
+    refs.push_back({c.table(), c.writer_id(), c.epoch(), c.checkpoint_id(), c.rows(), c.checksum(),
+                    c.identity()});
   }
   auto results = server_->Commit(refs);
   if (!results.ok()) return ToGrpcStatus(results.status());

@@ -3,9 +3,18 @@
 // thread pool (they block on disk); the Write stream is a callback reactor
 // that reads the next batch only after staging and acknowledging the previous
 // one, so HTTP/2 flow control bounds what a fast client can queue.
+//
+// Shutdown: grpc::Server::Shutdown waits for every open call, and a Write
+// stream whose client sends nothing would hold it until the deadline. So the
+// service keeps track of its open Write streams, and ShutdownWriteStreams()
+// (called just before grpc::Server::Shutdown) ends them.
 #pragma once
 
+#include <unordered_set>
+
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "deltasidecar/v1/sidecar.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "sidecar/sidecar_server.h"
@@ -15,10 +24,21 @@ namespace deltasidecar::sidecar {
 // The one conversion of a status at the edge (the codes are the same numbers).
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
+class WriteReactor;  // one open Write stream (grpc_service.cc)
+
 class GrpcService final
     : public v1::DeltaSidecar::WithCallbackMethod_Write<v1::DeltaSidecar::Service> {
  public:
   explicit GrpcService(SidecarServer* server) : server_(server) {}
+
+  // The first step of a graceful shutdown, before grpc::Server::Shutdown:
+  // every open Write stream that waits for the client's next batch is
+  // finished at once with UNAVAILABLE ("the sidecar is shutting down"); a
+  // stream that is staging a batch stages and acknowledges it first, then
+  // finishes the same way; a stream opened from now on finishes at once.
+  // Other calls are left alone (grpc::Server::Shutdown lets them finish
+  // within its deadline). Returns without waiting for the streams to end.
+  void ShutdownWriteStreams();
 
   grpc::Status CreateTable(grpc::ServerContext*, const v1::CreateTableRequest*,
                            v1::CreateTableResponse*) override;
@@ -41,7 +61,17 @@ class GrpcService final
                        v1::HistoryResponse*) override;
 
  private:
-  SidecarServer* server_;
+  friend class WriteReactor;
+
+  SidecarServer* const server_;
+  // Guards the set and the shutdown flag here, and every open reactor's
+  // state. Never held while calling into gRPC (StartRead, StartWrite,
+  // Finish): those may run reactions, OnDone included, which take it.
+  absl::Mutex streams_mu_;
+  bool shutting_down_ ABSL_GUARDED_BY(streams_mu_) = false;
+  // Open Write streams: a reactor is added when it starts reading and removed
+  // in its OnDone, so every pointer here is alive while streams_mu_ is held.
+  std::unordered_set<WriteReactor*> streams_ ABSL_GUARDED_BY(streams_mu_);
 };
 
 }  // namespace deltasidecar::sidecar

@@ -15,6 +15,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "sidecar/grpc_service.h"
 #include "sidecar/sidecar_server.h"
+#include "table/kill_point.h"
 
 int main(int argc, char** argv) {
   // glibc gives each busy thread its own arena (up to 8 per core); freed
@@ -55,8 +56,45 @@ int main(int argc, char** argv) {
       ->envname("DELTA_SIDECAR_COMMIT_MEMORY_MB")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20))
       ->capture_default_str();
+  namespace table = deltasidecar::table;
+  table::CompactionOptions& compaction = options.table_options.compaction;
+  app.add_option("--compaction-trigger-files", compaction.trigger_files,
+                 "After a commit, compact a bucket once it has this many files (0: never)")
+      ->envname("DELTA_SIDECAR_COMPACTION_TRIGGER_FILES")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  table::RetentionOptions& retention = options.table_options.retention;
+  std::string retain_max_age = absl::FormatDuration(retention.max_age);
+  app.add_option("--retain-min-snapshots", retention.min_snapshots,
+                 "Snapshot expiry always keeps at least this many snapshots")
+      ->envname("DELTA_SIDECAR_RETAIN_MIN_SNAPSHOTS")
+      ->check(CLI::Range(1, 1 << 30))
+      ->capture_default_str();
+  app.add_option("--retain-max-age", retain_max_age,
+                 "...and every snapshot younger than this (time travel reaches this far back)")
+      ->envname("DELTA_SIDECAR_RETAIN_MAX_AGE")
+      ->capture_default_str();
+  app.add_option("--retain-max-snapshots", retention.max_snapshots,
+                 "...but never more than this many")
+      ->envname("DELTA_SIDECAR_RETAIN_MAX_SNAPSHOTS")
+      ->check(CLI::Range(1, 1 << 30))
+      ->capture_default_str();
+  // Runs during parsing, before the required flags are checked.
+  app.add_flag_callback(
+         "--list-kill-points",
+         [] {
+           for (int i = 0; i < static_cast<int>(table::KillPoint::kCount); ++i) {
+             const auto& info = table::KillPointInfoOf(static_cast<table::KillPoint>(i));
+             fmt::print("{:<28} {}\n", info.name, info.when);
+           }
+           throw CLI::Success();
+         },
+         "Print the named kill points (armed by DELTA_SIDECAR_KILL_POINT=name[:n] for crash "
+         "tests; see docs/crashtest.md) and exit");
   try {
     app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
@@ -64,6 +102,25 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.table_options.commit_memory_bytes = commit_memory_mb << 20;
+  if (!absl::ParseDuration(retain_max_age, &retention.max_age) || retention.max_age < absl::ZeroDuration()) {
+    fmt::print(stderr, "delta-sidecar: --retain-max-age: cannot parse '{}' (use e.g. 1h or 90s)\n",
+               retain_max_age);
+    return 2;
+  }
+  if (retention.max_snapshots < retention.min_snapshots) {
+    fmt::print(stderr, "delta-sidecar: --retain-max-snapshots {} is below --retain-min-snapshots {}\n",
+               retention.max_snapshots, retention.min_snapshots);
+    return 2;
+  }
+  auto armed = table::ArmKillPointFromEnvironment();
+  if (!armed.ok()) {
+    fmt::print(stderr, "delta-sidecar: {}\n", std::string(armed.status().message()));
+    return 2;
+  }
+  if (armed->has_value()) {
+    fmt::print(stderr, "delta-sidecar: kill point {} armed: this process will SIGKILL itself there "
+               "(crash testing only)\n", **armed);
+  }
   absl::Duration shutdown_deadline;
   if (!absl::ParseDuration(shutdown_timeout, &shutdown_deadline)) {
     fmt::print(stderr, "delta-sidecar: --shutdown-timeout: cannot parse '{}' (use e.g. 30s)\n",
@@ -108,9 +165,12 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   fmt::print(stderr, "delta-sidecar: signal {}, shutting down\n", sig);
-  // Stop accepting calls, let in-flight ones finish within the deadline, then
-  // close the staging store cleanly (the destructors below).
+  // End the Write streams (an idle one would hold the shutdown until the
+  // deadline; one staging a batch acknowledges it first), stop accepting
+  // calls, let in-flight ones (a commit included) finish within the deadline,
+  // then close the staging store cleanly (the destructors below).
   grpc_server->GetHealthCheckService()->Shutdown();
+  service.ShutdownWriteStreams();
   grpc_server->Shutdown(std::chrono::system_clock::now() +
                         absl::ToChronoMilliseconds(shutdown_deadline));
   (*server)->Shutdown();

@@ -9,6 +9,7 @@
 
 #include "table/absl_compat.h"
 #include "table/file_util.h"
+#include "table/kill_point.h"
 #include "table/status_macros.h"
 
 namespace deltasidecar::sidecar {
@@ -157,8 +158,8 @@ absl::StatusOr<CommittableRef> SidecarServer::PrepareCommit(const std::string& t
     return absl::InvalidArgumentError(Cat("checkpoint id ", checkpoint_id, " is negative"));
   }
   ASSIGN_OR_RETURN(auto sealed, store_->Seal({table_name, writer_id}, epoch, checkpoint_id));
-  return CommittableRef{table_name, writer_id, sealed.epoch, sealed.checkpoint_id, sealed.rows,
-                        sealed.checksum};
+  return CommittableRef{table_name, writer_id,     sealed.epoch, sealed.checkpoint_id,
+                        sealed.rows, sealed.checksum, sealed.identity};
 }
 
 absl::Status SidecarServer::Abort(const std::string& table_name, const std::string& writer_id,
@@ -212,6 +213,23 @@ absl::StatusOr<TableCommitResult> SidecarServer::CommitTable(
       return absl::FailedPreconditionError(Cat(WriterName(key), " is not registered"));
     }
     if (!reg.ok()) return reg.status();
+    if (!ref->identity.empty() && ref->identity != reg->table_writer_id) {
+      // Sealed by an earlier incarnation of the writer, before it restored
+      // from an older savepoint: the table alone says what became of it.
+      if (!checkpoint::IsIdentityOf(ref->identity, writer_id)) {
+        return absl::InvalidArgumentError(Cat("committable identity '", ref->identity,
+                                               "' does not belong to ", WriterName(key)));
+      }
+      ASSIGN_OR_RETURN(auto at, table->FindCommit({ref->identity, ref->checkpoint_id}));
+      if (!at) {
+        return absl::FailedPreconditionError(Cat(
+            "checkpoint ", ref->checkpoint_id, " of ", WriterName(key), " (as '", ref->identity,
+            "') was never committed and was discarded when the writer restored from an older "
+            "checkpoint"));
+      }
+      already_at = std::max(already_at, *at);
+      continue;
+    }
     // Already in the table (a retry, or a crash after the table commit)?
     ASSIGN_OR_RETURN(auto committed_at,
                      table->FindCommit({reg->table_writer_id, ref->checkpoint_id}));
@@ -252,7 +270,9 @@ absl::StatusOr<TableCommitResult> SidecarServer::CommitTable(
     }
   }
   ASSIGN_OR_RETURN(auto result, commit->Finish());
+  table::ReachKillPoint(table::KillPoint::kCommitAfterPublish);
   for (const auto& [key, up_to] : to_mark) RETURN_IF_ERROR(store_->MarkCommitted(key, up_to));
+  table::ReachKillPoint(table::KillPoint::kCommitAfterBookkeeping);
   ScheduleMaintenance(table_name);
   return TableCommitResult{table_name, result.snapshot_id, result.already_committed};
 }

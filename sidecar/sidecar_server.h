@@ -44,6 +44,8 @@ struct CommittableRef {
   int64_t checkpoint_id = 0;
   uint64_t rows = 0;
   uint64_t checksum = 0;
+  // Identity in the table (empty: the writer's current one); see the proto.
+  std::string identity;
 };
 
 struct TableCommitResult {

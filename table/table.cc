@@ -13,6 +13,7 @@
 #include "nlohmann/json.hpp"
 #include "table/absl_compat.h"
 #include "table/file_util.h"
+#include "table/kill_point.h"
 #include "table/row.h"
 #include "table/status_macros.h"
 
@@ -408,6 +409,7 @@ absl::StatusOr<std::vector<DataFileMeta>> Table::WriteBucketFiles(const Mutation
       RETURN_IF_ERROR(writers[k]->Add(key_of(*it), v));
     }
     ASSIGN_OR_RETURN(metas[k], writers[k]->Finish());
+    if (k == 0 && nonempty.size() > 1) ReachKillPoint(KillPoint::kCommitMidDataFiles);
     return absl::OkStatus();
   });
   if (!s.ok()) {
@@ -466,6 +468,7 @@ absl::StatusOr<CommitResult> Table::PublishAppend(std::vector<DataFileMeta> file
       return s;
     }
   }
+  ReachKillPoint(KillPoint::kCommitAfterDataFiles);
   uint64_t added_entries = 0, added_deletes = 0;
   for (const auto& f : files) {
     added_entries += f.entries;
@@ -678,6 +681,7 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
     RemoveDataFiles(outputs);
     return s;
   }
+  ReachKillPoint(KillPoint::kCompactionAfterDataFiles);
   absl::MutexLock commit_lock(&commit_mu_);
   for (int attempt = 0; attempt < options_.max_commit_attempts; ++attempt) {
     auto latest = LatestSnapshot();
@@ -723,6 +727,7 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
     }
     absl::Status p = Publish(next);
     if (p.ok()) {
+      ReachKillPoint(KillPoint::kCompactionAfterPublish);
       RemoveDataFiles(skipped);
       return std::optional<int64_t>(next.id);
     }
@@ -771,6 +776,7 @@ absl::StatusOr<ExpireResult> Table::Expire(int keep, absl::Duration orphan_age) 
     if (t > ids.front()) {
       RETURN_IF_ERROR(RemoveFile(fs, SnapshotPath(t - 1)));
       RETURN_IF_ERROR(SyncDir(fs, snap_dir));
+      ReachKillPoint(KillPoint::kExpireMidway);
       ++result.snapshots_removed;
       absl::MutexLock lock(&mu_);
       cache_.erase(t - 1);

@@ -1,0 +1,278 @@
+"""crashtest: exactly-once under faults, against a real delta-sidecar.
+
+  crashtest.py --cycles N --seed S           random crash/recover cycles
+  crashtest.py --scenario FILE...            replay scenario files (JSON or YAML)
+
+Each random cycle makes some healthy progress, then crashes the sidecar
+(SIGKILL during writes, a seal or a commit, or at a named kill point), then
+restores the job the way Flink does (sometimes from an older savepoint),
+sometimes adds a zombie writer, a lost commit answer or a task failure, and
+verifies the table against the model. A violation prints the seed, the
+cycle's steps as a scenario (save it under tests/replay/ to keep it) and the
+first differing key. The last line is always
+
+  crashtest: cycles=N kills=K recoveries=R committed_checkpoints=C violations=V
+
+and the exit status is 0 only when V is 0 and K and R are at least N
+(for scenarios: when every scenario passed).
+"""
+
+import argparse
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import grpc  # noqa: E402
+
+import replay  # noqa: E402
+
+# Kill points the sidecar reaches on its request path, and the steps that drive
+# the job there. Background points (compaction, expiry) are driven by commits.
+def drive_steps(point, rng):
+    ops = rng.randint(40, 200)
+    if point == "stage.after_write":
+        return [{"op": "write", "ops": ops}]
+    if point in ("seal.before_write", "seal.after_write", "commit.mid_data_files",
+                 "commit.after_data_files", "commit.after_publish", "commit.after_bookkeeping"):
+        return [{"op": "write", "ops": ops}, {"op": "checkpoint"}]
+    if point == "register.after_write":
+        return [{"op": "fail_job"}]
+    if point == "abort.after_write":
+        return [{"op": "write", "ops": ops}, {"op": "checkpoint", "abort": True}]
+    # compaction.*, expire.midway: enough commits to make maintenance run.
+    steps = []
+    for _ in range(12):
+        steps += [{"op": "write", "ops": rng.randint(10, 60)}, {"op": "checkpoint"}]
+    return steps
+
+
+def random_cycle(seed, cycle, kill_points):
+    rng = random.Random(f"{seed}:cycle:{cycle}")
+    steps = []
+    for _ in range(rng.randint(0, 2)):
+        steps.append({"op": "write", "ops": rng.randint(20, 200)})
+        steps.append({"op": "checkpoint", "lose_answer": rng.random() < 0.2,
+                      "retries": rng.choice([0, 0, 0, 1, 5])})
+    crash = rng.choice(["write", "prepare", "commit", "point", "point", "point"])
+    if crash == "write":
+        steps.append({"op": "write", "ops": rng.randint(60, 300),
+                      "kill_after_batches": rng.randint(1, 4)})
+    elif crash in ("prepare", "commit"):
+        steps.append({"op": "write", "ops": rng.randint(20, 300)})
+        steps.append({"op": "checkpoint", "kill_during": crash,
+                      "after_ms": round(rng.uniform(0, 8), 2)})
+    else:
+        point = rng.choice(kill_points)
+        steps.append({"op": "arm", "point": point, "hit": rng.choice([1, 1, 1, 2])})
+        steps += drive_steps(point, rng)
+    steps.append({"op": "kill"})  # a no-op when the crash already happened
+    restore = "latest" if rng.random() < 0.85 else rng.randint(1, 3)
+    steps.append({"op": "recover", "restore": restore})
+    if rng.random() < 0.15:
+        steps.append({"op": "zombie"})
+    if rng.random() < 0.15:
+        steps += [{"op": "write", "ops": rng.randint(10, 100)}, {"op": "fail_job"}]
+    steps.append({"op": "verify"})
+    return steps
+
+
+def run_step(job, step):
+    op = step["op"]
+    if job.failed and op not in ("recover", "kill", "verify", "fail_job", "zombie"):
+        return  # the job is down: Flink would not run this until it restored
+    if op == "write":
+        job.write(step["ops"], writers=step.get("writers"),
+                  kill_after_batches=step.get("kill_after_batches"))
+    elif op == "checkpoint":
+        job.checkpoint(lose_answer=step.get("lose_answer", False), retries=step.get("retries", 0),
+                       complete=step.get("complete", True), abort=step.get("abort", False),
+                       kill_during=step.get("kill_during"), after_ms=step.get("after_ms", 0))
+    elif op == "arm":
+        job.arm(f"{step['point']}:{step.get('hit', 1)}")
+    elif op == "kill":
+        job.kill()
+    elif op == "recover":
+        if "expect_killed_at" in step and step["expect_killed_at"] not in job.last_kill_points():
+            raise replay.Violation(f"expected the sidecar to die at kill point "
+                                   f"{step['expect_killed_at']}, it died at "
+                                   f"{job.last_kill_points() or 'none'}")
+        job.recover(step.get("restore", "latest"))
+    elif op == "fail_job":
+        job.recover("latest" if job.last_completed is not None else "latest")
+    elif op == "zombie":
+        job.zombie()
+    elif op == "verify":
+        if job.failed:
+            job.recover("latest")
+        job.verify()
+    else:
+        raise ValueError(f"unknown step op {op!r}")
+
+
+def run_steps(job, steps, executed):
+    for step in steps:
+        executed.append(step)
+        try:
+            run_step(job, step)
+        except replay.SidecarDown as e:
+            job.log(f"step {json.dumps(step)}: sidecar down ({e})")
+        except grpc.RpcError as e:
+            raise replay.Violation(f"step {json.dumps(step)}: the sidecar answered {e.code().name}: "
+                                   f"{e.details()}") from None
+
+
+def load_scenario(path):
+    text = Path(path).read_text()
+    if str(path).endswith((".yaml", ".yml")):
+        import yaml
+        return yaml.safe_load(text)
+    return json.loads(text)
+
+
+def list_kill_points(bin_dir):
+    out = subprocess.run([str(Path(bin_dir) / "delta-sidecar"), "--list-kill-points"],
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def make_job(args, workdir, seed, writers, keys, log):
+    sidecar = replay.Sidecar(args.bin_dir, workdir, extra_args=SIDECAR_ARGS)
+    deltactl_bin = Path(args.bin_dir) / "deltactl"
+
+    def deltactl(*a):
+        p = subprocess.run([str(deltactl_bin), "--root", str(sidecar.table_root), *map(str, a)],
+                           capture_output=True, text=True, timeout=120)
+        if p.returncode != 0:
+            raise replay.Violation(f"deltactl {' '.join(map(str, a))} failed: {p.stderr.strip()}")
+        return p.stdout
+
+    return replay.Job(sidecar, deltactl, seed=seed, writers=writers, keys=keys, log=log)
+
+
+# Maintenance on every commit and a short retention, so that compaction and
+# expiry (and their kill points) happen within a few checkpoints.
+SIDECAR_ARGS = ["--compaction-trigger-files", "3", "--retain-min-snapshots", "4",
+                "--retain-max-age", "0s"]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("--cycles", type=int, default=20, help="random crash/recover cycles (default 20)")
+    ap.add_argument("--seed", type=int, default=None, help="seed of the random mode (default: time)")
+    ap.add_argument("--scenario", nargs="+", default=[], help="scenario files to replay instead")
+    ap.add_argument("--writers", type=int, default=2, help="parallel writers (default 2)")
+    ap.add_argument("--keys", type=int, default=400, help="key space over all writers (default 400)")
+    ap.add_argument("--bin-dir", default=str(replay.REPO_ROOT / "build" / "bin"),
+                    help="where delta-sidecar and deltactl are (default build/bin)")
+    ap.add_argument("--work-dir", default=None, help="keep the sidecar's directories here")
+    ap.add_argument("--require-all-kill-points", action="store_true",
+                    help="with --scenario: fail unless every kill point was hit")
+    ap.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    args = ap.parse_args(argv)
+
+    def log(msg):
+        if args.verbose:
+            print(f"crashtest: {msg}", file=sys.stderr, flush=True)
+
+    work_root = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="crashtest-"))
+    kill_points = list_kill_points(args.bin_dir)
+    totals = {"kills": 0, "recoveries": 0, "committed": 0, "violations": 0, "cycles": 0}
+    hit = set()
+    ok = True
+    started = time.monotonic()
+    try:
+        if args.scenario:
+            for path in args.scenario:
+                sc = load_scenario(path)
+                workdir = work_root / Path(path).stem
+                shutil.rmtree(workdir, ignore_errors=True)
+                job = make_job(args, workdir, sc.get("seed", 1), sc.get("writers", 2),
+                               sc.get("keys", 200), log)
+                executed = []
+                try:
+                    job.setup()
+                    run_steps(job, sc["steps"], executed)
+                    print(f"crashtest: scenario {Path(path).name}: ok "
+                          f"(kills={job.kills} recoveries={job.recoveries})")
+                except (replay.Violation, Exception) as e:
+                    ok = False
+                    totals["violations"] += 1
+                    report(path, None, executed, e, job, work_root)
+                finally:
+                    job.sc.kill9()
+                totals["kills"] += job.kills
+                totals["recoveries"] += job.recoveries
+                totals["committed"] += job.checkpoints_committed
+                totals["cycles"] += 1
+                hit |= job.kill_points_hit
+            missing = sorted(set(kill_points) - hit)
+            print(f"crashtest: kill points hit {len(hit)}/{len(kill_points)}"
+                  + (f"; never hit: {', '.join(missing)}" if missing else ""))
+            if args.require_all_kill_points and missing:
+                ok = False
+        else:
+            seed = args.seed if args.seed is not None else int(time.time())
+            print(f"crashtest: seed {seed}, {args.cycles} cycles, {args.writers} writers")
+            workdir = work_root / f"seed-{seed}"
+            shutil.rmtree(workdir, ignore_errors=True)
+            job = make_job(args, workdir, seed, args.writers, args.keys, log)
+            job.setup()
+            executed = []  # every step of the run: replaying them all reproduces it
+            try:
+                for cycle in range(args.cycles):
+                    try:
+                        run_steps(job, random_cycle(seed, cycle, kill_points), executed)
+                    except Exception as e:
+                        totals["violations"] += 1
+                        report(None, (seed, cycle), executed, e, job, work_root)
+                        break  # the job's state is unknown past a violation
+                    totals["cycles"] += 1
+            finally:
+                job.sc.kill9()
+            totals["kills"] = job.kills
+            totals["recoveries"] = job.recoveries
+            totals["committed"] = job.checkpoints_committed
+            hit = job.kill_points_hit
+            ok = (totals["violations"] == 0 and job.kills >= args.cycles
+                  and job.recoveries >= args.cycles)
+            print(f"crashtest: kill points hit {len(hit)}/{len(kill_points)}, "
+                  f"{time.monotonic() - started:.0f} s")
+    finally:
+        if not args.work_dir and ok:
+            shutil.rmtree(work_root, ignore_errors=True)
+        elif not ok:
+            print(f"crashtest: directories kept in {work_root}", file=sys.stderr)
+    cycles = totals["cycles"] if args.scenario else args.cycles
+    print(f"crashtest: cycles={cycles} kills={totals['kills']} recoveries={totals['recoveries']} "
+          f"committed_checkpoints={totals['committed']} violations={totals['violations']}")
+    return 0 if ok and totals["violations"] == 0 else 1
+
+
+def report(path, seed_cycle, executed, error, job, work_root):
+    where = f"scenario {path}" if path else f"seed {seed_cycle[0]}, cycle {seed_cycle[1]}"
+    kind = "VIOLATION" if isinstance(error, replay.Violation) else "ERROR"
+    print(f"crashtest: {kind} in {where}: {error}", file=sys.stderr)
+    if not isinstance(error, replay.Violation):
+        traceback.print_exception(error, file=sys.stderr)
+    scenario = {"seed": job.seed, "writers": job.n, "keys": job.keys_per_writer * job.n,
+                "steps": executed}
+    out = Path(work_root) / "failed-scenario.json"
+    out.write_text(json.dumps(scenario, indent=1) + "\n")
+    print(f"crashtest: fault schedule ({len(executed)} steps, the last one failed) written to {out}; "
+          f"replay it with --scenario {out}", file=sys.stderr)
+    print(f"crashtest: last steps: {json.dumps(executed[-6:])}", file=sys.stderr)
+    print(f"crashtest: sidecar log: {job.sc.log_path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
