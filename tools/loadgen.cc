@@ -84,6 +84,55 @@ struct Options {
   std::string writer_prefix;
   double max_restart_seconds = 60;
   double rate = 0;  // total rows per second across writers; 0: as fast as possible
+  std::string report_file;  // JSON lines of timed events; empty: none
+};
+
+// --report: one JSON object per line, each with "t" (seconds since start) and
+// "event": "acked" (every 250 ms: rows acknowledged so far, all sessions),
+// "prepare" (writer, checkpoint, rows, ms), "commit" (checkpoint, ms).
+class Reporter {
+ public:
+  explicit Reporter(const std::string& path) {
+    if (!path.empty()) out_ = std::fopen(path.c_str(), "w");
+  }
+  ~Reporter() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (sampler_.joinable()) sampler_.join();
+    if (out_ != nullptr) std::fclose(out_);
+  }
+  bool failed_to_open(const std::string& path) const { return !path.empty() && out_ == nullptr; }
+  bool on() const { return out_ != nullptr; }
+  void Start() {
+    if (out_ == nullptr) return;
+    sampler_ = std::thread([this] {
+      std::unique_lock lock(mu_);
+      while (!cv_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stop_; })) {
+        lock.unlock();
+        Event(nlohmann::ordered_json{{"event", "acked"}, {"rows", acked_rows.load()}});
+        lock.lock();
+      }
+    });
+  }
+  void Event(nlohmann::ordered_json e) {
+    if (out_ == nullptr) return;
+    e["t"] = std::round(std::chrono::duration<double>(Clock::now() - start_).count() * 1e4) / 1e4;
+    std::string line = e.dump() + "\n";
+    std::lock_guard lock(write_mu_);
+    std::fwrite(line.data(), 1, line.size(), out_);
+  }
+  std::atomic<uint64_t> acked_rows{0};
+
+ private:
+  std::FILE* out_ = nullptr;
+  const Clock::time_point start_ = Clock::now();
+  std::mutex mu_, write_mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread sampler_;
 };
 
 // ---------------------------------------------------------------------------
@@ -363,7 +412,8 @@ struct PreparedCheckpoint {
 
 class LoadRun {
  public:
-  LoadRun(const Options& o, const Workload& wl) : o_(o), wl_(wl) {
+  LoadRun(const Options& o, const Workload& wl, Reporter* reporter)
+      : o_(o), wl_(wl), reporter_(reporter) {
     for (int w = 0; w < o.writers; ++w)
       writer_ids_.push_back(fmt::format("{}/{}", o.writer_prefix, w));
   }
@@ -414,6 +464,7 @@ class LoadRun {
 
   const Options o_;
   const Workload& wl_;
+  Reporter* const reporter_;
   std::vector<std::string> writer_ids_;
   std::vector<std::shared_ptr<grpc::Channel>>
       channels_;  // one per writer, last one the coordinator's
@@ -638,6 +689,7 @@ void LoadRun::WriterLoop(int w) {
       return false;
     }
     ++acked_seq;
+    reporter_->acked_rows += expect;
     return true;
   };
 
@@ -680,8 +732,14 @@ void LoadRun::WriterLoop(int w) {
       preq.set_epoch(epoch);
       preq.set_checkpoint_id(prepare_id);
       v1::Committable committable;
+      auto prepare_began = Clock::now();
       grpc::Status s = stub->PrepareCommit(&ctx, preq, &committable);
       Detach(w, false);
+      if (s.ok()) {
+        reporter_->Event({{"event", "prepare"}, {"writer", w}, {"checkpoint", prepare_id},
+                          {"rows", committable.rows()},
+                          {"ms", std::chrono::duration<double, std::milli>(Clock::now() - prepare_began).count()}});
+      }
       if (!s.ok()) {
         Fail(RecoveryFor(s.error_code()),
              fmt::format("writer {}: PrepareCommit({}): {}", w, prepare_id, Describe(s)));
@@ -814,6 +872,7 @@ bool LoadRun::CommitCheckpoint(int64_t id, const CheckpointState& state) {
     if (Failed()) return false;
   }
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - began).count();
+  reporter_->Event({{"event", "commit"}, {"checkpoint", id}, {"ms", ms}});
   std::lock_guard lock(mu_);
   for (auto it = completed_.upper_bound(last_committed_.value_or(-1));
        it != completed_.end() && it->first <= id; ++it) {
@@ -986,6 +1045,9 @@ int main(int argc, char** argv) {
   app.add_option("--rate", o.rate, "Total rows per second across writers (0: as fast as possible)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--report", o.report_file,
+                 "Write timed events as JSON lines: rows acknowledged every 250 ms, each "
+                 "PrepareCommit and Commit with its latency");
   app.add_option("--batch-rows", o.batch_rows, "Rows per RecordBatch")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1'000'000u));
@@ -1054,8 +1116,14 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  Reporter reporter(o.report_file);
+  if (reporter.failed_to_open(o.report_file)) {
+    fmt::print(stderr, "delta-loadgen: cannot write {}\n", o.report_file);
+    return 1;
+  }
+  reporter.Start();
   auto began = Clock::now();
-  LoadRun run(o, workload);
+  LoadRun run(o, workload, &reporter);
   if (!run.Run()) return 1;
   double secs = std::chrono::duration<double>(Clock::now() - began).count();
   if (!o.expect_file.empty() && !WriteExpected(workload, *schema, o.expect_file)) {
