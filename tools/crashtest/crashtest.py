@@ -122,8 +122,8 @@ def run_steps(job, steps, executed):
         executed.append(step)
         try:
             run_step(job, step)
-        except replay.SidecarDown as e:
-            job.log(f"step {json.dumps(step)}: sidecar down ({e})")
+        except replay.JobFailed as e:
+            job.log(f"step {json.dumps(step)}: job failed over ({e})")
         except grpc.RpcError as e:
             raise replay.Violation(f"step {json.dumps(step)}: the sidecar answered {e.code().name}: "
                                    f"{e.details()}") from None

@@ -48,7 +48,11 @@ class Violation(Exception):
     """The table disagrees with the model, or the sidecar broke a rule of the protocol."""
 
 
-class SidecarDown(Exception):
+class JobFailed(Exception):
+    """A call failed in a way that makes the job fail over (restore from a checkpoint)."""
+
+
+class SidecarDown(JobFailed):
     """A call failed because the sidecar process is gone (killed, maybe at a kill point)."""
 
 
@@ -177,21 +181,37 @@ class Job:
             self.client.close()
         self.client = wire.Client(self.sc.target)
 
-    def call(self, fn, *args, **kwargs):
-        """Runs one RPC; a failure caused by the process dying becomes SidecarDown."""
-        try:
-            return fn(*args, **kwargs)
-        except grpc.RpcError as e:
-            if e.code() in (grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT,
-                            grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND,
-                            grpc.StatusCode.ALREADY_EXISTS):
-                raise  # the server's own answer
+    def call(self, fn, *args, retry=True, **kwargs):
+        """Runs one RPC as a careful client would.
+
+        A failure caused by the process dying raises SidecarDown. UNAVAILABLE or
+        DEADLINE_EXCEEDED from a live process (a slow start, an overloaded
+        machine) is retried for up to 60 s when `retry` (unary calls are
+        idempotent here); otherwise, e.g. for a broken Write stream, the job
+        fails over (JobFailed)."""
+        deadline = time.monotonic() + 60
+        backoff = 0.05
+        while True:
             try:
-                self.sc.proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                raise e from None  # alive: the answer stands
-            self.note_death()
-            raise SidecarDown(f"{e.code().name}: {e.details()}") from e
+                return fn(*args, **kwargs)
+            except grpc.RpcError as e:
+                if e.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                                    grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN,
+                                    grpc.StatusCode.INTERNAL):
+                    raise  # the server's own answer
+                try:
+                    self.sc.proc.wait(timeout=1)
+                except subprocess.TimeoutExpired:
+                    if retry and time.monotonic() < deadline and e.code() in (
+                            grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                        self.log(f"{e.code().name} from a live sidecar; retrying: {e.details()}")
+                        time.sleep(backoff)
+                        backoff = min(backoff * 2, 1.0)
+                        continue
+                    self.failed = True
+                    raise JobFailed(f"{e.code().name}: {e.details()}") from e
+                self.note_death()
+                raise SidecarDown(f"{e.code().name}: {e.details()}") from e
 
     def note_death(self):
         if getattr(self.sc, "_death_noted", None) == self.sc.starts:
@@ -262,12 +282,12 @@ class Job:
                     sent += 1
                     if kill_after_batches is not None and sent >= kill_after_batches:
                         self.kill()
-                    ack = self.call(stream.ack)
+                    ack = self.call(stream.ack, retry=False)
                     if ack.batch_seq != seq or ack.rows_staged != n:
                         raise Violation(f"write ack {ack.batch_seq}/{ack.rows_staged} for batch {seq} "
                                         f"of {n} rows")
                     self.positions[w] = hi
-                self.call(stream.finish)
+                self.call(stream.finish, retry=False)
             finally:
                 stream.cancel()
 
@@ -311,7 +331,7 @@ class Job:
         future = method.future(request, timeout=wire.CALL_TIMEOUT)
         time.sleep(after_ms / 1000.0)
         self.kill()
-        return self.call(future.result)
+        return self.call(future.result, retry=False)
 
     def commit(self, cid, committables, lose_answer=False, retries=0, kill_after_ms=None):
         if kill_after_ms is not None:
@@ -411,7 +431,7 @@ class Job:
             rows, n = pr.encode_rows(self.client.schema(TABLE), [("upsert", {"id": w, "name": "zombie",
                                                                               "score": 0.0, "qty": 0})])
             stream.send(rows, n)
-            self.expect_fenced("Write", lambda: self.call(stream.ack))
+            self.expect_fenced("Write", lambda: self.call(stream.ack, retry=False))
             stream.cancel()
             self.expect_fenced("PrepareCommit", lambda: self.call(
                 self.client.prepare, TABLE, self.writer_id(w), old_epochs[w], self.next_checkpoint + 100))
@@ -457,7 +477,14 @@ class Job:
                 last_model = self.snapshot_models[s.id]
             if last_model is None:
                 continue  # older than anything this job committed (CREATE, or expired history)
-            rows, _ = self.client.scan(TABLE, snapshot_id=s.id)
+            try:
+                rows, _ = self.client.scan(TABLE, snapshot_id=s.id)
+            except grpc.RpcError as e:
+                # Background expiry may remove it between History and Scan.
+                if e.code() == grpc.StatusCode.NOT_FOUND and \
+                        s.id not in {h.id for h in self.client.history(TABLE)}:
+                    continue
+                raise
             compare(f"snapshot {s.id} ({s.kind}, time travel)", last_model,
                     {r["id"]: r for r in rows})
         self.log(f"verified {len(self.model)} rows and {len(history)} snapshots")
