@@ -81,6 +81,9 @@ int main(int argc, char** argv) {
   app.add_option("--repeats", repeats, "Measured commits at each table size")->capture_default_str();
   app.add_option("--lookups", lookups)->capture_default_str();
   app.add_option("--json", json_out, "Also write the figures to this file");
+  std::string curve_out;
+  app.add_option("--curve", curve_out,
+                 "Also write 'rows_in_table seconds' of every measured commit to this file (for plots)");
   CLI11_PARSE(app, argc, argv);
 
   std::filesystem::remove_all(dir);
@@ -110,6 +113,7 @@ int main(int argc, char** argv) {
   };
 
   nlohmann::ordered_json out;
+  std::vector<std::pair<int64_t, double>> curve;  // table rows before the commit, seconds
   int64_t loaded = 0;
   uint64_t seed = 1;
   // Load the first rows_per_commit rows, then measure updates at that size.
@@ -126,11 +130,13 @@ int main(int argc, char** argv) {
   for (int i = 0; i < repeats; ++i) {
     auto b = MakeBatch(*schema, 0, rows_per_commit, loaded, seed++);
     small.push_back(commit(b));
+    curve.emplace_back(loaded, small.back());
     fmt::print("commit {} updates at {} rows: {:.3f} s\n", rows_per_commit, loaded, small.back());
   }
   while (loaded < table_rows) {
     auto b = MakeBatch(*schema, loaded, rows_per_commit, 0, seed++);
     double s = commit(b);
+    curve.emplace_back(loaded, s);
     loaded += rows_per_commit;
     fmt::print("grow: commit {} new rows -> {} rows: {:.3f} s\n", rows_per_commit, loaded, s);
   }
@@ -138,6 +144,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < repeats; ++i) {
     auto b = MakeBatch(*schema, 0, rows_per_commit, loaded, seed++);
     large.push_back(commit(b));
+    curve.emplace_back(loaded, large.back());
     fmt::print("commit {} updates at {} rows: {:.3f} s\n", rows_per_commit, loaded, large.back());
   }
   out["commit_1m_small_table_median_s"] = Median(small);
@@ -193,6 +200,12 @@ int main(int argc, char** argv) {
   out["lookup_p50_us"] = Percentile(us, 0.5);
   out["lookup_p99_us"] = Percentile(us, 0.99);
 
+  if (!curve_out.empty()) {
+    FILE* f = std::fopen(curve_out.c_str(), "w");
+    if (f == nullptr) return 1;
+    for (const auto& [rows, s] : curve) fmt::print(f, "{} {:.4f}\n", rows, s);
+    std::fclose(f);
+  }
   if (!json_out.empty()) {
     FILE* f = std::fopen(json_out.c_str(), "w");
     if (f) {
