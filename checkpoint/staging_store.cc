@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -584,6 +586,23 @@ StagingStore::~StagingStore() {
   impl_->CloseDbLocked();
 }
 
+namespace {
+
+// One line per message on stderr, prefixed so operators can tell it apart.
+class StderrLogger : public rocksdb::Logger {
+ public:
+  StderrLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    char buf[2048];
+    int n = std::vsnprintf(buf, sizeof(buf), format, ap);
+    if (n < 0) return;
+    std::fprintf(stderr, "delta-sidecar: staging store (RocksDB): %s\n", buf);
+  }
+};
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<StagingStore>> StagingStore::Open(const StagingOptions& options) {
   if (options.path.empty()) return absl::InvalidArgumentError("staging store path is empty");
   auto impl = std::make_unique<Impl>();
@@ -603,8 +622,11 @@ absl::StatusOr<std::unique_ptr<StagingStore>> StagingStore::Open(const StagingOp
   // Staged data lives for one checkpoint interval; compressing it costs more
   // CPU than the disk it saves.
   o.compression = rocksdb::kNoCompression;
-  o.keep_log_file_num = 4;
-  o.max_log_file_size = 8 << 20;
+  // RocksDB's info log goes to stderr, warnings and errors only, never to the
+  // data disk: when that disk fills, Debian's RocksDB 7.8 aborts on an
+  // assertion in its file logger after a failed log write, which would turn
+  // "disk full" (RESOURCE_EXHAUSTED, recoverable) into a crash.
+  o.info_log = std::make_shared<StderrLogger>();
   o.avoid_flush_during_shutdown = true;
   o.listeners.push_back(std::make_shared<RecoverOnNextWrite>(impl->needs_resume));
   rocksdb::BlockBasedTableOptions t;

@@ -328,10 +328,14 @@ class SidecarProcess:
         if self.proc is not None:
             self.proc.wait(timeout=30)
 
-    def terminate(self, timeout=60):
-        """SIGTERM; returns the exit status."""
+    def sigterm(self):
+        """Sends SIGTERM without waiting for the exit."""
         self._stopped_by_us = True
         self.proc.send_signal(signal.SIGTERM)
+
+    def terminate(self, timeout=60):
+        """SIGTERM; returns the exit status."""
+        self.sigterm()
         return self.proc.wait(timeout=timeout)
 
     def restart(self):

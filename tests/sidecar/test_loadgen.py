@@ -189,7 +189,7 @@ def test_loadgen_survives_random_kills_and_a_sigterm(loadgen_bin, sidecar_factor
         if lg.proc.poll() is not None:
             break
         if k == 2:
-            assert sidecar.terminate() == 0  # graceful this time (open streams: cut after 2 s)
+            assert sidecar.terminate() == 0  # graceful this time (open streams end with UNAVAILABLE)
         else:
             sidecar.kill9()
         kills += 1

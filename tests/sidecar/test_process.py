@@ -1,9 +1,13 @@
 """The delta-sidecar process: --help, SIGTERM, kill -9 and restart, unix sockets."""
 
+import concurrent.futures
+import struct
 import subprocess
+import threading
 import time
 
 import grpc
+import pytest
 
 import packed_rows as pr
 from sidecar_helpers import KEY, SCHEMA, Deltactl, assert_tables_agree, rpc_error
@@ -42,8 +46,8 @@ def test_sigterm_exits_cleanly_and_the_next_start_recovers(sidecar, client, delt
     c2 = seal(client, W, epoch, 2, [row(2), row(1, "updated")])  # sealed, not committed
     client.write_rows(T, W, epoch, [[row(3)]])  # acknowledged, not sealed
 
-    # (A connected client, even idle, holds the graceful shutdown until it
-    # drops the connection or --shutdown-timeout passes: close it first.)
+    # (An idle grpc-python channel answers the server's shutdown GOAWAY ping
+    # only at its 5 s backup poll, and the shutdown waits for it: close it first.)
     client.close()
     t0 = time.monotonic()
     assert sidecar.terminate() == 0
@@ -60,20 +64,175 @@ def test_sigterm_exits_cleanly_and_the_next_start_recovers(sidecar, client, delt
     assert_tables_agree(client, deltactl, T, [row(1, "updated"), row(2)])
 
 
-def test_sigterm_with_an_idle_open_stream(sidecar_factory):
-    # An open Write stream whose client sends nothing must not hold the
-    # shutdown past --shutdown-timeout.
-    sc = sidecar_factory(env={"DELTA_SIDECAR_SHUTDOWN_TIMEOUT": "2s"})
+class _NextAck(threading.Thread):
+    """Waits for a stream's next response, as a client's reader of acks does:
+    `result` is the response or the grpc.RpcError, `at` when it came."""
+
+    def __init__(self, stream):
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.result = None
+        self.at = None
+        self.start()
+
+    def run(self):
+        try:
+            self.result = self.stream.ack()
+        except grpc.RpcError as e:
+            self.result = e
+        self.at = time.monotonic()
+
+    def get(self, timeout=60):
+        self.join(timeout)
+        assert not self.is_alive(), "no response and no end of the stream"
+        return self.result
+
+
+def test_sigterm_ends_idle_write_streams_at_once_and_keeps_what_they_staged(sidecar_factory,
+                                                                          deltactl_bin):
+    # Open Write streams whose clients send nothing do not hold the shutdown
+    # until --shutdown-timeout: they end at once with UNAVAILABLE, and what
+    # they had staged survives the restart.
+    sc = sidecar_factory(env={"DELTA_SIDECAR_SHUTDOWN_TIMEOUT": "20s"})
     client = sc.client()
     client.create_table(T, SCHEMA, KEY)
+    schema = client.schema(T)
     epoch = client.register(T, W).epoch
+    # Opened first, never sends a message (its reactor waits for the first one).
+    silent = client.write_stream(T, "op-1/1", 0)
     stream = client.write_stream(T, W, epoch)
-    stream.write(*pr.encode_rows(client.schema(T), [row(1)]))
+    assert stream.write(*pr.encode_rows(schema, [row(1), row(2)])).rows_staged == 2
+    # Both streams stay open and idle; the client waits for their next
+    # responses, as a client's reader of acks does.
+    waits = [_NextAck(stream), _NextAck(silent)]
+
     t0 = time.monotonic()
-    assert sc.terminate(timeout=60) == 0
+    sc.sigterm()
+    e = waits[0].get()
+    ended = time.monotonic() - t0
+    assert isinstance(e, grpc.RpcError), e
+    assert e.code() == grpc.StatusCode.UNAVAILABLE, (e.code(), e.details())
+    assert "shutting down" in e.details(), e.details()
+    assert ended < 2, f"the stream ended {ended:.1f} s after SIGTERM"
+    e = waits[1].get()
+    assert isinstance(e, grpc.RpcError), e
+    assert e.code() == grpc.StatusCode.UNAVAILABLE, (e.code(), e.details())
+    # The client goes elsewhere: it drops its connection. (A grpc-python
+    # channel left connected with no call in progress answers the server's
+    # shutdown GOAWAY ping only at its next backup poll, 5 s later, and the
+    # server waits for that answer.)
+    client.close()
+    status = sc.proc.wait(timeout=60)
     took = time.monotonic() - t0
-    assert took < 10, f"shutdown took {took:.1f} s"
-    stream.cancel()
+    assert status == 0, sc.log()[-2000:]
+    assert took < 5, f"shutdown took {took:.1f} s (--shutdown-timeout 20s)\n{sc.log()[-2000:]}"
+    assert "stopped" in sc.log()
+
+    # The acknowledged batch is still staged under the same epoch (no new
+    # registration, which would drop it): seal and commit it.
+    sc.start()
+    client = sc.client()
+    c1 = client.prepare(T, W, epoch, 1)
+    assert c1.rows == 2
+    client.commit([c1])
+    assert_tables_agree(client, Deltactl(deltactl_bin, sc.table_root), T, [row(1), row(2)])
+
+
+def _packed_rows(first_id, count):
+    """`count` upserts {id, name: 30 chars, score: NULL, qty: NULL}, packed fast (struct)."""
+    name = b"n" * 30
+    return b"".join(b"\x01\x0c" + struct.pack("<q", i) + b"\x1e" + name
+                    for i in range(first_id, first_id + count))
+
+
+def test_sigterm_while_a_batch_is_staged_acknowledges_it_first(sidecar_factory):
+    # A batch the sidecar is staging when SIGTERM arrives is staged and
+    # acknowledged; only then does its stream end with UNAVAILABLE. Timing
+    # decides whether SIGTERM lands while the batch is staged (rather than
+    # before it is read or after its ack), so an attempt counts only if the
+    # ack reached the client after SIGTERM; every attempt checks that the
+    # batch is staged exactly when it was acknowledged.
+    n = 1_000_000  # about 40 MB; staging it takes a few hundred ms
+    sc = sidecar_factory(env={"DELTA_SIDECAR_SHUTDOWN_TIMEOUT": "20s"})
+    client = sc.client()
+    client.create_table(T, SCHEMA, KEY)
+    schema = client.schema(T)
+    assert _packed_rows(7, 1) == pr.encode_rows(schema, [{"id": 7, "name": "n" * 30}])[0]
+    first, second = _packed_rows(0, n), _packed_rows(n, n)
+    outcomes = []
+    share = 0.4  # of the first batch's round trip, after which SIGTERM comes
+    for attempt in range(6):
+        writer = f"op-2/{attempt}"
+        epoch = client.register(T, writer).epoch
+        stream = client.write_stream(T, writer, epoch)
+        t0 = time.monotonic()
+        stream.write(first, n)
+        staging = time.monotonic() - t0
+        wait = _NextAck(stream)
+        stream.send(second, n)
+        time.sleep(staging * share)
+        t_sig = time.monotonic()
+        sc.sigterm()
+        ack = wait.get()
+        if isinstance(ack, grpc.RpcError):  # SIGTERM came before the batch was read
+            assert ack.code() == grpc.StatusCode.UNAVAILABLE, (ack.code(), ack.details())
+            outcomes.append("not read")
+            share += (1 - share) / 2
+        else:
+            assert ack.rows_staged == n
+            e = rpc_error(stream.ack)
+            assert e.code() == grpc.StatusCode.UNAVAILABLE, (e.code(), e.details())
+            assert "shutting down" in e.details(), e.details()
+            outcomes.append("acknowledged during shutdown" if wait.at > t_sig else "acknowledged before")
+            share /= 2
+        client.close()  # (see the test above)
+        assert sc.proc.wait(timeout=60) == 0, sc.log()[-2000:]
+        sc.start()
+        client = sc.client()
+        # Acknowledged <=> staged.
+        c = client.prepare(T, writer, epoch, 1)
+        assert c.rows == (n if outcomes[-1] == "not read" else 2 * n), outcomes
+        if outcomes[-1] == "acknowledged during shutdown":
+            return
+    pytest.fail(f"SIGTERM never landed while a batch was staged: {outcomes}")
+
+
+def test_sigterm_lets_a_running_commit_finish(sidecar_factory, deltactl_bin):
+    # With 1 MiB of commit memory the commit writes its data files one after
+    # the other; SIGTERM comes once the first one exists, while the commit runs.
+    sc = sidecar_factory(env={"DELTA_SIDECAR_SHUTDOWN_TIMEOUT": "20s",
+                              "DELTA_SIDECAR_COMMIT_MEMORY_MB": "1"})
+    client = sc.client()
+    client.create_table(T, SCHEMA, KEY, buckets=4)
+    epoch = client.register(T, W).epoch
+    n = 50_000
+    rows = [row(i, f"{i:06d}" + "c" * 1000) for i in range(n)]  # about 50 MB
+    client.write_rows(T, W, epoch, [rows[k:k + 1000] for k in range(0, n, 1000)])
+    c1 = client.prepare(T, W, epoch, 1)
+    data = sc.table_root / T / "data"
+    snapshots = sc.table_root / T / "snapshots"
+    published = sorted(snapshots.glob("snapshot-*"))
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        commit = pool.submit(client.commit, [c1])
+        deadline = time.monotonic() + 60
+        while not list(data.glob("*.sst")):
+            assert not commit.done(), commit.result()
+            assert time.monotonic() < deadline, "the commit wrote no data file"
+            time.sleep(0.002)
+        assert sorted(snapshots.glob("snapshot-*")) == published, "the commit ended before SIGTERM"
+        sc.sigterm()
+        resp = commit.result(timeout=60)
+    client.close()  # (see test_sigterm_ends_idle_write_streams_...)
+    assert sc.proc.wait(timeout=60) == 0, sc.log()[-2000:]
+    (tc,) = resp.commits
+    assert not tc.already_committed
+    # The table holds the commit (read with deltactl, the sidecar is down).
+    dc = Deltactl(deltactl_bin, sc.table_root)
+    (snap,) = [h for h in dc.history(T) if h["id"] == tc.snapshot_id]
+    assert snap["identities"] == [{"writer": W, "checkpoint": 1}]
+    got = dc.scan(T)
+    assert [r["id"] for r in got] == list(range(n))
+    assert all(r["name"] == rows[r["id"]]["name"] for r in got)
 
 
 def test_kill9_keeps_sealed_and_committed_checkpoints(sidecar, client, deltactl):
