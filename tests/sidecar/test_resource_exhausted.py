@@ -92,19 +92,18 @@ def _fill(path, leave):
         os.fsync(f.fileno())
 
 
-@pytest.fixture
-def small_disk_sidecar(sidecar_factory, tmp_path):
-    """A delta-sidecar whose --data-dir is on its own 64 MiB tmpfs (mounted for the test,
-    unmounted after it); its --table-root stays on the normal disk. Yields (sidecar, mount)."""
+def _sidecar_with_small_disk(sidecar_factory, tmp_path, which):
+    """A delta-sidecar whose `which` directory ("data_dir" or "table_root") is on its
+    own 64 MiB tmpfs, mounted for the test and unmounted after it. Yields (sidecar, mount)."""
     disk = tmp_path / "small-disk"
     disk.mkdir()
     err = _mount_tmpfs(disk, "64m")
     if err == errno.EPERM:
-        pytest.skip(f"cannot mount a tmpfs for the staging store ({os.strerror(err)}): "
-                    "this test needs root (CAP_SYS_ADMIN)")
+        pytest.skip(f"cannot mount a tmpfs ({os.strerror(err)}): this test needs root "
+                    "(CAP_SYS_ADMIN)")
     assert err == 0, f"mount -t tmpfs at {disk}: {os.strerror(err)}"
     sc = sidecar_factory(name="small-disk", start=False)
-    sc.data_dir = disk / "data"
+    setattr(sc, which, disk / which)
     try:
         sc.start()
         yield sc, disk
@@ -118,6 +117,18 @@ def small_disk_sidecar(sidecar_factory, tmp_path):
                 sc._stopped_by_us = True
         finally:
             _umount(disk)
+
+
+@pytest.fixture
+def small_disk_sidecar(sidecar_factory, tmp_path):
+    """The staging store (--data-dir) on a small disk; tables on the normal one."""
+    yield from _sidecar_with_small_disk(sidecar_factory, tmp_path, "data_dir")
+
+
+@pytest.fixture
+def small_table_disk_sidecar(sidecar_factory, tmp_path):
+    """The tables (--table-root) on a small disk; the staging store on the normal one."""
+    yield from _sidecar_with_small_disk(sidecar_factory, tmp_path, "table_root")
 
 
 def test_disk_full_is_resource_exhausted_and_staging_recovers_when_space_returns(
@@ -251,3 +262,46 @@ def test_over_max_staged_bytes_is_resource_exhausted_until_a_commit_frees_space(
     assert_tables_agree(client, Deltactl(deltactl_bin, sc.table_root), T,
                         list(batches.acked.values()) + list(other.acked.values()))
     print(f"accepted again after {tries} attempt(s)")
+
+
+def test_disk_full_during_a_table_commit_is_resource_exhausted_and_the_retry_commits(
+        small_table_disk_sidecar, deltactl_bin):
+    """The table's disk fills while a commit writes its files: the commit answers
+    RESOURCE_EXHAUSTED, publishes nothing and leaves no file behind; the staged
+    checkpoint is untouched, and the same Commit succeeds once there is room."""
+    sc, disk = small_table_disk_sidecar
+    client = sc.client()
+    client.create_table(T, SCHEMA, KEY, buckets=4)
+    deltactl = Deltactl(deltactl_bin, sc.table_root)
+    schema = client.schema(T)
+    epoch = client.register(T, W).epoch
+    # Incompressible names, so the table files really need the space.
+    rows = [{"id": i, "name": os.urandom(120).hex(), "score": i / 4, "qty": i % 7}
+            for i in range(12000)]
+    stream = client.write_stream(T, W, epoch)
+    for k in range(0, len(rows), BATCH_ROWS):
+        stream.write(*pr.encode_rows(schema, rows[k:k + BATCH_ROWS]))
+    stream.finish()
+    committable = client.prepare(T, W, epoch, 1)
+    files_before = sorted(os.listdir(sc.table_root / T / "data"))
+    history_before = [s.id for s in client.history(T)]
+
+    filler = disk / "filler"
+    _fill(str(filler), leave=256 << 10)
+    err = None
+    try:
+        client.commit([committable])
+    except grpc.RpcError as e:
+        err = e
+    assert err is not None, "a commit whose files cannot fit succeeded"
+    assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, (err.code(), err.details())
+    assert "space" in err.details().lower(), err.details()
+    assert [s.id for s in client.history(T)] == history_before, "a failed commit published"
+    assert sorted(os.listdir(sc.table_root / T / "data")) == files_before, \
+        "a failed commit left data files behind"
+
+    os.remove(filler)
+    resp = client.commit([committable])
+    assert not resp.commits[0].already_committed
+    assert_tables_agree(client, deltactl, T, rows)
+    assert deltactl.run("verify", T).returncode == 0
