@@ -230,9 +230,17 @@ class Job:
         """Restarts the sidecar (cleanly) with kill point `spec` ("name" or "name:n") armed."""
         if self.failed:
             return
-        self.sc.stop()
+        self.stop_sidecar()
         self.sc.start(spec)
         self.connect()
+
+    def stop_sidecar(self):
+        """SIGTERM. The channel closes first: gRPC's graceful shutdown would wait
+        for an idle client connection to answer its ping (~5 s in grpc-python)."""
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        self.sc.stop()
 
     def last_kill_points(self):
         point = self.sc.kill_point_hit()
@@ -380,7 +388,7 @@ class Job:
             self.sc.start(kill_point)
             self.connect()
         elif kill_point is not None:
-            self.sc.stop()
+            self.stop_sidecar()
             self.sc.start(kill_point)
             self.connect()
         if restore != "latest" and self.last_completed is not None and \
