@@ -137,6 +137,7 @@ absl::StatusOr<checkpoint::Registration> SidecarServer::RegisterWriter(
 absl::StatusOr<uint32_t> SidecarServer::Write(const std::string& table_name,
                                               const std::string& writer_id, int64_t epoch,
                                               std::string_view rows, uint32_t row_count) {
+  RETURN_IF_ERROR(table::ValidateTableName(table_name));
   checkpoint::WriterKey key{table_name, writer_id};
   RETURN_IF_ERROR(store_->CheckEpoch(key, epoch));
   ASSIGN_OR_RETURN(auto table, GetTable(table_name));
@@ -154,6 +155,7 @@ absl::StatusOr<uint32_t> SidecarServer::Write(const std::string& table_name,
 absl::StatusOr<CommittableRef> SidecarServer::PrepareCommit(const std::string& table_name,
                                                             const std::string& writer_id,
                                                             int64_t epoch, int64_t checkpoint_id) {
+  RETURN_IF_ERROR(table::ValidateTableName(table_name));
   if (checkpoint_id < 0) {
     return absl::InvalidArgumentError(Cat("checkpoint id ", checkpoint_id, " is negative"));
   }
@@ -164,6 +166,7 @@ absl::StatusOr<CommittableRef> SidecarServer::PrepareCommit(const std::string& t
 
 absl::Status SidecarServer::Abort(const std::string& table_name, const std::string& writer_id,
                                   int64_t epoch, int64_t checkpoint_id) {
+  RETURN_IF_ERROR(table::ValidateTableName(table_name));
   return store_->Abort({table_name, writer_id}, epoch, checkpoint_id);
 }
 
@@ -187,17 +190,14 @@ absl::StatusOr<std::vector<TableCommitResult>> SidecarServer::Commit(
 absl::StatusOr<TableCommitResult> SidecarServer::CommitTable(
     const std::string& table_name, const std::vector<const CommittableRef*>& refs) {
   ASSIGN_OR_RETURN(auto table, GetTable(table_name));
-  // The newest checkpoint asked for, per writer.
-  std::map<std::string, const CommittableRef*> newest;
-  for (const CommittableRef* c : refs) {
-    auto& slot = newest[c->writer_id];
-    if (slot == nullptr || c->checkpoint_id > slot->checkpoint_id) slot = c;
-  }
+  std::map<std::string, std::vector<const CommittableRef*>> by_writer;
+  for (const CommittableRef* c : refs) by_writer[c->writer_id].push_back(c);
   std::set<size_t> stripes;
-  for (const auto& [writer_id, ref] : newest) stripes.insert(StripeOf(table_name, writer_id));
+  for (const auto& [writer_id, mine] : by_writer) stripes.insert(StripeOf(table_name, writer_id));
   std::vector<std::unique_ptr<absl::MutexLock>> held;
   for (size_t s : stripes) held.push_back(std::make_unique<absl::MutexLock>(&writer_stripes_[s]));
-  // What each writer contributes, found (and checked) before any data is read.
+  // What each writer contributes, found (and every committable checked) before
+  // any data is read, so a refused Commit changes nothing.
   struct Contribution {
     checkpoint::WriterKey key;
     std::vector<checkpoint::SealedCheckpoint> sealed;
@@ -206,14 +206,20 @@ absl::StatusOr<TableCommitResult> SidecarServer::CommitTable(
   std::vector<table::CommitIdentity> identities;
   std::vector<std::pair<checkpoint::WriterKey, int64_t>> to_mark;
   int64_t already_at = -1;
-  for (const auto& [writer_id, ref] : newest) {
+  for (const auto& [writer_id, mine] : by_writer) {
     checkpoint::WriterKey key{table_name, writer_id};
     auto reg = store_->Lookup(key);
     if (absl::IsNotFound(reg.status())) {
       return absl::FailedPreconditionError(Cat(WriterName(key), " is not registered"));
     }
     if (!reg.ok()) return reg.status();
-    if (!ref->identity.empty() && ref->identity != reg->table_writer_id) {
+    // Committables of the writer's current identity; the newest decides what is committed.
+    std::vector<const CommittableRef*> current;
+    for (const CommittableRef* ref : mine) {
+      if (ref->identity.empty() || ref->identity == reg->table_writer_id) {
+        current.push_back(ref);
+        continue;
+      }
       // Sealed by an earlier incarnation of the writer, before it restored
       // from an older savepoint: the table alone says what became of it.
       if (!checkpoint::IsIdentityOf(ref->identity, writer_id)) {
@@ -228,32 +234,43 @@ absl::StatusOr<TableCommitResult> SidecarServer::CommitTable(
             "checkpoint"));
       }
       already_at = std::max(already_at, *at);
-      continue;
     }
-    // Already in the table (a retry, or a crash after the table commit)?
+    if (current.empty()) continue;
+    const CommittableRef* newest = *std::max_element(
+        current.begin(), current.end(),
+        [](const CommittableRef* a, const CommittableRef* b) { return a->checkpoint_id < b->checkpoint_id; });
+    // Already in the table (a retry, or a crash after the table commit)? Then
+    // so is every earlier checkpoint of this identity; their seals are gone.
     ASSIGN_OR_RETURN(auto committed_at,
-                     table->FindCommit({reg->table_writer_id, ref->checkpoint_id}));
+                     table->FindCommit({reg->table_writer_id, newest->checkpoint_id}));
     if (committed_at) {
-      RETURN_IF_ERROR(store_->MarkCommitted(key, ref->checkpoint_id));
+      RETURN_IF_ERROR(store_->MarkCommitted(key, newest->checkpoint_id));
       already_at = std::max(already_at, *committed_at);
       continue;
     }
     RETURN_IF_ERROR(CatchUp(*table, key));
-    ASSIGN_OR_RETURN(auto sealed, store_->SealedUpTo(key, ref->checkpoint_id));
-    if (sealed.empty() || sealed.back().checkpoint_id != ref->checkpoint_id) {
-      return absl::FailedPreconditionError(Cat(
-          "checkpoint ", ref->checkpoint_id, " of ", WriterName(key),
-          " is not sealed (never prepared, aborted, or discarded by a later registration)"));
-    }
-    const checkpoint::SealedCheckpoint& last = sealed.back();
-    if (last.epoch != ref->epoch || last.rows != ref->rows || last.checksum != ref->checksum) {
-      return absl::FailedPreconditionError(Cat(
-          "committable for checkpoint ", ref->checkpoint_id, " of ", WriterName(key),
-          " does not match the sealed checkpoint (epoch ", ref->epoch, " vs ", last.epoch,
-          ", rows ", ref->rows, " vs ", last.rows, ")"));
+    ASSIGN_OR_RETURN(auto sealed, store_->SealedUpTo(key, newest->checkpoint_id));
+    for (const CommittableRef* ref : current) {
+      auto seal = std::find_if(sealed.begin(), sealed.end(), [&](const checkpoint::SealedCheckpoint& c) {
+        return c.checkpoint_id == ref->checkpoint_id;
+      });
+      if (seal == sealed.end()) {
+        ASSIGN_OR_RETURN(auto at, table->FindCommit({reg->table_writer_id, ref->checkpoint_id}));
+        if (at) continue;  // committed before: nothing to check against
+        return absl::FailedPreconditionError(Cat(
+            "checkpoint ", ref->checkpoint_id, " of ", WriterName(key),
+            " is not sealed (never prepared, aborted, or discarded by a later registration)"));
+      }
+      if (seal->epoch != ref->epoch || seal->rows != ref->rows || seal->checksum != ref->checksum) {
+        return absl::FailedPreconditionError(Cat(
+            "committable for checkpoint ", ref->checkpoint_id, " of ", WriterName(key),
+            " does not match the sealed checkpoint (epoch ", ref->epoch, " vs ", seal->epoch,
+            ", rows ", ref->rows, " vs ", seal->rows, ", checksum ", ref->checksum, " vs ",
+            seal->checksum, ")"));
+      }
     }
     for (const auto& s : sealed) identities.push_back({reg->table_writer_id, s.checkpoint_id});
-    to_mark.emplace_back(key, ref->checkpoint_id);
+    to_mark.emplace_back(key, newest->checkpoint_id);
     contributions.push_back({key, std::move(sealed)});
   }
   if (identities.empty()) return TableCommitResult{table_name, already_at, true};

@@ -31,19 +31,6 @@ constexpr size_t kSnapshotCacheSize = 64;
 // A temporary file this old is a crashed committer's leftover, not one in flight.
 constexpr absl::Duration kStaleTmpAge = absl::Minutes(10);
 
-absl::Status ValidateTableName(const std::string& name) {
-  bool ok = !name.empty() && name.size() <= 128 && name[0] != '.';
-  for (char c : name) {
-    ok = ok && (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.');
-  }
-  if (!ok) {
-    return absl::InvalidArgumentError(Cat(
-        "invalid table name '", name,
-        "': use 1-128 letters, digits, '_', '-' or '.', not starting with '.'"));
-  }
-  return absl::OkStatus();
-}
-
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
 // Runs fn(i) for i in [0, n) on up to `threads` threads; returns the first error.
@@ -90,6 +77,19 @@ class MergedTableIterator : public TableIterator {
 };
 
 }  // namespace
+
+absl::Status ValidateTableName(const std::string& name) {
+  bool ok = !name.empty() && name.size() <= 128 && name[0] != '.';
+  for (char c : name) {
+    ok = ok && (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.');
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(Cat(
+        "invalid table name '", name,
+        "': use 1-128 letters, digits, '_', '-' or '.', not starting with '.'"));
+  }
+  return absl::OkStatus();
+}
 
 Table::Table(std::string root, std::string name, TableSchema schema, const TableOptions& options,
              std::shared_ptr<Storage> storage)

@@ -239,6 +239,10 @@ class CommitWriter {
   bool finished_ = false;
 };
 
+// OK for a valid table name (1-128 letters, digits, '_', '-' or '.', not
+// starting with '.'), else INVALID_ARGUMENT saying so.
+absl::Status ValidateTableName(const std::string& name);
+
 // The time a snapshot was committed.
 inline absl::Time SnapshotTime(const Snapshot& s) { return absl::FromUnixMillis(s.time_ms); }
 

@@ -12,12 +12,15 @@ Run with Debian's interpreter: /usr/bin/python3 -m pytest -q tests/sidecar
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-import sidecar_api
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "connector" / "python"))
+
+import sidecar_api  # noqa: E402
 from sidecar_helpers import Deltactl
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import grpc
 
-import packed_rows as pr
+from deltasidecar import rows as pr
 
 # The schema most tests use.
 SCHEMA = "id BIGINT, name STRING, score DOUBLE, qty INT"

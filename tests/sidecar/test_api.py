@@ -7,7 +7,7 @@ import time
 import grpc
 import pytest
 
-import packed_rows as pr
+from deltasidecar import rows as pr
 import sidecar_api
 from sidecar_helpers import KEY, SCHEMA, assert_tables_agree, rpc_error
 
@@ -251,7 +251,7 @@ def test_every_type_round_trips(client, deltactl):
     assert got == expected
     text_rows = deltactl.scan("types")
     pr.assert_same_json_rows(schema, [pr.json_row(schema, r) for r in expected], text_rows)
-    # Spot checks of the text forms, independent of packed_rows.json_value.
+    # Spot checks of the text forms, independent of rows.json_value.
     first = text_rows[0]
     assert first["dec"] == "-99999999.99" and first["day"] == "0001-01-01"
     assert first["dtm"] == "0001-01-01 00:00:00.000" and first["ts"] == "1969-12-31 23:59:59.999999999"

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-import packed_rows as pr
+from deltasidecar import rows as pr
 from sidecar_helpers import Deltactl
 
 TABLE = "lg"

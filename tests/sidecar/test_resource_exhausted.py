@@ -17,7 +17,7 @@ import time
 import grpc
 import pytest
 
-import packed_rows as pr
+from deltasidecar import rows as pr
 from sidecar_helpers import KEY, SCHEMA, Deltactl, assert_tables_agree
 
 T = "quota"
