@@ -11,15 +11,6 @@ namespace {
 constexpr uint32_t kScanBatchRows = 8192;
 constexpr size_t kScanBatchBytes = 1 << 20;
 
-void ToProto(const CommittableRef& c, v1::Committable* out) {
-  out->set_table(c.table);
-  out->set_writer_id(c.writer_id);
-  out->set_epoch(c.epoch);
-  out->set_checkpoint_id(c.checkpoint_id);
-  out->set_rows(c.rows);
-  out->set_checksum(c.checksum);
-  out->set_identity(c.identity);
-}
 
 absl::StatusOr<std::shared_ptr<const table::Snapshot>> SelectSnapshot(
     table::Table& table, const v1::SnapshotSelector& selector) {
@@ -288,14 +279,28 @@ grpc::Status GrpcService::PrepareCommit(grpc::ServerContext*, const v1::PrepareC
   return grpc::Status::OK;
 }
 
-grpc::Status GrpcService::Commit(grpc::ServerContext*, const v1::CommitRequest* req,
-                                 v1::CommitResponse* resp) {
+void ToProto(const CommittableRef& c, v1::Committable* out) {
+  out->set_table(c.table);
+  out->set_writer_id(c.writer_id);
+  out->set_epoch(c.epoch);
+  out->set_checkpoint_id(c.checkpoint_id);
+  out->set_rows(c.rows);
+  out->set_checksum(c.checksum);
+  out->set_identity(c.identity);
+}
+
+std::vector<CommittableRef> CommittablesFromProto(const v1::CommitRequest& req) {
   std::vector<CommittableRef> refs;
-  for (const auto& c : req->committables()) {
+  for (const auto& c : req.committables()) {
     refs.push_back({c.table(), c.writer_id(), c.epoch(), c.checkpoint_id(), c.rows(), c.checksum(),
                     c.identity()});
   }
-  auto results = server_->Commit(refs);
+  return refs;
+}
+
+grpc::Status GrpcService::Commit(grpc::ServerContext*, const v1::CommitRequest* req,
+                                 v1::CommitResponse* resp) {
+  auto results = server_->Commit(CommittablesFromProto(*req));
   if (!results.ok()) return ToGrpcStatus(results.status());
   for (const auto& r : *results) {
     auto* out = resp->add_commits();

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <unordered_set>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -25,6 +26,10 @@ namespace deltasidecar::sidecar {
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 class WriteReactor;  // one open Write stream (grpc_service.cc)
+
+// The committables of a Commit request as SidecarServer takes them, and back.
+std::vector<CommittableRef> CommittablesFromProto(const v1::CommitRequest& req);
+void ToProto(const CommittableRef& c, v1::Committable* out);
 
 class GrpcService final
     : public v1::DeltaSidecar::WithCallbackMethod_Write<v1::DeltaSidecar::Service> {

@@ -1,8 +1,7 @@
 // Fuzz target for Commit: the input is a serialized deltasidecar.v1.CommitRequest
 // (inputs that do not parse are skipped). Its committables are converted to
-// CommittableRef exactly as GrpcService::Commit (sidecar/grpc_service.cc) does
-// and handed to a real SidecarServer. That conversion lives inside the gRPC
-// method, so it is repeated here (ToRefs below); keep the two in step.
+// CommittableRef by the gRPC service's own conversion (CommittablesFromProto)
+// and handed to a real SidecarServer.
 //
 // The server lives in a temporary directory created once per process: table
 // "t" (id BIGINT, name STRING, score DOUBLE; 2 buckets) with writer "w", whose
@@ -36,6 +35,7 @@
 
 #include "deltasidecar/v1/sidecar.pb.h"
 #include "google/protobuf/stubs/logging.h"
+#include "sidecar/grpc_service.h"
 #include "sidecar/sidecar_server.h"
 
 namespace {
@@ -59,16 +59,6 @@ T Check(absl::StatusOr<T> v, const char* what) {
 
 void Check(const absl::Status& s, const char* what) {
   if (!s.ok()) Fail(std::string(what) + ": " + s.ToString());
-}
-
-// As GrpcService::Commit converts the request.
-std::vector<ds::CommittableRef> ToRefs(const v1::CommitRequest& req) {
-  std::vector<ds::CommittableRef> refs;
-  for (const auto& c : req.committables()) {
-    refs.push_back({c.table(), c.writer_id(), c.epoch(), c.checkpoint_id(), c.rows(), c.checksum(),
-                    c.identity()});
-  }
-  return refs;
 }
 
 void PutLE(uint64_t v, int bytes, std::string* out) {
@@ -170,15 +160,6 @@ World& Get() {
 
 int64_t Latest(World& w) { return Check(w.table->LatestSnapshot(), "LatestSnapshot")->id; }
 
-void ToProto(const ds::CommittableRef& c, v1::Committable* out) {
-  out->set_table(c.table);
-  out->set_writer_id(c.writer_id);
-  out->set_epoch(c.epoch);
-  out->set_checkpoint_id(c.checkpoint_id);
-  out->set_rows(c.rows);
-  out->set_checksum(c.checksum);
-  out->set_identity(c.identity);
-}
 
 void WriteSeeds(const char* dir) {
   World& w = Get();
@@ -188,13 +169,13 @@ void WriteSeeds(const char* dir) {
   };
   auto one = [&](const ds::CommittableRef& c) {
     v1::CommitRequest req;
-    ToProto(c, req.add_committables());
+    ds::ToProto(c, req.add_committables());
     return req;
   };
   save("valid_sealed.pb", one(w.sealed));
   save("already_committed.pb", one(w.committed));
   v1::CommitRequest both = one(w.committed);
-  ToProto(w.sealed, both.add_committables());
+  ds::ToProto(w.sealed, both.add_committables());
   save("valid_both.pb", both);
   ds::CommittableRef c = w.sealed;
   c.checksum ^= 1;
@@ -224,7 +205,7 @@ void WriteSeeds(const char* dir) {
   v1::CommitRequest two_tables = one(w.sealed);
   c = w.sealed;
   c.table = "nope";
-  ToProto(c, two_tables.add_committables());
+  ds::ToProto(c, two_tables.add_committables());
   save("valid_then_unknown_table.pb", two_tables);
   save("empty.pb", v1::CommitRequest());
 }
@@ -251,7 +232,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!req.ParseFromArray(data, static_cast<int>(size))) return 0;
   World& w = Get();
   const int64_t before = Latest(w);
-  const std::vector<ds::CommittableRef> refs = ToRefs(req);
+  const std::vector<ds::CommittableRef> refs = ds::CommittablesFromProto(req);
   absl::StatusOr<std::vector<ds::TableCommitResult>> results = w.server->Commit(refs);
   std::vector<std::string> order;  // tables in order of first appearance
   for (const auto& r : refs) {

@@ -54,6 +54,17 @@ class Batches:
         self.acked.update((r["id"], r) for r in rows)
         return ack, len(packed)
 
+    def write_until_refused(self, stream, limit=100):
+        """Writes up to `limit` batches until one is refused. Returns (the RpcError or
+        None, bytes acknowledged before it)."""
+        acked_bytes = 0
+        for _ in range(limit):
+            ack, size = self.write(stream)
+            if isinstance(ack, grpc.RpcError):
+                return ack, acked_bytes
+            acked_bytes += size
+        return None, acked_bytes
+
 
 # -- a full disk ------------------------------------------------------------------------------
 
@@ -204,14 +215,7 @@ def test_over_max_staged_bytes_is_resource_exhausted_until_a_commit_frees_space(
     # Write until refused: 100 batches are about 27 MB, far past the limit.
     # The store counts the memtables, which grow with every write, so it
     # cannot lag behind by much here.
-    stream = client.write_stream(T, W, epoch)
-    refused, acked_bytes = None, 0
-    for _ in range(100):
-        ack, size = batches.write(stream)
-        if isinstance(ack, grpc.RpcError):
-            refused = ack
-            break
-        acked_bytes += size
+    refused, acked_bytes = batches.write_until_refused(client.write_stream(T, W, epoch))
     assert refused is not None, f"{acked_bytes} bytes staged under a limit of {LIMIT}"
     assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, (refused.code(), refused.details())
     assert f"limit of {LIMIT}" in refused.details(), refused.details()
@@ -222,14 +226,7 @@ def test_over_max_staged_bytes_is_resource_exhausted_until_a_commit_frees_space(
     # memtable counts as its file's size, smaller than the memtable's).
     other = Batches(client.schema(T))
     other.ids = itertools.count(10**9)
-    other_stream = client.write_stream(T, OTHER, other_epoch)
-    refused, other_bytes = None, 0
-    for _ in range(100):
-        ack, size = other.write(other_stream)
-        if isinstance(ack, grpc.RpcError):
-            refused = ack
-            break
-        other_bytes += size
+    refused, other_bytes = other.write_until_refused(client.write_stream(T, OTHER, other_epoch))
     assert refused is not None and refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused
     assert acked_bytes + other_bytes <= LIMIT, (acked_bytes, other_bytes)
 
