@@ -547,11 +547,16 @@ struct StagingStore::Impl {
 
   uint64_t ApproximateBytesLocked() ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
     if (db == nullptr) return 0;
-    uint64_t live = 0;
+    // Every file of the current version counts in full. (RocksDB's
+    // "estimate-live-data-size" counts overlapping L0 files once, and every
+    // staging file overlaps the others on the registry keys, so it undercounts
+    // by whole files.) Range-deleted data counts until compaction drops it;
+    // Reclaim() hurries that along when the limit is hit.
+    uint64_t files = 0;
     uint64_t mem = 0;
-    db->GetIntProperty(rocksdb::DB::Properties::kEstimateLiveDataSize, &live);
+    db->GetIntProperty(rocksdb::DB::Properties::kLiveSstFilesSize, &files);
     db->GetIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &mem);
-    return live + mem;
+    return files + mem;
   }
 
   // When a Stage was refused for max_bytes, deleted data may still count in
@@ -571,7 +576,17 @@ struct StagingStore::Impl {
     db->Flush(fo).PermitUncheckedError();
     rocksdb::Slice begin("d\0", 2);
     rocksdb::Slice end("d\x01", 2);
-    rocksdb::experimental::SuggestCompactRange(db.get(), &begin, &end).PermitUncheckedError();
+    if (force) {
+      // Data was just deleted while writes are refused: compact now, so the
+      // space (and the count above) is back before the next Stage. Writes
+      // are being refused anyway; this only delays the delete's caller.
+      rocksdb::CompactRangeOptions co;
+      co.exclusive_manual_compaction = false;
+      co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+      db->CompactRange(co, &begin, &end).PermitUncheckedError();
+    } else {
+      rocksdb::experimental::SuggestCompactRange(db.get(), &begin, &end).PermitUncheckedError();
+    }
   }
   void AfterDelete() ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
     if (over_limit.load(std::memory_order_relaxed)) Reclaim(/*force=*/true);
