@@ -17,7 +17,7 @@ import grpc
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "connector" / "python"))
 
-from deltasidecar.wire import CALL_TIMEOUT, SERVICE, Client, WriteStream, load_proto, pb  # noqa: E402,F401
+from deltasidecar.wire import Client, load_proto, pb  # noqa: E402,F401  (re-exported for the tests)
 
 
 def free_port():

@@ -106,7 +106,7 @@ def run_step(job, step):
                                    f"{job.last_kill_points() or 'none'}")
         job.recover(step.get("restore", "latest"))
     elif op == "fail_job":
-        job.recover("latest" if job.last_completed is not None else "latest")
+        job.recover("latest")
     elif op == "zombie":
         job.zombie()
     elif op == "verify":
