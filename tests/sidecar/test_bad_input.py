@@ -336,19 +336,14 @@ def test_wrong_epoch_on_write(victim, which):
 
 
 @pytest.mark.parametrize("which", ["stale", "future", "far future"])
-def test_wrong_epoch_on_prepare_commit(victim, which):
+@pytest.mark.parametrize("call,checkpoint", [
+    ("prepare", 3),
+    ("abort", 2),  # the sealed checkpoint
+    ("abort", 3),  # the open batches
+])
+def test_wrong_epoch_on_prepare_commit_and_abort(victim, which, call, checkpoint):
     epoch = _epoch_cases(victim)[which]
-    e = rpc_error(victim.client.prepare, T, W, epoch, 3)
-    expect_error(e, FAILED, W, T, _epoch_message(victim, epoch))
-    victim.check_unchanged()
-    victim.finish()
-
-
-@pytest.mark.parametrize("which", ["stale", "future", "far future"])
-@pytest.mark.parametrize("checkpoint", [2, 3])  # the sealed checkpoint, and the open batches
-def test_wrong_epoch_on_abort(victim, which, checkpoint):
-    epoch = _epoch_cases(victim)[which]
-    e = rpc_error(victim.client.abort, T, W, epoch, checkpoint)
+    e = rpc_error(getattr(victim.client, call), T, W, epoch, checkpoint)
     expect_error(e, FAILED, W, T, _epoch_message(victim, epoch))
     victim.check_unchanged()
     victim.finish()
