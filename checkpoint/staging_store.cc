@@ -237,6 +237,14 @@ SealedCheckpoint ToSealed(int64_t id, const SealRecord& s) {
 }
 
 // Key layout (see the header). `w` is the encoded writer: table '\0' writer_id.
+// Marks a writer whose staged data may have been lost to a salvage (see
+// OpenDbLocked); deleted when the writer registers again.
+std::string LostKey(std::string_view w) {
+  std::string k("x\0", 2);
+  k.append(w);
+  return k;
+}
+
 std::string RegistryKey(std::string_view w) {
   std::string k("r\0", 2);
   k.append(w);
@@ -338,6 +346,9 @@ struct StagingStore::Impl {
     absl::Mutex mu;
     bool registered ABSL_GUARDED_BY(mu) = false;
     RegistryRecord record ABSL_GUARDED_BY(mu);
+    // The store was salvaged from a damaged WAL since the writer last
+    // registered: seals it issued may be gone (persisted as a LostKey).
+    bool lost_data ABSL_GUARDED_BY(mu) = false;
   };
 
   StagingOptions options;
@@ -406,10 +417,24 @@ struct StagingStore::Impl {
     return db != nullptr ? absl::OkStatus() : db_error;
   }
 
-  // Opens RocksDB and (re)loads the registry cache from it.
+  // Opens RocksDB and (re)loads the registry cache from it. A WAL damaged
+  // before its end (not a torn tail) is salvaged: RocksDB keeps what precedes
+  // the damage, and every registered writer is marked as having lost data,
+  // so that its lost seals answer DATA_LOSS instead of "never sealed".
   absl::Status OpenDbLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu) {
     rocksdb::DB* raw = nullptr;
     rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, &raw);
+    bool salvaged = false;
+    if (s.IsCorruption()) {
+      std::fprintf(stderr,
+                   "delta-sidecar: staging store %s: %s; salvaging what precedes the damage "
+                   "(writers' seals after it answer DATA_LOSS until they register again)\n",
+                   options.path.c_str(), s.ToString().c_str());
+      rocksdb::Options salvage = db_options;
+      salvage.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+      s = rocksdb::DB::Open(salvage, options.path, &raw);
+      salvaged = s.ok();
+    }
     if (!s.ok()) {
       db_error = FromRocks(s, Cat("opening staging store ", options.path));
       return db_error;
@@ -434,6 +459,28 @@ struct StagingStore::Impl {
       loaded[FindOrCreate(key, std::string(k))] = record;
     }
     if (!it->status().ok()) return FromRocks(it->status(), "loading the writer registry");
+    absl::flat_hash_set<Writer*> lost;
+    if (salvaged) {
+      rocksdb::WriteBatch marks;
+      for (const auto& [w, record] : loaded) marks.Put(ToSlice(LostKey(w->id)), rocksdb::Slice());
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      rocksdb::Status ms = db->Write(wo, &marks);
+      if (!ms.ok()) return FromRocks(ms, "marking writers after salvaging the staging store");
+    }
+    {
+      rocksdb::Slice lost_upper("x\x01", 2);
+      ro.iterate_upper_bound = &lost_upper;
+      std::unique_ptr<rocksdb::Iterator> li(db->NewIterator(ro));
+      for (li->Seek(rocksdb::Slice("x\0", 2)); li->Valid(); li->Next()) {
+        std::string_view k = ToView(li->key()).substr(2);
+        size_t nul = k.find('\0');
+        if (nul == std::string_view::npos) continue;
+        lost.insert(FindOrCreate(WriterKey{std::string(k.substr(0, nul)), std::string(k.substr(nul + 1))},
+                                 std::string(k)));
+      }
+      if (!li->status().ok()) return FromRocks(li->status(), "loading the lost-data marks");
+    }
     std::vector<Writer*> all;
     {
       absl::MutexLock l(&map_mu);
@@ -444,6 +491,7 @@ struct StagingStore::Impl {
       auto found = loaded.find(w);
       w->registered = found != loaded.end();
       w->record = w->registered ? found->second : RegistryRecord{};
+      w->lost_data = lost.count(w) > 0;
     }
     return absl::OkStatus();
   }
@@ -626,7 +674,10 @@ absl::StatusOr<std::unique_ptr<StagingStore>> StagingStore::Open(const StagingOp
   rocksdb::Options& o = impl->db_options;
   o.create_if_missing = true;
   if (options.env != nullptr) o.env = options.env;
-  o.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  // A torn last record (a crash mid-append) is dropped; damage before the end
+  // fails the open, and OpenDbLocked salvages (see there) instead of letting
+  // point-in-time recovery silently drop acknowledged seals.
+  o.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   o.paranoid_checks = true;
   // Memory: at most max_write_buffer_number memtables, a small block cache
   // that also holds index blocks, and bounded info logs.
@@ -705,6 +756,16 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
   if (restored_checkpoint.has_value() && !rewind) {
     ASSIGN_OR_RETURN(kept, impl_->Seals(*w, committed + 1, *restored_checkpoint));
   }
+  if (w->lost_data && restored_checkpoint.has_value() && !rewind &&
+      *restored_checkpoint > std::max(committed, prev.last_sealed)) {
+    // The restore needs seals the salvage lost: nothing here can be committed
+    // for checkpoints up to R; the client must rewrite from what is committed.
+    return absl::DataLossError(Cat(
+        Describe(writer), ": the staging store was salvaged from a damaged WAL and lost the "
+        "seals up to checkpoint ", *restored_checkpoint, " (it holds seals up to ",
+        prev.last_sealed, "); restore from the last committed checkpoint (", committed,
+        ") and write again"));
+  }
   if (rewind) {
     next.incarnation = prev.incarnation + 1;
     next.last_committed = -1;
@@ -735,11 +796,13 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
   DeleteRangeIfAny(&batch, seal_cursor, TagPrefixEnd('s', id));
   DeleteRangeIfAny(&batch, data_cursor, TagPrefixEnd('d', id));
   batch.Put(ToSlice(RegistryKey(id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
+  if (w->lost_data) batch.Delete(ToSlice(LostKey(id))).PermitUncheckedError();
   // Synced: a lost epoch bump would let a fenced writer back in after a crash.
   RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, Cat("registering ", Describe(writer))));
   table::ReachKillPoint(table::KillPoint::kRegisterAfterWrite);
   w->registered = true;
   w->record = next;
+  w->lost_data = false;
   impl_->AfterDelete();
 
   Registration reg;
@@ -764,6 +827,7 @@ absl::StatusOr<Registration> StagingStore::Lookup(const WriterKey& writer) {
   reg.incarnation = w->record.incarnation;
   reg.table_writer_id = TableWriterId(writer.writer_id, w->record.incarnation);
   reg.last_committed = w->record.last_committed;
+  reg.lost_data = w->lost_data;
   ASSIGN_OR_RETURN(auto seals, impl_->Seals(*w, w->record.last_committed + 1,
                                             std::numeric_limits<int64_t>::max()));
   for (const auto& [cp, seal] : seals) {

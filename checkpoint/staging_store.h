@@ -62,6 +62,9 @@ struct Registration {
   // Sealed, not yet committed, at or below the restored checkpoint, in order.
   std::vector<SealedCheckpoint> pending;
   int64_t last_committed = -1;  // -1 when nothing was committed
+  // The store was salvaged from a damaged WAL since this writer registered:
+  // a checkpoint it sealed may be gone, so "not sealed" means DATA_LOSS.
+  bool lost_data = false;
 };
 
 struct StagingOptions {

@@ -257,6 +257,12 @@ absl::StatusOr<TableCommitResult> SidecarServer::CommitTable(
       if (seal == sealed.end()) {
         ASSIGN_OR_RETURN(auto at, table->FindCommit({reg->table_writer_id, ref->checkpoint_id}));
         if (at) continue;  // committed before: nothing to check against
+        if (reg->lost_data) {
+          return absl::DataLossError(Cat(
+              "checkpoint ", ref->checkpoint_id, " of ", WriterName(key),
+              " is not in the staging store, which was salvaged from a damaged WAL: restore from "
+              "the last committed checkpoint and write again"));
+        }
         return absl::FailedPreconditionError(Cat(
             "checkpoint ", ref->checkpoint_id, " of ", WriterName(key),
             " is not sealed (never prepared, aborted, or discarded by a later registration)"));

@@ -329,12 +329,6 @@ def test_after_data_loss_the_client_rewrites_and_commits(sidecar, client, deltac
     assert_tables_agree(client, deltactl, T, [row(7)])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (checkpoint/staging_store.cc, kPointInTimeRecovery): a damaged record in the middle of "
-    "the staging WAL makes RocksDB drop it and everything after it on reopen, silently. A "
-    "checkpoint sealed (WAL synced) and acknowledged before the crash vanishes: Commit answers "
-    "FAILED_PRECONDITION 'is not sealed' and RegisterWriter(restored=1) answers OK with nothing "
-    "pending, instead of DATA_LOSS telling the client to rewrite"))
 def test_damaged_staging_wal_is_data_loss(sidecar, client, deltactl, table):
     epoch = client.register(T, W).epoch
     client.write_rows(T, W, epoch, [[row(b * 20 + i, "y" * 5000) for i in range(20)] for b in range(3)])
@@ -352,3 +346,14 @@ def test_damaged_staging_wal_is_data_loss(sidecar, client, deltactl, table):
     e = rpc_error(client.commit, [c1])
     assert client.scan(T)[0] == []
     assert e.code() == grpc.StatusCode.DATA_LOSS, (e.code(), e.details())
+    assert "salvaged" in e.details(), e.details()
+    # Restoring from the lost checkpoint is refused the same way...
+    e = rpc_error(client.register, T, W, restored=1)
+    assert e.code() == grpc.StatusCode.DATA_LOSS, (e.code(), e.details())
+    # ...and the rewrite that DATA_LOSS asks for works: a fresh start, the rows
+    # again, a new seal and a commit.
+    epoch = client.register(T, W).epoch
+    rows = [row(b * 20 + i, "y" * 5000) for b in range(3) for i in range(20)]
+    client.write_rows(T, W, epoch, [rows[k:k + 20] for k in range(0, 60, 20)])
+    client.commit([client.prepare(T, W, epoch, 1)])
+    assert_tables_agree(client, deltactl, T, rows)
