@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <thread>
@@ -962,6 +963,56 @@ TEST_F(StagingStoreTest, ReadSealedIsAbortedWhenTheStoreReopensUnderIt) {
   ASSERT_EQ(got.size(), 4u);
   EXPECT_EQ(got[3], Cat(3, big));
   store_.reset();
+}
+
+// A WAL damaged before its end (not a torn tail) is salvaged up to the
+// damage, and the writers registered then are told their lost seals are
+// DATA_LOSS until they register again.
+TEST_F(StagingStoreTest, DamagedWalIsSalvagedAndLostSealsAreDataLoss) {
+  store_ = OpenStore();
+  const WriterKey w{"t", "w"};
+  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  const std::string payload(5000, 'p');
+  for (int i = 0; i < 6; ++i) ASSERT_OK(store_->Stage(w, reg.epoch, payload, 1).status());
+  ASSERT_OK_AND_ASSIGN(SealedCheckpoint sealed, store_->Seal(w, reg.epoch, 1));
+  store_.reset();  // syncs the WAL; the memtable is not flushed
+  fs::path wal;
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    if (e.path().extension() == ".log" && (wal.empty() || e.file_size() > fs::file_size(wal))) {
+      wal = e.path();
+    }
+  }
+  ASSERT_FALSE(wal.empty());
+  ASSERT_GT(fs::file_size(wal), 20000u);
+  {
+    std::fstream f(wal, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(15000);
+    char c = 0;
+    f.read(&c, 1);
+    f.seekp(15000);
+    c = static_cast<char>(c ^ 0xff);
+    f.write(&c, 1);
+  }
+  store_ = OpenStore();
+  ASSERT_NE(store_, nullptr);
+  ASSERT_OK_AND_ASSIGN(Registration after, store_->Lookup(w));
+  EXPECT_TRUE(after.lost_data);
+  EXPECT_EQ(after.epoch, reg.epoch);  // the registration preceded the damage
+  ASSERT_OK_AND_ASSIGN(auto left, store_->SealedUpTo(w, 1));
+  EXPECT_TRUE(left.empty()) << "the seal came after the damage";
+  EXPECT_TRUE(absl::IsDataLoss(store_->Register(w, 1, -1).status()));
+  // The mark survives a restart, and a registration that rewrites clears it.
+  Reopen();
+  ASSERT_OK_AND_ASSIGN(after, store_->Lookup(w));
+  EXPECT_TRUE(after.lost_data);
+  ASSERT_OK_AND_ASSIGN(Registration fresh, store_->Register(w, std::nullopt, -1));
+  EXPECT_FALSE(fresh.lost_data);
+  Reopen();
+  ASSERT_OK_AND_ASSIGN(after, store_->Lookup(w));
+  EXPECT_FALSE(after.lost_data);
+  ASSERT_OK(store_->Stage(w, fresh.epoch, payload, 1).status());
+  ASSERT_OK_AND_ASSIGN(sealed, store_->Seal(w, fresh.epoch, 1));
+  EXPECT_EQ(sealed.rows, 1u);
 }
 
 TEST_F(StagingStoreTest, MaxBytesRefusesStageUntilCommitFreesSpace) {
