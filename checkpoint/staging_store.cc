@@ -417,6 +417,29 @@ struct StagingStore::Impl {
     return db != nullptr ? absl::OkStatus() : db_error;
   }
 
+  // Calls fn(writer, value) for every key `tag` '\0' <table> '\0' <writer id>.
+  absl::Status ForEachWriterKey(char tag, std::string_view what,
+                                const std::function<absl::Status(Writer*, std::string_view)>& fn)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu) {
+    const char lower[2] = {tag, '\0'};
+    const char upper_bytes[2] = {tag, '\x01'};
+    rocksdb::Slice upper(upper_bytes, 2);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
+    for (it->Seek(rocksdb::Slice(lower, 2)); it->Valid(); it->Next()) {
+      std::string_view k = ToView(it->key()).substr(2);
+      size_t nul = k.find('\0');
+      if (nul == std::string_view::npos) {
+        return absl::DataLossError(Cat("malformed key while ", what, " in ", options.path));
+      }
+      Writer* w = FindOrCreate(WriterKey{std::string(k.substr(0, nul)), std::string(k.substr(nul + 1))},
+                               std::string(k));
+      RETURN_IF_ERROR(fn(w, ToView(it->value())));
+    }
+    return it->status().ok() ? absl::OkStatus() : FromRocks(it->status(), std::string(what));
+  }
+
   // Opens RocksDB and (re)loads the registry cache from it. A WAL damaged
   // before its end (not a torn tail) is salvaged: RocksDB keeps what precedes
   // the damage, and every registered writer is marked as having lost data,
@@ -444,21 +467,11 @@ struct StagingStore::Impl {
     db_error = absl::OkStatus();
 
     absl::flat_hash_map<Writer*, RegistryRecord> loaded;
-    rocksdb::ReadOptions ro;
-    rocksdb::Slice upper("r\x01", 2);
-    ro.iterate_upper_bound = &upper;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
-    for (it->Seek(rocksdb::Slice("r\0", 2)); it->Valid(); it->Next()) {
-      std::string_view k = ToView(it->key()).substr(2);
-      size_t nul = k.find('\0');
-      if (nul == std::string_view::npos) {
-        return absl::DataLossError(Cat("malformed registry key in ", options.path));
-      }
-      WriterKey key{std::string(k.substr(0, nul)), std::string(k.substr(nul + 1))};
-      ASSIGN_OR_RETURN(RegistryRecord record, DecodeRegistry(ToView(it->value()), key));
-      loaded[FindOrCreate(key, std::string(k))] = record;
-    }
-    if (!it->status().ok()) return FromRocks(it->status(), "loading the writer registry");
+    RETURN_IF_ERROR(ForEachWriterKey('r', "loading the writer registry",
+                                     [&](Writer* w, std::string_view value) -> absl::Status {
+                                       ASSIGN_OR_RETURN(loaded[w], DecodeRegistry(value, w->key));
+                                       return absl::OkStatus();
+                                     }));
     absl::flat_hash_set<Writer*> lost;
     if (salvaged) {
       rocksdb::WriteBatch marks;
@@ -468,19 +481,11 @@ struct StagingStore::Impl {
       rocksdb::Status ms = db->Write(wo, &marks);
       if (!ms.ok()) return FromRocks(ms, "marking writers after salvaging the staging store");
     }
-    {
-      rocksdb::Slice lost_upper("x\x01", 2);
-      ro.iterate_upper_bound = &lost_upper;
-      std::unique_ptr<rocksdb::Iterator> li(db->NewIterator(ro));
-      for (li->Seek(rocksdb::Slice("x\0", 2)); li->Valid(); li->Next()) {
-        std::string_view k = ToView(li->key()).substr(2);
-        size_t nul = k.find('\0');
-        if (nul == std::string_view::npos) continue;
-        lost.insert(FindOrCreate(WriterKey{std::string(k.substr(0, nul)), std::string(k.substr(nul + 1))},
-                                 std::string(k)));
-      }
-      if (!li->status().ok()) return FromRocks(li->status(), "loading the lost-data marks");
-    }
+    RETURN_IF_ERROR(ForEachWriterKey('x', "loading the lost-data marks",
+                                     [&](Writer* w, std::string_view) {
+                                       lost.insert(w);
+                                       return absl::OkStatus();
+                                     }));
     std::vector<Writer*> all;
     {
       absl::MutexLock l(&map_mu);
