@@ -28,6 +28,7 @@
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "table/absl_compat.h"
+#include "table/byte_order.h"
 #include "table/file_util.h"
 #include "table/kill_point.h"
 #include "table/snapshot.h"
@@ -86,51 +87,23 @@ constexpr size_t kReadChunkBatches = 1024;
 // Minimum pause between two attempts to reclaim space when over max_bytes.
 constexpr int64_t kReclaimIntervalMs = 1000;
 
-void PutLE64(std::string* out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
-}
-uint64_t GetLE64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-void EncodeLE32(uint32_t v, char* p) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-uint32_t GetLE32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-void EncodeLE64(uint64_t v, char* p) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
 // Big-endian with the sign bit flipped: bytewise order equals numeric order.
 void PutOrderedId(std::string* out, int64_t id) {
-  uint64_t v = static_cast<uint64_t>(id) ^ (uint64_t{1} << 63);
-  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>(v >> (8 * i)));
-}
-void PutBE64(std::string* out, uint64_t v) {
-  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>(v >> (8 * i)));
-}
-uint64_t GetBE64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
+  PutBigEndian<uint64_t>(static_cast<uint64_t>(id) ^ (uint64_t{1} << 63), out);
 }
 int64_t GetOrderedId(const char* p) {
-  return static_cast<int64_t>(GetBE64(p) ^ (uint64_t{1} << 63));
+  return static_cast<int64_t>(GetBigEndian<uint64_t>(p) ^ (uint64_t{1} << 63));
 }
 
 uint64_t BatchChecksum(std::string_view payload, uint32_t rows, uint64_t seq) {
   char r[4];
-  EncodeLE32(rows, r);
+  StoreLittleEndian<uint32_t>(rows, r);
   return XXH3_64bits_withSeed(r, sizeof(r),
                               XXH3_64bits_withSeed(payload.data(), payload.size(), seq));
 }
 uint64_t ChainChecksum(uint64_t prev, uint64_t batch_checksum) {
   char c[8];
-  EncodeLE64(batch_checksum, c);
+  StoreLittleEndian<uint64_t>(batch_checksum, c);
   return XXH3_64bits_withSeed(c, sizeof(c), prev);
 }
 
@@ -156,33 +129,33 @@ std::string EncodeRegistry(const RegistryRecord& r) {
   std::string out;
   out.reserve(kRegistryBytes);
   out.push_back(static_cast<char>(kRecordVersion));
-  PutLE64(&out, static_cast<uint64_t>(r.epoch));
-  PutLE64(&out, static_cast<uint64_t>(r.incarnation));
-  PutLE64(&out, static_cast<uint64_t>(r.last_sealed));
-  PutLE64(&out, static_cast<uint64_t>(r.last_committed));
-  PutLE64(&out, r.next_batch_seq);
-  PutLE64(&out, r.open_rows);
-  PutLE64(&out, r.open_batches);
-  PutLE64(&out, r.open_checksum);
-  PutLE64(&out, XXH3_64bits(out.data(), out.size()));
+  PutLittleEndian<uint64_t>(static_cast<uint64_t>(r.epoch), &out);
+  PutLittleEndian<uint64_t>(static_cast<uint64_t>(r.incarnation), &out);
+  PutLittleEndian<uint64_t>(static_cast<uint64_t>(r.last_sealed), &out);
+  PutLittleEndian<uint64_t>(static_cast<uint64_t>(r.last_committed), &out);
+  PutLittleEndian<uint64_t>(r.next_batch_seq, &out);
+  PutLittleEndian<uint64_t>(r.open_rows, &out);
+  PutLittleEndian<uint64_t>(r.open_batches, &out);
+  PutLittleEndian<uint64_t>(r.open_checksum, &out);
+  PutLittleEndian<uint64_t>(XXH3_64bits(out.data(), out.size()), &out);
   return out;
 }
 
 absl::StatusOr<RegistryRecord> DecodeRegistry(std::string_view v, const WriterKey& w) {
   if (v.size() != kRegistryBytes || static_cast<uint8_t>(v[0]) != kRecordVersion ||
-      GetLE64(v.data() + v.size() - 8) != XXH3_64bits(v.data(), v.size() - 8)) {
+      GetLittleEndian<uint64_t>(v.data() + v.size() - 8) != XXH3_64bits(v.data(), v.size() - 8)) {
     return absl::DataLossError(Cat("registry record of ", Describe(w), " is corrupt"));
   }
   const char* p = v.data() + 1;
   RegistryRecord r;
-  r.epoch = static_cast<int64_t>(GetLE64(p));
-  r.incarnation = static_cast<int64_t>(GetLE64(p + 8));
-  r.last_sealed = static_cast<int64_t>(GetLE64(p + 16));
-  r.last_committed = static_cast<int64_t>(GetLE64(p + 24));
-  r.next_batch_seq = GetLE64(p + 32);
-  r.open_rows = GetLE64(p + 40);
-  r.open_batches = GetLE64(p + 48);
-  r.open_checksum = GetLE64(p + 56);
+  r.epoch = static_cast<int64_t>(GetLittleEndian<uint64_t>(p));
+  r.incarnation = static_cast<int64_t>(GetLittleEndian<uint64_t>(p + 8));
+  r.last_sealed = static_cast<int64_t>(GetLittleEndian<uint64_t>(p + 16));
+  r.last_committed = static_cast<int64_t>(GetLittleEndian<uint64_t>(p + 24));
+  r.next_batch_seq = GetLittleEndian<uint64_t>(p + 32);
+  r.open_rows = GetLittleEndian<uint64_t>(p + 40);
+  r.open_batches = GetLittleEndian<uint64_t>(p + 48);
+  r.open_checksum = GetLittleEndian<uint64_t>(p + 56);
   return r;
 }
 
@@ -199,30 +172,30 @@ std::string EncodeSeal(const SealRecord& s) {
   std::string out;
   out.reserve(kSealBytes);
   out.push_back(static_cast<char>(kRecordVersion));
-  PutLE64(&out, static_cast<uint64_t>(s.base));
-  PutLE64(&out, s.first_seq);
-  PutLE64(&out, s.batches);
-  PutLE64(&out, s.rows);
-  PutLE64(&out, s.checksum);
-  PutLE64(&out, static_cast<uint64_t>(s.epoch));
-  PutLE64(&out, XXH3_64bits(out.data(), out.size()));
+  PutLittleEndian<uint64_t>(static_cast<uint64_t>(s.base), &out);
+  PutLittleEndian<uint64_t>(s.first_seq, &out);
+  PutLittleEndian<uint64_t>(s.batches, &out);
+  PutLittleEndian<uint64_t>(s.rows, &out);
+  PutLittleEndian<uint64_t>(s.checksum, &out);
+  PutLittleEndian<uint64_t>(static_cast<uint64_t>(s.epoch), &out);
+  PutLittleEndian<uint64_t>(XXH3_64bits(out.data(), out.size()), &out);
   return out;
 }
 
 absl::StatusOr<SealRecord> DecodeSeal(std::string_view v, const WriterKey& w, int64_t id) {
   if (v.size() != kSealBytes || static_cast<uint8_t>(v[0]) != kRecordVersion ||
-      GetLE64(v.data() + v.size() - 8) != XXH3_64bits(v.data(), v.size() - 8)) {
+      GetLittleEndian<uint64_t>(v.data() + v.size() - 8) != XXH3_64bits(v.data(), v.size() - 8)) {
     return absl::DataLossError(
         Cat("seal record of checkpoint ", id, " of ", Describe(w), " is corrupt"));
   }
   const char* p = v.data() + 1;
   SealRecord s;
-  s.base = static_cast<int64_t>(GetLE64(p));
-  s.first_seq = GetLE64(p + 8);
-  s.batches = GetLE64(p + 16);
-  s.rows = GetLE64(p + 24);
-  s.checksum = GetLE64(p + 32);
-  s.epoch = static_cast<int64_t>(GetLE64(p + 40));
+  s.base = static_cast<int64_t>(GetLittleEndian<uint64_t>(p));
+  s.first_seq = GetLittleEndian<uint64_t>(p + 8);
+  s.batches = GetLittleEndian<uint64_t>(p + 16);
+  s.rows = GetLittleEndian<uint64_t>(p + 24);
+  s.checksum = GetLittleEndian<uint64_t>(p + 32);
+  s.epoch = static_cast<int64_t>(GetLittleEndian<uint64_t>(p + 40));
   return s;
 }
 
@@ -275,7 +248,7 @@ std::string DataBaseEnd(std::string_view w, int64_t base) {
 }
 std::string DataKey(std::string_view w, int64_t base, uint64_t seq) {
   std::string k = DataBaseBegin(w, base);
-  PutBE64(&k, seq);
+  PutBigEndian<uint64_t>(seq, &k);
   return k;
 }
 std::string SealKey(std::string_view w, int64_t id) {
@@ -881,8 +854,8 @@ absl::StatusOr<uint64_t> StagingStore::Stage(const WriterKey& writer, int64_t ep
   next.open_checksum = ChainChecksum(next.open_checksum, checksum);
 
   char trailer[kBatchTrailerBytes];
-  EncodeLE32(rows, trailer);
-  EncodeLE64(checksum, trailer + 4);
+  StoreLittleEndian<uint32_t>(rows, trailer);
+  StoreLittleEndian<uint64_t>(checksum, trailer + 4);
   const std::string key = DataKey(w->id, next.last_sealed, seq);
   rocksdb::Slice key_part = ToSlice(key);
   rocksdb::Slice value_parts[2] = {ToSlice(payload), rocksdb::Slice(trailer, sizeof(trailer))};
@@ -1057,7 +1030,7 @@ absl::Status StagingStore::ReadSealed(
         if (k.size() != key_size) {
           return absl::DataLossError(Cat(cp_name, ": malformed data key"));
         }
-        const uint64_t seq = GetBE64(k.data() + k.size() - 8);
+        const uint64_t seq = GetBigEndian<uint64_t>(k.data() + k.size() - 8);
         chunk.emplace_back(seq, it->value().ToString());
         bytes += it->value().size();
         if (bytes >= kReadChunkBytes || chunk.size() >= kReadChunkBatches) {
@@ -1079,8 +1052,8 @@ absl::Status StagingStore::ReadSealed(
         return absl::DataLossError(Cat(cp_name, ", batch seq ", seq, ": value is truncated"));
       }
       std::string_view payload(value.data(), value.size() - kBatchTrailerBytes);
-      const uint32_t batch_rows = GetLE32(value.data() + payload.size());
-      const uint64_t stored = GetLE64(value.data() + payload.size() + 4);
+      const uint32_t batch_rows = GetLittleEndian<uint32_t>(value.data() + payload.size());
+      const uint64_t stored = GetLittleEndian<uint64_t>(value.data() + payload.size() + 4);
       const uint64_t actual = BatchChecksum(payload, batch_rows, seq);
       if (stored != actual) {
         return absl::DataLossError(Cat(cp_name, ", batch seq ", seq, ": checksum mismatch"));
@@ -1210,38 +1183,28 @@ bool IsIdentityOf(std::string_view identity, std::string_view writer_id) {
 }
 
 void AppendStagedEntry(std::string_view key, std::string_view value, std::string* payload) {
-  auto put_varint = [payload](uint64_t v) {
-    while (v >= 0x80) {
-      payload->push_back(static_cast<char>((v & 0x7f) | 0x80));
-      v >>= 7;
-    }
-    payload->push_back(static_cast<char>(v));
-  };
-  put_varint(key.size());
+  PutVarint(key.size(), payload);
   payload->append(key);
-  put_varint(value.size());
+  PutVarint(value.size(), payload);
   payload->append(value);
 }
 
 absl::Status ForEachStagedEntry(
     std::string_view payload,
     const std::function<absl::Status(std::string_view key, std::string_view value)>& fn) {
-  size_t pos = 0;
+  const char* p = payload.data();
+  const char* const end = p + payload.size();
   auto get_part = [&](std::string_view* out) -> bool {
     uint64_t n = 0;
-    for (int shift = 0;; shift += 7) {
-      if (pos >= payload.size() || shift > 63) return false;
-      const uint8_t b = static_cast<uint8_t>(payload[pos++]);
-      n |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if ((b & 0x80) == 0) break;
+    if (GetVarint(&p, end, &n) != VarintResult::kOk || n > static_cast<uint64_t>(end - p)) {
+      return false;
     }
-    if (n > payload.size() - pos) return false;
-    *out = payload.substr(pos, n);
-    pos += n;
+    *out = std::string_view(p, n);
+    p += n;
     return true;
   };
-  while (pos < payload.size()) {
-    const size_t at = pos;
+  while (p < end) {
+    const size_t at = p - payload.data();
     std::string_view key;
     std::string_view value;
     if (!get_part(&key) || !get_part(&value)) {

@@ -11,7 +11,6 @@ namespace {
 constexpr uint32_t kScanBatchRows = 8192;
 constexpr size_t kScanBatchBytes = 1 << 20;
 
-
 absl::StatusOr<std::shared_ptr<const table::Snapshot>> SelectSnapshot(
     table::Table& table, const v1::SnapshotSelector& selector) {
   switch (selector.at_case()) {

@@ -254,21 +254,14 @@ inline absl::Status ReadField(const ColumnPlan& c, uint32_t row, const WireLimit
 
   // STRING / BINARY: unsigned LEB128 length (up to 64 bits, as the table's
   // value reader accepts), then the bytes.
-  uint64_t n;
-  if (q != end && static_cast<uint8_t>(*q) < 0x80) {
-    n = static_cast<uint8_t>(*q++);
-  } else {
-    n = 0;
-    int shift = 0;
-    while (true) {
-      if (q == end) return ColumnError(row, *c.column, "length runs past the end of the batch");
-      uint8_t b = static_cast<uint8_t>(*q++);
-      if (shift == 63 && b > 1) return ColumnError(row, *c.column, "length overflows 64 bits");
-      n |= uint64_t{b & 0x7fu} << shift;
-      if ((b & 0x80) == 0) break;
-      shift += 7;
-      if (shift > 63) return ColumnError(row, *c.column, "length overflows 64 bits");
-    }
+  uint64_t n = 0;
+  switch (GetVarint(&q, end, &n)) {
+    case VarintResult::kOk:
+      break;
+    case VarintResult::kTruncated:
+      return ColumnError(row, *c.column, "length runs past the end of the batch");
+    case VarintResult::kOverflow:
+      return ColumnError(row, *c.column, "length overflows 64 bits");
   }
   if (n > limits.max_value_bytes) {
     return ColumnError(

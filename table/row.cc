@@ -220,12 +220,7 @@ void AppendUpsertValue(const TableSchema& schema, const Row& row, std::string* o
       case ColumnType::kString:
       case ColumnType::kBinary: {
         std::string_view s = StringOf(v);
-        uint64_t n = s.size();
-        while (n >= 0x80) {
-          out->push_back(static_cast<char>((n & 0x7f) | 0x80));
-          n >>= 7;
-        }
-        out->push_back(static_cast<char>(n));
+        PutVarint(s.size(), out);
         out->append(s);
         break;
       }
@@ -304,15 +299,13 @@ absl::Status DecodeValue(const TableSchema& schema, std::string_view value, Row*
       case ColumnType::kString:
       case ColumnType::kBinary: {
         uint64_t n = 0;
-        int shift = 0;
-        while (true) {
-          if (p == end) return CorruptValue("truncated length", column);
-          uint8_t b = static_cast<uint8_t>(*p++);
-          if (shift == 63 && b > 1) return CorruptValue("length overflows 64 bits", column);
-          n |= uint64_t{b & 0x7fu} << shift;
-          if ((b & 0x80) == 0) break;
-          shift += 7;
-          if (shift > 63) return CorruptValue("length overflows 64 bits", column);
+        switch (GetVarint(&p, end, &n)) {
+          case VarintResult::kOk:
+            break;
+          case VarintResult::kTruncated:
+            return CorruptValue("truncated length", column);
+          case VarintResult::kOverflow:
+            return CorruptValue("length overflows 64 bits", column);
         }
         if (static_cast<uint64_t>(end - p) < n) return CorruptValue("truncated string", column);
         StringSlot(&v).assign(p, n);

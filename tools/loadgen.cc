@@ -44,11 +44,15 @@
 #include "nlohmann/json.hpp"
 #include "sidecar/wire_rows.h"
 #include "table/absl_compat.h"
+#include "table/byte_order.h"
 #include "table/row.h"
 #include "table/schema.h"
 
 namespace v1 = deltasidecar::v1;
 namespace dt = deltasidecar::table;
+using deltasidecar::EncodeVarint;
+using deltasidecar::StoreLittleEndian;
+using deltasidecar::VarintSize;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -150,15 +154,6 @@ uint64_t OpHash(uint64_t seed, int w, uint64_t index) {
                (index * 0xd1b54a32d192ed03ull));
 }
 
-size_t VarintSize(uint64_t n) {
-  size_t size = 1;
-  while (n >= 0x80) {
-    n >>= 7;
-    ++size;
-  }
-  return size;
-}
-
 // Where a writer's source stands: everything needed to replay from here.
 struct SourcePosition {
   uint64_t next_op = 0;    // ops produced so far
@@ -240,26 +235,21 @@ class Workload {
     char* p = buf;
     if (op.is_delete) {
       *p++ = static_cast<char>(dt::RowOp::kDelete);
-      p = PutLe(static_cast<uint64_t>(op.id), 8, p);
+      p = PutLe(static_cast<uint64_t>(op.id), p);
       out->append(buf, p - buf);
       return;
     }
     uint64_t h = OpHash(o_.seed, w, op.index);
     *p++ = static_cast<char>(dt::RowOp::kUpsert);
     *p++ = 0;  // null bitmap: no NULLs
-    p = PutLe(static_cast<uint64_t>(op.id), 8, p);
-    p = PutLe(static_cast<uint64_t>(w), 4, p);
-    p = PutLe(op.index, 8, p);
+    p = PutLe(static_cast<uint64_t>(op.id), p);
+    p = PutLe(static_cast<uint32_t>(w), p);
+    p = PutLe(uint64_t{op.index}, p);
     double amount = Amount(h);
     uint64_t bits;
     std::memcpy(&bits, &amount, 8);
-    p = PutLe(bits, 8, p);
-    uint64_t n = payload_len_;
-    while (n >= 0x80) {
-      *p++ = static_cast<char>((n & 0x7f) | 0x80);
-      n >>= 7;
-    }
-    *p++ = static_cast<char>(n);
+    p = PutLe(bits, p);
+    p = EncodeVarint(payload_len_, p);
     out->append(buf, p - buf);
     out->append(payload_text_.data() + PayloadOffset(h), payload_len_);
   }
@@ -282,12 +272,10 @@ class Workload {
     *state += 0x9e3779b97f4a7c15ull;
     return Mix64(*state);
   }
-  static char* PutLe(uint64_t v, int width, char* p) {
-    for (int i = 0; i < width; ++i) {
-      *p++ = static_cast<char>(v & 0xff);
-      v >>= 8;
-    }
-    return p;
+  template <typename U>
+  static char* PutLe(U v, char* p) {
+    StoreLittleEndian(v, p);
+    return p + sizeof(U);
   }
   static double Amount(uint64_t h) { return static_cast<double>((h >> 17) % 100'000'000) / 100.0; }
   size_t PayloadOffset(uint64_t h) const { return h % (payload_text_.size() - payload_len_ + 1); }
