@@ -877,22 +877,33 @@ class DiskFullFileSystem : public rocksdb::FileSystemWrapper {
   };
 };
 
-TEST_F(StagingStoreTest, DiskFullIsResourceExhaustedThenRecovers) {
-  auto full_fs = std::make_shared<DiskFullFileSystem>(rocksdb::FileSystem::Default());
-  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(full_fs);
-  StagingOptions options;
-  options.env = env.get();
-  store_ = OpenStore(options);
+// A store on a file system that answers "no space left" while full_fs_->full.
+class StagingStoreDiskFullTest : public StagingStoreTest {
+ protected:
+  void SetUp() override {
+    StagingStoreTest::SetUp();
+    env_ = rocksdb::NewCompositeEnv(full_fs_);
+    options_.env = env_.get();
+    store_ = OpenStore(options_);
+  }
+
+  std::shared_ptr<DiskFullFileSystem> full_fs_ =
+      std::make_shared<DiskFullFileSystem>(rocksdb::FileSystem::Default());
+  std::unique_ptr<rocksdb::Env> env_;
+  StagingOptions options_;
+};
+
+TEST_F(StagingStoreDiskFullTest, DiskFullIsResourceExhaustedThenRecovers) {
   ASSERT_NE(store_, nullptr);
   const WriterKey w{"t", "w"};
   ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
   ASSERT_OK(store_->Stage(w, reg.epoch, "before", 1).status());
 
-  full_fs->full = true;
+  full_fs_->full = true;
   EXPECT_CODE(store_->Stage(w, reg.epoch, "lost", 1), kResourceExhausted);
   EXPECT_CODE(store_->Stage(w, reg.epoch, "lost too", 1), kResourceExhausted);
   EXPECT_CODE(store_->Seal(w, reg.epoch, 1), kResourceExhausted);
-  full_fs->full = false;
+  full_fs_->full = false;
 
   // Space is back: the next call recovers and staging goes on.
   ASSERT_OK_AND_ASSIGN(uint64_t seq, store_->Stage(w, reg.epoch, "after", 1));
@@ -903,7 +914,7 @@ TEST_F(StagingStoreTest, DiskFullIsResourceExhaustedThenRecovers) {
   ASSERT_OK(store_->MarkCommitted(w, 1));
 
   // And the state survives a restart.
-  Reopen(options);
+  Reopen(options_);
   ASSERT_OK_AND_ASSIGN(Registration looked, store_->Lookup(w));
   EXPECT_EQ(looked.last_committed, 1);
   store_.reset();
@@ -912,22 +923,17 @@ TEST_F(StagingStoreTest, DiskFullIsResourceExhaustedThenRecovers) {
 // The likely moment for a full disk: the first write to a fresh WAL, with an
 // empty memtable. DB::Resume() would keep the failed WAL writer (and the next
 // write would abort the process); the store reopens RocksDB instead.
-TEST_F(StagingStoreTest, DiskFullOnFreshWalRecovers) {
-  auto full_fs = std::make_shared<DiskFullFileSystem>(rocksdb::FileSystem::Default());
-  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(full_fs);
-  StagingOptions options;
-  options.env = env.get();
-  store_ = OpenStore(options);
+TEST_F(StagingStoreDiskFullTest, DiskFullOnFreshWalRecovers) {
   const WriterKey w{"t", "w"};
   ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
   ASSERT_OK(store_->Stage(w, reg.epoch, "before", 1).status());
-  Reopen(options);  // recovery flushes the WAL: the memtable is empty now
+  Reopen(options_);  // recovery flushes the WAL: the memtable is empty now
 
-  full_fs->full = true;
+  full_fs_->full = true;
   EXPECT_CODE(store_->Stage(w, reg.epoch, "lost", 1), kResourceExhausted);
   // Still full: the reopen fails too, and says why.
   EXPECT_CODE(store_->Stage(w, reg.epoch, "lost", 1), kResourceExhausted);
-  full_fs->full = false;
+  full_fs_->full = false;
   ASSERT_OK(store_->Stage(w, reg.epoch, "after", 1).status());
   ASSERT_OK_AND_ASSIGN(SealedCheckpoint sealed, store_->Seal(w, reg.epoch, 1));
   EXPECT_EQ(sealed.batches, 2u);
@@ -935,12 +941,7 @@ TEST_F(StagingStoreTest, DiskFullOnFreshWalRecovers) {
   store_.reset();
 }
 
-TEST_F(StagingStoreTest, ReadSealedIsAbortedWhenTheStoreReopensUnderIt) {
-  auto full_fs = std::make_shared<DiskFullFileSystem>(rocksdb::FileSystem::Default());
-  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(full_fs);
-  StagingOptions options;
-  options.env = env.get();
-  store_ = OpenStore(options);
+TEST_F(StagingStoreDiskFullTest, ReadSealedIsAbortedWhenTheStoreReopensUnderIt) {
   const WriterKey w{"t", "w"};
   ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
   const std::string big(3 << 20, 'b');  // two batches fill a read chunk
@@ -949,9 +950,9 @@ TEST_F(StagingStoreTest, ReadSealedIsAbortedWhenTheStoreReopensUnderIt) {
   int seen = 0;
   absl::Status s = store_->ReadSealed(w, 1, [&](std::string_view) {
     if (seen++ == 0) {
-      full_fs->full = true;
+      full_fs_->full = true;
       EXPECT_FALSE(store_->Stage(w, reg.epoch, "x", 1).ok());
-      full_fs->full = false;
+      full_fs_->full = false;
       EXPECT_TRUE(store_->Stage(w, reg.epoch, "y", 1).ok());  // reopens
     }
     return absl::OkStatus();
