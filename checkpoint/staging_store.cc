@@ -8,6 +8,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <filesystem>
 #include <limits>
 #include <tuple>
@@ -125,25 +126,31 @@ struct RegistryRecord {
   uint64_t open_checksum = 0;
 };
 
-std::string EncodeRegistry(const RegistryRecord& r) {
+// Registry and seal records share one framing: the version byte, the fields
+// as little-endian 64-bit integers, and an XXH3-64 of everything before it.
+std::string FrameRecord(std::initializer_list<uint64_t> fields) {
   std::string out;
-  out.reserve(kRegistryBytes);
+  out.reserve(1 + 8 * fields.size() + 8);
   out.push_back(static_cast<char>(kRecordVersion));
-  PutLittleEndian<uint64_t>(static_cast<uint64_t>(r.epoch), &out);
-  PutLittleEndian<uint64_t>(static_cast<uint64_t>(r.incarnation), &out);
-  PutLittleEndian<uint64_t>(static_cast<uint64_t>(r.last_sealed), &out);
-  PutLittleEndian<uint64_t>(static_cast<uint64_t>(r.last_committed), &out);
-  PutLittleEndian<uint64_t>(r.next_batch_seq, &out);
-  PutLittleEndian<uint64_t>(r.open_rows, &out);
-  PutLittleEndian<uint64_t>(r.open_batches, &out);
-  PutLittleEndian<uint64_t>(r.open_checksum, &out);
+  for (uint64_t f : fields) PutLittleEndian<uint64_t>(f, &out);
   PutLittleEndian<uint64_t>(XXH3_64bits(out.data(), out.size()), &out);
   return out;
 }
 
+// Whether `v` is a record of `size` bytes in that framing, with a good checksum.
+bool IsFramedRecord(std::string_view v, size_t size) {
+  return v.size() == size && static_cast<uint8_t>(v[0]) == kRecordVersion &&
+         GetLittleEndian<uint64_t>(v.data() + v.size() - 8) == XXH3_64bits(v.data(), v.size() - 8);
+}
+
+std::string EncodeRegistry(const RegistryRecord& r) {
+  return FrameRecord({static_cast<uint64_t>(r.epoch), static_cast<uint64_t>(r.incarnation),
+                      static_cast<uint64_t>(r.last_sealed), static_cast<uint64_t>(r.last_committed),
+                      r.next_batch_seq, r.open_rows, r.open_batches, r.open_checksum});
+}
+
 absl::StatusOr<RegistryRecord> DecodeRegistry(std::string_view v, const WriterKey& w) {
-  if (v.size() != kRegistryBytes || static_cast<uint8_t>(v[0]) != kRecordVersion ||
-      GetLittleEndian<uint64_t>(v.data() + v.size() - 8) != XXH3_64bits(v.data(), v.size() - 8)) {
+  if (!IsFramedRecord(v, kRegistryBytes)) {
     return absl::DataLossError(Cat("registry record of ", Describe(w), " is corrupt"));
   }
   const char* p = v.data() + 1;
@@ -169,22 +176,12 @@ struct SealRecord {
 };
 
 std::string EncodeSeal(const SealRecord& s) {
-  std::string out;
-  out.reserve(kSealBytes);
-  out.push_back(static_cast<char>(kRecordVersion));
-  PutLittleEndian<uint64_t>(static_cast<uint64_t>(s.base), &out);
-  PutLittleEndian<uint64_t>(s.first_seq, &out);
-  PutLittleEndian<uint64_t>(s.batches, &out);
-  PutLittleEndian<uint64_t>(s.rows, &out);
-  PutLittleEndian<uint64_t>(s.checksum, &out);
-  PutLittleEndian<uint64_t>(static_cast<uint64_t>(s.epoch), &out);
-  PutLittleEndian<uint64_t>(XXH3_64bits(out.data(), out.size()), &out);
-  return out;
+  return FrameRecord({static_cast<uint64_t>(s.base), s.first_seq, s.batches, s.rows, s.checksum,
+                      static_cast<uint64_t>(s.epoch)});
 }
 
 absl::StatusOr<SealRecord> DecodeSeal(std::string_view v, const WriterKey& w, int64_t id) {
-  if (v.size() != kSealBytes || static_cast<uint8_t>(v[0]) != kRecordVersion ||
-      GetLittleEndian<uint64_t>(v.data() + v.size() - 8) != XXH3_64bits(v.data(), v.size() - 8)) {
+  if (!IsFramedRecord(v, kSealBytes)) {
     return absl::DataLossError(
         Cat("seal record of checkpoint ", id, " of ", Describe(w), " is corrupt"));
   }
