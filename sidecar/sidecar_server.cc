@@ -282,7 +282,7 @@ absl::StatusOr<TableCommitResult> SidecarServer::CommitTable(
   if (identities.empty()) return TableCommitResult{table_name, already_at, true};
   // Sealed batches stream from the store into the table's commit writer,
   // which holds a bounded buffer, so memory does not follow the checkpoint.
-  std::unique_ptr<table::CommitWriter> commit = table->NewCommit(identities);
+  ASSIGN_OR_RETURN(std::unique_ptr<table::CommitWriter> commit, table->NewCommit(identities));
   for (const auto& c : contributions) {
     for (const auto& s : c.sealed) {
       RETURN_IF_ERROR(store_->ReadSealed(c.key, s.checkpoint_id, [&](std::string_view payload) {

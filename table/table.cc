@@ -454,13 +454,6 @@ absl::StatusOr<CommitResult> Table::PublishAppend(std::vector<DataFileMeta> file
                                                   const std::vector<CommitIdentity>& identities) {
   std::vector<std::string> names;
   for (const auto& f : files) names.push_back(f.name);
-  for (const auto& id : identities) {
-    absl::Status s = ValidateWriterId(id.writer_id);
-    if (!s.ok()) {
-      RemoveDataFiles(names);
-      return s;
-    }
-  }
   if (!files.empty()) {
     absl::Status s = SyncDir(storage_->fs.get(), data_files_->dir());
     if (!s.ok()) {
@@ -517,7 +510,9 @@ absl::StatusOr<CommitResult> Table::PublishAppend(std::vector<DataFileMeta> file
                                          options_.max_commit_attempts, " times"));
 }
 
-std::unique_ptr<CommitWriter> Table::NewCommit(std::vector<CommitIdentity> identities) {
+absl::StatusOr<std::unique_ptr<CommitWriter>> Table::NewCommit(
+    std::vector<CommitIdentity> identities) {
+  for (const auto& id : identities) RETURN_IF_ERROR(ValidateWriterId(id.writer_id));
   return std::unique_ptr<CommitWriter>(new CommitWriter(this, std::move(identities)));
 }
 

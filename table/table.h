@@ -116,10 +116,11 @@ class Table {
   absl::StatusOr<CommitResult> Commit(const MutationBatch& batch,
                                       const std::vector<CommitIdentity>& identities = {});
 
-  // Starts a commit whose entries are streamed in (see CommitWriter). Unlike
-  // Commit it does not look for the identities before data is written: a
-  // caller that may retry checks FindCommit first.
-  std::unique_ptr<CommitWriter> NewCommit(std::vector<CommitIdentity> identities);
+  // Starts a commit whose entries are streamed in (see CommitWriter).
+  // INVALID_ARGUMENT for a malformed writer id. Unlike Commit it does not look
+  // for the identities before data is written: a caller that may retry checks
+  // FindCommit first.
+  absl::StatusOr<std::unique_ptr<CommitWriter>> NewCommit(std::vector<CommitIdentity> identities);
 
   // The snapshot that committed `identity` (or a later one of the same writer
   // when that one has expired), or nullopt when it is not committed.
@@ -176,7 +177,7 @@ class Table {
   absl::StatusOr<std::optional<CommitResult>> CheckIdentities(
       const Snapshot& latest, const std::vector<CommitIdentity>& identities);
   // Publishes an append snapshot of `files` (oldest first within a bucket)
-  // recording `identities`. Takes ownership of the files: on any failure that
+  // recording `identities` (already validated). Takes ownership of the files: on any failure that
   // did not publish them, and when the identities turn out to be committed
   // already, they are removed.
   absl::StatusOr<CommitResult> PublishAppend(std::vector<DataFileMeta> files,

@@ -192,7 +192,9 @@ TEST_F(TableTest, CommitWriterSpillsRunsAndLaterEntriesWin) {
   std::map<int64_t, std::string> model;
   for (int i = 0; i < 1000; ++i) model[i] = "old";
   std::map<int64_t, std::optional<std::string>> changed;
-  auto writer = t->NewCommit({{"w", 1}});
+  auto made = t->NewCommit({{"w", 1}});
+  ASSERT_TRUE(made.ok()) << made.status();
+  std::unique_ptr<CommitWriter> writer = std::move(*made);
   const std::string pad(200, 'p');
   for (int n = 0; n < 40000; ++n) {
     int64_t id = static_cast<int64_t>(rng() % 3000);
@@ -245,7 +247,9 @@ TEST_F(TableTest, AbandonedCommitWriterRemovesItsFiles) {
   auto t = Open(options);
   ASSERT_NE(t, nullptr);
   {
-    auto writer = t->NewCommit({{"w", 1}});
+    auto made = t->NewCommit({{"w", 1}});
+    ASSERT_TRUE(made.ok()) << made.status();
+    std::unique_ptr<CommitWriter> writer = std::move(*made);
     MutationBatch b;
     const std::string pad(500, 'x');
     for (int i = 0; i < 10000; ++i) Upsert(b, i, pad);
@@ -262,7 +266,9 @@ TEST_F(TableTest, CommitWriterOfCommittedIdentitiesWritesNothing) {
   Upsert(b, 1, "a");
   int64_t id = Commit(b, {{"w", 5}});
   size_t files = DataFiles().size();
-  auto writer = table_->NewCommit({{"w", 5}});
+  auto made = table_->NewCommit({{"w", 5}});
+  ASSERT_TRUE(made.ok()) << made.status();
+  std::unique_ptr<CommitWriter> writer = std::move(*made);
   ASSERT_TRUE(writer->Add(b.key(0), b.value(0)).ok());
   auto r = writer->Finish();
   ASSERT_TRUE(r.ok()) << r.status();
@@ -552,6 +558,7 @@ TEST_F(TableTest, WriterIdsAreValidated) {
                           std::string(kMaxWriterIdBytes + 1, 'w'), std::string("\xc0\x80")}) {
     auto r = table_->Commit(b, {{bad, 1}});
     EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << "writer id '" << bad << "': " << r.status();
+    EXPECT_TRUE(absl::IsInvalidArgument(table_->NewCommit({{bad, 1}}).status())) << bad;
   }
   EXPECT_TRUE(DataFiles().empty()) << "a refused commit writes nothing";
   EXPECT_TRUE(table_->Commit(b, {{"job-\xc3\xa9/op:3", 1}}).ok());
