@@ -240,9 +240,7 @@ grpc::Status GrpcService::RegisterWriter(grpc::ServerContext*, const v1::Registe
   resp->set_epoch(reg->epoch);
   resp->set_last_committed_checkpoint_id(reg->last_committed);
   for (const auto& p : reg->pending) {
-    ToProto(CommittableRef{req->table(), req->writer_id(), p.epoch, p.checkpoint_id, p.rows,
-                           p.checksum, p.identity},
-            resp->add_pending());
+    ToProto(ToCommittable(req->table(), req->writer_id(), p), resp->add_pending());
   }
   return grpc::Status::OK;
 }

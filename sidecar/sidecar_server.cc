@@ -29,6 +29,12 @@ SidecarServer::SidecarServer(SidecarOptions options, std::unique_ptr<checkpoint:
 
 SidecarServer::~SidecarServer() { Shutdown(); }
 
+CommittableRef ToCommittable(const std::string& table, const std::string& writer_id,
+                             const checkpoint::SealedCheckpoint& sealed) {
+  return CommittableRef{table, writer_id, sealed.epoch, sealed.checkpoint_id,
+                        sealed.rows, sealed.checksum, sealed.identity};
+}
+
 absl::StatusOr<std::unique_ptr<SidecarServer>> SidecarServer::Open(const SidecarOptions& options) {
   if (options.data_dir.empty()) return absl::InvalidArgumentError("--data-dir is required");
   if (options.table_root.empty()) return absl::InvalidArgumentError("--table-root is required");
@@ -160,8 +166,7 @@ absl::StatusOr<CommittableRef> SidecarServer::PrepareCommit(const std::string& t
     return absl::InvalidArgumentError(Cat("checkpoint id ", checkpoint_id, " is negative"));
   }
   ASSIGN_OR_RETURN(auto sealed, store_->Seal({table_name, writer_id}, epoch, checkpoint_id));
-  return CommittableRef{table_name, writer_id,     sealed.epoch, sealed.checkpoint_id,
-                        sealed.rows, sealed.checksum, sealed.identity};
+  return ToCommittable(table_name, writer_id, sealed);
 }
 
 absl::Status SidecarServer::Abort(const std::string& table_name, const std::string& writer_id,

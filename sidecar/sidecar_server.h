@@ -48,6 +48,10 @@ struct CommittableRef {
   std::string identity;
 };
 
+// The committable of a writer's sealed checkpoint.
+CommittableRef ToCommittable(const std::string& table, const std::string& writer_id,
+                             const checkpoint::SealedCheckpoint& sealed);
+
 struct TableCommitResult {
   std::string table;
   int64_t snapshot_id = 0;
