@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <tuple>
 #include <utility>
 
@@ -18,15 +19,17 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
-#include "rocksdb/experimental.h"
 #include "rocksdb/listener.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
 #include "rocksdb/table.h"
+#include "rocksdb/write_buffer_manager.h"
 #include "rocksdb/write_batch.h"
 #include "table/absl_compat.h"
 #include "table/byte_order.h"
@@ -54,21 +57,22 @@
 // payloads twice. The registry keeps the running h of the open batches; Seal
 // copies it into the seal record.
 //
-// Data ranges. The data of the open batches always has base = last_sealed.
+// Data families. The open batches always have base = last_sealed.
 // Every seal records the base its batches were staged under, so a sealed
-// checkpoint's data is exactly the keys with that base, and bases only grow
+// checkpoint's data is exactly the family of that base, and bases only grow
 // among surviving data (Register drops everything above the restored
 // checkpoint before it lowers last_sealed). Hence all data with base <= the
 // base of sealed checkpoint N belongs to checkpoints <= N, which lets
-// MarkCommitted drop it with one DeleteRange.
+// MarkCommitted drop every family up to that base.
 //
-// Durability. Stage writes the batch and the registry update in one WriteBatch
-// without syncing; a power loss loses a suffix of the WAL, so the registry and
-// the data it counts vanish together. Seal, Register and Abort write with
-// WriteOptions::sync, which syncs the WAL up to and including their record
-// (so every batch the seal covers) before they answer. MarkCommitted does not
-// sync: if its record is lost, the checkpoints reappear as pending and
-// Register reconciles them with the table's last committed checkpoint.
+// Durability. Stage writes the batch into its family's memtable, without the
+// WAL; the registry in memory counts the open batches, the stored record
+// only as of the last seal, registration or clean close. Seal flushes the
+// family, then writes the seal and registry records with a synced WAL. Register
+// and Abort sync too; MarkCommitted syncs when it drops families (a durable
+// MANIFEST change), so that no seal record outlives its data. A crash loses the
+// open batches; the next open marks every registered writer (UnsealedLostKey)
+// unless a clean-close key says the last close flushed them.
 
 namespace deltasidecar::checkpoint {
 namespace {
@@ -85,8 +89,6 @@ constexpr size_t kMaxTableNameBytes = 1024;
 // ReadSealed copies batches out in chunks of about this size.
 constexpr uint64_t kReadChunkBytes = 4ull << 20;
 constexpr size_t kReadChunkBatches = 1024;
-// Minimum pause between two attempts to reclaim space when over max_bytes.
-constexpr int64_t kReclaimIntervalMs = 1000;
 
 // Big-endian with the sign bit flipped: bytewise order equals numeric order.
 void PutOrderedId(std::string* out, int64_t id) {
@@ -263,6 +265,35 @@ void DeleteRangeIfAny(rocksdb::WriteBatch* b, const std::string& begin, const st
   if (begin < end) b->DeleteRange(ToSlice(begin), ToSlice(end)).PermitUncheckedError();
 }
 
+// Marks a writer whose open (unsealed) batches were lost because the store
+// was not closed cleanly (see OpenDbLocked); deleted when it registers again.
+std::string UnsealedLostKey(std::string_view w) {
+  std::string k("u\0", 2);
+  k.append(w);
+  return k;
+}
+
+// Present only between a clean close and the next open.
+std::string CleanCloseKey() { return std::string("c\0clean-close", 13); }
+
+// The column family holding the batches a writer staged under one base:
+// "d:" hex(table '\0' writer_id) ":" base ":" n. The number n makes each
+// name unique, so a family can be dropped while a new one for the same base
+// is being written (see Impl::DropDataCfs).
+std::string DataCfName(std::string_view w, int64_t base, uint64_t n) {
+  return Cat("d:", absl::BytesToHexString(ToSlice(w).ToString()), ":", base, ":", n);
+}
+bool ParseDataCfName(std::string_view name, std::string* w, int64_t* base, uint64_t* n) {
+  if (name.substr(0, 2) != "d:") return false;
+  std::vector<std::string> parts = absl::StrSplit(std::string(name.substr(2)), ':');
+  if (parts.size() != 3 || parts[0].size() % 2 != 0 ||
+      parts[0].find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return false;
+  }
+  *w = absl::HexStringToBytes(parts[0]);
+  return absl::SimpleAtoi(parts[1], base) && absl::SimpleAtoi(parts[2], n);
+}
+
 absl::StatusOr<std::string> EncodeWriter(const WriterKey& w) {
   if (w.table.empty() || w.table.size() > kMaxTableNameBytes ||
       w.table.find('\0') != std::string::npos) {
@@ -297,16 +328,10 @@ class RecoverOnNextWrite : public rocksdb::EventListener {
   std::shared_ptr<std::atomic<bool>> needs_resume_;
 };
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 // Locking: db_mu (shared for every use of `db`, exclusive to replace it), then
-// a writer's mu, then map_mu / snap_mu. ReadSealed calls its callback with no
+// a writer's mu, then map_mu / cf_mu. ReadSealed calls its callback with no
 // lock held, so the callback may call back into the store.
 struct StagingStore::Impl {
   struct Writer {
@@ -315,39 +340,57 @@ struct StagingStore::Impl {
     const std::string id;  // encoded table '\0' writer_id
     absl::Mutex mu;
     bool registered ABSL_GUARDED_BY(mu) = false;
+    // The open_* fields and next_batch_seq are current here; the stored
+    // record has them as of the last seal, registration or clean close.
     RegistryRecord record ABSL_GUARDED_BY(mu);
     // The store was salvaged from a damaged WAL since the writer last
     // registered: seals it issued may be gone (persisted as a LostKey).
     bool lost_data ABSL_GUARDED_BY(mu) = false;
+    // The store was not closed cleanly since the writer last registered, so
+    // the batches it had staged and not sealed are gone (UnsealedLostKey).
+    bool unsealed_lost ABSL_GUARDED_BY(mu) = false;
+    // ReadSealed calls in progress, and the column families they may be
+    // reading that were dropped meanwhile: the last reader drops them.
+    int readers ABSL_GUARDED_BY(mu) = 0;
+    std::vector<rocksdb::ColumnFamilyHandle*> deferred_drops ABSL_GUARDED_BY(mu);
   };
 
   StagingOptions options;
+  // Two RocksDB instances: the state (registry, seals, marks; default column
+  // family, through the WAL) at options.path, and the staged batches at
+  // options.path/batches (one column family per writer and base, never
+  // through a WAL). Apart, the state's WAL recovery is independent of the
+  // batch families' flushes, and a point-in-time salvage of a damaged WAL
+  // works as with a single family.
   rocksdb::Options db_options;
+  rocksdb::Options data_db_options;
+  rocksdb::ColumnFamilyOptions data_cf_options;
+  std::string data_path;
 
   // A write failed: RocksDB's WAL writer may be broken, and DB::Resume() does
   // not replace it when the memtable is empty (the next write then fails or,
   // with assertions on, aborts). The next mutating call reopens the DB.
   std::atomic<bool> needs_reopen{false};
-  // A background job (flush, compaction) failed; DB::Resume() suffices.
+  // A background job (flush) failed; DB::Resume() suffices.
   // Shared with the RocksDB event listener.
   std::shared_ptr<std::atomic<bool>> needs_resume = std::make_shared<std::atomic<bool>>(false);
 
   absl::Mutex db_mu;
   std::unique_ptr<rocksdb::DB> db ABSL_GUARDED_BY(db_mu);  // null after a failed reopen
+  std::unique_ptr<rocksdb::DB> data_db ABSL_GUARDED_BY(db_mu);  // set whenever db is
   absl::Status db_error ABSL_GUARDED_BY(db_mu);            // why db is null
   uint64_t generation ABSL_GUARDED_BY(db_mu) = 0;          // bumped by each reopen
-
-  absl::Mutex snap_mu;
-  // Snapshots ReadSealed holds, released before a reopen closes the DB.
-  absl::flat_hash_set<const rocksdb::Snapshot*> snapshots ABSL_GUARDED_BY(snap_mu);
 
   absl::Mutex map_mu;
   // Entries are never removed, so Writer pointers stay valid.
   absl::flat_hash_map<std::string, std::unique_ptr<Writer>> writers ABSL_GUARDED_BY(map_mu);
 
-  // Space reclamation when over max_bytes (see Reclaim).
-  std::atomic<int64_t> last_reclaim_ms{std::numeric_limits<int64_t>::min() / 2};
-  std::atomic<bool> over_limit{false};
+  // The live data column family of each (writer, base); handles are owned
+  // here until dropped or until the DB closes.
+  absl::Mutex cf_mu;
+  std::map<std::pair<std::string, int64_t>, rocksdb::ColumnFamilyHandle*> data_cfs
+      ABSL_GUARDED_BY(cf_mu);
+  uint64_t next_cf_number ABSL_GUARDED_BY(cf_mu) = 0;
 
   Writer* Find(const std::string& id) {
     absl::MutexLock l(&map_mu);
@@ -359,6 +402,12 @@ struct StagingStore::Impl {
     auto& slot = writers[id];
     if (!slot) slot = std::make_unique<Writer>(key, id);
     return slot.get();
+  }
+  std::vector<Writer*> AllWriters() {
+    absl::MutexLock l(&map_mu);
+    std::vector<Writer*> all;
+    for (const auto& [id, w] : writers) all.push_back(w.get());
+    return all;
   }
 
   // The registered writer, or NOT_FOUND / INVALID_ARGUMENT.
@@ -383,8 +432,84 @@ struct StagingStore::Impl {
         Cat(Describe(w.key), ": epoch ", epoch, " is newer than the current ", w.record.epoch));
   }
 
+  // FAILED_PRECONDITION when the writer's open batches were lost in a crash:
+  // it must restore from its last completed checkpoint and register again.
+  static absl::Status CheckUnsealedLocked(const Writer& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w.mu) {
+    if (!w.unsealed_lost) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        Cat(Describe(w.key), ": the sidecar restarted without a clean shutdown, and the batches "
+            "staged after checkpoint ", w.record.last_sealed,
+            " were not sealed and are gone; restore from the last completed checkpoint and "
+            "register again"));
+  }
+
   absl::Status CheckOpen() ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
     return db != nullptr ? absl::OkStatus() : db_error;
+  }
+
+  rocksdb::ColumnFamilyHandle* FindDataCf(const std::string& id, int64_t base) {
+    absl::MutexLock l(&cf_mu);
+    auto it = data_cfs.find({id, base});
+    return it == data_cfs.end() ? nullptr : it->second;
+  }
+
+  // The column family for the writer's batches under `base`, created when
+  // missing (a synced MANIFEST write, once per checkpoint and writer).
+  absl::StatusOr<rocksdb::ColumnFamilyHandle*> DataCf(const Writer& w, int64_t base)
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
+    if (rocksdb::ColumnFamilyHandle* h = FindDataCf(w.id, base)) return h;
+    uint64_t n;
+    {
+      absl::MutexLock l(&cf_mu);
+      n = next_cf_number++;
+    }
+    rocksdb::ColumnFamilyHandle* h = nullptr;
+    rocksdb::Status s =
+        data_db->CreateColumnFamily(data_cf_options, DataCfName(w.id, base, n), &h);
+    if (!s.ok()) {
+      needs_resume->store(true);
+      return FromRocks(s, Cat("creating the staging column family of ", Describe(w.key)));
+    }
+    absl::MutexLock l(&cf_mu);
+    data_cfs[{w.id, base}] = h;
+    return h;
+  }
+
+  // Drops the writer's data column families whose base satisfies `pred`:
+  // at once, or, while a ReadSealed of the writer runs, when the last one
+  // ends. Either way they leave the map now, so new batches for such a base
+  // go to a new family. Call only after the registry change that makes their
+  // data unreachable is written; a crash before the drop leaves families
+  // that OpenDbLocked collects.
+  void DropDataCfs(Writer& w, const std::function<bool(int64_t)>& pred)
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w.mu) {
+    std::vector<rocksdb::ColumnFamilyHandle*> out;
+    {
+      absl::MutexLock l(&cf_mu);
+      auto it = data_cfs.lower_bound({w.id, std::numeric_limits<int64_t>::min()});
+      while (it != data_cfs.end() && it->first.first == w.id) {
+        if (pred(it->first.second)) {
+          out.push_back(it->second);
+          it = data_cfs.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    if (w.readers > 0) {
+      w.deferred_drops.insert(w.deferred_drops.end(), out.begin(), out.end());
+    } else {
+      DropNow(out);
+    }
+  }
+
+  void DropNow(const std::vector<rocksdb::ColumnFamilyHandle*>& handles)
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
+    for (rocksdb::ColumnFamilyHandle* h : handles) {
+      // A failed drop leaves a family that the next open collects.
+      data_db->DropColumnFamily(h).PermitUncheckedError();
+      data_db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
   }
 
   // Calls fn(writer, value) for every key `tag` '\0' <table> '\0' <writer id>.
@@ -410,11 +535,17 @@ struct StagingStore::Impl {
     return it->status().ok() ? absl::OkStatus() : FromRocks(it->status(), std::string(what));
   }
 
-  // Opens RocksDB and (re)loads the registry cache from it. A WAL damaged
-  // before its end (not a torn tail) is salvaged: RocksDB keeps what precedes
-  // the damage, and every registered writer is marked as having lost data,
-  // so that its lost seals answer DATA_LOSS instead of "never sealed".
-  absl::Status OpenDbLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu) {
+  // Opens RocksDB with every column family and (re)loads the registry cache.
+  //
+  // A WAL damaged before its end (not a torn tail) is salvaged: RocksDB keeps
+  // what precedes the damage, and every registered writer is marked as having
+  // lost data, so that its lost seals answer DATA_LOSS instead of "never
+  // sealed".
+  //
+  // Open batches are not in the WAL. Unless the last close was clean (it
+  // flushed them), the registered writers are marked as having lost them;
+  // after a `reopen` within the process, Recover decides that instead.
+  absl::Status OpenDbLocked(bool reopen = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu) {
     rocksdb::DB* raw = nullptr;
     rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, &raw);
     bool salvaged = false;
@@ -432,9 +563,56 @@ struct StagingStore::Impl {
       db_error = FromRocks(s, Cat("opening staging store ", options.path));
       return db_error;
     }
-    db.reset(raw);
+    std::unique_ptr<rocksdb::DB> state(raw);
+
+    std::vector<std::string> names;
+    if (!rocksdb::DB::ListColumnFamilies(data_db_options, data_path, &names).ok()) {
+      names = {rocksdb::kDefaultColumnFamilyName};  // a new store
+    }
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const std::string& name : names) {
+      families.emplace_back(name, name == rocksdb::kDefaultColumnFamilyName
+                                      ? rocksdb::ColumnFamilyOptions(data_db_options)
+                                      : data_cf_options);
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    raw = nullptr;
+    s = rocksdb::DB::Open(data_db_options, data_path, families, &handles, &raw);
+    if (!s.ok()) {
+      state->Close().PermitUncheckedError();
+      db_error = FromRocks(s, Cat("opening staging store ", data_path));
+      return db_error;
+    }
+    db = std::move(state);
+    data_db.reset(raw);
     ++generation;
     db_error = absl::OkStatus();
+
+    // Newest family of each (writer, base); older ones were dropped when a
+    // crash interrupted their drop.
+    std::vector<rocksdb::ColumnFamilyHandle*> garbage;
+    std::map<std::pair<std::string, int64_t>, std::pair<uint64_t, rocksdb::ColumnFamilyHandle*>>
+        found;
+    uint64_t max_number = 0;
+    for (rocksdb::ColumnFamilyHandle* h : handles) {
+      if (h->GetName() == rocksdb::kDefaultColumnFamilyName) {
+        data_db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+        continue;
+      }
+      std::string w;
+      int64_t base;
+      uint64_t n;
+      if (!ParseDataCfName(h->GetName(), &w, &base, &n)) {
+        return absl::DataLossError(Cat("staging store ", options.path,
+                                       " has a column family of unknown name ", h->GetName()));
+      }
+      max_number = std::max(max_number, n + 1);
+      auto [it, inserted] = found.try_emplace({w, base}, n, h);
+      if (!inserted) {
+        garbage.push_back(it->second.first < n ? it->second.second : h);
+        if (it->second.first < n) it->second = {n, h};
+      }
+    }
 
     absl::flat_hash_map<Writer*, RegistryRecord> loaded;
     RETURN_IF_ERROR(ForEachWriterKey('r', "loading the writer registry",
@@ -442,45 +620,118 @@ struct StagingStore::Impl {
                                        ASSIGN_OR_RETURN(loaded[w], DecodeRegistry(value, w->key));
                                        return absl::OkStatus();
                                      }));
-    absl::flat_hash_set<Writer*> lost;
-    if (salvaged) {
+    std::string ignored;
+    const bool clean = db->Get(rocksdb::ReadOptions(), CleanCloseKey(), &ignored).ok();
+    {
       rocksdb::WriteBatch marks;
-      for (const auto& [w, record] : loaded) marks.Put(ToSlice(LostKey(w->id)), rocksdb::Slice());
+      for (const auto& [w, record] : loaded) {
+        if (salvaged) marks.Put(ToSlice(LostKey(w->id)), rocksdb::Slice()).PermitUncheckedError();
+        if (!reopen && !clean) {
+          marks.Put(ToSlice(UnsealedLostKey(w->id)), rocksdb::Slice()).PermitUncheckedError();
+        }
+      }
+      marks.Delete(ToSlice(CleanCloseKey())).PermitUncheckedError();
       rocksdb::WriteOptions wo;
       wo.sync = true;
       rocksdb::Status ms = db->Write(wo, &marks);
-      if (!ms.ok()) return FromRocks(ms, "marking writers after salvaging the staging store");
+      if (!ms.ok()) return FromRocks(ms, "marking writers after opening the staging store");
     }
+    absl::flat_hash_set<Writer*> lost;
     RETURN_IF_ERROR(ForEachWriterKey('x', "loading the lost-data marks",
                                      [&](Writer* w, std::string_view) {
                                        lost.insert(w);
                                        return absl::OkStatus();
                                      }));
-    std::vector<Writer*> all;
-    {
-      absl::MutexLock l(&map_mu);
-      for (const auto& [id, w] : writers) all.push_back(w.get());
-    }
-    for (Writer* w : all) {
+    absl::flat_hash_set<Writer*> lost_unsealed;
+    RETURN_IF_ERROR(ForEachWriterKey('u', "loading the lost-batches marks",
+                                     [&](Writer* w, std::string_view) {
+                                       lost_unsealed.insert(w);
+                                       return absl::OkStatus();
+                                     }));
+    for (Writer* w : AllWriters()) {
       absl::MutexLock l(&w->mu);
-      auto found = loaded.find(w);
-      w->registered = found != loaded.end();
-      w->record = w->registered ? found->second : RegistryRecord{};
+      auto it = loaded.find(w);
+      w->registered = it != loaded.end();
+      w->record = w->registered ? it->second : RegistryRecord{};
       w->lost_data = lost.count(w) > 0;
+      w->unsealed_lost = lost_unsealed.count(w) > 0;
+      w->readers = 0;
+      w->deferred_drops.clear();
     }
+
+    // Families that no seal and no open batches refer to are left over from
+    // a commit, abort or registration that crashed before dropping them.
+    // (After a reopen, ReconcileOpenBatches collects them.)
+    absl::flat_hash_map<std::string, absl::flat_hash_set<int64_t>> live_bases;
+    for (const auto& [w, record] : loaded) {
+      if (reopen) break;
+      ASSIGN_OR_RETURN(auto seals, Seals(*w, std::numeric_limits<int64_t>::min(),
+                                         std::numeric_limits<int64_t>::max()));
+      auto& bases = live_bases[w->id];
+      for (const auto& [cp, seal] : seals) bases.insert(seal.base);
+      if (!lost_unsealed.contains(w)) bases.insert(record.last_sealed);
+    }
+    {
+      absl::MutexLock l(&cf_mu);
+      data_cfs.clear();
+      next_cf_number = max_number;
+      for (const auto& [key, entry] : found) {
+        auto it = live_bases.find(key.first);
+        if (reopen || (it != live_bases.end() && it->second.contains(key.second))) {
+          data_cfs[key] = entry.second;
+        } else {
+          garbage.push_back(entry.second);
+        }
+      }
+    }
+    DropNow(garbage);
     return absl::OkStatus();
   }
 
+  // A clean close flushes the open batches (they are not in the WAL) and
+  // then records the registry with them and the clean-close key, synced.
+  // After a failed write nothing more is written: the next open finds the
+  // close unclean.
   void CloseDbLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu) {
     if (db == nullptr) return;
+    std::vector<Writer*> all = AllWriters();
+    std::vector<rocksdb::ColumnFamilyHandle*> live;
     {
-      absl::MutexLock l(&snap_mu);
-      for (const rocksdb::Snapshot* snap : snapshots) db->ReleaseSnapshot(snap);
-      snapshots.clear();
+      absl::MutexLock l(&cf_mu);
+      for (const auto& [key, h] : data_cfs) live.push_back(h);
     }
-    // Makes every staged batch durable on a clean shutdown; memtables stay in
-    // the WAL (no flush), so closing is fast. Never on a broken WAL writer.
-    if (!needs_reopen.load()) db->SyncWAL().PermitUncheckedError();
+    if (!needs_reopen.load() && !needs_resume->load()) {
+      rocksdb::FlushOptions fo;
+      fo.allow_write_stall = true;
+      rocksdb::Status s = live.empty() ? rocksdb::Status::OK() : data_db->Flush(fo, live);
+      if (s.ok()) {
+        rocksdb::WriteBatch batch;
+        for (Writer* w : all) {
+          absl::MutexLock l(&w->mu);
+          if (!w->registered || w->unsealed_lost) continue;
+          batch.Put(ToSlice(RegistryKey(w->id)), ToSlice(EncodeRegistry(w->record)))
+              .PermitUncheckedError();
+        }
+        batch.Put(ToSlice(CleanCloseKey()), rocksdb::Slice()).PermitUncheckedError();
+        rocksdb::WriteOptions wo;
+        wo.sync = true;
+        db->Write(wo, &batch).PermitUncheckedError();
+      }
+    }
+    for (Writer* w : all) {
+      absl::MutexLock l(&w->mu);
+      DropNow(w->deferred_drops);
+      w->deferred_drops.clear();
+    }
+    for (rocksdb::ColumnFamilyHandle* h : live) {
+      data_db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+    {
+      absl::MutexLock l(&cf_mu);
+      data_cfs.clear();
+    }
+    data_db->Close().PermitUncheckedError();
+    data_db.reset();
     db->Close().PermitUncheckedError();
     db.reset();
   }
@@ -488,8 +739,9 @@ struct StagingStore::Impl {
   // Called at the start of every mutating call, with no lock held: after a
   // failed write, closes and reopens RocksDB (WAL recovery then flushes what
   // the old WAL holds, so no later recovery replays its torn tail) and reloads
-  // the registry, which a write that failed late may still have changed; after
-  // a background error, DB::Resume().
+  // the registry, which a write that failed late may still have changed; the
+  // writers with open batches lose them. After a background error,
+  // DB::Resume().
   absl::Status Recover() {
     if (!needs_reopen.load(std::memory_order_acquire) &&
         !needs_resume->load(std::memory_order_acquire)) {
@@ -497,24 +749,91 @@ struct StagingStore::Impl {
     }
     absl::MutexLock l(&db_mu);
     if (needs_reopen.load() || db == nullptr) {
+      // The registry in memory is ahead of the stored one by the open
+      // batches' counts; keep it where the batches are all on disk.
+      absl::flat_hash_map<Writer*, RegistryRecord> before;
+      for (Writer* w : AllWriters()) {
+        absl::MutexLock wl(&w->mu);
+        if (w->registered && !w->unsealed_lost) before[w] = w->record;
+      }
       CloseDbLocked();
-      RETURN_IF_ERROR(OpenDbLocked());
+      RETURN_IF_ERROR(OpenDbLocked(/*reopen=*/true));
+      RETURN_IF_ERROR(ReconcileOpenBatches(before));
       needs_reopen.store(false);
       needs_resume->store(false);
       return absl::OkStatus();
     }
     if (needs_resume->load()) {
       rocksdb::Status s = db->Resume();
+      if (s.ok()) s = data_db->Resume();
       if (!s.ok()) return FromRocks(s, "resuming the staging store after a background error");
       needs_resume->store(false);
     }
     return absl::OkStatus();
   }
 
-  // Applies `batch` atomically. With `sync` the WAL is synced up to and
-  // including it before the call returns (the seal's durability point); the
-  // sync runs inside RocksDB's write path, which refuses to touch a failed
-  // WAL writer, rather than through DB::SyncWAL, which does not.
+  // After a reopen: a writer whose open batches (counted in `before`) are all
+  // in its family on disk goes on; one that lost some is marked. Then drops
+  // the families nothing refers to.
+  absl::Status ReconcileOpenBatches(const absl::flat_hash_map<Writer*, RegistryRecord>& before)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu) {
+    rocksdb::WriteBatch marks;
+    for (const auto& [w, mem] : before) {
+      absl::MutexLock l(&w->mu);
+      // A seal whose answer failed may still have been recorded: then the
+      // stored record is the truth and covers the batches.
+      if (!w->registered || w->record.epoch != mem.epoch ||
+          w->record.last_sealed != mem.last_sealed || mem.open_batches == 0) {
+        continue;
+      }
+      uint64_t batches = 0;
+      uint64_t rows = 0;
+      uint64_t chain = 0;
+      if (rocksdb::ColumnFamilyHandle* cf = FindDataCf(w->id, mem.last_sealed)) {
+        const uint64_t first = mem.next_batch_seq - mem.open_batches;
+        std::unique_ptr<rocksdb::Iterator> it(data_db->NewIterator(rocksdb::ReadOptions(), cf));
+        for (it->Seek(ToSlice(DataKey(w->id, mem.last_sealed, first))); it->Valid(); it->Next()) {
+          rocksdb::Slice v = it->value();
+          if (v.size() < kBatchTrailerBytes) break;
+          const uint64_t seq = GetBigEndian<uint64_t>(it->key().data() + it->key().size() - 8);
+          std::string_view payload(v.data(), v.size() - kBatchTrailerBytes);
+          const uint32_t n = GetLittleEndian<uint32_t>(v.data() + payload.size());
+          chain = ChainChecksum(chain, BatchChecksum(payload, n, seq));
+          rows += n;
+          ++batches;
+        }
+      }
+      if (batches == mem.open_batches && rows == mem.open_rows && chain == mem.open_checksum) {
+        w->record = mem;
+      } else {
+        w->unsealed_lost = true;
+        marks.Put(ToSlice(UnsealedLostKey(w->id)), rocksdb::Slice()).PermitUncheckedError();
+      }
+    }
+    if (marks.Count() > 0) {
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      rocksdb::Status s = db->Write(wo, &marks);
+      if (!s.ok()) return FromRocks(s, "marking writers after reopening the staging store");
+    }
+    std::vector<Writer*> all = AllWriters();
+    for (Writer* w : all) {
+      absl::MutexLock l(&w->mu);
+      if (!w->registered) continue;
+      ASSIGN_OR_RETURN(auto seals, Seals(*w, std::numeric_limits<int64_t>::min(),
+                                         std::numeric_limits<int64_t>::max()));
+      absl::flat_hash_set<int64_t> bases;
+      for (const auto& [cp, seal] : seals) bases.insert(seal.base);
+      if (!w->unsealed_lost) bases.insert(w->record.last_sealed);
+      DropDataCfs(*w, [&](int64_t base) { return !bases.contains(base); });
+    }
+    return absl::OkStatus();
+  }
+
+  // Applies `batch` atomically through the WAL. With `sync` the WAL is synced
+  // up to and including it before the call returns; the sync runs inside
+  // RocksDB's write path, which refuses to touch a failed WAL writer, rather
+  // than through DB::SyncWAL, which does not.
   absl::Status Write(rocksdb::WriteBatch* batch, bool sync, std::string_view what)
       ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
     rocksdb::WriteOptions wo;
@@ -527,13 +846,10 @@ struct StagingStore::Impl {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::optional<SealRecord>> GetSeal(const Writer& w, int64_t id,
-                                                    const rocksdb::Snapshot* snap = nullptr)
+  absl::StatusOr<std::optional<SealRecord>> GetSeal(const Writer& w, int64_t id)
       ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
-    rocksdb::ReadOptions ro;
-    ro.snapshot = snap;
     std::string value;
-    rocksdb::Status s = db->Get(ro, ToSlice(SealKey(w.id, id)), &value);
+    rocksdb::Status s = db->Get(rocksdb::ReadOptions(), ToSlice(SealKey(w.id, id)), &value);
     if (s.IsNotFound()) return std::optional<SealRecord>();
     if (!s.ok()) return FromRocks(s, Cat("reading seal ", id, " of ", Describe(w.key)));
     ASSIGN_OR_RETURN(SealRecord seal, DecodeSeal(value, w.key, id));
@@ -570,49 +886,17 @@ struct StagingStore::Impl {
 
   uint64_t ApproximateBytesLocked() ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
     if (db == nullptr) return 0;
-    // Every file of the current version counts in full. (RocksDB's
-    // "estimate-live-data-size" counts overlapping L0 files once, and every
-    // staging file overlaps the others on the registry keys, so it undercounts
-    // by whole files.) Range-deleted data counts until compaction drops it;
-    // Reclaim() hurries that along when the limit is hit.
-    uint64_t files = 0;
-    uint64_t mem = 0;
-    db->GetIntProperty(rocksdb::DB::Properties::kLiveSstFilesSize, &files);
-    db->GetIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &mem);
-    return files + mem;
-  }
-
-  // When a Stage was refused for max_bytes, deleted data may still count in
-  // RocksDB's estimates (memtables and files not yet compacted). Flushing drops
-  // range-deleted entries from the memtable, and marking the data files for
-  // compaction lets RocksDB rewrite them without the deleted ranges.
-  void Reclaim(bool force) ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
-    if (needs_reopen.load() || needs_resume->load()) return;  // Recover() first
-    int64_t now = NowMs();
-    int64_t last = last_reclaim_ms.load();
-    if (!force && now - last < kReclaimIntervalMs) return;
-    if (!last_reclaim_ms.compare_exchange_strong(last, now)) return;
-    rocksdb::FlushOptions fo;
-    // After a delete, wait so that the new file is marked too.
-    fo.wait = force;
-    fo.allow_write_stall = true;
-    db->Flush(fo).PermitUncheckedError();
-    rocksdb::Slice begin("d\0", 2);
-    rocksdb::Slice end("d\x01", 2);
-    if (force) {
-      // Data was just deleted while writes are refused: compact now, so the
-      // space (and the count above) is back before the next Stage. Writes
-      // are being refused anyway; this only delays the delete's caller.
-      rocksdb::CompactRangeOptions co;
-      co.exclusive_manual_compaction = false;
-      co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-      db->CompactRange(co, &begin, &end).PermitUncheckedError();
-    } else {
-      rocksdb::experimental::SuggestCompactRange(db.get(), &begin, &end).PermitUncheckedError();
+    // Every file and memtable of every family counts in full; a commit or an
+    // abort drops whole families, so their space is back at once.
+    uint64_t total = 0;
+    for (rocksdb::DB* d : {db.get(), data_db.get()}) {
+      uint64_t files = 0;
+      uint64_t mem = 0;
+      d->GetAggregatedIntProperty(rocksdb::DB::Properties::kLiveSstFilesSize, &files);
+      d->GetAggregatedIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &mem);
+      total += files + mem;
     }
-  }
-  void AfterDelete() ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
-    if (over_limit.load(std::memory_order_relaxed)) Reclaim(/*force=*/true);
+    return total;
   }
 };
 
@@ -654,12 +938,13 @@ absl::StatusOr<std::unique_ptr<StagingStore>> StagingStore::Open(const StagingOp
   // point-in-time recovery silently drop acknowledged seals.
   o.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   o.paranoid_checks = true;
-  // Memory: at most max_write_buffer_number memtables, a small block cache
-  // that also holds index blocks, and bounded info logs.
-  o.write_buffer_size = std::max<uint64_t>(options.write_buffer_bytes, 64 << 10);
-  o.max_write_buffer_number = 3;
-  o.min_write_buffer_number_to_merge = 1;
+  // The default column family holds only the registry, seals and marks.
+  o.write_buffer_size = 4 << 20;
+  o.max_write_buffer_number = 2;
   o.max_background_jobs = 2;
+  // The WAL carries only that small state; keep it short so that idle data
+  // families (which pin WAL files until they flush) are flushed soon.
+  o.max_total_wal_size = 64 << 20;
   // Staged data lives for one checkpoint interval; compressing it costs more
   // CPU than the disk it saves.
   o.compression = rocksdb::kNoCompression;
@@ -679,6 +964,26 @@ absl::StatusOr<std::unique_ptr<StagingStore>> StagingStore::Open(const StagingOp
   t.checksum = rocksdb::kXXH3;
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
 
+  impl->data_path = (std::filesystem::path(options.path) / "batches").string();
+  impl->data_db_options = o;
+  impl->data_db_options.write_buffer_size = 4 << 20;
+
+  // Data families: memtables of write_buffer_bytes, all of them together
+  // bounded by three of those (the largest is flushed when over), never
+  // compacted: a family holds one checkpoint's batches and is dropped whole
+  // once they are committed or discarded.
+  const uint64_t buffer = std::max<uint64_t>(options.write_buffer_bytes, 64 << 10);
+  impl->data_db_options.write_buffer_manager =
+      std::make_shared<rocksdb::WriteBufferManager>(3 * buffer);
+  rocksdb::ColumnFamilyOptions& d = impl->data_cf_options;
+  d = rocksdb::ColumnFamilyOptions(impl->data_db_options);
+  d.write_buffer_size = buffer;
+  d.max_write_buffer_number = 3;
+  d.min_write_buffer_number_to_merge = 1;
+  d.disable_auto_compactions = true;
+  d.level0_slowdown_writes_trigger = 1 << 20;
+  d.level0_stop_writes_trigger = 1 << 20;
+
   // RocksDB creates the directory but does not fsync its parent, so a power
   // loss could take the whole store with it, synced WAL and all.
   {
@@ -690,6 +995,9 @@ absl::StatusOr<std::unique_ptr<StagingStore>> StagingStore::Open(const StagingOp
     if (!dir.has_filename()) dir = dir.parent_path();  // "a/b/" names "a/b"
     std::string parent = dir.parent_path().string();
     RETURN_IF_ERROR(table::SyncDir(fs.get(), parent.empty() ? "." : parent));
+    io = fs->CreateDirIfMissing(impl->data_path, rocksdb::IOOptions(), nullptr);
+    if (!io.ok()) return FromRocks(io, Cat("creating staging store directory ", impl->data_path));
+    RETURN_IF_ERROR(table::SyncDir(fs.get(), options.path));
   }
   {
     absl::MutexLock l(&impl->db_mu);
@@ -752,33 +1060,28 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
   next.last_sealed = restored_checkpoint.has_value() ? *restored_checkpoint : -1;
   if (!kept.empty()) next.last_sealed = std::max(next.last_sealed, kept.back().first);
 
-  // Drop every seal but the kept ones, and every data key whose base is not
-  // the base of a kept seal.
+  // Drop every seal but the kept ones, and every data family whose base is
+  // not the base of a kept seal.
   rocksdb::WriteBatch batch;
   std::string seal_cursor = TagPrefix('s', id);
-  std::string data_cursor = TagPrefix('d', id);
-  std::vector<int64_t> bases;
+  absl::flat_hash_set<int64_t> kept_bases;
   for (const auto& [cp, seal] : kept) {
     DeleteRangeIfAny(&batch, seal_cursor, SealKey(id, cp));
     seal_cursor = SealKeyAfter(id, cp);
-    bases.push_back(seal.base);
-  }
-  std::sort(bases.begin(), bases.end());
-  for (int64_t base : bases) {
-    DeleteRangeIfAny(&batch, data_cursor, DataBaseBegin(id, base));
-    data_cursor = std::max(data_cursor, DataBaseEnd(id, base));
+    kept_bases.insert(seal.base);
   }
   DeleteRangeIfAny(&batch, seal_cursor, TagPrefixEnd('s', id));
-  DeleteRangeIfAny(&batch, data_cursor, TagPrefixEnd('d', id));
   batch.Put(ToSlice(RegistryKey(id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
   if (w->lost_data) batch.Delete(ToSlice(LostKey(id))).PermitUncheckedError();
+  if (w->unsealed_lost) batch.Delete(ToSlice(UnsealedLostKey(id))).PermitUncheckedError();
   // Synced: a lost epoch bump would let a fenced writer back in after a crash.
   RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, Cat("registering ", Describe(writer))));
   table::ReachKillPoint(table::KillPoint::kRegisterAfterWrite);
   w->registered = true;
   w->record = next;
   w->lost_data = false;
-  impl_->AfterDelete();
+  w->unsealed_lost = false;
+  impl_->DropDataCfs(*w, [&](int64_t base) { return !kept_bases.contains(base); });
 
   Registration reg;
   reg.epoch = next.epoch;
@@ -832,17 +1135,16 @@ absl::StatusOr<uint64_t> StagingStore::Stage(const WriterKey& writer, int64_t ep
   if (impl_->options.max_bytes > 0) {
     const uint64_t live = impl_->ApproximateBytesLocked();
     if (live + payload.size() > impl_->options.max_bytes) {
-      impl_->over_limit.store(true, std::memory_order_relaxed);
-      impl_->Reclaim(/*force=*/false);
       return absl::ResourceExhaustedError(
           Cat("staging store holds about ", live, " bytes; a batch of ", payload.size(),
               " bytes would exceed its limit of ", impl_->options.max_bytes));
     }
-    impl_->over_limit.store(false, std::memory_order_relaxed);
   }
 
   absl::MutexLock l(&w->mu);
   RETURN_IF_ERROR(Impl::CheckEpochLocked(*w, epoch));
+  RETURN_IF_ERROR(Impl::CheckUnsealedLocked(*w));
+  ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, impl_->DataCf(*w, w->record.last_sealed));
   RegistryRecord next = w->record;
   const uint64_t seq = next.next_batch_seq++;
   const uint64_t checksum = BatchChecksum(payload, rows, seq);
@@ -856,12 +1158,14 @@ absl::StatusOr<uint64_t> StagingStore::Stage(const WriterKey& writer, int64_t ep
   const std::string key = DataKey(w->id, next.last_sealed, seq);
   rocksdb::Slice key_part = ToSlice(key);
   rocksdb::Slice value_parts[2] = {ToSlice(payload), rocksdb::Slice(trailer, sizeof(trailer))};
-  rocksdb::WriteBatch batch(key.size() + payload.size() + kRegistryBytes + 64);
-  batch.Put(rocksdb::SliceParts(&key_part, 1), rocksdb::SliceParts(value_parts, 2))
+  rocksdb::WriteBatch batch(key.size() + payload.size() + 64);
+  batch.Put(cf, rocksdb::SliceParts(&key_part, 1), rocksdb::SliceParts(value_parts, 2))
       .PermitUncheckedError();
-  batch.Put(ToSlice(RegistryKey(w->id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
-  RETURN_IF_ERROR(
-      impl_->Write(&batch, /*sync=*/false, Cat("staging a batch of ", Describe(writer))));
+  // Not through the WAL: the batch is durable once Seal flushes its family.
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;
+  rocksdb::Status s = impl_->data_db->Write(wo, &batch);
+  if (!s.ok()) return FromRocks(s, Cat("staging a batch of ", Describe(writer)));
   table::ReachKillPoint(table::KillPoint::kStageAfterWrite);
   w->record = next;
   return seq;
@@ -903,6 +1207,22 @@ absl::StatusOr<SealedCheckpoint> StagingStore::Seal(const WriterKey& writer, int
     return absl::FailedPreconditionError(Cat("checkpoint ", checkpoint_id,
                                              " is not after the last sealed checkpoint ",
                                              rec.last_sealed, " of ", Describe(writer)));
+  }
+  RETURN_IF_ERROR(Impl::CheckUnsealedLocked(*w));
+  if (rec.open_batches > 0) {
+    // The batches are not in the WAL: make them durable in their own family
+    // (the flush syncs the file and the MANIFEST) before the seal names them.
+    rocksdb::ColumnFamilyHandle* cf = impl_->FindDataCf(w->id, rec.last_sealed);
+    if (cf == nullptr) {
+      return absl::InternalError(Cat(what, ": the staged batches' column family is missing"));
+    }
+    rocksdb::FlushOptions fo;
+    fo.allow_write_stall = true;
+    rocksdb::Status s = impl_->data_db->Flush(fo, cf);
+    if (!s.ok()) {
+      impl_->needs_resume->store(true);
+      return FromRocks(s, what);
+    }
   }
   SealRecord seal;
   seal.base = rec.last_sealed;
@@ -949,58 +1269,51 @@ absl::Status StagingStore::ReadSealed(
   const std::string cp_name = Cat("checkpoint ", checkpoint_id, " of ", Describe(writer));
   const std::string reopened =
       Cat(cp_name, ": the staging store was reopened during the read; retry");
-  // One snapshot for the seal record and all its batches, so a concurrent
-  // MarkCommitted, Abort or Register cannot tear the read. Batches are copied
-  // out in chunks and `fn` runs with no lock held: staging goes on during a
-  // commit, and no iterator pins memtables for the length of the commit.
-  struct Snapshot {
+  // The seal's family is immutable, and while this read is registered as a
+  // reader of the writer a concurrent MarkCommitted, Abort or Register defers
+  // dropping it. Batches are copied out in chunks and `fn` runs with no lock
+  // held, so staging goes on during a commit.
+  struct Reader {
     Impl* impl;
-    const rocksdb::Snapshot* snap = nullptr;
+    Impl::Writer* w = nullptr;
     uint64_t generation = 0;
-    ~Snapshot() {
-      if (snap == nullptr) return;
+    ~Reader() {
+      if (w == nullptr) return;
       absl::ReaderMutexLock dl(&impl->db_mu);
-      if (impl->generation != generation || impl->db == nullptr) return;  // released by reopen
-      {
-        absl::MutexLock l(&impl->snap_mu);
-        if (impl->snapshots.erase(snap) == 0) return;
+      if (impl->generation != generation || impl->db == nullptr) return;  // reset by reopen
+      absl::MutexLock l(&w->mu);
+      if (--w->readers == 0 && !w->deferred_drops.empty()) {
+        impl->DropNow(w->deferred_drops);
+        w->deferred_drops.clear();
       }
-      impl->db->ReleaseSnapshot(snap);
     }
-  } snapshot{&impl};
+  } reader{&impl};
   Impl::Writer* w = nullptr;
   SealRecord seal;
+  rocksdb::ColumnFamilyHandle* cf = nullptr;
   {
     absl::ReaderMutexLock dl(&impl.db_mu);
     RETURN_IF_ERROR(impl.CheckOpen());
     ASSIGN_OR_RETURN(w, impl.Registered(writer));
-    snapshot.snap = impl.db->GetSnapshot();
-    snapshot.generation = impl.generation;
-    {
-      absl::MutexLock l(&impl.snap_mu);
-      impl.snapshots.insert(snapshot.snap);
-    }
-    int64_t last_committed;
-    {
-      absl::MutexLock l(&w->mu);
-      last_committed = w->record.last_committed;
-    }
-    ASSIGN_OR_RETURN(std::optional<SealRecord> found,
-                     impl.GetSeal(*w, checkpoint_id, snapshot.snap));
+    absl::MutexLock l(&w->mu);
+    ASSIGN_OR_RETURN(std::optional<SealRecord> found, impl.GetSeal(*w, checkpoint_id));
     if (!found.has_value()) {
-      if (checkpoint_id <= last_committed) {
+      if (checkpoint_id <= w->record.last_committed) {
         return absl::FailedPreconditionError(Cat(cp_name, " is already committed"));
       }
       return absl::NotFoundError(Cat(cp_name, " is not sealed"));
     }
     seal = *found;
+    cf = impl.FindDataCf(w->id, seal.base);
+    ++w->readers;
+    reader.w = w;
+    reader.generation = impl.generation;
   }
 
   const std::string end = DataBaseEnd(w->id, seal.base);
   const size_t key_size = DataBaseBegin(w->id, seal.base).size() + 8;
   rocksdb::Slice upper = ToSlice(end);
   rocksdb::ReadOptions ro;
-  ro.snapshot = snapshot.snap;
   ro.iterate_upper_bound = &upper;
   ro.fill_cache = false;
   ro.readahead_size = 2 << 20;
@@ -1012,15 +1325,15 @@ absl::Status StagingStore::ReadSealed(
   // From seq 0: a batch under this base before the seal's first is damage too.
   std::string seek_key = DataBaseBegin(w->id, seal.base);
   std::vector<std::pair<uint64_t, std::string>> chunk;  // seq, value
-  bool done = false;
+  bool done = cf == nullptr;  // no batches at all: the checks below tell
   while (!done) {
     chunk.clear();
     {
       absl::ReaderMutexLock dl(&impl.db_mu);
-      if (impl.generation != snapshot.generation || impl.db == nullptr) {
+      if (impl.generation != reader.generation || impl.db == nullptr) {
         return absl::AbortedError(reopened);
       }
-      std::unique_ptr<rocksdb::Iterator> it(impl.db->NewIterator(ro));
+      std::unique_ptr<rocksdb::Iterator> it(impl.data_db->NewIterator(ro, cf));
       uint64_t bytes = 0;
       for (it->Seek(ToSlice(seek_key)); it->Valid(); it->Next()) {
         rocksdb::Slice k = it->key();
@@ -1086,20 +1399,21 @@ absl::Status StagingStore::MarkCommitted(const WriterKey& writer, int64_t up_to)
   RegistryRecord next = rec;
   next.last_committed = up_to;
   rocksdb::WriteBatch batch;
+  // All data with a base up to that of the newest committed seal belongs to
+  // committed seals (see "Data families" above).
+  int64_t max_base = std::numeric_limits<int64_t>::min();
   if (!seals.empty()) {
-    // All data with a base up to that of the newest committed seal belongs to
-    // committed seals (see "Data ranges" above): one range covers it.
-    int64_t max_base = -1;
     for (const auto& [cp, seal] : seals) max_base = std::max(max_base, seal.base);
-    DeleteRangeIfAny(&batch, TagPrefix('d', w->id), DataBaseEnd(w->id, max_base));
     DeleteRangeIfAny(&batch, TagPrefix('s', w->id), SealKeyAfter(w->id, seals.back().first));
   }
   batch.Put(ToSlice(RegistryKey(w->id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
+  // Synced before the drop (a durable MANIFEST change): a seal must never
+  // outlive its data, even when the record is lost to a power loss.
   RETURN_IF_ERROR(
-      impl_->Write(&batch, /*sync=*/false,
+      impl_->Write(&batch, /*sync=*/!seals.empty(),
                    Cat("committing checkpoints up to ", up_to, " of ", Describe(writer))));
   w->record = next;
-  impl_->AfterDelete();
+  impl_->DropDataCfs(*w, [&](int64_t base) { return base <= max_base; });
   return absl::OkStatus();
 }
 
@@ -1114,10 +1428,10 @@ absl::Status StagingStore::Abort(const WriterKey& writer, int64_t epoch, int64_t
   const std::string what = Cat("aborting checkpoint ", checkpoint_id, " of ", Describe(writer));
   rocksdb::WriteBatch batch;
   RegistryRecord next = rec;
+  int64_t dropped_base;
   if (checkpoint_id > rec.last_sealed) {
     // The open batches; their sequence numbers are not reused.
-    DeleteRangeIfAny(&batch, DataBaseBegin(w->id, rec.last_sealed),
-                     DataBaseEnd(w->id, rec.last_sealed));
+    dropped_base = rec.last_sealed;
     next.open_rows = 0;
     next.open_batches = 0;
     next.open_checksum = 0;
@@ -1131,13 +1445,13 @@ absl::Status StagingStore::Abort(const WriterKey& writer, int64_t epoch, int64_t
     if (!seal.has_value()) return absl::OkStatus();  // aborted before, or never sealed
     // last_sealed stays: the open batches are keyed by it, and checkpoint ids
     // are not reused.
-    DeleteRangeIfAny(&batch, DataBaseBegin(w->id, seal->base), DataBaseEnd(w->id, seal->base));
+    dropped_base = seal->base;
     batch.Delete(ToSlice(SealKey(w->id, checkpoint_id))).PermitUncheckedError();
   }
   RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, what));
   table::ReachKillPoint(table::KillPoint::kAbortAfterWrite);
   w->record = next;
-  impl_->AfterDelete();
+  impl_->DropDataCfs(*w, [&](int64_t base) { return base == dropped_base; });
   return absl::OkStatus();
 }
 

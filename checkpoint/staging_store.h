@@ -2,18 +2,28 @@
 // Write and Commit, with the writer registry (epochs, seals, commits) in the
 // same database so that data and the state describing it change atomically.
 //
-// Keys (one RocksDB instance, bytewise order; <w> = table '\0' writer_id):
-//   r\0<w>                                registry record of a writer
-//   d\0<w>\0<base:8><seq:8>               one staged batch; <base> is the id of
-//                                         the checkpoint sealed before it was
-//                                         written (-1 when none), big-endian
-//                                         with the sign bit flipped, so all data
-//                                         after seal K is one contiguous range
-//   s\0<w>\0<checkpoint:8>                seal record of checkpoint N
-// A batch is one write (its Put and the registry update; WAL on, not synced);
-// Seal syncs the WAL, so everything a seal covers is durable before
-// PrepareCommit answers. Committed and discarded ranges are removed with
-// DeleteRange.
+// Two RocksDB instances in the store's directory; <w> = table '\0' writer_id:
+//   state (the directory itself; default column family, through the WAL)
+//     r\0<w>                              registry record of a writer
+//     s\0<w>\0<checkpoint:8>              seal record of checkpoint N
+//     x\0<w>, u\0<w>                      marks: seals lost to a WAL salvage,
+//                                         open batches lost to a crash
+//   batches (subdirectory "batches"; never through a WAL)
+//     one column family per writer and <base>, holding that writer's batches
+//     staged under <base> (the id of the checkpoint sealed before them, -1
+//     when none):
+//     d\0<w>\0<base:8><seq:8>             one staged batch
+// Stage puts the batch into its family's memtable only. Seal flushes that
+// family (the SST file and the MANIFEST are synced) and then writes the seal
+// record with a synced WAL, so everything a seal covers is durable before
+// PrepareCommit answers. Committed, aborted and discarded checkpoints are
+// removed by dropping their families: whole files, no compaction.
+//
+// A clean close flushes the open batches too, and writers go on after the
+// restart. After a crash the open (unsealed) batches are gone: every writer
+// registered then must register again (a restore) before it stages or seals;
+// until then those calls fail with FAILED_PRECONDITION. Its sealed
+// checkpoints are unaffected.
 //
 // Thread-safety: all methods may be called concurrently; calls for one writer
 // are serialized internally.
@@ -71,8 +81,9 @@ struct StagingOptions {
   std::string path;                 // directory of the RocksDB instance
   uint64_t max_bytes = 0;           // refuse Stage when live data exceeds this; 0 = no limit
   rocksdb::Env* env = nullptr;      // null = default; tests inject faults here
-  // RocksDB memtable size; up to 3 memtables are live at once, so this bounds
-  // most of the store's memory. Tests lower it to exercise flushes.
+  // Memtable size of one batch family; the memtables of all families together
+  // are kept under three times this (the largest is flushed when over), which
+  // bounds most of the store's memory. Tests lower it to exercise flushes.
   uint64_t write_buffer_bytes = 64ull << 20;
 };
 
@@ -101,12 +112,14 @@ class StagingStore {
   absl::Status CheckEpoch(const WriterKey& writer, int64_t epoch);
 
   // Stages one batch (the table's key/value entries, serialized by
-  // EncodeStagedBatch) as one write. Returns the batch's sequence number.
+  // EncodeStagedBatch) as one write, in memory until Seal. Returns the batch's
+  // sequence number. FAILED_PRECONDITION when fenced, or when the writer's
+  // open batches were lost in a crash (it must register again).
   absl::StatusOr<uint64_t> Stage(const WriterKey& writer, int64_t epoch, std::string_view payload,
                                  uint32_t rows);
 
   // Seals everything staged since the last seal as checkpoint `checkpoint_id`
-  // (greater than the last sealed one) and syncs the WAL. Sealing the same id
+  // (greater than the last sealed one): flushes it and syncs the seal record. Sealing the same id
   // again with the same epoch returns the existing seal (a retried call).
   absl::StatusOr<SealedCheckpoint> Seal(const WriterKey& writer, int64_t epoch,
                                         int64_t checkpoint_id);

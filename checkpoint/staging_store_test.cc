@@ -92,29 +92,44 @@ class StagingStoreTest : public ::testing::Test {
     return out;
   }
 
-  // Runs `fn` on a raw RocksDB handle to the store's directory (store closed).
-  void WithRawDb(const std::function<void(rocksdb::DB*)>& fn) {
+  // Runs `fn` on a raw RocksDB handle to one of the store's two databases
+  // (store closed): the state (registry, seals, marks) in its directory, or
+  // the staged batches in its "batches" subdirectory, with every column
+  // family open in creation order (the default one first).
+  using RawFn = std::function<void(rocksdb::DB*, const std::vector<rocksdb::ColumnFamilyHandle*>&)>;
+  void WithRawDb(const RawFn& fn, bool batches = true) {
     store_.reset();
     rocksdb::Options o;
+    std::vector<std::string> names;
+    const std::string path = batches ? (dir_ / "batches").string() : dir_.string();
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(o, path, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const auto& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
-    rocksdb::Status s = rocksdb::DB::Open(o, dir_.string(), &raw);
+    rocksdb::Status s = rocksdb::DB::Open(o, path, families, &handles, &raw);
     ASSERT_TRUE(s.ok()) << s.ToString();
     std::unique_ptr<rocksdb::DB> db(raw);
-    fn(db.get());
+    fn(db.get(), handles);
+    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
     ASSERT_TRUE(db->Close().ok());
   }
 
-  // Keys under `prefix` in the store's directory (closes the store).
+  // Keys under `prefix` in any column family of the store (closes the store).
   std::vector<std::string> RawKeys(std::string_view prefix) {
     std::vector<std::string> keys;
-    WithRawDb([&](rocksdb::DB* db) {
-      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-      for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next()) {
-        if (!it->key().starts_with(rocksdb::Slice(prefix.data(), prefix.size()))) break;
-        keys.push_back(it->key().ToString());
+    for (bool batches : {false, true}) {
+    WithRawDb([&](rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+      for (auto* h : handles) {
+        std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h));
+        for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next()) {
+          if (!it->key().starts_with(rocksdb::Slice(prefix.data(), prefix.size()))) break;
+          keys.push_back(it->key().ToString());
+        }
+        EXPECT_TRUE(it->status().ok());
       }
-      EXPECT_TRUE(it->status().ok());
-    });
+    }, batches);
+    }
     return keys;
   }
 
@@ -557,8 +572,9 @@ TEST_F(StagingStoreTest, CorruptStagedValueIsDataLoss) {
   ASSERT_OK(store_->Seal(w, reg.epoch, 7).status());
 
   // Flip one byte of the second batch's payload, behind the store's back.
-  WithRawDb([](rocksdb::DB* db) {
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  WithRawDb([](rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& cfs) {
+    ASSERT_EQ(cfs.size(), 2u);
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cfs[1]));
     it->Seek(rocksdb::Slice("d\0", 2));
     ASSERT_TRUE(it->Valid());
     it->Next();
@@ -567,7 +583,7 @@ TEST_F(StagingStoreTest, CorruptStagedValueIsDataLoss) {
     std::string value = it->value().ToString();
     it.reset();
     value[3] ^= 0x20;
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, value).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cfs[1], key, value).ok());
   });
   store_ = OpenStore();
   int served = 0;
@@ -589,14 +605,15 @@ TEST_F(StagingStoreTest, MissingBatchIsDataLoss) {
   ASSERT_OK(store_->Seal(w, reg.epoch, 1).status());
   ASSERT_OK(store_->Stage(w, reg.epoch, "c", 1).status());
   ASSERT_OK(store_->Seal(w, reg.epoch, 2).status());
-  WithRawDb([&](rocksdb::DB* db) {
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  WithRawDb([&](rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& cfs) {
+    ASSERT_EQ(cfs.size(), 3u);  // default (unused), checkpoint 1's batches, checkpoint 2's
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cfs[1]));
     it->Seek(rocksdb::Slice("d\0", 2));
     it->Next();  // seq 1 of checkpoint 1
     ASSERT_TRUE(it->Valid());
     std::string key = it->key().ToString();
     it.reset();
-    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), key).ok());
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), cfs[1], key).ok());
   });
   store_ = OpenStore();
   absl::Status s = store_->ReadSealed(w, 1, [](std::string_view) { return absl::OkStatus(); });
@@ -900,17 +917,18 @@ TEST_F(StagingStoreDiskFullTest, DiskFullIsResourceExhaustedThenRecovers) {
   ASSERT_OK(store_->Stage(w, reg.epoch, "before", 1).status());
 
   full_fs_->full = true;
-  EXPECT_CODE(store_->Stage(w, reg.epoch, "lost", 1), kResourceExhausted);
-  EXPECT_CODE(store_->Stage(w, reg.epoch, "lost too", 1), kResourceExhausted);
+  // Staging only fills memory; the seal's flush meets the full disk.
+  ASSERT_OK(store_->Stage(w, reg.epoch, "during", 1).status());
+  EXPECT_CODE(store_->Seal(w, reg.epoch, 1), kResourceExhausted);
   EXPECT_CODE(store_->Seal(w, reg.epoch, 1), kResourceExhausted);
   full_fs_->full = false;
 
-  // Space is back: the next call recovers and staging goes on.
+  // Space is back: the next call recovers, nothing staged was lost.
   ASSERT_OK_AND_ASSIGN(uint64_t seq, store_->Stage(w, reg.epoch, "after", 1));
-  EXPECT_EQ(seq, 1u);
+  EXPECT_EQ(seq, 2u);
   ASSERT_OK_AND_ASSIGN(SealedCheckpoint sealed, store_->Seal(w, reg.epoch, 1));
-  EXPECT_EQ(sealed.batches, 2u);
-  EXPECT_THAT(ReadAll(w, 1), ElementsAre("before", "after"));
+  EXPECT_EQ(sealed.batches, 3u);
+  EXPECT_THAT(ReadAll(w, 1), ElementsAre("before", "during", "after"));
   ASSERT_OK(store_->MarkCommitted(w, 1));
 
   // And the state survives a restart.
@@ -920,17 +938,20 @@ TEST_F(StagingStoreDiskFullTest, DiskFullIsResourceExhaustedThenRecovers) {
   store_.reset();
 }
 
-// The likely moment for a full disk: the first write to a fresh WAL, with an
-// empty memtable. DB::Resume() would keep the failed WAL writer (and the next
-// write would abort the process); the store reopens RocksDB instead.
-TEST_F(StagingStoreDiskFullTest, DiskFullOnFreshWalRecovers) {
+// A failed WAL write (a registration on a full disk) makes the store reopen
+// RocksDB. A writer whose open batches are all on disk goes on; one whose
+// open batches were only in memory is told to restore.
+TEST_F(StagingStoreDiskFullTest, ReopenAfterAFailedWriteKeepsOpenBatchesThatAreOnDisk) {
   const WriterKey w{"t", "w"};
+  const WriterKey v{"t", "v"};
   ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration vreg, store_->Register(v, std::nullopt, -1));
   ASSERT_OK(store_->Stage(w, reg.epoch, "before", 1).status());
-  Reopen(options_);  // recovery flushes the WAL: the memtable is empty now
+  Reopen(options_);  // a clean close flushes w's open batch
+  ASSERT_OK(store_->Stage(v, vreg.epoch, "in memory", 1).status());
 
   full_fs_->full = true;
-  EXPECT_CODE(store_->Stage(w, reg.epoch, "lost", 1), kResourceExhausted);
+  EXPECT_CODE(store_->Register(WriterKey{"t", "x"}, std::nullopt, -1), kResourceExhausted);
   // Still full: the reopen fails too, and says why.
   EXPECT_CODE(store_->Stage(w, reg.epoch, "lost", 1), kResourceExhausted);
   full_fs_->full = false;
@@ -938,6 +959,12 @@ TEST_F(StagingStoreDiskFullTest, DiskFullOnFreshWalRecovers) {
   ASSERT_OK_AND_ASSIGN(SealedCheckpoint sealed, store_->Seal(w, reg.epoch, 1));
   EXPECT_EQ(sealed.batches, 2u);
   EXPECT_THAT(ReadAll(w, 1), ElementsAre("before", "after"));
+
+  auto lost = store_->Stage(v, vreg.epoch, "more", 1);
+  EXPECT_CODE(lost, kFailedPrecondition);
+  EXPECT_THAT(std::string(lost.status().message()), HasSubstr("restore from the last completed"));
+  ASSERT_OK_AND_ASSIGN(vreg, store_->Register(v, std::nullopt, -1));
+  ASSERT_OK(store_->Stage(v, vreg.epoch, "again", 1).status());
   store_.reset();
 }
 
@@ -951,7 +978,7 @@ TEST_F(StagingStoreDiskFullTest, ReadSealedIsAbortedWhenTheStoreReopensUnderIt) 
   absl::Status s = store_->ReadSealed(w, 1, [&](std::string_view) {
     if (seen++ == 0) {
       full_fs_->full = true;
-      EXPECT_FALSE(store_->Stage(w, reg.epoch, "x", 1).ok());
+      EXPECT_FALSE(store_->Register(WriterKey{"t", "x"}, std::nullopt, -1).ok());
       full_fs_->full = false;
       EXPECT_TRUE(store_->Stage(w, reg.epoch, "y", 1).ok());  // reopens
     }
@@ -966,6 +993,56 @@ TEST_F(StagingStoreDiskFullTest, ReadSealedIsAbortedWhenTheStoreReopensUnderIt) 
   store_.reset();
 }
 
+// Staged batches reach the disk only when sealed (or at a clean close). After
+// a crash, a writer that had registered must restore and register again; its
+// sealed checkpoints are intact.
+TEST(StagingUncleanCloseTest, OpenBatchesAreLostAndTheWriterMustRestore) {
+  fs::path dir = fs::path(::testing::TempDir()) / ("staging_unclean_test_" + table::RandomId());
+  auto faulty =
+      std::make_shared<table::testing::FaultInjectionFileSystem>(rocksdb::FileSystem::Default());
+  std::unique_ptr<rocksdb::Env> env = table::testing::MakeEnv(faulty);
+  StagingOptions options;
+  options.path = dir.string();
+  options.env = env.get();
+  const WriterKey w{"t", "w"};
+  Registration reg;
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<StagingStore> store, StagingStore::Open(options));
+    ASSERT_OK_AND_ASSIGN(reg, store->Register(w, std::nullopt, -1));
+    ASSERT_OK(store->Stage(w, reg.epoch, "sealed", 1).status());
+    ASSERT_OK(store->Seal(w, reg.epoch, 1).status());
+    ASSERT_OK(store->Stage(w, reg.epoch, "open", 1).status());
+    faulty->FailAfter(0);  // the process dies: the close writes nothing
+  }
+  ASSERT_TRUE(faulty->DropUnsyncedData().ok());
+  StagingOptions plain;
+  plain.path = dir.string();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<StagingStore> store, StagingStore::Open(plain));
+  auto staged = store->Stage(w, reg.epoch, "next", 1);
+  EXPECT_CODE(staged, kFailedPrecondition);
+  EXPECT_THAT(std::string(staged.status().message()),
+              HasSubstr("batches staged after checkpoint 1 were not sealed and are gone"));
+  EXPECT_CODE(store->Seal(w, reg.epoch, 2), kFailedPrecondition);
+  // The retried seal of checkpoint 1 still answers, and its data is there.
+  ASSERT_OK(store->Seal(w, reg.epoch, 1).status());
+  std::vector<std::string> got;
+  ASSERT_OK(store->ReadSealed(w, 1, [&](std::string_view p) {
+    got.emplace_back(p);
+    return absl::OkStatus();
+  }));
+  EXPECT_THAT(got, ElementsAre("sealed"));
+  // The restore clears it, also across a restart.
+  ASSERT_OK_AND_ASSIGN(Registration again, store->Register(w, 1, -1));
+  ASSERT_EQ(again.pending.size(), 1u);
+  store.reset();
+  ASSERT_OK_AND_ASSIGN(store, StagingStore::Open(plain));
+  ASSERT_OK(store->Stage(w, again.epoch, "replayed", 1).status());
+  ASSERT_OK_AND_ASSIGN(SealedCheckpoint two, store->Seal(w, again.epoch, 2));
+  EXPECT_EQ(two.batches, 1u);
+  store.reset();
+  fs::remove_all(dir);
+}
+
 // A WAL damaged before its end (not a torn tail) is salvaged up to the
 // damage, and the writers registered then are told their lost seals are
 // DATA_LOSS until they register again.
@@ -975,8 +1052,13 @@ TEST_F(StagingStoreTest, DamagedWalIsSalvagedAndLostSealsAreDataLoss) {
   ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
   const std::string payload(5000, 'p');
   for (int i = 0; i < 6; ++i) ASSERT_OK(store_->Stage(w, reg.epoch, payload, 1).status());
+  // Staged batches bypass the WAL; registrations of other writers fill it,
+  // so that the damage below lands before the seal's record.
+  for (int i = 0; i < 400; ++i) {
+    ASSERT_OK(store_->Register(WriterKey{"t", Cat("other-", i)}, std::nullopt, -1).status());
+  }
   ASSERT_OK_AND_ASSIGN(SealedCheckpoint sealed, store_->Seal(w, reg.epoch, 1));
-  store_.reset();  // syncs the WAL; the memtable is not flushed
+  store_.reset();  // the default column family (registry, seals) stays in the WAL
   fs::path wal;
   for (const auto& e : fs::directory_iterator(dir_)) {
     if (e.path().extension() == ".log" && (wal.empty() || e.file_size() > fs::file_size(wal))) {
