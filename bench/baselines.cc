@@ -440,6 +440,14 @@ double RunGrpcClient(const std::string& target, const Pool& pool, const Config& 
     }
   }
   const double s = Seconds(start, Clock::now());
+  // The last write's completion can come after its ack; WritesDone may start
+  // only once no write is outstanding.
+  while (writing) {
+    next(&tag, &ok);
+    --pending;
+    if (tag != kWrite) abort_stream("unexpected completion");
+    writing = false;
+  }
 
   grpc::Status status;
   call->WritesDone(reinterpret_cast<void*>(kWritesDone));
