@@ -1,0 +1,192 @@
+package io.deltasidecar.client;
+
+import io.deltasidecar.v1.DescribeTableResponse;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalInt;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A table's columns in schema order, its primary key in key order, its bucket count and the
+ * latest snapshot when it was described. Immutable; safe to share between threads.
+ */
+public final class TableSchema {
+  /** One column: its name, its type as the sidecar spells it ("DECIMAL(10,2)"), nullability. */
+  public static final class Column {
+    private static final Pattern DECIMAL =
+        Pattern.compile("DECIMAL\\s*\\(\\s*(\\d+)\\s*,\\s*(\\d+)\\s*\\)", Pattern.CASE_INSENSITIVE);
+
+    private final String name;
+    private final String typeName;
+    private final boolean nullable;
+    private final ColumnType type;
+    private final int precision;
+    private final int scale;
+
+    public Column(String name, String typeName, boolean nullable) {
+      this.name = name;
+      this.typeName = typeName;
+      this.nullable = nullable;
+      Matcher m = DECIMAL.matcher(typeName.trim());
+      if (m.matches()) {
+        type = ColumnType.DECIMAL;
+        precision = Integer.parseInt(m.group(1));
+        scale = Integer.parseInt(m.group(2));
+        if (precision < 1 || precision > 38 || scale > precision) {
+          throw new IllegalArgumentException(
+              "column '" + name + "': " + typeName + " needs 1 <= precision <= 38 and scale <= precision");
+        }
+      } else {
+        type = ColumnType.parse(typeName);
+        // Plain DECIMAL is DECIMAL(38,18), as in docs/protocol.md.
+        precision = type == ColumnType.DECIMAL ? 38 : 0;
+        scale = type == ColumnType.DECIMAL ? 18 : 0;
+      }
+    }
+
+    public String name() {
+      return name;
+    }
+
+    /** The type as the sidecar reports it, e.g. "BIGINT" or "DECIMAL(10,2)". */
+    public String typeName() {
+      return typeName;
+    }
+
+    public ColumnType type() {
+      return type;
+    }
+
+    public boolean nullable() {
+      return nullable;
+    }
+
+    /** DECIMAL only: the number of digits; 0 for other types. */
+    public int precision() {
+      return precision;
+    }
+
+    /** DECIMAL only: digits after the point; 0 for other types. */
+    public int scale() {
+      return scale;
+    }
+
+    @Override
+    public String toString() {
+      return name + " " + typeName + (nullable ? "" : " NOT NULL");
+    }
+  }
+
+  private final String table;
+  private final List<Column> columns;
+  private final List<String> primaryKey;
+  private final int buckets;
+  private final long latestSnapshotId;
+  private final Map<String, Integer> indexByName;
+  private final int[] keyIndexes;
+  private final boolean[] isKey;
+
+  public TableSchema(
+      String table, List<Column> columns, List<String> primaryKey, int buckets, long latestSnapshotId) {
+    if (columns.isEmpty()) {
+      throw new IllegalArgumentException("table '" + table + "' has no columns");
+    }
+    this.table = table;
+    this.columns = List.copyOf(columns);
+    this.primaryKey = List.copyOf(primaryKey);
+    this.buckets = buckets;
+    this.latestSnapshotId = latestSnapshotId;
+    Map<String, Integer> index = new HashMap<>();
+    for (int i = 0; i < columns.size(); i++) {
+      index.put(columns.get(i).name(), i);
+    }
+    this.indexByName = Collections.unmodifiableMap(index);
+    this.keyIndexes = new int[primaryKey.size()];
+    this.isKey = new boolean[columns.size()];
+    for (int k = 0; k < primaryKey.size(); k++) {
+      Integer i = index.get(primaryKey.get(k));
+      if (i == null) {
+        throw new IllegalArgumentException(
+            "table '" + table + "': primary-key column '" + primaryKey.get(k) + "' is not a column");
+      }
+      keyIndexes[k] = i;
+      isKey[i] = true;
+    }
+  }
+
+  /** The schema in a DescribeTable answer. */
+  public static TableSchema fromProto(DescribeTableResponse r) {
+    List<Column> cols = new ArrayList<>(r.getColumnsCount());
+    for (io.deltasidecar.v1.Column c : r.getColumnsList()) {
+      cols.add(new Column(c.getName(), c.getType(), c.getNullable()));
+    }
+    return new TableSchema(r.getTable(), cols, r.getPrimaryKeyList(), r.getBuckets(), r.getLatestSnapshotId());
+  }
+
+  public String table() {
+    return table;
+  }
+
+  /** The columns in schema order (the order of upsert values). */
+  public List<Column> columns() {
+    return columns;
+  }
+
+  public Column column(int index) {
+    return columns.get(index);
+  }
+
+  public int columnCount() {
+    return columns.size();
+  }
+
+  /** The primary-key column names in key order (the order of delete and get key values). */
+  public List<String> primaryKey() {
+    return primaryKey;
+  }
+
+  /** The schema index of the {@code k}-th primary-key column. */
+  public int keyColumnIndex(int k) {
+    return keyIndexes[k];
+  }
+
+  public boolean isKeyColumn(int index) {
+    return isKey[index];
+  }
+
+  public int buckets() {
+    return buckets;
+  }
+
+  /** The latest snapshot when the table was described. */
+  public long latestSnapshotId() {
+    return latestSnapshotId;
+  }
+
+  public OptionalInt columnIndex(String name) {
+    Integer i = indexByName.get(name);
+    return i == null ? OptionalInt.empty() : OptionalInt.of(i);
+  }
+
+  /** The column list as CreateTable takes it: "id BIGINT NOT NULL, name STRING". */
+  public String columnsString() {
+    StringBuilder b = new StringBuilder();
+    for (Column c : columns) {
+      if (b.length() > 0) {
+        b.append(", ");
+      }
+      b.append(c);
+    }
+    return b.toString();
+  }
+
+  @Override
+  public String toString() {
+    return table + "(" + columnsString() + ", PRIMARY KEY (" + String.join(", ", primaryKey)
+        + "), " + buckets + " buckets)";
+  }
+}

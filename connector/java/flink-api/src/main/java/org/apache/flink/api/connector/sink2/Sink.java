@@ -1,0 +1,23 @@
+// Declares signatures from Apache Flink 1.20's public API, only the types and
+// members that delta-sidecar's Flink sink uses, so that the sink compiles and is
+// tested without Flink (its jars cannot be downloaded on the build machines).
+// Not shipped: the sink's jar and pom never include it; real Flink provides
+// these types at runtime. Bodies, where a type needs one, are minimal stand-ins.
+
+package org.apache.flink.api.connector.sink2;
+
+import java.io.IOException;
+import java.io.Serializable;
+
+public interface Sink<InputT> extends Serializable {
+  /** Deprecated in Flink 1.20 but still abstract there; Flink calls the WriterInitContext one. */
+  @Deprecated
+  SinkWriter<InputT> createWriter(InitContext context) throws IOException;
+
+  default SinkWriter<InputT> createWriter(WriterInitContext context) throws IOException {
+    throw new UnsupportedOperationException("declaration only");
+  }
+
+  @Deprecated
+  interface InitContext extends org.apache.flink.api.connector.sink2.InitContext {}
+}

@@ -1,0 +1,32 @@
+// Declares signatures from Apache Flink 1.20's public API, only the types and
+// members that delta-sidecar's Flink sink uses, so that the sink compiles and is
+// tested without Flink (its jars cannot be downloaded on the build machines).
+// Not shipped: the sink's jar and pom never include it; real Flink provides
+// these types at runtime. Bodies, where a type needs one, are minimal stand-ins.
+
+package org.apache.flink.table.catalog;
+
+import java.util.Map;
+
+public final class ResolvedCatalogTable implements CatalogTable {
+  private final CatalogTable origin;
+  private final ResolvedSchema resolvedSchema;
+
+  public ResolvedCatalogTable(CatalogTable origin, ResolvedSchema resolvedSchema) {
+    this.origin = origin;
+    this.resolvedSchema = resolvedSchema;
+  }
+
+  public CatalogTable getOrigin() {
+    return origin;
+  }
+
+  public ResolvedSchema getResolvedSchema() {
+    return resolvedSchema;
+  }
+
+  @Override
+  public Map<String, String> getOptions() {
+    return origin.getOptions();
+  }
+}

@@ -1,0 +1,280 @@
+package io.deltasidecar.flink;
+
+import io.deltasidecar.client.DeltaSidecarClient;
+import io.deltasidecar.client.WriterOptions;
+import io.deltasidecar.v1.Committable;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Collection;
+import java.util.List;
+import java.util.Objects;
+import org.apache.flink.api.connector.sink2.CommitterInitContext;
+import org.apache.flink.api.connector.sink2.StatefulSinkWriter;
+import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.api.connector.sink2.SupportsCommitter;
+import org.apache.flink.api.connector.sink2.SupportsWriterState;
+import org.apache.flink.api.connector.sink2.WriterInitContext;
+import org.apache.flink.core.io.SimpleVersionedSerializer;
+
+/**
+ * An exactly-once Flink (Sink V2) sink into one delta-sidecar table.
+ *
+ * <p>Each parallel writer stages its records on the sidecar under the writer id {@code
+ * <writerIdPrefix>/<subtask index>}, seals them on every checkpoint ({@code PrepareCommit}), and
+ * the {@link DeltaSidecarCommitter} commits the seals once the checkpoint is complete. After a
+ * failover the writers register with the restored checkpoint id, which drops whatever they staged
+ * after it; the source replays those records. See docs/connectors.md, "Flink sink".
+ *
+ * <p>Set {@link Builder#writerIdPrefix} to the operator's uid: it must stay the same across
+ * restarts of the job and differ between sinks (and jobs) writing through the same sidecar.
+ *
+ * <p>The sink is serialized with the job graph; its writers and committers are created on the
+ * task managers and talk to the sidecar at {@link Builder#target}.
+ */
+public final class DeltaSidecarSink<IN>
+    implements Sink<IN>, SupportsCommitter<Committable>, SupportsWriterState<IN, DeltaWriterState> {
+  private static final long serialVersionUID = 1L;
+
+  /** Writer ids are 1-512 bytes; the prefix leaves room for "/" and the subtask index. */
+  static final int MAX_PREFIX_BYTES = 500;
+
+  private final String target;
+  private final String table;
+  private final String writerIdPrefix;
+  private final RecordConverter<IN> converter;
+  private final int maxBatchBytes;
+  private final Duration lingerTime;
+  private final int maxInFlightBatches;
+  private final Duration callTimeout;
+  private final int maxCommitAttempts;
+  private final TableSpec createTable;
+
+  private DeltaSidecarSink(Builder<IN> b) {
+    target = b.target;
+    table = b.table;
+    writerIdPrefix = b.writerIdPrefix;
+    converter = b.converter;
+    maxBatchBytes = b.maxBatchBytes;
+    lingerTime = b.lingerTime;
+    maxInFlightBatches = b.maxInFlightBatches;
+    callTimeout = b.callTimeout;
+    maxCommitAttempts = b.maxCommitAttempts;
+    createTable = b.createTable;
+  }
+
+  public static <IN> Builder<IN> builder() {
+    return new Builder<>();
+  }
+
+  /**
+   * Flink 1.20 calls {@link #createWriter(WriterInitContext)}; this one is abstract there and gone
+   * in Flink 2, hence no {@code @Override}.
+   */
+  @Deprecated
+  public DeltaSidecarWriter<IN> createWriter(Sink.InitContext context) throws IOException {
+    return new DeltaSidecarWriter<>(this, context, List.of());
+  }
+
+  @Override
+  public DeltaSidecarWriter<IN> createWriter(WriterInitContext context) throws IOException {
+    return new DeltaSidecarWriter<>(this, context, List.of());
+  }
+
+  @Override
+  public StatefulSinkWriter<IN, DeltaWriterState> restoreWriter(
+      WriterInitContext context, Collection<DeltaWriterState> recoveredState) throws IOException {
+    return new DeltaSidecarWriter<>(this, context, recoveredState);
+  }
+
+  @Override
+  public SimpleVersionedSerializer<DeltaWriterState> getWriterStateSerializer() {
+    return new DeltaWriterStateSerializer();
+  }
+
+  @Override
+  public DeltaSidecarCommitter createCommitter(CommitterInitContext context) {
+    return new DeltaSidecarCommitter(newClient());
+  }
+
+  @Override
+  public SimpleVersionedSerializer<Committable> getCommittableSerializer() {
+    return new CommittableSerializer();
+  }
+
+  public String target() {
+    return target;
+  }
+
+  public String table() {
+    return table;
+  }
+
+  public String writerIdPrefix() {
+    return writerIdPrefix;
+  }
+
+  /** The writer id of parallel subtask {@code subtaskIndex}. */
+  public String writerId(int subtaskIndex) {
+    return writerIdPrefix + "/" + subtaskIndex;
+  }
+
+  RecordConverter<IN> converter() {
+    return converter;
+  }
+
+  TableSpec createTableSpec() {
+    return createTable;
+  }
+
+  WriterOptions writerOptions() {
+    return WriterOptions.builder()
+        .maxBatchBytes(maxBatchBytes)
+        .lingerTime(lingerTime)
+        .maxInFlightBatches(maxInFlightBatches)
+        .build();
+  }
+
+  DeltaSidecarClient newClient() {
+    DeltaSidecarClient.Builder b = DeltaSidecarClient.builder().target(target);
+    if (callTimeout != null) {
+      b.callTimeout(callTimeout);
+    }
+    if (maxCommitAttempts > 0) {
+      b.maxCommitAttempts(maxCommitAttempts);
+    }
+    return b.build();
+  }
+
+  /** What to create when the table is missing on the sidecar (see {@link Builder#createTableIfMissing}). */
+  record TableSpec(String schema, String primaryKey, int buckets) implements java.io.Serializable {}
+
+  /** Builds a {@link DeltaSidecarSink}; {@link #table}, {@link #writerIdPrefix} and {@link #recordConverter} are required. */
+  public static final class Builder<IN> {
+    private String target = "127.0.0.1:7543";
+    private String table;
+    private String writerIdPrefix;
+    private RecordConverter<IN> converter;
+    private int maxBatchBytes = WriterOptions.defaults().maxBatchBytes();
+    private Duration lingerTime = WriterOptions.defaults().lingerTime();
+    private int maxInFlightBatches = WriterOptions.defaults().maxInFlightBatches();
+    private Duration callTimeout;
+    private int maxCommitAttempts;
+    private TableSpec createTable;
+
+    private Builder() {}
+
+    /** The sidecar beside the task manager: "host:port" or "unix:/path.sock" (default 127.0.0.1:7543). */
+    public Builder<IN> target(String target) {
+      this.target = Objects.requireNonNull(target, "target");
+      return this;
+    }
+
+    public Builder<IN> table(String table) {
+      this.table = Objects.requireNonNull(table, "table");
+      return this;
+    }
+
+    /**
+     * The stable part of the writer ids: set it to the operator's uid. The writer of subtask i is
+     * {@code <prefix>/i}; the same prefix in two running sinks makes them fence each other.
+     */
+    public Builder<IN> writerIdPrefix(String prefix) {
+      this.writerIdPrefix = Objects.requireNonNull(prefix, "writerIdPrefix");
+      return this;
+    }
+
+    public Builder<IN> recordConverter(RecordConverter<IN> converter) {
+      this.converter = Objects.requireNonNull(converter, "recordConverter");
+      return this;
+    }
+
+    /** A batch is sent once it holds this many bytes (default 1 MiB). */
+    public Builder<IN> maxBatchBytes(int bytes) {
+      // The client's builder checks the value, so the sink refuses what the writer would.
+      WriterOptions.builder().maxBatchBytes(bytes);
+      this.maxBatchBytes = bytes;
+      return this;
+    }
+
+    /** A partial batch is sent once its first row is this old (default 100 ms). */
+    public Builder<IN> lingerTime(Duration linger) {
+      WriterOptions.builder().lingerTime(linger);
+      this.lingerTime = linger;
+      return this;
+    }
+
+    /** Unacknowledged batches before a write blocks, i.e. backpressure (default 8). */
+    public Builder<IN> maxInFlightBatches(int batches) {
+      WriterOptions.builder().maxInFlightBatches(batches);
+      this.maxInFlightBatches = batches;
+      return this;
+    }
+
+    /** Deadline of each call to the sidecar except Commit (the client's default when unset). */
+    public Builder<IN> callTimeout(Duration timeout) {
+      this.callTimeout = Objects.requireNonNull(timeout, "callTimeout");
+      return this;
+    }
+
+    /** Commit calls per committer attempt before it asks Flink to retry later (client default when unset). */
+    public Builder<IN> maxCommitAttempts(int attempts) {
+      if (attempts < 1) {
+        throw new IllegalArgumentException("maxCommitAttempts must be at least 1, got " + attempts);
+      }
+      this.maxCommitAttempts = attempts;
+      return this;
+    }
+
+    /**
+     * Makes each writer create the table when the sidecar does not have it: {@code schema} as
+     * CreateTable takes it ("id BIGINT NOT NULL, name STRING"), the comma-separated {@code
+     * primaryKey}, and {@code buckets} (write.bucket.num). An existing table is used as it is;
+     * the converter's {@link RecordConverter#open} checks that it fits.
+     */
+    public Builder<IN> createTableIfMissing(String schema, String primaryKey, int buckets) {
+      if (buckets < 1) {
+        throw new IllegalArgumentException("buckets must be at least 1, got " + buckets);
+      }
+      this.createTable =
+          new TableSpec(
+              Objects.requireNonNull(schema, "schema"),
+              Objects.requireNonNull(primaryKey, "primaryKey"),
+              buckets);
+      return this;
+    }
+
+    public DeltaSidecarSink<IN> build() {
+      if (table == null || table.isEmpty()) {
+        throw new IllegalArgumentException("table is required");
+      }
+      if (converter == null) {
+        throw new IllegalArgumentException("recordConverter is required");
+      }
+      checkPrefix(writerIdPrefix);
+      return new DeltaSidecarSink<>(this);
+    }
+
+    private static void checkPrefix(String prefix) {
+      if (prefix == null || prefix.isEmpty()) {
+        throw new IllegalArgumentException(
+            "writerIdPrefix is required: set it to the operator's uid, which must stay the same"
+                + " across restarts");
+      }
+      if (prefix.getBytes(StandardCharsets.UTF_8).length > MAX_PREFIX_BYTES) {
+        throw new IllegalArgumentException(
+            "writerIdPrefix is longer than " + MAX_PREFIX_BYTES + " bytes of UTF-8");
+      }
+      for (int i = 0; i < prefix.length(); i++) {
+        if (Character.isISOControl(prefix.charAt(i))) {
+          throw new IllegalArgumentException(
+              "writerIdPrefix must not contain control characters (found U+"
+                  + String.format("%04X", (int) prefix.charAt(i))
+                  + " at index "
+                  + i
+                  + ")");
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,290 @@
+package io.deltasidecar.flink.table;
+
+import io.deltasidecar.client.ColumnType;
+import io.deltasidecar.client.TableSchema;
+import io.deltasidecar.flink.RecordConverter;
+import java.io.Serializable;
+import java.time.Instant;
+import java.time.LocalDate;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.regex.Pattern;
+import org.apache.flink.table.api.ValidationException;
+import org.apache.flink.table.catalog.Column;
+import org.apache.flink.table.catalog.ResolvedSchema;
+import org.apache.flink.table.catalog.UniqueConstraint;
+import org.apache.flink.table.data.DecimalData;
+import org.apache.flink.table.data.RowData;
+import org.apache.flink.table.data.TimestampData;
+import org.apache.flink.table.types.logical.DecimalType;
+import org.apache.flink.table.types.logical.LocalZonedTimestampType;
+import org.apache.flink.table.types.logical.LogicalType;
+import org.apache.flink.table.types.logical.TimestampType;
+
+/**
+ * Writes the {@link RowData} of a SQL/Table API sink: INSERT and UPDATE_AFTER rows are upserts,
+ * DELETE rows delete by the primary key, UPDATE_BEFORE rows are dropped (the UPDATE_AFTER that
+ * follows replaces the row). The row holds the DDL's physical columns in DDL order.
+ *
+ * <p>Type mapping (Flink DDL → sidecar column): BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT,
+ * DOUBLE, DATE as themselves; DECIMAL(p,s) → DECIMAL(p,s); CHAR/VARCHAR/STRING → STRING;
+ * BINARY/VARBINARY/BYTES → BINARY; TIMESTAMP(p) and TIMESTAMP_LTZ(p) → DATETIME (milliseconds)
+ * when p ≤ 3, TIMESTAMP (nanoseconds) when p > 3. A TIMESTAMP without time zone is stored as if
+ * its wall-clock time were UTC. Other types are refused when the sink is created.
+ */
+public final class RowDataConverter implements RecordConverter<RowData> {
+  private static final long serialVersionUID = 1L;
+  private static final Pattern COLUMN_NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]{0,127}");
+
+  /** One physical DDL column: its position in the RowData and the sidecar type it maps to. */
+  record FlinkColumn(
+      String name, String flinkType, ColumnType type, int precision, int scale, boolean nullable)
+      implements Serializable {
+    String sidecarType() {
+      return type == ColumnType.DECIMAL ? "DECIMAL(" + precision + "," + scale + ")" : type.name();
+    }
+
+    String definition() {
+      return name + " " + sidecarType() + (nullable ? "" : " NOT NULL");
+    }
+  }
+
+  private final String table;
+  private final List<FlinkColumn> columns;
+  private final List<String> primaryKey;
+  // Set by open(): the RowData position of each sidecar column, and of each key column.
+  private int[] schemaToRow;
+  private int[] keyToRow;
+
+  private RowDataConverter(String table, List<FlinkColumn> columns, List<String> primaryKey) {
+    this.table = table;
+    this.columns = List.copyOf(columns);
+    this.primaryKey = List.copyOf(primaryKey);
+  }
+
+  /**
+   * The converter for a DDL's resolved schema. Throws {@link ValidationException} naming the
+   * problem when the schema has no primary key, a column type without a sidecar counterpart, or a
+   * column name the sidecar does not accept.
+   */
+  public static RowDataConverter forSchema(String table, ResolvedSchema schema) {
+    List<FlinkColumn> columns = new ArrayList<>();
+    List<String> problems = new ArrayList<>();
+    for (Column c : schema.getColumns()) {
+      if (!c.isPhysical()) {
+        continue;
+      }
+      if (!COLUMN_NAME.matcher(c.getName()).matches()) {
+        problems.add(
+            "column '" + c.getName() + "': the sidecar needs names of 1-128 characters matching"
+                + " [A-Za-z_][A-Za-z0-9_]*");
+        continue;
+      }
+      LogicalType t = c.getDataType().getLogicalType();
+      Optional<FlinkColumn> mapped = map(c.getName(), t);
+      if (mapped.isEmpty()) {
+        problems.add(
+            "column '" + c.getName() + "': type " + t.asSummaryString()
+                + " has no delta-sidecar column type (supported: BOOLEAN, TINYINT, SMALLINT, INT,"
+                + " BIGINT, FLOAT, DOUBLE, DECIMAL, CHAR, VARCHAR, STRING, BINARY, VARBINARY,"
+                + " BYTES, DATE, TIMESTAMP, TIMESTAMP_LTZ)");
+      } else {
+        columns.add(mapped.get());
+      }
+    }
+    Optional<UniqueConstraint> pk = schema.getPrimaryKey();
+    if (pk.isEmpty()) {
+      problems.add(
+          "the table has no PRIMARY KEY; the delta-sidecar sink writes upserts by key, so declare"
+              + " one, e.g. PRIMARY KEY (id) NOT ENFORCED");
+    }
+    if (!problems.isEmpty()) {
+      throw new ValidationException(
+          "cannot create a delta-sidecar sink for table '" + table + "': "
+              + String.join("; ", problems));
+    }
+    return new RowDataConverter(table, columns, pk.get().getColumns());
+  }
+
+  private static Optional<FlinkColumn> map(String name, LogicalType t) {
+    String flinkType = t.asSummaryString();
+    boolean nullable = t.isNullable();
+    ColumnType type;
+    int precision = 0;
+    int scale = 0;
+    switch (t.getTypeRoot()) {
+      case BOOLEAN -> type = ColumnType.BOOLEAN;
+      case TINYINT -> type = ColumnType.TINYINT;
+      case SMALLINT -> type = ColumnType.SMALLINT;
+      case INTEGER -> type = ColumnType.INT;
+      case BIGINT -> type = ColumnType.BIGINT;
+      case FLOAT -> type = ColumnType.FLOAT;
+      case DOUBLE -> type = ColumnType.DOUBLE;
+      case DATE -> type = ColumnType.DATE;
+      case CHAR, VARCHAR -> type = ColumnType.STRING;
+      case BINARY, VARBINARY -> type = ColumnType.BINARY;
+      case DECIMAL -> {
+        DecimalType d = (DecimalType) t;
+        type = ColumnType.DECIMAL;
+        precision = d.getPrecision();
+        scale = d.getScale();
+      }
+      case TIMESTAMP_WITHOUT_TIME_ZONE -> {
+        precision = ((TimestampType) t).getPrecision();
+        type = precision <= 3 ? ColumnType.DATETIME : ColumnType.TIMESTAMP;
+      }
+      case TIMESTAMP_WITH_LOCAL_TIME_ZONE -> {
+        precision = ((LocalZonedTimestampType) t).getPrecision();
+        type = precision <= 3 ? ColumnType.DATETIME : ColumnType.TIMESTAMP;
+      }
+      default -> {
+        return Optional.empty();
+      }
+    }
+    return Optional.of(new FlinkColumn(name, flinkType, type, precision, scale, nullable));
+  }
+
+  /** The column list for CreateTable: "id BIGINT NOT NULL, name STRING, ...", in DDL order. */
+  public String sidecarSchema() {
+    List<String> defs = new ArrayList<>();
+    for (FlinkColumn c : columns) {
+      defs.add(c.definition());
+    }
+    return String.join(", ", defs);
+  }
+
+  /** The primary key for CreateTable: "region, id". */
+  public String sidecarPrimaryKey() {
+    return String.join(", ", primaryKey);
+  }
+
+  /**
+   * Checks that the sidecar's table has the DDL's columns (names compared case-insensitively, as
+   * the sidecar does), with the mapped types, no NOT NULL column the DDL may leave NULL, and the
+   * same primary key in the same order; then resolves where each value comes from.
+   */
+  @Override
+  public void open(TableSchema schema) {
+    List<String> problems = new ArrayList<>();
+    int[] toRow = new int[schema.columnCount()];
+    boolean[] used = new boolean[columns.size()];
+    for (int i = 0; i < schema.columnCount(); i++) {
+      TableSchema.Column sc = schema.column(i);
+      int pos = indexOf(sc.name());
+      toRow[i] = pos;
+      if (pos < 0) {
+        problems.add("column '" + sc.name() + "' (" + sc.typeName() + ") is not in the DDL");
+        continue;
+      }
+      used[pos] = true;
+      FlinkColumn fc = columns.get(pos);
+      boolean sameType =
+          sc.type() == fc.type()
+              && (fc.type() != ColumnType.DECIMAL
+                  || (sc.precision() == fc.precision() && sc.scale() == fc.scale()));
+      if (!sameType) {
+        problems.add(
+            "column '" + sc.name() + "' is " + sc.typeName() + " on the sidecar but the DDL's "
+                + fc.flinkType() + " maps to " + fc.sidecarType());
+      } else if (!sc.nullable() && fc.nullable() && !schema.isKeyColumn(i)) {
+        problems.add(
+            "column '" + sc.name() + "' is NOT NULL on the sidecar but nullable in the DDL");
+      }
+    }
+    for (int p = 0; p < columns.size(); p++) {
+      if (!used[p]) {
+        problems.add("the DDL's column '" + columns.get(p).name() + "' is not in the table");
+      }
+    }
+    List<String> sidecarKey = schema.primaryKey();
+    boolean sameKey = sidecarKey.size() == primaryKey.size();
+    for (int k = 0; sameKey && k < primaryKey.size(); k++) {
+      sameKey = sidecarKey.get(k).equalsIgnoreCase(primaryKey.get(k));
+    }
+    if (!sameKey) {
+      problems.add(
+          "the primary key is (" + String.join(", ", sidecarKey) + ") on the sidecar but ("
+              + String.join(", ", primaryKey) + ") in the DDL");
+    }
+    if (!problems.isEmpty()) {
+      throw new IllegalStateException(
+          "table '" + table + "' on the sidecar does not match the DDL: "
+              + String.join("; ", problems) + ". The sidecar has: " + schema.columnsString()
+              + ", PRIMARY KEY (" + String.join(", ", sidecarKey) + ")");
+    }
+    int[] keys = new int[primaryKey.size()];
+    for (int k = 0; k < keys.length; k++) {
+      keys[k] = indexOf(primaryKey.get(k));
+    }
+    schemaToRow = toRow;
+    keyToRow = keys;
+  }
+
+  private int indexOf(String name) {
+    for (int p = 0; p < columns.size(); p++) {
+      if (columns.get(p).name().equalsIgnoreCase(name)) {
+        return p;
+      }
+    }
+    return -1;
+  }
+
+  @Override
+  public void convert(RowData row, RowOutput out) {
+    if (schemaToRow == null) {
+      throw new IllegalStateException("RowDataConverter.convert called before open");
+    }
+    switch (row.getRowKind()) {
+      case INSERT, UPDATE_AFTER -> {
+        Object[] values = new Object[schemaToRow.length];
+        for (int i = 0; i < values.length; i++) {
+          values[i] = value(row, schemaToRow[i]);
+        }
+        out.upsert(values);
+      }
+      case DELETE -> {
+        Object[] key = new Object[keyToRow.length];
+        for (int k = 0; k < key.length; k++) {
+          key[k] = value(row, keyToRow[k]);
+        }
+        out.delete(key);
+      }
+      case UPDATE_BEFORE -> {
+        // The UPDATE_AFTER of the same key follows and replaces the whole row.
+      }
+    }
+  }
+
+  private Object value(RowData row, int pos) {
+    if (row.isNullAt(pos)) {
+      return null;
+    }
+    FlinkColumn c = columns.get(pos);
+    return switch (c.type()) {
+      case BOOLEAN -> row.getBoolean(pos);
+      case TINYINT -> row.getByte(pos);
+      case SMALLINT -> row.getShort(pos);
+      case INT -> row.getInt(pos);
+      case BIGINT -> row.getLong(pos);
+      case FLOAT -> row.getFloat(pos);
+      case DOUBLE -> row.getDouble(pos);
+      case DECIMAL -> {
+        DecimalData d = row.getDecimal(pos, c.precision(), c.scale());
+        yield d == null ? null : d.toBigDecimal();
+      }
+      case STRING -> row.getString(pos).toString();
+      case BINARY -> row.getBinary(pos);
+      case DATE -> LocalDate.ofEpochDay(row.getInt(pos));
+      case DATETIME, TIMESTAMP -> {
+        TimestampData ts = row.getTimestamp(pos, c.precision());
+        yield Instant.ofEpochMilli(ts.getMillisecond()).plusNanos(ts.getNanoOfMillisecond());
+      }
+    };
+  }
+
+  @Override
+  public String toString() {
+    return "RowDataConverter{" + table + ": " + sidecarSchema() + "}";
+  }
+}

@@ -1,0 +1,130 @@
+package io.deltasidecar.flink;
+
+import io.deltasidecar.client.DeltaSidecarClient;
+import io.deltasidecar.client.DeltaSidecarException;
+import io.deltasidecar.client.TableNotFoundException;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A real delta-sidecar process on a free loopback port with its own data dir and table root
+ * (under {@code workDir}); it can be SIGKILLed and restarted on the same dirs and port. The
+ * binaries are named by the system properties {@code delta.sidecar} and {@code delta.deltactl}.
+ */
+final class SidecarProcess implements AutoCloseable {
+  private static final Duration START_TIMEOUT = Duration.ofSeconds(60);
+
+  final Path sidecarBinary;
+  final Path deltactlBinary;
+  final Path dataDir;
+  final Path tableRoot;
+  final Path log;
+  final String target;
+  private Process process;
+
+  SidecarProcess(Path workDir) throws IOException {
+    sidecarBinary = binary("delta.sidecar", "delta-sidecar");
+    deltactlBinary = binary("delta.deltactl", "deltactl");
+    dataDir = workDir.resolve("data");
+    tableRoot = workDir.resolve("root");
+    log = workDir.resolve("sidecar.log");
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      target = "127.0.0.1:" + s.getLocalPort();
+    }
+  }
+
+  private static Path binary(String property, String name) {
+    String path = System.getProperty(property);
+    if (path == null || path.isEmpty() || !Files.isExecutable(Path.of(path))) {
+      throw new IllegalStateException(
+          "set -D" + property + " to the " + name + " binary (CTest passes the built one); got "
+              + path);
+    }
+    return Path.of(path);
+  }
+
+  SidecarProcess start() throws IOException, InterruptedException {
+    if (process != null && process.isAlive()) {
+      throw new IllegalStateException("the sidecar is already running");
+    }
+    List<String> argv = new ArrayList<>();
+    argv.add(sidecarBinary.toString());
+    argv.add("--listen");
+    argv.add(target);
+    argv.add("--data-dir");
+    argv.add(dataDir.toString());
+    argv.add("--table-root");
+    argv.add(tableRoot.toString());
+    ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true);
+    pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+    process = pb.start();
+    waitReady();
+    return this;
+  }
+
+  /**
+   * Waits until DescribeTable of a missing table answers NOT_FOUND, each probe on a new channel
+   * (a channel that found the port closed would back off for seconds).
+   */
+  private void waitReady() throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
+    DeltaSidecarException last = null;
+    while (System.nanoTime() < deadline) {
+      if (!process.isAlive()) {
+        throw new IllegalStateException(
+            "delta-sidecar exited with " + process.exitValue() + ":\n" + logText());
+      }
+      try (DeltaSidecarClient probe =
+          DeltaSidecarClient.builder().target(target).callTimeout(Duration.ofSeconds(5)).build()) {
+        probe.describeTable("no-such-table-probe");
+      } catch (TableNotFoundException e) {
+        return;
+      } catch (DeltaSidecarException e) {
+        last = e;
+      }
+      Thread.sleep(20);
+    }
+    throw new IllegalStateException(
+        "delta-sidecar not ready after " + START_TIMEOUT + ": " + last + "\n" + logText());
+  }
+
+  /** SIGKILL, as a crash. */
+  void kill() throws InterruptedException {
+    if (process != null) {
+      process.destroyForcibly();
+      process.waitFor();
+    }
+  }
+
+  void restart() throws IOException, InterruptedException {
+    kill();
+    start();
+  }
+
+  String logText() throws IOException {
+    return Files.exists(log) ? Files.readString(log) : "";
+  }
+
+  @Override
+  public void close() {
+    if (process == null || !process.isAlive()) {
+      return;
+    }
+    process.destroy();
+    try {
+      if (!process.waitFor(30, TimeUnit.SECONDS)) {
+        process.destroyForcibly().waitFor();
+      }
+    } catch (InterruptedException e) {
+      process.destroyForcibly();
+      Thread.currentThread().interrupt();
+    }
+  }
+}
