@@ -432,11 +432,12 @@ struct StagingStore::Impl {
         Cat(Describe(w.key), ": epoch ", epoch, " is newer than the current ", w.record.epoch));
   }
 
-  // FAILED_PRECONDITION when the writer's open batches were lost in a crash:
-  // it must restore from its last completed checkpoint and register again.
+  // ABORTED when the writer's open batches were lost in a crash: the client
+  // retries at the level of the checkpoint (restores from its last completed
+  // checkpoint, registers again, replays), not by repeating the call.
   static absl::Status CheckUnsealedLocked(const Writer& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w.mu) {
     if (!w.unsealed_lost) return absl::OkStatus();
-    return absl::FailedPreconditionError(
+    return absl::AbortedError(
         Cat(Describe(w.key), ": the sidecar restarted without a clean shutdown, and the batches "
             "staged after checkpoint ", w.record.last_sealed,
             " were not sealed and are gone; restore from the last completed checkpoint and "
@@ -1470,6 +1471,36 @@ absl::StatusOr<std::vector<WriterKey>> StagingStore::Writers() {
   std::sort(out.begin(), out.end(), [](const WriterKey& a, const WriterKey& b) {
     return std::tie(a.table, a.writer_id) < std::tie(b.table, b.writer_id);
   });
+  return out;
+}
+
+StagingStore::Stats StagingStore::GetStats() {
+  Stats out;
+  absl::ReaderMutexLock dl(&impl_->db_mu);
+  if (impl_->db == nullptr) return out;
+  for (rocksdb::DB* d : {impl_->db.get(), impl_->data_db.get()}) {
+    uint64_t v = 0;
+    auto add = [&](const std::string& property, uint64_t* to) {
+      if (d->GetAggregatedIntProperty(property, &v)) *to += v;
+    };
+    add(rocksdb::DB::Properties::kLiveSstFilesSize, &out.sst_bytes);
+    add(rocksdb::DB::Properties::kCurSizeAllMemTables, &out.memtable_bytes);
+    add(rocksdb::DB::Properties::kEstimatePendingCompactionBytes, &out.pending_compaction_bytes);
+    if (d->GetIntProperty(rocksdb::DB::Properties::kNumRunningFlushes, &v)) out.running_flushes += v;
+    if (d->GetIntProperty(rocksdb::DB::Properties::kNumRunningCompactions, &v)) {
+      out.running_compactions += v;
+    }
+    // Delayed only while RocksDB slows writes (its rate is set otherwise too).
+    uint64_t delayed = 0;
+    if (d->GetIntProperty(rocksdb::DB::Properties::kIsWriteStopped, &v) && v != 0) {
+      out.writes_stopped = true;
+    }
+    if (d->GetIntProperty(rocksdb::DB::Properties::kActualDelayedWriteRate, &delayed)) {
+      out.delayed_write_rate += delayed;
+    }
+  }
+  absl::MutexLock l(&impl_->cf_mu);
+  out.batch_families = impl_->data_cfs.size();
   return out;
 }
 

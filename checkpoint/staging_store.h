@@ -22,7 +22,7 @@
 // A clean close flushes the open batches too, and writers go on after the
 // restart. After a crash the open (unsealed) batches are gone: every writer
 // registered then must register again (a restore) before it stages or seals;
-// until then those calls fail with FAILED_PRECONDITION. Its sealed
+// until then those calls fail with ABORTED. Its sealed
 // checkpoints are unaffected.
 //
 // Thread-safety: all methods may be called concurrently; calls for one writer
@@ -113,8 +113,9 @@ class StagingStore {
 
   // Stages one batch (the table's key/value entries, serialized by
   // EncodeStagedBatch) as one write, in memory until Seal. Returns the batch's
-  // sequence number. FAILED_PRECONDITION when fenced, or when the writer's
-  // open batches were lost in a crash (it must register again).
+  // sequence number. FAILED_PRECONDITION when fenced; ABORTED when the
+  // writer's open batches were lost in a crash (it must restore and register
+  // again).
   absl::StatusOr<uint64_t> Stage(const WriterKey& writer, int64_t epoch, std::string_view payload,
                                  uint32_t rows);
 
@@ -148,6 +149,19 @@ class StagingStore {
 
   // Bytes of live staged data (approximate, from RocksDB's estimates).
   uint64_t ApproximateBytes();
+
+  // Figures for monitoring, summed over the store's two RocksDB instances.
+  struct Stats {
+    uint64_t sst_bytes = 0;        // live SST files
+    uint64_t memtable_bytes = 0;   // all memtables (unsealed batches, mostly)
+    uint64_t batch_families = 0;   // column families of staged batches
+    uint64_t running_flushes = 0;
+    uint64_t running_compactions = 0;
+    uint64_t pending_compaction_bytes = 0;
+    uint64_t delayed_write_rate = 0;  // bytes/s while writes are slowed, else 0
+    bool writes_stopped = false;      // RocksDB stalls writes (too many memtables)
+  };
+  Stats GetStats();
 
  private:
   struct Impl;

@@ -961,7 +961,7 @@ TEST_F(StagingStoreDiskFullTest, ReopenAfterAFailedWriteKeepsOpenBatchesThatAreO
   EXPECT_THAT(ReadAll(w, 1), ElementsAre("before", "after"));
 
   auto lost = store_->Stage(v, vreg.epoch, "more", 1);
-  EXPECT_CODE(lost, kFailedPrecondition);
+  EXPECT_CODE(lost, kAborted);
   EXPECT_THAT(std::string(lost.status().message()), HasSubstr("restore from the last completed"));
   ASSERT_OK_AND_ASSIGN(vreg, store_->Register(v, std::nullopt, -1));
   ASSERT_OK(store_->Stage(v, vreg.epoch, "again", 1).status());
@@ -1019,10 +1019,10 @@ TEST(StagingUncleanCloseTest, OpenBatchesAreLostAndTheWriterMustRestore) {
   plain.path = dir.string();
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<StagingStore> store, StagingStore::Open(plain));
   auto staged = store->Stage(w, reg.epoch, "next", 1);
-  EXPECT_CODE(staged, kFailedPrecondition);
+  EXPECT_CODE(staged, kAborted);
   EXPECT_THAT(std::string(staged.status().message()),
               HasSubstr("batches staged after checkpoint 1 were not sealed and are gone"));
-  EXPECT_CODE(store->Seal(w, reg.epoch, 2), kFailedPrecondition);
+  EXPECT_CODE(store->Seal(w, reg.epoch, 2), kAborted);
   // The retried seal of checkpoint 1 still answers, and its data is there.
   ASSERT_OK(store->Seal(w, reg.epoch, 1).status());
   std::vector<std::string> got;

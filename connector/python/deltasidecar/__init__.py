@@ -1,5 +1,31 @@
-"""Python client of delta-sidecar (deltasidecar.v1).
+"""Python client of delta-sidecar (deltasidecar.v1): exactly-once upserts into a
+primary-key delta table.
 
-`deltasidecar.rows` encodes and decodes the packed row format of RecordBatch;
-`deltasidecar.wire` is the low-level gRPC client the higher layers build on.
+    from deltasidecar import Writer, Client
+
+    with Writer("orders", "orders-job/0", target="127.0.0.1:7543") as w:
+        w.upsert({"id": 1, "name": "a"})
+        committable = w.prepare_commit(1)   # checkpoint 1: sealed in the sidecar
+        w.commit([committable])             # checkpoint 1 complete: one atomic snapshot
+
+`Writer` streams one writer id's rows and runs the checkpoint cycle; `Client`
+creates and reads tables and commits. Lower layers: `codec` (packed rows from
+and to Python values), `wire` (the gRPC stubs), `rows` (an independent codec
+the server's tests use).
 """
+
+from .client import (DEFAULT_TARGET, Change, Client, CommitIdentity, Committable, Registration,
+                     RetryPolicy, SnapshotInfo, TableCommitResult, committable_from_bytes)
+from .codec import timestamp_to_datetime
+from .errors import (DeltaSidecarError, FencedError, InvalidRecordError, NotFoundError,
+                     RetryableError, UnrecoverableError, UnsealedLostError, WriterClosedError)
+from .schema import ColumnInfo, TableSchema
+from .writer import Writer
+
+__all__ = [
+    "Writer", "Client", "Registration", "TableCommitResult", "Change", "SnapshotInfo",
+    "CommitIdentity", "RetryPolicy", "Committable", "committable_from_bytes", "DEFAULT_TARGET",
+    "TableSchema", "ColumnInfo", "timestamp_to_datetime",
+    "DeltaSidecarError", "RetryableError", "UnsealedLostError", "FencedError", "UnrecoverableError",
+    "InvalidRecordError", "NotFoundError", "WriterClosedError",
+]

@@ -94,10 +94,19 @@ def encode_value(col, v):
     if base == "DOUBLE":
         return struct.pack("<d", v)
     if base == "DECIMAL":
-        unscaled = decimal.Decimal(v).scaleb(col.scale)
-        if unscaled != unscaled.to_integral_value():
-            raise ValueError(f"{v} has more than {col.scale} fractional digits")
-        return (int(unscaled) & ((1 << 128) - 1)).to_bytes(16, "little")
+        # Exact integer arithmetic: scaleb would round to the context's 28 digits.
+        sign, digits, exponent = decimal.Decimal(v).as_tuple()
+        unscaled = int("".join(map(str, digits)) or "0")
+        shift = exponent + col.scale
+        if shift >= 0:
+            unscaled *= 10 ** shift
+        else:
+            unscaled, dropped = divmod(unscaled, 10 ** -shift)
+            if dropped:
+                raise ValueError(f"{v} has more than {col.scale} fractional digits")
+        if sign:
+            unscaled = -unscaled
+        return (unscaled & ((1 << 128) - 1)).to_bytes(16, "little")
     if base in ("STRING", "BINARY"):
         data = v.encode("utf-8") if isinstance(v, str) else bytes(v)
         return uleb128(len(data)) + data
@@ -184,7 +193,7 @@ def _decode_value(col, data, pos):
     if base == "DOUBLE":
         return struct.unpack("<d", raw)[0], pos
     unscaled = int.from_bytes(raw, "little", signed=True)
-    return decimal.Decimal(unscaled).scaleb(-col.scale), pos
+    return decimal.Decimal(f"{unscaled}E-{col.scale}"), pos
 
 
 def decode_rows(schema, data, count):

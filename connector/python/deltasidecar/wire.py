@@ -1,44 +1,67 @@
 """deltasidecar.v1 over plain grpcio: the message classes and a low-level client.
 
-The message classes are generated on first use with the system protoc (which
-matches Debian's python3-protobuf) into a private temporary directory; the
-stubs are built with grpc.Channel.unary_unary / unary_stream / stream_stream,
-so grpc_tools is not needed.
+The message classes are generated on first use with protoc (Debian's
+protobuf-compiler, which matches python3-protobuf) into a private temporary
+directory, from the copy of proto/deltasidecar/v1/sidecar.proto shipped inside
+this package (deltasidecar/proto/; tests/test_packaging.py keeps it identical
+to the repository's). The stubs are built with grpc.Channel.unary_unary /
+unary_stream / stream_stream, so grpc_tools is not needed.
 """
 
-import atexit
 import importlib
 import queue
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import grpc
 
 from . import rows as pr
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-PROTO_ROOT = REPO_ROOT / "proto"
+PROTO_ROOT = Path(__file__).resolve().parent / "proto"
+PROTO_FILE = "deltasidecar/v1/sidecar.proto"
 SERVICE = "/deltasidecar.v1.DeltaSidecar/"
 CALL_TIMEOUT = 60  # seconds
 
 _pb = None
+_load_lock = threading.Lock()
 
 
 def load_proto(out_dir=None):
     """Generates and imports deltasidecar/v1/sidecar_pb2 (once per process)."""
-    global _pb
+    with _load_lock:
+        return _load_proto_locked(out_dir)
+
+
+def _load_proto_locked(out_dir):
     if _pb is not None:
         return _pb
-    if out_dir is None:
+    private = out_dir is None
+    if private:
         out_dir = tempfile.mkdtemp(prefix="deltasidecar-proto-")
-        atexit.register(shutil.rmtree, out_dir, True)
-    out_dir = Path(out_dir)
+    try:
+        return _generate_and_import(Path(out_dir))
+    finally:
+        if private:
+            # The module is in memory once imported: nothing is left behind,
+            # also when the process is later killed.
+            shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def _generate_and_import(out_dir):
+    global _pb
     out_dir.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["protoc", f"--python_out={out_dir}", "-I", str(PROTO_ROOT),
-                    str(PROTO_ROOT / "deltasidecar/v1/sidecar.proto")], check=True)
+    protoc = shutil.which("protoc")
+    if protoc is None:
+        raise RuntimeError("deltasidecar needs protoc to generate its gRPC message classes: "
+                           "install Debian's protobuf-compiler (apt-get install protobuf-compiler)")
+    proc = subprocess.run([protoc, f"--python_out={out_dir}", "-I", str(PROTO_ROOT),
+                           str(PROTO_ROOT / PROTO_FILE)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"protoc failed on {PROTO_ROOT / PROTO_FILE}: {proc.stderr.strip()}")
     # The generated module is deltasidecar.v1.sidecar_pb2: make this package's
     # name reach the generated deltasidecar/v1 directory too.
     package = sys.modules[__package__]
