@@ -112,6 +112,7 @@ class WriteReactor : public grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteR
       writer_id_ = request_.writer_id();
       epoch_ = request_.epoch();
       started_ = true;
+      server_->events().Info("write_open", {{"table", table_}, {"writer", writer_id_}, {"epoch", epoch_}});
     }
     auto staged = server_->Write(table_, writer_id_, epoch_, request_.batch().rows(),
                                  request_.batch().row_count());
@@ -122,6 +123,8 @@ class WriteReactor : public grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteR
           Cat("batch ", request_.batch_seq(), ": ", staged.status().message()))));
       return;
     }
+    ++batches_staged_;
+    rows_staged_ += *staged;
     response_.set_batch_seq(request_.batch_seq());
     response_.set_rows_staged(*staged);
     StartWrite(&response_);
@@ -148,7 +151,21 @@ class WriteReactor : public grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteR
       absl::MutexLock lock(&service_->streams_mu_);
       service_->streams_.erase(this);
     }
+    server_->events().Log(
+        end_code_ == grpc::StatusCode::OK ? LogLevel::kInfo : LogLevel::kWarn, "write_close",
+        {{"table", table_}, {"writer", writer_id_}, {"epoch", epoch_}, {"batches", batches_staged_},
+         {"rows", rows_staged_},
+         {"code", StatusCodeLabel(static_cast<absl::StatusCode>(end_code_))},
+         {"error", end_message_}});
     delete this;
+  }
+
+  // Every Finish of this stream goes through here (it hides the base's), so
+  // OnDone can log how the stream ended. gRPC calls OnDone after Finish.
+  void Finish(grpc::Status status) {
+    end_code_ = status.error_code();
+    end_message_ = status.error_message();
+    grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteResponse>::Finish(std::move(status));
   }
 
  private:
@@ -198,6 +215,10 @@ class WriteReactor : public grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteR
   std::string table_;
   std::string writer_id_;
   int64_t epoch_ = 0;
+  uint64_t batches_staged_ = 0;
+  uint64_t rows_staged_ = 0;
+  grpc::StatusCode end_code_ = grpc::StatusCode::OK;
+  std::string end_message_;
 };
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {

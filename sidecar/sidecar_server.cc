@@ -1,12 +1,16 @@
 #include "sidecar/sidecar_server.h"
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <set>
+#include <thread>
 
+#include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
 
+#include "sidecar/table_maintenance.h"
 #include "table/absl_compat.h"
 #include "table/file_util.h"
 #include "table/kill_point.h"
@@ -23,11 +27,19 @@ std::string WriterName(const checkpoint::WriterKey& w) {
 }  // namespace
 
 SidecarServer::SidecarServer(SidecarOptions options, std::unique_ptr<checkpoint::StagingStore> store)
-    : options_(std::move(options)), store_(std::move(store)) {
+    : options_(std::move(options)),
+      metrics_(options_.metrics ? options_.metrics : std::make_shared<SidecarMetrics>()),
+      events_(options_.events ? options_.events : std::make_shared<EventLog>(LogFormat::kText)),
+      store_(std::move(store)) {
+  metrics_->SetStagingSource([store = store_.get()] { return store->GetStats(); });
   maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
 }
 
-SidecarServer::~SidecarServer() { Shutdown(); }
+SidecarServer::~SidecarServer() {
+  Shutdown();
+  // The metrics may be scraped after this server is gone.
+  metrics_->SetStagingSource(nullptr);
+}
 
 CommittableRef ToCommittable(const std::string& table, const std::string& writer_id,
                              const checkpoint::SealedCheckpoint& sealed) {
@@ -137,7 +149,32 @@ absl::StatusOr<checkpoint::Registration> SidecarServer::RegisterWriter(
   if (auto it = latest->writers.find(identity); it != latest->writers.end()) {
     table_last = it->second.checkpoint_id;
   }
-  return store_->Register(key, restored, table_last);
+  ASSIGN_OR_RETURN(auto reg, store_->Register(key, restored, table_last));
+  metrics_->WriterRegistered(table_name, writer_id, reg.epoch, reg.last_committed);
+  events_->Info("register", {{"table", table_name}, {"writer", writer_id}, {"epoch", reg.epoch},
+                             {"restored_checkpoint", restored.value_or(-1)},
+                             {"last_committed_checkpoint", reg.last_committed},
+                             {"identity", reg.table_writer_id}, {"pending", reg.pending.size()}});
+  if (current.ok()) {
+    // What re-registering dropped (the store's contract): everything staged
+    // after the restored checkpoint, or everything uncommitted on a fresh start.
+    events_->Info("restore_discard", {{"table", table_name}, {"writer", writer_id},
+                                      {"epoch", reg.epoch},
+                                      {"after_checkpoint", restored.value_or(reg.last_committed)}});
+  }
+  return reg;
+}
+
+absl::Status SidecarServer::Refused(std::string_view method, const checkpoint::WriterKey& key,
+                                    int64_t epoch, absl::Status status) {
+  if (!absl::IsFailedPrecondition(status)) return status;
+  auto reg = store_->Lookup(key);
+  if (reg.ok() && reg->epoch > epoch) {
+    metrics_->Fenced(method);
+    events_->Warn("fenced", {{"method", method}, {"table", key.table}, {"writer", key.writer_id},
+                             {"epoch", epoch}, {"current_epoch", reg->epoch}});
+  }
+  return status;
 }
 
 absl::StatusOr<uint32_t> SidecarServer::Write(const std::string& table_name,
@@ -145,7 +182,9 @@ absl::StatusOr<uint32_t> SidecarServer::Write(const std::string& table_name,
                                               std::string_view rows, uint32_t row_count) {
   RETURN_IF_ERROR(table::ValidateTableName(table_name));
   checkpoint::WriterKey key{table_name, writer_id};
-  RETURN_IF_ERROR(store_->CheckEpoch(key, epoch));
+  if (absl::Status s = store_->CheckEpoch(key, epoch); !s.ok()) {
+    return Refused("Write", key, epoch, std::move(s));
+  }
   ASSIGN_OR_RETURN(auto table, GetTable(table_name));
   table::MutationBatch batch;
   RETURN_IF_ERROR(DecodeWireRows(table->schema(), rows, row_count, options_.wire_limits, &batch));
@@ -154,7 +193,10 @@ absl::StatusOr<uint32_t> SidecarServer::Write(const std::string& table_name,
   for (size_t i = 0; i < batch.size(); ++i) {
     checkpoint::AppendStagedEntry(batch.key(i), batch.value(i), &payload);
   }
-  RETURN_IF_ERROR(store_->Stage(key, epoch, payload, static_cast<uint32_t>(batch.size())).status());
+  if (auto s = store_->Stage(key, epoch, payload, static_cast<uint32_t>(batch.size())); !s.ok()) {
+    return Refused("Write", key, epoch, s.status());
+  }
+  metrics_->RowsStaged(table_name, writer_id, batch.size(), rows.size(), payload.size());
   return static_cast<uint32_t>(batch.size());
 }
 
@@ -165,14 +207,32 @@ absl::StatusOr<CommittableRef> SidecarServer::PrepareCommit(const std::string& t
   if (checkpoint_id < 0) {
     return absl::InvalidArgumentError(Cat("checkpoint id ", checkpoint_id, " is negative"));
   }
-  ASSIGN_OR_RETURN(auto sealed, store_->Seal({table_name, writer_id}, epoch, checkpoint_id));
-  return ToCommittable(table_name, writer_id, sealed);
+  const absl::Time start = absl::Now();
+  auto sealed = store_->Seal({table_name, writer_id}, epoch, checkpoint_id);
+  if (!sealed.ok()) {
+    events_->Warn("prepare_failed", {{"table", table_name}, {"writer", writer_id}, {"epoch", epoch},
+                                     {"checkpoint", checkpoint_id},
+                                     {"code", StatusCodeLabel(sealed.status().code())},
+                                     {"error", sealed.status().message()}});
+    return Refused("PrepareCommit", {table_name, writer_id}, epoch, sealed.status());
+  }
+  const absl::Duration took = absl::Now() - start;
+  metrics_->Sealed(table_name, writer_id, checkpoint_id, took);
+  events_->Info("prepare", {{"table", table_name}, {"writer", writer_id}, {"epoch", epoch},
+                            {"checkpoint", checkpoint_id}, {"rows", sealed->rows},
+                            {"batches", sealed->batches}, {"identity", sealed->identity},
+                            {"seconds", absl::ToDoubleSeconds(took)}});
+  return ToCommittable(table_name, writer_id, *sealed);
 }
 
 absl::Status SidecarServer::Abort(const std::string& table_name, const std::string& writer_id,
                                   int64_t epoch, int64_t checkpoint_id) {
   RETURN_IF_ERROR(table::ValidateTableName(table_name));
-  return store_->Abort({table_name, writer_id}, epoch, checkpoint_id);
+  absl::Status s = store_->Abort({table_name, writer_id}, epoch, checkpoint_id);
+  if (!s.ok()) return Refused("Abort", {table_name, writer_id}, epoch, std::move(s));
+  events_->Info("abort", {{"table", table_name}, {"writer", writer_id}, {"epoch", epoch},
+                          {"checkpoint", checkpoint_id}});
+  return s;
 }
 
 absl::StatusOr<std::vector<TableCommitResult>> SidecarServer::Commit(
@@ -186,8 +246,29 @@ absl::StatusOr<std::vector<TableCommitResult>> SidecarServer::Commit(
   }
   std::vector<TableCommitResult> results;
   for (const auto& name : order) {
-    ASSIGN_OR_RETURN(auto r, CommitTable(name, by_table[name]));
-    results.push_back(std::move(r));
+    const absl::Time start = absl::Now();
+    auto r = CommitTable(name, by_table[name]);
+    const absl::Duration took = absl::Now() - start;
+    if (!r.ok()) {
+      metrics_->TableCommitFailed(r.status().code(), took);
+      for (const CommittableRef* c : by_table[name]) {
+        events_->Warn("commit_failed", {{"table", name}, {"writer", c->writer_id}, {"epoch", c->epoch},
+                                        {"checkpoint", c->checkpoint_id},
+                                        {"code", StatusCodeLabel(r.status().code())},
+                                        {"error", r.status().message()}});
+      }
+      return r.status();
+    }
+    metrics_->TableCommitted(r->already_committed ? "already_committed" : "ok", took);
+    for (const CommittableRef* c : by_table[name]) {
+      metrics_->WriterCommitted(name, c->writer_id, c->checkpoint_id);
+      events_->Info("commit", {{"table", name}, {"writer", c->writer_id}, {"epoch", c->epoch},
+                               {"checkpoint", c->checkpoint_id}, {"identity", c->identity},
+                               {"snapshot", r->snapshot_id},
+                               {"already_committed", r->already_committed},
+                               {"seconds", absl::ToDoubleSeconds(took)}});
+    }
+    results.push_back(*std::move(r));
   }
   return results;
 }
@@ -287,15 +368,43 @@ absl::StatusOr<TableCommitResult> SidecarServer::CommitTable(
   if (identities.empty()) return TableCommitResult{table_name, already_at, true};
   // Sealed batches stream from the store into the table's commit writer,
   // which holds a bounded buffer, so memory does not follow the checkpoint.
+  // Each writer's checkpoints are read, checked and parsed on a thread of
+  // their own and appended in order; different writers' entries interleave,
+  // which is harmless as they own different keys (docs/protocol.md).
   ASSIGN_OR_RETURN(std::unique_ptr<table::CommitWriter> commit, table->NewCommit(identities));
-  for (const auto& c : contributions) {
+  absl::Mutex commit_mu;
+  auto read_writer = [&](const Contribution& c) -> absl::Status {
+    std::vector<std::pair<std::string_view, std::string_view>> entries;
     for (const auto& s : c.sealed) {
       RETURN_IF_ERROR(store_->ReadSealed(c.key, s.checkpoint_id, [&](std::string_view payload) {
-        return checkpoint::ForEachStagedEntry(payload, [&](std::string_view k, std::string_view v) {
-          return commit->Add(k, v);
-        });
+        entries.clear();
+        RETURN_IF_ERROR(checkpoint::ForEachStagedEntry(
+            payload, [&](std::string_view k, std::string_view v) {
+              entries.emplace_back(k, v);
+              return absl::OkStatus();
+            }));
+        absl::MutexLock lock(&commit_mu);
+        for (const auto& [k, v] : entries) RETURN_IF_ERROR(commit->Add(k, v));
+        return absl::OkStatus();
       }));
     }
+    return absl::OkStatus();
+  };
+  {
+    std::vector<absl::Status> read(contributions.size());
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t i; (i = next.fetch_add(1)) < contributions.size();) {
+        read[i] = read_writer(contributions[i]);
+      }
+    };
+    const size_t threads = std::min<size_t>(
+        contributions.size(), std::max(2u, std::thread::hardware_concurrency()));
+    std::vector<std::thread> readers;
+    for (size_t t = 1; t < threads; ++t) readers.emplace_back(work);
+    work();
+    for (auto& t : readers) t.join();
+    for (const auto& s : read) RETURN_IF_ERROR(s);
   }
   ASSIGN_OR_RETURN(auto result, commit->Finish());
   table::ReachKillPoint(table::KillPoint::kCommitAfterPublish);
@@ -307,29 +416,98 @@ absl::StatusOr<TableCommitResult> SidecarServer::CommitTable(
 
 void SidecarServer::ScheduleMaintenance(const std::string& table) {
   absl::MutexLock lock(&maintenance_mu_);
-  if (std::find(maintenance_queue_.begin(), maintenance_queue_.end(), table) == maintenance_queue_.end()) {
-    maintenance_queue_.push_back(table);
+  for (const auto& [queued, reason] : maintenance_queue_) {
+    if (queued == table) return;
   }
+  maintenance_queue_.emplace_back(table, "commit");
+  metrics_->SetMaintenancePending(maintenance_queue_.size() + (maintenance_running_ ? 1 : 0));
+}
+
+void SidecarServer::ScheduleAllTables() {
+  auto names = table::Table::List(options_.table_root, options_.table_options);
+  if (!names.ok()) {
+    events_->Warn("maintenance_failed", {{"reason", "interval"}, {"error", names.status().message()}});
+    return;
+  }
+  absl::MutexLock lock(&maintenance_mu_);
+  for (const auto& name : *names) {
+    bool queued = false;
+    for (const auto& q : maintenance_queue_) queued = queued || q.first == name;
+    if (!queued) maintenance_queue_.emplace_back(name, "interval");
+  }
+  metrics_->SetMaintenancePending(maintenance_queue_.size() + (maintenance_running_ ? 1 : 0));
 }
 
 bool SidecarServer::MaintenanceReady() const { return stopping_ || !maintenance_queue_.empty(); }
 
+bool SidecarServer::Stopping() {
+  absl::MutexLock lock(&maintenance_mu_);
+  return stopping_;
+}
+
 void SidecarServer::MaintenanceLoop() {
+  const absl::Duration interval = options_.maintenance_interval;
+  absl::Time next_round = absl::Now() + interval;
   for (;;) {
-    std::string next;
+    std::pair<std::string, std::string_view> next;
+    bool round_due = false;
     {
       absl::MutexLock lock(&maintenance_mu_);
-      maintenance_mu_.Await(absl::Condition(this, &SidecarServer::MaintenanceReady));
+      const absl::Condition ready(this, &SidecarServer::MaintenanceReady);
+      if (interval > absl::ZeroDuration()) {
+        maintenance_mu_.AwaitWithDeadline(ready, next_round);
+        // Also when runs after commits keep the queue busy.
+        round_due = absl::Now() >= next_round;
+      } else {
+        maintenance_mu_.Await(ready);
+      }
       if (stopping_) return;
-      next = maintenance_queue_.front();
-      maintenance_queue_.erase(maintenance_queue_.begin());
+      if (!round_due) {
+        next = maintenance_queue_.front();
+        maintenance_queue_.erase(maintenance_queue_.begin());
+        maintenance_running_ = true;
+      }
     }
-    auto table = GetTable(next);
-    if (table.ok()) {
-      // Failures are retried after the next commit; the data is safe either way.
-      (*table)->RunMaintenance().IgnoreError();
+    if (round_due) {
+      ScheduleAllTables();
+      next_round = absl::Now() + interval;
+      continue;
     }
+    MaintainOne(next.first, next.second);
+    absl::MutexLock lock(&maintenance_mu_);
+    maintenance_running_ = false;
+    metrics_->SetMaintenancePending(maintenance_queue_.size());
   }
+}
+
+void SidecarServer::MaintainOne(const std::string& name, std::string_view reason) {
+  const absl::Time start = absl::Now();
+  auto table = GetTable(name);
+  absl::StatusOr<MaintenanceReport> report =
+      table.ok() ? MaintainTable(**table, options_.table_options, [this] { return Stopping(); })
+                 : table.status();
+  const absl::Duration took = absl::Now() - start;
+  if (!report.ok()) {
+    // The data is safe either way; the next run (after the next commit, or
+    // the next interval) tries again.
+    metrics_->MaintenanceFailed(name);
+    events_->Warn("maintenance_failed", {{"table", name}, {"reason", reason},
+                                         {"code", StatusCodeLabel(report.status().code())},
+                                         {"error", report.status().message()}});
+    return;
+  }
+  metrics_->MaintenanceRan(name, reason, *report, took);
+  events_->Info("maintenance", {{"table", name}, {"reason", reason},
+                                {"compacted_files", report->compacted_input_files},
+                                {"compacted_bytes", report->compacted_input_bytes},
+                                {"expired_snapshots", report->snapshots_expired},
+                                {"expired_files", report->files_expired},
+                                {"expire_steps", report->expire_steps},
+                                {"snapshots", report->latest_snapshot - report->earliest_snapshot + 1},
+                                {"latest_snapshot", report->latest_snapshot},
+                                {"data_files", report->data_files},
+                                {"max_bucket_files", report->max_bucket_files},
+                                {"seconds", absl::ToDoubleSeconds(took)}});
 }
 
 }  // namespace deltasidecar::sidecar

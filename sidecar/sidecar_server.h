@@ -23,6 +23,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "checkpoint/staging_store.h"
+#include "sidecar/event_log.h"
+#include "sidecar/metrics.h"
 #include "sidecar/wire_rows.h"
 #include "table/table.h"
 
@@ -34,6 +36,11 @@ struct SidecarOptions {
   table::TableOptions table_options;
   WireLimits wire_limits;
   uint64_t max_staged_bytes = 0;  // 0: no limit (the disk is the limit)
+  // Besides after each commit, every table under table_root gets a
+  // maintenance run this often (0: only after commits).
+  absl::Duration maintenance_interval = absl::Seconds(60);
+  std::shared_ptr<SidecarMetrics> metrics;  // null: counted, not served
+  std::shared_ptr<EventLog> events;         // null: text on stderr
 };
 
 // A checkpoint of one writer, as handed to Commit.
@@ -86,6 +93,9 @@ class SidecarServer {
   // Stops background maintenance; in-flight calls finish first.
   void Shutdown();
 
+  SidecarMetrics& metrics() { return *metrics_; }
+  EventLog& events() { return *events_; }
+
  private:
   SidecarServer(SidecarOptions options, std::unique_ptr<checkpoint::StagingStore> store);
   absl::StatusOr<TableCommitResult> CommitTable(const std::string& table,
@@ -93,11 +103,21 @@ class SidecarServer {
   // Marks committed in the store whatever the table already holds.
   absl::Status CatchUp(table::Table& table, const checkpoint::WriterKey& writer);
   absl::Status RecoverAll();
+  // Returns `status` (an error of `method` for the writer at `epoch`), after
+  // counting and logging it as "fenced" when that epoch is an older one.
+  absl::Status Refused(std::string_view method, const checkpoint::WriterKey& key, int64_t epoch,
+                       absl::Status status);
   void ScheduleMaintenance(const std::string& table);
   void MaintenanceLoop();
+  // Queues every table under table_root (the --maintenance-interval run).
+  void ScheduleAllTables();
+  void MaintainOne(const std::string& table, std::string_view reason);
   bool MaintenanceReady() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
+  bool Stopping();
 
   const SidecarOptions options_;
+  const std::shared_ptr<SidecarMetrics> metrics_;
+  const std::shared_ptr<EventLog> events_;
   std::unique_ptr<checkpoint::StagingStore> store_;
 
   // A registration (which may drop staged data) and a commit (which reads it)
@@ -111,7 +131,10 @@ class SidecarServer {
   std::map<std::string, std::shared_ptr<table::Table>> tables_ ABSL_GUARDED_BY(tables_mu_);
 
   absl::Mutex maintenance_mu_;
-  std::vector<std::string> maintenance_queue_ ABSL_GUARDED_BY(maintenance_mu_);
+  // Tables waiting for a run, with why ("commit" or "interval").
+  std::vector<std::pair<std::string, std::string_view>> maintenance_queue_
+      ABSL_GUARDED_BY(maintenance_mu_);
+  bool maintenance_running_ ABSL_GUARDED_BY(maintenance_mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(maintenance_mu_) = false;
   std::thread maintenance_thread_;
 };
