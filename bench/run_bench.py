@@ -36,7 +36,7 @@ def percentile(values, p):
 
 
 class Sidecar:
-    def __init__(self, bin_dir, work, name):
+    def __init__(self, bin_dir, work, name, extra=()):
         self.dir = Path(work) / name
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
@@ -45,7 +45,7 @@ class Sidecar:
         self.log = open(self.dir / "sidecar.log", "wb")
         self.proc = subprocess.Popen(
             [str(bin_dir / "delta-sidecar"), "--listen", self.target, "--data-dir",
-             str(self.dir / "data"), "--table-root", str(self.dir / "tables")],
+             str(self.dir / "data"), "--table-root", str(self.dir / "tables"), *extra],
             stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while b"serving on" not in (self.dir / "sidecar.log").read_bytes():

@@ -353,6 +353,9 @@ struct StagingStore::Impl {
     // reading that were dropped meanwhile: the last reader drops them.
     int readers ABSL_GUARDED_BY(mu) = 0;
     std::vector<rocksdb::ColumnFamilyHandle*> deferred_drops ABSL_GUARDED_BY(mu);
+    // Bytes of the open batches (for the per-writer quota); memtables report
+    // their arena, not their data, so they are counted here.
+    uint64_t open_bytes ABSL_GUARDED_BY(mu) = 0;
   };
 
   StagingOptions options;
@@ -686,6 +689,15 @@ struct StagingStore::Impl {
       }
     }
     DropNow(garbage);
+    // After a clean close the open batches are in their family's files.
+    for (Writer* w : AllWriters()) {
+      absl::MutexLock l(&w->mu);
+      w->open_bytes = 0;
+      if (!w->registered || w->unsealed_lost) continue;
+      if (rocksdb::ColumnFamilyHandle* h = FindDataCf(w->id, w->record.last_sealed)) {
+        w->open_bytes = FamilyFileBytes(h);
+      }
+    }
     return absl::OkStatus();
   }
 
@@ -806,6 +818,9 @@ struct StagingStore::Impl {
       }
       if (batches == mem.open_batches && rows == mem.open_rows && chain == mem.open_checksum) {
         w->record = mem;
+        if (rocksdb::ColumnFamilyHandle* h = FindDataCf(w->id, mem.last_sealed)) {
+          w->open_bytes = FamilyFileBytes(h);
+        }
       } else {
         w->unsealed_lost = true;
         marks.Put(ToSlice(UnsealedLostKey(w->id)), rocksdb::Slice()).PermitUncheckedError();
@@ -883,6 +898,28 @@ struct StagingStore::Impl {
       return FromRocks(it->status(), Cat("listing seals of ", Describe(w.key)));
     }
     return out;
+  }
+
+  uint64_t FamilyFileBytes(rocksdb::ColumnFamilyHandle* h) ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
+    uint64_t v = 0;
+    return data_db->GetIntProperty(h, rocksdb::DB::Properties::kLiveSstFilesSize, &v) ? v : 0;
+  }
+
+  // Bytes the writer holds staged: the files of its sealed checkpoints plus
+  // its open batches.
+  uint64_t WriterBytes(const Writer& w) ABSL_SHARED_LOCKS_REQUIRED(db_mu)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(w.mu) {
+    std::vector<rocksdb::ColumnFamilyHandle*> sealed;
+    {
+      absl::MutexLock l(&cf_mu);
+      for (auto it = data_cfs.lower_bound({w.id, std::numeric_limits<int64_t>::min()});
+           it != data_cfs.end() && it->first.first == w.id; ++it) {
+        if (it->first.second != w.record.last_sealed) sealed.push_back(it->second);
+      }
+    }
+    uint64_t total = w.open_bytes;
+    for (rocksdb::ColumnFamilyHandle* h : sealed) total += FamilyFileBytes(h);
+    return total;
   }
 
   uint64_t ApproximateBytesLocked() ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
@@ -1082,6 +1119,7 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
   w->record = next;
   w->lost_data = false;
   w->unsealed_lost = false;
+  w->open_bytes = 0;
   impl_->DropDataCfs(*w, [&](int64_t base) { return !kept_bases.contains(base); });
 
   Registration reg;
@@ -1145,6 +1183,16 @@ absl::StatusOr<uint64_t> StagingStore::Stage(const WriterKey& writer, int64_t ep
   absl::MutexLock l(&w->mu);
   RETURN_IF_ERROR(Impl::CheckEpochLocked(*w, epoch));
   RETURN_IF_ERROR(Impl::CheckUnsealedLocked(*w));
+  if (impl_->options.max_bytes_per_writer > 0) {
+    const uint64_t held = impl_->WriterBytes(*w);
+    if (held + payload.size() > impl_->options.max_bytes_per_writer) {
+      return absl::ResourceExhaustedError(
+          Cat(Describe(writer), " holds about ", held, " staged bytes; a batch of ",
+              payload.size(), " bytes would exceed its quota of ",
+              impl_->options.max_bytes_per_writer,
+              " (commit or abort its checkpoints, or seal less per checkpoint)"));
+    }
+  }
   ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, impl_->DataCf(*w, w->record.last_sealed));
   RegistryRecord next = w->record;
   const uint64_t seq = next.next_batch_seq++;
@@ -1167,6 +1215,7 @@ absl::StatusOr<uint64_t> StagingStore::Stage(const WriterKey& writer, int64_t ep
   wo.disableWAL = true;
   rocksdb::Status s = impl_->data_db->Write(wo, &batch);
   if (!s.ok()) return FromRocks(s, Cat("staging a batch of ", Describe(writer)));
+  w->open_bytes += key.size() + payload.size() + sizeof(trailer);
   table::ReachKillPoint(table::KillPoint::kStageAfterWrite);
   w->record = next;
   return seq;
@@ -1245,6 +1294,7 @@ absl::StatusOr<SealedCheckpoint> StagingStore::Seal(const WriterKey& writer, int
   RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, what));
   table::ReachKillPoint(table::KillPoint::kSealAfterWrite);
   w->record = next;
+  w->open_bytes = 0;
   SealedCheckpoint sealed = ToSealed(checkpoint_id, seal);
   sealed.identity = TableWriterId(writer.writer_id, next.incarnation);
   return sealed;
@@ -1451,6 +1501,7 @@ absl::Status StagingStore::Abort(const WriterKey& writer, int64_t epoch, int64_t
   }
   RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, what));
   table::ReachKillPoint(table::KillPoint::kAbortAfterWrite);
+  if (checkpoint_id > w->record.last_sealed) w->open_bytes = 0;
   w->record = next;
   impl_->DropDataCfs(*w, [&](int64_t base) { return base == dropped_base; });
   return absl::OkStatus();

@@ -80,6 +80,9 @@ struct Registration {
 struct StagingOptions {
   std::string path;                 // directory of the RocksDB instance
   uint64_t max_bytes = 0;           // refuse Stage when live data exceeds this; 0 = no limit
+  // Refuse a writer's Stage when its own staged batches (open and sealed, not
+  // yet committed) would exceed this; 0 = no quota.
+  uint64_t max_bytes_per_writer = 0;
   rocksdb::Env* env = nullptr;      // null = default; tests inject faults here
   // Memtable size of one batch family; the memtables of all families together
   // are kept under three times this (the largest is flushed when over), which

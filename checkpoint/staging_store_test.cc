@@ -1272,5 +1272,39 @@ TEST_F(StagingStoreTest, DISABLED_Measure) {
               total.load() / 1e6 / secs, secs, MaxRssMiB());
 }
 
+TEST_F(StagingStoreTest, PerWriterQuotaRefusesOnlyThatWriterUntilItCommits) {
+  StagingOptions options;
+  options.max_bytes_per_writer = 1 << 20;
+  store_ = OpenStore(options);
+  const WriterKey w{"t", "w"};
+  const WriterKey v{"t", "v"};
+  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration vreg, store_->Register(v, std::nullopt, -1));
+  const std::string payload(100 << 10, 'p');
+  int staged = 0;
+  absl::Status refused;
+  for (; staged < 100; ++staged) {
+    auto s = store_->Stage(w, reg.epoch, payload, 1);
+    if (!s.ok()) {
+      refused = s.status();
+      break;
+    }
+    if (staged == 4) ASSERT_OK(store_->Seal(w, reg.epoch, 1).status());  // sealed bytes count too
+  }
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("quota of 1048576"));
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("writer w of table t"));
+  EXPECT_GE(staged, 9);
+  EXPECT_LE(staged, 10);
+  // Another writer is not concerned.
+  ASSERT_OK(store_->Stage(v, vreg.epoch, payload, 1).status());
+  // The quota survives a clean restart, and a commit frees it.
+  Reopen(options);
+  EXPECT_CODE(store_->Stage(w, reg.epoch, payload, 1), kResourceExhausted);
+  ASSERT_OK(store_->Seal(w, reg.epoch, 2).status());
+  ASSERT_OK(store_->MarkCommitted(w, 2));
+  ASSERT_OK(store_->Stage(w, reg.epoch, payload, 1).status());
+}
+
 }  // namespace
 }  // namespace deltasidecar::checkpoint

@@ -55,6 +55,11 @@ int main(int argc, char** argv) {
                  "(0: only the disk limits it)")
       ->envname("DELTA_SIDECAR_MAX_STAGED_BYTES")
       ->capture_default_str();
+  app.add_option("--max-staged-bytes-per-writer", options.max_staged_bytes_per_writer,
+                 "Refuse a writer's batches with RESOURCE_EXHAUSTED when what it has staged and "
+                 "not committed (open and sealed) would exceed this many bytes (0: no quota)")
+      ->envname("DELTA_SIDECAR_MAX_STAGED_BYTES_PER_WRITER")
+      ->capture_default_str();
   uint64_t commit_memory_mb = options.table_options.commit_memory_bytes >> 20;
   app.add_option("--commit-memory-mb", commit_memory_mb,
                  "MiB one commit buffers before it sorts and writes them as one file per bucket; "

@@ -58,6 +58,7 @@ absl::StatusOr<std::unique_ptr<SidecarServer>> SidecarServer::Open(const Sidecar
   checkpoint::StagingOptions staging;
   staging.path = table::JoinPath(options.data_dir, "staging");
   staging.max_bytes = options.max_staged_bytes;
+  staging.max_bytes_per_writer = options.max_staged_bytes_per_writer;
   ASSIGN_OR_RETURN(auto store, checkpoint::StagingStore::Open(staging));
   std::unique_ptr<SidecarServer> server(new SidecarServer(options, std::move(store)));
   RETURN_IF_ERROR(server->RecoverAll());

@@ -36,6 +36,7 @@ struct SidecarOptions {
   table::TableOptions table_options;
   WireLimits wire_limits;
   uint64_t max_staged_bytes = 0;  // 0: no limit (the disk is the limit)
+  uint64_t max_staged_bytes_per_writer = 0;  // 0: no quota per writer
   // Besides after each commit, every table under table_root gets a
   // maintenance run this often (0: only after commits).
   absl::Duration maintenance_interval = absl::Seconds(60);

@@ -260,6 +260,39 @@ def test_over_max_staged_bytes_is_resource_exhausted_until_a_commit_frees_space(
     print(f"accepted again after {tries} attempt(s)")
 
 
+def test_per_writer_quota_refuses_only_that_writer_until_it_commits(sidecar_factory,
+                                                                   deltactl_bin):
+    sc = sidecar_factory(env={"DELTA_SIDECAR_MAX_STAGED_BYTES_PER_WRITER": str(LIMIT)})
+    client = sc.client()
+    client.create_table(T, SCHEMA, KEY, buckets=4)
+    batches = Batches(client.schema(T))
+    epoch = client.register(T, W).epoch
+    other_epoch = client.register(T, OTHER).epoch
+
+    refused, acked_bytes = batches.write_until_refused(client.write_stream(T, W, epoch))
+    assert refused is not None, f"{acked_bytes} bytes staged under a quota of {LIMIT}"
+    assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, (refused.code(), refused.details())
+    assert f"quota of {LIMIT}" in refused.details() and W in refused.details(), refused.details()
+    assert LIMIT // 2 <= acked_bytes <= LIMIT, acked_bytes
+    # Another writer is not concerned.
+    other = Batches(client.schema(T))
+    other.ids = itertools.count(10**9)
+    other_stream = client.write_stream(T, OTHER, other_epoch)
+    for _ in range(3):
+        ack, _ = other.write(other_stream)
+        assert not isinstance(ack, grpc.RpcError), (ack.code(), ack.details())
+    other_stream.finish()
+    # Committing frees the writer's quota at once (its checkpoint's files go).
+    client.commit([client.prepare(T, W, epoch, 1)])
+    stream = client.write_stream(T, W, epoch)
+    ack, _ = batches.write(stream)
+    assert not isinstance(ack, grpc.RpcError), (ack.code(), ack.details())
+    stream.finish()
+    client.commit([client.prepare(T, W, epoch, 2), client.prepare(T, OTHER, other_epoch, 1)])
+    assert_tables_agree(client, Deltactl(deltactl_bin, sc.table_root), T,
+                        list(batches.acked.values()) + list(other.acked.values()))
+
+
 def test_disk_full_during_a_table_commit_is_resource_exhausted_and_the_retry_commits(
         small_table_disk_sidecar, deltactl_bin):
     """The table's disk fills while a commit writes its files: the commit answers
