@@ -9,42 +9,6 @@ namespace deltasidecar::sidecar {
 
 namespace {
 
-// The oldest retained snapshot id. Retained ids are contiguous (expiry
-// removes the oldest first), so a binary search over [0, latest] finds it.
-absl::StatusOr<int64_t> EarliestSnapshotId(table::Table& table, int64_t latest) {
-  int64_t lo = 0, hi = latest;
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    auto s = table.SnapshotById(mid);
-    if (s.ok()) {
-      hi = mid;
-    } else if (absl::IsNotFound(s.status())) {
-      lo = mid + 1;
-    } else {
-      return s.status();
-    }
-  }
-  return lo;
-}
-
-// The first snapshot id younger than `cutoff`, latest + 1 when none is
-// (snapshot times never decrease with the id).
-absl::StatusOr<int64_t> FirstSnapshotAfter(table::Table& table, int64_t earliest, int64_t latest,
-                                           absl::Time cutoff) {
-  int64_t lo = earliest, hi = latest, first = latest + 1;
-  while (lo <= hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    ASSIGN_OR_RETURN(auto s, table.SnapshotById(mid));
-    if (table::SnapshotTime(*s) >= cutoff) {
-      first = mid;
-      hi = mid - 1;
-    } else {
-      lo = mid + 1;
-    }
-  }
-  return first;
-}
-
 // What compaction snapshot `id` merged and wrote, from it and its parent.
 absl::Status DescribeCompaction(table::Table& table, int64_t id, MaintenanceReport* r) {
   ASSIGN_OR_RETURN(auto after, table.SnapshotById(id));
@@ -83,17 +47,12 @@ absl::StatusOr<MaintenanceReport> MaintainTable(table::Table& table,
     }
   }
 
-  const table::RetentionOptions& retention = options.retention;
   ASSIGN_OR_RETURN(auto latest, table.LatestSnapshot());
-  ASSIGN_OR_RETURN(int64_t earliest, EarliestSnapshotId(table, latest->id));
-  // Snapshots from `young` on are younger than max_age: kept unless there are
-  // more than max_snapshots of them.
-  ASSIGN_OR_RETURN(int64_t young, FirstSnapshotAfter(table, earliest, latest->id,
-                                                     absl::Now() - retention.max_age));
+  ASSIGN_OR_RETURN(table::Table::RetentionPoint point, table.FindRetentionPoint(latest->id));
+  int64_t earliest = point.earliest;
   for (;;) {
     const int64_t count = latest->id - earliest + 1;
-    const int64_t keep = std::clamp<int64_t>(latest->id + 1 - young, retention.min_snapshots,
-                                             retention.max_snapshots);
+    const int64_t keep = table.RetainedCount(point, latest->id);
     if (count <= keep || stop()) break;
     const int64_t step_keep = std::max<int64_t>(keep, count - kExpireStepSnapshots);
     ASSIGN_OR_RETURN(table::ExpireResult expired, table.Expire(static_cast<int>(step_keep)));

@@ -28,7 +28,7 @@ namespace deltasidecar::sidecar {
 inline constexpr int kExpireStepSnapshots = 8;
 
 // Compacts by `options.compaction` (nothing when trigger_files is 0) and
-// expires by `options.retention` (the policy of table::Table::RunMaintenance).
+// expires by the table's retention policy (Table::FindRetentionPoint), in steps.
 // `stop` is polled between expiry steps; when it returns true the run ends
 // early (the rest is left for the next run). A compaction that lost a race
 // with another compactor (ABORTED) is not an error. Other errors are

@@ -821,27 +821,38 @@ absl::Status Table::RunMaintenance() {
     // A lost race with another compactor is harmless: the next run retries.
     if (!c.ok() && !absl::IsAborted(c.status())) return c.status();
   }
-  ASSIGN_OR_RETURN(int64_t earliest, EarliestId());
   ASSIGN_OR_RETURN(int64_t latest, LatestId());
-  const RetentionOptions& r = options_.retention;
-  int64_t count = latest - earliest + 1;
-  if (count <= r.min_snapshots) return absl::OkStatus();
-  // Keep snapshots younger than max_age (times grow with the id), within [min, max].
-  const absl::Time cutoff = absl::Now() - r.max_age;
-  int64_t lo = earliest, hi = latest, first_young = latest + 1;
+  ASSIGN_OR_RETURN(RetentionPoint point, FindRetentionPoint(latest));
+  const int64_t keep = RetainedCount(point, latest);
+  if (keep >= latest - point.earliest + 1) return absl::OkStatus();
+  return Expire(static_cast<int>(keep)).status();
+}
+
+absl::StatusOr<Table::RetentionPoint> Table::FindRetentionPoint(int64_t latest) {
+  RetentionPoint p;
+  ASSIGN_OR_RETURN(p.earliest, EarliestId());
+  // Snapshot times never decrease with the id: binary search for the first
+  // one younger than max_age.
+  const absl::Time cutoff = absl::Now() - options_.retention.max_age;
+  int64_t lo = p.earliest, hi = latest;
+  p.first_young = latest + 1;
   while (lo <= hi) {
     int64_t mid = lo + (hi - lo) / 2;
     ASSIGN_OR_RETURN(auto s, LoadSnapshot(mid));
     if (SnapshotTime(*s) >= cutoff) {
-      first_young = mid;
+      p.first_young = mid;
       hi = mid - 1;
     } else {
       lo = mid + 1;
     }
   }
-  int64_t keep = std::clamp<int64_t>(latest + 1 - first_young, r.min_snapshots, r.max_snapshots);
-  if (keep >= count) return absl::OkStatus();
-  return Expire(static_cast<int>(keep)).status();
+  return p;
+}
+
+int64_t Table::RetainedCount(const RetentionPoint& point, int64_t latest) const {
+  // Snapshots younger than max_age, within [min_snapshots, max_snapshots].
+  const RetentionOptions& r = options_.retention;
+  return std::clamp<int64_t>(latest + 1 - point.first_young, r.min_snapshots, r.max_snapshots);
 }
 
 absl::StatusOr<std::vector<std::string>> Table::Verify() {

@@ -155,6 +155,17 @@ class Table {
                                       absl::Duration orphan_age = absl::InfiniteDuration());
   // What a committer runs after a commit: policy compaction and retention expiry.
   absl::Status RunMaintenance();
+
+  // Where the retention policy (TableOptions::retention) draws its line now:
+  // the oldest retained snapshot, and the first snapshot younger than
+  // max_age (one past `latest` when none is).
+  struct RetentionPoint {
+    int64_t earliest = 0;
+    int64_t first_young = 0;
+  };
+  absl::StatusOr<RetentionPoint> FindRetentionPoint(int64_t latest);
+  // How many snapshots, the newest being `latest`, the policy keeps.
+  int64_t RetainedCount(const RetentionPoint& point, int64_t latest) const;
   // Checks table.json, every retained snapshot and every file they reference.
   // Returns the problems found (empty when all is well).
   absl::StatusOr<std::vector<std::string>> Verify();
