@@ -75,20 +75,28 @@ class Sidecar:
         self.log.close()
 
 
-def loadgen(bin_dir, sidecar, table, rows, extra, report=None):
+def loadgen(bin_dir, sidecar, table, rows, extra, report=None, timeout=1800):
     argv = [str(bin_dir / "delta-loadgen"), "--target", sidecar.target, "--table", table,
             "--rows", str(rows), *map(str, extra)]
     if report:
         argv += ["--report", str(report)]
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0:
         raise RuntimeError(f"delta-loadgen failed: {p.stderr}")
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
 def events(report, kind):
+    out = []
     with open(report) as f:
-        return [e for e in map(json.loads, f) if e["event"] == kind]
+        for line in f:
+            try:
+                e = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by a killed writer
+                continue
+            if e["event"] == kind:
+                out.append(e)
+    return out
 
 
 def checkpoint_latencies(report):

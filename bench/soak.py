@@ -74,6 +74,9 @@ def main():
     samples = []
     done = threading.Event()
     start = time.monotonic()
+    cols = ["t", "rss_mb", "bucket_files_max", "data_files", "snapshots", "staging_mb"]
+    csv = open(args.results / "soak.csv", "w", buffering=1)  # kept as it goes
+    csv.write(" ".join(cols) + "\n")
 
     def sample():
         while not done.wait(10):
@@ -89,23 +92,21 @@ def main():
                 "snapshots": m.get("delta_sidecar_table_snapshots", float("nan")),
                 "staging_mb": m.get("delta_sidecar_staging_bytes", 0) / 1e6,
             })
+            csv.write(" ".join(str(samples[-1][c]) for c in cols) + "\n")
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
         summary = run_bench.loadgen(args.bin_dir, sc, TABLE, rows,
                                     ["--writers", 2, "--rate", args.rate, "--key-space",
-                                     args.key_space], report)
+                                     args.key_space], report,
+                                    timeout=args.minutes * 120 + 600)
     finally:
         done.set()
         sampler.join()
+        csv.close()
         sc.stop()
     commits = [{"t": e["t"], "ms": e["ms"]} for e in run_bench.events(report, "commit")]
-    with open(args.results / "soak.csv", "w") as f:
-        cols = ["t", "rss_mb", "bucket_files_max", "data_files", "snapshots", "staging_mb"]
-        f.write(" ".join(cols) + "\n")
-        for s in samples:
-            f.write(" ".join(str(s[c]) for c in cols) + "\n")
     with open(args.results / "commits.csv", "w") as f:
         f.write("t ms\n")
         for c in commits:
