@@ -576,12 +576,24 @@ absl::StatusOr<std::optional<std::string>> Table::Get(const Snapshot& snapshot,
   return std::optional<std::string>();
 }
 
+absl::StatusOr<std::unique_ptr<rocksdb::Iterator>> Table::OpenForRead(int64_t snapshot_id,
+                                                                      const DataFileMeta& file) {
+  auto it = data_files_->NewScanIterator(file);
+  if (it.ok() || !absl::IsDataLoss(it.status())) return it;
+  auto earliest = EarliestId();
+  if (earliest.ok() && snapshot_id < *earliest) {
+    return absl::NotFoundError(Cat("snapshot ", snapshot_id, " of table '", name_,
+                                   "' was expired while it was being read"));
+  }
+  return it;
+}
+
 absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewScan(const Snapshot& snapshot) {
   std::vector<MergingIterator::Child> children;
   for (const auto& files : snapshot.buckets) {
     // Keys never repeat across buckets, so a rank only has to order a bucket's own files.
     for (size_t i = 0; i < files.size(); ++i) {
-      ASSIGN_OR_RETURN(auto it, data_files_->NewScanIterator(files[i]));
+      ASSIGN_OR_RETURN(auto it, OpenForRead(snapshot.id, files[i]));
       children.push_back({std::move(it), static_cast<int64_t>(i)});
     }
   }
@@ -605,7 +617,7 @@ absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewChanges(int64_t from, i
     for (const auto& files : s->buckets) {
       for (const auto& f : files) {
         if (f.added_in != id) continue;
-        ASSIGN_OR_RETURN(auto it, data_files_->NewScanIterator(f));
+        ASSIGN_OR_RETURN(auto it, OpenForRead(from, f));
         children.push_back({std::move(it), rank++});
       }
     }

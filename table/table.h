@@ -180,6 +180,11 @@ class Table {
   // Finds the newest published snapshot id (lists once, then probes forward).
   absl::StatusOr<int64_t> LatestId();
   absl::StatusOr<int64_t> EarliestId();
+  // Opens a data file of snapshot `snapshot_id` for a read. A file that is
+  // gone because expiry removed the snapshot during the read is NOT_FOUND
+  // (that history is gone), not DATA_LOSS (damage).
+  absl::StatusOr<std::unique_ptr<rocksdb::Iterator>> OpenForRead(int64_t snapshot_id,
+                                                                 const DataFileMeta& file);
   // Publishes `next` as snapshot id next.id; ALREADY_EXISTS when another committer won.
   absl::Status Publish(const Snapshot& next);
   absl::StatusOr<std::vector<DataFileMeta>> WriteBucketFiles(const MutationBatch& batch);

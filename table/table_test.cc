@@ -462,6 +462,25 @@ TEST_F(TableTest, ExpireRemovesUnreferencedFilesOnly) {
   EXPECT_TRUE(absl::IsInvalidArgument(table_->Expire(0).status()));
 }
 
+// A reader holding a snapshot that expiry removes (with its files) before the
+// read opens them gets NOT_FOUND: the history is gone, nothing is damaged.
+TEST_F(TableTest, ScanOfASnapshotExpiredDuringTheReadIsNotFound) {
+  for (int c = 0; c < 2; ++c) {
+    MutationBatch b;
+    for (int i = 0; i < 30; ++i) Upsert(b, i, "c" + std::to_string(c));
+    Commit(b);
+  }
+  auto held = table_->LatestSnapshot();
+  ASSERT_TRUE(held.ok());
+  ASSERT_TRUE(table_->Compact(true).ok());
+  auto r = table_->Expire(1);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_GT(r->files_removed, 0);
+  auto scan = table_->NewScan(**held);
+  EXPECT_TRUE(absl::IsNotFound(scan.status())) << scan.status();
+  EXPECT_THAT(std::string(scan.status().message()), ::testing::HasSubstr("was expired"));
+}
+
 TEST_F(TableTest, MaintenanceBoundsFilesPerBucket) {
   TableOptions options;
   options.retention.min_snapshots = 5;
