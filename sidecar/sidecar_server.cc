@@ -1,7 +1,6 @@
 #include "sidecar/sidecar_server.h"
 
 #include <algorithm>
-#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -14,6 +13,7 @@
 #include "table/absl_compat.h"
 #include "table/file_util.h"
 #include "table/kill_point.h"
+#include "table/parallel_for.h"
 #include "table/status_macros.h"
 
 namespace deltasidecar::sidecar {
@@ -391,22 +391,9 @@ absl::StatusOr<TableCommitResult> SidecarServer::CommitTable(
     }
     return absl::OkStatus();
   };
-  {
-    std::vector<absl::Status> read(contributions.size());
-    std::atomic<size_t> next{0};
-    auto work = [&] {
-      for (size_t i; (i = next.fetch_add(1)) < contributions.size();) {
-        read[i] = read_writer(contributions[i]);
-      }
-    };
-    const size_t threads = std::min<size_t>(
-        contributions.size(), std::max(2u, std::thread::hardware_concurrency()));
-    std::vector<std::thread> readers;
-    for (size_t t = 1; t < threads; ++t) readers.emplace_back(work);
-    work();
-    for (auto& t : readers) t.join();
-    for (const auto& s : read) RETURN_IF_ERROR(s);
-  }
+  RETURN_IF_ERROR(table::ParallelFor(contributions.size(), /*threads=*/0, [&](size_t i) {
+    return read_writer(contributions[i]);
+  }));
   ASSIGN_OR_RETURN(auto result, commit->Finish());
   table::ReachKillPoint(table::KillPoint::kCommitAfterPublish);
   for (const auto& [key, up_to] : to_mark) RETURN_IF_ERROR(store_->MarkCommitted(key, up_to));

@@ -14,6 +14,7 @@
 #include "table/absl_compat.h"
 #include "table/file_util.h"
 #include "table/kill_point.h"
+#include "table/parallel_for.h"
 #include "table/row.h"
 #include "table/status_macros.h"
 
@@ -32,34 +33,6 @@ constexpr size_t kSnapshotCacheSize = 64;
 constexpr absl::Duration kStaleTmpAge = absl::Minutes(10);
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
-
-// Runs fn(i) for i in [0, n) on up to `threads` threads; returns the first error.
-absl::Status ParallelFor(size_t n, int threads, const std::function<absl::Status(size_t)>& fn) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  threads = static_cast<int>(std::min<size_t>(threads, n));
-  if (threads <= 1) {
-    for (size_t i = 0; i < n; ++i) RETURN_IF_ERROR(fn(i));
-    return absl::OkStatus();
-  }
-  std::atomic<size_t> next{0};
-  std::atomic<bool> failed{false};
-  std::vector<absl::Status> errors(threads);
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      for (size_t i; !failed.load() && (i = next.fetch_add(1)) < n;) {
-        absl::Status s = fn(i);
-        if (!s.ok()) {
-          errors[t] = s;
-          failed = true;
-        }
-      }
-    });
-  }
-  for (auto& th : pool) th.join();
-  for (auto& e : errors) RETURN_IF_ERROR(e);
-  return absl::OkStatus();
-}
 
 class MergedTableIterator : public TableIterator {
  public:
