@@ -104,6 +104,22 @@ uint64_t BatchChecksum(std::string_view payload, uint32_t rows, uint64_t seq) {
   return XXH3_64bits_withSeed(r, sizeof(r),
                               XXH3_64bits_withSeed(payload.data(), payload.size(), seq));
 }
+// A staged batch's value: the payload, then a trailer of u32 rows and the
+// u64 batch checksum. nullopt when the value is shorter than its trailer.
+struct BatchValue {
+  std::string_view payload;
+  uint32_t rows = 0;
+  uint64_t checksum = 0;
+};
+std::optional<BatchValue> ParseBatchValue(std::string_view value) {
+  if (value.size() < kBatchTrailerBytes) return std::nullopt;
+  BatchValue b;
+  b.payload = value.substr(0, value.size() - kBatchTrailerBytes);
+  b.rows = GetLittleEndian<uint32_t>(value.data() + b.payload.size());
+  b.checksum = GetLittleEndian<uint64_t>(value.data() + b.payload.size() + 4);
+  return b;
+}
+
 uint64_t ChainChecksum(uint64_t prev, uint64_t batch_checksum) {
   char c[8];
   StoreLittleEndian<uint64_t>(batch_checksum, c);
@@ -604,8 +620,8 @@ struct StagingStore::Impl {
         continue;
       }
       std::string w;
-      int64_t base;
-      uint64_t n;
+      int64_t base = 0;
+      uint64_t n = 0;
       if (!ParseDataCfName(h->GetName(), &w, &base, &n)) {
         return absl::DataLossError(Cat("staging store ", options.path,
                                        " has a column family of unknown name ", h->GetName()));
@@ -663,32 +679,16 @@ struct StagingStore::Impl {
       w->deferred_drops.clear();
     }
 
-    // Families that no seal and no open batches refer to are left over from
-    // a commit, abort or registration that crashed before dropping them.
-    // (After a reopen, ReconcileOpenBatches collects them.)
-    absl::flat_hash_map<std::string, absl::flat_hash_set<int64_t>> live_bases;
-    for (const auto& [w, record] : loaded) {
-      if (reopen) break;
-      ASSIGN_OR_RETURN(auto seals, Seals(*w, std::numeric_limits<int64_t>::min(),
-                                         std::numeric_limits<int64_t>::max()));
-      auto& bases = live_bases[w->id];
-      for (const auto& [cp, seal] : seals) bases.insert(seal.base);
-      if (!lost_unsealed.contains(w)) bases.insert(record.last_sealed);
-    }
     {
       absl::MutexLock l(&cf_mu);
       data_cfs.clear();
       next_cf_number = max_number;
-      for (const auto& [key, entry] : found) {
-        auto it = live_bases.find(key.first);
-        if (reopen || (it != live_bases.end() && it->second.contains(key.second))) {
-          data_cfs[key] = entry.second;
-        } else {
-          garbage.push_back(entry.second);
-        }
-      }
+      for (const auto& [key, entry] : found) data_cfs[key] = entry.second;
     }
     DropNow(garbage);
+    // After a reopen, ReconcileOpenBatches first decides whose open batches
+    // are lost, then collects.
+    if (!reopen) RETURN_IF_ERROR(DropUnreferencedFamilies());
     // After a clean close the open batches are in their family's files.
     for (Writer* w : AllWriters()) {
       absl::MutexLock l(&w->mu);
@@ -806,13 +806,11 @@ struct StagingStore::Impl {
         const uint64_t first = mem.next_batch_seq - mem.open_batches;
         std::unique_ptr<rocksdb::Iterator> it(data_db->NewIterator(rocksdb::ReadOptions(), cf));
         for (it->Seek(ToSlice(DataKey(w->id, mem.last_sealed, first))); it->Valid(); it->Next()) {
-          rocksdb::Slice v = it->value();
-          if (v.size() < kBatchTrailerBytes) break;
+          std::optional<BatchValue> batch = ParseBatchValue(ToView(it->value()));
+          if (!batch) break;
           const uint64_t seq = GetBigEndian<uint64_t>(it->key().data() + it->key().size() - 8);
-          std::string_view payload(v.data(), v.size() - kBatchTrailerBytes);
-          const uint32_t n = GetLittleEndian<uint32_t>(v.data() + payload.size());
-          chain = ChainChecksum(chain, BatchChecksum(payload, n, seq));
-          rows += n;
+          chain = ChainChecksum(chain, BatchChecksum(batch->payload, batch->rows, seq));
+          rows += batch->rows;
           ++batches;
         }
       }
@@ -832,17 +830,41 @@ struct StagingStore::Impl {
       rocksdb::Status s = db->Write(wo, &marks);
       if (!s.ok()) return FromRocks(s, "marking writers after reopening the staging store");
     }
-    std::vector<Writer*> all = AllWriters();
-    for (Writer* w : all) {
+    return DropUnreferencedFamilies();
+  }
+
+  // Drops the families that no seal and no open batches refer to: left over
+  // from a commit, abort or registration that crashed before dropping them,
+  // or holding open batches that were declared lost, or of writers that are
+  // not registered.
+  absl::Status DropUnreferencedFamilies() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu) {
+    absl::flat_hash_set<std::string> known;
+    for (Writer* w : AllWriters()) {
+      known.insert(w->id);
       absl::MutexLock l(&w->mu);
-      if (!w->registered) continue;
-      ASSIGN_OR_RETURN(auto seals, Seals(*w, std::numeric_limits<int64_t>::min(),
-                                         std::numeric_limits<int64_t>::max()));
       absl::flat_hash_set<int64_t> bases;
-      for (const auto& [cp, seal] : seals) bases.insert(seal.base);
-      if (!w->unsealed_lost) bases.insert(w->record.last_sealed);
+      if (w->registered) {
+        ASSIGN_OR_RETURN(auto seals, Seals(*w, std::numeric_limits<int64_t>::min(),
+                                           std::numeric_limits<int64_t>::max()));
+        for (const auto& [cp, seal] : seals) bases.insert(seal.base);
+        if (!w->unsealed_lost) bases.insert(w->record.last_sealed);
+      }
       DropDataCfs(*w, [&](int64_t base) { return !bases.contains(base); });
     }
+    // Families of writers the registry does not know at all.
+    std::vector<rocksdb::ColumnFamilyHandle*> unknown;
+    {
+      absl::MutexLock l(&cf_mu);
+      for (auto it = data_cfs.begin(); it != data_cfs.end();) {
+        if (!known.contains(it->first.first)) {
+          unknown.push_back(it->second);
+          it = data_cfs.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    DropNow(unknown);
     return absl::OkStatus();
   }
 
@@ -1409,19 +1431,17 @@ absl::Status StagingStore::ReadSealed(
         }
         return absl::DataLossError(Cat(cp_name, ": unexpected batch seq ", seq));
       }
-      if (value.size() < kBatchTrailerBytes) {
+      std::optional<BatchValue> batch = ParseBatchValue(value);
+      if (!batch) {
         return absl::DataLossError(Cat(cp_name, ", batch seq ", seq, ": value is truncated"));
       }
-      std::string_view payload(value.data(), value.size() - kBatchTrailerBytes);
-      const uint32_t batch_rows = GetLittleEndian<uint32_t>(value.data() + payload.size());
-      const uint64_t stored = GetLittleEndian<uint64_t>(value.data() + payload.size() + 4);
-      const uint64_t actual = BatchChecksum(payload, batch_rows, seq);
-      if (stored != actual) {
+      const uint64_t actual = BatchChecksum(batch->payload, batch->rows, seq);
+      if (batch->checksum != actual) {
         return absl::DataLossError(Cat(cp_name, ", batch seq ", seq, ": checksum mismatch"));
       }
-      RETURN_IF_ERROR(fn(payload));
+      RETURN_IF_ERROR(fn(batch->payload));
       chain = ChainChecksum(chain, actual);
-      rows += batch_rows;
+      rows += batch->rows;
       ++batches;
       ++expected_seq;
     }
