@@ -1474,8 +1474,14 @@ absl::Status StagingStore::MarkCommitted(const WriterKey& writer, int64_t up_to)
   // committed seals (see "Data families" above).
   int64_t max_base = std::numeric_limits<int64_t>::min();
   if (!seals.empty()) {
-    for (const auto& [cp, seal] : seals) max_base = std::max(max_base, seal.base);
-    DeleteRangeIfAny(&batch, TagPrefix('s', w->id), SealKeyAfter(w->id, seals.back().first));
+    // Point deletes, not a range: every range tombstone in the memtable is
+    // re-fragmented by each new iterator, so one per commit would make every
+    // later Seals() slower until the memtable flushes. Seals up to
+    // last_committed are gone already (deleted here or by Register).
+    for (const auto& [cp, seal] : seals) {
+      max_base = std::max(max_base, seal.base);
+      batch.Delete(ToSlice(SealKey(w->id, cp))).PermitUncheckedError();
+    }
   }
   batch.Put(ToSlice(RegistryKey(w->id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
   // Synced before the drop (a durable MANIFEST change): a seal must never
