@@ -6,7 +6,10 @@ Runs delta-loadgen at a fixed rate (2 writers, a checkpoint per second, a
 bounded key space, so the table stops growing once every key exists) and
 samples every 10 s: the sidecar's resident memory, the most files any bucket
 of the table holds, staged bytes and retained snapshots (from its Prometheus
-endpoint). Writes soak.csv, commits.csv, summary.json and soak.png to
+endpoint), and the bytes on disk under the table root. Retention is capped
+at --retain-max-snapshots so the run reaches its steady state (expiry
+removing as much as commits and compactions add) within minutes and the
+table's history fits the disk. Writes soak.csv, commits.csv, summary.json and soak.png to
 --results.
 
   /usr/bin/python3 bench/soak.py --minutes 30 --bin-dir build/bin
@@ -14,6 +17,7 @@ endpoint). Writes soak.csv, commits.csv, summary.json and soak.png to
 
 import argparse
 import json
+import os
 import re
 import shutil
 import socket
@@ -48,6 +52,17 @@ def scrape(port):
     return values
 
 
+def disk_bytes(root):
+    total = 0
+    for d, _, files in os.walk(root):
+        for f in files:
+            try:
+                total += os.stat(os.path.join(d, f)).st_size
+            except FileNotFoundError:  # expired meanwhile
+                pass
+    return total
+
+
 def window_stats(rows, key, t0, t1):
     vals = [r[key] for r in rows if t0 <= r["t"] < t1]
     return {"p50": run_bench.percentile(vals, 0.5), "p99": run_bench.percentile(vals, 0.99),
@@ -59,6 +74,8 @@ def main():
     ap.add_argument("--minutes", type=float, default=30)
     ap.add_argument("--rate", type=int, default=150_000, help="rows per second across writers")
     ap.add_argument("--key-space", type=int, default=5_000_000)
+    ap.add_argument("--retain-max-snapshots", type=int, default=600,
+                    help="the sidecar's snapshot cap (its default, 2000, holds tens of GB here)")
     ap.add_argument("--bin-dir", type=Path, default=REPO / "build" / "bin")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "soak")
     ap.add_argument("--work", default=None, help="scratch directory (default: a temp dir)")
@@ -68,13 +85,14 @@ def main():
     args.results.mkdir(parents=True, exist_ok=True)
     port = free_port()
     sc = run_bench.Sidecar(args.bin_dir, work, "soak",
-                           ["--metrics-listen", f"127.0.0.1:{port}", "--maintenance-interval", "30s"])
+                           ["--metrics-listen", f"127.0.0.1:{port}", "--maintenance-interval", "30s",
+                            "--retain-max-snapshots", str(args.retain_max_snapshots)])
     report = args.results / "loadgen_events.jsonl"
     rows = int(args.rate * args.minutes * 60)
     samples = []
     done = threading.Event()
     start = time.monotonic()
-    cols = ["t", "rss_mb", "bucket_files_max", "data_files", "snapshots", "staging_mb"]
+    cols = ["t", "rss_mb", "bucket_files_max", "data_files", "snapshots", "staging_mb", "table_gb"]
     csv = open(args.results / "soak.csv", "w", buffering=1)  # kept as it goes
     csv.write(" ".join(cols) + "\n")
 
@@ -91,6 +109,7 @@ def main():
                 "data_files": m.get("delta_sidecar_table_data_files", float("nan")),
                 "snapshots": m.get("delta_sidecar_table_snapshots", float("nan")),
                 "staging_mb": m.get("delta_sidecar_staging_bytes", 0) / 1e6,
+                "table_gb": round(disk_bytes(sc.table_root) / 1e9, 3),
             })
             csv.write(" ".join(str(samples[-1][c]) for c in cols) + "\n")
 
@@ -106,6 +125,7 @@ def main():
         sampler.join()
         csv.close()
         sc.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the table's history: many GB
     commits = [{"t": e["t"], "ms": e["ms"]} for e in run_bench.events(report, "commit")]
     with open(args.results / "commits.csv", "w") as f:
         f.write("t ms\n")
@@ -119,6 +139,8 @@ def main():
         "rows": summary.get("rows", rows), "commits": len(commits),
         "rss_mb_first_5min": window_stats(samples, "rss_mb", *first),
         "rss_mb_last_5min": window_stats(samples, "rss_mb", *last),
+        "table_gb_first_5min": window_stats(samples, "table_gb", *first),
+        "table_gb_last_5min": window_stats(samples, "table_gb", *last),
         "commit_ms_first_5min": window_stats(commits, "ms", *first),
         "commit_ms_last_5min": window_stats(commits, "ms", *last),
         "bucket_files_max": max((s["bucket_files_max"] for s in samples), default=float("nan")),
@@ -129,9 +151,9 @@ def main():
 
     if shutil.which("gnuplot"):
         script = f"""
-set terminal pngcairo size 1000,900 font ",10"
+set terminal pngcairo size 1000,1150 font ",10"
 set output "{args.results / 'soak.png'}"
-set multiplot layout 3,1 title "delta-sidecar soak: {args.rate:,} rows/s, 2 writers, a checkpoint per second"
+set multiplot layout 4,1 title "delta-sidecar soak: {args.rate:,} rows/s, 2 writers, a checkpoint per second"
 set xlabel "minutes"
 set grid
 set ylabel "sidecar RSS (MiB)"
@@ -141,12 +163,13 @@ plot "{args.results / 'commits.csv'}" using ($1/60):2 with points pt 7 ps 0.3 ti
 set ylabel "files"
 plot "{args.results / 'soak.csv'}" using ($1/60):3 with steps title "most files in a bucket", \\
      "" using ($1/60):($4/16) with lines title "data files / 16 buckets"
+set ylabel "GB"
+plot "{args.results / 'soak.csv'}" using ($1/60):7 with lines title "table root on disk (retained history)"
 unset multiplot
 """
         p = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
         if p.returncode != 0:
             print(f"soak: gnuplot failed: {p.stderr.strip()}", file=sys.stderr)
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -277,10 +277,6 @@ std::string SealKeyAfter(std::string_view w, int64_t id) {
   return SealKey(w, id + 1);
 }
 
-void DeleteRangeIfAny(rocksdb::WriteBatch* b, const std::string& begin, const std::string& end) {
-  if (begin < end) b->DeleteRange(ToSlice(begin), ToSlice(end)).PermitUncheckedError();
-}
-
 // Marks a writer whose open (unsealed) batches were lost because the store
 // was not closed cleanly (see OpenDbLocked); deleted when it registers again.
 std::string UnsealedLostKey(std::string_view w) {
@@ -1122,15 +1118,18 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
 
   // Drop every seal but the kept ones, and every data family whose base is
   // not the base of a kept seal.
+  // Point deletes, as in MarkCommitted: range tombstones slow every iterator.
   rocksdb::WriteBatch batch;
-  std::string seal_cursor = TagPrefix('s', id);
-  absl::flat_hash_set<int64_t> kept_bases;
+  absl::flat_hash_set<int64_t> kept_ids, kept_bases;
   for (const auto& [cp, seal] : kept) {
-    DeleteRangeIfAny(&batch, seal_cursor, SealKey(id, cp));
-    seal_cursor = SealKeyAfter(id, cp);
+    kept_ids.insert(cp);
     kept_bases.insert(seal.base);
   }
-  DeleteRangeIfAny(&batch, seal_cursor, TagPrefixEnd('s', id));
+  ASSIGN_OR_RETURN(auto all_seals, impl_->Seals(*w, std::numeric_limits<int64_t>::min(),
+                                                std::numeric_limits<int64_t>::max()));
+  for (const auto& [cp, seal] : all_seals) {
+    if (!kept_ids.contains(cp)) batch.Delete(ToSlice(SealKey(id, cp))).PermitUncheckedError();
+  }
   batch.Put(ToSlice(RegistryKey(id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
   if (w->lost_data) batch.Delete(ToSlice(LostKey(id))).PermitUncheckedError();
   if (w->unsealed_lost) batch.Delete(ToSlice(UnsealedLostKey(id))).PermitUncheckedError();
