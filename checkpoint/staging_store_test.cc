@@ -524,6 +524,42 @@ TEST_F(StagingStoreTest, MarkCommittedDeletesDataAndIsIdempotent) {
   EXPECT_EQ(RawKeys(std::string("s\0t\0w2\0", 7)).size(), 1u);
 }
 
+// Seals are deleted key by key: a range tombstone per commit would stay in
+// the state DB's memtable for hours (its records are small) and every new
+// iterator re-fragments all of them, so each commit would get slower.
+TEST_F(StagingStoreTest, CommitsAndRegistrationsLeaveNoRangeTombstones) {
+  store_ = OpenStore();
+  const WriterKey w{"t", "w"};
+  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  for (int cp = 1; cp <= 6; ++cp) {
+    ASSERT_OK(store_->Stage(w, reg.epoch, Payload(Cat(cp), 10), 10).status());
+    ASSERT_OK(store_->Seal(w, reg.epoch, cp).status());
+    if (cp == 2 || cp == 4) ASSERT_OK(store_->MarkCommitted(w, cp));
+  }
+  // A restore to checkpoint 5 keeps seal 5 and discards none committed; a
+  // fresh registration discards everything not committed.
+  ASSERT_OK_AND_ASSIGN(reg, store_->Register(w, 5, 4));
+  ASSERT_OK_AND_ASSIGN(auto kept, store_->SealedUpTo(w, 100));
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].checkpoint_id, 5);
+  ASSERT_OK_AND_ASSIGN(reg, store_->Register(w, std::nullopt, 4));
+  ASSERT_OK_AND_ASSIGN(kept, store_->SealedUpTo(w, 100));
+  EXPECT_TRUE(kept.empty());
+
+  uint64_t range_deletions = 0;
+  WithRawDb(
+      [&](rocksdb::DB* db, const std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+        for (auto* h : handles) {
+          ASSERT_TRUE(db->Flush(rocksdb::FlushOptions(), h).ok());
+          rocksdb::TablePropertiesCollection props;
+          ASSERT_TRUE(db->GetPropertiesOfAllTables(h, &props).ok());
+          for (const auto& [file, p] : props) range_deletions += p->num_range_deletions;
+        }
+      },
+      /*batches=*/false);
+  EXPECT_EQ(range_deletions, 0u);
+}
+
 TEST_F(StagingStoreTest, AbortDropsSealedOrOpenBatches) {
   store_ = OpenStore();
   const WriterKey w{"t", "w"};
