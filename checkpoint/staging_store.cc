@@ -452,11 +452,13 @@ struct StagingStore::Impl {
   // checkpoint, registers again, replays), not by repeating the call.
   static absl::Status CheckUnsealedLocked(const Writer& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w.mu) {
     if (!w.unsealed_lost) return absl::OkStatus();
-    return absl::AbortedError(
+    absl::Status s = absl::AbortedError(
         Cat(Describe(w.key), ": the sidecar restarted without a clean shutdown, and the batches "
             "staged after checkpoint ", w.record.last_sealed,
             " were not sealed and are gone; restore from the last completed checkpoint and "
             "register again"));
+    s.SetPayload(AV(kReasonPayloadUrl), absl::Cord(AV(kReasonUnsealedLost)));
+    return s;
   }
 
   absl::Status CheckOpen() ABSL_SHARED_LOCKS_REQUIRED(db_mu) {

@@ -178,6 +178,13 @@ std::string TableWriterId(const std::string& writer_id, int64_t incarnation);
 // Whether `identity` is TableWriterId(writer_id, n) for some n >= 0.
 bool IsIdentityOf(std::string_view identity, std::string_view writer_id);
 
+// An error's machine-readable reason travels as an absl::Status payload
+// under this URL; the gRPC edge sends it as the trailing metadata entry
+// `delta-sidecar-reason` (docs/protocol.md, "Error reasons").
+inline constexpr std::string_view kReasonPayloadUrl = "type.deltasidecar/reason";
+// ABORTED: the writer's unsealed batches were lost in a crash; restore.
+inline constexpr std::string_view kReasonUnsealedLost = "unsealed-lost";
+
 // Staged batch payload: the table entries of one RecordBatch, each as
 // varint(key size) key varint(value size) value (table/row.h encodings).
 void AppendStagedEntry(std::string_view key, std::string_view value, std::string* payload);

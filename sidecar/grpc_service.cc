@@ -68,7 +68,8 @@ grpc::Status ShuttingDownStatus() {
 // while streams_mu_ is held (OnDone removes it under that lock first).
 class WriteReactor : public grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteResponse> {
  public:
-  explicit WriteReactor(GrpcService* service) : service_(service), server_(service->server_) {}
+  WriteReactor(GrpcService* service, grpc::CallbackServerContext* ctx)
+      : service_(service), server_(service->server_), ctx_(ctx) {}
 
   // Called once, by GrpcService::Write, before gRPC runs any reaction.
   void Start() {
@@ -118,9 +119,11 @@ class WriteReactor : public grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteR
                                  request_.batch().row_count());
     if (!staged.ok()) {
       // Batches acknowledged before this one stay staged.
-      FinishWith(ToGrpcStatus(absl::Status(
-          staged.status().code(),
-          Cat("batch ", request_.batch_seq(), ": ", staged.status().message()))));
+      absl::Status s(staged.status().code(),
+                     Cat("batch ", request_.batch_seq(), ": ", staged.status().message()));
+      staged.status().ForEachPayload(
+          [&](absl::string_view url, const absl::Cord& v) { s.SetPayload(url, v); });
+      FinishWith(ToGrpcStatus(s, ctx_));
       return;
     }
     ++batches_staged_;
@@ -208,6 +211,7 @@ class WriteReactor : public grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteR
 
   GrpcService* const service_;
   SidecarServer* const server_;
+  grpc::CallbackServerContext* const ctx_;
   State state_ ABSL_GUARDED_BY(service_->streams_mu_) = State::kStartingRead;
   v1::WriteRequest request_;
   v1::WriteResponse response_;
@@ -221,8 +225,13 @@ class WriteReactor : public grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteR
   std::string end_message_;
 };
 
-grpc::Status ToGrpcStatus(const absl::Status& status) {
+grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContextBase* ctx) {
   if (status.ok()) return grpc::Status::OK;
+  if (ctx != nullptr) {
+    if (auto reason = status.GetPayload(AV(checkpoint::kReasonPayloadUrl))) {
+      ctx->AddTrailingMetadata("delta-sidecar-reason", std::string(*reason));
+    }
+  }
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
@@ -267,8 +276,8 @@ grpc::Status GrpcService::RegisterWriter(grpc::ServerContext*, const v1::Registe
 }
 
 grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteResponse>* GrpcService::Write(
-    grpc::CallbackServerContext*) {
-  auto* reactor = new WriteReactor(this);
+    grpc::CallbackServerContext* ctx) {
+  auto* reactor = new WriteReactor(this, ctx);
   reactor->Start();
   return reactor;
 }
@@ -289,10 +298,10 @@ void GrpcService::ShutdownWriteStreams() {
   for (WriteReactor* r : idle) r->Finish(ShuttingDownStatus());
 }
 
-grpc::Status GrpcService::PrepareCommit(grpc::ServerContext*, const v1::PrepareCommitRequest* req,
+grpc::Status GrpcService::PrepareCommit(grpc::ServerContext* ctx, const v1::PrepareCommitRequest* req,
                                         v1::Committable* resp) {
   auto c = server_->PrepareCommit(req->table(), req->writer_id(), req->epoch(), req->checkpoint_id());
-  if (!c.ok()) return ToGrpcStatus(c.status());
+  if (!c.ok()) return ToGrpcStatus(c.status(), ctx);
   ToProto(*c, resp);
   return grpc::Status::OK;
 }

@@ -23,7 +23,9 @@
 namespace deltasidecar::sidecar {
 
 // The one conversion of a status at the edge (the codes are the same numbers).
-grpc::Status ToGrpcStatus(const absl::Status& status);
+// With `ctx`, a reason the status carries (checkpoint::kReasonPayloadUrl) is
+// sent as the trailing metadata entry `delta-sidecar-reason`.
+grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContextBase* ctx = nullptr);
 
 class WriteReactor;  // one open Write stream (grpc_service.cc)
 

@@ -257,6 +257,34 @@ def test_kill9_keeps_sealed_and_committed_checkpoints(sidecar, client, deltactl)
     assert_tables_agree(client, deltactl, T, [row(1), row(2), row(3), row(4)])
 
 
+def reason(e):
+    return dict(e.trailing_metadata() or ()).get("delta-sidecar-reason")
+
+
+def test_kill9_loses_unsealed_batches_and_says_so_in_a_reason_trailer(sidecar, client):
+    # Acknowledged but unsealed batches live in memory: after a crash the
+    # writer's Write and PrepareCommit fail ABORTED with the reason
+    # "unsealed-lost" (docs/protocol.md, "Error reasons") until it registers.
+    client.create_table(T, SCHEMA, KEY)
+    epoch = client.register(T, W).epoch
+    client.commit([seal(client, W, epoch, 1, [row(1)])])
+    client.write_rows(T, W, epoch, [[row(2)]])
+    sidecar.kill9()
+    sidecar.start()
+    client = sidecar.client()
+    for e in (rpc_error(client.write_rows, T, W, epoch, [[row(3)]]),
+              rpc_error(client.prepare, T, W, epoch, 2)):
+        assert e.code() == grpc.StatusCode.ABORTED, e
+        assert "not sealed and are gone" in e.details()
+        assert reason(e) == "unsealed-lost"
+    # Other errors carry no reason.
+    e = rpc_error(client.prepare, T, W, epoch - 1, 2)
+    assert e.code() == grpc.StatusCode.FAILED_PRECONDITION and reason(e) is None
+    epoch = client.register(T, W, restored=1).epoch
+    client.commit([seal(client, W, epoch, 2, [row(2)])])
+    assert client.scan(T)[0] == [row(1), row(2)]
+
+
 def test_kill9_between_table_commit_and_bookkeeping_is_resolved_by_the_table(sidecar, client, deltactl):
     # Commit, then crash at once; whatever the staging store recorded, the
     # restarted sidecar must report the checkpoint committed, not pending.

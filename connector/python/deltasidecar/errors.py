@@ -1,7 +1,9 @@
 """Exceptions of the client, one class per thing the caller should do.
 
-Every exception carries the gRPC status code (`code`, a grpc.StatusCode) and
-the server's message. Errors found locally, before anything is sent (a value
+Every exception carries the gRPC status code (`code`, a grpc.StatusCode), the
+server's message and, where the server names one, a machine-readable
+`reason` (the trailing metadata entry `delta-sidecar-reason`, see
+docs/protocol.md, "Error reasons"). Errors found locally, before anything is sent (a value
 that does not fit its column), carry the code the server would have answered
 (INVALID_ARGUMENT).
 """
@@ -14,12 +16,14 @@ import grpc
 
 
 class DeltaSidecarError(Exception):
-    """Base class. `code` is the gRPC status code, `details` the server's message."""
+    """Base class. `code` is the gRPC status code, `details` the server's message,
+    `reason` the server's machine-readable reason or None."""
 
     def __init__(self, message: str, code: grpc.StatusCode = grpc.StatusCode.UNKNOWN) -> None:
         super().__init__(message)
         self.code = code
         self.details = message
+        self.reason: Optional[str] = None
 
     def __str__(self) -> str:
         return f"{self.code.name}: {self.details}"
@@ -77,14 +81,37 @@ _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED,
               grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 
+REASON_KEY = "delta-sidecar-reason"
+REASON_UNSEALED_LOST = "unsealed-lost"
+
+
+def rpc_reason(e: grpc.RpcError) -> Optional[str]:
+    """The `delta-sidecar-reason` trailing metadata entry of a failed call, if any."""
+    try:
+        metadata = e.trailing_metadata() if hasattr(e, "trailing_metadata") else None
+    except Exception:  # noqa: BLE001  (a call object without metadata)
+        return None
+    for key, value in metadata or ():
+        if key == REASON_KEY:
+            return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    return None
+
+
 def from_rpc_error(e: grpc.RpcError, during: str = "") -> DeltaSidecarError:
     """The exception for a failed call; `during` names the call for the message."""
+    error = _classify(e, during)
+    error.reason = rpc_reason(e)
+    return error
+
+
+def _classify(e: grpc.RpcError, during: str) -> DeltaSidecarError:
     code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
     details = e.details() if hasattr(e, "details") else str(e)
     message = f"{during}: {details}" if during else (details or "")
-    if code == grpc.StatusCode.ABORTED and "not sealed and are gone" in (details or ""):
-        # Unsealed batches lost in a crash (checkpoint/staging_store.cc,
-        # CheckUnsealedLocked): the cure is a restore, not a repeat of the call.
+    # Unsealed batches lost in a crash: the cure is a restore, not a repeat of
+    # the call. Sidecars before the reason entry only said it in the message.
+    if code == grpc.StatusCode.ABORTED and (rpc_reason(e) == REASON_UNSEALED_LOST or
+                                            "not sealed and are gone" in (details or "")):
         return UnsealedLostError(message, code)
     if code in _RETRYABLE:
         return RetryableError(message, code)

@@ -130,6 +130,7 @@ def test_unsealed_batches_lost_in_a_crash_ask_for_a_restore(sidecar, deltactl):
         with pytest.raises(UnsealedLostError) as e:
             client.prepare_commit(w.registration, 2)
         assert isinstance(e.value, RetryableError) and "restore" in str(e.value)
+        assert e.value.reason == "unsealed-lost"  # the delta-sidecar-reason trailer
         assert w.restore(1) == []
         w.upsert({"id": 2, "seq": 2, "payload": "replayed"})
         w.commit([w.prepare_commit(2)])
