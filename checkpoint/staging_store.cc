@@ -1093,9 +1093,15 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
   next.open_batches = 0;
   next.open_checksum = 0;
 
-  std::vector<std::pair<int64_t, SealRecord>> kept;
-  if (restored_checkpoint.has_value() && !rewind) {
-    ASSIGN_OR_RETURN(kept, impl_->Seals(*w, committed + 1, *restored_checkpoint));
+  // A restore without a rewind keeps the seals in (committed, R]; every
+  // other seal is discarded.
+  ASSIGN_OR_RETURN(auto seals, impl_->Seals(*w, std::numeric_limits<int64_t>::min(),
+                                            std::numeric_limits<int64_t>::max()));
+  std::vector<std::pair<int64_t, SealRecord>> kept, discarded;
+  for (auto& seal : seals) {
+    const bool keep = restored_checkpoint.has_value() && !rewind && seal.first > committed &&
+                      seal.first <= *restored_checkpoint;
+    (keep ? kept : discarded).push_back(std::move(seal));
   }
   if (w->lost_data && restored_checkpoint.has_value() && !rewind &&
       *restored_checkpoint > std::max(committed, prev.last_sealed)) {
@@ -1119,18 +1125,13 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
   if (!kept.empty()) next.last_sealed = std::max(next.last_sealed, kept.back().first);
 
   // Drop every seal but the kept ones, and every data family whose base is
-  // not the base of a kept seal.
-  // Point deletes, as in MarkCommitted: range tombstones slow every iterator.
+  // not the base of a kept seal. Point deletes, as in MarkCommitted: range
+  // tombstones slow every iterator.
   rocksdb::WriteBatch batch;
-  absl::flat_hash_set<int64_t> kept_ids, kept_bases;
-  for (const auto& [cp, seal] : kept) {
-    kept_ids.insert(cp);
-    kept_bases.insert(seal.base);
-  }
-  ASSIGN_OR_RETURN(auto all_seals, impl_->Seals(*w, std::numeric_limits<int64_t>::min(),
-                                                std::numeric_limits<int64_t>::max()));
-  for (const auto& [cp, seal] : all_seals) {
-    if (!kept_ids.contains(cp)) batch.Delete(ToSlice(SealKey(id, cp))).PermitUncheckedError();
+  absl::flat_hash_set<int64_t> kept_bases;
+  for (const auto& [cp, seal] : kept) kept_bases.insert(seal.base);
+  for (const auto& [cp, seal] : discarded) {
+    batch.Delete(ToSlice(SealKey(id, cp))).PermitUncheckedError();
   }
   batch.Put(ToSlice(RegistryKey(id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
   if (w->lost_data) batch.Delete(ToSlice(LostKey(id))).PermitUncheckedError();

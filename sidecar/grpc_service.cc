@@ -227,24 +227,22 @@ class WriteReactor : public grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteR
 
 grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContextBase* ctx) {
   if (status.ok()) return grpc::Status::OK;
-  if (ctx != nullptr) {
-    if (auto reason = status.GetPayload(AV(checkpoint::kReasonPayloadUrl))) {
-      ctx->AddTrailingMetadata("delta-sidecar-reason", std::string(*reason));
-    }
+  if (auto reason = status.GetPayload(AV(checkpoint::kReasonPayloadUrl))) {
+    ctx->AddTrailingMetadata("delta-sidecar-reason", std::string(*reason));
   }
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-grpc::Status GrpcService::CreateTable(grpc::ServerContext*, const v1::CreateTableRequest* req,
+grpc::Status GrpcService::CreateTable(grpc::ServerContext* ctx, const v1::CreateTableRequest* req,
                                       v1::CreateTableResponse*) {
   return ToGrpcStatus(server_->CreateTable(req->table(), req->schema(), req->primary_key(),
-                                           req->buckets(), req->if_not_exists()));
+                                           req->buckets(), req->if_not_exists()), ctx);
 }
 
-grpc::Status GrpcService::DescribeTable(grpc::ServerContext*, const v1::DescribeTableRequest* req,
+grpc::Status GrpcService::DescribeTable(grpc::ServerContext* ctx, const v1::DescribeTableRequest* req,
                                         v1::DescribeTableResponse* resp) {
   auto table = server_->GetTable(req->table());
-  if (!table.ok()) return ToGrpcStatus(table.status());
+  if (!table.ok()) return ToGrpcStatus(table.status(), ctx);
   const table::TableSchema& schema = (*table)->schema();
   resp->set_table(req->table());
   for (const auto& c : schema.columns()) {
@@ -256,17 +254,17 @@ grpc::Status GrpcService::DescribeTable(grpc::ServerContext*, const v1::Describe
   for (int i : schema.key_columns()) resp->add_primary_key(schema.columns()[i].name);
   resp->set_buckets(schema.buckets());
   auto latest = (*table)->LatestSnapshot();
-  if (!latest.ok()) return ToGrpcStatus(latest.status());
+  if (!latest.ok()) return ToGrpcStatus(latest.status(), ctx);
   resp->set_latest_snapshot_id((*latest)->id);
   return grpc::Status::OK;
 }
 
-grpc::Status GrpcService::RegisterWriter(grpc::ServerContext*, const v1::RegisterWriterRequest* req,
+grpc::Status GrpcService::RegisterWriter(grpc::ServerContext* ctx, const v1::RegisterWriterRequest* req,
                                          v1::RegisterWriterResponse* resp) {
   std::optional<int64_t> restored;
   if (req->has_restored_checkpoint_id()) restored = req->restored_checkpoint_id();
   auto reg = server_->RegisterWriter(req->table(), req->writer_id(), restored);
-  if (!reg.ok()) return ToGrpcStatus(reg.status());
+  if (!reg.ok()) return ToGrpcStatus(reg.status(), ctx);
   resp->set_epoch(reg->epoch);
   resp->set_last_committed_checkpoint_id(reg->last_committed);
   for (const auto& p : reg->pending) {
@@ -325,10 +323,10 @@ std::vector<CommittableRef> CommittablesFromProto(const v1::CommitRequest& req) 
   return refs;
 }
 
-grpc::Status GrpcService::Commit(grpc::ServerContext*, const v1::CommitRequest* req,
+grpc::Status GrpcService::Commit(grpc::ServerContext* ctx, const v1::CommitRequest* req,
                                  v1::CommitResponse* resp) {
   auto results = server_->Commit(CommittablesFromProto(*req));
-  if (!results.ok()) return ToGrpcStatus(results.status());
+  if (!results.ok()) return ToGrpcStatus(results.status(), ctx);
   for (const auto& r : *results) {
     auto* out = resp->add_commits();
     out->set_table(r.table);
@@ -338,65 +336,65 @@ grpc::Status GrpcService::Commit(grpc::ServerContext*, const v1::CommitRequest* 
   return grpc::Status::OK;
 }
 
-grpc::Status GrpcService::Abort(grpc::ServerContext*, const v1::AbortRequest* req, v1::AbortResponse*) {
-  return ToGrpcStatus(server_->Abort(req->table(), req->writer_id(), req->epoch(), req->checkpoint_id()));
+grpc::Status GrpcService::Abort(grpc::ServerContext* ctx, const v1::AbortRequest* req, v1::AbortResponse*) {
+  return ToGrpcStatus(server_->Abort(req->table(), req->writer_id(), req->epoch(), req->checkpoint_id()), ctx);
 }
 
 grpc::Status GrpcService::Scan(grpc::ServerContext* ctx, const v1::ScanRequest* req,
                                grpc::ServerWriter<v1::ScanResponse>* writer) {
   auto table = server_->GetTable(req->table());
-  if (!table.ok()) return ToGrpcStatus(table.status());
+  if (!table.ok()) return ToGrpcStatus(table.status(), ctx);
   auto snap = SelectSnapshot(**table, req->snapshot());
-  if (!snap.ok()) return ToGrpcStatus(snap.status());
+  if (!snap.ok()) return ToGrpcStatus(snap.status(), ctx);
   auto it = (*table)->NewScan(**snap);
-  if (!it.ok()) return ToGrpcStatus(it.status());
-  return ToGrpcStatus(StreamRows((*table)->schema(), **it, (*snap)->id, ctx, writer));
+  if (!it.ok()) return ToGrpcStatus(it.status(), ctx);
+  return ToGrpcStatus(StreamRows((*table)->schema(), **it, (*snap)->id, ctx, writer), ctx);
 }
 
 grpc::Status GrpcService::Changes(grpc::ServerContext* ctx, const v1::ChangesRequest* req,
                                   grpc::ServerWriter<v1::ScanResponse>* writer) {
   auto table = server_->GetTable(req->table());
-  if (!table.ok()) return ToGrpcStatus(table.status());
+  if (!table.ok()) return ToGrpcStatus(table.status(), ctx);
   int64_t to = req->has_to_snapshot_id() ? req->to_snapshot_id() : -1;
   if (to < 0) {
     auto latest = (*table)->LatestSnapshot();
-    if (!latest.ok()) return ToGrpcStatus(latest.status());
+    if (!latest.ok()) return ToGrpcStatus(latest.status(), ctx);
     to = (*latest)->id;
   }
   auto it = (*table)->NewChanges(req->from_snapshot_id(), to);
-  if (!it.ok()) return ToGrpcStatus(it.status());
-  return ToGrpcStatus(StreamRows((*table)->schema(), **it, to, ctx, writer));
+  if (!it.ok()) return ToGrpcStatus(it.status(), ctx);
+  return ToGrpcStatus(StreamRows((*table)->schema(), **it, to, ctx, writer), ctx);
 }
 
-grpc::Status GrpcService::Get(grpc::ServerContext*, const v1::GetRequest* req, v1::GetResponse* resp) {
+grpc::Status GrpcService::Get(grpc::ServerContext* ctx, const v1::GetRequest* req, v1::GetResponse* resp) {
   auto table = server_->GetTable(req->table());
-  if (!table.ok()) return ToGrpcStatus(table.status());
+  if (!table.ok()) return ToGrpcStatus(table.status(), ctx);
   const table::TableSchema& schema = (*table)->schema();
   std::vector<std::pair<table::RowOp, table::Row>> rows;
   absl::Status s = ParseWireRows(schema, req->key().rows(), req->key().row_count(), WireLimits(), &rows);
-  if (!s.ok()) return ToGrpcStatus(absl::InvalidArgumentError(Cat("key: ", s.message())));
-  if (rows.size() != 1) return ToGrpcStatus(absl::InvalidArgumentError("key must hold exactly one row"));
+  if (!s.ok()) return ToGrpcStatus(absl::InvalidArgumentError(Cat("key: ", s.message())), ctx);
+  if (rows.size() != 1) return ToGrpcStatus(absl::InvalidArgumentError("key must hold exactly one row"), ctx);
   auto snap = SelectSnapshot(**table, req->snapshot());
-  if (!snap.ok()) return ToGrpcStatus(snap.status());
+  if (!snap.ok()) return ToGrpcStatus(snap.status(), ctx);
   std::string key = table::EncodeKey(schema, rows[0].second);
   auto value = (*table)->Get(**snap, key);
-  if (!value.ok()) return ToGrpcStatus(value.status());
+  if (!value.ok()) return ToGrpcStatus(value.status(), ctx);
   resp->set_snapshot_id((*snap)->id);
   resp->set_found(value->has_value());
   if (value->has_value()) {
     s = AppendWireRowFromEntry(schema, key, **value, resp->mutable_row()->mutable_rows());
-    if (!s.ok()) return ToGrpcStatus(s);
+    if (!s.ok()) return ToGrpcStatus(s, ctx);
     resp->mutable_row()->set_row_count(1);
   }
   return grpc::Status::OK;
 }
 
-grpc::Status GrpcService::History(grpc::ServerContext*, const v1::HistoryRequest* req,
+grpc::Status GrpcService::History(grpc::ServerContext* ctx, const v1::HistoryRequest* req,
                                   v1::HistoryResponse* resp) {
   auto table = server_->GetTable(req->table());
-  if (!table.ok()) return ToGrpcStatus(table.status());
+  if (!table.ok()) return ToGrpcStatus(table.status(), ctx);
   auto history = (*table)->History();
-  if (!history.ok()) return ToGrpcStatus(history.status());
+  if (!history.ok()) return ToGrpcStatus(history.status(), ctx);
   for (const auto& s : *history) {
     auto* info = resp->add_snapshots();
     info->set_id(s->id);

@@ -23,9 +23,9 @@
 namespace deltasidecar::sidecar {
 
 // The one conversion of a status at the edge (the codes are the same numbers).
-// With `ctx`, a reason the status carries (checkpoint::kReasonPayloadUrl) is
-// sent as the trailing metadata entry `delta-sidecar-reason`.
-grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContextBase* ctx = nullptr);
+// A reason the status carries (checkpoint::kReasonPayloadUrl) is sent as the
+// call's trailing metadata entry `delta-sidecar-reason`.
+grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContextBase* ctx);
 
 class WriteReactor;  // one open Write stream (grpc_service.cc)
 

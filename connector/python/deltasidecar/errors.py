@@ -99,18 +99,19 @@ def rpc_reason(e: grpc.RpcError) -> Optional[str]:
 
 def from_rpc_error(e: grpc.RpcError, during: str = "") -> DeltaSidecarError:
     """The exception for a failed call; `during` names the call for the message."""
-    error = _classify(e, during)
-    error.reason = rpc_reason(e)
+    reason = rpc_reason(e)
+    error = _classify(e, during, reason)
+    error.reason = reason
     return error
 
 
-def _classify(e: grpc.RpcError, during: str) -> DeltaSidecarError:
+def _classify(e: grpc.RpcError, during: str, reason: Optional[str]) -> DeltaSidecarError:
     code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
     details = e.details() if hasattr(e, "details") else str(e)
     message = f"{during}: {details}" if during else (details or "")
     # Unsealed batches lost in a crash: the cure is a restore, not a repeat of
     # the call. Sidecars before the reason entry only said it in the message.
-    if code == grpc.StatusCode.ABORTED and (rpc_reason(e) == REASON_UNSEALED_LOST or
+    if code == grpc.StatusCode.ABORTED and (reason == REASON_UNSEALED_LOST or
                                             "not sealed and are gone" in (details or "")):
         return UnsealedLostError(message, code)
     if code in _RETRYABLE:
