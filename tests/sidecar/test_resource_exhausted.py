@@ -142,18 +142,22 @@ def small_table_disk_sidecar(sidecar_factory, tmp_path):
     yield from _sidecar_with_small_disk(sidecar_factory, tmp_path, "table_root")
 
 
+def two_writers(sc):
+    """On sidecar `sc`: table T, writers W and OTHER registered, and a Batches for
+    each (OTHER's keys far from W's). Returns client, batches, other, and the epochs."""
+    client = sc.client()
+    client.create_table(T, SCHEMA, KEY, buckets=4)
+    batches, other = Batches(client.schema(T)), Batches(client.schema(T))
+    other.ids = itertools.count(10**9)
+    return client, batches, other, client.register(T, W).epoch, client.register(T, OTHER).epoch
+
+
 def test_disk_full_is_resource_exhausted_and_staging_recovers_when_space_returns(
         small_disk_sidecar, deltactl_bin):
     sc, disk = small_disk_sidecar
-    client = sc.client()
-    client.create_table(T, SCHEMA, KEY, buckets=4)
-    batches = Batches(client.schema(T))
-    epoch = client.register(T, W).epoch
-    other_epoch = client.register(T, OTHER).epoch
+    client, batches, other, epoch, other_epoch = two_writers(sc)
 
     # Another writer stages two batches before the disk fills, and so does W.
-    other = Batches(client.schema(T))
-    other.ids = itertools.count(10**9)
     other_stream = client.write_stream(T, OTHER, other_epoch)
     for _ in range(2):
         ack, _ = other.write(other_stream)
@@ -202,14 +206,11 @@ def test_disk_full_is_resource_exhausted_and_staging_recovers_when_space_returns
 LIMIT = 4 << 20
 
 
+
 def test_over_max_staged_bytes_is_resource_exhausted_until_a_commit_frees_space(sidecar_factory,
                                                                                deltactl_bin):
     sc = sidecar_factory(env={"DELTA_SIDECAR_MAX_STAGED_BYTES": str(LIMIT)})
-    client = sc.client()
-    client.create_table(T, SCHEMA, KEY, buckets=4)
-    batches = Batches(client.schema(T))
-    epoch = client.register(T, W).epoch
-    other_epoch = client.register(T, OTHER).epoch
+    client, batches, other, epoch, other_epoch = two_writers(sc)
 
     # Write until refused: 100 batches are about 27 MB, far past the limit.
     # The store counts the memtables, which grow with every write, so it
@@ -223,8 +224,6 @@ def test_over_max_staged_bytes_is_resource_exhausted_until_a_commit_frees_space(
     # The limit is the store's: another writer is refused too, after at most
     # the few batches that the refusal's flush makes room for (a flushed
     # memtable counts as its file's size, smaller than the memtable's).
-    other = Batches(client.schema(T))
-    other.ids = itertools.count(10**9)
     refused, other_bytes = other.write_until_refused(client.write_stream(T, OTHER, other_epoch))
     assert refused is not None and refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused
     assert acked_bytes + other_bytes <= LIMIT, (acked_bytes, other_bytes)
@@ -263,11 +262,7 @@ def test_over_max_staged_bytes_is_resource_exhausted_until_a_commit_frees_space(
 def test_per_writer_quota_refuses_only_that_writer_until_it_commits(sidecar_factory,
                                                                    deltactl_bin):
     sc = sidecar_factory(env={"DELTA_SIDECAR_MAX_STAGED_BYTES_PER_WRITER": str(LIMIT)})
-    client = sc.client()
-    client.create_table(T, SCHEMA, KEY, buckets=4)
-    batches = Batches(client.schema(T))
-    epoch = client.register(T, W).epoch
-    other_epoch = client.register(T, OTHER).epoch
+    client, batches, other, epoch, other_epoch = two_writers(sc)
 
     refused, acked_bytes = batches.write_until_refused(client.write_stream(T, W, epoch))
     assert refused is not None, f"{acked_bytes} bytes staged under a quota of {LIMIT}"
@@ -275,8 +270,6 @@ def test_per_writer_quota_refuses_only_that_writer_until_it_commits(sidecar_fact
     assert f"quota of {LIMIT}" in refused.details() and W in refused.details(), refused.details()
     assert LIMIT // 2 <= acked_bytes <= LIMIT, acked_bytes
     # Another writer is not concerned.
-    other = Batches(client.schema(T))
-    other.ids = itertools.count(10**9)
     other_stream = client.write_stream(T, OTHER, other_epoch)
     for _ in range(3):
         ack, _ = other.write(other_stream)
