@@ -37,6 +37,7 @@
 #include "table/kill_point.h"
 #include "table/snapshot.h"
 #include "table/status_macros.h"
+#include "table/writer_claims.h"
 
 // Value encodings (all integers little-endian unless noted):
 //
@@ -381,6 +382,8 @@ struct StagingStore::Impl {
   rocksdb::Options data_db_options;
   rocksdb::ColumnFamilyOptions data_cf_options;
   std::string data_path;
+  // The state DB's RocksDB identity, read once at open (StagingStore::id).
+  std::string store_id;
 
   // A write failed: RocksDB's WAL writer may be broken, and DB::Resume() does
   // not replace it when the memtable is empty (the next write then fails or,
@@ -1060,6 +1063,10 @@ absl::StatusOr<std::unique_ptr<StagingStore>> StagingStore::Open(const StagingOp
   {
     absl::MutexLock l(&impl->db_mu);
     absl::Status s = impl->OpenDbLocked();
+    if (s.ok()) {
+      rocksdb::Status ids = impl->db->GetDbIdentity(impl->store_id);
+      if (!ids.ok()) s = FromRocks(ids, Cat("reading the identity of staging store ", options.path));
+    }
     if (!s.ok()) {
       impl->CloseDbLocked();
       return s;
@@ -1068,9 +1075,12 @@ absl::StatusOr<std::unique_ptr<StagingStore>> StagingStore::Open(const StagingOp
   return std::unique_ptr<StagingStore>(new StagingStore(std::move(impl)));
 }
 
+const std::string& StagingStore::id() const { return impl_->store_id; }
+
 absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
                                                     std::optional<int64_t> restored_checkpoint,
-                                                    int64_t table_last_committed) {
+                                                    int64_t table_last_committed,
+                                                    int64_t incarnation) {
   ASSIGN_OR_RETURN(std::string id, EncodeWriter(writer));
   RETURN_IF_ERROR(impl_->Recover());
   absl::ReaderMutexLock dl(&impl_->db_mu);
@@ -1078,32 +1088,37 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
   Impl::Writer* w = impl_->FindOrCreate(writer, id);
   absl::MutexLock l(&w->mu);
   RegistryRecord prev = w->registered ? w->record : RegistryRecord{};
+  const bool same_incarnation = w->registered && prev.incarnation == incarnation;
 
   // The table is the source of truth for what is committed; the store's own
   // record only lags it (MarkCommitted runs after the table commit).
-  const int64_t committed = std::max({prev.last_committed, table_last_committed, int64_t{-1}});
-  // Without a restored checkpoint the stream processor starts numbering
-  // checkpoints afresh, so it rewinds whenever anything was committed.
-  const bool rewind =
-      restored_checkpoint.has_value() ? *restored_checkpoint < committed : committed >= 0;
-
+  const int64_t committed = std::max(
+      {same_incarnation ? prev.last_committed : int64_t{-1}, table_last_committed, int64_t{-1}});
+  if (same_incarnation && NeedsNewIncarnation(restored_checkpoint, committed)) {
+    return absl::FailedPreconditionError(Cat(
+        Describe(writer), " restores ",
+        restored_checkpoint ? Cat("checkpoint ", *restored_checkpoint) : std::string("nothing"),
+        " although checkpoint ", committed, " is committed: it needs a new incarnation"));
+  }
   RegistryRecord next = prev;
   next.epoch = prev.epoch + 1;
   next.open_rows = 0;
   next.open_batches = 0;
   next.open_checksum = 0;
 
-  // A restore without a rewind keeps the seals in (committed, R]; every
-  // other seal is discarded.
+  // A restore that goes on with the history keeps the seals in
+  // (committed, R]; every other seal is discarded. A new incarnation keeps
+  // none: they may come from a line of checkpoints the stream processor
+  // abandoned while the writer was registered elsewhere.
   ASSIGN_OR_RETURN(auto seals, impl_->Seals(*w, std::numeric_limits<int64_t>::min(),
                                             std::numeric_limits<int64_t>::max()));
   std::vector<std::pair<int64_t, SealRecord>> kept, discarded;
   for (auto& seal : seals) {
-    const bool keep = restored_checkpoint.has_value() && !rewind && seal.first > committed &&
+    const bool keep = restored_checkpoint.has_value() && same_incarnation && seal.first > committed &&
                       seal.first <= *restored_checkpoint;
     (keep ? kept : discarded).push_back(std::move(seal));
   }
-  if (w->lost_data && restored_checkpoint.has_value() && !rewind &&
+  if (w->lost_data && restored_checkpoint.has_value() && same_incarnation &&
       *restored_checkpoint > std::max(committed, prev.last_sealed)) {
     // The restore needs seals the salvage lost: nothing here can be committed
     // for checkpoints up to R; the client must rewrite from what is committed.
@@ -1113,8 +1128,8 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
         prev.last_sealed, "); restore from the last committed checkpoint (", committed,
         ") and write again"));
   }
-  if (rewind) {
-    next.incarnation = prev.incarnation + 1;
+  if (!same_incarnation) {
+    next.incarnation = incarnation;
     next.last_committed = -1;
   } else {
     next.last_committed = committed;
@@ -1149,7 +1164,7 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
   Registration reg;
   reg.epoch = next.epoch;
   reg.incarnation = next.incarnation;
-  reg.table_writer_id = TableWriterId(writer.writer_id, next.incarnation);
+  reg.table_writer_id = table::IncarnationIdentity(writer.writer_id, next.incarnation);
   reg.last_committed = next.last_committed;
   for (const auto& [cp, seal] : kept) {
     reg.pending.push_back(ToSealed(cp, seal));
@@ -1166,7 +1181,7 @@ absl::StatusOr<Registration> StagingStore::Lookup(const WriterKey& writer) {
   Registration reg;
   reg.epoch = w->record.epoch;
   reg.incarnation = w->record.incarnation;
-  reg.table_writer_id = TableWriterId(writer.writer_id, w->record.incarnation);
+  reg.table_writer_id = table::IncarnationIdentity(writer.writer_id, w->record.incarnation);
   reg.last_committed = w->record.last_committed;
   reg.lost_data = w->lost_data;
   ASSIGN_OR_RETURN(auto seals, impl_->Seals(*w, w->record.last_committed + 1,
@@ -1268,7 +1283,7 @@ absl::StatusOr<SealedCheckpoint> StagingStore::Seal(const WriterKey& writer, int
       batch.Put(ToSlice(RegistryKey(w->id)), ToSlice(EncodeRegistry(rec))).PermitUncheckedError();
       RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, what));
       SealedCheckpoint sealed = ToSealed(checkpoint_id, *existing);
-      sealed.identity = TableWriterId(writer.writer_id, rec.incarnation);
+      sealed.identity = table::IncarnationIdentity(writer.writer_id, rec.incarnation);
       return sealed;
     }
   }
@@ -1320,7 +1335,7 @@ absl::StatusOr<SealedCheckpoint> StagingStore::Seal(const WriterKey& writer, int
   w->record = next;
   w->open_bytes = 0;
   SealedCheckpoint sealed = ToSealed(checkpoint_id, seal);
-  sealed.identity = TableWriterId(writer.writer_id, next.incarnation);
+  sealed.identity = table::IncarnationIdentity(writer.writer_id, next.incarnation);
   return sealed;
 }
 
@@ -1588,19 +1603,10 @@ uint64_t StagingStore::ApproximateBytes() {
   return impl_->ApproximateBytesLocked();
 }
 
-std::string TableWriterId(const std::string& writer_id, int64_t incarnation) {
-  return incarnation == 0 ? writer_id : Cat(writer_id, "#", incarnation);
-}
-
-bool IsIdentityOf(std::string_view identity, std::string_view writer_id) {
-  if (identity == writer_id) return true;
-  if (identity.size() <= writer_id.size() + 1 || identity.substr(0, writer_id.size()) != writer_id ||
-      identity[writer_id.size()] != '#') {
-    return false;
-  }
-  int64_t n = 0;
-  return absl::SimpleAtoi(AV(identity.substr(writer_id.size() + 1)), &n) && n > 0 &&
-         Cat(writer_id, "#", n) == identity;
+bool NeedsNewIncarnation(std::optional<int64_t> restored_checkpoint, int64_t committed) {
+  // Without a restored checkpoint the stream processor numbers checkpoints
+  // afresh, so it rewinds whenever anything was committed.
+  return restored_checkpoint.has_value() ? *restored_checkpoint < committed : committed >= 0;
 }
 
 void AppendStagedEntry(std::string_view key, std::string_view value, std::string* payload) {

@@ -95,18 +95,20 @@ class StagingStore {
   static absl::StatusOr<std::unique_ptr<StagingStore>> Open(const StagingOptions& options);
   ~StagingStore();  // flushes and closes RocksDB
 
-  // Registers (or re-registers) a writer: bumps its epoch, fencing every
-  // older one. With `restored_checkpoint` R: drops everything staged after R
-  // (the open batches and every seal above R) and reports the sealed,
-  // uncommitted checkpoints <= R. Without R (a fresh start) everything staged
-  // and uncommitted is dropped. `table_last_committed` is the last checkpoint
-  // the table records for the writer's current identity; when R is below it
-  // the stream processor rewound to an older savepoint, so the writer gets a
-  // new incarnation (and identity) whose checkpoint ids cannot collide with
-  // the committed ones.
+  // Registers (or re-registers) a writer as incarnation `incarnation`, which
+  // the caller claimed in the table (table/writer_claims.h): bumps its epoch,
+  // fencing every older one. When `incarnation` is the one the store holds
+  // for the writer, its history goes on: with `restored_checkpoint` R,
+  // everything staged after R is dropped (the open batches and every seal
+  // above R) and the sealed, uncommitted checkpoints <= R are reported; without
+  // R (a fresh start) everything staged and uncommitted is dropped.
+  // `table_last_committed` is the last checkpoint the table records for that
+  // identity. A new incarnation starts with nothing staged and nothing
+  // committed. FAILED_PRECONDITION when the history would go on although the
+  // registration rewinds past a committed checkpoint (NeedsNewIncarnation).
   absl::StatusOr<Registration> Register(const WriterKey& writer,
                                         std::optional<int64_t> restored_checkpoint,
-                                        int64_t table_last_committed);
+                                        int64_t table_last_committed, int64_t incarnation);
 
   // The writer's current registration state (NOT_FOUND if never registered).
   absl::StatusOr<Registration> Lookup(const WriterKey& writer);
@@ -147,6 +149,10 @@ class StagingStore {
   // seal, the open batches) of the writer. FAILED_PRECONDITION when fenced.
   absl::Status Abort(const WriterKey& writer, int64_t epoch, int64_t checkpoint_id);
 
+  // A stable id of this store's durable state, created with it: a store
+  // whose directory was emptied is another store. Writer claims name it.
+  const std::string& id() const;
+
   // Every registered writer (for recovery after a restart).
   absl::StatusOr<std::vector<WriterKey>> Writers();
 
@@ -172,11 +178,11 @@ class StagingStore {
   std::unique_ptr<Impl> impl_;
 };
 
-// The identity under which incarnation `incarnation` of `writer_id` records
-// its checkpoints in the table: writer_id, then writer_id#1, #2, ...
-std::string TableWriterId(const std::string& writer_id, int64_t incarnation);
-// Whether `identity` is TableWriterId(writer_id, n) for some n >= 0.
-bool IsIdentityOf(std::string_view identity, std::string_view writer_id);
+// Whether a registration restoring `restored_checkpoint` (nullopt: a fresh
+// start) must start a new incarnation, `committed` being the last checkpoint
+// committed under the current one (-1: none): a stream processor that
+// restores below it, or numbers afresh, would reuse committed ids.
+bool NeedsNewIncarnation(std::optional<int64_t> restored_checkpoint, int64_t committed);
 
 // An error's machine-readable reason travels as an absl::Status payload
 // under this URL; the gRPC edge sends it as the trailing metadata entry

@@ -61,6 +61,22 @@ std::string Payload(std::string_view tag, int rows, size_t value_bytes = 16) {
   return p;
 }
 
+// Registers as a sidecar alone on its table root does: the store's current
+// incarnation goes on unless the registration rewinds past a committed
+// checkpoint, which takes the next one. (Which incarnation is free is the
+// table's to say: table/writer_claims.h.)
+absl::StatusOr<Registration> RegisterAs(StagingStore& store, const WriterKey& w,
+                                        std::optional<int64_t> restored, int64_t table_last) {
+  int64_t incarnation = 0;
+  if (auto current = store.Lookup(w); current.ok()) {
+    incarnation = current->incarnation;
+    if (NeedsNewIncarnation(restored, std::max(current->last_committed, table_last))) {
+      ++incarnation;
+    }
+  }
+  return store.Register(w, restored, table_last, incarnation);
+}
+
 class StagingStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -170,7 +186,7 @@ TEST_F(StagingStoreTest, RoundTripSeveralWritersAndTables) {
   const std::vector<WriterKey> writers = {{"t1", "w1"}, {"t1", "w2"}, {"t2", "w1"}};
   std::map<int, int64_t> epochs;
   for (size_t i = 0; i < writers.size(); ++i) {
-    ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(writers[i], std::nullopt, -1));
+    ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, writers[i], std::nullopt, -1));
     EXPECT_EQ(reg.epoch, 1);
     EXPECT_EQ(reg.incarnation, 0);
     EXPECT_EQ(reg.table_writer_id, writers[i].writer_id);
@@ -233,16 +249,16 @@ TEST_F(StagingStoreTest, UnknownAndInvalidWriters) {
   EXPECT_CODE(store_->SealedUpTo(w, 1), kNotFound);
   EXPECT_CODE(store_->ReadSealed(w, 1, [](std::string_view) { return absl::OkStatus(); }),
               kNotFound);
-  EXPECT_CODE(store_->Register(WriterKey{"t", ""}, std::nullopt, -1), kInvalidArgument);
-  EXPECT_CODE(store_->Register(WriterKey{"t", "a\nb"}, std::nullopt, -1), kInvalidArgument);
-  EXPECT_CODE(store_->Register(WriterKey{"", "w"}, std::nullopt, -1), kInvalidArgument);
-  EXPECT_CODE(store_->Register(WriterKey{std::string("a\0b", 3), "w"}, std::nullopt, -1),
+  EXPECT_CODE(RegisterAs(*store_, WriterKey{"t", ""}, std::nullopt, -1), kInvalidArgument);
+  EXPECT_CODE(RegisterAs(*store_, WriterKey{"t", "a\nb"}, std::nullopt, -1), kInvalidArgument);
+  EXPECT_CODE(RegisterAs(*store_, WriterKey{"", "w"}, std::nullopt, -1), kInvalidArgument);
+  EXPECT_CODE(RegisterAs(*store_, WriterKey{std::string("a\0b", 3), "w"}, std::nullopt, -1),
               kInvalidArgument);
   ASSERT_OK_AND_ASSIGN(auto listed, store_->Writers());
   EXPECT_TRUE(listed.empty());
   // A writer id of the maximum length works.
   const WriterKey longest{"t", std::string(table::kMaxWriterIdBytes, 'x')};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(longest, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, longest, std::nullopt, -1));
   ASSERT_OK(store_->Stage(longest, reg.epoch, "p", 1).status());
   ASSERT_OK(store_->Seal(longest, reg.epoch, 1).status());
   EXPECT_THAT(ReadAll(longest, 1), ElementsAre("p"));
@@ -253,10 +269,10 @@ TEST_F(StagingStoreTest, UnknownAndInvalidWriters) {
 TEST_F(StagingStoreTest, EpochsFenceStageSealAndAbort) {
   store_ = OpenStore();
   const WriterKey w{"orders", "sink-0"};
-  ASSERT_OK_AND_ASSIGN(Registration first, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration first, RegisterAs(*store_, w, std::nullopt, -1));
   ASSERT_OK(store_->Stage(w, first.epoch, Payload("a", 2), 2).status());
   ASSERT_OK(store_->Seal(w, first.epoch, 1).status());
-  ASSERT_OK_AND_ASSIGN(Registration second, store_->Register(w, 1, -1));
+  ASSERT_OK_AND_ASSIGN(Registration second, RegisterAs(*store_, w, 1, -1));
   EXPECT_EQ(second.epoch, first.epoch + 1);
   ASSERT_EQ(second.pending.size(), 1u);
 
@@ -282,7 +298,7 @@ TEST_F(StagingStoreTest, EpochsFenceStageSealAndAbort) {
 TEST_F(StagingStoreTest, RestoreKeepsSealsUpToRestoredAndDropsLater) {
   store_ = OpenStore();
   const WriterKey w{"t", "w"};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, w, std::nullopt, -1));
   for (int cp = 1; cp <= 4; ++cp) {
     ASSERT_OK(store_->Stage(w, reg.epoch, Payload(Cat("cp", cp), cp), cp).status());
     ASSERT_OK(store_->Seal(w, reg.epoch, cp).status());
@@ -291,7 +307,7 @@ TEST_F(StagingStoreTest, RestoreKeepsSealsUpToRestoredAndDropsLater) {
   ASSERT_OK(store_->Stage(w, reg.epoch, Payload("open", 1), 1).status());
 
   // Restored from checkpoint 3: 2 and 3 are pending, 4 and the open batch go.
-  ASSERT_OK_AND_ASSIGN(Registration again, store_->Register(w, 3, 1));
+  ASSERT_OK_AND_ASSIGN(Registration again, RegisterAs(*store_, w, 3, 1));
   EXPECT_EQ(again.epoch, 2);
   EXPECT_EQ(again.incarnation, 0);
   EXPECT_EQ(again.table_writer_id, "w");
@@ -323,12 +339,12 @@ TEST_F(StagingStoreTest, RestoreReconcilesWithTableLastCommitted) {
   // MarkCommitted: the table's record wins.
   store_ = OpenStore();
   const WriterKey w{"t", "w"};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, w, std::nullopt, -1));
   for (int cp = 1; cp <= 3; ++cp) {
     ASSERT_OK(store_->Stage(w, reg.epoch, Payload(Cat("cp", cp), 1), 1).status());
     ASSERT_OK(store_->Seal(w, reg.epoch, cp).status());
   }
-  ASSERT_OK_AND_ASSIGN(Registration again, store_->Register(w, 3, 2));
+  ASSERT_OK_AND_ASSIGN(Registration again, RegisterAs(*store_, w, 3, 2));
   EXPECT_EQ(again.incarnation, 0);
   EXPECT_EQ(again.last_committed, 2);
   ASSERT_EQ(again.pending.size(), 1u);
@@ -344,15 +360,15 @@ TEST_F(StagingStoreTest, FreshRegistrationDropsUncommitted) {
   store_ = OpenStore();
   const WriterKey w{"t", "w"};
   const WriterKey other{"t", "other"};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
-  ASSERT_OK_AND_ASSIGN(Registration oreg, store_->Register(other, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration oreg, RegisterAs(*store_, other, std::nullopt, -1));
   ASSERT_OK(store_->Stage(w, reg.epoch, "a", 1).status());
   ASSERT_OK(store_->Seal(w, reg.epoch, 1).status());
   ASSERT_OK(store_->Stage(w, reg.epoch, "b", 1).status());
   ASSERT_OK(store_->Stage(other, oreg.epoch, "o", 1).status());
   ASSERT_OK(store_->Seal(other, oreg.epoch, 1).status());
 
-  ASSERT_OK_AND_ASSIGN(Registration fresh, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration fresh, RegisterAs(*store_, w, std::nullopt, -1));
   EXPECT_EQ(fresh.epoch, 2);
   EXPECT_EQ(fresh.incarnation, 0);  // nothing was committed: no collision
   EXPECT_TRUE(fresh.pending.empty());
@@ -368,7 +384,7 @@ TEST_F(StagingStoreTest, FreshRegistrationDropsUncommitted) {
 TEST_F(StagingStoreTest, RewindGivesNewIncarnationAndIdentity) {
   store_ = OpenStore();
   const WriterKey w{"t", "w"};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, w, std::nullopt, -1));
   for (int cp = 1; cp <= 5; ++cp) {
     ASSERT_OK(store_->Stage(w, reg.epoch, Payload(Cat("cp", cp), 1), 1).status());
     ASSERT_OK(store_->Seal(w, reg.epoch, cp).status());
@@ -377,7 +393,7 @@ TEST_F(StagingStoreTest, RewindGivesNewIncarnationAndIdentity) {
   ASSERT_OK(store_->Stage(w, reg.epoch, "open", 1).status());
 
   // Restored from savepoint 2 while the table holds checkpoint 4 of "w".
-  ASSERT_OK_AND_ASSIGN(Registration rewound, store_->Register(w, 2, 4));
+  ASSERT_OK_AND_ASSIGN(Registration rewound, RegisterAs(*store_, w, 2, 4));
   EXPECT_EQ(rewound.epoch, 2);
   EXPECT_EQ(rewound.incarnation, 1);
   EXPECT_EQ(rewound.table_writer_id, "w#1");
@@ -396,12 +412,12 @@ TEST_F(StagingStoreTest, RewindGivesNewIncarnationAndIdentity) {
   ASSERT_OK(store_->MarkCommitted(w, 3));
 
   // Restoring from 3 under "w#1" (table: 3) is not a rewind.
-  ASSERT_OK_AND_ASSIGN(Registration later, store_->Register(w, 3, 3));
+  ASSERT_OK_AND_ASSIGN(Registration later, RegisterAs(*store_, w, 3, 3));
   EXPECT_EQ(later.incarnation, 1);
   EXPECT_EQ(later.table_writer_id, "w#1");
   EXPECT_EQ(later.last_committed, 3);
   // A fresh start after commits would reuse committed ids: also a rewind.
-  ASSERT_OK_AND_ASSIGN(Registration fresh, store_->Register(w, std::nullopt, 3));
+  ASSERT_OK_AND_ASSIGN(Registration fresh, RegisterAs(*store_, w, std::nullopt, 3));
   EXPECT_EQ(fresh.incarnation, 2);
   EXPECT_EQ(fresh.table_writer_id, "w#2");
   EXPECT_EQ(fresh.last_committed, -1);
@@ -411,7 +427,7 @@ TEST_F(StagingStoreTest, RewindGivesNewIncarnationAndIdentity) {
 TEST_F(StagingStoreTest, SealIsIdempotentAndOrdered) {
   store_ = OpenStore();
   const WriterKey w{"t", "w"};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, w, std::nullopt, -1));
   ASSERT_OK(store_->Stage(w, reg.epoch, "a", 3).status());
   ASSERT_OK_AND_ASSIGN(SealedCheckpoint first, store_->Seal(w, reg.epoch, 5));
   ASSERT_OK(store_->Stage(w, reg.epoch, "b", 1).status());
@@ -439,7 +455,7 @@ TEST_F(StagingStoreTest, SealIsIdempotentAndOrdered) {
   EXPECT_THAT(ReadAll(w, 6), ElementsAre("b"));
 
   // The same id sealed by a later epoch is not a retry.
-  ASSERT_OK_AND_ASSIGN(Registration again, store_->Register(w, 7, -1));
+  ASSERT_OK_AND_ASSIGN(Registration again, RegisterAs(*store_, w, 7, -1));
   EXPECT_CODE(store_->Seal(w, again.epoch, 7), kFailedPrecondition);
 
   // Equal payloads in different batches still give different checksums.
@@ -453,7 +469,7 @@ TEST_F(StagingStoreTest, SealIsIdempotentAndOrdered) {
 TEST_F(StagingStoreTest, SealedUpToIsOrderedAndBounded) {
   store_ = OpenStore();
   const WriterKey w{"t", "w"};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, w, std::nullopt, -1));
   // Ids cross a byte boundary and the sign-flip boundary would show up as
   // misordering if the key encoding were wrong.
   const std::vector<int64_t> ids = {0, 1, 2, 255, 256, 65536, int64_t{1} << 40};
@@ -482,8 +498,8 @@ TEST_F(StagingStoreTest, MarkCommittedDeletesDataAndIsIdempotent) {
   store_ = OpenStore();
   const WriterKey w{"t", "w"};
   const WriterKey other{"t", "w2"};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
-  ASSERT_OK_AND_ASSIGN(Registration oreg, store_->Register(other, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration oreg, RegisterAs(*store_, other, std::nullopt, -1));
   for (int cp = 1; cp <= 3; ++cp) {
     for (int b = 0; b < 4; ++b) {
       ASSERT_OK(store_->Stage(w, reg.epoch, Payload(Cat(cp, b), 50), 50).status());
@@ -530,7 +546,7 @@ TEST_F(StagingStoreTest, MarkCommittedDeletesDataAndIsIdempotent) {
 TEST_F(StagingStoreTest, CommitsAndRegistrationsLeaveNoRangeTombstones) {
   store_ = OpenStore();
   const WriterKey w{"t", "w"};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, w, std::nullopt, -1));
   for (int cp = 1; cp <= 6; ++cp) {
     ASSERT_OK(store_->Stage(w, reg.epoch, Payload(Cat(cp), 10), 10).status());
     ASSERT_OK(store_->Seal(w, reg.epoch, cp).status());
@@ -538,11 +554,11 @@ TEST_F(StagingStoreTest, CommitsAndRegistrationsLeaveNoRangeTombstones) {
   }
   // A restore to checkpoint 5 keeps seal 5 and discards none committed; a
   // fresh registration discards everything not committed.
-  ASSERT_OK_AND_ASSIGN(reg, store_->Register(w, 5, 4));
+  ASSERT_OK_AND_ASSIGN(reg, RegisterAs(*store_, w, 5, 4));
   ASSERT_OK_AND_ASSIGN(auto kept, store_->SealedUpTo(w, 100));
   ASSERT_EQ(kept.size(), 1u);
   EXPECT_EQ(kept[0].checkpoint_id, 5);
-  ASSERT_OK_AND_ASSIGN(reg, store_->Register(w, std::nullopt, 4));
+  ASSERT_OK_AND_ASSIGN(reg, RegisterAs(*store_, w, std::nullopt, 4));
   ASSERT_OK_AND_ASSIGN(kept, store_->SealedUpTo(w, 100));
   EXPECT_TRUE(kept.empty());
 
@@ -563,7 +579,7 @@ TEST_F(StagingStoreTest, CommitsAndRegistrationsLeaveNoRangeTombstones) {
 TEST_F(StagingStoreTest, AbortDropsSealedOrOpenBatches) {
   store_ = OpenStore();
   const WriterKey w{"t", "w"};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, w, std::nullopt, -1));
   for (int cp = 1; cp <= 3; ++cp) {
     ASSERT_OK(store_->Stage(w, reg.epoch, Cat("cp", cp), 1).status());
     ASSERT_OK(store_->Seal(w, reg.epoch, cp).status());
@@ -602,7 +618,7 @@ TEST_F(StagingStoreTest, AbortDropsSealedOrOpenBatches) {
 TEST_F(StagingStoreTest, CorruptStagedValueIsDataLoss) {
   store_ = OpenStore();
   const WriterKey w{"t", "w"};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, w, std::nullopt, -1));
   for (int b = 0; b < 3; ++b)
     ASSERT_OK(store_->Stage(w, reg.epoch, Payload(Cat(b), 5), 5).status());
   ASSERT_OK(store_->Seal(w, reg.epoch, 7).status());
@@ -636,7 +652,7 @@ TEST_F(StagingStoreTest, CorruptStagedValueIsDataLoss) {
 TEST_F(StagingStoreTest, MissingBatchIsDataLoss) {
   store_ = OpenStore();
   const WriterKey w{"t", "w"};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, w, std::nullopt, -1));
   for (int b = 0; b < 3; ++b) ASSERT_OK(store_->Stage(w, reg.epoch, Cat("b", b), 1).status());
   ASSERT_OK(store_->Seal(w, reg.epoch, 1).status());
   ASSERT_OK(store_->Stage(w, reg.epoch, "c", 1).status());
@@ -662,9 +678,9 @@ TEST_F(StagingStoreTest, ReopenPreservesRegistryAndData) {
   store_ = OpenStore();
   const WriterKey a{"t", "a"};
   const WriterKey b{"u", "b"};
-  ASSERT_OK_AND_ASSIGN(Registration ra, store_->Register(a, std::nullopt, -1));
-  ASSERT_OK_AND_ASSIGN(Registration rb, store_->Register(b, std::nullopt, -1));
-  ASSERT_OK_AND_ASSIGN(rb, store_->Register(b, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration ra, RegisterAs(*store_, a, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration rb, RegisterAs(*store_, b, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(rb, RegisterAs(*store_, b, std::nullopt, -1));
   ASSERT_OK(store_->Stage(a, ra.epoch, "a1", 1).status());
   ASSERT_OK(store_->Seal(a, ra.epoch, 1).status());
   ASSERT_OK(store_->Stage(a, ra.epoch, "a2", 1).status());
@@ -702,7 +718,7 @@ TEST_F(StagingStoreTest, ReadSealedHoldsItsSnapshotAcrossCommitAndChunks) {
   options.write_buffer_bytes = 1 << 20;  // several flushes during the test
   store_ = OpenStore(options);
   const WriterKey w{"t", "w"};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, w, std::nullopt, -1));
   const std::string big(1 << 20, 'z');
   const int kBatches = 70;  // read in many chunks
   for (int b = 0; b < kBatches; ++b) {
@@ -772,7 +788,7 @@ TEST_P(StagingCrashTest, SealedCheckpointsSurvivePowerLoss) {
       std::unique_ptr<StagingStore> store = std::move(*opened);
       bool alive = true;
       for (size_t i = 0; i < writers.size() && alive; ++i) {
-        auto reg = store->Register(writers[i], std::nullopt, -1);
+        auto reg = RegisterAs(*store, writers[i], std::nullopt, -1);
         if (!reg.ok())
           alive = false;
         else
@@ -857,7 +873,7 @@ TEST_P(StagingCrashTest, SealedCheckpointsSurvivePowerLoss) {
     }
     // The writer goes on after a restore from its last acknowledged seal.
     const int64_t restored = m.sealed.empty() ? -1 : m.sealed.rbegin()->first;
-    auto again = store.Register(writers[i], restored, -1);
+    auto again = RegisterAs(store, writers[i], restored, -1);
     ASSERT_TRUE(again.ok()) << again.status();
     ASSERT_TRUE(store.Stage(writers[i], again->epoch, "after", 1).ok());
     auto next = store.Seal(writers[i], again->epoch, restored + 100);
@@ -949,7 +965,7 @@ class StagingStoreDiskFullTest : public StagingStoreTest {
 TEST_F(StagingStoreDiskFullTest, DiskFullIsResourceExhaustedThenRecovers) {
   ASSERT_NE(store_, nullptr);
   const WriterKey w{"t", "w"};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, w, std::nullopt, -1));
   ASSERT_OK(store_->Stage(w, reg.epoch, "before", 1).status());
 
   full_fs_->full = true;
@@ -980,14 +996,14 @@ TEST_F(StagingStoreDiskFullTest, DiskFullIsResourceExhaustedThenRecovers) {
 TEST_F(StagingStoreDiskFullTest, ReopenAfterAFailedWriteKeepsOpenBatchesThatAreOnDisk) {
   const WriterKey w{"t", "w"};
   const WriterKey v{"t", "v"};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
-  ASSERT_OK_AND_ASSIGN(Registration vreg, store_->Register(v, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration vreg, RegisterAs(*store_, v, std::nullopt, -1));
   ASSERT_OK(store_->Stage(w, reg.epoch, "before", 1).status());
   Reopen(options_);  // a clean close flushes w's open batch
   ASSERT_OK(store_->Stage(v, vreg.epoch, "in memory", 1).status());
 
   full_fs_->full = true;
-  EXPECT_CODE(store_->Register(WriterKey{"t", "x"}, std::nullopt, -1), kResourceExhausted);
+  EXPECT_CODE(RegisterAs(*store_, WriterKey{"t", "x"}, std::nullopt, -1), kResourceExhausted);
   // Still full: the reopen fails too, and says why.
   EXPECT_CODE(store_->Stage(w, reg.epoch, "lost", 1), kResourceExhausted);
   full_fs_->full = false;
@@ -999,14 +1015,14 @@ TEST_F(StagingStoreDiskFullTest, ReopenAfterAFailedWriteKeepsOpenBatchesThatAreO
   auto lost = store_->Stage(v, vreg.epoch, "more", 1);
   EXPECT_CODE(lost, kAborted);
   EXPECT_THAT(std::string(lost.status().message()), HasSubstr("restore from the last completed"));
-  ASSERT_OK_AND_ASSIGN(vreg, store_->Register(v, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(vreg, RegisterAs(*store_, v, std::nullopt, -1));
   ASSERT_OK(store_->Stage(v, vreg.epoch, "again", 1).status());
   store_.reset();
 }
 
 TEST_F(StagingStoreDiskFullTest, ReadSealedIsAbortedWhenTheStoreReopensUnderIt) {
   const WriterKey w{"t", "w"};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, w, std::nullopt, -1));
   const std::string big(3 << 20, 'b');  // two batches fill a read chunk
   for (int b = 0; b < 4; ++b) ASSERT_OK(store_->Stage(w, reg.epoch, Cat(b, big), 1).status());
   ASSERT_OK(store_->Seal(w, reg.epoch, 1).status());
@@ -1014,7 +1030,7 @@ TEST_F(StagingStoreDiskFullTest, ReadSealedIsAbortedWhenTheStoreReopensUnderIt) 
   absl::Status s = store_->ReadSealed(w, 1, [&](std::string_view) {
     if (seen++ == 0) {
       full_fs_->full = true;
-      EXPECT_FALSE(store_->Register(WriterKey{"t", "x"}, std::nullopt, -1).ok());
+      EXPECT_FALSE(RegisterAs(*store_, WriterKey{"t", "x"}, std::nullopt, -1).ok());
       full_fs_->full = false;
       EXPECT_TRUE(store_->Stage(w, reg.epoch, "y", 1).ok());  // reopens
     }
@@ -1044,7 +1060,7 @@ TEST(StagingUncleanCloseTest, OpenBatchesAreLostAndTheWriterMustRestore) {
   Registration reg;
   {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<StagingStore> store, StagingStore::Open(options));
-    ASSERT_OK_AND_ASSIGN(reg, store->Register(w, std::nullopt, -1));
+    ASSERT_OK_AND_ASSIGN(reg, RegisterAs(*store, w, std::nullopt, -1));
     ASSERT_OK(store->Stage(w, reg.epoch, "sealed", 1).status());
     ASSERT_OK(store->Seal(w, reg.epoch, 1).status());
     ASSERT_OK(store->Stage(w, reg.epoch, "open", 1).status());
@@ -1068,7 +1084,7 @@ TEST(StagingUncleanCloseTest, OpenBatchesAreLostAndTheWriterMustRestore) {
   }));
   EXPECT_THAT(got, ElementsAre("sealed"));
   // The restore clears it, also across a restart.
-  ASSERT_OK_AND_ASSIGN(Registration again, store->Register(w, 1, -1));
+  ASSERT_OK_AND_ASSIGN(Registration again, RegisterAs(*store, w, 1, -1));
   ASSERT_EQ(again.pending.size(), 1u);
   store.reset();
   ASSERT_OK_AND_ASSIGN(store, StagingStore::Open(plain));
@@ -1085,13 +1101,13 @@ TEST(StagingUncleanCloseTest, OpenBatchesAreLostAndTheWriterMustRestore) {
 TEST_F(StagingStoreTest, DamagedWalIsSalvagedAndLostSealsAreDataLoss) {
   store_ = OpenStore();
   const WriterKey w{"t", "w"};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, w, std::nullopt, -1));
   const std::string payload(5000, 'p');
   for (int i = 0; i < 6; ++i) ASSERT_OK(store_->Stage(w, reg.epoch, payload, 1).status());
   // Staged batches bypass the WAL; registrations of other writers fill it,
   // so that the damage below lands before the seal's record.
   for (int i = 0; i < 400; ++i) {
-    ASSERT_OK(store_->Register(WriterKey{"t", Cat("other-", i)}, std::nullopt, -1).status());
+    ASSERT_OK(RegisterAs(*store_, WriterKey{"t", Cat("other-", i)}, std::nullopt, -1).status());
   }
   ASSERT_OK_AND_ASSIGN(SealedCheckpoint sealed, store_->Seal(w, reg.epoch, 1));
   store_.reset();  // the default column family (registry, seals) stays in the WAL
@@ -1119,12 +1135,12 @@ TEST_F(StagingStoreTest, DamagedWalIsSalvagedAndLostSealsAreDataLoss) {
   EXPECT_EQ(after.epoch, reg.epoch);  // the registration preceded the damage
   ASSERT_OK_AND_ASSIGN(auto left, store_->SealedUpTo(w, 1));
   EXPECT_TRUE(left.empty()) << "the seal came after the damage";
-  EXPECT_TRUE(absl::IsDataLoss(store_->Register(w, 1, -1).status()));
+  EXPECT_TRUE(absl::IsDataLoss(RegisterAs(*store_, w, 1, -1).status()));
   // The mark survives a restart, and a registration that rewrites clears it.
   Reopen();
   ASSERT_OK_AND_ASSIGN(after, store_->Lookup(w));
   EXPECT_TRUE(after.lost_data);
-  ASSERT_OK_AND_ASSIGN(Registration fresh, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration fresh, RegisterAs(*store_, w, std::nullopt, -1));
   EXPECT_FALSE(fresh.lost_data);
   Reopen();
   ASSERT_OK_AND_ASSIGN(after, store_->Lookup(w));
@@ -1140,7 +1156,7 @@ TEST_F(StagingStoreTest, MaxBytesRefusesStageUntilCommitFreesSpace) {
   options.write_buffer_bytes = 512 << 10;
   store_ = OpenStore(options);
   const WriterKey w{"t", "w"};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, w, std::nullopt, -1));
   const std::string payload(64 << 10, 'p');
   int staged = 0;
   absl::Status refused;
@@ -1186,7 +1202,7 @@ TEST_F(StagingStoreTest, ConcurrentStageOnFourWriters) {
   std::vector<int64_t> epochs;
   for (int i = 0; i < kWriters; ++i) {
     writers.push_back(WriterKey{"t", Cat("w", i)});
-    ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(writers.back(), std::nullopt, -1));
+    ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, writers.back(), std::nullopt, -1));
     epochs.push_back(reg.epoch);
   }
   std::atomic<int> failures{0};
@@ -1232,7 +1248,7 @@ long MaxRssMiB() {
 TEST_F(StagingStoreTest, DISABLED_Measure) {
   store_ = OpenStore();
   const WriterKey w{"t", "w"};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, w, std::nullopt, -1));
   // 10k rows of ~100 bytes per batch.
   std::string payload;
   for (int i = 0; i < 10000; ++i) {
@@ -1280,7 +1296,7 @@ TEST_F(StagingStoreTest, DISABLED_Measure) {
   std::vector<int64_t> epochs;
   for (int i = 0; i < 4; ++i) {
     writers.push_back(WriterKey{"t", Cat("s", i)});
-    ASSERT_OK_AND_ASSIGN(Registration r, store_->Register(writers.back(), std::nullopt, -1));
+    ASSERT_OK_AND_ASSIGN(Registration r, RegisterAs(*store_, writers.back(), std::nullopt, -1));
     epochs.push_back(r.epoch);
   }
   std::atomic<uint64_t> total{0};
@@ -1314,8 +1330,8 @@ TEST_F(StagingStoreTest, PerWriterQuotaRefusesOnlyThatWriterUntilItCommits) {
   store_ = OpenStore(options);
   const WriterKey w{"t", "w"};
   const WriterKey v{"t", "v"};
-  ASSERT_OK_AND_ASSIGN(Registration reg, store_->Register(w, std::nullopt, -1));
-  ASSERT_OK_AND_ASSIGN(Registration vreg, store_->Register(v, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration reg, RegisterAs(*store_, w, std::nullopt, -1));
+  ASSERT_OK_AND_ASSIGN(Registration vreg, RegisterAs(*store_, v, std::nullopt, -1));
   const std::string payload(100 << 10, 'p');
   int staged = 0;
   absl::Status refused;

@@ -24,6 +24,12 @@ std::string WriterName(const checkpoint::WriterKey& w) {
   return Cat("writer '", w.writer_id, "' of table '", w.table, "'");
 }
 
+// The table identity of a committable under `identity`, with the digest its
+// seal had, which an "already committed" answer must match.
+table::CommitIdentity IdentityOf(const CommittableRef& ref, const std::string& identity) {
+  return {identity, ref.checkpoint_id, table::CheckpointDigest{ref.rows, ref.checksum}};
+}
+
 }  // namespace
 
 SidecarServer::SidecarServer(SidecarOptions options, std::unique_ptr<checkpoint::StagingStore> store)
@@ -131,6 +137,52 @@ size_t SidecarServer::StripeOf(const std::string& table, const std::string& writ
   return std::hash<std::string>()(Cat(table, '\0', writer_id)) % kWriterStripes;
 }
 
+absl::StatusOr<SidecarServer::Incarnation> SidecarServer::ChooseIncarnation(
+    table::Table& table, const checkpoint::WriterKey& key, std::optional<int64_t> restored) {
+  const std::string& owner = store_->id();
+  table::WriterClaims& claims = table.claims();
+  ASSIGN_OR_RETURN(auto claim, claims.Latest(key.writer_id));
+  auto current = store_->Lookup(key);
+  if (!current.ok() && !absl::IsNotFound(current.status())) return current.status();
+  bool ours = false;
+  if (current.ok()) {
+    if (claim) {
+      ours = claim->incarnation == current->incarnation && claim->owner == owner;
+    } else {
+      // Registered before the table kept claims: this store's incarnation
+      // becomes the first claim, unless another process claims first.
+      auto adopted = claims.Claim(key.writer_id, current->incarnation, owner);
+      if (!adopted.ok() && !absl::IsAlreadyExists(adopted.status())) return adopted.status();
+      ours = adopted.ok();
+    }
+  }
+  Incarnation chosen;
+  chosen.had_history = current.ok();
+  ASSIGN_OR_RETURN(auto latest, table.LatestSnapshot());
+  if (ours) {
+    // This store holds the writer's history: it goes on, unless the restore
+    // rewinds past what the table committed for it.
+    RETURN_IF_ERROR(CatchUp(table, key));
+    const std::string identity = table::IncarnationIdentity(key.writer_id, current->incarnation);
+    if (auto it = latest->writers.find(identity); it != latest->writers.end()) {
+      chosen.table_last_committed = it->second.checkpoint_id;
+    }
+    const int64_t committed = std::max(current->last_committed, chosen.table_last_committed);
+    if (!checkpoint::NeedsNewIncarnation(restored, committed)) {
+      chosen.incarnation = current->incarnation;
+      return chosen;
+    }
+  }
+  // A new line of checkpoint ids: a rewind, a store without the writer's
+  // history (emptied, or never used by it), or a writer that was registered
+  // on another store since. Its number comes from the table, so no two
+  // stores ever pick the same one.
+  ASSIGN_OR_RETURN(auto claimed, claims.ClaimNext(key.writer_id, owner, *latest));
+  chosen.incarnation = claimed.incarnation;
+  chosen.table_last_committed = -1;
+  return chosen;
+}
+
 absl::StatusOr<checkpoint::Registration> SidecarServer::RegisterWriter(
     const std::string& table_name, const std::string& writer_id, std::optional<int64_t> restored) {
   RETURN_IF_ERROR(table::ValidateWriterId(writer_id));
@@ -140,23 +192,15 @@ absl::StatusOr<checkpoint::Registration> SidecarServer::RegisterWriter(
   ASSIGN_OR_RETURN(auto table, GetTable(table_name));
   checkpoint::WriterKey key{table_name, writer_id};
   absl::MutexLock stripe(&writer_stripes_[StripeOf(table_name, writer_id)]);
-  // What the table holds for the writer's current identity decides whether a
-  // restore rewinds past committed checkpoints.
-  int64_t table_last = -1;
-  auto current = store_->Lookup(key);
-  std::string identity = current.ok() ? current->table_writer_id : writer_id;
-  if (current.ok()) RETURN_IF_ERROR(CatchUp(*table, key));
-  ASSIGN_OR_RETURN(auto latest, table->LatestSnapshot());
-  if (auto it = latest->writers.find(identity); it != latest->writers.end()) {
-    table_last = it->second.checkpoint_id;
-  }
-  ASSIGN_OR_RETURN(auto reg, store_->Register(key, restored, table_last));
+  ASSIGN_OR_RETURN(Incarnation chosen, ChooseIncarnation(*table, key, restored));
+  ASSIGN_OR_RETURN(auto reg, store_->Register(key, restored, chosen.table_last_committed,
+                                              chosen.incarnation));
   metrics_->WriterRegistered(table_name, writer_id, reg.epoch, reg.last_committed);
   events_->Info("register", {{"table", table_name}, {"writer", writer_id}, {"epoch", reg.epoch},
                              {"restored_checkpoint", restored.value_or(-1)},
                              {"last_committed_checkpoint", reg.last_committed},
                              {"identity", reg.table_writer_id}, {"pending", reg.pending.size()}});
-  if (current.ok()) {
+  if (chosen.had_history) {
     // What re-registering dropped (the store's contract): everything staged
     // after the restored checkpoint, or everything uncommitted on a fresh start.
     events_->Info("restore_discard", {{"table", table_name}, {"writer", writer_id},
@@ -209,7 +253,13 @@ absl::StatusOr<CommittableRef> SidecarServer::PrepareCommit(const std::string& t
     return absl::InvalidArgumentError(Cat("checkpoint id ", checkpoint_id, " is negative"));
   }
   const absl::Time start = absl::Now();
-  auto sealed = store_->Seal({table_name, writer_id}, epoch, checkpoint_id);
+  // A writer registered on another sidecar since is fenced here: its zombie
+  // must not seal (and later commit) what the new owner will write again.
+  ASSIGN_OR_RETURN(auto table, GetTable(table_name));
+  absl::Status fenced = table->CheckFence({store_->id(), {writer_id}});
+  absl::StatusOr<checkpoint::SealedCheckpoint> sealed =
+      fenced.ok() ? store_->Seal({table_name, writer_id}, epoch, checkpoint_id)
+                  : absl::StatusOr<checkpoint::SealedCheckpoint>(std::move(fenced));
   if (!sealed.ok()) {
     events_->Warn("prepare_failed", {{"table", table_name}, {"writer", writer_id}, {"epoch", epoch},
                                      {"checkpoint", checkpoint_id},
@@ -309,11 +359,11 @@ absl::StatusOr<TableCommitResult> SidecarServer::CommitTable(
       }
       // Sealed by an earlier incarnation of the writer, before it restored
       // from an older savepoint: the table alone says what became of it.
-      if (!checkpoint::IsIdentityOf(ref->identity, writer_id)) {
+      if (!table::IncarnationOf(ref->identity, writer_id)) {
         return absl::InvalidArgumentError(Cat("committable identity '", ref->identity,
                                                "' does not belong to ", WriterName(key)));
       }
-      ASSIGN_OR_RETURN(auto at, table->FindCommit({ref->identity, ref->checkpoint_id}));
+      ASSIGN_OR_RETURN(auto at, table->FindCommit(IdentityOf(*ref, ref->identity)));
       if (!at) {
         return absl::FailedPreconditionError(Cat(
             "checkpoint ", ref->checkpoint_id, " of ", WriterName(key), " (as '", ref->identity,
@@ -329,7 +379,7 @@ absl::StatusOr<TableCommitResult> SidecarServer::CommitTable(
     // Already in the table (a retry, or a crash after the table commit)? Then
     // so is every earlier checkpoint of this identity; their seals are gone.
     ASSIGN_OR_RETURN(auto committed_at,
-                     table->FindCommit({reg->table_writer_id, newest->checkpoint_id}));
+                     table->FindCommit(IdentityOf(*newest, reg->table_writer_id)));
     if (committed_at) {
       RETURN_IF_ERROR(store_->MarkCommitted(key, newest->checkpoint_id));
       already_at = std::max(already_at, *committed_at);
@@ -342,8 +392,8 @@ absl::StatusOr<TableCommitResult> SidecarServer::CommitTable(
         return c.checkpoint_id == ref->checkpoint_id;
       });
       if (seal == sealed.end()) {
-        ASSIGN_OR_RETURN(auto at, table->FindCommit({reg->table_writer_id, ref->checkpoint_id}));
-        if (at) continue;  // committed before: nothing to check against
+        ASSIGN_OR_RETURN(auto at, table->FindCommit(IdentityOf(*ref, reg->table_writer_id)));
+        if (at) continue;  // committed before, with the digest it names
         if (reg->lost_data) {
           return absl::DataLossError(Cat(
               "checkpoint ", ref->checkpoint_id, " of ", WriterName(key),
@@ -362,7 +412,10 @@ absl::StatusOr<TableCommitResult> SidecarServer::CommitTable(
             seal->checksum, ")"));
       }
     }
-    for (const auto& s : sealed) identities.push_back({reg->table_writer_id, s.checkpoint_id});
+    for (const auto& s : sealed) {
+      identities.push_back({reg->table_writer_id, s.checkpoint_id,
+                            table::CheckpointDigest{s.rows, s.checksum}});
+    }
     to_mark.emplace_back(key, newest->checkpoint_id);
     contributions.push_back({key, std::move(sealed)});
   }
@@ -372,7 +425,12 @@ absl::StatusOr<TableCommitResult> SidecarServer::CommitTable(
   // Each writer's checkpoints are read, checked and parsed on a thread of
   // their own and appended in order; different writers' entries interleave,
   // which is harmless as they own different keys (docs/protocol.md).
-  ASSIGN_OR_RETURN(std::unique_ptr<table::CommitWriter> commit, table->NewCommit(identities));
+  // Published only while every writer's newest claim is this store's: a
+  // writer registered on another sidecar since is fenced here.
+  table::CommitFence fence{store_->id(), {}};
+  for (const auto& c : contributions) fence.writer_ids.push_back(c.key.writer_id);
+  ASSIGN_OR_RETURN(std::unique_ptr<table::CommitWriter> commit,
+                   table->NewCommit(identities, std::move(fence)));
   absl::Mutex commit_mu;
   auto read_writer = [&](const Contribution& c) -> absl::Status {
     std::vector<std::pair<std::string_view, std::string_view>> entries;

@@ -101,6 +101,18 @@ class SidecarServer {
   SidecarServer(SidecarOptions options, std::unique_ptr<checkpoint::StagingStore> store);
   absl::StatusOr<TableCommitResult> CommitTable(const std::string& table,
                                                 const std::vector<const CommittableRef*>& refs);
+  // The incarnation a registration takes (table/writer_claims.h): the one
+  // this store holds when the table's newest claim is this store's and the
+  // restore does not rewind past a committed checkpoint; otherwise a new one
+  // claimed in the table.
+  struct Incarnation {
+    int64_t incarnation = 0;
+    int64_t table_last_committed = -1;  // under that incarnation's identity
+    bool had_history = false;           // the store knew the writer
+  };
+  absl::StatusOr<Incarnation> ChooseIncarnation(table::Table& table,
+                                                const checkpoint::WriterKey& key,
+                                                std::optional<int64_t> restored);
   // Marks committed in the store whatever the table already holds.
   absl::Status CatchUp(table::Table& table, const checkpoint::WriterKey& writer);
   absl::Status RecoverAll();

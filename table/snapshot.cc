@@ -131,7 +131,14 @@ std::string EncodeSnapshot(const Snapshot& s) {
   j["time_ms"] = s.time_ms;
   j["kind"] = SnapshotKindName(s.kind);
   json ids = json::array();
-  for (const auto& id : s.identities) ids.push_back({{"writer", id.writer_id}, {"checkpoint", id.checkpoint_id}});
+  for (const auto& id : s.identities) {
+    json e = {{"writer", id.writer_id}, {"checkpoint", id.checkpoint_id}};
+    if (id.digest) {
+      e["rows"] = id.digest->rows;
+      e["checksum"] = fmt::format("{:016x}", id.digest->checksum);
+    }
+    ids.push_back(std::move(e));
+  }
   j["identities"] = std::move(ids);
   json writers = json::object();
   for (const auto& [w, st] : s.writers) writers[w] = {{"checkpoint", st.checkpoint_id}, {"snapshot", st.snapshot_id}};
@@ -175,7 +182,16 @@ absl::StatusOr<Snapshot> DecodeSnapshot(std::string_view contents, std::string_v
     if (!kind.ok()) return kind.status();
     s.kind = *kind;
     for (const auto& id : j.at("identities")) {
-      s.identities.push_back({id.at("writer").get<std::string>(), Int(id.at("checkpoint"))});
+      CommitIdentity c{id.at("writer").get<std::string>(), Int(id.at("checkpoint"))};
+      if (id.contains("rows")) {
+        const std::string hex = id.at("checksum").get<std::string>();
+        uint64_t checksum = 0;
+        if (hex.size() != 16 || !absl::SimpleHexAtoi(hex, &checksum)) {
+          return absl::DataLossError(Cat(what, ": identity checksum '", hex, "' is not 16 hex digits"));
+        }
+        c.digest = CheckpointDigest{Count(id.at("rows")), checksum};
+      }
+      s.identities.push_back(std::move(c));
     }
     for (const auto& [w, st] : j.at("writers").items()) {
       s.writers[w] = {Int(st.at("checkpoint")), Int(st.at("snapshot"))};

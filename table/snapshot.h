@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,11 +15,25 @@
 
 namespace deltasidecar::table {
 
+// What a sealed checkpoint held: its rows and their chained checksum.
+struct CheckpointDigest {
+  uint64_t rows = 0;
+  uint64_t checksum = 0;
+  bool operator==(const CheckpointDigest&) const = default;
+};
+
 // Who committed a snapshot: a stream writer and the checkpoint it committed.
 struct CommitIdentity {
   std::string writer_id;
   int64_t checkpoint_id = 0;
+  // Recorded with the identity when the committer knows it, so that a later
+  // "already committed" answer can be checked against what was sealed.
+  std::optional<CheckpointDigest> digest;
   bool operator==(const CommitIdentity&) const = default;
+  // The same (writer, checkpoint), whatever the digests.
+  bool SameCheckpoint(const CommitIdentity& o) const {
+    return writer_id == o.writer_id && checkpoint_id == o.checkpoint_id;
+  }
 };
 
 // One immutable data file: a RocksDB SST holding rows of one bucket sorted by key.

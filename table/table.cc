@@ -71,7 +71,8 @@ Table::Table(std::string root, std::string name, TableSchema schema, const Table
       dir_(JoinPath(root_, name_)),
       schema_(std::move(schema)),
       options_(options),
-      storage_(std::move(storage)) {
+      storage_(std::move(storage)),
+      claims_(storage_->fs.get(), dir_) {
   data_files_ = std::make_unique<DataFiles>(storage_, JoinPath(dir_, kDataDir), options_.data_files);
 }
 
@@ -286,12 +287,34 @@ absl::StatusOr<std::optional<int64_t>> Table::FindCommit(const CommitIdentity& i
     auto s = LoadSnapshot(id);
     if (!s.ok()) break;
     for (const auto& c : (*s)->identities) {
-      if (c == identity) return std::optional<int64_t>(id);
+      if (!c.SameCheckpoint(identity)) continue;
+      if (c.digest && identity.digest && *c.digest != *identity.digest) {
+        return absl::FailedPreconditionError(Cat(
+            "checkpoint ", identity.checkpoint_id, " of '", identity.writer_id,
+            "' is committed in snapshot ", id, " of table '", name_, "' with ", c.digest->rows,
+            " rows (checksum ", fmt::format("{:016x}", c.digest->checksum), "), not the ",
+            identity.digest->rows, " rows (checksum ",
+            fmt::format("{:016x}", identity.digest->checksum),
+            ") sealed now: two different checkpoints under one identity"));
+      }
+      return std::optional<int64_t>(id);
     }
     auto w = (*s)->writers.find(identity.writer_id);
     if (w == (*s)->writers.end() || w->second.checkpoint_id < identity.checkpoint_id) break;
   }
   return std::optional<int64_t>(it->second.snapshot_id);
+}
+
+absl::Status Table::CheckFence(const CommitFence& fence) {
+  for (const auto& writer : fence.writer_ids) {
+    ASSIGN_OR_RETURN(auto claim, claims_.Latest(writer));
+    if (claim && claim->owner != fence.owner) {
+      return absl::FailedPreconditionError(Cat(
+          "writer '", writer, "' of table '", name_, "' was registered again elsewhere (incarnation ",
+          claim->incarnation, " belongs to another staging store): this one is fenced"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Table::Publish(const Snapshot& next) {
@@ -407,7 +430,12 @@ absl::StatusOr<std::optional<CommitResult>> Table::CheckIdentities(
     return absl::FailedPreconditionError(
         "some of the commit identities are already in the table and some are not");
   }
-  ASSIGN_OR_RETURN(auto at, FindCommit(identities.back()));
+  // Every identity is checked against what was recorded with it; the answer
+  // names the snapshot of the newest.
+  std::optional<int64_t> at;
+  for (const auto& id : identities) {
+    ASSIGN_OR_RETURN(at, FindCommit(id));
+  }
   return std::optional<CommitResult>(CommitResult{at.value_or(latest.id), true});
 }
 
@@ -420,11 +448,12 @@ absl::StatusOr<CommitResult> Table::Commit(const MutationBatch& batch,
     if (done) return *done;
   }
   ASSIGN_OR_RETURN(std::vector<DataFileMeta> files, WriteBucketFiles(batch));
-  return PublishAppend(std::move(files), identities);
+  return PublishAppend(std::move(files), identities, std::nullopt);
 }
 
 absl::StatusOr<CommitResult> Table::PublishAppend(std::vector<DataFileMeta> files,
-                                                  const std::vector<CommitIdentity>& identities) {
+                                                  const std::vector<CommitIdentity>& identities,
+                                                  const std::optional<CommitFence>& fence) {
   std::vector<std::string> names;
   for (const auto& f : files) names.push_back(f.name);
   if (!files.empty()) {
@@ -453,6 +482,12 @@ absl::StatusOr<CommitResult> Table::PublishAppend(std::vector<DataFileMeta> file
       RemoveDataFiles(names);
       if (!done.ok()) return done.status();
       return **done;
+    }
+    if (fence) {
+      if (absl::Status f = CheckFence(*fence); !f.ok()) {
+        RemoveDataFiles(names);
+        return f;
+      }
     }
     Snapshot next = **latest;
     next.parent_id = next.id;
@@ -484,9 +519,10 @@ absl::StatusOr<CommitResult> Table::PublishAppend(std::vector<DataFileMeta> file
 }
 
 absl::StatusOr<std::unique_ptr<CommitWriter>> Table::NewCommit(
-    std::vector<CommitIdentity> identities) {
+    std::vector<CommitIdentity> identities, std::optional<CommitFence> fence) {
   for (const auto& id : identities) RETURN_IF_ERROR(ValidateWriterId(id.writer_id));
-  return std::unique_ptr<CommitWriter>(new CommitWriter(this, std::move(identities)));
+  return std::unique_ptr<CommitWriter>(
+      new CommitWriter(this, std::move(identities), std::move(fence)));
 }
 
 namespace {
@@ -495,8 +531,9 @@ namespace {
 constexpr uint64_t kCommitBytesPerEntry = sizeof(MutationBatch::Entry) + 4 + 24;
 }  // namespace
 
-CommitWriter::CommitWriter(Table* table, std::vector<CommitIdentity> identities)
-    : table_(table), identities_(std::move(identities)) {}
+CommitWriter::CommitWriter(Table* table, std::vector<CommitIdentity> identities,
+                           std::optional<CommitFence> fence)
+    : table_(table), identities_(std::move(identities)), fence_(std::move(fence)) {}
 
 CommitWriter::~CommitWriter() {
   if (finished_) return;
@@ -533,7 +570,7 @@ absl::StatusOr<CommitResult> CommitWriter::Finish() {
   if (finished_) return absl::FailedPreconditionError("the commit was already finished");
   if (!buffer_.empty()) RETURN_IF_ERROR(Spill());
   finished_ = true;  // PublishAppend owns the files from here on
-  return table_->PublishAppend(std::move(files_), identities_);
+  return table_->PublishAppend(std::move(files_), identities_, fence_);
 }
 
 absl::StatusOr<std::optional<std::string>> Table::Get(const Snapshot& snapshot,

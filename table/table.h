@@ -35,6 +35,7 @@
 #include "table/mutation_batch.h"
 #include "table/schema.h"
 #include "table/snapshot.h"
+#include "table/writer_claims.h"
 
 namespace deltasidecar::table {
 
@@ -89,6 +90,15 @@ class TableIterator {
 
 class CommitWriter;
 
+// Who may commit for a set of writers: a commit with a fence publishes only
+// while, for every writer named, the newest claim (writer_claims.h) is
+// `owner`'s or there is none. Checked on every attempt to publish, so a
+// commit never lands after another process took a writer over.
+struct CommitFence {
+  std::string owner;
+  std::vector<std::string> writer_ids;
+};
+
 class Table {
  public:
   // Creates the table directory atomically. ALREADY_EXISTS when it exists;
@@ -120,11 +130,23 @@ class Table {
   // INVALID_ARGUMENT for a malformed writer id. Unlike Commit it does not look
   // for the identities before data is written: a caller that may retry checks
   // FindCommit first.
-  absl::StatusOr<std::unique_ptr<CommitWriter>> NewCommit(std::vector<CommitIdentity> identities);
+  // With a fence, FAILED_PRECONDITION ("fenced") when another owner claimed
+  // one of its writers before the snapshot was published.
+  absl::StatusOr<std::unique_ptr<CommitWriter>> NewCommit(
+      std::vector<CommitIdentity> identities, std::optional<CommitFence> fence = std::nullopt);
 
   // The snapshot that committed `identity` (or a later one of the same writer
-  // when that one has expired), or nullopt when it is not committed.
+  // when that one has expired), or nullopt when it is not committed. When
+  // `identity` carries a digest and the committing snapshot recorded another
+  // one, the identity was committed with different rows: FAILED_PRECONDITION
+  // naming both.
   absl::StatusOr<std::optional<int64_t>> FindCommit(const CommitIdentity& identity);
+
+  // FAILED_PRECONDITION unless `fence` holds now (see CommitFence).
+  absl::Status CheckFence(const CommitFence& fence);
+
+  // The writers' incarnation claims kept with this table.
+  WriterClaims& claims() { return claims_; }
 
   absl::StatusOr<std::shared_ptr<const Snapshot>> LatestSnapshot();
   absl::StatusOr<std::shared_ptr<const Snapshot>> SnapshotById(int64_t id);
@@ -197,7 +219,8 @@ class Table {
   // did not publish them, and when the identities turn out to be committed
   // already, they are removed.
   absl::StatusOr<CommitResult> PublishAppend(std::vector<DataFileMeta> files,
-                                             const std::vector<CommitIdentity>& identities);
+                                             const std::vector<CommitIdentity>& identities,
+                                             const std::optional<CommitFence>& fence);
   absl::StatusOr<std::optional<int64_t>> CompactBuckets(
       const std::function<std::optional<CompactionPick>(const std::vector<DataFileMeta>&)>& pick);
   absl::StatusOr<int> RemoveOrphans(absl::Duration min_age);
@@ -211,6 +234,7 @@ class Table {
   const TableOptions options_;
   std::shared_ptr<Storage> storage_;
   std::unique_ptr<DataFiles> data_files_;
+  WriterClaims claims_;
 
   absl::Mutex compact_mu_;  // one compaction at a time; taken before commit_mu_
   absl::Mutex commit_mu_;   // serializes this handle's snapshot publications
@@ -245,11 +269,13 @@ class CommitWriter {
 
  private:
   friend class Table;
-  CommitWriter(Table* table, std::vector<CommitIdentity> identities);
+  CommitWriter(Table* table, std::vector<CommitIdentity> identities,
+               std::optional<CommitFence> fence);
   absl::Status Spill();
 
   Table* const table_;
   const std::vector<CommitIdentity> identities_;
+  const std::optional<CommitFence> fence_;
   MutationBatch buffer_;
   std::vector<DataFileMeta> files_;
   uint64_t entries_ = 0;
