@@ -31,9 +31,11 @@ absl::Status StreamRows(const table::TableSchema& schema, table::TableIterator& 
   resp.set_snapshot_id(snapshot_id);
   std::string* rows = resp.mutable_batch()->mutable_rows();
   uint32_t count = 0;
+  bool sent = false;
   auto flush = [&]() -> absl::Status {
     resp.mutable_batch()->set_row_count(count);
     if (!writer->Write(resp)) return absl::CancelledError("the client went away");
+    sent = true;
     rows->clear();
     count = 0;
     return absl::OkStatus();
@@ -46,7 +48,9 @@ absl::Status StreamRows(const table::TableSchema& schema, table::TableIterator& 
     }
   }
   RETURN_IF_ERROR(it.status());
-  return count > 0 ? flush() : absl::OkStatus();
+  // The last message may hold no rows: a read of nothing still names the
+  // snapshot it read.
+  return count > 0 || !sent ? flush() : absl::OkStatus();
 }
 
 grpc::Status ShuttingDownStatus() {
@@ -267,6 +271,7 @@ grpc::Status GrpcService::RegisterWriter(grpc::ServerContext* ctx, const v1::Reg
   if (!reg.ok()) return ToGrpcStatus(reg.status(), ctx);
   resp->set_epoch(reg->epoch);
   resp->set_last_committed_checkpoint_id(reg->last_committed);
+  resp->set_identity(reg->table_writer_id);
   for (const auto& p : reg->pending) {
     ToProto(ToCommittable(req->table(), req->writer_id(), p), resp->add_pending());
   }
