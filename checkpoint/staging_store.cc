@@ -71,9 +71,11 @@
 // only as of the last seal, registration or clean close. Seal flushes the
 // family, then writes the seal and registry records with a synced WAL. Register
 // and Abort sync too; MarkCommitted syncs when it drops families (a durable
-// MANIFEST change), so that no seal record outlives its data. A crash loses the
-// open batches; the next open marks every registered writer (UnsealedLostKey)
-// unless a clean-close key says the last close flushed them.
+// MANIFEST change), so that no seal record outlives its data. The first batch
+// after a seal, registration or abort of the open batches writes a synced
+// open mark (OpenMarkKey) first; those three delete it. A crash loses the open
+// batches; the next open marks every writer with an open mark
+// (UnsealedLostKey) unless a clean-close key says the last close flushed them.
 
 namespace deltasidecar::checkpoint {
 namespace {
@@ -289,6 +291,18 @@ std::string UnsealedLostKey(std::string_view w) {
 // Present only between a clean close and the next open.
 std::string CleanCloseKey() { return std::string("c\0clean-close", 13); }
 
+// Marks a writer that has staged batches since its last seal, registration
+// or abort of them (written, synced, before the first such batch is staged);
+// after a crash only the writers marked so lost anything.
+std::string OpenMarkKey(std::string_view w) {
+  std::string k("o\0", 2);
+  k.append(w);
+  return k;
+}
+// Present once a store keeps open marks; a store without it (written by an
+// earlier build) may have lost any registered writer's open batches.
+std::string OpenMarksKeptKey() { return std::string("c\0open-marks", 13); }
+
 // The column family holding the batches a writer staged under one base:
 // "d:" hex(table '\0' writer_id) ":" base ":" n. The number n makes each
 // name unique, so a family can be dropped while a new one for the same base
@@ -362,6 +376,8 @@ struct StagingStore::Impl {
     // The store was not closed cleanly since the writer last registered, so
     // the batches it had staged and not sealed are gone (UnsealedLostKey).
     bool unsealed_lost ABSL_GUARDED_BY(mu) = false;
+    // The stored OpenMarkKey is present: batches may be open.
+    bool open_marked ABSL_GUARDED_BY(mu) = false;
     // ReadSealed calls in progress, and the column families they may be
     // reading that were dropped meanwhile: the last reader drops them.
     int readers ABSL_GUARDED_BY(mu) = 0;
@@ -643,15 +659,24 @@ struct StagingStore::Impl {
                                      }));
     std::string ignored;
     const bool clean = db->Get(rocksdb::ReadOptions(), CleanCloseKey(), &ignored).ok();
+    const bool marks_kept = db->Get(rocksdb::ReadOptions(), OpenMarksKeptKey(), &ignored).ok();
+    absl::flat_hash_set<Writer*> open_marked;
+    RETURN_IF_ERROR(ForEachWriterKey('o', "loading the open-batch marks",
+                                     [&](Writer* w, std::string_view) {
+                                       open_marked.insert(w);
+                                       return absl::OkStatus();
+                                     }));
     {
       rocksdb::WriteBatch marks;
       for (const auto& [w, record] : loaded) {
         if (salvaged) marks.Put(ToSlice(LostKey(w->id)), rocksdb::Slice()).PermitUncheckedError();
-        if (!reopen && !clean) {
+        // A writer idle since its last seal lost nothing in a crash.
+        if (!reopen && !clean && (!marks_kept || open_marked.contains(w))) {
           marks.Put(ToSlice(UnsealedLostKey(w->id)), rocksdb::Slice()).PermitUncheckedError();
         }
       }
       marks.Delete(ToSlice(CleanCloseKey())).PermitUncheckedError();
+      marks.Put(ToSlice(OpenMarksKeptKey()), rocksdb::Slice()).PermitUncheckedError();
       rocksdb::WriteOptions wo;
       wo.sync = true;
       rocksdb::Status ms = db->Write(wo, &marks);
@@ -676,6 +701,7 @@ struct StagingStore::Impl {
       w->record = w->registered ? it->second : RegistryRecord{};
       w->lost_data = lost.count(w) > 0;
       w->unsealed_lost = lost_unsealed.count(w) > 0;
+      w->open_marked = open_marked.contains(w);
       w->readers = 0;
       w->deferred_drops.clear();
     }
@@ -1151,6 +1177,7 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
   batch.Put(ToSlice(RegistryKey(id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
   if (w->lost_data) batch.Delete(ToSlice(LostKey(id))).PermitUncheckedError();
   if (w->unsealed_lost) batch.Delete(ToSlice(UnsealedLostKey(id))).PermitUncheckedError();
+  if (w->open_marked) batch.Delete(ToSlice(OpenMarkKey(id))).PermitUncheckedError();
   // Synced: a lost epoch bump would let a fenced writer back in after a crash.
   RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, Cat("registering ", Describe(writer))));
   table::ReachKillPoint(table::KillPoint::kRegisterAfterWrite);
@@ -1158,6 +1185,7 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
   w->record = next;
   w->lost_data = false;
   w->unsealed_lost = false;
+  w->open_marked = false;
   w->open_bytes = 0;
   impl_->DropDataCfs(*w, [&](int64_t base) { return !kept_bases.contains(base); });
 
@@ -1231,6 +1259,14 @@ absl::StatusOr<uint64_t> StagingStore::Stage(const WriterKey& writer, int64_t ep
               impl_->options.max_bytes_per_writer,
               " (commit or abort its checkpoints, or seal less per checkpoint)"));
     }
+  }
+  if (!w->open_marked) {
+    // Synced before the batch is acknowledged: after a crash, this mark is
+    // what says the writer lost batches (OpenMarkKey).
+    rocksdb::WriteBatch mark;
+    mark.Put(ToSlice(OpenMarkKey(w->id)), rocksdb::Slice()).PermitUncheckedError();
+    RETURN_IF_ERROR(impl_->Write(&mark, /*sync=*/true, Cat("staging a batch of ", Describe(writer))));
+    w->open_marked = true;
   }
   ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, impl_->DataCf(*w, w->record.last_sealed));
   RegistryRecord next = w->record;
@@ -1329,9 +1365,11 @@ absl::StatusOr<SealedCheckpoint> StagingStore::Seal(const WriterKey& writer, int
   batch.Put(ToSlice(SealKey(w->id, checkpoint_id)), ToSlice(EncodeSeal(seal)))
       .PermitUncheckedError();
   batch.Put(ToSlice(RegistryKey(w->id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
+  if (w->open_marked) batch.Delete(ToSlice(OpenMarkKey(w->id))).PermitUncheckedError();
   table::ReachKillPoint(table::KillPoint::kSealBeforeWrite);
   RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, what));
   table::ReachKillPoint(table::KillPoint::kSealAfterWrite);
+  w->open_marked = false;
   w->record = next;
   w->open_bytes = 0;
   SealedCheckpoint sealed = ToSealed(checkpoint_id, seal);
@@ -1530,6 +1568,7 @@ absl::Status StagingStore::Abort(const WriterKey& writer, int64_t epoch, int64_t
     next.open_batches = 0;
     next.open_checksum = 0;
     batch.Put(ToSlice(RegistryKey(w->id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
+    if (w->open_marked) batch.Delete(ToSlice(OpenMarkKey(w->id))).PermitUncheckedError();
   } else {
     if (checkpoint_id <= rec.last_committed) {
       return absl::FailedPreconditionError(
@@ -1544,7 +1583,10 @@ absl::Status StagingStore::Abort(const WriterKey& writer, int64_t epoch, int64_t
   }
   RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, what));
   table::ReachKillPoint(table::KillPoint::kAbortAfterWrite);
-  if (checkpoint_id > w->record.last_sealed) w->open_bytes = 0;
+  if (checkpoint_id > w->record.last_sealed) {
+    w->open_bytes = 0;
+    w->open_marked = false;
+  }
   w->record = next;
   impl_->DropDataCfs(*w, [&](int64_t base) { return base == dropped_base; });
   return absl::OkStatus();

@@ -21,9 +21,10 @@
 //
 // A clean close flushes the open batches too, and writers go on after the
 // restart. After a crash the open (unsealed) batches are gone: every writer
-// registered then must register again (a restore) before it stages or seals;
-// until then those calls fail with ABORTED. Its sealed
-// checkpoints are unaffected.
+// that had staged batches since its last seal must register again (a
+// restore) before it stages or seals; until then those calls fail with
+// ABORTED. A writer idle since its last seal goes on. Sealed checkpoints are
+// unaffected.
 //
 // Thread-safety: all methods may be called concurrently; calls for one writer
 // are serialized internally.

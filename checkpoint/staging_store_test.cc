@@ -1095,6 +1095,50 @@ TEST(StagingUncleanCloseTest, OpenBatchesAreLostAndTheWriterMustRestore) {
   fs::remove_all(dir);
 }
 
+// A writer that staged nothing since its last seal lost nothing in a crash
+// (power loss included): it goes on without registering again, while one
+// with open batches must restore.
+TEST(StagingUncleanCloseTest, IdleWriterGoesOnAfterACrash) {
+  fs::path dir = fs::path(::testing::TempDir()) / ("staging_idle_test_" + table::RandomId());
+  auto faulty =
+      std::make_shared<table::testing::FaultInjectionFileSystem>(rocksdb::FileSystem::Default());
+  std::unique_ptr<rocksdb::Env> env = table::testing::MakeEnv(faulty);
+  StagingOptions options;
+  options.path = dir.string();
+  options.env = env.get();
+  const WriterKey idle{"t", "idle"};
+  const WriterKey busy{"t", "busy"};
+  const WriterKey aborted{"t", "aborted"};
+  Registration ri, rb, ra;
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<StagingStore> store, StagingStore::Open(options));
+    ASSERT_OK_AND_ASSIGN(ri, RegisterAs(*store, idle, std::nullopt, -1));
+    ASSERT_OK_AND_ASSIGN(rb, RegisterAs(*store, busy, std::nullopt, -1));
+    ASSERT_OK_AND_ASSIGN(ra, RegisterAs(*store, aborted, std::nullopt, -1));
+    for (const auto& [w, r] : {std::pair{idle, ri}, {busy, rb}, {aborted, ra}}) {
+      ASSERT_OK(store->Stage(w, r.epoch, "sealed", 1).status());
+      ASSERT_OK(store->Seal(w, r.epoch, 1).status());
+    }
+    ASSERT_OK(store->Stage(busy, rb.epoch, "open", 1).status());
+    ASSERT_OK(store->Stage(aborted, ra.epoch, "open", 1).status());
+    ASSERT_OK(store->Abort(aborted, ra.epoch, 2));
+    faulty->FailAfter(0);  // the process dies: the close writes nothing
+  }
+  ASSERT_TRUE(faulty->DropUnsyncedData().ok());
+  StagingOptions plain;
+  plain.path = dir.string();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<StagingStore> store, StagingStore::Open(plain));
+  EXPECT_CODE(store->Stage(busy, rb.epoch, "next", 1), kAborted);
+  for (const auto& [w, r] : {std::pair{idle, ri}, {aborted, ra}}) {
+    ASSERT_OK(store->Stage(w, r.epoch, "next", 1).status());
+    ASSERT_OK_AND_ASSIGN(SealedCheckpoint two, store->Seal(w, r.epoch, 2));
+    EXPECT_EQ(two.batches, 1u);
+    EXPECT_EQ(two.rows, 1u);
+  }
+  store.reset();
+  fs::remove_all(dir);
+}
+
 // A WAL damaged before its end (not a torn tail) is salvaged up to the
 // damage, and the writers registered then are told their lost seals are
 // DATA_LOSS until they register again.
