@@ -207,6 +207,11 @@ absl::StatusOr<int64_t> Table::LatestId() {
     absl::MutexLock lock(&mu_);
     id = latest_hint_;
   }
+  // Expiry deletes from the oldest end, so while the remembered snapshot
+  // exists, a missing next id was never published and the probe below finds
+  // the latest. Once another process expired it, ids just above it are free
+  // again although newer snapshots exist: list instead of probing from it.
+  if (id >= 0 && !FileExists(storage_->fs.get(), SnapshotPath(id))) id = -1;
   if (id < 0) {
     ASSIGN_OR_RETURN(auto names, ListDir(storage_->fs.get(), JoinPath(dir_, kSnapshotDir)));
     for (const auto& n : names) id = std::max(id, ParseSnapshotFileName(n));
