@@ -1113,8 +1113,9 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
   RETURN_IF_ERROR(impl_->CheckOpen());
   Impl::Writer* w = impl_->FindOrCreate(writer, id);
   absl::MutexLock l(&w->mu);
-  RegistryRecord prev = w->registered ? w->record : RegistryRecord{};
-  const bool same_incarnation = w->registered && prev.incarnation == incarnation;
+  const bool was_registered = w->registered;
+  RegistryRecord prev = was_registered ? w->record : RegistryRecord{};
+  const bool same_incarnation = was_registered && prev.incarnation == incarnation;
 
   // The table is the source of truth for what is committed; the store's own
   // record only lags it (MarkCommitted runs after the table commit).
@@ -1194,6 +1195,7 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
   reg.incarnation = next.incarnation;
   reg.table_writer_id = table::IncarnationIdentity(writer.writer_id, next.incarnation);
   reg.last_committed = next.last_committed;
+  reg.was_registered = was_registered;
   for (const auto& [cp, seal] : kept) {
     reg.pending.push_back(ToSealed(cp, seal));
     reg.pending.back().identity = reg.table_writer_id;

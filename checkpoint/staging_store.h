@@ -76,6 +76,8 @@ struct Registration {
   // The store was salvaged from a damaged WAL since this writer registered:
   // a checkpoint it sealed may be gone, so "not sealed" means DATA_LOSS.
   bool lost_data = false;
+  // Register only: the store knew the writer before this registration.
+  bool was_registered = false;
 };
 
 struct StagingOptions {

@@ -3,10 +3,9 @@
 // commits sealed checkpoints exactly once to delta tables (table::Table).
 // sidecar/grpc_service.cc adapts it to the deltasidecar.v1 API.
 //
-// Exactly-once rests on two facts: a checkpoint is committed in the same
-// atomic table snapshot as its identity (table writer id, checkpoint id), and
-// the table, not the staging store, decides whether a checkpoint is
-// committed. The store's "committed" marks only catch up with the table.
+// The exactly-once protocol itself is checkpoint::CommitProtocol; this class
+// adds validation of client bytes, the table cache, metrics, the event log
+// and background maintenance around it.
 //
 // Thread-safety: every method may be called concurrently. Commits of
 // different tables proceed in parallel.
@@ -22,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "checkpoint/commit_protocol.h"
 #include "checkpoint/staging_store.h"
 #include "sidecar/event_log.h"
 #include "sidecar/metrics.h"
@@ -44,27 +44,9 @@ struct SidecarOptions {
   std::shared_ptr<EventLog> events;         // null: text on stderr
 };
 
-// A checkpoint of one writer, as handed to Commit.
-struct CommittableRef {
-  std::string table;
-  std::string writer_id;
-  int64_t epoch = 0;
-  int64_t checkpoint_id = 0;
-  uint64_t rows = 0;
-  uint64_t checksum = 0;
-  // Identity in the table (empty: the writer's current one); see the proto.
-  std::string identity;
-};
-
-// The committable of a writer's sealed checkpoint.
-CommittableRef ToCommittable(const std::string& table, const std::string& writer_id,
-                             const checkpoint::SealedCheckpoint& sealed);
-
-struct TableCommitResult {
-  std::string table;
-  int64_t snapshot_id = 0;
-  bool already_committed = false;
-};
+using CommittableRef = checkpoint::Committable;
+using TableCommitResult = checkpoint::TableCommitResult;
+using checkpoint::ToCommittable;
 
 class SidecarServer {
  public:
@@ -99,23 +81,6 @@ class SidecarServer {
 
  private:
   SidecarServer(SidecarOptions options, std::unique_ptr<checkpoint::StagingStore> store);
-  absl::StatusOr<TableCommitResult> CommitTable(const std::string& table,
-                                                const std::vector<const CommittableRef*>& refs);
-  // The incarnation a registration takes (table/writer_claims.h): the one
-  // this store holds when the table's newest claim is this store's and the
-  // restore does not rewind past a committed checkpoint; otherwise a new one
-  // claimed in the table.
-  struct Incarnation {
-    int64_t incarnation = 0;
-    int64_t table_last_committed = -1;  // under that incarnation's identity
-    bool had_history = false;           // the store knew the writer
-  };
-  absl::StatusOr<Incarnation> ChooseIncarnation(table::Table& table,
-                                                const checkpoint::WriterKey& key,
-                                                std::optional<int64_t> restored);
-  // Marks committed in the store whatever the table already holds.
-  absl::Status CatchUp(table::Table& table, const checkpoint::WriterKey& writer);
-  absl::Status RecoverAll();
   // Returns `status` (an error of `method` for the writer at `epoch`), after
   // counting and logging it as "fenced" when that epoch is an older one.
   absl::Status Refused(std::string_view method, const checkpoint::WriterKey& key, int64_t epoch,
@@ -133,12 +98,7 @@ class SidecarServer {
   const std::shared_ptr<EventLog> events_;
   std::unique_ptr<checkpoint::StagingStore> store_;
 
-  // A registration (which may drop staged data) and a commit (which reads it)
-  // of the same writer never interleave: both hold the writer's stripe; a
-  // commit takes the stripes of its writers in index order.
-  static constexpr size_t kWriterStripes = 64;
-  size_t StripeOf(const std::string& table, const std::string& writer_id) const;
-  absl::Mutex writer_stripes_[kWriterStripes];
+  checkpoint::CommitProtocol protocol_;
 
   absl::Mutex tables_mu_;
   std::map<std::string, std::shared_ptr<table::Table>> tables_ ABSL_GUARDED_BY(tables_mu_);

@@ -1,0 +1,129 @@
+// CommitProtocol: the exactly-once protocol between a staging store and the
+// delta tables it commits to. It registers writers (choosing their
+// incarnation through the table's claims), seals their checkpoints, commits
+// sealed checkpoints exactly once, and after a restart catches the store up
+// with what the tables hold.
+//
+// Exactly-once rests on two facts: a checkpoint is committed in the same
+// atomic table snapshot as its identity (writer identity, checkpoint id),
+// and the table, not the staging store, decides whether a checkpoint is
+// committed. The store's "committed" marks only catch up with the table.
+//
+// Phases, in the order a writer meets them:
+//   Register    epoch bump; the incarnation: the store's own when the table's
+//               newest claim is this store's and the restore does not rewind
+//               past a committed checkpoint, else a new one claimed in the
+//               table (table/writer_claims.h); drops what the restore does
+//               not cover.
+//   Seal        refused when another store claimed the writer since (fenced),
+//               else the store's durable seal.
+//   CommitTable checks every committable against its seal or the table's
+//               record, streams the sealed batches into one table commit
+//               fenced on this store's claims, then marks them committed.
+//   Recover     after a restart: every writer's committed marks catch up.
+//
+// Locking: a registration (which may drop staged data) and a commit (which
+// reads it) of one writer never interleave: both hold the writer's stripe; a
+// commit takes the stripes of its writers in index order. No lock is held
+// while waiting on another process; the table's own locks come after these.
+//
+// Thread-safety: every method may be called concurrently.
+// Errors: the store's and the table's (see their headers); FAILED_PRECONDITION
+// for an unregistered writer, a committable that does not match its seal or
+// the table's record of its identity, a checkpoint that is not sealed, and a
+// fenced writer.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "checkpoint/staging_store.h"
+#include "table/table.h"
+
+namespace deltasidecar::checkpoint {
+
+// A checkpoint of one writer, as handed to Commit.
+struct Committable {
+  std::string table;
+  std::string writer_id;
+  int64_t epoch = 0;
+  int64_t checkpoint_id = 0;
+  uint64_t rows = 0;
+  uint64_t checksum = 0;
+  // Identity in the table (empty: the writer's current one); see the proto.
+  std::string identity;
+};
+
+// The committable of a writer's sealed checkpoint.
+Committable ToCommittable(const std::string& table, const std::string& writer_id,
+                          const SealedCheckpoint& sealed);
+
+struct TableCommitResult {
+  std::string table;
+  int64_t snapshot_id = 0;
+  // True when nothing needed writing: every checkpoint was committed before.
+  bool already_committed = false;
+};
+
+class CommitProtocol {
+ public:
+  // Opens (or returns the cached) table by name; NOT_FOUND when it does not exist.
+  using TableSource =
+      std::function<absl::StatusOr<std::shared_ptr<table::Table>>(const std::string& name)>;
+
+  // `store` must outlive the protocol.
+  CommitProtocol(StagingStore* store, TableSource tables);
+
+  absl::StatusOr<Registration> Register(const std::string& table, const std::string& writer_id,
+                                        std::optional<int64_t> restored);
+  absl::StatusOr<SealedCheckpoint> Seal(const std::string& table, const std::string& writer_id,
+                                        int64_t epoch, int64_t checkpoint_id);
+  // Commits each named writer's sealed checkpoints up to the one given, in
+  // one atomic snapshot of `table` (all committables name it).
+  absl::StatusOr<TableCommitResult> CommitTable(const std::string& table,
+                                                const std::vector<const Committable*>& refs);
+  absl::Status Recover();
+
+ private:
+  struct Incarnation {
+    int64_t incarnation = 0;
+    int64_t table_last_committed = -1;  // under that incarnation's identity
+  };
+  // What one writer adds to a commit: its sealed checkpoints to write.
+  struct Contribution {
+    WriterKey key;
+    std::string identity;
+    std::vector<SealedCheckpoint> sealed;
+    int64_t up_to = 0;  // marked committed afterwards
+  };
+  struct CommitPlan {
+    std::vector<Contribution> contributions;
+    int64_t already_at = -1;  // newest snapshot holding a committed one
+  };
+
+  absl::StatusOr<Incarnation> ChooseIncarnation(table::Table& table, const WriterKey& key,
+                                                std::optional<int64_t> restored);
+  // Marks committed in the store whatever the table already holds.
+  absl::Status CatchUp(table::Table& table, const WriterKey& writer);
+  // Checks one writer's committables against its seals and the table's
+  // records; adds what must be written to `plan`.
+  absl::Status PlanWriter(table::Table& table, const WriterKey& key,
+                          const std::vector<const Committable*>& mine, CommitPlan* plan);
+  // Streams the planned checkpoints' batches into `commit`.
+  absl::Status WriteContributions(const CommitPlan& plan, table::CommitWriter& commit);
+
+  size_t StripeOf(const std::string& table, const std::string& writer_id) const;
+
+  StagingStore* const store_;
+  const TableSource tables_;
+  static constexpr size_t kWriterStripes = 64;
+  absl::Mutex writer_stripes_[kWriterStripes];
+};
+
+}  // namespace deltasidecar::checkpoint

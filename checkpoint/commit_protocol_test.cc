@@ -1,0 +1,253 @@
+// The exactly-once protocol driven directly: a real staging store (RocksDB on
+// disk) and a real table, no gRPC, no processes. Two protocols on one table
+// root with separate stores stand for two sidecars.
+#include "checkpoint/commit_protocol.h"
+
+#include <filesystem>
+#include <map>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "table/absl_compat.h"
+#include "table/file_util.h"
+#include "table/mutation_batch.h"
+#include "table/row.h"
+
+namespace deltasidecar::checkpoint {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+#define ASSERT_OK_AND_ASSIGN(lhs, expr)                        \
+  auto CP_CONCAT_(so_, __LINE__) = (expr);                     \
+  ASSERT_TRUE(CP_CONCAT_(so_, __LINE__).ok())                  \
+      << #expr << ": " << CP_CONCAT_(so_, __LINE__).status();  \
+  lhs = std::move(CP_CONCAT_(so_, __LINE__)).value()
+#define CP_CONCAT_(a, b) CP_CONCAT_INNER_(a, b)
+#define CP_CONCAT_INNER_(a, b) a##b
+
+constexpr char kTable[] = "t";
+constexpr char kWriter[] = "job/0";
+
+// One sidecar: its own staging store, the shared table root.
+struct Sidecar {
+  std::unique_ptr<StagingStore> store;
+  std::shared_ptr<table::Table> table;
+  std::unique_ptr<CommitProtocol> protocol;
+};
+
+class CommitProtocolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("commit_protocol_test_" + table::RandomId());
+    fs::create_directories(dir_);
+    auto schema = table::TableSchema::Parse("id BIGINT, name STRING", "id", 2);
+    ASSERT_TRUE(schema.ok()) << schema.status();
+    schema_ = *schema;
+    ASSERT_TRUE(table::Table::Create((dir_ / "root").string(), kTable, schema_).ok());
+    a_ = Start("a");
+  }
+  void TearDown() override {
+    a_ = {};
+    fs::remove_all(dir_);
+  }
+
+  Sidecar Start(const std::string& name) {
+    Sidecar s;
+    StagingOptions o;
+    o.path = (dir_ / name).string();
+    auto store = StagingStore::Open(o);
+    EXPECT_TRUE(store.ok()) << store.status();
+    s.store = std::move(*store);
+    auto t = table::Table::Open((dir_ / "root").string(), kTable, {});
+    EXPECT_TRUE(t.ok()) << t.status();
+    s.table = std::move(*t);
+    std::shared_ptr<table::Table> shared = s.table;
+    s.protocol = std::make_unique<CommitProtocol>(
+        s.store.get(), [shared](const std::string& name) -> absl::StatusOr<std::shared_ptr<table::Table>> {
+          if (name != kTable) return absl::NotFoundError(name);
+          return shared;
+        });
+    return s;
+  }
+
+  // Stages rows id -> name as one batch and seals them as `cp`.
+  Committable Seal(Sidecar& s, const Registration& reg, int64_t cp,
+                   const std::map<int64_t, std::string>& rows) {
+    table::MutationBatch batch;
+    for (const auto& [id, name] : rows) {
+      batch.Upsert(schema_, table::Row{table::Value(id), table::Value(name)});
+    }
+    std::string payload;
+    for (size_t i = 0; i < batch.size(); ++i) AppendStagedEntry(batch.key(i), batch.value(i), &payload);
+    const WriterKey key{kTable, kWriter};
+    EXPECT_TRUE(s.store->Stage(key, reg.epoch, payload, batch.size()).ok());
+    auto sealed = s.protocol->Seal(kTable, kWriter, reg.epoch, cp);
+    EXPECT_TRUE(sealed.ok()) << sealed.status();
+    return sealed.ok() ? ToCommittable(kTable, kWriter, *sealed) : Committable{};
+  }
+
+  absl::StatusOr<TableCommitResult> Commit(Sidecar& s, const std::vector<Committable>& cs) {
+    std::vector<const Committable*> refs;
+    for (const auto& c : cs) refs.push_back(&c);
+    return s.protocol->CommitTable(kTable, refs);
+  }
+
+  // id -> name of the latest snapshot.
+  std::map<int64_t, std::string> Rows() {
+    std::map<int64_t, std::string> out;
+    auto snap = a_.table->LatestSnapshot();
+    EXPECT_TRUE(snap.ok());
+    auto it = a_.table->NewScan(**snap);
+    EXPECT_TRUE(it.ok());
+    for (; (*it)->Valid(); (*it)->Next()) {
+      auto row = table::DecodeRow(schema_, (*it)->key(), (*it)->value());
+      EXPECT_TRUE(row.ok()) << row.status();
+      out[table::IntOf((*row)[0])] = std::string(table::StringOf((*row)[1]));
+    }
+    return out;
+  }
+
+  // Every (identity, checkpoint) the retained snapshots committed, in order.
+  std::vector<std::pair<std::string, int64_t>> Identities() {
+    std::vector<std::pair<std::string, int64_t>> out;
+    auto history = a_.table->History();
+    EXPECT_TRUE(history.ok());
+    for (const auto& s : *history) {
+      for (const auto& id : s->identities) out.emplace_back(id.writer_id, id.checkpoint_id);
+    }
+    return out;
+  }
+
+  fs::path dir_;
+  table::TableSchema schema_;
+  Sidecar a_;
+};
+
+TEST_F(CommitProtocolTest, RetryAnswersAlreadyCommittedWithTheSameSnapshot) {
+  ASSERT_OK_AND_ASSIGN(Registration reg, a_.protocol->Register(kTable, kWriter, std::nullopt));
+  Committable c1 = Seal(a_, reg, 1, {{1, "a"}});
+  ASSERT_OK_AND_ASSIGN(TableCommitResult first, Commit(a_, {c1}));
+  EXPECT_FALSE(first.already_committed);
+  ASSERT_OK_AND_ASSIGN(TableCommitResult again, Commit(a_, {c1}));
+  EXPECT_TRUE(again.already_committed);
+  EXPECT_EQ(again.snapshot_id, first.snapshot_id);
+  EXPECT_EQ(Identities().size(), 1u);
+}
+
+TEST_F(CommitProtocolTest, LaterCheckpointCommitsEarlierOnesInOneSnapshotInOrder) {
+  ASSERT_OK_AND_ASSIGN(Registration reg, a_.protocol->Register(kTable, kWriter, std::nullopt));
+  Committable c1 = Seal(a_, reg, 1, {{1, "one"}, {2, "one"}});
+  Committable c2 = Seal(a_, reg, 2, {{2, "two"}});
+  // Checkpoint 2's completion arrives first: it takes 1 along, 2 wins for key 2.
+  ASSERT_OK_AND_ASSIGN(TableCommitResult r2, Commit(a_, {c2}));
+  EXPECT_FALSE(r2.already_committed);
+  EXPECT_EQ(Rows(), (std::map<int64_t, std::string>{{1, "one"}, {2, "two"}}));
+  EXPECT_EQ(Identities(), (std::vector<std::pair<std::string, int64_t>>{{kWriter, 1}, {kWriter, 2}}));
+  ASSERT_OK_AND_ASSIGN(TableCommitResult r1, Commit(a_, {c1}));
+  EXPECT_TRUE(r1.already_committed);
+  EXPECT_EQ(r1.snapshot_id, r2.snapshot_id);
+}
+
+TEST_F(CommitProtocolTest, OlderEpochIsFenced) {
+  ASSERT_OK_AND_ASSIGN(Registration old, a_.protocol->Register(kTable, kWriter, std::nullopt));
+  ASSERT_OK_AND_ASSIGN(Registration now, a_.protocol->Register(kTable, kWriter, std::nullopt));
+  EXPECT_GT(now.epoch, old.epoch);
+  auto sealed = a_.protocol->Seal(kTable, kWriter, old.epoch, 1);
+  EXPECT_TRUE(absl::IsFailedPrecondition(sealed.status())) << sealed.status();
+}
+
+TEST_F(CommitProtocolTest, RestoreDiscardsWhatItDoesNotCover) {
+  ASSERT_OK_AND_ASSIGN(Registration reg, a_.protocol->Register(kTable, kWriter, std::nullopt));
+  Committable c1 = Seal(a_, reg, 1, {{1, "one"}});
+  Committable c2 = Seal(a_, reg, 2, {{2, "two"}});
+  ASSERT_OK_AND_ASSIGN(Registration restored, a_.protocol->Register(kTable, kWriter, 1));
+  ASSERT_EQ(restored.pending.size(), 1u);
+  EXPECT_EQ(restored.pending[0].checkpoint_id, 1);
+  auto refused = Commit(a_, {c2});
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused.status())) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("not sealed"));
+  ASSERT_OK_AND_ASSIGN(TableCommitResult r, Commit(a_, {c1}));
+  EXPECT_FALSE(r.already_committed);
+  EXPECT_EQ(Rows(), (std::map<int64_t, std::string>{{1, "one"}}));
+}
+
+TEST_F(CommitProtocolTest, RewindToAnOlderSavepointWritesUnderANewIdentity) {
+  ASSERT_OK_AND_ASSIGN(Registration reg, a_.protocol->Register(kTable, kWriter, std::nullopt));
+  ASSERT_TRUE(Commit(a_, {Seal(a_, reg, 1, {{1, "one"}})}).ok());
+  ASSERT_TRUE(Commit(a_, {Seal(a_, reg, 2, {{2, "two"}})}).ok());
+  ASSERT_OK_AND_ASSIGN(Registration rewound, a_.protocol->Register(kTable, kWriter, 1));
+  EXPECT_NE(rewound.table_writer_id, reg.table_writer_id);
+  EXPECT_EQ(rewound.last_committed, -1);
+  ASSERT_OK_AND_ASSIGN(TableCommitResult r, Commit(a_, {Seal(a_, rewound, 2, {{2, "replayed"}})}));
+  EXPECT_FALSE(r.already_committed);
+  EXPECT_EQ(Rows(), (std::map<int64_t, std::string>{{1, "one"}, {2, "replayed"}}));
+}
+
+TEST_F(CommitProtocolTest, StoreWithoutTheHistoryNeverReusesACommittedIdentity) {
+  ASSERT_OK_AND_ASSIGN(Registration reg, a_.protocol->Register(kTable, kWriter, std::nullopt));
+  for (int64_t cp = 1; cp <= 3; ++cp) {
+    ASSERT_TRUE(Commit(a_, {Seal(a_, reg, cp, {{cp, "first"}})}).ok());
+  }
+  // The same writer lands on an empty store on the same root (a replaced
+  // pod, another sidecar), restoring from checkpoint 2.
+  Sidecar b = Start("b");
+  ASSERT_OK_AND_ASSIGN(Registration moved, b.protocol->Register(kTable, kWriter, 2));
+  EXPECT_NE(moved.table_writer_id, reg.table_writer_id);
+  EXPECT_EQ(moved.last_committed, -1);
+  ASSERT_OK_AND_ASSIGN(TableCommitResult r, Commit(b, {Seal(b, moved, 3, {{3, "second"}})}));
+  EXPECT_FALSE(r.already_committed);
+  EXPECT_EQ(Rows(), (std::map<int64_t, std::string>{{1, "first"}, {2, "first"}, {3, "second"}}));
+  // The store the writer left is fenced for it: no seal, no commit.
+  auto sealed = a_.protocol->Seal(kTable, kWriter, reg.epoch, 4);
+  EXPECT_TRUE(absl::IsFailedPrecondition(sealed.status())) << sealed.status();
+  EXPECT_THAT(std::string(sealed.status().message()), HasSubstr("fenced"));
+}
+
+TEST_F(CommitProtocolTest, FencedStoreCannotCommitWhatItSealedBeforeTheMove) {
+  ASSERT_OK_AND_ASSIGN(Registration reg, a_.protocol->Register(kTable, kWriter, std::nullopt));
+  Committable c1 = Seal(a_, reg, 1, {{1, "zombie"}});
+  Sidecar b = Start("b");
+  ASSERT_TRUE(b.protocol->Register(kTable, kWriter, std::nullopt).ok());
+  auto r = Commit(a_, {c1});
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("fenced"));
+  EXPECT_TRUE(Rows().empty());
+}
+
+TEST_F(CommitProtocolTest, CrashBetweenTableCommitAndBookkeepingIsCaughtUp) {
+  ASSERT_OK_AND_ASSIGN(Registration reg, a_.protocol->Register(kTable, kWriter, std::nullopt));
+  Committable c1 = Seal(a_, reg, 1, {{1, "one"}});
+  // The table commit landed; the store never heard of it (the process died
+  // before MarkCommitted).
+  table::MutationBatch batch;
+  batch.Upsert(schema_, table::Row{table::Value(int64_t{1}), table::Value(std::string("one"))});
+  ASSERT_TRUE(a_.table->Commit(batch, {{reg.table_writer_id, 1, table::CheckpointDigest{c1.rows, c1.checksum}}}).ok());
+  a_.protocol = std::make_unique<CommitProtocol>(
+      a_.store.get(), [t = a_.table](const std::string&) -> absl::StatusOr<std::shared_ptr<table::Table>> {
+        return t;
+      });
+  ASSERT_TRUE(a_.protocol->Recover().ok());
+  ASSERT_OK_AND_ASSIGN(Registration looked, a_.store->Lookup({kTable, kWriter}));
+  EXPECT_EQ(looked.last_committed, 1);
+  EXPECT_TRUE(looked.pending.empty());
+  ASSERT_OK_AND_ASSIGN(TableCommitResult r, Commit(a_, {c1}));
+  EXPECT_TRUE(r.already_committed);
+  EXPECT_EQ(Identities().size(), 1u);
+}
+
+TEST_F(CommitProtocolTest, AnotherCheckpointUnderACommittedIdentityIsNeverAlreadyCommitted) {
+  ASSERT_OK_AND_ASSIGN(Registration reg, a_.protocol->Register(kTable, kWriter, std::nullopt));
+  // Something else committed checkpoint 1 under this identity with other rows.
+  table::MutationBatch batch;
+  batch.Upsert(schema_, table::Row{table::Value(int64_t{9}), table::Value(std::string("other"))});
+  ASSERT_TRUE(a_.table->Commit(batch, {{reg.table_writer_id, 1, table::CheckpointDigest{7, 7}}}).ok());
+  Committable c1 = Seal(a_, reg, 1, {{1, "mine"}});
+  auto r = Commit(a_, {c1});
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("two different checkpoints"));
+}
+
+}  // namespace
+}  // namespace deltasidecar::checkpoint
