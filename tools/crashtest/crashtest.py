@@ -58,8 +58,8 @@ def drive_steps(point, rng):
 
 
 def random_cycle(seed, cycle, kill_points, faults, placement):
-    """The steps of one random cycle. `placement` (the sidecar of each writer) is
-    updated by the moves generated, so that it follows the job's."""
+    """The steps of one random cycle; `placement` is the sidecar of each writer
+    when the cycle starts."""
     rng = random.Random(f"{seed}:cycle:{cycle}")
     sidecars, writers = faults["sidecars"], len(placement)
     steps = []
@@ -95,8 +95,6 @@ def random_cycle(seed, cycle, kill_points, faults, placement):
         # A restore that places some subtasks beside another sidecar.
         moved = sorted(rng.sample(range(writers), rng.randint(1, writers)))
         to = rng.choice([i for i in range(sidecars) if i != placement[moved[0]]])
-        for w in moved:
-            placement[w] = to
         steps.append({"op": "move", "writers": moved, "to": to, "restore": restore})
     else:
         steps.append({"op": "recover", "restore": restore})
@@ -287,13 +285,12 @@ def main(argv=None):
             shutil.rmtree(workdir, ignore_errors=True)
             job = make_job(args, workdir, seed, args.writers, args.keys, args.sidecars, log)
             job.setup()
-            placement = list(job.place)
             executed = []  # every step of the run: replaying them all reproduces it
             try:
                 for cycle in range(args.cycles):
                     try:
-                        run_steps(job, random_cycle(seed, cycle, kill_points, faults, placement),
-                                  executed)
+                        run_steps(job, random_cycle(seed, cycle, kill_points, faults,
+                                                    list(job.place)), executed)
                     except Exception as e:
                         totals["violations"] += 1
                         report(None, (seed, cycle), executed, e, job, work_root)

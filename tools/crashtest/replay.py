@@ -433,6 +433,9 @@ class Job:
                 self.committed_through[w] = k
         self.forget_after(k)
         self.positions = list(state["positions"])
+        if restore != "latest":
+            # Flink restarts the checkpoint counter after a savepoint's id.
+            self.next_checkpoint = k + 1
         self.failed = False
 
     def forget_after(self, k):
@@ -444,9 +447,10 @@ class Job:
     def fresh_start(self):
         """The job starts over without a restored checkpoint (a new job with the
         same operator uids): every writer registers fresh and the source replays
-        from its start, with checkpoint ids from 1 again."""
-        if not self.settled() or self.failed:
-            self.recover("latest")
+        from its start, with checkpoint ids from 1 again. The table keeps what
+        was committed; the replayed ops are folded on top."""
+        if not self.settled():
+            self.recover("latest")  # an ambiguous commit is settled first
         self.start_stopped()
         self.recoveries += 1
         self.log(f"fresh start, writers on {self.place}")
@@ -476,6 +480,9 @@ class Job:
         self.disconnect(i)
         self.cluster[i].wipe_data_dir()
         self.wipes += 1
+        for w in range(self.n):
+            if self.left[w] is not None and self.left[w][0] == i:
+                self.left[w] = None  # the sidecar no longer knows the writer: nothing to fence
         self.cluster[i].start()
         self.connect(i)
 
@@ -523,21 +530,28 @@ class Job:
             if self.left[w] is None or self.left[w][0] == self.place[w]:
                 continue
             j, epoch = self.left[w]
-            self.expect_fenced(f"PrepareCommit on {self.cluster[j].name}, which writer {w} left",
+            self.expect_fenced(f"PrepareCommit on {self.cluster[j].name} (which writer {w} left, "
+                               f"with the epoch {epoch} it had there)",
                                lambda: self.call(j, self.clients[j].prepare, TABLE, self.writer_id(w),
-                                                 epoch, self.next_checkpoint + 200))
+                                                 epoch, self.next_checkpoint + 200),
+                               unsealed_lost_ok=True)
         if self.table_rows() != before:
             raise Violation("a fenced zombie changed the table")
 
-    def expect_fenced(self, what, fn):
+    def expect_fenced(self, what, fn, unsealed_lost_ok=False):
+        """`fn` must fail FAILED_PRECONDITION (or, with unsealed_lost_ok, ABORTED
+        unsealed-lost: the sidecar restarted since and refuses the writer anyway)."""
         try:
             got = fn()
         except grpc.RpcError as e:
+            reasons = [v for k, v in (e.trailing_metadata() or ()) if k == "delta-sidecar-reason"]
+            if unsealed_lost_ok and e.code() == grpc.StatusCode.ABORTED and "unsealed-lost" in reasons:
+                return
             if e.code() != FENCED:
                 raise Violation(f"a zombie's {what} got {e.code().name} ({e.details()}), "
                                 f"expected FAILED_PRECONDITION")
             return
-        raise Violation(f"a zombie's {what} with an old epoch succeeded: "
+        raise Violation(f"a zombie's {what} succeeded: "
                         f"{str(got).strip() or 'OK'}".replace("\n", " "))
 
     # -- verification ---------------------------------------------------------------------
