@@ -26,6 +26,7 @@ Steps (the scenario vocabulary, see docs/crashtest.md) are executed by
 crashtest.run_step; the random mode generates the same steps from a seed.
 """
 
+import bisect
 import json
 import random
 import subprocess
@@ -77,6 +78,7 @@ class Job:
         # Flink's side.
         self.place = [0] * writers          # the sidecar each writer runs beside
         self.left = [None] * writers        # (sidecar, epoch there) a writer last moved away from
+        self.registered_at = [None] * writers  # (sidecar, data-dir generation) of the last registration
         self.epochs = [0] * writers
         self.positions = [0] * writers      # next source op to send, per writer
         self.next_checkpoint = 1
@@ -85,9 +87,10 @@ class Job:
         self.committed_through = [None] * writers  # per writer: newest checkpoint confirmed committed
         self.failed = False                 # the job must restore before anything else
         # The model.
-        self.model = {}                     # id -> row
+        self.models = [{} for _ in range(writers)]   # per writer: id -> row, as committed
+        self.versions = [[] for _ in range(writers)]  # per writer: [(snapshot id, frozen model)]
         self.applied = [0] * writers        # source ops folded into the model, per writer
-        self.snapshot_models = {}           # append snapshot id -> model (frozen copy)
+        self.known = set()                  # APPEND snapshots created by this job's commits
         self.ledger = Ledger()
         self.confirmed = set()              # completed checkpoints of this run confirmed for all writers
         # Counters for the summary.
@@ -215,6 +218,7 @@ class Job:
             i = self.place[w]
             resp = self.call(i, self.clients[i].register, TABLE, self.writer_id(w), restored=restored)
             self.epochs[w] = resp.epoch
+            self.registered_at[w] = self.holder(i)
             pending += [(self.holder(i), w, c) for c in resp.pending]
         return pending
 
@@ -354,7 +358,7 @@ class Job:
         snap, already = answer.snapshot_id, answer.already_committed
         what = f"Commit of checkpoint {cid} on {self.cluster[i].name}"
         if not already:
-            self.ledger.observe(self.clients[i].history(TABLE))
+            self.observe_history()
         self.ledger.check_commit(what, fresh, self.name_gen(holder), snap, already)
         self.ledger.acknowledge(what, [c for _, c in group], self.name_gen(holder))
         new = sorted({w for w, _ in group
@@ -363,27 +367,41 @@ class Job:
             if not already:
                 raise Violation(f"{what}, committed before, answered already_committed=false with "
                                 f"snapshot {snap}: committed twice")
-            if snap not in self.snapshot_models:
+            if snap not in self.known:
                 raise Violation(f"{what}, committed before, answered snapshot {snap}, which no "
                                 f"commit of this job created")
             return
-        if snap in self.snapshot_models:
+        if snap in self.known:
             raise Violation(f"{what} answered snapshot {snap}, which an earlier commit already "
                             f"created")
         for w in new:
             target = self.completed[cid]["positions"][w]
+            model = self.models[w]
             for kind, row in self.ops(w, self.applied[w], target):
                 if kind == "upsert":
-                    self.model[row["id"]] = row
+                    model[row["id"]] = row
                 else:
-                    self.model.pop(row["id"], None)
+                    model.pop(row["id"], None)
             self.applied[w] = target
             self.committed_through[w] = cid
-        self.snapshot_models[snap] = dict(self.model)
+            # Snapshot ids follow the table's order: a commit whose answer was lost
+            # and is learned later still sorts before the snapshots made since.
+            bisect.insort(self.versions[w], (snap, dict(model)), key=lambda v: v[0])
+        self.known.add(snap)
         if all(c is not None and c >= cid for c in self.committed_through):
             done = {c for c in self.completed if c <= cid} - self.confirmed
             self.checkpoints_committed += len(done)
             self.confirmed |= done
+
+    def observe_history(self):
+        """Shows the ledger the table's retained snapshots, read through a live sidecar."""
+        for j, sc in enumerate(self.cluster):
+            if sc.running() and self.clients[j] is not None:
+                try:
+                    self.ledger.observe(self.call(j, self.clients[j].history, TABLE))
+                    return
+                except JobFailed:
+                    continue
 
     def settled(self):
         """Every writer's newest completed checkpoint is confirmed committed."""
@@ -479,6 +497,7 @@ class Job:
         self.failed = True
         self.disconnect(i)
         self.cluster[i].wipe_data_dir()
+        self.log(f"{self.cluster[i].name}: data dir replaced by an empty one (SIG{sig})")
         self.wipes += 1
         for w in range(self.n):
             if self.left[w] is not None and self.left[w][0] == i:
@@ -494,7 +513,12 @@ class Job:
             self.recover("latest")
         for w in writers:
             if self.place[w] != to:
-                self.left[w] = (self.place[w], self.epochs[w])
+                # A zombie can only act where the writer is registered: not on a
+                # sidecar whose data dir was replaced since it registered there.
+                known = self.registered_at[w] == self.holder(self.place[w])
+                self.left[w] = (self.place[w], self.epochs[w]) if known else None
+                self.log(f"writer {w} moves from {self.cluster[self.place[w]].name} to "
+                         f"{self.cluster[to].name}")
                 self.place[w] = to
                 self.moves += 1
         self.failed = True
@@ -556,6 +580,23 @@ class Job:
 
     # -- verification ---------------------------------------------------------------------
 
+    def model(self):
+        """The expected table now: every writer's committed rows."""
+        out = {}
+        for m in self.models:
+            out.update(m)
+        return out
+
+    def model_at(self, snapshot_id):
+        """The expected table at a snapshot: each writer's rows as of its newest
+        commit at or before that snapshot."""
+        out = {}
+        for versions in self.versions:
+            i = bisect.bisect_right(versions, snapshot_id, key=lambda v: v[0])
+            if i:
+                out.update(versions[i - 1][1])
+        return out
+
     def table_rows(self):
         out = self.deltactl("scan", TABLE)
         return {row["id"]: row for row in (json.loads(l) for l in out.splitlines() if l)}
@@ -566,21 +607,17 @@ class Job:
         identity ledger agrees with the table's identities and writers map."""
         if self.failed:
             raise RuntimeError("verify needs a restored job")
-        compare("latest snapshot (deltactl scan)", self.model, self.table_rows())
+        model = self.model()
+        compare("latest snapshot (deltactl scan)", model, self.table_rows())
         client = self.any_client()
         history = client.history(TABLE)
         self.ledger.observe(history)
         self.ledger.check_table(json.loads(self.deltactl("describe", TABLE))["writers"])
-        last_model = None
         for s in history:
-            if s.kind == "APPEND":
-                if s.id not in self.snapshot_models:
-                    raise Violation(f"snapshot {s.id} (APPEND, identities "
-                                    f"{[(i.writer_id, i.checkpoint_id) for i in s.identities]}) "
-                                    f"was created by no commit the job saw succeed: a double commit")
-                last_model = self.snapshot_models[s.id]
-            if last_model is None:
-                continue  # older than anything this job committed (CREATE, or expired history)
+            if s.kind == "APPEND" and s.id not in self.known:
+                raise Violation(f"snapshot {s.id} (APPEND, identities "
+                                f"{[(i.writer_id, i.checkpoint_id) for i in s.identities]}) "
+                                f"was created by no commit the job saw succeed: a double commit")
             try:
                 rows, _ = client.scan(TABLE, snapshot_id=s.id)
             except grpc.RpcError as e:
@@ -589,9 +626,9 @@ class Job:
                         s.id not in {h.id for h in client.history(TABLE)}:
                     continue
                 raise
-            compare(f"snapshot {s.id} ({s.kind}, time travel)", last_model,
+            compare(f"snapshot {s.id} ({s.kind}, time travel)", self.model_at(s.id),
                     {r["id"]: r for r in rows})
-        self.log(f"verified {len(self.model)} rows and {len(history)} snapshots")
+        self.log(f"verified {len(model)} rows and {len(history)} snapshots")
 
 
 def compare(where, expected, actual):
