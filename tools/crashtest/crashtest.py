@@ -90,7 +90,7 @@ def random_cycle(seed, cycle, kill_points, faults, placement):
         # or (SIGTERM, a rescheduled pod) any sidecar's.
         steps.append({"op": "wipe_data_dir", "sidecar": rng.randrange(sidecars),
                       "signal": rng.choice(["TERM", "KILL"])})
-    restore = "latest" if rng.random() < 0.85 else rng.randint(1, 3)
+    restore = rng.randint(1, 3) if rng.random() < faults["savepoint_rate"] else "latest"
     if sidecars > 1 and rng.random() < faults["move_rate"]:
         # A restore that places some subtasks beside another sidecar.
         moved = sorted(rng.sample(range(writers), rng.randint(1, writers)))
@@ -225,6 +225,8 @@ def main(argv=None):
     ap.add_argument("--move-rate", type=float, default=0.2,
                     help="random mode, 2+ sidecars: share of cycles whose restore moves writers "
                          "to another sidecar (default 0.2; 0 disables)")
+    ap.add_argument("--savepoint-rate", type=float, default=0.15,
+                    help="random mode: share of cycles that restore an older savepoint (default 0.15)")
     ap.add_argument("--fresh-start-rate", type=float, default=0.05,
                     help="random mode: share of cycles that start the job over without a restored "
                          "checkpoint (default 0.05)")
@@ -277,7 +279,8 @@ def main(argv=None):
         else:
             seed = args.seed if args.seed is not None else int(time.time())
             faults = {"sidecars": args.sidecars, "wipe_rate": args.wipe_rate,
-                      "move_rate": args.move_rate, "fresh_start_rate": args.fresh_start_rate}
+                      "move_rate": args.move_rate, "fresh_start_rate": args.fresh_start_rate,
+                      "savepoint_rate": args.savepoint_rate}
             print(f"crashtest: seed {seed}, {args.cycles} cycles, {args.writers} writers, "
                   f"{args.sidecars} sidecars, wipe rate {args.wipe_rate}, move rate "
                   f"{args.move_rate if args.sidecars > 1 else 0}")

@@ -398,10 +398,22 @@ class Job:
         for j, sc in enumerate(self.cluster):
             if sc.running() and self.clients[j] is not None:
                 try:
-                    self.ledger.observe(self.call(j, self.clients[j].history, TABLE))
+                    self.ledger.observe(self.history(j))
                     return
                 except JobFailed:
                     continue
+
+    def history(self, j):
+        """History through sidecar j. Background expiry may remove a snapshot while
+        History loads the retained ones (it then answers NOT_FOUND): read again."""
+        for attempt in range(20):
+            try:
+                return self.call(j, self.clients[j].history, TABLE)
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.NOT_FOUND or attempt == 19:
+                    raise
+                self.log(f"History raced expiry ({e.details()}); reading again")
+                time.sleep(0.02)
 
     def settled(self):
         """Every writer's newest completed checkpoint is confirmed committed."""
@@ -610,7 +622,7 @@ class Job:
         model = self.model()
         compare("latest snapshot (deltactl scan)", model, self.table_rows())
         client = self.any_client()
-        history = client.history(TABLE)
+        history = self.history(self.clients.index(client))
         self.ledger.observe(history)
         self.ledger.check_table(json.loads(self.deltactl("describe", TABLE))["writers"])
         for s in history:
@@ -623,7 +635,7 @@ class Job:
             except grpc.RpcError as e:
                 # Background expiry may remove it between History and Scan.
                 if e.code() == grpc.StatusCode.NOT_FOUND and \
-                        s.id not in {h.id for h in client.history(TABLE)}:
+                        s.id not in {h.id for h in self.history(self.clients.index(client))}:
                     continue
                 raise
             compare(f"snapshot {s.id} ({s.kind}, time travel)", self.model_at(s.id),
