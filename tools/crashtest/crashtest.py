@@ -183,7 +183,9 @@ def list_kill_points(bin_dir):
 
 
 def make_job(args, workdir, seed, writers, keys, sidecars, log):
-    cluster = replay.Cluster(args.bin_dir, workdir, sidecars, extra_args=SIDECAR_ARGS)
+    extra = ["--compaction-trigger-files", "3", "--retain-min-snapshots",
+             str(args.retain_min_snapshots), "--retain-max-age", "0s"]
+    cluster = replay.Cluster(args.bin_dir, workdir, sidecars, extra_args=extra)
     deltactl_bin = Path(args.bin_dir) / "deltactl"
 
     def deltactl(*a):
@@ -196,10 +198,6 @@ def make_job(args, workdir, seed, writers, keys, sidecars, log):
     return replay.Job(cluster, deltactl, seed=seed, writers=writers, keys=keys, log=log)
 
 
-# Maintenance on every commit and a short retention, so that compaction and
-# expiry (and their kill points) happen within a few checkpoints.
-SIDECAR_ARGS = ["--compaction-trigger-files", "3", "--retain-min-snapshots", "4",
-                "--retain-max-age", "0s"]
 
 
 def main(argv=None):
@@ -230,6 +228,10 @@ def main(argv=None):
     ap.add_argument("--fresh-start-rate", type=float, default=0.05,
                     help="random mode: share of cycles that start the job over without a restored "
                          "checkpoint (default 0.05)")
+    ap.add_argument("--retain-min-snapshots", type=int, default=4,
+                    help="the sidecars' --retain-min-snapshots (default 4; with --retain-max-age 0s "
+                         "and compaction after 3 files, so that compaction and expiry, and their kill "
+                         "points, happen within a few checkpoints)")
     ap.add_argument("-v", "--verbose", action="store_true", help="log every step")
     args = ap.parse_args(argv)
     if args.sidecars < 1:
