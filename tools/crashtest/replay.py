@@ -236,7 +236,7 @@ class Job:
         for w in (range(self.n) if writers is None else writers):
             i = self.place[w]
             client = self.clients[i]
-            schema = client.schema(TABLE)
+            schema = self.call(i, client.schema, TABLE)
             stream = client.write_stream(TABLE, self.writer_id(w), self.epochs[w])
             end = self.positions[w] + count
             try:
@@ -549,9 +549,10 @@ class Job:
         for w in range(self.n):
             i = self.place[w]
             client = self.clients[i]
+            schema = self.call(i, client.schema, TABLE)
             stream = client.write_stream(TABLE, self.writer_id(w), old_epochs[w])
-            rows, n = pr.encode_rows(client.schema(TABLE), [("upsert", {"id": w, "name": "zombie",
-                                                                         "score": 0.0, "qty": 0})])
+            rows, n = pr.encode_rows(schema, [("upsert", {"id": w, "name": "zombie", "score": 0.0,
+                                                          "qty": 0})])
             stream.send(rows, n)
             self.expect_fenced("Write", lambda: self.call(i, stream.ack, retry=False))
             stream.cancel()
