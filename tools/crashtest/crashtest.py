@@ -1,17 +1,20 @@
-"""crashtest: exactly-once under faults, against a real delta-sidecar.
+"""crashtest: exactly-once under faults, against real delta-sidecars.
 
   crashtest.py --cycles N --seed S           random crash/recover cycles
   crashtest.py --scenario FILE...            replay scenario files (JSON or YAML)
 
-Each random cycle makes some healthy progress, then crashes the sidecar
-(SIGKILL during writes, a seal or a commit, or at a named kill point), then
-restores the job the way Flink does (sometimes from an older savepoint),
-sometimes adds a zombie writer, a lost commit answer or a task failure, and
-verifies the table against the model. A violation prints the seed, the
-cycle's steps as a scenario (save it under tests/replay/ to keep it) and the
-first differing key. The last line is always
+Each random cycle makes some healthy progress, then crashes a sidecar
+(SIGKILL during writes, a seal or a commit, or at a named kill point),
+sometimes replaces a sidecar's data dir with an empty one, then restores the
+job the way Flink does (sometimes from an older savepoint, sometimes with
+writers moved to another sidecar on the same table root), sometimes adds a
+zombie writer, a lost commit answer, a task failure or a fresh start, and
+verifies the table against the model and its commit identities against the
+job's ledger. A violation prints the seed, the run's steps as a scenario
+(save it under tests/replay/ to keep it) and the first differing key. The
+last line is always
 
-  crashtest: cycles=N kills=K recoveries=R committed_checkpoints=C violations=V
+  crashtest: cycles=N kills=K recoveries=R committed_checkpoints=C wipes=W moves=M violations=V
 
 and the exit status is 0 only when V is 0 and K and R are at least N
 (for scenarios: when every scenario passed).
@@ -54,14 +57,18 @@ def drive_steps(point, rng):
     return steps
 
 
-def random_cycle(seed, cycle, kill_points):
+def random_cycle(seed, cycle, kill_points, faults, placement):
+    """The steps of one random cycle; `placement` is the sidecar of each writer
+    when the cycle starts."""
     rng = random.Random(f"{seed}:cycle:{cycle}")
+    sidecars, writers = faults["sidecars"], len(placement)
     steps = []
     for _ in range(rng.randint(0, 2)):
         steps.append({"op": "write", "ops": rng.randint(20, 200)})
         steps.append({"op": "checkpoint", "lose_answer": rng.random() < 0.2,
                       "retries": rng.choice([0, 0, 0, 1, 5])})
     crash = rng.choice(["write", "prepare", "commit", "point", "point", "point"])
+    kill = {"op": "kill"}  # a no-op when the crash already happened
     if crash == "write":
         steps.append({"op": "write", "ops": rng.randint(60, 300),
                       "kill_after_batches": rng.randint(1, 4)})
@@ -71,22 +78,45 @@ def random_cycle(seed, cycle, kill_points):
                       "after_ms": round(rng.uniform(0, 8), 2)})
     else:
         point = rng.choice(kill_points)
-        steps.append({"op": "arm", "point": point, "hit": rng.choice([1, 1, 1, 2])})
+        target = placement[rng.randrange(writers)]
+        arm = {"op": "arm", "point": point, "hit": rng.choice([1, 1, 1, 2])}
+        if sidecars > 1:
+            arm["sidecar"] = kill["sidecar"] = target
+        steps.append(arm)
         steps += drive_steps(point, rng)
-    steps.append({"op": "kill"})  # a no-op when the crash already happened
-    restore = "latest" if rng.random() < 0.85 else rng.randint(1, 3)
-    steps.append({"op": "recover", "restore": restore})
+    steps.append(kill)
+    if rng.random() < faults["wipe_rate"]:
+        # The pod comes back without its staging volume: the crashed sidecar's,
+        # or (SIGTERM, a rescheduled pod) any sidecar's.
+        steps.append({"op": "wipe_data_dir", "sidecar": rng.randrange(sidecars),
+                      "signal": rng.choice(["TERM", "KILL"])})
+    restore = rng.randint(1, 3) if rng.random() < faults["savepoint_rate"] else "latest"
+    if sidecars > 1 and rng.random() < faults["move_rate"]:
+        # A restore that places some subtasks beside another sidecar.
+        moved = sorted(rng.sample(range(writers), rng.randint(1, writers)))
+        to = rng.choice([i for i in range(sidecars) if i != placement[moved[0]]])
+        steps.append({"op": "move", "writers": moved, "to": to, "restore": restore})
+    else:
+        steps.append({"op": "recover", "restore": restore})
     if rng.random() < 0.15:
         steps.append({"op": "zombie"})
     if rng.random() < 0.15:
         steps += [{"op": "write", "ops": rng.randint(10, 100)}, {"op": "fail_job"}]
+    if rng.random() < faults["fresh_start_rate"]:
+        steps.append({"op": "fresh_start"})
     steps.append({"op": "verify"})
     return steps
 
 
+# Steps a job that is down (a sidecar died, a checkpoint was declined) still
+# runs: they restore it, or end a process, or check it.
+WHILE_DOWN = ("recover", "kill", "verify", "fail_job", "zombie", "wipe_data_dir", "move",
+              "fresh_start")
+
+
 def run_step(job, step):
     op = step["op"]
-    if job.failed and op not in ("recover", "kill", "verify", "fail_job", "zombie"):
+    if job.failed and op not in WHILE_DOWN:
         return  # the job is down: Flink would not run this until it restored
     if op == "write":
         job.write(step["ops"], writers=step.get("writers"),
@@ -96,12 +126,15 @@ def run_step(job, step):
                        complete=step.get("complete", True), abort=step.get("abort", False),
                        kill_during=step.get("kill_during"), after_ms=step.get("after_ms", 0))
     elif op == "arm":
-        job.arm(f"{step['point']}:{step.get('hit', 1)}")
+        job.arm(f"{step['point']}:{step.get('hit', 1)}", step.get("sidecar", 0))
     elif op == "kill":
-        job.kill()
+        if "sidecar" in step:
+            job.kill(step["sidecar"])
+        elif all(sc.running() for sc in job.cluster):
+            job.kill(0)
     elif op == "recover":
         if "expect_killed_at" in step and step["expect_killed_at"] not in job.last_kill_points():
-            raise replay.Violation(f"expected the sidecar to die at kill point "
+            raise replay.Violation(f"expected a sidecar to die at kill point "
                                    f"{step['expect_killed_at']}, it died at "
                                    f"{job.last_kill_points() or 'none'}")
         job.recover(step.get("restore", "latest"))
@@ -109,6 +142,12 @@ def run_step(job, step):
         job.recover("latest")
     elif op == "zombie":
         job.zombie()
+    elif op == "wipe_data_dir":
+        job.wipe_data_dir(step.get("sidecar", 0), step.get("signal", "TERM"))
+    elif op == "move":
+        job.move(step["writers"], step["to"], step.get("restore", "latest"))
+    elif op == "fresh_start":
+        job.fresh_start()
     elif op == "verify":
         if job.failed:
             job.recover("latest")
@@ -143,24 +182,22 @@ def list_kill_points(bin_dir):
     return [line.split()[0] for line in out.splitlines() if line.strip()]
 
 
-def make_job(args, workdir, seed, writers, keys, log):
-    sidecar = replay.Sidecar(args.bin_dir, workdir, extra_args=SIDECAR_ARGS)
+def make_job(args, workdir, seed, writers, keys, sidecars, log):
+    extra = ["--compaction-trigger-files", "3", "--retain-min-snapshots",
+             str(args.retain_min_snapshots), "--retain-max-age", "0s"]
+    cluster = replay.Cluster(args.bin_dir, workdir, sidecars, extra_args=extra)
     deltactl_bin = Path(args.bin_dir) / "deltactl"
 
     def deltactl(*a):
-        p = subprocess.run([str(deltactl_bin), "--root", str(sidecar.table_root), *map(str, a)],
+        p = subprocess.run([str(deltactl_bin), "--root", str(cluster.table_root), *map(str, a)],
                            capture_output=True, text=True, timeout=120)
         if p.returncode != 0:
             raise replay.Violation(f"deltactl {' '.join(map(str, a))} failed: {p.stderr.strip()}")
         return p.stdout
 
-    return replay.Job(sidecar, deltactl, seed=seed, writers=writers, keys=keys, log=log)
+    return replay.Job(cluster, deltactl, seed=seed, writers=writers, keys=keys, log=log)
 
 
-# Maintenance on every commit and a short retention, so that compaction and
-# expiry (and their kill points) happen within a few checkpoints.
-SIDECAR_ARGS = ["--compaction-trigger-files", "3", "--retain-min-snapshots", "4",
-                "--retain-max-age", "0s"]
 
 
 def main(argv=None):
@@ -177,8 +214,28 @@ def main(argv=None):
     ap.add_argument("--work-dir", default=None, help="keep the sidecar's directories here")
     ap.add_argument("--require-all-kill-points", action="store_true",
                     help="with --scenario: fail unless every kill point was hit")
+    ap.add_argument("--sidecars", type=int, default=2,
+                    help="random mode: sidecars on one table root, writers start on sidecar 0 "
+                         "(default 2; scenarios say their own, default 1)")
+    ap.add_argument("--wipe-rate", type=float, default=0.15,
+                    help="random mode: share of cycles that replace a sidecar's data dir with an "
+                         "empty one (default 0.15; 0 disables)")
+    ap.add_argument("--move-rate", type=float, default=0.2,
+                    help="random mode, 2+ sidecars: share of cycles whose restore moves writers "
+                         "to another sidecar (default 0.2; 0 disables)")
+    ap.add_argument("--savepoint-rate", type=float, default=0.15,
+                    help="random mode: share of cycles that restore an older savepoint (default 0.15)")
+    ap.add_argument("--fresh-start-rate", type=float, default=0.05,
+                    help="random mode: share of cycles that start the job over without a restored "
+                         "checkpoint (default 0.05)")
+    ap.add_argument("--retain-min-snapshots", type=int, default=4,
+                    help="the sidecars' --retain-min-snapshots (default 4; with --retain-max-age 0s "
+                         "and compaction after 3 files, so that compaction and expiry, and their kill "
+                         "points, happen within a few checkpoints)")
     ap.add_argument("-v", "--verbose", action="store_true", help="log every step")
     args = ap.parse_args(argv)
+    if args.sidecars < 1:
+        ap.error("--sidecars must be at least 1")
 
     def log(msg):
         if args.verbose:
@@ -186,7 +243,8 @@ def main(argv=None):
 
     work_root = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="crashtest-"))
     kill_points = list_kill_points(args.bin_dir)
-    totals = {"kills": 0, "recoveries": 0, "committed": 0, "violations": 0, "cycles": 0}
+    totals = {"kills": 0, "recoveries": 0, "committed": 0, "violations": 0, "cycles": 0,
+              "wipes": 0, "moves": 0}
     hit = set()
     ok = True
     started = time.monotonic()
@@ -197,7 +255,7 @@ def main(argv=None):
                 workdir = work_root / Path(path).stem
                 shutil.rmtree(workdir, ignore_errors=True)
                 job = make_job(args, workdir, sc.get("seed", 1), sc.get("writers", 2),
-                               sc.get("keys", 200), log)
+                               sc.get("keys", 200), sc.get("sidecars", 1), log)
                 executed = []
                 try:
                     job.setup()
@@ -209,9 +267,9 @@ def main(argv=None):
                     totals["violations"] += 1
                     report(path, None, executed, e, job, work_root)
                 finally:
-                    job.sc.kill9()
-                totals["kills"] += job.kills
-                totals["recoveries"] += job.recoveries
+                    job.cluster.kill_all()
+                for k in ("kills", "recoveries", "wipes", "moves"):
+                    totals[k] += getattr(job, k)
                 totals["committed"] += job.checkpoints_committed
                 totals["cycles"] += 1
                 hit |= job.kill_points_hit
@@ -222,25 +280,31 @@ def main(argv=None):
                 ok = False
         else:
             seed = args.seed if args.seed is not None else int(time.time())
-            print(f"crashtest: seed {seed}, {args.cycles} cycles, {args.writers} writers")
+            faults = {"sidecars": args.sidecars, "wipe_rate": args.wipe_rate,
+                      "move_rate": args.move_rate, "fresh_start_rate": args.fresh_start_rate,
+                      "savepoint_rate": args.savepoint_rate}
+            print(f"crashtest: seed {seed}, {args.cycles} cycles, {args.writers} writers, "
+                  f"{args.sidecars} sidecars, wipe rate {args.wipe_rate}, move rate "
+                  f"{args.move_rate if args.sidecars > 1 else 0}")
             workdir = work_root / f"seed-{seed}"
             shutil.rmtree(workdir, ignore_errors=True)
-            job = make_job(args, workdir, seed, args.writers, args.keys, log)
+            job = make_job(args, workdir, seed, args.writers, args.keys, args.sidecars, log)
             job.setup()
             executed = []  # every step of the run: replaying them all reproduces it
             try:
                 for cycle in range(args.cycles):
                     try:
-                        run_steps(job, random_cycle(seed, cycle, kill_points), executed)
+                        run_steps(job, random_cycle(seed, cycle, kill_points, faults,
+                                                    list(job.place)), executed)
                     except Exception as e:
                         totals["violations"] += 1
                         report(None, (seed, cycle), executed, e, job, work_root)
                         break  # the job's state is unknown past a violation
                     totals["cycles"] += 1
             finally:
-                job.sc.kill9()
-            totals["kills"] = job.kills
-            totals["recoveries"] = job.recoveries
+                job.cluster.kill_all()
+            for k in ("kills", "recoveries", "wipes", "moves"):
+                totals[k] = getattr(job, k)
             totals["committed"] = job.checkpoints_committed
             hit = job.kill_points_hit
             ok = (totals["violations"] == 0 and job.kills >= args.cycles
@@ -252,9 +316,10 @@ def main(argv=None):
             shutil.rmtree(work_root, ignore_errors=True)
         elif not ok:
             print(f"crashtest: directories kept in {work_root}", file=sys.stderr)
-    cycles = totals["cycles"] if args.scenario else args.cycles
+    cycles = totals["cycles"]  # scenarios run, or random cycles completed without a violation
     print(f"crashtest: cycles={cycles} kills={totals['kills']} recoveries={totals['recoveries']} "
-          f"committed_checkpoints={totals['committed']} violations={totals['violations']}")
+          f"committed_checkpoints={totals['committed']} wipes={totals['wipes']} "
+          f"moves={totals['moves']} violations={totals['violations']}")
     return 0 if ok and totals["violations"] == 0 else 1
 
 
@@ -265,13 +330,13 @@ def report(path, seed_cycle, executed, error, job, work_root):
     if not isinstance(error, replay.Violation):
         traceback.print_exception(error, file=sys.stderr)
     scenario = {"seed": job.seed, "writers": job.n, "keys": job.keys_per_writer * job.n,
-                "steps": executed}
+                "sidecars": len(job.cluster), "steps": executed}
     out = Path(work_root) / "failed-scenario.json"
     out.write_text(json.dumps(scenario, indent=1) + "\n")
     print(f"crashtest: fault schedule ({len(executed)} steps, the last one failed) written to {out}; "
           f"replay it with --scenario {out}", file=sys.stderr)
     print(f"crashtest: last steps: {json.dumps(executed[-6:])}", file=sys.stderr)
-    print(f"crashtest: sidecar log: {job.sc.log_path}", file=sys.stderr)
+    print(f"crashtest: sidecar logs: {job.cluster.logs()}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,30 +1,34 @@
-"""Checkpoint replay against a real delta-sidecar: the job, the model, the faults.
+"""Checkpoint replay against real delta-sidecars: the job, the model, the faults.
 
 A Job plays a Flink job with N sink subtasks ("writers") over a seeded source:
 each writer owns a disjoint part of the key space (as a keyBy shuffle would
-give it) and a deterministic stream of upserts and deletes. A checkpoint is
-PrepareCommit on every writer; when all prepared, the checkpoint is complete
-and its committables go into the job's checkpoint state; then Commit is
-called (notifyCheckpointComplete). A failure restores every writer from a
-completed checkpoint: RegisterWriter(restored=K), re-commit of K's
-committables and of what the sidecar reports pending, replay of the source
-from K's positions. That is exactly Flink's contract for a two-phase sink.
+give it) and a deterministic stream of upserts and deletes. Each writer is
+placed on one of the cluster's sidecars (the sidecar of its TaskManager) and
+writes, seals and aborts there. A checkpoint is PrepareCommit on every
+writer; when all prepared, the checkpoint is complete and its committables
+(with the sidecar that sealed each) go into the job's checkpoint state; then
+Commit is called (notifyCheckpointComplete), once per sidecar that holds
+some of the checkpoint's seals. A failure restores every writer from a
+completed checkpoint: RegisterWriter(restored=K) on its sidecar, re-commit of
+K's committables and of what the sidecars report pending, replay of the
+source from K's positions. That is Flink's contract for a two-phase sink.
 
 The model is independent of the sidecar: the expected table is the source's
-ops folded in the order their checkpoints were confirmed committed. A
-checkpoint's ops are folded exactly once, when a Commit that includes it
-returns OK (directly, after a retry, or during a restore); a rewind to an
-older savepoint folds the replayed ops again, on top of what is already
-committed, which is what an upsert table must show.
+ops folded, per writer, in the order its checkpoints were confirmed
+committed (writers own disjoint keys). A writer's ops up to checkpoint N are
+folded exactly once, when a Commit that includes its checkpoint N returns OK
+(directly, after a retry, or during a restore); a rewind to an older
+savepoint, or a fresh start, folds the replayed ops again, on top of what is
+already committed, which is what an upsert table must show. The identity
+ledger (identities.py) checks the table's commit identities the same way.
 
 Steps (the scenario vocabulary, see docs/crashtest.md) are executed by
-Job.run_step; the random mode generates the same steps from a seed.
+crashtest.run_step; the random mode generates the same steps from a seed.
 """
 
+import bisect
 import json
-import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -38,22 +42,14 @@ sys.path.insert(0, str(REPO_ROOT / "connector" / "python"))
 from deltasidecar import wire  # noqa: E402
 from deltasidecar import rows as pr  # noqa: E402
 
+from cluster import Cluster, Sidecar  # noqa: E402,F401
+from errors import JobFailed, SidecarDown, Violation  # noqa: E402,F401
+from identities import Ledger  # noqa: E402
+
 TABLE = "replay"
 SCHEMA = "id BIGINT, name STRING, score DOUBLE, qty INT"
 KEY = "id"
 FENCED = grpc.StatusCode.FAILED_PRECONDITION
-
-
-class Violation(Exception):
-    """The table disagrees with the model, or the sidecar broke a rule of the protocol."""
-
-
-class JobFailed(Exception):
-    """A call failed in a way that makes the job fail over (restore from a checkpoint)."""
-
-
-class SidecarDown(JobFailed):
-    """A call failed because the sidecar process is gone (killed, maybe at a kill point)."""
 
 
 def source_op(seed, writers, keys_per_writer, w, i):
@@ -65,86 +61,12 @@ def source_op(seed, writers, keys_per_writer, w, i):
     return "upsert", {"id": key, "name": f"w{w}-op{i}", "score": i * 0.5, "qty": i % 1000}
 
 
-class Sidecar:
-    """The delta-sidecar process under test, restartable on the same directories."""
-
-    def __init__(self, bin_dir, workdir, extra_args=()):
-        self.binary = Path(bin_dir) / "delta-sidecar"
-        self.workdir = Path(workdir)
-        self.data_dir = self.workdir / "data"
-        self.table_root = self.workdir / "tables"
-        self.socket = self.workdir / "sidecar.sock"
-        self.log_path = self.workdir / "sidecar.log"
-        self.extra_args = list(extra_args)
-        self.proc = None
-        self.starts = 0
-        self.armed = None
-
-    @property
-    def target(self):
-        return f"unix:{self.socket}"
-
-    def start(self, kill_point=None, timeout=30):
-        assert not self.running()
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.starts += 1
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DELTA_SIDECAR_")}
-        if kill_point:
-            env["DELTA_SIDECAR_KILL_POINT"] = kill_point
-        self.armed = kill_point
-        argv = [str(self.binary), "--listen", self.target, "--data-dir", str(self.data_dir),
-                "--table-root", str(self.table_root), *self.extra_args]
-        with open(self.log_path, "ab") as log:
-            log.write(f"--- start {self.starts}{' armed ' + kill_point if kill_point else ''}\n".encode())
-            log.flush()
-            self.log_offset = log.tell()
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env)
-        deadline = time.monotonic() + timeout
-        while "serving on" not in self.log_since_start():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"delta-sidecar exited with {self.proc.returncode} at start:\n"
-                                   f"{self.log_since_start()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"delta-sidecar did not start:\n{self.log_since_start()}")
-            time.sleep(0.005)
-
-    def log_since_start(self):
-        with open(self.log_path, "rb") as f:
-            f.seek(self.log_offset)
-            return f.read().decode(errors="replace")
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill9(self):
-        if self.running():
-            self.proc.send_signal(signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait(timeout=30)
-
-    def stop(self):
-        if self.running():
-            self.proc.send_signal(signal.SIGTERM)
-            rc = self.proc.wait(timeout=60)
-            if rc != 0:
-                raise RuntimeError(f"delta-sidecar exited with {rc} on SIGTERM:\n{self.log_since_start()}")
-
-    def kill_point_hit(self):
-        """The kill point that killed this run of the process, or None."""
-        if self.proc is None or self.proc.poll() != -signal.SIGKILL:
-            return None
-        for line in self.log_since_start().splitlines():
-            if line.startswith("kill point ") and " reached " in line:
-                return line.split()[2]
-        return None
-
-
 class Job:
     """The stream processor and its model; one instance per replay."""
 
-    def __init__(self, sidecar, deltactl, seed=1, writers=2, keys=200, batch=50, buckets=4,
+    def __init__(self, cluster, deltactl, seed=1, writers=2, keys=200, batch=50, buckets=4,
                  log=None):
-        self.sc = sidecar
+        self.cluster = cluster
         self.deltactl = deltactl
         self.seed = seed
         self.n = writers
@@ -152,22 +74,31 @@ class Job:
         self.batch = batch
         self.buckets = buckets
         self.log = log or (lambda msg: None)
-        self.client = None
+        self.clients = [None] * len(cluster)
         # Flink's side.
+        self.place = [0] * writers          # the sidecar each writer runs beside
+        self.left = [None] * writers        # (sidecar, epoch there) a writer last moved away from
+        self.registered_at = [None] * writers  # (sidecar, data-dir generation) of the last registration
         self.epochs = [0] * writers
         self.positions = [0] * writers      # next source op to send, per writer
         self.next_checkpoint = 1
-        self.completed = {}                 # checkpoint id -> {"positions", "committables"}
+        self.completed = {}                 # checkpoint id -> {"positions", "committables", "holders"}
         self.last_completed = None
-        self.committed_through = None       # highest completed checkpoint confirmed committed
+        self.committed_through = [None] * writers  # per writer: newest checkpoint confirmed committed
         self.failed = False                 # the job must restore before anything else
         # The model.
-        self.model = {}                     # id -> row
+        self.models = [{} for _ in range(writers)]   # per writer: id -> row, as committed
+        self.versions = [[] for _ in range(writers)]  # per writer: [(snapshot id, frozen model)]
         self.applied = [0] * writers        # source ops folded into the model, per writer
-        self.snapshot_models = {}           # append snapshot id -> model (frozen copy)
+        self.known = set()                  # APPEND snapshots created by this job's commits
+        self.verified = set()               # snapshots whose time travel matched the model
+        self.ledger = Ledger()
+        self.confirmed = set()              # completed checkpoints of this run confirmed for all writers
         # Counters for the summary.
         self.kills = 0
         self.recoveries = 0
+        self.wipes = 0
+        self.moves = 0
         self.kill_points_hit = set()
         self.checkpoints_committed = 0
 
@@ -176,19 +107,31 @@ class Job:
     def writer_id(self, w):
         return f"replay-sink/{w}"
 
-    def connect(self):
-        if self.client is not None:
-            self.client.close()
-        self.client = wire.Client(self.sc.target)
+    def connect(self, i):
+        if self.clients[i] is not None:
+            self.clients[i].close()
+        self.clients[i] = wire.Client(self.cluster[i].target)
 
-    def call(self, fn, *args, retry=True, **kwargs):
-        """Runs one RPC as a careful client would.
+    def disconnect(self, i):
+        if self.clients[i] is not None:
+            self.clients[i].close()
+            self.clients[i] = None
+
+    def any_client(self):
+        for i, sc in enumerate(self.cluster):
+            if sc.running() and self.clients[i] is not None:
+                return self.clients[i]
+        raise RuntimeError("no sidecar is running")
+
+    def call(self, i, fn, *args, retry=True, **kwargs):
+        """Runs one RPC to sidecar i as a careful client would.
 
         A failure caused by the process dying raises SidecarDown. UNAVAILABLE or
         DEADLINE_EXCEEDED from a live process (a slow start, an overloaded
         machine) is retried for up to 60 s when `retry` (unary calls are
         idempotent here); otherwise, e.g. for a broken Write stream, the job
         fails over (JobFailed)."""
+        sc = self.cluster[i]
         deadline = time.monotonic() + 60
         backoff = 0.05
         while True:
@@ -200,72 +143,84 @@ class Job:
                                     grpc.StatusCode.INTERNAL):
                     raise  # the server's own answer
                 try:
-                    self.sc.proc.wait(timeout=1)
+                    sc.proc.wait(timeout=1)
                 except subprocess.TimeoutExpired:
                     if retry and time.monotonic() < deadline and e.code() in (
                             grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                        self.log(f"{e.code().name} from a live sidecar; retrying: {e.details()}")
+                        self.log(f"{e.code().name} from a live {sc.name}; retrying: {e.details()}")
                         time.sleep(backoff)
                         backoff = min(backoff * 2, 1.0)
                         continue
                     self.failed = True
                     raise JobFailed(f"{e.code().name}: {e.details()}") from e
-                self.note_death()
-                raise SidecarDown(f"{e.code().name}: {e.details()}") from e
+                self.note_death(i)
+                raise SidecarDown(f"{sc.name}: {e.code().name}: {e.details()}") from e
 
-    def note_death(self):
-        if getattr(self.sc, "_death_noted", None) == self.sc.starts:
+    def note_death(self, i):
+        sc = self.cluster[i]
+        if sc.death_noted == sc.starts:
             return
-        self.sc._death_noted = self.sc.starts
+        sc.death_noted = sc.starts
         self.kills += 1
-        point = self.sc.kill_point_hit()
+        point = sc.kill_point_hit()
         if point:
             self.kill_points_hit.add(point)
-            self.log(f"sidecar killed at kill point {point}")
+            self.log(f"{sc.name} killed at kill point {point}")
         else:
-            self.log("sidecar died")
+            self.log(f"{sc.name} died")
         self.failed = True
 
-    def arm(self, spec):
-        """Restarts the sidecar (cleanly) with kill point `spec` ("name" or "name:n") armed."""
+    def arm(self, spec, i=0):
+        """Restarts sidecar i (cleanly) with kill point `spec` ("name" or "name:n") armed."""
         if self.failed:
             return
-        self.stop_sidecar()
-        self.sc.start(spec)
-        self.connect()
+        self.stop_sidecar(i)
+        self.cluster[i].start(spec)
+        self.connect(i)
 
-    def stop_sidecar(self):
+    def stop_sidecar(self, i):
         """SIGTERM. The channel closes first: gRPC's graceful shutdown would wait
         for an idle client connection to answer its ping (~5 s in grpc-python)."""
-        if self.client is not None:
-            self.client.close()
-            self.client = None
-        self.sc.stop()
+        self.disconnect(i)
+        self.cluster[i].stop()
 
     def last_kill_points(self):
-        point = self.sc.kill_point_hit()
-        return [point] if point else []
+        return [p for p in (sc.kill_point_hit() for sc in self.cluster) if p]
 
-    def kill(self):
-        """SIGKILL from outside, now."""
-        if self.sc.running():
-            self.sc.kill9()
-            self.note_death()
+    def kill(self, i=0):
+        """SIGKILL sidecar i from outside, now."""
+        if self.cluster[i].running():
+            self.cluster[i].kill9()
+            self.note_death(i)
+
+    def start_stopped(self):
+        """Starts every sidecar that is down (its pod restarts)."""
+        for i, sc in enumerate(self.cluster):
+            if not sc.running():
+                sc.start()
+                self.connect(i)
+
+    def holder(self, i):
+        sc = self.cluster[i]
+        return (i, sc.generation)
 
     # -- the job ------------------------------------------------------------------------
 
-    def setup(self, kill_point=None):
-        self.sc.start(kill_point)
-        self.connect()
-        self.client.create_table(TABLE, SCHEMA, KEY, buckets=self.buckets, if_not_exists=True)
+    def setup(self):
+        self.start_stopped()
+        self.clients[0].create_table(TABLE, SCHEMA, KEY, buckets=self.buckets, if_not_exists=True)
         self.register_all(restored=None)
 
     def register_all(self, restored):
+        """Registers every writer on its sidecar; returns the pending seals as
+        (holder, writer, committable)."""
         pending = []
         for w in range(self.n):
-            resp = self.call(self.client.register, TABLE, self.writer_id(w), restored=restored)
+            i = self.place[w]
+            resp = self.call(i, self.clients[i].register, TABLE, self.writer_id(w), restored=restored)
             self.epochs[w] = resp.epoch
-            pending.extend(resp.pending)
+            self.registered_at[w] = self.holder(i)
+            pending += [(self.holder(i), w, c) for c in resp.pending]
         return pending
 
     def ops(self, w, start, end):
@@ -274,13 +229,15 @@ class Job:
     def write(self, count, writers=None, kill_after_batches=None):
         """Each writer sends `count` source ops in batches, each acknowledged in turn.
 
-        With kill_after_batches=k the sidecar is SIGKILLed after k batches were
-        sent, before their acknowledgement is read ("during writes").
+        With kill_after_batches=k the writer's sidecar is SIGKILLed after k
+        batches were sent, before their acknowledgement is read ("during writes").
         """
         sent = 0
         for w in (range(self.n) if writers is None else writers):
-            schema = self.client.schema(TABLE)
-            stream = self.client.write_stream(TABLE, self.writer_id(w), self.epochs[w])
+            i = self.place[w]
+            client = self.clients[i]
+            schema = self.call(i, client.schema, TABLE)
+            stream = client.write_stream(TABLE, self.writer_id(w), self.epochs[w])
             end = self.positions[w] + count
             try:
                 while self.positions[w] < end:
@@ -289,13 +246,13 @@ class Job:
                     seq = stream.send(rows, n)
                     sent += 1
                     if kill_after_batches is not None and sent >= kill_after_batches:
-                        self.kill()
-                    ack = self.call(stream.ack, retry=False)
+                        self.kill(i)
+                    ack = self.call(i, stream.ack, retry=False)
                     if ack.batch_seq != seq or ack.rows_staged != n:
                         raise Violation(f"write ack {ack.batch_seq}/{ack.rows_staged} for batch {seq} "
                                         f"of {n} rows")
                     self.positions[w] = hi
-                self.call(stream.finish, retry=False)
+                self.call(i, stream.finish, retry=False)
             finally:
                 stream.cancel()
 
@@ -303,96 +260,171 @@ class Job:
                    kill_during=None, after_ms=0):
         """PrepareCommit on every writer; when all prepared: complete, then Commit.
 
-        kill_during="prepare" or "commit" SIGKILLs the sidecar `after_ms` after
-        the first PrepareCommit or the Commit was sent, whether it answered or not.
+        kill_during="prepare" or "commit" SIGKILLs a sidecar `after_ms` after
+        the first PrepareCommit (writer 0's sidecar) or the first Commit was
+        sent, whether it answered or not.
         """
         cid = self.next_checkpoint
         self.next_checkpoint += 1
-        committables = []
+        committables, holders = [], []
         for w in range(self.n):
+            i = self.place[w]
+            holders.append(self.holder(i))
             if kill_during == "prepare" and w == 0:
-                committables.append(self.killing(after_ms, self.client._prepare, wire.pb().PrepareCommitRequest(
-                    table=TABLE, writer_id=self.writer_id(w), epoch=self.epochs[w], checkpoint_id=cid)))
+                committables.append(self.killing(i, after_ms, self.clients[i]._prepare,
+                                                 wire.pb().PrepareCommitRequest(
+                                                     table=TABLE, writer_id=self.writer_id(w),
+                                                     epoch=self.epochs[w], checkpoint_id=cid)))
                 continue
-            committables.append(self.call(self.client.prepare, TABLE, self.writer_id(w),
+            committables.append(self.call(i, self.clients[i].prepare, TABLE, self.writer_id(w),
                                           self.epochs[w], cid))
         for w, c in enumerate(committables):
             if c.checkpoint_id != cid or c.epoch != self.epochs[w]:
                 raise Violation(f"PrepareCommit({cid}) of writer {w} answered {c}")
         if abort:
-            # The checkpoint is declined (another operator failed it): abort it
-            # everywhere; the job then restores from the last completed one.
-            for w in range(self.n):
-                self.call(self.client.abort, TABLE, self.writer_id(w), self.epochs[w], cid)
-            self.failed = True
+            self.abort(cid, committables, holders)
             return
         if not complete:
             return
-        self.completed[cid] = {"positions": list(self.positions), "committables": committables}
+        self.completed[cid] = {"positions": list(self.positions), "committables": committables,
+                               "holders": holders}
         self.last_completed = cid
-        self.commit(cid, committables, lose_answer=lose_answer, retries=retries,
+        items = [(holders[w], w, committables[w]) for w in range(self.n)]
+        self.commit(cid, items, lose_answer=lose_answer, retries=retries,
                     kill_after_ms=after_ms if kill_during == "commit" else None)
 
-    def killing(self, after_ms, method, request):
-        """Sends `request`, SIGKILLs the sidecar after `after_ms`, returns the answer if
-        one came first (else raises SidecarDown)."""
+    def abort(self, cid, committables, holders):
+        """The checkpoint is declined (another operator failed it): abort it
+        everywhere; a Commit of the aborted committables must then be refused.
+        The job then restores from the last completed checkpoint."""
+        for w in range(self.n):
+            i = self.place[w]
+            self.call(i, self.clients[i].abort, TABLE, self.writer_id(w), self.epochs[w], cid)
+        self.failed = True
+        for w in range(self.n):
+            i = holders[w][0]
+            try:
+                resp = self.call(i, self.clients[i].commit, [committables[w]])
+            except grpc.RpcError as e:
+                if e.code() != FENCED:
+                    raise Violation(f"Commit of aborted checkpoint {cid} of writer {w} got "
+                                    f"{e.code().name} ({e.details()}), expected FAILED_PRECONDITION")
+                continue
+            tc = resp.commits[0]
+            desc = self.ledger.describe(committables[w], self.name_gen(holders[w]))
+            raise Violation(f"Commit of aborted checkpoint {cid} ({desc}) answered OK: snapshot "
+                            f"{tc.snapshot_id}, already_committed={tc.already_committed}")
+
+    def killing(self, i, after_ms, method, request):
+        """Sends `request` to sidecar i, SIGKILLs it after `after_ms`, returns the
+        answer if one came first (else raises SidecarDown)."""
         future = method.future(request, timeout=wire.CALL_TIMEOUT)
         time.sleep(after_ms / 1000.0)
-        self.kill()
-        return self.call(future.result, retry=False)
+        self.kill(i)
+        return self.call(i, future.result, retry=False)
 
-    def commit(self, cid, committables, lose_answer=False, retries=0, kill_after_ms=None):
-        if kill_after_ms is not None:
-            resp = self.killing(kill_after_ms, self.client._commit,
-                                wire.pb().CommitRequest(committables=committables))
-        else:
-            resp = self.call(self.client.commit, committables)
+    def commit(self, cid, items, lose_answer=False, retries=0, kill_after_ms=None):
+        """Commits `items` ((holder, writer, committable)) on the sidecars that hold
+        them, one Commit per sidecar, and settles the model with each answer."""
+        groups = {}
+        for holder, w, c in items:
+            groups.setdefault(holder, []).append((w, c))
         if lose_answer:
             retries = max(retries, 1)  # the answer never arrived: the committer retries
-        first = resp.commits[0].snapshot_id
-        for _ in range(retries):
-            again = self.call(self.client.commit, committables)
-            if again.commits[0].snapshot_id != first or not again.commits[0].already_committed:
-                raise Violation(f"retried Commit({cid}) answered snapshot {again.commits[0].snapshot_id} "
-                                f"already_committed={again.commits[0].already_committed}; "
-                                f"the first answer was snapshot {first}")
-        self.confirm(cid, resp.commits[0].snapshot_id)
+        for n, (holder, group) in enumerate(groups.items()):
+            i = holder[0]
+            cs = [c for _, c in group]
+            fresh = self.ledger.fresh(cs, self.name_gen(holder))
+            if kill_after_ms is not None and n == 0:
+                resp = self.killing(i, kill_after_ms, self.clients[i]._commit,
+                                    wire.pb().CommitRequest(committables=cs))
+            else:
+                resp = self.call(i, self.clients[i].commit, cs)
+            first = resp.commits[0].snapshot_id
+            for _ in range(retries):
+                again = self.call(i, self.clients[i].commit, cs)
+                if again.commits[0].snapshot_id != first or not again.commits[0].already_committed:
+                    raise Violation(f"retried Commit({cid}) answered snapshot "
+                                    f"{again.commits[0].snapshot_id} already_committed="
+                                    f"{again.commits[0].already_committed}; the first answer was "
+                                    f"snapshot {first}")
+            self.settle(cid, holder, group, resp.commits[0], fresh)
 
-    def confirm(self, cid, snapshot_id):
-        """Checkpoint `cid` (and every completed one before it) is in the table."""
-        if self.committed_through is not None and cid <= self.committed_through:
-            if snapshot_id not in self.snapshot_models:
-                raise Violation(f"Commit of already committed checkpoint {cid} answered snapshot "
-                                f"{snapshot_id}, which no commit of this job created")
+    def name_gen(self, holder):
+        return (self.cluster[holder[0]].name, holder[1])
+
+    def settle(self, cid, holder, group, answer, fresh):
+        """A Commit of `group` ((writer, committable)) for checkpoint `cid` answered OK."""
+        i = holder[0]
+        snap, already = answer.snapshot_id, answer.already_committed
+        what = f"Commit of checkpoint {cid} on {self.cluster[i].name}"
+        if not already:
+            self.observe_history()
+        self.ledger.check_commit(what, fresh, self.name_gen(holder), snap, already)
+        self.ledger.acknowledge(what, [c for _, c in group], self.name_gen(holder))
+        new = sorted({w for w, _ in group
+                      if self.committed_through[w] is None or cid > self.committed_through[w]})
+        if not new:
+            if not already:
+                raise Violation(f"{what}, committed before, answered already_committed=false with "
+                                f"snapshot {snap}: committed twice")
+            if snap not in self.known:
+                raise Violation(f"{what}, committed before, answered snapshot {snap}, which no "
+                                f"commit of this job created")
             return
-        for w in range(self.n):
+        if snap in self.known:
+            raise Violation(f"{what} answered snapshot {snap}, which an earlier commit already "
+                            f"created")
+        for w in new:
             target = self.completed[cid]["positions"][w]
+            model = self.models[w]
             for kind, row in self.ops(w, self.applied[w], target):
                 if kind == "upsert":
-                    self.model[row["id"]] = row
+                    model[row["id"]] = row
                 else:
-                    self.model.pop(row["id"], None)
+                    model.pop(row["id"], None)
             self.applied[w] = target
-        self.checkpoints_committed += sum(1 for c in self.completed
-                                          if c <= cid and (self.committed_through is None or
-                                                           c > self.committed_through))
-        self.committed_through = cid
-        if snapshot_id in self.snapshot_models:
-            raise Violation(f"Commit of checkpoint {cid} answered snapshot {snapshot_id}, which "
-                            f"an earlier commit already created")
-        self.snapshot_models[snapshot_id] = dict(self.model)
+            self.committed_through[w] = cid
+            # Snapshot ids follow the table's order: a commit whose answer was lost
+            # and is learned later still sorts before the snapshots made since.
+            bisect.insort(self.versions[w], (snap, dict(model)), key=lambda v: v[0])
+        self.known.add(snap)
+        if all(c is not None and c >= cid for c in self.committed_through):
+            done = {c for c in self.completed if c <= cid} - self.confirmed
+            self.checkpoints_committed += len(done)
+            self.confirmed |= done
 
-    def recover(self, restore="latest", kill_point=None):
-        """Restarts the sidecar if it is down, then restores the job (Flink's failover)."""
-        if not self.sc.running():
-            self.sc.start(kill_point)
-            self.connect()
-        elif kill_point is not None:
-            self.stop_sidecar()
-            self.sc.start(kill_point)
-            self.connect()
-        if restore != "latest" and self.last_completed is not None and \
-                self.committed_through != self.last_completed:
+    def observe_history(self):
+        """Shows the ledger the table's retained snapshots, read through a live sidecar."""
+        for j, sc in enumerate(self.cluster):
+            if sc.running() and self.clients[j] is not None:
+                try:
+                    self.ledger.observe(self.history(j))
+                    return
+                except JobFailed:
+                    continue
+
+    def history(self, j):
+        """History through sidecar j. Background expiry may remove a snapshot while
+        History loads the retained ones (it then answers NOT_FOUND): read again."""
+        for attempt in range(20):
+            try:
+                return self.call(j, self.clients[j].history, TABLE)
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.NOT_FOUND or attempt == 19:
+                    raise
+                self.log(f"History raced expiry ({e.details()}); reading again")
+                time.sleep(0.02)
+
+    def settled(self):
+        """Every writer's newest completed checkpoint is confirmed committed."""
+        return self.last_completed is None or all(c == self.last_completed
+                                                  for c in self.committed_through)
+
+    def recover(self, restore="latest"):
+        """Restarts the sidecars that are down, then restores the job (Flink's failover)."""
+        self.start_stopped()
+        if restore != "latest" and not self.settled():
             # Whether the newest completed checkpoint reached the table is unknown
             # (the answer was lost); a restore from an older savepoint would not
             # tell. As in Flink, the failover restores the latest checkpoint
@@ -405,64 +437,179 @@ class Job:
             ids = sorted(self.completed)
             k = ids[max(0, len(ids) - 1 - int(restore))]
         self.recoveries += 1
-        self.log(f"restore from {'the start' if k is None else f'checkpoint {k}'}")
+        self.log(f"restore from {'the start' if k is None else f'checkpoint {k}'}, "
+                 f"writers on {self.place}")
         pending = self.register_all(restored=k)
-        if k is not None:
-            committables = list(pending) + list(self.completed[k]["committables"])
-            resp = self.call(self.client.commit, committables)
-            self.confirm(k, resp.commits[0].snapshot_id)
-            if self.committed_through is not None and k < self.committed_through:
-                # A rewind: the replayed ops will be committed (and folded) again.
-                self.applied = list(self.completed[k]["positions"])
-                self.committed_through = k
-            for c in [c for c in self.completed if c > k]:
-                del self.completed[c]
-            self.last_completed = k
-            self.positions = list(self.completed[k]["positions"])
-        else:
+        if k is None:
             if pending:
-                raise Violation(f"a fresh start got pending committables {list(pending)}")
-            if self.committed_through is not None:
+                raise Violation(f"a fresh start got pending committables {[c for _, _, c in pending]}")
+            if any(c is not None for c in self.committed_through):
                 raise Violation("a fresh start after committed checkpoints")
             self.positions = [0] * self.n
+            self.failed = False
+            return
+        items = list(pending)
+        state = self.completed[k]
+        for w in range(self.n):
+            holder = state["holders"][w]
+            confirmed = self.committed_through[w] is not None and self.committed_through[w] >= k
+            if holder[0] != self.place[w] and confirmed:
+                continue  # sealed on a sidecar the writer left, and known to be in the table
+            items.append((holder, w, state["committables"][w]))
+        self.commit(k, items)
+        for w in range(self.n):
+            if self.committed_through[w] is not None and k < self.committed_through[w]:
+                # A rewind: the replayed ops will be committed (and folded) again.
+                self.applied[w] = state["positions"][w]
+                self.committed_through[w] = k
+        self.forget_after(k)
+        self.positions = list(state["positions"])
+        if restore != "latest":
+            # Flink restarts the checkpoint counter after a savepoint's id.
+            self.next_checkpoint = k + 1
         self.failed = False
+
+    def forget_after(self, k):
+        for c in [c for c in self.completed if k is None or c > k]:
+            del self.completed[c]
+        self.confirmed = {c for c in self.confirmed if k is not None and c <= k}
+        self.last_completed = k
+
+    def fresh_start(self):
+        """The job starts over without a restored checkpoint (a new job with the
+        same operator uids): every writer registers fresh and the source replays
+        from its start, with checkpoint ids from 1 again. The table keeps what
+        was committed; the replayed ops are folded on top."""
+        if not self.settled():
+            self.recover("latest")  # an ambiguous commit is settled first
+        self.start_stopped()
+        self.recoveries += 1
+        self.log(f"fresh start, writers on {self.place}")
+        pending = self.register_all(restored=None)
+        if pending:
+            raise Violation(f"a fresh start got pending committables {[c for _, _, c in pending]}")
+        self.forget_after(None)
+        self.next_checkpoint = 1
+        self.positions = [0] * self.n
+        self.applied = [0] * self.n
+        self.committed_through = [None] * self.n
+        self.failed = False
+
+    def wipe_data_dir(self, i, sig="TERM"):
+        """Ends sidecar i (SIGTERM or SIGKILL), replaces its data dir with an empty
+        one and starts it again on the same table root: a pod replaced without
+        its staging volume. The job fails over. The last completed checkpoint is
+        committed first (restoring if needed): its seals would go with the dir."""
+        if not self.settled():
+            self.recover("latest")
+        if sig == "KILL":
+            self.kill(i)
+        elif self.cluster[i].running():
+            self.stop_sidecar(i)
+            self.kills += 1  # the process ended: counted as a kill
+        self.failed = True
+        self.disconnect(i)
+        self.cluster[i].wipe_data_dir()
+        self.log(f"{self.cluster[i].name}: data dir replaced by an empty one (SIG{sig})")
+        self.wipes += 1
+        for w in range(self.n):
+            if self.left[w] is not None and self.left[w][0] == i:
+                self.left[w] = None  # the sidecar no longer knows the writer: nothing to fence
+        self.cluster[i].start()
+        self.connect(i)
+
+    def move(self, writers, to, restore="latest"):
+        """The job restores (from `restore`, as recover) with `writers` placed on
+        sidecar `to`; the sidecar each leaves keeps its state (a zombie there
+        must be fenced)."""
+        if not self.settled():
+            self.recover("latest")
+        for w in writers:
+            if self.place[w] != to:
+                # A zombie can only act where the writer is registered: not on a
+                # sidecar whose data dir was replaced since it registered there.
+                known = self.registered_at[w] == self.holder(self.place[w])
+                self.left[w] = (self.place[w], self.epochs[w]) if known else None
+                self.log(f"writer {w} moves from {self.cluster[self.place[w]].name} to "
+                         f"{self.cluster[to].name}")
+                self.place[w] = to
+                self.moves += 1
+        self.failed = True
+        self.recover(restore)
 
     def zombie(self):
         """Restores the job while keeping the old epochs, then lets the old tasks try to
-        write, seal and commit: every call must be FENCED and change nothing."""
+        write, seal and commit: every call must be FENCED and change nothing. A
+        writer that moved is also tried on the sidecar it left, with the epoch it
+        had there: its PrepareCommit must be FENCED."""
         old_epochs = list(self.epochs)
         old_last = self.last_completed
         self.recover("latest")
         before = self.table_rows()
         for w in range(self.n):
-            stream = self.client.write_stream(TABLE, self.writer_id(w), old_epochs[w])
-            rows, n = pr.encode_rows(self.client.schema(TABLE), [("upsert", {"id": w, "name": "zombie",
-                                                                              "score": 0.0, "qty": 0})])
+            i = self.place[w]
+            client = self.clients[i]
+            schema = self.call(i, client.schema, TABLE)
+            stream = client.write_stream(TABLE, self.writer_id(w), old_epochs[w])
+            rows, n = pr.encode_rows(schema, [("upsert", {"id": w, "name": "zombie", "score": 0.0,
+                                                          "qty": 0})])
             stream.send(rows, n)
-            self.expect_fenced("Write", lambda: self.call(stream.ack, retry=False))
+            self.expect_fenced("Write", lambda: self.call(i, stream.ack, retry=False))
             stream.cancel()
             self.expect_fenced("PrepareCommit", lambda: self.call(
-                self.client.prepare, TABLE, self.writer_id(w), old_epochs[w], self.next_checkpoint + 100))
+                i, client.prepare, TABLE, self.writer_id(w), old_epochs[w], self.next_checkpoint + 100))
             if old_last is not None:
                 stale = type(self.completed[old_last]["committables"][w])()
                 stale.CopyFrom(self.completed[old_last]["committables"][w])
                 stale.epoch = old_epochs[w]
                 stale.checkpoint_id = self.next_checkpoint + 100
-                self.expect_fenced("Commit", lambda: self.call(self.client.commit, [stale]))
+                self.expect_fenced("Commit", lambda: self.call(i, client.commit, [stale]))
+        for w in range(self.n):
+            if self.left[w] is None or self.left[w][0] == self.place[w]:
+                continue
+            j, epoch = self.left[w]
+            self.expect_fenced(f"PrepareCommit on {self.cluster[j].name} (which writer {w} left, "
+                               f"with the epoch {epoch} it had there)",
+                               lambda: self.call(j, self.clients[j].prepare, TABLE, self.writer_id(w),
+                                                 epoch, self.next_checkpoint + 200),
+                               unsealed_lost_ok=True)
         if self.table_rows() != before:
             raise Violation("a fenced zombie changed the table")
 
-    def expect_fenced(self, what, fn):
+    def expect_fenced(self, what, fn, unsealed_lost_ok=False):
+        """`fn` must fail FAILED_PRECONDITION (or, with unsealed_lost_ok, ABORTED
+        unsealed-lost: the sidecar restarted since and refuses the writer anyway)."""
         try:
-            fn()
+            got = fn()
         except grpc.RpcError as e:
+            reasons = [v for k, v in (e.trailing_metadata() or ()) if k == "delta-sidecar-reason"]
+            if unsealed_lost_ok and e.code() == grpc.StatusCode.ABORTED and "unsealed-lost" in reasons:
+                return
             if e.code() != FENCED:
                 raise Violation(f"a zombie's {what} got {e.code().name} ({e.details()}), "
                                 f"expected FAILED_PRECONDITION")
             return
-        raise Violation(f"a zombie's {what} with an old epoch succeeded")
+        raise Violation(f"a zombie's {what} succeeded: "
+                        f"{str(got).strip() or 'OK'}".replace("\n", " "))
 
     # -- verification ---------------------------------------------------------------------
+
+    def model(self):
+        """The expected table now: every writer's committed rows."""
+        out = {}
+        for m in self.models:
+            out.update(m)
+        return out
+
+    def model_at(self, snapshot_id):
+        """The expected table at a snapshot: each writer's rows as of its newest
+        commit at or before that snapshot."""
+        out = {}
+        for versions in self.versions:
+            i = bisect.bisect_right(versions, snapshot_id, key=lambda v: v[0])
+            if i:
+                out.update(versions[i - 1][1])
+        return out
 
     def table_rows(self):
         out = self.deltactl("scan", TABLE)
@@ -470,32 +617,38 @@ class Job:
 
     def verify(self):
         """The table, read by deltactl and by time travel through every retained snapshot,
-        equals the model; every append snapshot is one this job's commits created."""
+        equals the model; every append snapshot is one this job's commits created; the
+        identity ledger agrees with the table's identities and writers map."""
         if self.failed:
             raise RuntimeError("verify needs a restored job")
-        compare("latest snapshot (deltactl scan)", self.model, self.table_rows())
-        history = self.client.history(TABLE)
-        last_model = None
+        model = self.model()
+        compare("latest snapshot (deltactl scan)", model, self.table_rows())
+        client = self.any_client()
+        history = self.history(self.clients.index(client))
+        self.ledger.observe(history)
+        self.ledger.check_table(json.loads(self.deltactl("describe", TABLE))["writers"])
         for s in history:
-            if s.kind == "APPEND":
-                if s.id not in self.snapshot_models:
-                    raise Violation(f"snapshot {s.id} (APPEND, identities "
-                                    f"{[(i.writer_id, i.checkpoint_id) for i in s.identities]}) "
-                                    f"was created by no commit the job saw succeed: a double commit")
-                last_model = self.snapshot_models[s.id]
-            if last_model is None:
-                continue  # older than anything this job committed (CREATE, or expired history)
+            if s.kind == "APPEND" and s.id not in self.known:
+                raise Violation(f"snapshot {s.id} (APPEND, identities "
+                                f"{[(i.writer_id, i.checkpoint_id) for i in s.identities]}) "
+                                f"was created by no commit the job saw succeed: a double commit")
+            if s.id in self.verified:
+                # Snapshots are immutable, and the model at a snapshot only changes
+                # when a commit is learned late (at the restore after its answer was
+                # lost), whose snapshot is newer than any verified before.
+                continue
             try:
-                rows, _ = self.client.scan(TABLE, snapshot_id=s.id)
+                rows, _ = client.scan(TABLE, snapshot_id=s.id)
             except grpc.RpcError as e:
                 # Background expiry may remove it between History and Scan.
                 if e.code() == grpc.StatusCode.NOT_FOUND and \
-                        s.id not in {h.id for h in self.client.history(TABLE)}:
+                        s.id not in {h.id for h in self.history(self.clients.index(client))}:
                     continue
                 raise
-            compare(f"snapshot {s.id} ({s.kind}, time travel)", last_model,
+            compare(f"snapshot {s.id} ({s.kind}, time travel)", self.model_at(s.id),
                     {r["id"]: r for r in rows})
-        self.log(f"verified {len(self.model)} rows and {len(history)} snapshots")
+            self.verified.add(s.id)
+        self.log(f"verified {len(model)} rows and {len(history)} snapshots")
 
 
 def compare(where, expected, actual):
