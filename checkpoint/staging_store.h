@@ -120,7 +120,7 @@ class StagingStore {
   absl::Status CheckEpoch(const WriterKey& writer, int64_t epoch);
 
   // Stages one batch (the table's key/value entries, serialized by
-  // EncodeStagedBatch) as one write, in memory until Seal. Returns the batch's
+  // AppendStagedEntry) as one write, in memory until Seal. Returns the batch's
   // sequence number. FAILED_PRECONDITION when fenced; ABORTED when the
   // writer's open batches were lost in a crash (it must restore and register
   // again).
