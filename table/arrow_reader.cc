@@ -1,5 +1,7 @@
 #include "table/arrow_reader.h"
 
+#include "table/arrow_batch_builder.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -12,13 +14,15 @@
 #include <thread>
 
 #include "table/absl_compat.h"
+#include "table/byte_order.h"
 #include "table/row.h"
 #include "table/status_macros.h"
 
 namespace deltasidecar::table {
 namespace {
 
-constexpr size_t kMaxBatchStringBytes = 64 << 20;
+using arrow_internal::BatchBuilder;
+using arrow_internal::ReleaseArray;
 
 // ---------------------------------------------------------------------------
 // Schema.
@@ -67,187 +71,6 @@ void FillSchema(ArrowSchema* s, std::string format, std::string name, int64_t fl
   s->release = ReleaseSchema;
   s->private_data = h;
 }
-
-// ---------------------------------------------------------------------------
-// Arrays. Each child owns its buffers, so a consumer may move a child out of
-// its parent (the C data interface allows it) and release them separately.
-
-struct ArrayHolder {
-  std::vector<uint8_t> validity, data;
-  std::vector<int32_t> offsets;
-  std::vector<const void*> buffers;
-  std::vector<ArrowArray*> children;
-};
-
-void ReleaseArray(ArrowArray* a) {
-  if (a == nullptr || a->release == nullptr) return;
-  auto* h = static_cast<ArrayHolder*>(a->private_data);
-  for (ArrowArray* child : h->children) {
-    if (child->release != nullptr) child->release(child);
-    delete child;
-  }
-  delete h;
-  a->release = nullptr;
-}
-
-// Appends the values of one column for one batch.
-class ColumnBuilder {
- public:
-  explicit ColumnBuilder(const Column& column)
-      : type_(column.type), width_(column.type == ColumnType::kBoolean ? 0 : FixedWidth(column.type)) {
-    Reset();
-  }
-
-  void Reset() {
-    h_ = std::make_unique<ArrayHolder>();
-    length_ = 0;
-    nulls_ = 0;
-    if (IsVariable()) h_->offsets.push_back(0);
-  }
-
-  bool IsVariable() const { return type_ == ColumnType::kString || type_ == ColumnType::kBinary; }
-  size_t string_bytes() const { return IsVariable() ? h_->data.size() : 0; }
-
-  void Append(const Value& v) {
-    const bool null = IsNull(v);
-    if (null) {
-      if (h_->validity.empty()) h_->validity.assign(capacity_bytes(), 0xff);
-      ++nulls_;
-    }
-    if (!h_->validity.empty()) {
-      size_t byte = static_cast<size_t>(length_ / 8);
-      if (byte >= h_->validity.size()) h_->validity.resize(byte + 1, 0xff);
-      if (null) h_->validity[byte] &= static_cast<uint8_t>(~(1u << (length_ % 8)));
-    }
-    switch (type_) {
-      case ColumnType::kBoolean: {
-        size_t byte = static_cast<size_t>(length_ / 8);
-        if (byte >= h_->data.size()) h_->data.resize(byte + 1, 0);
-        if (BoolOf(v)) h_->data[byte] |= static_cast<uint8_t>(1u << (length_ % 8));
-        break;
-      }
-      case ColumnType::kTinyint: Put<int8_t>(static_cast<int8_t>(IntOf(v))); break;
-      case ColumnType::kSmallint: Put<int16_t>(static_cast<int16_t>(IntOf(v))); break;
-      case ColumnType::kInt:
-      case ColumnType::kDate: Put<int32_t>(static_cast<int32_t>(IntOf(v))); break;
-      case ColumnType::kBigint:
-      case ColumnType::kDatetime:
-      case ColumnType::kTimestamp: Put<int64_t>(IntOf(v)); break;
-      case ColumnType::kFloat: Put<float>(static_cast<float>(DoubleOf(v))); break;
-      case ColumnType::kDouble: Put<double>(DoubleOf(v)); break;
-      case ColumnType::kDecimal: Put<__int128>(DecimalOf(v)); break;  // little-endian two's complement
-      case ColumnType::kString:
-      case ColumnType::kBinary: {
-        std::string_view s = StringOf(v);
-        h_->data.insert(h_->data.end(), s.begin(), s.end());
-        h_->offsets.push_back(static_cast<int32_t>(h_->data.size()));
-        break;
-      }
-    }
-    ++length_;
-  }
-
-  // Moves what was appended into a new ArrowArray and starts over.
-  ArrowArray* Finish() {
-    auto* a = new ArrowArray{};
-    ArrayHolder* h = h_.release();
-    if (nulls_ == 0) h->validity.clear();
-    if (type_ == ColumnType::kBoolean) h->data.resize(static_cast<size_t>((length_ + 7) / 8), 0);
-    // Arrow reads zero-length buffers through non-null pointers.
-    if (h->data.empty()) h->data.reserve(1);
-    h->buffers.push_back(nulls_ == 0 ? nullptr : h->validity.data());
-    if (IsVariable()) h->buffers.push_back(h->offsets.data());
-    h->buffers.push_back(h->data.data());
-    a->length = length_;
-    a->null_count = nulls_;
-    a->n_buffers = static_cast<int64_t>(h->buffers.size());
-    a->buffers = h->buffers.data();
-    a->release = ReleaseArray;
-    a->private_data = h;
-    Reset();
-    return a;
-  }
-
- private:
-  size_t capacity_bytes() const { return static_cast<size_t>(length_ / 8 + 1); }
-  template <typename T>
-  void Put(T v) {
-    size_t at = h_->data.size();
-    h_->data.resize(at + sizeof(T));
-    std::memcpy(h_->data.data() + at, &v, sizeof(T));
-  }
-
-  const ColumnType type_;
-  const size_t width_;
-  std::unique_ptr<ArrayHolder> h_;
-  int64_t length_ = 0;
-  int64_t nulls_ = 0;
-};
-
-// Turns merged (key, value) entries into record batches of the chosen columns.
-class BatchBuilder {
- public:
-  BatchBuilder(const TableSchema& schema, const std::vector<int>& columns, bool with_op)
-      : schema_(schema), columns_(columns), row_(schema.columns().size()) {
-    for (int c : columns_) builders_.emplace_back(schema.columns()[c]);
-    if (with_op) {
-      op_column_.name = "_op";
-      op_column_.type = ColumnType::kString;
-      op_ = std::make_unique<ColumnBuilder>(op_column_);
-    }
-    for (int c : columns_) need_value_ = need_value_ || !schema.IsKeyColumn(c);
-  }
-
-  // Decodes one entry and appends the chosen columns. DATA_LOSS on damage.
-  absl::Status Add(std::string_view key, std::string_view value) {
-    RETURN_IF_ERROR(DecodeKey(schema_, key, &row_));
-    ASSIGN_OR_RETURN(RowOp op, ValueOp(value));
-    if (op == RowOp::kDelete) {
-      for (int c : schema_.value_columns()) row_[c].emplace<std::monostate>();
-    } else if (need_value_) {
-      RETURN_IF_ERROR(DecodeValue(schema_, value, &row_));
-    }
-    for (size_t i = 0; i < columns_.size(); ++i) builders_[i].Append(row_[columns_[i]]);
-    if (op_ != nullptr) op_->Append(Value(std::string(op == RowOp::kDelete ? "delete" : "upsert")));
-    ++rows_;
-    return absl::OkStatus();
-  }
-
-  int64_t rows() const { return rows_; }
-  bool Full(int64_t batch_rows) const {
-    if (rows_ >= batch_rows) return true;
-    size_t bytes = 0;
-    for (const auto& b : builders_) bytes += b.string_bytes();
-    return bytes >= kMaxBatchStringBytes;
-  }
-
-  // The struct array of one record batch; the builder starts a new batch.
-  void Finish(ArrowArray* out) {
-    auto* h = new ArrayHolder();
-    h->buffers.push_back(nullptr);
-    for (auto& b : builders_) h->children.push_back(b.Finish());
-    if (op_ != nullptr) h->children.push_back(op_->Finish());
-    *out = ArrowArray{};
-    out->length = rows_;
-    out->n_buffers = 1;
-    out->buffers = h->buffers.data();
-    out->n_children = static_cast<int64_t>(h->children.size());
-    out->children = h->children.data();
-    out->release = ReleaseArray;
-    out->private_data = h;
-    rows_ = 0;
-  }
-
- private:
-  const TableSchema& schema_;
-  const std::vector<int> columns_;
-  std::vector<ColumnBuilder> builders_;
-  Column op_column_;
-  std::unique_ptr<ColumnBuilder> op_;
-  bool need_value_ = false;
-  Row row_;
-  int64_t rows_ = 0;
-};
 
 // ---------------------------------------------------------------------------
 // Sources of merged entries.
@@ -399,7 +222,7 @@ class StreamState {
 
  private:
   std::unique_ptr<BatchBuilder> NewBuilder() {
-    return std::make_unique<BatchBuilder>(table_->schema(), columns_, with_op_);
+    return std::make_unique<BatchBuilder>(table_->schema(), columns_, with_op_, batch_rows_);
   }
 
   int Fail(const absl::Status& s) {
