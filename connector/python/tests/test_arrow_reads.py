@@ -317,3 +317,24 @@ def test_through_a_sidecar_equals_the_table_root(random_table, sidecar, client):
     first = deltasidecar.changes_reader("r", 1, client=client).read_all()
     assert sort(canon_arrow(first)) == sort(canon_arrow(
         deltasidecar.changes_reader("r", 1, root=sidecar.table_root).read_all()))
+
+
+def test_readme_arrow_lines_run_as_written(tmp_path):
+    """The Python of README.md's Arrow block, on a table root laid out as the
+    quick start leaves it (var/tables with the table "scores")."""
+    import re
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme[readme.index("### Python\n"):]
+    section = section[:section.index("\n## ")]
+    blocks = re.findall(r"<<'EOF'\n(.*?)\nEOF\n", section, re.S)
+    script = next(b for b in blocks if "to_arrow" in b)
+    (tmp_path / "var").mkdir()
+    ctl = Ctl(tmp_path / "var" / "tables")
+    ctl.run("create", "scores", "--schema", "id BIGINT, name STRING, score DOUBLE", "--primary-key", "id")
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"id": 1, "name": "a", "score": 1.5}\n')
+    ctl.run("import", "scores", rows)
+    out = subprocess.run([sys.executable, "-"], input=script, cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120, env=dict(os.environ))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["[{'id': 1, 'name': 'a', 'score': 1.5}]", "[(1, 1.5)]"]
