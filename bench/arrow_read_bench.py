@@ -131,6 +131,8 @@ def main():
             sc.stop()
 
     results["rows_per_second"] = {k: round(a.rows / v) for k, v in secs.items()}
+    # The machine may be shared: the load says how much of it this run had.
+    results["loadavg_at_end"] = open("/proc/loadavg").read().split()[:3]
     Path(a.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"{a.rows:,} rows, {describe.get('files', '?')} files; table built in {build_s:.0f} s")
     print("| reader | seconds | rows/s |\n|---|---:|---:|")
