@@ -30,6 +30,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "sidecar"))
 
 
+def note(name, seconds, rows):
+    print(f"{name}: {seconds:.2f} s, {rows / seconds:,.0f} rows/s", flush=True)
+
+
 def timed(fn, repeat):
     times, result = [], None
     for _ in range(repeat):
@@ -92,11 +96,13 @@ def main():
         with open(os.devnull, "wb") as null:
             ctl("scan", "bench", "--format", "jsonl", stdout=null)
     secs["deltactl scan --format jsonl"], _ = timed(scan_jsonl, a.repeat)
+    note("deltactl scan", secs["deltactl scan --format jsonl"], a.rows)
 
     for threads in (0, 1):
         s, t = timed(lambda: deltasidecar.to_arrow("bench", root=root, threads=threads), a.repeat)
         assert t.num_rows == a.rows, t.num_rows
         secs[f"to_arrow (root, threads={threads or os.cpu_count()})"] = s
+        note(f"to_arrow threads={threads}", s, a.rows)
         del t
 
     query = "select grp, count(*) as n, sum(amount) as total, avg(score) as mean from r group by grp"
@@ -107,6 +113,7 @@ def main():
     s, out = timed(group_by_reader, a.repeat)
     assert len(out) == min(1000, a.rows) and sum(row[1] for row in out) == a.rows
     secs["DuckDB GROUP BY over reader()"] = s
+    note("group by reader", s, a.rows)
 
     parquet = work / "bench.parquet"
     t0 = time.perf_counter()
@@ -122,6 +129,7 @@ def main():
         sc.start()
         try:
             client = deltasidecar.Client(sc.target)
+            client.call_timeout = 3600  # one Scan call streams the whole table
             t0 = time.perf_counter()
             n = sum(1 for _ in client.scan("bench"))
             secs["Client.scan through a sidecar (dicts)"] = time.perf_counter() - t0
