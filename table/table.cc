@@ -616,6 +616,24 @@ absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewScan(const Snapshot& sn
       std::make_unique<MergingIterator>(std::move(children), /*skip_deletes=*/true)));
 }
 
+absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewBucketScan(
+    const Snapshot& snapshot, int bucket, std::string_view lower,
+    const std::optional<std::string>& upper) {
+  if (bucket < 0 || static_cast<size_t>(bucket) >= snapshot.buckets.size()) {
+    return absl::InvalidArgumentError(Cat("bucket ", bucket, " is out of range"));
+  }
+  std::vector<MergingIterator::Child> children;
+  const auto& files = snapshot.buckets[bucket];
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (std::string_view(files[i].max_key) < lower) continue;
+    if (upper && std::string_view(files[i].min_key) >= std::string_view(*upper)) continue;
+    ASSIGN_OR_RETURN(auto it, OpenForRead(snapshot.id, files[i]));
+    children.push_back({std::move(it), static_cast<int64_t>(i)});
+  }
+  return std::unique_ptr<TableIterator>(new MergedTableIterator(
+      std::make_unique<MergingIterator>(std::move(children), /*skip_deletes=*/true)));
+}
+
 absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewChanges(int64_t from, int64_t to) {
   if (from > to) {
     return absl::InvalidArgumentError(Cat("--from ", from, " is after --to ", to));

@@ -157,6 +157,12 @@ class Table {
 
   // Live rows of `snapshot` ordered by primary key, merged on read.
   absl::StatusOr<std::unique_ptr<TableIterator>> NewScan(const Snapshot& snapshot);
+  // Live rows of one bucket of `snapshot`, ordered by primary key, opening
+  // only the files whose key range overlaps [lower, upper) (no upper bound when
+  // nullopt). Rows outside the range may still be returned: the caller filters.
+  absl::StatusOr<std::unique_ptr<TableIterator>> NewBucketScan(
+      const Snapshot& snapshot, int bucket, std::string_view lower,
+      const std::optional<std::string>& upper);
   // The encoded upsert value stored for `key` in `snapshot`, or nullopt.
   absl::StatusOr<std::optional<std::string>> Get(const Snapshot& snapshot, std::string_view key);
   // What changed from snapshot `from` (exclusive) to `to` (inclusive): the

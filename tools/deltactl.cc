@@ -3,7 +3,11 @@
 // delta-sidecar that commits to the same root.
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -46,6 +50,7 @@ struct Args {
   // create
   std::string schema, primary_key;
   int buckets = dt::kDefaultBuckets;
+  bool if_not_exists = false;
   // import
   std::string file, writer;
   int64_t checkpoint = -1;
@@ -101,7 +106,18 @@ absl::StatusOr<std::shared_ptr<const dt::Snapshot>> PickSnapshot(dt::Table& tabl
 
 absl::Status CmdCreate(const Args& a) {
   ASSIGN_OR_RETURN(auto schema, dt::TableSchema::Parse(a.schema, a.primary_key, a.buckets));
-  RETURN_IF_ERROR(dt::Table::Create(a.root, a.table, schema));
+  absl::Status created = dt::Table::Create(a.root, a.table, schema);
+  if (absl::IsAlreadyExists(created) && a.if_not_exists) {
+    // Only a table with this very schema counts as the one asked for.
+    ASSIGN_OR_RETURN(auto existing, dt::Table::Open(a.root, a.table));
+    if (existing->schema().ToJson() != schema.ToJson()) {
+      return absl::AlreadyExistsError(Cat("table ", a.table, " exists with another schema: ",
+                                          existing->schema().ColumnsString()));
+    }
+    fmt::print("table {} exists\n", a.table);
+    return absl::OkStatus();
+  }
+  RETURN_IF_ERROR(created);
   fmt::print("created table {} ({} buckets)\n", a.table, schema.buckets());
   return absl::OkStatus();
 }
@@ -166,8 +182,29 @@ absl::Status CmdImport(const Args& a) {
   return absl::OkStatus();
 }
 
+// A row counter on stderr while it is a terminal (export); nothing otherwise.
+class Progress {
+ public:
+  explicit Progress(std::string what) : what_(std::move(what)), on_(isatty(STDERR_FILENO) == 1) {}
+  void Add(uint64_t n) {
+    rows_ += n;
+    if (on_ && rows_ - shown_ >= 100000) {
+      shown_ = rows_;
+      fmt::print(stderr, "\r{}: {} rows", what_, rows_);
+    }
+  }
+  void Done() {
+    if (on_) fmt::print(stderr, "\r{}: {} rows, done\n", what_, rows_);
+  }
+
+ private:
+  std::string what_;
+  bool on_;
+  uint64_t rows_ = 0, shown_ = 0;
+};
+
 absl::Status PrintRows(const dt::TableSchema& schema, dt::TableIterator& it, const std::string& format,
-                       bool with_op) {
+                       bool with_op, std::FILE* to = stdout, Progress* progress = nullptr) {
   if (format != "jsonl" && format != "csv") {
     return absl::InvalidArgumentError(Cat("--format must be jsonl or csv, got '", format, "'"));
   }
@@ -195,13 +232,84 @@ absl::Status PrintRows(const dt::TableSchema& schema, dt::TableIterator& it, con
       out += j.dump();
       out += '\n';
     }
+    if (progress != nullptr) progress->Add(1);
     if (out.size() > (1 << 20)) {
-      std::fwrite(out.data(), 1, out.size(), stdout);
+      if (std::fwrite(out.data(), 1, out.size(), to) != out.size()) return absl::InternalError("write failed");
       out.clear();
     }
   }
-  std::fwrite(out.data(), 1, out.size(), stdout);
+  if (std::fwrite(out.data(), 1, out.size(), to) != out.size()) return absl::InternalError("write failed");
   return it.status();
+}
+
+// jsonl and csv are written here, into OUT.tmp-<pid> renamed over OUT when
+// complete. parquet and arrow are written by the Python package
+// (deltasidecar.export, through libdeltatable_arrow), which this process
+// becomes: ${DELTA_PYTHON:-python3} must have deltasidecar[arrow] installed.
+absl::Status CmdExport(const Args& a) {
+  if (a.format == "parquet" || a.format == "arrow") {
+    std::string python = std::getenv("DELTA_PYTHON") ? std::getenv("DELTA_PYTHON") : "python3";
+    std::error_code ec;
+    auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    auto lib = self.parent_path().parent_path() / "lib" / "libdeltatable_arrow.so";
+    if (!ec && std::getenv("DELTASIDECAR_ARROW_LIB") == nullptr && std::filesystem::exists(lib)) {
+      setenv("DELTASIDECAR_ARROW_LIB", lib.c_str(), 1);
+    }
+    std::vector<std::string> args = {python, "-m", "deltasidecar.export", "--root", a.root, a.table,
+                                     "--format", a.format};
+    if (a.snapshot >= 0) args.insert(args.end(), {"--snapshot", std::to_string(a.snapshot)});
+    if (!a.as_of.empty()) args.insert(args.end(), {"--as-of", a.as_of});
+    args.push_back(a.file);
+    std::vector<char*> argv;
+    for (auto& s : args) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    std::fflush(stdout);
+    execvp(argv[0], argv.data());
+    return absl::FailedPreconditionError(Cat(
+        "--format ", a.format, " runs '", python, " -m deltasidecar.export', which could not start (",
+        std::strerror(errno), "): activate the virtual environment that has deltasidecar[arrow] "
+        "(scripts/setup-deps and scripts/build make .venv) or set DELTA_PYTHON"));
+  }
+  if (a.format != "jsonl" && a.format != "csv") {
+    return absl::InvalidArgumentError(
+        Cat("--format must be parquet, arrow, jsonl or csv, got '", a.format, "'"));
+  }
+  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
+  ASSIGN_OR_RETURN(auto snap, PickSnapshot(*table, a));
+  ASSIGN_OR_RETURN(auto it, table->NewScan(*snap));
+  const std::string tmp = Cat(a.file, ".tmp-", getpid());
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) return absl::InternalError(Cat("cannot create ", tmp, ": ", std::strerror(errno)));
+  Progress progress(Cat("export ", a.table, "@", snap->id));
+  absl::Status s = PrintRows(table->schema(), *it, a.format, /*with_op=*/false, f, &progress);
+  if (std::fclose(f) != 0 && s.ok()) s = absl::InternalError(Cat("writing ", tmp, " failed"));
+  if (s.ok() && std::rename(tmp.c_str(), a.file.c_str()) != 0) {
+    s = absl::InternalError(Cat("cannot rename ", tmp, " to ", a.file, ": ", std::strerror(errno)));
+  }
+  if (!s.ok()) {
+    std::remove(tmp.c_str());
+    return s;
+  }
+  progress.Done();
+  return absl::OkStatus();
+}
+
+// Removes a table: its directory is first renamed to a hidden name (readers
+// and Table::List ignore names starting with '.'), so the table disappears at
+// once, then deleted. Writers still committing to it fail.
+absl::Status CmdDrop(const Args& a) {
+  RETURN_IF_ERROR(dt::ValidateTableName(a.table));
+  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
+  table.reset();
+  const auto dir = std::filesystem::path(a.root) / a.table;
+  const auto hidden = std::filesystem::path(a.root) / Cat(".tmp-drop-", a.table, "-", getpid());
+  std::error_code ec;
+  std::filesystem::rename(dir, hidden, ec);
+  if (ec) return absl::InternalError(Cat("cannot rename ", dir.string(), ": ", ec.message()));
+  std::filesystem::remove_all(hidden, ec);
+  if (ec) return absl::InternalError(Cat("table dropped, but removing ", hidden.string(), " failed: ", ec.message()));
+  fmt::print("dropped table {}\n", a.table);
+  return absl::OkStatus();
 }
 
 absl::Status CmdScan(const Args& a) {
@@ -355,6 +463,11 @@ int main(int argc, char** argv) {
   create->add_option("--schema", a.schema, "Columns, e.g. \"id BIGINT, name STRING, score DOUBLE\"")->required();
   create->add_option("--primary-key", a.primary_key, "Comma-separated key columns")->required();
   create->add_option("--buckets", a.buckets, "Hash buckets (write.bucket.num), 1-4096")->capture_default_str();
+  create->add_flag("--if-not-exists", a.if_not_exists,
+                   "Succeed when the table already exists with the same schema, key and buckets");
+
+  auto* drop = sub("drop", "Remove a table and all its snapshots and data files", CmdDrop);
+  table_arg(drop);
 
   auto* import = sub("import", "Commit a JSON-lines file atomically; prints the new snapshot id", CmdImport);
   table_arg(import);
@@ -367,6 +480,14 @@ int main(int argc, char** argv) {
   table_arg(scan);
   snapshot_args(scan);
   scan->add_option("--format", a.format, "jsonl or csv")->capture_default_str();
+
+  auto* exp = sub("export", "Write one snapshot to a file: parquet or arrow (through the Python "
+                             "package deltasidecar[arrow]), jsonl or csv", CmdExport);
+  table_arg(exp);
+  snapshot_args(exp);
+  exp->add_option("--format", a.format, "parquet, arrow, jsonl or csv")->required()
+      ->check(CLI::IsMember({"parquet", "arrow", "jsonl", "csv"}));
+  exp->add_option("out", a.file, "Output file (replaced when the export is complete)")->required();
 
   auto* get = sub("get", "Print the row with a primary key (exit 3 when absent)", CmdGet);
   table_arg(get);

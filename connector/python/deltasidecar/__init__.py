@@ -12,6 +12,11 @@ primary-key delta table.
 creates and reads tables and commits. Lower layers: `codec` (packed rows from
 and to Python values), `wire` (the gRPC stubs), `rows` (an independent codec
 the server's tests use).
+
+Reads as Arrow, pandas or DuckDB (the [arrow] extra: pyarrow, pandas, duckdb)
+live in `deltasidecar.arrow`: `to_arrow`, `reader`, `to_pandas`, `to_duckdb`,
+`changes_reader`, from a table root or through a sidecar. They are imported on
+first use, so the client works without the extra.
 """
 
 from .client import (DEFAULT_TARGET, Change, Client, CommitIdentity, Committable, Registration,
@@ -21,6 +26,17 @@ from .errors import (DeltaSidecarError, FencedError, InvalidRecordError, NotFoun
                      RetryableError, UnrecoverableError, UnsealedLostError, WriterClosedError)
 from .schema import ColumnInfo, TableSchema
 from .writer import Writer
+
+_ARROW_NAMES = ("to_arrow", "reader", "to_pandas", "to_duckdb", "changes_reader")
+
+
+def __getattr__(name):
+    # deltasidecar.to_arrow etc. without importing pyarrow for writers.
+    if name in _ARROW_NAMES:
+        from . import arrow
+        return getattr(arrow, name)
+    raise AttributeError(f"module 'deltasidecar' has no attribute {name!r}")
+
 
 __all__ = [
     "Writer", "Client", "Registration", "TableCommitResult", "Change", "SnapshotInfo",

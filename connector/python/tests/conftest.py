@@ -6,8 +6,9 @@ also with `deltactl --root <table_root> scan`. The process handling is the
 one of the server's tests (tests/sidecar/sidecar_api.py).
 
 Binaries come from $DELTA_BIN_DIR (CTest sets it), default <repo>/build/bin.
-Run with Debian's interpreter:
-    DELTA_BIN_DIR=build/bin /usr/bin/python3 -m pytest -q connector/python/tests
+Run with the virtual environment's interpreter, where scripts/build installed
+the package's wheel (a source checkout is used only when none is installed):
+    DELTA_BIN_DIR=build/bin .venv/bin/python -m pytest -q connector/python/tests
 """
 
 import os
@@ -18,7 +19,10 @@ import pytest
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 REPO_ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(PACKAGE_ROOT))
+try:
+    import deltasidecar  # noqa: F401  (the installed wheel)
+except ImportError:
+    sys.path.insert(0, str(PACKAGE_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "tests" / "sidecar"))
 
 import sidecar_api  # noqa: E402

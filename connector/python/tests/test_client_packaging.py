@@ -34,6 +34,8 @@ def test_installed_wheel_works_without_the_repository(sidecar, tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "deltasidecar/proto/deltasidecar/v1/sidecar.proto" in names
     assert "deltasidecar/py.typed" in names and "deltasidecar/writer.py" in names
+    # Generated when the wheel was built (grpcio-tools), not at run time.
+    assert "deltasidecar/v1/sidecar_pb2.py" in names and "deltasidecar/v1/sidecar_pb2_grpc.py" in names
     subprocess.run(pip + ["install", "--no-deps", "--no-index", "--target", str(site), str(wheel)],
                    check=True, capture_output=True, timeout=300)
     code = (
@@ -48,6 +50,8 @@ def test_installed_wheel_works_without_the_repository(sidecar, tmp_path):
         "c.close()\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(site)
+    # No protoc on the PATH: the installed package must not need one.
+    env["PATH"] = str(Path(sys.executable).parent)
     out = subprocess.run([sys.executable, "-c", code, sidecar.target], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -62,11 +66,12 @@ def test_readme_python_lines_run_as_written(sidecar, deltactl):
     section = section[:section.index("\n## ")]
     script = re.search(r"<<'EOF'\n(.*?)\nEOF\n", section, re.S).group(1)
     printed = re.search(r"It prints `(.*?)`", section).group(1)
-    env = dict(os.environ, DELTA_SIDECAR_TARGET=sidecar.target,
-               PYTHONPATH=str(PACKAGE_ROOT))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["DELTA_SIDECAR_TARGET"] = sidecar.target
     for _ in range(2):  # and again, as a user rerunning it would
-        out = subprocess.run(["/usr/bin/python3", "-"], input=script, cwd=REPO_ROOT, env=env,
+        # sys.executable: the virtual environment's python (.venv/bin/python in the README).
+        out = subprocess.run([sys.executable, "-"], input=script, cwd=REPO_ROOT, env=env,
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == printed
-    assert deltactl.scan("orders") == [{"id": 1, "name": "a", "score": 1.5}]
+    assert deltactl.scan("scores") == [{"id": 1, "name": "a", "score": 1.5}]

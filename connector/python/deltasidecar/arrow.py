@@ -1,0 +1,335 @@
+"""Arrow, pandas and DuckDB reads of delta tables (the [arrow] extra).
+
+Two ways to reach a table, with the same results:
+
+* ``root=`` a table root on a shared file system: the rows are read in this
+  process by libdeltatable_arrow (the C++ reader, table/arrow_reader.h) and
+  handed to pyarrow through the Arrow C stream interface without copying.
+  Column projection and primary-key filters are pushed down (only the
+  overlapping files are opened; an exact key reads one bucket).
+* ``client=`` a :class:`deltasidecar.Client`: the rows come from the sidecar's
+  Scan/Changes streams and are converted to Arrow here; the filter is applied
+  after the transfer.
+
+Types: BOOLEAN bool, TINYINT..BIGINT int8..int64, FLOAT float32, DOUBLE
+float64, DECIMAL(p,s) decimal128(p,s), STRING string, BINARY binary, DATE
+date32, DATETIME timestamp[ms, tz=UTC], TIMESTAMP timestamp[ns, tz=UTC].
+
+The library is found at $DELTASIDECAR_ARROW_LIB, else at
+<dir of deltactl on PATH>/../lib/libdeltatable_arrow.so (where scripts/build
+puts it: build/bin/deltactl and build/lib/).
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import datetime
+import decimal
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
+
+import pyarrow as pa
+
+from .errors import DeltaSidecarError, InvalidRecordError, NotFoundError, UnrecoverableError
+
+LIBRARY_NAME = "libdeltatable_arrow.so"
+FilterTerm = Tuple[str, str, Any]
+AsOf = Union[None, int, datetime.datetime]
+
+_OPS = {"==": "eq", "=": "eq", ">=": "ge", ">": "gt", "<=": "le", "<": "lt"}
+
+
+class _ArrowArrayStream(ctypes.Structure):
+    # struct ArrowArrayStream: four callbacks and private_data.
+    _fields_ = [("get_schema", ctypes.c_void_p), ("get_next", ctypes.c_void_p),
+                ("get_last_error", ctypes.c_void_p), ("release", ctypes.c_void_p),
+                ("private_data", ctypes.c_void_p)]
+
+
+_lib = None
+_lib_lock = threading.Lock()
+
+
+def library_path() -> Path:
+    """Where libdeltatable_arrow.so is looked for (see the module docstring)."""
+    env = os.environ.get("DELTASIDECAR_ARROW_LIB")
+    if env:
+        return Path(env)
+    candidates = []
+    if os.environ.get("DELTA_BIN_DIR"):
+        candidates.append(Path(os.environ["DELTA_BIN_DIR"]).parent / "lib" / LIBRARY_NAME)
+    deltactl = shutil.which("deltactl")
+    if deltactl:
+        real = Path(deltactl).resolve().parent
+        candidates += [real.parent / "lib" / LIBRARY_NAME, real / LIBRARY_NAME]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise DeltaSidecarError(
+        f"{LIBRARY_NAME} not found: set DELTASIDECAR_ARROW_LIB to it (scripts/build writes "
+        f"build/lib/{LIBRARY_NAME}), or put deltactl on PATH; looked at "
+        + (", ".join(str(c) for c in candidates) or "nothing"))
+
+
+def _library():
+    global _lib
+    with _lib_lock:
+        if _lib is None:
+            lib = ctypes.CDLL(str(library_path()))
+            p, i64, i32 = ctypes.c_char_p, ctypes.c_int64, ctypes.c_int
+            stream = ctypes.POINTER(_ArrowArrayStream)
+            lib.deltatable_arrow_scan.argtypes = [p, p, i64, i64, p, p, i64, i32, stream]
+            lib.deltatable_arrow_changes.argtypes = [p, p, i64, i64, p, p, i64, stream]
+            lib.deltatable_arrow_resolve_snapshot.argtypes = [p, p, i64, i64, ctypes.POINTER(i64)]
+            lib.deltatable_arrow_last_error.restype = ctypes.c_char_p
+            _lib = lib
+        return _lib
+
+
+def _raise_for(lib, rc: int, what: str) -> None:
+    if rc == 0:
+        return
+    message = f"{what}: {lib.deltatable_arrow_last_error().decode('utf-8', 'replace')}"
+    if rc == 3:
+        raise InvalidRecordError(message)
+    if rc == 5:
+        raise NotFoundError(message)
+    if rc == 15:
+        raise UnrecoverableError(message)
+    raise DeltaSidecarError(message)
+
+
+def _as_of_ms(as_of: AsOf) -> int:
+    if as_of is None:
+        return -1
+    if isinstance(as_of, datetime.datetime):
+        if as_of.tzinfo is None:
+            as_of = as_of.replace(tzinfo=datetime.timezone.utc)
+        return int(as_of.timestamp() * 1000)
+    return int(as_of)
+
+
+def _json_value(v: Any) -> Any:
+    """A filter value in the JSON form the table accepts for its column."""
+    if isinstance(v, decimal.Decimal):
+        return str(v)
+    if isinstance(v, datetime.datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return v.isoformat(sep=" ")
+    if isinstance(v, datetime.date):
+        return v.isoformat()
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(v)).decode("ascii")
+    return v
+
+
+def _check_filter(filter: Optional[Sequence[FilterTerm]]) -> List[FilterTerm]:
+    terms = list(filter or [])
+    for t in terms:
+        if not (isinstance(t, (tuple, list)) and len(t) == 3 and t[1] in _OPS):
+            raise InvalidRecordError(
+                f"filter term {t!r}: expected (column, op, value) with op one of "
+                + ", ".join(_OPS))
+    return terms
+
+
+def filter_json(filter: Optional[Sequence[FilterTerm]]) -> Optional[str]:
+    """The C reader's filter text for terms such as [("id", ">=", 10), ("id", "<", 20)].
+
+    Equality terms name a prefix of the primary key; each range term is on the
+    next key column and is combined with those equalities."""
+    terms = _check_filter(filter)
+    if not terms:
+        return None
+    eq = {c: _json_value(v) for c, op, v in terms if _OPS[op] == "eq"}
+    out: dict = {}
+    if eq:
+        out["eq"] = eq
+    for c, op, v in terms:
+        name = _OPS[op]
+        if name != "eq":
+            if name in out:
+                raise InvalidRecordError(f"filter: two '{op}' terms; give one bound per side")
+            out[name] = {**eq, c: _json_value(v)}
+    return json.dumps(out)
+
+
+def _import_stream(fill) -> pa.RecordBatchReader:
+    stream = _ArrowArrayStream()
+    fill(ctypes.byref(stream))
+    # pyarrow moves the stream out of the struct (and releases it when done).
+    return pa.RecordBatchReader._import_from_c(ctypes.addressof(stream))
+
+
+def _root(root: Union[str, os.PathLike, None]) -> bytes:
+    if root is None:
+        root = os.environ.get("DELTA_TABLE_ROOT")
+    if not root:
+        raise InvalidRecordError("give root= (a table root) or client= (a sidecar), "
+                                 "or set DELTA_TABLE_ROOT")
+    return os.fsencode(root)
+
+
+# -- through a sidecar -----------------------------------------------------------
+
+def arrow_type(column) -> pa.DataType:
+    """The Arrow type of a deltasidecar.ColumnInfo."""
+    simple = {"BOOLEAN": pa.bool_(), "TINYINT": pa.int8(), "SMALLINT": pa.int16(),
+              "INT": pa.int32(), "BIGINT": pa.int64(), "FLOAT": pa.float32(),
+              "DOUBLE": pa.float64(), "STRING": pa.string(), "BINARY": pa.binary(),
+              "DATE": pa.date32(), "DATETIME": pa.timestamp("ms", tz="UTC"),
+              "TIMESTAMP": pa.timestamp("ns", tz="UTC")}
+    if column.base == "DECIMAL":
+        return pa.decimal128(column.precision, column.scale)
+    return simple[column.base]
+
+
+def _arrow_schema(schema, columns: Optional[Sequence[str]], with_op: bool) -> pa.Schema:
+    by_name = {c.name: c for c in schema.columns}
+    names = list(columns) if columns is not None else [c.name for c in schema.columns]
+    for n in names:
+        if n not in by_name:
+            raise InvalidRecordError(f"column list: unknown column '{n}'")
+    fields = [pa.field(n, arrow_type(by_name[n]), nullable=by_name[n].nullable) for n in names]
+    if with_op:
+        fields.append(pa.field("_op", pa.string(), nullable=False))
+    return pa.schema(fields)
+
+
+def _filter_rows(rows: Iterable[dict], terms: List[FilterTerm]) -> Iterable[dict]:
+    import operator
+    ops = {"eq": operator.eq, "ge": operator.ge, "gt": operator.gt, "le": operator.le,
+           "lt": operator.lt}
+    checks = [(c, ops[_OPS[op]], v) for c, op, v in terms]
+    for row in rows:
+        if all(f(row[c], v) for c, f, v in checks):
+            yield row
+
+
+def _client_reader(schema: pa.Schema, rows: Iterable[dict], batch_rows: int) -> pa.RecordBatchReader:
+    names = schema.names
+
+    def batches():
+        chunk: List[dict] = []
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) >= batch_rows:
+                yield pa.RecordBatch.from_pylist([{n: r[n] for n in names} for r in chunk], schema)
+                chunk = []
+        if chunk:
+            yield pa.RecordBatch.from_pylist([{n: r[n] for n in names} for r in chunk], schema)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+# -- public API -------------------------------------------------------------------
+
+def reader(table: str, snapshot: Optional[int] = None, as_of: AsOf = None,
+           columns: Optional[Sequence[str]] = None,
+           filter: Optional[Sequence[FilterTerm]] = None, *,
+           root: Union[str, os.PathLike, None] = None, client=None,
+           batch_rows: int = 65536, threads: int = 0) -> pa.RecordBatchReader:
+    """A pyarrow.RecordBatchReader over the live rows of a snapshot (the latest,
+    `snapshot`, or the newest at or before `as_of`: epoch ms or a datetime, naive
+    meaning UTC). Rows come bucket by bucket, key-ordered within a bucket.
+    `threads` (root only): 0 one per core, 1 a repeatable order."""
+    if snapshot is not None and as_of is not None:
+        raise InvalidRecordError("give snapshot or as_of, not both")
+    if client is not None:
+        terms = _check_filter(filter)
+        schema = _arrow_schema(client.describe_table(table), columns, False)
+        as_of_ms = None if as_of is None else _as_of_ms(as_of)
+        rows = _filter_rows(client.scan(table, snapshot, as_of_unix_ms=as_of_ms), terms)
+        return _client_reader(schema, rows, batch_rows)
+    lib = _library()
+    cols = None if columns is None else json.dumps(list(columns)).encode()
+    flt = filter_json(filter)
+    flt = None if flt is None else flt.encode()
+    root_b = _root(root)
+
+    def fill(out):
+        rc = lib.deltatable_arrow_scan(root_b, table.encode(), -1 if snapshot is None else snapshot,
+                                       _as_of_ms(as_of), cols, flt, batch_rows, threads, out)
+        _raise_for(lib, rc, f"reading table '{table}'")
+
+    return _import_stream(fill)
+
+
+def changes_reader(table: str, from_snapshot: int, to_snapshot: Optional[int] = None,
+                   columns: Optional[Sequence[str]] = None,
+                   filter: Optional[Sequence[FilterTerm]] = None, *,
+                   root: Union[str, os.PathLike, None] = None, client=None,
+                   batch_rows: int = 65536) -> pa.RecordBatchReader:
+    """What changed after `from_snapshot` up to `to_snapshot` (default latest): the
+    latest entry per key, with an "_op" column ("upsert" or "delete"; a delete has
+    NULL in every non-key column)."""
+    if client is not None:
+        terms = _check_filter(filter)
+        schema = _arrow_schema(client.describe_table(table), columns, True)
+        full = _arrow_schema(client.describe_table(table), None, False)
+
+        def rows():
+            for ch in client.changes(table, from_snapshot, to_snapshot):
+                row = {n: ch.row.get(n) for n in full.names}
+                row["_op"] = ch.op
+                yield row
+
+        return _client_reader(schema, _filter_rows(rows(), terms), batch_rows)
+    lib = _library()
+    cols = None if columns is None else json.dumps(list(columns)).encode()
+    flt = filter_json(filter)
+    flt = None if flt is None else flt.encode()
+    root_b = _root(root)
+
+    def fill(out):
+        rc = lib.deltatable_arrow_changes(root_b, table.encode(), from_snapshot,
+                                          -1 if to_snapshot is None else to_snapshot, cols, flt,
+                                          batch_rows, out)
+        _raise_for(lib, rc, f"reading the changes of table '{table}'")
+
+    return _import_stream(fill)
+
+
+def resolve_snapshot(table: str, snapshot: Optional[int] = None, as_of: AsOf = None, *,
+                     root: Union[str, os.PathLike, None] = None) -> int:
+    """The id of the snapshot that reader() with these arguments reads."""
+    lib = _library()
+    out = ctypes.c_int64(-1)
+    rc = lib.deltatable_arrow_resolve_snapshot(_root(root), table.encode(),
+                                               -1 if snapshot is None else snapshot,
+                                               _as_of_ms(as_of), ctypes.byref(out))
+    _raise_for(lib, rc, f"finding the snapshot of table '{table}'")
+    return out.value
+
+
+def to_arrow(table: str, snapshot: Optional[int] = None, as_of: AsOf = None,
+             columns: Optional[Sequence[str]] = None,
+             filter: Optional[Sequence[FilterTerm]] = None, **kwargs) -> pa.Table:
+    """The live rows of a snapshot as a pyarrow.Table (see reader())."""
+    return reader(table, snapshot, as_of, columns, filter, **kwargs).read_all()
+
+
+def to_pandas(table: str, snapshot: Optional[int] = None, as_of: AsOf = None,
+              columns: Optional[Sequence[str]] = None,
+              filter: Optional[Sequence[FilterTerm]] = None, **kwargs):
+    """The live rows of a snapshot as a pandas.DataFrame (DECIMAL columns hold
+    decimal.Decimal, timestamps are timezone-aware UTC)."""
+    return to_arrow(table, snapshot, as_of, columns, filter, **kwargs).to_pandas()
+
+
+def to_duckdb(table: str, snapshot: Optional[int] = None, as_of: AsOf = None,
+              columns: Optional[Sequence[str]] = None,
+              filter: Optional[Sequence[FilterTerm]] = None, *, connection=None, **kwargs):
+    """A DuckDB relation streaming from reader(): DuckDB pulls batches as the query
+    runs. Query it with .query(...) or register it; a RecordBatchReader held in a
+    Python variable also works directly: ``t = reader("orders"); duckdb.sql("select
+    count(*) from t")``. A reader is consumed by one query."""
+    import duckdb
+    con = connection if connection is not None else duckdb  # the module: its default connection
+    return con.from_arrow(reader(table, snapshot, as_of, columns, filter, **kwargs))
