@@ -1048,14 +1048,24 @@ TEST_F(StagingStoreDiskFullTest, ReadSealedIsAbortedWhenTheStoreReopensUnderIt) 
 // Staged batches reach the disk only when sealed (or at a clean close). After
 // a crash, a writer that had registered must restore and register again; its
 // sealed checkpoints are intact.
-TEST(StagingUncleanCloseTest, OpenBatchesAreLostAndTheWriterMustRestore) {
-  fs::path dir = fs::path(::testing::TempDir()) / ("staging_unclean_test_" + table::RandomId());
-  auto faulty =
+// A store on a file system that can drop what was not synced (a crash).
+class StagingUncleanCloseTest : public ::testing::Test {
+ protected:
+  StagingUncleanCloseTest() {
+    options.path = dir.string();
+    options.env = env.get();
+  }
+  ~StagingUncleanCloseTest() override { fs::remove_all(dir); }
+
+  const fs::path dir =
+      fs::path(::testing::TempDir()) / ("staging_unclean_test_" + table::RandomId());
+  const std::shared_ptr<table::testing::FaultInjectionFileSystem> faulty =
       std::make_shared<table::testing::FaultInjectionFileSystem>(rocksdb::FileSystem::Default());
-  std::unique_ptr<rocksdb::Env> env = table::testing::MakeEnv(faulty);
+  const std::unique_ptr<rocksdb::Env> env = table::testing::MakeEnv(faulty);
   StagingOptions options;
-  options.path = dir.string();
-  options.env = env.get();
+};
+
+TEST_F(StagingUncleanCloseTest, OpenBatchesAreLostAndTheWriterMustRestore) {
   const WriterKey w{"t", "w"};
   Registration reg;
   {
@@ -1098,14 +1108,7 @@ TEST(StagingUncleanCloseTest, OpenBatchesAreLostAndTheWriterMustRestore) {
 // A writer that staged nothing since its last seal lost nothing in a crash
 // (power loss included): it goes on without registering again, while one
 // with open batches must restore.
-TEST(StagingUncleanCloseTest, IdleWriterGoesOnAfterACrash) {
-  fs::path dir = fs::path(::testing::TempDir()) / ("staging_idle_test_" + table::RandomId());
-  auto faulty =
-      std::make_shared<table::testing::FaultInjectionFileSystem>(rocksdb::FileSystem::Default());
-  std::unique_ptr<rocksdb::Env> env = table::testing::MakeEnv(faulty);
-  StagingOptions options;
-  options.path = dir.string();
-  options.env = env.get();
+TEST_F(StagingUncleanCloseTest, IdleWriterGoesOnAfterACrash) {
   const WriterKey idle{"t", "idle"};
   const WriterKey busy{"t", "busy"};
   const WriterKey aborted{"t", "aborted"};
@@ -1135,8 +1138,6 @@ TEST(StagingUncleanCloseTest, IdleWriterGoesOnAfterACrash) {
     EXPECT_EQ(two.batches, 1u);
     EXPECT_EQ(two.rows, 1u);
   }
-  store.reset();
-  fs::remove_all(dir);
 }
 
 // A WAL damaged before its end (not a torn tail) is salvaged up to the
