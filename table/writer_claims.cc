@@ -8,13 +8,13 @@
 #include "table/absl_compat.h"
 #include "table/file_util.h"
 #include "table/status_macros.h"
+#include "table/table_layout.h"
 #include "xxhash.h"
 
 namespace deltasidecar::table {
 namespace {
 
 constexpr char kWritersDir[] = "writers";
-constexpr char kTmpPrefix[] = ".tmp-";
 constexpr std::string_view kClaimMagic = "DCLAIM1";
 constexpr uint64_t kMaxClaimBytes = 64 << 10;
 // Claims of one writer lost to other processes before ClaimNext gives up.
@@ -29,12 +29,6 @@ int64_t ParseIncarnationName(std::string_view name) {
   }
   int64_t n = -1;
   return absl::SimpleAtoi(AV(name), &n) ? n : -1;
-}
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 }  // namespace

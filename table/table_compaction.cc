@@ -1,0 +1,261 @@
+// Table: compaction, expiry, orphan removal and the retention policy.
+#include "table/table.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "nlohmann/json.hpp"
+#include "table/absl_compat.h"
+#include "table/file_util.h"
+#include "table/kill_point.h"
+#include "table/parallel_for.h"
+#include "table/row.h"
+#include "table/status_macros.h"
+#include "table/table_layout.h"
+
+namespace deltasidecar::table {
+
+absl::StatusOr<std::optional<int64_t>> Table::Compact(bool full) {
+  if (full) {
+    return CompactBuckets([](const std::vector<DataFileMeta>& files) -> std::optional<CompactionPick> {
+      if (files.size() >= 2 || (files.size() == 1 && files[0].deletes > 0)) {
+        return CompactionPick{0, files.size()};
+      }
+      return std::nullopt;
+    });
+  }
+  CompactionOptions policy = options_.compaction;
+  if (policy.trigger_files <= 0) policy.trigger_files = CompactionOptions().trigger_files;
+  return CompactBuckets([policy](const std::vector<DataFileMeta>& files) {
+    return PickCompaction(files, policy);
+  });
+}
+
+absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
+    const std::function<std::optional<CompactionPick>(const std::vector<DataFileMeta>&)>& pick) {
+  // One compaction at a time per handle; commits only wait for the publish.
+  absl::MutexLock compact_lock(&compact_mu_);
+  ASSIGN_OR_RETURN(auto base, LatestSnapshot());
+  struct Job {
+    int bucket;
+    CompactionPick pick;
+    std::vector<DataFileMeta> inputs;
+    std::optional<DataFileMeta> output;  // none when every row was deleted
+  };
+  std::vector<Job> jobs;
+  for (int b = 0; b < schema_.buckets(); ++b) {
+    const auto& files = base->buckets[b];
+    if (auto p = pick(files)) {
+      jobs.push_back({b, *p, {files.begin() + p->first, files.begin() + p->first + p->count}, {}});
+    }
+  }
+  if (jobs.empty()) return std::optional<int64_t>();
+  std::vector<std::string> outputs;
+  absl::Mutex outputs_mu;
+  absl::Status s = ParallelFor(jobs.size(), options_.commit_threads, [&](size_t k) -> absl::Status {
+    Job& job = jobs[k];
+    std::vector<MergingIterator::Child> children;
+    for (size_t i = 0; i < job.inputs.size(); ++i) {
+      ASSIGN_OR_RETURN(auto it, data_files_->NewScanIterator(job.inputs[i]));
+      children.push_back({std::move(it), static_cast<int64_t>(i)});
+    }
+    // Deletes can be dropped only when nothing older than the inputs exists.
+    MergingIterator merged(std::move(children), /*skip_deletes=*/job.pick.includes_oldest());
+    ASSIGN_OR_RETURN(auto writer, data_files_->NewWriter(job.bucket, 0));
+    for (merged.SeekToFirst(); merged.Valid(); merged.Next()) {
+      RETURN_IF_ERROR(writer->Add(merged.key(), merged.value()));
+    }
+    RETURN_IF_ERROR(merged.status());
+    if (writer->entries() == 0) return absl::OkStatus();  // the writer removes its empty file
+    ASSIGN_OR_RETURN(job.output, writer->Finish());
+    absl::MutexLock lock(&outputs_mu);
+    outputs.push_back(job.output->name);
+    return absl::OkStatus();
+  });
+  if (s.ok() && !outputs.empty()) s = SyncDir(storage_->fs.get(), data_files_->dir());
+  if (!s.ok()) {
+    RemoveDataFiles(outputs);
+    return s;
+  }
+  ReachKillPoint(KillPoint::kCompactionAfterDataFiles);
+  absl::MutexLock commit_lock(&commit_mu_);
+  for (int attempt = 0; attempt < options_.max_commit_attempts; ++attempt) {
+    auto latest = LatestSnapshot();
+    if (!latest.ok()) {
+      RemoveDataFiles(outputs);
+      return latest.status();
+    }
+    Snapshot next = **latest;
+    next.parent_id = next.id;
+    next.id += 1;
+    next.time_ms = std::max(NowMs(), next.time_ms);
+    next.kind = SnapshotKind::kCompact;
+    next.identities.clear();
+    next.added_entries = next.added_deletes = 0;
+    next.removed.clear();
+    std::vector<std::string> skipped;
+    for (auto& job : jobs) {
+      auto& files = next.buckets[job.bucket];
+      // The inputs must still be a contiguous run (other commits only append
+      // newer files); if another compaction took them, drop this bucket's work.
+      auto first = std::find_if(files.begin(), files.end(),
+                                [&](const DataFileMeta& f) { return f.name == job.inputs[0].name; });
+      bool intact = first != files.end() && static_cast<size_t>(files.end() - first) >= job.inputs.size() &&
+                    (!job.pick.includes_oldest() || first == files.begin());
+      for (size_t i = 0; intact && i < job.inputs.size(); ++i) {
+        intact = (first + i)->name == job.inputs[i].name;
+      }
+      if (!intact) {
+        if (job.output) skipped.push_back(job.output->name);
+        continue;
+      }
+      for (const auto& in : job.inputs) next.removed.push_back(in.name);
+      auto pos = files.erase(first, first + job.inputs.size());
+      if (job.output) {
+        DataFileMeta out = *job.output;
+        out.added_in = next.id;
+        files.insert(pos, std::move(out));
+      }
+    }
+    if (next.removed.empty()) {
+      RemoveDataFiles(outputs);
+      return std::optional<int64_t>();
+    }
+    absl::Status p = Publish(next);
+    if (p.ok()) {
+      ReachKillPoint(KillPoint::kCompactionAfterPublish);
+      RemoveDataFiles(skipped);
+      return std::optional<int64_t>(next.id);
+    }
+    if (!absl::IsAlreadyExists(p)) return p;
+  }
+  RemoveDataFiles(outputs);
+  return absl::AbortedError(Cat("compaction of table '", name_, "' lost the race ",
+                                         options_.max_commit_attempts, " times"));
+}
+
+absl::StatusOr<ExpireResult> Table::Expire(int keep, absl::Duration orphan_age) {
+  if (keep < 1) return absl::InvalidArgumentError(Cat("--keep must be at least 1, got ", keep));
+  absl::MutexLock commit_lock(&commit_mu_);
+  rocksdb::FileSystem* fs = storage_->fs.get();
+  const std::string snap_dir = JoinPath(dir_, kSnapshotDir);
+  ASSIGN_OR_RETURN(auto names, ListDir(fs, snap_dir));
+  std::vector<int64_t> ids;
+  for (const auto& n : names) {
+    if (int64_t id = ParseSnapshotFileName(n); id >= 0) ids.push_back(id);
+    if (n.rfind(kTmpPrefix, 0) == 0) {
+      // A crashed publisher's leftover; young ones may belong to a live committer.
+      uint64_t mtime = 0;
+      if (fs->GetFileModificationTime(JoinPath(snap_dir, n), rocksdb::IOOptions(), &mtime, nullptr).ok() &&
+          absl::FromUnixSeconds(static_cast<int64_t>(mtime)) + kStaleTmpAge < absl::Now()) {
+        RemoveFile(fs, JoinPath(snap_dir, n)).IgnoreError();
+      }
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  ExpireResult result;
+  if (ids.empty()) return absl::DataLossError(Cat("table '", name_, "' has no snapshot"));
+  result.earliest_snapshot = ids.front();
+  if (ids.size() <= static_cast<size_t>(keep)) {
+    if (orphan_age != absl::InfiniteDuration()) {
+      ASSIGN_OR_RETURN(result.orphans_removed, RemoveOrphans(orphan_age));
+    }
+    return result;
+  }
+  const int64_t earliest = ids[ids.size() - keep];
+  // A file removed by snapshot t is used only by snapshots before t. Walking
+  // t upwards, snapshot t-1 is deleted (durably) before the files t removed,
+  // so a crash never leaves a snapshot whose files are gone, and a rerun picks
+  // up at the earliest remaining snapshot (its removed files are deleted again).
+  for (int64_t t : ids) {
+    if (t > earliest) break;
+    if (t > ids.front()) {
+      RETURN_IF_ERROR(RemoveFile(fs, SnapshotPath(t - 1)));
+      RETURN_IF_ERROR(SyncDir(fs, snap_dir));
+      ReachKillPoint(KillPoint::kExpireMidway);
+      ++result.snapshots_removed;
+      absl::MutexLock lock(&mu_);
+      cache_.erase(t - 1);
+    }
+    ASSIGN_OR_RETURN(auto s, LoadSnapshot(t));
+    result.files_removed += RemoveDataFiles(s->removed);
+  }
+  result.earliest_snapshot = earliest;
+  if (orphan_age != absl::InfiniteDuration()) {
+    ASSIGN_OR_RETURN(result.orphans_removed, RemoveOrphans(orphan_age));
+  }
+  return result;
+}
+
+absl::StatusOr<int> Table::RemoveOrphans(absl::Duration min_age) {
+  rocksdb::FileSystem* fs = storage_->fs.get();
+  // List first: a file published after the listing is referenced by a snapshot
+  // read below, and one written after it is too young to be touched.
+  ASSIGN_OR_RETURN(auto names, ListDir(fs, data_files_->dir()));
+  ASSIGN_OR_RETURN(int64_t lo, EarliestId());
+  ASSIGN_OR_RETURN(int64_t hi, LatestId());
+  absl::flat_hash_set<std::string> referenced;
+  for (int64_t id = lo; id <= hi; ++id) {
+    auto s = LoadSnapshot(id);
+    if (absl::IsNotFound(s.status())) continue;  // expired meanwhile
+    if (!s.ok()) return s.status();
+    for (const auto& files : (*s)->buckets)
+      for (const auto& f : files) referenced.insert(f.name);
+  }
+  const absl::Time cutoff = absl::Now() - min_age;
+  int removed = 0;
+  for (const auto& n : names) {
+    if (!IsDataFileName(n, -1) || referenced.contains(n)) continue;
+    uint64_t mtime = 0;
+    if (!fs->GetFileModificationTime(data_files_->PathOf(n), rocksdb::IOOptions(), &mtime, nullptr).ok() ||
+        absl::FromUnixSeconds(static_cast<int64_t>(mtime)) > cutoff) {
+      continue;
+    }
+    removed += RemoveDataFiles({n});
+  }
+  return removed;
+}
+
+absl::Status Table::RunMaintenance() {
+  if (options_.compaction.trigger_files > 0) {
+    auto c = Compact(false);
+    // A lost race with another compactor is harmless: the next run retries.
+    if (!c.ok() && !absl::IsAborted(c.status())) return c.status();
+  }
+  ASSIGN_OR_RETURN(int64_t latest, LatestId());
+  ASSIGN_OR_RETURN(RetentionPoint point, FindRetentionPoint(latest));
+  const int64_t keep = RetainedCount(point, latest);
+  if (keep >= latest - point.earliest + 1) return absl::OkStatus();
+  return Expire(static_cast<int>(keep)).status();
+}
+
+absl::StatusOr<Table::RetentionPoint> Table::FindRetentionPoint(int64_t latest) {
+  RetentionPoint p;
+  ASSIGN_OR_RETURN(p.earliest, EarliestId());
+  // Snapshot times never decrease with the id: binary search for the first
+  // one younger than max_age.
+  const absl::Time cutoff = absl::Now() - options_.retention.max_age;
+  int64_t lo = p.earliest, hi = latest;
+  p.first_young = latest + 1;
+  while (lo <= hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    ASSIGN_OR_RETURN(auto s, LoadSnapshot(mid));
+    if (SnapshotTime(*s) >= cutoff) {
+      p.first_young = mid;
+      hi = mid - 1;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return p;
+}
+
+int64_t Table::RetainedCount(const RetentionPoint& point, int64_t latest) const {
+  // Snapshots younger than max_age, within [min_snapshots, max_snapshots].
+  const RetentionOptions& r = options_.retention;
+  return std::clamp<int64_t>(latest + 1 - point.first_young, r.min_snapshots, r.max_snapshots);
+}
+
+}  // namespace deltasidecar::table
