@@ -37,8 +37,8 @@ SidecarServer::~SidecarServer() {
 
 
 absl::StatusOr<std::unique_ptr<SidecarServer>> SidecarServer::Open(const SidecarOptions& options) {
-  if (options.data_dir.empty()) return absl::InvalidArgumentError("--data-dir is required");
-  if (options.table_root.empty()) return absl::InvalidArgumentError("--table-root is required");
+  if (options.data_dir.empty()) return absl::InvalidArgumentError("the staging store's data directory (data_dir) is not set");
+  if (options.table_root.empty()) return absl::InvalidArgumentError("the table root (table_root) is not set");
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec) return absl::InternalError(Cat("cannot create ", options.data_dir, ": ", ec.message()));

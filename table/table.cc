@@ -463,7 +463,7 @@ absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewBucketScan(
 
 absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewChanges(int64_t from, int64_t to) {
   if (from > to) {
-    return absl::InvalidArgumentError(Cat("--from ", from, " is after --to ", to));
+    return absl::InvalidArgumentError(Cat("changes from snapshot ", from, " to snapshot ", to, ": the start is after the end"));
   }
   // `from` must still be retained: files added after it are then still on disk.
   RETURN_IF_ERROR(LoadSnapshot(from).status());

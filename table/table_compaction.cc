@@ -137,7 +137,7 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
 }
 
 absl::StatusOr<ExpireResult> Table::Expire(int keep, absl::Duration orphan_age) {
-  if (keep < 1) return absl::InvalidArgumentError(Cat("--keep must be at least 1, got ", keep));
+  if (keep < 1) return absl::InvalidArgumentError(Cat("expiry must keep at least 1 snapshot, not ", keep));
   absl::MutexLock commit_lock(&commit_mu_);
   rocksdb::FileSystem* fs = storage_->fs.get();
   const std::string snap_dir = JoinPath(dir_, kSnapshotDir);
