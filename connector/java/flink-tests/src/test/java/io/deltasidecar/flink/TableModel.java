@@ -5,8 +5,10 @@ import java.util.List;
 import java.util.TreeMap;
 
 /**
- * The rows a table of "id BIGINT, name STRING, qty INT" (key id) must hold, and the stream
- * records that change it. Records are routed to subtask id mod parallelism, as a keyBy would.
+ * The independent model of what the test jobs must leave in a table of "id BIGINT, name STRING,
+ * qty INT" (key id): sequence number i of the job's source becomes an upsert (i, "a-i", 0), then
+ * an upsert (i, "b-i", i % 1000), then, when i is a multiple of 7, a delete of i. Computed here
+ * without Flink or the sink.
  */
 final class TableModel {
   static final String SCHEMA = "id BIGINT, name STRING, qty INT";
@@ -23,15 +25,16 @@ final class TableModel {
     }
   }
 
-  /** The sink's converter for {@link Event}s (a serializable lambda, as users write them). */
-  static final RecordConverter<Event> CONVERTER =
-      (e, out) -> {
-        if (e.delete()) {
-          out.delete(e.id());
-        } else {
-          out.upsert(e.id(), e.name(), e.qty());
-        }
-      };
+  /** The events of sequence number i, in the order the job emits them. */
+  static List<Event> eventsOf(long i) {
+    List<Event> events = new ArrayList<>(3);
+    events.add(Event.upsert(i, "a-" + i, 0));
+    events.add(Event.upsert(i, "b-" + i, (int) (i % 1000)));
+    if (i % 7 == 0) {
+      events.add(Event.delete(i));
+    }
+    return events;
+  }
 
   private final TreeMap<Long, Event> rows = new TreeMap<>();
 
@@ -41,6 +44,15 @@ final class TableModel {
     } else {
       rows.put(e.id(), e);
     }
+  }
+
+  /** The model after the events of sequence numbers 1..n. */
+  static TableModel ofSequence(long n) {
+    TableModel m = new TableModel();
+    for (long i = 1; i <= n; i++) {
+      eventsOf(i).forEach(m::apply);
+    }
+    return m;
   }
 
   /** The lines {@code deltactl scan} prints for the model's rows. */

@@ -24,10 +24,12 @@ import org.apache.flink.table.data.RowData;
  * the DDL's primary key) whose runtime is a {@link DeltaSidecarSink} of {@link RowData}.
  *
  * <p>Without {@code sink.writer-id-prefix} the writer ids are {@code flink-sql/<table>/<digest>},
- * where the digest is taken over the names of the transformations that feed this sink (the
- * statement's plan). Two INSERTs into one table in one statement set therefore get different
- * writer ids instead of fencing each other, and the same statement gets the same ids when it is
- * restored from a savepoint.
+ * where the digest is taken over the names and descriptions of the transformations that feed
+ * this sink (the statement's plan, e.g. {@code Calc(select=[...], where=[(id <= 150)])}). Two
+ * different INSERTs into one table in one statement set therefore get different writer ids
+ * instead of fencing each other, and the same statement gets the same ids when it is restored
+ * from a savepoint. Two identical INSERTs would get the same ids: give them {@code
+ * sink.writer-id-prefix}.
  */
 public final class DeltaSidecarDynamicTableSink implements DynamicTableSink {
   private final DeltaSidecarSink.Builder<RowData> sink;
@@ -78,7 +80,7 @@ public final class DeltaSidecarDynamicTableSink implements DynamicTableSink {
   }
 
   /**
-   * 12 hex digits of SHA-256 over the names, operator kinds and parallelism of every
+   * 12 hex digits of SHA-256 over the names, descriptions, kinds and parallelism of every
    * transformation upstream of {@code sinkInput}, in a depth-first order that only depends on the
    * plan (not on the JVM-wide ids Flink gives transformations).
    */
@@ -98,7 +100,8 @@ public final class DeltaSidecarDynamicTableSink implements DynamicTableSink {
         continue;
       }
       String node =
-          t.getName() + "|" + t.getClass().getSimpleName() + "|" + t.getParallelism() + "|"
+          t.getName() + "|" + t.getDescription() + "|" + t.getClass().getSimpleName() + "|"
+              + t.getParallelism() + "|"
               + t.getInputs().size() + "\n";
       sha.update(node.getBytes(StandardCharsets.UTF_8));
       for (int i = t.getInputs().size() - 1; i >= 0; i--) {
