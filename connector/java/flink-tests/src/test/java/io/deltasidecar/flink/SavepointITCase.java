@@ -46,9 +46,13 @@ class SavepointITCase {
     sidecar.close();
   }
 
+  private long logMark;
+  private String table;
+
   /** Starts the job (from a savepoint unless null); returns its client. */
   private JobClient start(String table, int parallelism, long n, String savepoint)
       throws Exception {
+    logMark = sidecar.logMark();
     EventJob.processed.set(0);
     EventJob.maxAttempt.set(0);
     EventJob.completedCheckpoints.set(0);
@@ -74,12 +78,27 @@ class SavepointITCase {
             .get();
     job.getJobExecutionResult().get();
     assertEquals(0, EventJob.maxAttempt.get(), "the job failed over before " + name);
+    assertEachWriterRegisteredOnce(name);
     return savepoint;
+  }
+
+  /**
+   * Each writer id was registered once in the run that just ended (the sidecar's log says so):
+   * no two subtasks registered one id, which would have fenced one of them (or would have, had
+   * the other registered first).
+   */
+  private void assertEachWriterRegisteredOnce(String run) throws Exception {
+    List<String> registered = sidecar.registrationsSince(logMark, table);
+    assertEquals(
+        new java.util.TreeSet<>(registered).size(),
+        registered.size(),
+        "a writer id was registered twice in the run before " + run + ": " + registered);
   }
 
   /** 4 → 2 → 3: each resume takes the savepoint's state without a single failover. */
   @Test
   void rescaleDownThenUp() throws Exception {
+    table = "rescale";
     long n = 20_000;
     EventJob.nanosPerRecord = 500_000;
     String s1 = stopAfter(start("rescale", 4, n, null), 3000, "sp1");
@@ -88,6 +107,7 @@ class SavepointITCase {
     JobClient last = start("rescale", 3, n, s2);
     last.getJobExecutionResult().get();
     assertEquals(0, EventJob.maxAttempt.get(), "the job failed over after 2 -> 3");
+    assertEachWriterRegisteredOnce("the end");
     assertTrue(EventJob.processed.get() < n, "the last run did not resume from the savepoint");
     assertEquals(TableModel.ofSequence(n).scanLines(), deltactl.scan("rescale"));
     List<Identity> ids = deltactl.assertNoIdentityTwice("rescale");
@@ -100,6 +120,7 @@ class SavepointITCase {
    */
   @Test
   void rewindToAnOlderSavepoint() throws Exception {
+    table = "rewind";
     long n = 8000;
     EventJob.nanosPerRecord = 300_000;
     String s1 = stopAfter(start("rewind", 2, n, null), 2000, "sp1");

@@ -63,6 +63,8 @@ final class SidecarProcess implements AutoCloseable {
     argv.add(dataDir.toString());
     argv.add("--table-root");
     argv.add(tableRoot.toString());
+    argv.add("--log-format");
+    argv.add("json");
     ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true);
     pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
     process = pb.start();
@@ -107,6 +109,29 @@ final class SidecarProcess implements AutoCloseable {
   void restart() throws IOException, InterruptedException {
     kill();
     start();
+  }
+
+  /** The log's length, to read only what is logged after it ({@link #registrationsSince}). */
+  long logMark() throws IOException {
+    return Files.exists(log) ? Files.size(log) : 0;
+  }
+
+  /** The writer ids of table {@code table} registered since {@code mark}, in log order. */
+  List<String> registrationsSince(long mark, String table) throws IOException {
+    List<String> writers = new ArrayList<>();
+    byte[] bytes = Files.readAllBytes(log);
+    String text =
+        new String(bytes, (int) mark, bytes.length - (int) mark, java.nio.charset.StandardCharsets.UTF_8);
+    java.util.regex.Pattern writer = java.util.regex.Pattern.compile("\"writer\":\"([^\"]*)\"");
+    for (String line : text.split("\n")) {
+      if (line.contains("\"event\":\"register\"") && line.contains("\"table\":\"" + table + "\"")) {
+        java.util.regex.Matcher m = writer.matcher(line);
+        if (m.find()) {
+          writers.add(m.group(1));
+        }
+      }
+    }
+    return writers;
   }
 
   String logText() throws IOException {
