@@ -12,6 +12,7 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.Metric;
+import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.testutils.InMemoryReporter;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -66,6 +67,7 @@ class DataStreamITCase {
   void taskFailureAfterTwoCheckpoints() throws Exception {
     int parallelism = 3;
     long n = 6000;
+    EventJob.nanosPerRecord = 1_000_000;
     EventJob.failure = Failure.IN_MAP;
     EventJob.failAfterCheckpoints = 2 * parallelism;
     StreamExecutionEnvironment env =
@@ -127,6 +129,7 @@ class DataStreamITCase {
   void failoverRacingNotifyCheckpointComplete() throws Exception {
     int parallelism = 2;
     long n = 5000;
+    EventJob.nanosPerRecord = 1_000_000;
     EventJob.failure = Failure.IN_NOTIFY;
     EventJob.failAfterCheckpoints = 3 * parallelism;
     JobClient job =
@@ -138,17 +141,23 @@ class DataStreamITCase {
     job.getJobExecutionResult().get();
     assertTrue(EventJob.failed.get(), "the injected failure did not happen");
     assertTable("race", n);
+    // Summed over the committer's attempts: the restored attempt's counter is the one that counts.
     long alreadyCommitted = 0;
-    Map<String, Metric> metrics =
-        REPORTER.findMetrics(job.getJobID(), "alreadyCommittedCommittables");
-    for (Metric m : metrics.values()) {
+    List<String> seen = new java.util.ArrayList<>();
+    for (Map.Entry<MetricGroup, Map<String, Metric>> group : REPORTER.getMetricsByGroup().entrySet()) {
+      if (!job.getJobID().toString().equals(group.getKey().getAllVariables().get("<job_id>"))) {
+        continue;
+      }
+      Metric m = group.getValue().get("alreadyCommittedCommittables");
       if (m instanceof Counter c) {
         alreadyCommitted += c.getCount();
+        seen.add(group.getKey().getAllVariables().get("<subtask_index>") + ":" + c.getCount());
       }
     }
     assertTrue(
         alreadyCommitted >= 1,
-        "the restored committer re-sent no committed checkpoint (metrics " + metrics.keySet() + ")");
+        "the restored committer re-sent no committed checkpoint (alreadyCommittedCommittables per"
+            + " committer subtask: " + seen + ")");
   }
 
   /** A streaming job without checkpointing is refused when it is built, naming the reason. */

@@ -69,7 +69,11 @@ class SavepointITCase {
     long deadline = System.nanoTime() + 120_000_000_000L;
     while (EventJob.processed.get() < records || EventJob.completedCheckpoints.get() < 2) {
       if (System.nanoTime() > deadline) {
-        throw new AssertionError("the job did not get to " + records + " records");
+        throw new AssertionError(
+            "the job did not get to " + records + " records and 2 checkpoints: processed "
+                + EventJob.processed.get() + ", checkpoint notifications "
+                + EventJob.completedCheckpoints.get() + ", highest attempt "
+                + EventJob.maxAttempt.get() + ", job " + job.getJobStatus().get());
       }
       Thread.sleep(10);
     }

@@ -95,7 +95,11 @@ class SqlITCase {
 
   private StreamTableEnvironment tableEnv() {
     Configuration conf = new Configuration();
-    EventJob.set(conf, "parallelism.default", "2");
+    // The changelog source and the query run at parallelism 1, the sink at 2 ('sink.parallelism'):
+    // the planner then hashes the rows by the primary key into the sink, keeping each key's
+    // changes in order. (At equal parallelism, a query step after the single-subtask source would
+    // take them round-robin and could reorder a key's -U/+U/-D.)
+    EventJob.set(conf, "parallelism.default", "1");
     EventJob.set(conf, "execution.checkpointing.interval", "100 ms");
     StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
     StreamTableEnvironment tEnv = StreamTableEnvironment.create(env);
@@ -119,7 +123,7 @@ class SqlITCase {
   private String ddl(String name, String table, String... options) {
     StringBuilder with = new StringBuilder();
     with.append("'connector' = 'delta-sidecar', 'target' = '").append(sidecar.target)
-        .append("', 'table' = '").append(table).append("'");
+        .append("', 'table' = '").append(table).append("', 'sink.parallelism' = '2'");
     for (String o : options) {
       with.append(", ").append(o);
     }
