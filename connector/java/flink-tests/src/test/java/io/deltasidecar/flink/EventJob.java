@@ -105,12 +105,21 @@ final class EventJob {
         .uid("throttle")
         .flatMap(new Expand())
         .uid("expand")
-        .keyBy(Event::id)
+        .keyBy(new ById())
         .map(new FailOnce())
         .uid("fail-once")
         .sinkTo(sink)
         .uid("delta-sidecar-sink");
     return env;
+  }
+
+  static final class ById implements org.apache.flink.api.java.functions.KeySelector<Event, Long> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public Long getKey(Event e) {
+      return e.id;
+    }
   }
 
   static final class EventConverter implements RecordConverter<Event> {

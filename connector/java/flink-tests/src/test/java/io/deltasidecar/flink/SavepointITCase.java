@@ -103,8 +103,10 @@ class SavepointITCase {
   @Test
   void rescaleDownThenUp() throws Exception {
     table = "rescale";
-    long n = 20_000;
-    EventJob.nanosPerRecord = 500_000;
+    // 1 ms per record and subtask: each run has seconds left when its stop is asked for, also
+    // on a loaded machine.
+    long n = 16_000;
+    EventJob.nanosPerRecord = 1_000_000;
     String s1 = stopAfter(start("rescale", 4, n, null), 3000, "sp1");
     String s2 = stopAfter(start("rescale", 2, n, s1), 3000, "sp2");
     long before = deltactl.committedIdentities("rescale").size();
@@ -126,7 +128,7 @@ class SavepointITCase {
   void rewindToAnOlderSavepoint() throws Exception {
     table = "rewind";
     long n = 8000;
-    EventJob.nanosPerRecord = 300_000;
+    EventJob.nanosPerRecord = 1_000_000;
     String s1 = stopAfter(start("rewind", 2, n, null), 2000, "sp1");
     JobClient second = start("rewind", 2, n, s1);
     second.getJobExecutionResult().get();

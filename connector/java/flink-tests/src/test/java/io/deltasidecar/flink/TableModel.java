@@ -14,14 +14,49 @@ final class TableModel {
   static final String SCHEMA = "id BIGINT, name STRING, qty INT";
   static final String KEY = "id";
 
-  /** One stream record: an upsert of (id, name, qty), or a delete of id. */
-  record Event(long id, String name, int qty, boolean delete) implements java.io.Serializable {
+  /**
+   * One stream record: an upsert of (id, name, qty), or a delete of id. A Flink POJO (public
+   * fields, public no-argument constructor), so that Flink 1.20 and 2 both serialize it with
+   * their POJO serializer rather than Kryo.
+   */
+  public static final class Event implements java.io.Serializable {
+    private static final long serialVersionUID = 1L;
+    public long id;
+    public String name;
+    public int qty;
+    public boolean delete;
+
+    public Event() {}
+
+    Event(long id, String name, int qty, boolean delete) {
+      this.id = id;
+      this.name = name;
+      this.qty = qty;
+      this.delete = delete;
+    }
+
     static Event upsert(long id, String name, int qty) {
       return new Event(id, name, qty, false);
     }
 
     static Event delete(long id) {
       return new Event(id, null, 0, true);
+    }
+
+    long id() {
+      return id;
+    }
+
+    String name() {
+      return name;
+    }
+
+    int qty() {
+      return qty;
+    }
+
+    boolean delete() {
+      return delete;
     }
   }
 
