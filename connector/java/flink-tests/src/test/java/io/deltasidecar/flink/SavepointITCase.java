@@ -77,10 +77,20 @@ class SavepointITCase {
       }
       Thread.sleep(10);
     }
-    String savepoint =
-        job.stopWithSavepoint(false, dir.resolve(name).toUri().toString(), SavepointFormatType.CANONICAL)
-            .get();
-    job.getJobExecutionResult().get();
+    // Slow the source right down while the stop runs (a loaded machine can take seconds for it),
+    // so that the next run still has most of the sequence to restore and process.
+    long nanos = EventJob.nanosPerRecord;
+    EventJob.nanosPerRecord = 20_000_000;
+    String savepoint;
+    try {
+      savepoint =
+          job.stopWithSavepoint(
+                  false, dir.resolve(name).toUri().toString(), SavepointFormatType.CANONICAL)
+              .get();
+      job.getJobExecutionResult().get();
+    } finally {
+      EventJob.nanosPerRecord = nanos;
+    }
     assertEquals(0, EventJob.maxAttempt.get(), "the job failed over before " + name);
     assertEachWriterRegisteredOnce(name);
     return savepoint;
