@@ -32,8 +32,9 @@ trap cleanup EXIT
 for i in $(seq "$runs"); do
   java -Ddelta.sidecar="$build/bin/delta-sidecar" -Ddelta.deltactl="$build/bin/deltactl" \
     -cp "$module/test-classes:$(cat "$module/test.classpath")" \
-    io.deltasidecar.flink.FlinkSinkBench --rows "$rows" --interval-ms "$interval" 2>"$work/flink$i.log" \
-    | sed 's/^/flink   /'
+    io.deltasidecar.flink.FlinkSinkBench --rows "$rows" --interval-ms "$interval" \
+    > "$work/flink$i.log" 2>&1 || { cat "$work/flink$i.log" >&2; exit 1; }
+  grep '^{' "$work/flink$i.log" | sed 's/^/flink   /'
   rm -rf "$work/sc"
   "$build/bin/delta-sidecar" --listen 127.0.0.1:0 --data-dir "$work/sc/staging" \
     --table-root "$work/sc/tables" 2> "$work/sidecar.log" &

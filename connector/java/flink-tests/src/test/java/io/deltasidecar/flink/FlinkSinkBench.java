@@ -135,7 +135,8 @@ public final class FlinkSinkBench {
               visible.size(),
               pct(visible, 50),
               pct(visible, 99),
-              pct(visible, 100)));
+              pct(visible, 100),
+              exact));
       if (!exact) {
         System.err.println("FlinkSinkBench: the table does not match the model");
         System.exit(1);
