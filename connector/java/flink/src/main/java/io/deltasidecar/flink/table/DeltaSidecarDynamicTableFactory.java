@@ -17,6 +17,7 @@ import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.table.api.ValidationException;
 import org.apache.flink.table.connector.sink.DynamicTableSink;
+import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.factories.DynamicTableSinkFactory;
 import org.apache.flink.table.factories.FactoryUtil;
 
@@ -81,10 +82,10 @@ public final class DeltaSidecarDynamicTableFactory implements DynamicTableSinkFa
           "option '" + FactoryUtil.SINK_PARALLELISM.key() + "' must be at least 1, got "
               + parallelism);
     }
-    DeltaSidecarSink.Builder<org.apache.flink.table.data.RowData> sink;
+    DeltaSidecarSink.Builder<RowData> sink;
     try {
       sink =
-          DeltaSidecarSink.<org.apache.flink.table.data.RowData>builder()
+          DeltaSidecarSink.<RowData>builder()
               .target(options.get(TARGET))
               .table(table)
               .recordConverter(converter)
