@@ -31,9 +31,12 @@ import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.NettyChannelBuilder;
-import java.io.IOException;
-import java.io.UncheckedIOException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.epoll.Epoll;
+import io.grpc.netty.shaded.io.netty.channel.epoll.EpollDomainSocketChannel;
+import io.grpc.netty.shaded.io.netty.channel.epoll.EpollEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.unix.DomainSocketAddress;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -76,7 +79,8 @@ public final class DeltaSidecarClient implements AutoCloseable {
   private final Duration retryInitial;
   private final Duration retryMax;
   private final RetryListener retryListener;
-  private final UnixSocketRelay relay;
+  /** The event loop of a unix-socket channel, owned by this client; null for TCP. */
+  private final EventLoopGroup unixEventLoop;
   private final ManagedChannel channel;
   private final Channel calls;
   private final ScheduledExecutorService lingerTimer;
@@ -90,19 +94,25 @@ public final class DeltaSidecarClient implements AutoCloseable {
     retryInitial = b.retryInitial;
     retryMax = b.retryMax;
     retryListener = b.retryListener;
-    String address = target;
+    NettyChannelBuilder channelBuilder;
     if (target.startsWith("unix:")) {
-      try {
-        relay = UnixSocketRelay.start(UnixSocketRelay.socketPath(target));
-      } catch (IOException e) {
-        throw new UncheckedIOException("cannot start the relay to " + target, e);
+      // grpc-netty-shaded carries netty's native epoll transport, which unix sockets need.
+      if (!Epoll.isAvailable()) {
+        throw new IllegalStateException(
+            "a unix: target needs netty's native epoll transport, which is not available here: "
+                + Epoll.unavailabilityCause());
       }
-      address = relay.address();
+      unixEventLoop = new EpollEventLoopGroup(1);
+      channelBuilder =
+          NettyChannelBuilder.forAddress(new DomainSocketAddress(socketPath(target)))
+              .eventLoopGroup(unixEventLoop)
+              .channelType(EpollDomainSocketChannel.class);
     } else {
-      relay = null;
+      unixEventLoop = null;
+      channelBuilder = NettyChannelBuilder.forTarget(target);
     }
     channel =
-        NettyChannelBuilder.forTarget(address)
+        channelBuilder
             .usePlaintext()
             .maxInboundMessageSize(MAX_INBOUND_MESSAGE_BYTES)
             // Callbacks only record acks and queue answers; running them on the transport
@@ -373,10 +383,22 @@ public final class DeltaSidecarClient implements AutoCloseable {
       channel.shutdownNow();
       Thread.currentThread().interrupt();
     } finally {
-      if (relay != null) {
-        relay.close();
+      if (unixEventLoop != null) {
+        unixEventLoop.shutdownGracefully(0, 2, TimeUnit.SECONDS);
       }
     }
+  }
+
+  /** The path of "unix:/path", "unix:///path" or "unix:relative/path". */
+  static String socketPath(String target) {
+    String path = target.substring("unix:".length());
+    if (path.startsWith("///")) {
+      path = path.substring(2);
+    }
+    if (path.isEmpty()) {
+      throw new IllegalArgumentException("target '" + target + "' names no socket path");
+    }
+    return path;
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import io.deltasidecar.client.DeltaSidecarException;
 import io.deltasidecar.client.RetryableException;
 import io.deltasidecar.client.TableCommitResult;
 import io.deltasidecar.v1.Committable;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
@@ -16,28 +17,36 @@ import org.apache.flink.api.connector.sink2.Committer;
  * Commits the committables of completed checkpoints: all requests of one {@link #commit} call go
  * to the sidecar in one {@code Commit} call (one atomic snapshot per table). Idempotent by
  * construction: the table records each committed {@code (writer identity, checkpoint)}, so a
- * request that was committed before (a retry, a restore replaying its state) changes nothing.
+ * request that was committed before (a retry, a restore replaying its state) changes nothing and
+ * is signalled {@link CommitRequest#signalAlreadyCommitted()}.
  *
- * <p>How each outcome is signalled to Flink:
+ * <h2>Failures, and why the committer never calls retryLater()</h2>
+ *
+ * What {@link CommitRequest#retryLater()} does depends on the Flink release: Flink 1.20.0 retries
+ * on a one-second timer without end (a tight loop at the end of input), Flink 1.20.1 and later and
+ * Flink 2 retry at once, {@code sink.committer.retries} times (default 10), then fail the task.
+ * Neither adds anything to the client's own retries, which already wait with backoff (100 ms
+ * doubling to 5 s, {@code maxCommitAttempts} calls, about 20 s with the default 10). So the
+ * committer behaves the same on every line:
  *
  * <ul>
- *   <li>OK: nothing (the request is done); when the table already held the checkpoint, {@link
- *       CommitRequest#signalAlreadyCommitted()}.
+ *   <li>OK: done; {@code already_committed}: {@code signalAlreadyCommitted()}.
  *   <li>UNAVAILABLE, ABORTED, RESOURCE_EXHAUSTED or DEADLINE_EXCEEDED still failing after the
- *       client's own retries: {@link CommitRequest#retryLater()}. Retrying never rewrites data.
- *   <li>DATA_LOSS: {@link CommitRequest#signalFailedWithUnknownReason}, which fails the job. The
- *       staged data of a completed checkpoint is gone; the data must be written again from an
- *       earlier checkpoint (docs/failure-handling.md).
- *   <li>FAILED_PRECONDITION (never sealed, aborted, dropped by a later registration, or not
- *       matching its seal), INVALID_ARGUMENT (an identity of another writer) and NOT_FOUND (no such
- *       table), and any other code: also {@link CommitRequest#signalFailedWithUnknownReason}. None
- *       of them goes away by retrying, and discarding the request ({@code
- *       signalFailedWithKnownReason}) would silently lose the rows of a completed checkpoint.
- *       Failing the job makes the restore commit the request again and, if it still fails,
- *       keeps the sidecar's message in front of the operator.
+ *       client's retries: {@link #commit} throws an {@link IOException}, which fails the task.
+ *       Flink's restart strategy paces the recovery; the restored committer commits the same
+ *       committables again (they are in its checkpointed state), and the restored writers commit
+ *       their pending seals when they register.
+ *   <li>DATA_LOSS, FAILED_PRECONDITION, INVALID_ARGUMENT, NOT_FOUND and any other code: also an
+ *       {@link IOException}. None of them goes away by retrying, and discarding the request
+ *       ({@code signalFailedWithKnownReason}) would silently lose the rows of a completed
+ *       checkpoint.
  * </ul>
  *
- * Not thread-safe; Flink calls it from one task thread.
+ * The exception names every committable of the failed call. It is thrown rather than signalled
+ * per request with {@code signalFailedWithUnknownReason}, which throws at the first request in
+ * every Flink release and so would name only that one.
+ *
+ * <p>Not thread-safe; Flink calls it from one task thread.
  */
 public final class DeltaSidecarCommitter implements Committer<Committable> {
   private final DeltaSidecarClient client;
@@ -47,7 +56,7 @@ public final class DeltaSidecarCommitter implements Committer<Committable> {
   }
 
   @Override
-  public void commit(Collection<CommitRequest<Committable>> requests) {
+  public void commit(Collection<CommitRequest<Committable>> requests) throws IOException {
     if (requests.isEmpty()) {
       return;
     }
@@ -59,16 +68,16 @@ public final class DeltaSidecarCommitter implements Committer<Committable> {
     try {
       results = client.commit(committables);
     } catch (RetryableException e) {
-      for (CommitRequest<Committable> r : requests) {
-        r.retryLater();
-      }
-      return;
+      throw new IOException(
+          "delta-sidecar: the sidecar stayed unavailable through the commit's retries ("
+              + e.getMessage()
+              + "); failing the task so that the restore commits "
+              + names(committables)
+              + " again",
+          e);
     } catch (DeltaSidecarException e) {
-      DeltaSidecarException failure = describe(e, committables);
-      for (CommitRequest<Committable> r : requests) {
-        r.signalFailedWithUnknownReason(failure);
-      }
-      return;
+      throw new IOException(
+          "delta-sidecar: cannot commit " + names(committables) + ": " + e.getMessage(), e);
     }
     Map<String, TableCommitResult> byTable = new HashMap<>();
     for (TableCommitResult result : results) {
@@ -77,19 +86,19 @@ public final class DeltaSidecarCommitter implements Committer<Committable> {
     for (CommitRequest<Committable> r : requests) {
       TableCommitResult result = byTable.get(r.getCommittable().getTable());
       if (result == null) {
-        r.signalFailedWithUnknownReason(
-            new IllegalStateException(
-                "the sidecar's Commit answer names no commit of table '"
-                    + r.getCommittable().getTable()
-                    + "'"));
-      } else if (result.alreadyCommitted()) {
+        throw new IOException(
+            "delta-sidecar: the sidecar's Commit answer names no commit of table '"
+                + r.getCommittable().getTable()
+                + "' for "
+                + names(committables));
+      }
+      if (result.alreadyCommitted()) {
         r.signalAlreadyCommitted();
       }
     }
   }
 
-  private static DeltaSidecarException describe(
-      DeltaSidecarException e, List<Committable> committables) {
+  private static String names(List<Committable> committables) {
     StringBuilder names = new StringBuilder();
     for (Committable c : committables) {
       if (names.length() > 0) {
@@ -102,8 +111,7 @@ public final class DeltaSidecarCommitter implements Committer<Committable> {
           .append('@')
           .append(c.getCheckpointId());
     }
-    e.addSuppressed(new Exception("committables of the failed Commit: " + names));
-    return e;
+    return names.toString();
   }
 
   @Override

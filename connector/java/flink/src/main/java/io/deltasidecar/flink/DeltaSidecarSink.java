@@ -9,13 +9,18 @@ import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
 import java.util.Objects;
+import org.apache.flink.api.common.RuntimeExecutionMode;
 import org.apache.flink.api.connector.sink2.CommitterInitContext;
-import org.apache.flink.api.connector.sink2.StatefulSinkWriter;
 import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.api.connector.sink2.StatefulSinkWriter;
 import org.apache.flink.api.connector.sink2.SupportsCommitter;
 import org.apache.flink.api.connector.sink2.SupportsWriterState;
 import org.apache.flink.api.connector.sink2.WriterInitContext;
+import org.apache.flink.configuration.ExecutionOptions;
 import org.apache.flink.core.io.SimpleVersionedSerializer;
+import org.apache.flink.streaming.api.connector.sink2.SupportsPreWriteTopology;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 /**
  * An exactly-once Flink (Sink V2) sink into one delta-sidecar table.
@@ -31,9 +36,18 @@ import org.apache.flink.core.io.SimpleVersionedSerializer;
  *
  * <p>The sink is serialized with the job graph; its writers and committers are created on the
  * task managers and talk to the sidecar at {@link Builder#target}.
+ *
+ * <p>It implements only Sink API that Flink 1.20 and Flink 2 both have ({@code
+ * createWriter(WriterInitContext)}, {@link SupportsWriterState}, {@link SupportsCommitter}), so
+ * one jar runs on both lines. A streaming job must have checkpointing enabled: the sink commits
+ * on completed checkpoints, and building the job graph fails at once without them (see {@link
+ * #addPreWriteTopology}).
  */
 public final class DeltaSidecarSink<IN>
-    implements Sink<IN>, SupportsCommitter<Committable>, SupportsWriterState<IN, DeltaWriterState> {
+    implements Sink<IN>,
+        SupportsCommitter<Committable>,
+        SupportsWriterState<IN, DeltaWriterState>,
+        SupportsPreWriteTopology<IN> {
   private static final long serialVersionUID = 1L;
 
   /** Writer ids are 1-512 bytes; the prefix leaves room for "/" and the subtask index. */
@@ -67,15 +81,6 @@ public final class DeltaSidecarSink<IN>
     return new Builder<>();
   }
 
-  /**
-   * Flink 1.20 calls {@link #createWriter(WriterInitContext)}; this one is abstract there and gone
-   * in Flink 2, hence no {@code @Override}.
-   */
-  @Deprecated
-  public DeltaSidecarWriter<IN> createWriter(Sink.InitContext context) throws IOException {
-    return new DeltaSidecarWriter<>(this, context, List.of());
-  }
-
   @Override
   public DeltaSidecarWriter<IN> createWriter(WriterInitContext context) throws IOException {
     return new DeltaSidecarWriter<>(this, context, List.of());
@@ -85,6 +90,29 @@ public final class DeltaSidecarSink<IN>
   public StatefulSinkWriter<IN, DeltaWriterState> restoreWriter(
       WriterInitContext context, Collection<DeltaWriterState> recoveredState) throws IOException {
     return new DeltaSidecarWriter<>(this, context, recoveredState);
+  }
+
+  /**
+   * Adds nothing; refuses a streaming job without checkpointing while the job graph is built (at
+   * {@code execute()}), because such a job would never commit. Batch jobs commit at the end of
+   * their input and need no checkpoints.
+   */
+  @Override
+  public DataStream<IN> addPreWriteTopology(DataStream<IN> input) {
+    StreamExecutionEnvironment env = input.getExecutionEnvironment();
+    RuntimeExecutionMode mode = env.getConfiguration().get(ExecutionOptions.RUNTIME_MODE);
+    if (mode != RuntimeExecutionMode.BATCH && !env.getCheckpointConfig().isCheckpointingEnabled()) {
+      throw new IllegalStateException(
+          "the delta-sidecar sink of table '"
+              + table
+              + "' needs checkpointing: it commits what a checkpoint covers once the checkpoint"
+              + " completes, so a "
+              + mode
+              + " job without checkpoints would never commit anything. Enable it (e.g."
+              + " env.enableCheckpointing(10_000), or 'execution.checkpointing.interval' = '10 s')"
+              + " or run the job in BATCH mode.");
+    }
+    return input;
   }
 
   @Override
@@ -217,7 +245,10 @@ public final class DeltaSidecarSink<IN>
       return this;
     }
 
-    /** Commit calls per committer attempt before it asks Flink to retry later (client default when unset). */
+    /**
+     * Commit calls, with the client's backoff between them, before the committer fails the task
+     * (client default 10, about 20 s in all, when unset); see {@link DeltaSidecarCommitter}.
+     */
     public Builder<IN> maxCommitAttempts(int attempts) {
       if (attempts < 1) {
         throw new IllegalArgumentException("maxCommitAttempts must be at least 1, got " + attempts);

@@ -15,8 +15,8 @@ import java.util.List;
 import java.util.OptionalLong;
 import java.util.Set;
 import org.apache.flink.api.connector.sink2.CommittingSinkWriter;
-import org.apache.flink.api.connector.sink2.InitContext;
 import org.apache.flink.api.connector.sink2.StatefulSinkWriter;
+import org.apache.flink.api.connector.sink2.WriterInitContext;
 
 /**
  * The writer of one parallel subtask: stages records on the sidecar under {@code
@@ -44,6 +44,18 @@ import org.apache.flink.api.connector.sink2.StatefulSinkWriter;
  * rest, which the source replays. When the seal of a declined checkpoint was never committed, the
  * next completed checkpoint's commit takes it along (a Commit commits every seal of the writer up
  * to the one named), which is right: its records came before that checkpoint's barrier.
+ *
+ * <h2>Restored state after a change of parallelism</h2>
+ *
+ * Flink hands the writers' list state out in contiguous chunks (4 → 2: subtask 0 gets the states
+ * of writers 0 and 1, subtask 1 those of 2 and 3; 3 → 2: {0, 1} and {2}), so a subtask may hold
+ * the state of a writer id that another subtask now writes under. A subtask therefore registers
+ * only its own id and the ids no subtask owns any more ({@code <prefix>/i} with i at or above the
+ * new parallelism, or ids of another prefix); each such orphan is registered with the restored
+ * checkpoint id, which drops what it staged after the checkpoint and fences its old attempts, and
+ * its sealed checkpoints up to the restored one are committed. An id below the new parallelism is
+ * left to its owner, which registers it with the same restored id: two subtasks registering one id
+ * would fence each other.
  */
 public final class DeltaSidecarWriter<IN>
     implements CommittingSinkWriter<IN, Committable>, StatefulSinkWriter<IN, DeltaWriterState> {
@@ -60,10 +72,14 @@ public final class DeltaSidecarWriter<IN>
   private long rowsSinceSeal;
 
   DeltaSidecarWriter(
-      DeltaSidecarSink<IN> sink, InitContext context, Collection<DeltaWriterState> recoveredState)
+      DeltaSidecarSink<IN> sink,
+      WriterInitContext context,
+      Collection<DeltaWriterState> recoveredState)
       throws IOException {
     this.table = sink.table();
-    this.writerId = sink.writerId(context.getTaskInfo().getIndexOfThisSubtask());
+    int subtask = context.getTaskInfo().getIndexOfThisSubtask();
+    int parallelism = context.getTaskInfo().getNumberOfParallelSubtasks();
+    this.writerId = sink.writerId(subtask);
     this.converter = sink.converter();
     OptionalLong restored = context.getRestoredCheckpointId();
     this.lastSnapshotCheckpointId = restored.orElse(0);
@@ -87,7 +103,7 @@ public final class DeltaSidecarWriter<IN>
       }
       if (state.writerId().equals(writerId)) {
         sealedInState = Math.max(sealedInState, state.lastSealedCheckpointId());
-      } else {
+      } else if (!ownedByAnotherSubtask(sink, state.writerId(), parallelism)) {
         otherWriterIds.add(state.writerId());
       }
     }
@@ -122,6 +138,22 @@ public final class DeltaSidecarWriter<IN>
       throw e;
     }
     this.client = c;
+  }
+
+  /** True when {@code id} is {@code <prefix>/i} for a subtask index i below {@code parallelism}. */
+  static boolean ownedByAnotherSubtask(DeltaSidecarSink<?> sink, String id, int parallelism) {
+    String prefix = sink.writerIdPrefix() + "/";
+    if (!id.startsWith(prefix)) {
+      return false;
+    }
+    String index = id.substring(prefix.length());
+    if (index.isEmpty() || index.length() > 9 || !index.chars().allMatch(Character::isDigit)) {
+      return false;
+    }
+    if (index.length() > 1 && index.charAt(0) == '0') {
+      return false;
+    }
+    return Integer.parseInt(index) < parallelism;
   }
 
   private TableSchema ensureTable(DeltaSidecarClient c, DeltaSidecarSink<IN> sink) {

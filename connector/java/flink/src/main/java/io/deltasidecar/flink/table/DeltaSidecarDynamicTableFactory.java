@@ -1,16 +1,20 @@
 package io.deltasidecar.flink.table;
 
+import static io.deltasidecar.flink.table.DeltaSidecarOptions.BATCH_BYTES;
+import static io.deltasidecar.flink.table.DeltaSidecarOptions.BUCKETS;
+import static io.deltasidecar.flink.table.DeltaSidecarOptions.CALL_TIMEOUT;
+import static io.deltasidecar.flink.table.DeltaSidecarOptions.COMMIT_ATTEMPTS;
+import static io.deltasidecar.flink.table.DeltaSidecarOptions.LINGER;
+import static io.deltasidecar.flink.table.DeltaSidecarOptions.MAX_IN_FLIGHT;
+import static io.deltasidecar.flink.table.DeltaSidecarOptions.TABLE;
+import static io.deltasidecar.flink.table.DeltaSidecarOptions.TARGET;
+import static io.deltasidecar.flink.table.DeltaSidecarOptions.WRITER_ID_PREFIX;
+
 import io.deltasidecar.flink.DeltaSidecarSink;
-import java.time.Duration;
 import java.util.LinkedHashSet;
-import java.util.Locale;
-import java.util.Map;
 import java.util.Set;
-import java.util.TreeSet;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.apache.flink.configuration.ConfigOption;
-import org.apache.flink.configuration.ConfigOptions;
+import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.table.api.ValidationException;
 import org.apache.flink.table.connector.sink.DynamicTableSink;
 import org.apache.flink.table.data.RowData;
@@ -19,60 +23,20 @@ import org.apache.flink.table.factories.FactoryUtil;
 
 /**
  * {@code 'connector' = 'delta-sidecar'}: a SQL / Table API upsert sink into a delta-sidecar table.
- * Registered in {@code META-INF/services/org.apache.flink.table.factories.Factory}.
+ * Registered in {@code META-INF/services/org.apache.flink.table.factories.Factory}; its options
+ * are in {@link DeltaSidecarOptions} and validated by {@link FactoryUtil}.
  *
  * <pre>
  * CREATE TABLE orders (id BIGINT, name STRING, score DOUBLE, PRIMARY KEY (id) NOT ENFORCED)
- * WITH ('connector' = 'delta-sidecar', 'table' = 'orders', 'sink.writer-id-prefix' = 'orders-job');
+ * WITH ('connector' = 'delta-sidecar', 'table' = 'orders');
  * </pre>
  *
  * The writers create the table on the sidecar when it is missing (columns and key from the DDL,
  * {@code write.bucket.num} buckets) and refuse to start when an existing table does not match the
- * DDL. See docs/connectors.md, "Flink sink", for the options.
+ * DDL. See docs/connectors.md, "Flink sink".
  */
 public final class DeltaSidecarDynamicTableFactory implements DynamicTableSinkFactory {
   public static final String IDENTIFIER = "delta-sidecar";
-
-  public static final ConfigOption<String> TABLE =
-      ConfigOptions.key("table")
-          .stringType()
-          .noDefaultValue()
-          .withDescription("Name of the table on the sidecar.");
-  public static final ConfigOption<String> TARGET =
-      ConfigOptions.key("target")
-          .stringType()
-          .defaultValue("127.0.0.1:7543")
-          .withDescription("The sidecar beside each task manager: host:port or unix:/path.sock.");
-  public static final ConfigOption<Integer> BUCKETS =
-      ConfigOptions.key("write.bucket.num")
-          .intType()
-          .defaultValue(16)
-          .withDescription("Buckets of the table when the sink creates it.");
-  public static final ConfigOption<Integer> BATCH_BYTES =
-      ConfigOptions.key("sink.batch.bytes")
-          .intType()
-          .defaultValue(1 << 20)
-          .withDescription("A batch is sent once it holds this many bytes.");
-  public static final ConfigOption<Duration> LINGER =
-      ConfigOptions.key("sink.linger")
-          .durationType()
-          .defaultValue(Duration.ofMillis(100))
-          .withDescription("A partial batch is sent once its first row is this old.");
-  public static final ConfigOption<Integer> MAX_IN_FLIGHT =
-      ConfigOptions.key("sink.max-in-flight")
-          .intType()
-          .defaultValue(8)
-          .withDescription("Unacknowledged batches per writer before writes block.");
-  public static final ConfigOption<String> WRITER_ID_PREFIX =
-      ConfigOptions.key("sink.writer-id-prefix")
-          .stringType()
-          .noDefaultValue()
-          .withDescription(
-              "Stable prefix of the writer ids (default flink-sql/<table>); must differ between"
-                  + " jobs or statements writing the same table.");
-
-  private static final Pattern DURATION =
-      Pattern.compile("(\\d{1,12})\\s*(ms|s|min|h|d)?", Pattern.CASE_INSENSITIVE);
 
   @Override
   public String factoryIdentifier() {
@@ -93,108 +57,61 @@ public final class DeltaSidecarDynamicTableFactory implements DynamicTableSinkFa
     options.add(LINGER);
     options.add(MAX_IN_FLIGHT);
     options.add(WRITER_ID_PREFIX);
+    options.add(CALL_TIMEOUT);
+    options.add(COMMIT_ATTEMPTS);
     options.add(FactoryUtil.SINK_PARALLELISM);
     return options;
   }
 
   @Override
   public DynamicTableSink createDynamicTableSink(Context context) {
-    Map<String, String> options = context.getCatalogTable().getOptions();
-    checkKeys(options);
-    String table = options.get(TABLE.key());
-    if (table == null || table.isBlank()) {
+    FactoryUtil.TableFactoryHelper helper = FactoryUtil.createTableFactoryHelper(this, context);
+    helper.validate();
+    ReadableConfig options = helper.getOptions();
+    String table = options.get(TABLE);
+    if (table.isBlank()) {
       throw new ValidationException(
           "the delta-sidecar connector needs the option '" + TABLE.key()
               + "' (the table's name on the sidecar)");
     }
     RowDataConverter converter =
         RowDataConverter.forSchema(table, context.getCatalogTable().getResolvedSchema());
-    String prefix = options.getOrDefault(WRITER_ID_PREFIX.key(), "flink-sql/" + table);
-    Integer parallelism =
-        options.containsKey(FactoryUtil.SINK_PARALLELISM.key())
-            ? positiveInt(options, FactoryUtil.SINK_PARALLELISM)
-            : null;
-    DeltaSidecarSink<RowData> sink;
+    Integer parallelism = options.getOptional(FactoryUtil.SINK_PARALLELISM).orElse(null);
+    if (parallelism != null && parallelism < 1) {
+      throw new ValidationException(
+          "option '" + FactoryUtil.SINK_PARALLELISM.key() + "' must be at least 1, got "
+              + parallelism);
+    }
+    DeltaSidecarSink.Builder<RowData> sink;
     try {
       sink =
           DeltaSidecarSink.<RowData>builder()
-              .target(options.getOrDefault(TARGET.key(), TARGET.defaultValue()))
+              .target(options.get(TARGET))
               .table(table)
-              .writerIdPrefix(prefix)
               .recordConverter(converter)
-              .maxBatchBytes(positiveInt(options, BATCH_BYTES))
-              .lingerTime(duration(options, LINGER))
-              .maxInFlightBatches(positiveInt(options, MAX_IN_FLIGHT))
+              .maxBatchBytes(positive(options, BATCH_BYTES))
+              .lingerTime(options.get(LINGER))
+              .maxInFlightBatches(positive(options, MAX_IN_FLIGHT))
+              .callTimeout(options.get(CALL_TIMEOUT))
+              .maxCommitAttempts(positive(options, COMMIT_ATTEMPTS))
               .createTableIfMissing(
                   converter.sidecarSchema(),
                   converter.sidecarPrimaryKey(),
-                  positiveInt(options, BUCKETS))
-              .build();
+                  positive(options, BUCKETS));
     } catch (IllegalArgumentException e) {
       throw new ValidationException(
           "invalid delta-sidecar options for table '" + table + "': " + e.getMessage(), e);
     }
-    return new DeltaSidecarDynamicTableSink(sink, parallelism);
+    return new DeltaSidecarDynamicTableSink(
+        sink, table, options.getOptional(WRITER_ID_PREFIX).orElse(null), parallelism);
   }
 
-  private void checkKeys(Map<String, String> options) {
-    Set<String> known = new TreeSet<>();
-    known.add(FactoryUtil.CONNECTOR.key());
-    known.add(FactoryUtil.PROPERTY_VERSION.key());
-    for (ConfigOption<?> o : requiredOptions()) {
-      known.add(o.key());
-    }
-    for (ConfigOption<?> o : optionalOptions()) {
-      known.add(o.key());
-    }
-    Set<String> unknown = new TreeSet<>(options.keySet());
-    unknown.removeAll(known);
-    if (!unknown.isEmpty()) {
-      throw new ValidationException(
-          "unsupported option(s) " + unknown + " for connector '" + IDENTIFIER
-              + "'; supported: " + known);
-    }
-  }
-
-  private static int positiveInt(Map<String, String> options, ConfigOption<Integer> option) {
-    String text = options.get(option.key());
-    if (text == null) {
-      return option.defaultValue();
-    }
-    int value;
-    try {
-      value = Integer.parseInt(text.trim());
-    } catch (NumberFormatException e) {
-      throw new ValidationException(
-          "option '" + option.key() + "' must be an integer, got '" + text + "'");
-    }
+  private static int positive(ReadableConfig options, ConfigOption<Integer> option) {
+    int value = options.get(option);
     if (value < 1) {
       throw new ValidationException(
           "option '" + option.key() + "' must be at least 1, got " + value);
     }
     return value;
-  }
-
-  /** Flink's duration syntax, the units ms, s, min, h and d; a plain number is milliseconds. */
-  private static Duration duration(Map<String, String> options, ConfigOption<Duration> option) {
-    String text = options.get(option.key());
-    if (text == null) {
-      return option.defaultValue();
-    }
-    Matcher m = DURATION.matcher(text.trim());
-    if (!m.matches()) {
-      throw new ValidationException(
-          "option '" + option.key() + "' must be a duration such as '100 ms', '2 s' or '1 min',"
-              + " got '" + text + "'");
-    }
-    long n = Long.parseLong(m.group(1));
-    String unit = m.group(2) == null ? "ms" : m.group(2).toLowerCase(Locale.ROOT);
-    return switch (unit) {
-      case "s" -> Duration.ofSeconds(n);
-      case "min" -> Duration.ofMinutes(n);
-      case "h" -> Duration.ofHours(n);
-      case "d" -> Duration.ofDays(n);
-      default -> Duration.ofMillis(n);
-    };
   }
 }

@@ -1,0 +1,64 @@
+package io.deltasidecar.flink.table;
+
+import java.time.Duration;
+import org.apache.flink.configuration.ConfigOption;
+import org.apache.flink.configuration.ConfigOptions;
+
+/**
+ * The options of {@code 'connector' = 'delta-sidecar'}, parsed and validated by Flink's {@code
+ * FactoryUtil} (so durations take Flink's spellings: {@code 500 ms}, {@code 500 millis}, {@code 2
+ * s}, {@code 1 min}). See docs/connectors.md, "SQL and Table API".
+ */
+public final class DeltaSidecarOptions {
+  private DeltaSidecarOptions() {}
+
+  public static final ConfigOption<String> TABLE =
+      ConfigOptions.key("table")
+          .stringType()
+          .noDefaultValue()
+          .withDescription("Name of the table on the sidecar.");
+  public static final ConfigOption<String> TARGET =
+      ConfigOptions.key("target")
+          .stringType()
+          .defaultValue("127.0.0.1:7543")
+          .withDescription("The sidecar beside each task manager: host:port or unix:/path.sock.");
+  public static final ConfigOption<Integer> BUCKETS =
+      ConfigOptions.key("write.bucket.num")
+          .intType()
+          .defaultValue(16)
+          .withDescription("Buckets of the table when the sink creates it.");
+  public static final ConfigOption<Integer> BATCH_BYTES =
+      ConfigOptions.key("sink.batch.bytes")
+          .intType()
+          .defaultValue(1 << 20)
+          .withDescription("A batch is sent once it holds this many bytes.");
+  public static final ConfigOption<Duration> LINGER =
+      ConfigOptions.key("sink.linger")
+          .durationType()
+          .defaultValue(Duration.ofMillis(100))
+          .withDescription("A partial batch is sent once its first row is this old.");
+  public static final ConfigOption<Integer> MAX_IN_FLIGHT =
+      ConfigOptions.key("sink.max-in-flight")
+          .intType()
+          .defaultValue(8)
+          .withDescription("Unacknowledged batches per writer before writes block.");
+  public static final ConfigOption<String> WRITER_ID_PREFIX =
+      ConfigOptions.key("sink.writer-id-prefix")
+          .stringType()
+          .noDefaultValue()
+          .withDescription(
+              "Stable prefix of the writer ids. Default: flink-sql/<table>/<digest of the"
+                  + " statement's plan>, different for every INSERT into the table.");
+  public static final ConfigOption<Duration> CALL_TIMEOUT =
+      ConfigOptions.key("sink.call-timeout")
+          .durationType()
+          .defaultValue(Duration.ofSeconds(60))
+          .withDescription("Deadline of each call to the sidecar except Commit.");
+  public static final ConfigOption<Integer> COMMIT_ATTEMPTS =
+      ConfigOptions.key("sink.commit.max-attempts")
+          .intType()
+          .defaultValue(10)
+          .withDescription(
+              "Commit calls (with backoff 100 ms doubling to 5 s) before the committer fails the"
+                  + " task; Flink's restore then commits again.");
+}
