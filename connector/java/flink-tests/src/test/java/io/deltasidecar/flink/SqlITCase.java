@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.configuration.Configuration;
@@ -94,13 +95,19 @@ class SqlITCase {
   }
 
   private StreamTableEnvironment tableEnv() {
+    return tableEnv(true);
+  }
+
+  private StreamTableEnvironment tableEnv(boolean checkpointing) {
     Configuration conf = new Configuration();
     // The changelog source and the query run at parallelism 1, the sink at 2 ('sink.parallelism'):
     // the planner then hashes the rows by the primary key into the sink, keeping each key's
     // changes in order. (At equal parallelism, a query step after the single-subtask source would
     // take them round-robin and could reorder a key's -U/+U/-D.)
     EventJob.set(conf, "parallelism.default", "1");
-    EventJob.set(conf, "execution.checkpointing.interval", "100 ms");
+    if (checkpointing) {
+      EventJob.set(conf, "execution.checkpointing.interval", "100 ms");
+    }
     StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
     StreamTableEnvironment tEnv = StreamTableEnvironment.create(env);
     TypeInformation<Row> type =
@@ -137,7 +144,7 @@ class SqlITCase {
     tEnv.executeSql(
         ddl("orders", "orders", "'sink.linger' = '500 millis'", "'sink.call-timeout' = '1 min'",
             "'write.bucket.num' = '4'"));
-    tEnv.executeSql("INSERT INTO orders SELECT id, name, qty FROM changes").await();
+    tEnv.executeSql("INSERT INTO orders SELECT id, name, qty FROM changes").await(5, TimeUnit.MINUTES);
     assertEquals(expected(), deltactl.scan("orders"));
     List<Identity> ids = deltactl.assertNoIdentityTwice("orders");
     Set<String> writers = new TreeSet<>();
@@ -160,7 +167,7 @@ class SqlITCase {
     String plan = set.explain();
     String optimized = plan.substring(plan.lastIndexOf("== Optimized Execution Plan =="));
     int sinks = optimized.split("Sink\\(table=\\[default_catalog\\.default_database\\.orders\\]", -1).length - 1;
-    set.execute().await();
+    set.execute().await(5, TimeUnit.MINUTES);
     assertEquals(expected(), deltactl.scan("both"));
     Set<String> prefixes = new TreeSet<>();
     for (Identity id : deltactl.assertNoIdentityTwice("both")) {
@@ -190,6 +197,18 @@ class SqlITCase {
             Exception.class,
             () -> tEnv.explainSql("INSERT INTO unknownoption SELECT id, name, qty FROM changes"));
     assertTrue(allMessages(e).contains("sink.no-such-option"), allMessages(e));
+  }
+
+  /** A streaming INSERT without checkpointing is refused when it is submitted, saying why. */
+  @Test
+  void streamingInsertWithoutCheckpointingIsRefused() {
+    StreamTableEnvironment tEnv = tableEnv(false);
+    tEnv.executeSql(ddl("orders", "nocp"));
+    Exception e =
+        assertThrows(
+            Exception.class,
+            () -> tEnv.executeSql("INSERT INTO orders SELECT id, name, qty FROM changes").await(5, TimeUnit.MINUTES));
+    assertTrue(allMessages(e).contains("needs checkpointing"), allMessages(e));
   }
 
   private static String allMessages(Throwable t) {
