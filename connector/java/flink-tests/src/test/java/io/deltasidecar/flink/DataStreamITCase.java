@@ -113,7 +113,12 @@ class DataStreamITCase {
     awaitCheckpoints(job, 4);
     int attemptBefore = EventJob.maxAttempt.get();
     sidecar.kill();
-    Thread.sleep(4000);
+    // The sidecar stays down until the job has failed over (bounded, not timed:
+    // how long the retries take depends on the machine's load).
+    long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(120);
+    while (EventJob.maxAttempt.get() <= attemptBefore && System.nanoTime() < deadline) {
+      Thread.sleep(50);
+    }
     assertTrue(EventJob.maxAttempt.get() > attemptBefore, "the job did not fail over");
     sidecar.start();
     job.getJobExecutionResult().get();
