@@ -334,3 +334,15 @@ def test_get_with_a_bad_key_is_invalid_argument(client, table):
         req.key.rows, req.key.row_count = rows, count
         e = rpc_error(client._get, req, timeout=30)
         assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, (rows, e.code(), e.details())
+
+
+def test_read_of_nothing_still_names_its_snapshot(client, table):
+    # A table without live rows: the scan answers the snapshot it read.
+    assert client.scan(T) == ([], 0)
+    epoch = client.register(T, W).epoch
+    client.write_rows(T, W, epoch, [[row(1)]])
+    first = client.commit([client.prepare(T, W, epoch, 1)]).commits[0].snapshot_id
+    rows, snap = client.scan(T, snapshot_id=0)
+    assert (rows, snap) == ([], 0)
+    rows, snap = client.scan(T)
+    assert snap == first and len(rows) == 1
