@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "checkpoint/staging_store.h"
+#include "table/table_maintenance.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -36,22 +37,7 @@
 
 namespace deltasidecar::sidecar {
 
-// What one maintenance run of a table did and left behind.
-struct MaintenanceReport {
-  bool compacted = false;         // a compaction snapshot was published
-  uint64_t compacted_input_files = 0;
-  uint64_t compacted_input_bytes = 0;
-  uint64_t compacted_output_files = 0;
-  uint64_t compacted_output_bytes = 0;
-  int snapshots_expired = 0;
-  int files_expired = 0;          // data files deleted by expiry
-  int expire_steps = 0;           // Expire calls (each one holds the table's publish lock)
-  // The table after the run.
-  int64_t earliest_snapshot = 0;
-  int64_t latest_snapshot = 0;
-  uint64_t data_files = 0;
-  uint64_t max_bucket_files = 0;
-};
+using table::MaintenanceReport;
 
 class SidecarMetrics {
  public:

@@ -9,7 +9,6 @@
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
 
-#include "sidecar/table_maintenance.h"
 #include "table/absl_compat.h"
 #include "table/file_util.h"
 #include "table/kill_point.h"
@@ -287,7 +286,7 @@ void SidecarServer::MaintainOne(const std::string& name, std::string_view reason
   const absl::Time start = absl::Now();
   auto table = GetTable(name);
   absl::StatusOr<MaintenanceReport> report =
-      table.ok() ? MaintainTable(**table, options_.table_options, [this] { return Stopping(); })
+      table.ok() ? table::MaintainTable(**table, options_.table_options, [this] { return Stopping(); })
                  : table.status();
   const absl::Duration took = absl::Now() - start;
   if (!report.ok()) {

@@ -181,7 +181,8 @@ class Table {
   // publishing; younger ones may belong to a commit in flight).
   absl::StatusOr<ExpireResult> Expire(int keep,
                                       absl::Duration orphan_age = absl::InfiniteDuration());
-  // What a committer runs after a commit: policy compaction and retention expiry.
+  // What a committer runs after a commit: policy compaction and retention
+  // expiry in steps (MaintainTable, table_maintenance.h), run to the end.
   absl::Status RunMaintenance();
 
   // Where the retention policy (TableOptions::retention) draws its line now:

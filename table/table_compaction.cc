@@ -14,6 +14,7 @@
 #include "table/row.h"
 #include "table/status_macros.h"
 #include "table/table_layout.h"
+#include "table/table_maintenance.h"
 
 namespace deltasidecar::table {
 
@@ -219,16 +220,7 @@ absl::StatusOr<int> Table::RemoveOrphans(absl::Duration min_age) {
 }
 
 absl::Status Table::RunMaintenance() {
-  if (options_.compaction.trigger_files > 0) {
-    auto c = Compact(false);
-    // A lost race with another compactor is harmless: the next run retries.
-    if (!c.ok() && !absl::IsAborted(c.status())) return c.status();
-  }
-  ASSIGN_OR_RETURN(int64_t latest, LatestId());
-  ASSIGN_OR_RETURN(RetentionPoint point, FindRetentionPoint(latest));
-  const int64_t keep = RetainedCount(point, latest);
-  if (keep >= latest - point.earliest + 1) return absl::OkStatus();
-  return Expire(static_cast<int>(keep)).status();
+  return MaintainTable(*this, options_, [] { return false; }).status();
 }
 
 absl::StatusOr<Table::RetentionPoint> Table::FindRetentionPoint(int64_t latest) {

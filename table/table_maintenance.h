@@ -1,4 +1,5 @@
-// The sidecar's background maintenance of one table: the compaction policy,
+// The maintenance of one table, for the sidecar's background thread and for
+// Table::RunMaintenance (deltactl): the compaction policy,
 // then snapshot expiry by the retention policy, done so that a commit to the
 // same table never waits for more than a small, fixed amount of it.
 //
@@ -12,17 +13,33 @@
 // runs in steps of at most kExpireStepSnapshots snapshots, each its own
 // Expire call, and commits get the lock between steps.
 //
-// Thread-safety: runs on the sidecar's maintenance thread; the table handle
-// may be used by commits and reads at the same time.
+// Thread-safety: the table handle may be used by commits and reads at the
+// same time.
 #pragma once
 
 #include <functional>
 
 #include "absl/status/statusor.h"
-#include "sidecar/metrics.h"
 #include "table/table.h"
 
-namespace deltasidecar::sidecar {
+namespace deltasidecar::table {
+
+// What one maintenance run of a table did and left behind.
+struct MaintenanceReport {
+  bool compacted = false;         // a compaction snapshot was published
+  uint64_t compacted_input_files = 0;
+  uint64_t compacted_input_bytes = 0;
+  uint64_t compacted_output_files = 0;
+  uint64_t compacted_output_bytes = 0;
+  int snapshots_expired = 0;
+  int files_expired = 0;          // data files deleted by expiry
+  int expire_steps = 0;           // Expire calls (each one holds the table's publish lock)
+  // The table after the run.
+  int64_t earliest_snapshot = 0;
+  int64_t latest_snapshot = 0;
+  uint64_t data_files = 0;
+  uint64_t max_bucket_files = 0;
+};
 
 // Snapshots one Expire call may remove.
 inline constexpr int kExpireStepSnapshots = 8;
@@ -33,8 +50,7 @@ inline constexpr int kExpireStepSnapshots = 8;
 // early (the rest is left for the next run). A compaction that lost a race
 // with another compactor (ABORTED) is not an error. Other errors are
 // returned; the table is consistent after any of them.
-absl::StatusOr<MaintenanceReport> MaintainTable(table::Table& table,
-                                                const table::TableOptions& options,
+absl::StatusOr<MaintenanceReport> MaintainTable(Table& table, const TableOptions& options,
                                                 const std::function<bool()>& stop);
 
-}  // namespace deltasidecar::sidecar
+}  // namespace deltasidecar::table

@@ -1,16 +1,16 @@
-#include "sidecar/table_maintenance.h"
+#include "table/table_maintenance.h"
 
 #include <algorithm>
 #include <map>
 
 #include "table/status_macros.h"
 
-namespace deltasidecar::sidecar {
+namespace deltasidecar::table {
 
 namespace {
 
 // What compaction snapshot `id` merged and wrote, from it and its parent.
-absl::Status DescribeCompaction(table::Table& table, int64_t id, MaintenanceReport* r) {
+absl::Status DescribeCompaction(Table& table, int64_t id, MaintenanceReport* r) {
   ASSIGN_OR_RETURN(auto after, table.SnapshotById(id));
   ASSIGN_OR_RETURN(auto before, table.SnapshotById(after->parent_id));
   std::map<std::string_view, uint64_t> sizes;
@@ -32,8 +32,8 @@ absl::Status DescribeCompaction(table::Table& table, int64_t id, MaintenanceRepo
 
 }  // namespace
 
-absl::StatusOr<MaintenanceReport> MaintainTable(table::Table& table,
-                                                const table::TableOptions& options,
+absl::StatusOr<MaintenanceReport> MaintainTable(Table& table,
+                                                const TableOptions& options,
                                                 const std::function<bool()>& stop) {
   MaintenanceReport report;
   if (options.compaction.trigger_files > 0) {
@@ -48,14 +48,14 @@ absl::StatusOr<MaintenanceReport> MaintainTable(table::Table& table,
   }
 
   ASSIGN_OR_RETURN(auto latest, table.LatestSnapshot());
-  ASSIGN_OR_RETURN(table::Table::RetentionPoint point, table.FindRetentionPoint(latest->id));
+  ASSIGN_OR_RETURN(Table::RetentionPoint point, table.FindRetentionPoint(latest->id));
   int64_t earliest = point.earliest;
   for (;;) {
     const int64_t count = latest->id - earliest + 1;
     const int64_t keep = table.RetainedCount(point, latest->id);
     if (count <= keep || stop()) break;
     const int64_t step_keep = std::max<int64_t>(keep, count - kExpireStepSnapshots);
-    ASSIGN_OR_RETURN(table::ExpireResult expired, table.Expire(static_cast<int>(step_keep)));
+    ASSIGN_OR_RETURN(ExpireResult expired, table.Expire(static_cast<int>(step_keep)));
     ++report.expire_steps;
     report.snapshots_expired += expired.snapshots_removed;
     report.files_expired += expired.files_removed;
@@ -74,4 +74,4 @@ absl::StatusOr<MaintenanceReport> MaintainTable(table::Table& table,
   return report;
 }
 
-}  // namespace deltasidecar::sidecar
+}  // namespace deltasidecar::table
