@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <functional>
-#include <set>
 #include <thread>
 
 #include "absl/time/clock.h"
@@ -11,12 +10,9 @@
 
 #include "table/absl_compat.h"
 #include "table/file_util.h"
-#include "table/kill_point.h"
-#include "table/parallel_for.h"
 #include "table/status_macros.h"
 
 namespace deltasidecar::sidecar {
-
 
 SidecarServer::SidecarServer(SidecarOptions options, std::unique_ptr<checkpoint::StagingStore> store)
     : options_(std::move(options)),
