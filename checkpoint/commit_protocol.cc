@@ -4,14 +4,20 @@
 #include <map>
 #include <set>
 
-#include "table/absl_compat.h"
-#include "table/kill_point.h"
-#include "table/parallel_for.h"
-#include "table/status_macros.h"
+#include "table/base/absl_compat.h"
+#include "table/base/kill_point.h"
+#include "table/base/parallel_for.h"
+#include "table/base/status_macros.h"
 
 namespace deltasidecar::checkpoint {
 
 namespace {
+
+// Kill points of this file (see table/base/kill_point.h).
+const KillPoint kCommitAfterPublish("commit.after_publish",
+                                    "the table snapshot is published; the staging store is not told");
+const KillPoint kCommitAfterBookkeeping("commit.after_bookkeeping",
+                                        "the staging store marked the checkpoints committed; Commit has not answered");
 
 std::string WriterName(const WriterKey& w) {
   return Cat("writer '", w.writer_id, "' of table '", w.table, "'");
@@ -148,11 +154,11 @@ absl::StatusOr<TableCommitResult> CommitProtocol::CommitTable(
                    table->NewCommit(std::move(identities), std::move(fence)));
   RETURN_IF_ERROR(WriteContributions(plan, *commit));
   ASSIGN_OR_RETURN(auto result, commit->Finish());
-  table::ReachKillPoint(table::KillPoint::kCommitAfterPublish);
+  kCommitAfterPublish.Reach();
   for (const Contribution& c : plan.contributions) {
     RETURN_IF_ERROR(store_->MarkCommitted(c.key, c.up_to));
   }
-  table::ReachKillPoint(table::KillPoint::kCommitAfterBookkeeping);
+  kCommitAfterBookkeeping.Reach();
   return TableCommitResult{table_name, result.snapshot_id, result.already_committed};
 }
 
@@ -254,7 +260,7 @@ absl::Status CommitProtocol::WriteContributions(const CommitPlan& plan,
     }
     return absl::OkStatus();
   };
-  return table::ParallelFor(plan.contributions.size(), /*threads=*/0,
+  return ParallelFor(plan.contributions.size(), /*threads=*/0,
                             [&](size_t i) { return read_writer(plan.contributions[i]); });
 }
 

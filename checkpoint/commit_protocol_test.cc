@@ -8,8 +8,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "table/absl_compat.h"
-#include "table/file_util.h"
+#include "table/base/absl_compat.h"
+#include "table/base/file_util.h"
 #include "table/mutation_batch.h"
 #include "table/row.h"
 
@@ -40,7 +40,7 @@ struct Sidecar {
 class CommitProtocolTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / ("commit_protocol_test_" + table::RandomId());
+    dir_ = fs::path(::testing::TempDir()) / ("commit_protocol_test_" + RandomId());
     fs::create_directories(dir_);
     auto schema = table::TableSchema::Parse("id BIGINT, name STRING", "id", 2);
     ASSERT_TRUE(schema.ok()) << schema.status();

@@ -6,10 +6,10 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
-#include "table/absl_compat.h"
-#include "table/byte_order.h"
+#include "table/base/absl_compat.h"
+#include "table/base/byte_order.h"
 #include "table/snapshot.h"
-#include "table/status_macros.h"
+#include "table/base/status_macros.h"
 
 namespace deltasidecar::checkpoint {
 

@@ -4,8 +4,8 @@
 
 #include <initializer_list>
 
-#include "table/absl_compat.h"
-#include "table/byte_order.h"
+#include "table/base/absl_compat.h"
+#include "table/base/byte_order.h"
 
 namespace deltasidecar::checkpoint {
 namespace {
@@ -48,6 +48,28 @@ uint64_t ChainChecksum(uint64_t prev, uint64_t batch_checksum) {
   char c[8];
   StoreLittleEndian<uint64_t>(batch_checksum, c);
   return XXH3_64bits_withSeed(c, sizeof(c), prev);
+}
+
+absl::Status BatchChain::Add(uint64_t seq, std::string_view value, uint64_t max_batches,
+                             std::string_view what, BatchValue* batch) {
+  if (seq != next_seq_ || batches_ >= max_batches) {
+    if (seq > next_seq_ && batches_ < max_batches) {
+      return absl::DataLossError(Cat(what, ": batch seq ", next_seq_, " is missing"));
+    }
+    return absl::DataLossError(Cat(what, ": unexpected batch seq ", seq));
+  }
+  std::optional<BatchValue> parsed = ParseBatchValue(value);
+  if (!parsed) return absl::DataLossError(Cat(what, ", batch seq ", seq, ": value is truncated"));
+  const uint64_t actual = BatchChecksum(parsed->payload, parsed->rows, seq);
+  if (parsed->checksum != actual) {
+    return absl::DataLossError(Cat(what, ", batch seq ", seq, ": checksum mismatch"));
+  }
+  chain_ = ChainChecksum(chain_, actual);
+  rows_ += parsed->rows;
+  ++batches_;
+  ++next_seq_;
+  *batch = *parsed;
+  return absl::OkStatus();
 }
 
 std::string Describe(const WriterKey& w) {

@@ -52,6 +52,36 @@ struct BatchValue {
 // nullopt when the value is shorter than its trailer.
 std::optional<BatchValue> ParseBatchValue(std::string_view value);
 
+// Follows one checkpoint's batches in sequence order, checking each against
+// its stored checksum, and sums them for the comparison with the seal (or
+// with the open-batch counters a registry record keeps).
+class BatchChain {
+ public:
+  explicit BatchChain(uint64_t first_seq) : next_seq_(first_seq) {}
+
+  // Takes the batch stored under `seq` with `value`. DATA_LOSS naming `what`
+  // (e.g. "checkpoint 7 of writer w of table t") when the sequence skips or
+  // repeats, there are more than `max_batches`, the value is truncated or its
+  // checksum is wrong; on success `*batch` is the parsed value.
+  absl::Status Add(uint64_t seq, std::string_view value, uint64_t max_batches,
+                   std::string_view what, BatchValue* batch);
+  // True when the batches taken are exactly `batches`, `rows` and `checksum`.
+  bool Matches(uint64_t batches, uint64_t rows, uint64_t checksum) const {
+    return batches_ == batches && rows_ == rows && chain_ == checksum;
+  }
+
+  uint64_t batches() const { return batches_; }
+  uint64_t rows() const { return rows_; }
+  uint64_t checksum() const { return chain_; }
+  uint64_t next_seq() const { return next_seq_; }
+
+ private:
+  uint64_t next_seq_;
+  uint64_t batches_ = 0;
+  uint64_t rows_ = 0;
+  uint64_t chain_ = 0;
+};
+
 struct RegistryRecord {
   int64_t epoch = 0;
   int64_t incarnation = 0;

@@ -3,6 +3,18 @@
 namespace deltasidecar::checkpoint {
 namespace {
 
+// Kill points of this file (see table/base/kill_point.h).
+const KillPoint kRegisterAfterWrite("register.after_write",
+                                    "the new epoch is durable; RegisterWriter has not answered");
+const KillPoint kStageAfterWrite("stage.after_write",
+                                 "a batch is in the staging store; Write has not acknowledged it");
+const KillPoint kSealBeforeWrite("seal.before_write",
+                                 "PrepareCommit was checked; nothing is sealed yet");
+const KillPoint kSealAfterWrite("seal.after_write",
+                                "the seal is durable; PrepareCommit has not answered");
+const KillPoint kAbortAfterWrite("abort.after_write",
+                                 "the abort is durable; Abort has not answered");
+
 // One staged value must fit RocksDB's 32-bit value length with room to spare.
 constexpr size_t kMaxPayloadBytes = size_t{1} << 30;
 // ReadSealed copies batches out in chunks of about this size.
@@ -99,7 +111,7 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
   if (w->open_marked) batch.Delete(ToSlice(OpenMarkKey(id))).PermitUncheckedError();
   // Synced: a lost epoch bump would let a fenced writer back in after a crash.
   RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, Cat("registering ", Describe(writer))));
-  table::ReachKillPoint(table::KillPoint::kRegisterAfterWrite);
+  kRegisterAfterWrite.Reach();
   w->registered = true;
   w->record = next;
   w->lost_data = false;
@@ -122,10 +134,8 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
 }
 
 absl::StatusOr<Registration> StagingStore::Lookup(const WriterKey& writer) {
-  absl::ReaderMutexLock dl(&impl_->db_mu);
-  RETURN_IF_ERROR(impl_->CheckOpen());
-  ASSIGN_OR_RETURN(Impl::Writer * w, impl_->Registered(writer));
-  absl::MutexLock l(&w->mu);
+  Impl::WriterOp op(*impl_);
+  ASSIGN_OR_RETURN(Impl::Writer * w, op.Begin(writer, Impl::kRead));
   Registration reg;
   reg.epoch = w->record.epoch;
   reg.incarnation = w->record.incarnation;
@@ -142,10 +152,8 @@ absl::StatusOr<Registration> StagingStore::Lookup(const WriterKey& writer) {
 }
 
 absl::Status StagingStore::CheckEpoch(const WriterKey& writer, int64_t epoch) {
-  absl::ReaderMutexLock dl(&impl_->db_mu);
-  ASSIGN_OR_RETURN(Impl::Writer * w, impl_->Registered(writer));
-  absl::MutexLock l(&w->mu);
-  return Impl::CheckEpochLocked(*w, epoch);
+  Impl::WriterOp op(*impl_);
+  return op.Begin(writer, Impl::kRead, epoch).status();
 }
 
 absl::StatusOr<uint64_t> StagingStore::Stage(const WriterKey& writer, int64_t epoch,
@@ -154,10 +162,8 @@ absl::StatusOr<uint64_t> StagingStore::Stage(const WriterKey& writer, int64_t ep
     return absl::InvalidArgumentError(
         Cat("batch of ", payload.size(), " bytes is over the limit of ", kMaxPayloadBytes));
   }
-  RETURN_IF_ERROR(impl_->Recover());
-  absl::ReaderMutexLock dl(&impl_->db_mu);
-  RETURN_IF_ERROR(impl_->CheckOpen());
-  ASSIGN_OR_RETURN(Impl::Writer * w, impl_->Registered(writer));
+  Impl::WriterOp op(*impl_);
+  ASSIGN_OR_RETURN(Impl::Writer * w, op.Begin(writer, Impl::kMutate, epoch));
   if (impl_->options.max_bytes > 0) {
     const uint64_t live = impl_->ApproximateBytesLocked();
     if (live + payload.size() > impl_->options.max_bytes) {
@@ -166,9 +172,6 @@ absl::StatusOr<uint64_t> StagingStore::Stage(const WriterKey& writer, int64_t ep
               " bytes would exceed its limit of ", impl_->options.max_bytes));
     }
   }
-
-  absl::MutexLock l(&w->mu);
-  RETURN_IF_ERROR(Impl::CheckEpochLocked(*w, epoch));
   RETURN_IF_ERROR(Impl::CheckUnsealedLocked(*w));
   if (impl_->options.max_bytes_per_writer > 0) {
     const uint64_t held = impl_->WriterBytes(*w);
@@ -211,7 +214,7 @@ absl::StatusOr<uint64_t> StagingStore::Stage(const WriterKey& writer, int64_t ep
   rocksdb::Status s = impl_->data_db->Write(wo, &batch);
   if (!s.ok()) return FromRocks(s, Cat("staging a batch of ", Describe(writer)));
   w->open_bytes += key.size() + payload.size() + sizeof(trailer);
-  table::ReachKillPoint(table::KillPoint::kStageAfterWrite);
+  kStageAfterWrite.Reach();
   w->record = next;
   return seq;
 }
@@ -221,12 +224,8 @@ absl::StatusOr<SealedCheckpoint> StagingStore::Seal(const WriterKey& writer, int
   if (checkpoint_id < 0) {
     return absl::InvalidArgumentError(Cat("checkpoint id ", checkpoint_id, " is negative"));
   }
-  RETURN_IF_ERROR(impl_->Recover());
-  absl::ReaderMutexLock dl(&impl_->db_mu);
-  RETURN_IF_ERROR(impl_->CheckOpen());
-  ASSIGN_OR_RETURN(Impl::Writer * w, impl_->Registered(writer));
-  absl::MutexLock l(&w->mu);
-  RETURN_IF_ERROR(Impl::CheckEpochLocked(*w, epoch));
+  Impl::WriterOp op(*impl_);
+  ASSIGN_OR_RETURN(Impl::Writer * w, op.Begin(writer, Impl::kMutate, epoch));
   const RegistryRecord& rec = w->record;
   const std::string what = Cat("sealing checkpoint ", checkpoint_id, " of ", Describe(writer));
   if (checkpoint_id == rec.last_sealed && checkpoint_id > rec.last_committed) {
@@ -286,9 +285,9 @@ absl::StatusOr<SealedCheckpoint> StagingStore::Seal(const WriterKey& writer, int
       .PermitUncheckedError();
   batch.Put(ToSlice(RegistryKey(w->id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
   if (w->open_marked) batch.Delete(ToSlice(OpenMarkKey(w->id))).PermitUncheckedError();
-  table::ReachKillPoint(table::KillPoint::kSealBeforeWrite);
+  kSealBeforeWrite.Reach();
   RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, what));
-  table::ReachKillPoint(table::KillPoint::kSealAfterWrite);
+  kSealAfterWrite.Reach();
   w->open_marked = false;
   w->record = next;
   w->open_bytes = 0;
@@ -299,10 +298,8 @@ absl::StatusOr<SealedCheckpoint> StagingStore::Seal(const WriterKey& writer, int
 
 absl::StatusOr<std::vector<SealedCheckpoint>> StagingStore::SealedUpTo(const WriterKey& writer,
                                                                        int64_t up_to) {
-  absl::ReaderMutexLock dl(&impl_->db_mu);
-  RETURN_IF_ERROR(impl_->CheckOpen());
-  ASSIGN_OR_RETURN(Impl::Writer * w, impl_->Registered(writer));
-  absl::MutexLock l(&w->mu);
+  Impl::WriterOp op(*impl_);
+  ASSIGN_OR_RETURN(Impl::Writer * w, op.Begin(writer, Impl::kRead));
   ASSIGN_OR_RETURN(auto seals, impl_->Seals(*w, w->record.last_committed + 1, up_to));
   std::vector<SealedCheckpoint> out;
   out.reserve(seals.size());
@@ -310,135 +307,129 @@ absl::StatusOr<std::vector<SealedCheckpoint>> StagingStore::SealedUpTo(const Wri
   return out;
 }
 
+// Registers a read of one writer's sealed checkpoint for as long as it lives
+// (RAII): while a read is registered, a concurrent MarkCommitted, Abort or
+// Register defers dropping the writer's families, and the last reader to
+// finish drops them. A reopen of the store (a new generation) voids the pin.
+class StagingStore::Impl::SealReadPin {
+ public:
+  explicit SealReadPin(Impl* impl) : impl_(impl) {}
+  SealReadPin(const SealReadPin&) = delete;
+  SealReadPin& operator=(const SealReadPin&) = delete;
+  ~SealReadPin() {
+    if (w_ == nullptr) return;
+    absl::ReaderMutexLock dl(&impl_->db_mu);
+    if (!Current()) return;  // reset by a reopen
+    absl::MutexLock l(&w_->mu);
+    if (--w_->readers == 0 && !w_->deferred_drops.empty()) {
+      impl_->DropNow(w_->deferred_drops);
+      w_->deferred_drops.clear();
+    }
+  }
+
+  // Requires impl->db_mu (shared) and w->mu.
+  void Pin(Writer* w) {
+    ++w->readers;
+    w_ = w;
+    generation_ = impl_->generation;
+  }
+  // Requires impl->db_mu (shared): false once the store was reopened.
+  bool Current() const { return impl_->generation == generation_ && impl_->db != nullptr; }
+
+ private:
+  Impl* const impl_;
+  Writer* w_ = nullptr;
+  uint64_t generation_ = 0;
+};
+
+// The seal's family is immutable, and the read is pinned (SealReadPin), so
+// batches are copied out in chunks and `fn` runs with no lock held: staging
+// goes on during a commit.
 absl::Status StagingStore::ReadSealed(
     const WriterKey& writer, int64_t checkpoint_id,
     const std::function<absl::Status(std::string_view payload)>& fn) {
-  Impl& impl = *impl_;
   const std::string cp_name = Cat("checkpoint ", checkpoint_id, " of ", Describe(writer));
-  const std::string reopened =
-      Cat(cp_name, ": the staging store was reopened during the read; retry");
-  // The seal's family is immutable, and while this read is registered as a
-  // reader of the writer a concurrent MarkCommitted, Abort or Register defers
-  // dropping it. Batches are copied out in chunks and `fn` runs with no lock
-  // held, so staging goes on during a commit.
-  struct Reader {
-    Impl* impl;
-    Impl::Writer* w = nullptr;
-    uint64_t generation = 0;
-    ~Reader() {
-      if (w == nullptr) return;
-      absl::ReaderMutexLock dl(&impl->db_mu);
-      if (impl->generation != generation || impl->db == nullptr) return;  // reset by reopen
-      absl::MutexLock l(&w->mu);
-      if (--w->readers == 0 && !w->deferred_drops.empty()) {
-        impl->DropNow(w->deferred_drops);
-        w->deferred_drops.clear();
+  Impl::SealReadPin pin(impl_.get());
+  ASSIGN_OR_RETURN(Impl::SealedSource source, impl_->PinSeal(writer, checkpoint_id, cp_name, &pin));
+  BatchChain chain(source.seal.first_seq);
+  // From seq 0: a batch under this base before the seal's first is damage too.
+  std::string seek_key = DataBaseBegin(source.w->id, source.seal.base);
+  std::vector<std::pair<uint64_t, std::string>> chunk;  // seq, value
+  bool done = source.cf == nullptr;  // no batches at all: the checks below tell
+  while (!done) {
+    {
+      absl::ReaderMutexLock dl(&impl_->db_mu);
+      if (!pin.Current()) {
+        return absl::AbortedError(
+            Cat(cp_name, ": the staging store was reopened during the read; retry"));
       }
+      ASSIGN_OR_RETURN(done, impl_->ReadBatchChunk(source, cp_name, &seek_key, &chunk));
     }
-  } reader{&impl};
-  Impl::Writer* w = nullptr;
-  SealRecord seal;
-  rocksdb::ColumnFamilyHandle* cf = nullptr;
-  {
-    absl::ReaderMutexLock dl(&impl.db_mu);
-    RETURN_IF_ERROR(impl.CheckOpen());
-    ASSIGN_OR_RETURN(w, impl.Registered(writer));
-    absl::MutexLock l(&w->mu);
-    ASSIGN_OR_RETURN(std::optional<SealRecord> found, impl.GetSeal(*w, checkpoint_id));
-    if (!found.has_value()) {
-      if (checkpoint_id <= w->record.last_committed) {
-        return absl::FailedPreconditionError(Cat(cp_name, " is already committed"));
-      }
-      return absl::NotFoundError(Cat(cp_name, " is not sealed"));
+    for (const auto& [seq, value] : chunk) {
+      BatchValue batch;
+      RETURN_IF_ERROR(chain.Add(seq, value, source.seal.batches, cp_name, &batch));
+      RETURN_IF_ERROR(fn(batch.payload));
     }
-    seal = *found;
-    cf = impl.FindDataCf(w->id, seal.base);
-    ++w->readers;
-    reader.w = w;
-    reader.generation = impl.generation;
   }
+  const SealRecord& seal = source.seal;
+  if (chain.batches() != seal.batches) {
+    return absl::DataLossError(Cat(cp_name, ": batch seq ", chain.next_seq(), " is missing (",
+                                   chain.batches(), " of ", seal.batches, " batches found)"));
+  }
+  if (!chain.Matches(seal.batches, seal.rows, seal.checksum)) {
+    return absl::DataLossError(Cat(cp_name, ": batches do not match the seal (", chain.rows(),
+                                   " of ", seal.rows, " rows; checksum ", chain.checksum(), " vs ",
+                                   seal.checksum, ")"));
+  }
+  return absl::OkStatus();
+}
 
-  const std::string end = DataBaseEnd(w->id, seal.base);
-  const size_t key_size = DataBaseBegin(w->id, seal.base).size() + 8;
+absl::StatusOr<StagingStore::Impl::SealedSource> StagingStore::Impl::PinSeal(
+    const WriterKey& writer, int64_t checkpoint_id, std::string_view cp_name, SealReadPin* pin) {
+  WriterOp op(*this);
+  ASSIGN_OR_RETURN(Writer * w, op.Begin(writer, kRead));
+  ASSIGN_OR_RETURN(std::optional<SealRecord> found, GetSeal(*w, checkpoint_id));
+  if (!found.has_value()) {
+    if (checkpoint_id <= w->record.last_committed) {
+      return absl::FailedPreconditionError(Cat(cp_name, " is already committed"));
+    }
+    return absl::NotFoundError(Cat(cp_name, " is not sealed"));
+  }
+  pin->Pin(w);
+  return SealedSource{w, *found, FindDataCf(w->id, found->base)};
+}
+
+absl::StatusOr<bool> StagingStore::Impl::ReadBatchChunk(
+    const SealedSource& source, std::string_view cp_name, std::string* seek_key,
+    std::vector<std::pair<uint64_t, std::string>>* chunk) {
+  chunk->clear();
+  const std::string end = DataBaseEnd(source.w->id, source.seal.base);
+  const size_t key_size = DataBaseBegin(source.w->id, source.seal.base).size() + 8;
   rocksdb::Slice upper = ToSlice(end);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper;
   ro.fill_cache = false;
   ro.readahead_size = 2 << 20;
-
-  uint64_t expected_seq = seal.first_seq;
-  uint64_t batches = 0;
-  uint64_t rows = 0;
-  uint64_t chain = 0;
-  // From seq 0: a batch under this base before the seal's first is damage too.
-  std::string seek_key = DataBaseBegin(w->id, seal.base);
-  std::vector<std::pair<uint64_t, std::string>> chunk;  // seq, value
-  bool done = cf == nullptr;  // no batches at all: the checks below tell
-  while (!done) {
-    chunk.clear();
-    {
-      absl::ReaderMutexLock dl(&impl.db_mu);
-      if (impl.generation != reader.generation || impl.db == nullptr) {
-        return absl::AbortedError(reopened);
-      }
-      std::unique_ptr<rocksdb::Iterator> it(impl.data_db->NewIterator(ro, cf));
-      uint64_t bytes = 0;
-      for (it->Seek(ToSlice(seek_key)); it->Valid(); it->Next()) {
-        rocksdb::Slice k = it->key();
-        if (k.size() != key_size) {
-          return absl::DataLossError(Cat(cp_name, ": malformed data key"));
-        }
-        const uint64_t seq = GetBigEndian<uint64_t>(k.data() + k.size() - 8);
-        chunk.emplace_back(seq, it->value().ToString());
-        bytes += it->value().size();
-        if (bytes >= kReadChunkBytes || chunk.size() >= kReadChunkBatches) {
-          seek_key = DataKey(w->id, seal.base, seq + 1);
-          break;
-        }
-      }
-      if (!it->status().ok()) return FromRocks(it->status(), Cat("reading ", cp_name));
-      done = !it->Valid();
-    }
-    for (const auto& [seq, value] : chunk) {
-      if (seq != expected_seq || batches >= seal.batches) {
-        if (seq > expected_seq && batches < seal.batches) {
-          return absl::DataLossError(Cat(cp_name, ": batch seq ", expected_seq, " is missing"));
-        }
-        return absl::DataLossError(Cat(cp_name, ": unexpected batch seq ", seq));
-      }
-      std::optional<BatchValue> batch = ParseBatchValue(value);
-      if (!batch) {
-        return absl::DataLossError(Cat(cp_name, ", batch seq ", seq, ": value is truncated"));
-      }
-      const uint64_t actual = BatchChecksum(batch->payload, batch->rows, seq);
-      if (batch->checksum != actual) {
-        return absl::DataLossError(Cat(cp_name, ", batch seq ", seq, ": checksum mismatch"));
-      }
-      RETURN_IF_ERROR(fn(batch->payload));
-      chain = ChainChecksum(chain, actual);
-      rows += batch->rows;
-      ++batches;
-      ++expected_seq;
+  std::unique_ptr<rocksdb::Iterator> it(data_db->NewIterator(ro, source.cf));
+  uint64_t bytes = 0;
+  for (it->Seek(ToSlice(*seek_key)); it->Valid(); it->Next()) {
+    rocksdb::Slice k = it->key();
+    if (k.size() != key_size) return absl::DataLossError(Cat(cp_name, ": malformed data key"));
+    const uint64_t seq = GetBigEndian<uint64_t>(k.data() + k.size() - 8);
+    chunk->emplace_back(seq, it->value().ToString());
+    bytes += it->value().size();
+    if (bytes >= kReadChunkBytes || chunk->size() >= kReadChunkBatches) {
+      *seek_key = DataKey(source.w->id, source.seal.base, seq + 1);
+      break;
     }
   }
-  if (batches != seal.batches) {
-    return absl::DataLossError(Cat(cp_name, ": batch seq ", expected_seq, " is missing (", batches,
-                                   " of ", seal.batches, " batches found)"));
-  }
-  if (rows != seal.rows || chain != seal.checksum) {
-    return absl::DataLossError(Cat(cp_name, ": batches do not match the seal (", rows, " of ",
-                                   seal.rows, " rows; checksum ", chain, " vs ", seal.checksum,
-                                   ")"));
-  }
-  return absl::OkStatus();
+  if (!it->status().ok()) return FromRocks(it->status(), Cat("reading ", cp_name));
+  return !it->Valid();
 }
 
 absl::Status StagingStore::MarkCommitted(const WriterKey& writer, int64_t up_to) {
-  RETURN_IF_ERROR(impl_->Recover());
-  absl::ReaderMutexLock dl(&impl_->db_mu);
-  RETURN_IF_ERROR(impl_->CheckOpen());
-  ASSIGN_OR_RETURN(Impl::Writer * w, impl_->Registered(writer));
-  absl::MutexLock l(&w->mu);
+  Impl::WriterOp op(*impl_);
+  ASSIGN_OR_RETURN(Impl::Writer * w, op.Begin(writer, Impl::kMutate));
   const RegistryRecord& rec = w->record;
   if (up_to <= rec.last_committed) return absl::OkStatus();
   ASSIGN_OR_RETURN(auto seals, impl_->Seals(*w, rec.last_committed + 1, up_to));
@@ -470,12 +461,8 @@ absl::Status StagingStore::MarkCommitted(const WriterKey& writer, int64_t up_to)
 }
 
 absl::Status StagingStore::Abort(const WriterKey& writer, int64_t epoch, int64_t checkpoint_id) {
-  RETURN_IF_ERROR(impl_->Recover());
-  absl::ReaderMutexLock dl(&impl_->db_mu);
-  RETURN_IF_ERROR(impl_->CheckOpen());
-  ASSIGN_OR_RETURN(Impl::Writer * w, impl_->Registered(writer));
-  absl::MutexLock l(&w->mu);
-  RETURN_IF_ERROR(Impl::CheckEpochLocked(*w, epoch));
+  Impl::WriterOp op(*impl_);
+  ASSIGN_OR_RETURN(Impl::Writer * w, op.Begin(writer, Impl::kMutate, epoch));
   const RegistryRecord& rec = w->record;
   const std::string what = Cat("aborting checkpoint ", checkpoint_id, " of ", Describe(writer));
   rocksdb::WriteBatch batch;
@@ -502,7 +489,7 @@ absl::Status StagingStore::Abort(const WriterKey& writer, int64_t epoch, int64_t
     batch.Delete(ToSlice(SealKey(w->id, checkpoint_id))).PermitUncheckedError();
   }
   RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, what));
-  table::ReachKillPoint(table::KillPoint::kAbortAfterWrite);
+  kAbortAfterWrite.Reach();
   if (checkpoint_id > w->record.last_sealed) {
     w->open_bytes = 0;
     w->open_marked = false;

@@ -35,12 +35,12 @@
 #include "rocksdb/table.h"
 #include "rocksdb/write_buffer_manager.h"
 #include "rocksdb/write_batch.h"
-#include "table/absl_compat.h"
-#include "table/byte_order.h"
-#include "table/file_util.h"
-#include "table/kill_point.h"
+#include "table/base/absl_compat.h"
+#include "table/base/byte_order.h"
+#include "table/base/file_util.h"
+#include "table/base/kill_point.h"
 #include "table/snapshot.h"
-#include "table/status_macros.h"
+#include "table/base/status_macros.h"
 #include "table/writer_claims.h"
 #include "checkpoint/staging_keys.h"
 #include "checkpoint/staging_records.h"
@@ -66,8 +66,6 @@
 // (UnsealedLostKey) unless a clean-close key says the last close flushed them.
 
 namespace deltasidecar::checkpoint {
-
-using table::FromRocks;
 
 // RocksDB's own recovery from a full disk runs on a SstFileManager thread
 // that races with DB::Close in 7.8 and retries only every few seconds. The
@@ -217,6 +215,45 @@ struct StagingStore::Impl {
     return db != nullptr ? absl::OkStatus() : db_error;
   }
 
+  // The prologue every per-writer operation shares, and the locks it holds
+  // until destroyed (the writer's lock is released before db_mu):
+  //
+  //   Impl::WriterOp op(*impl_);
+  //   ASSIGN_OR_RETURN(Impl::Writer * w, op.Begin(writer, Impl::kMutate, epoch));
+  //
+  // Begin recovers from a background error first (kMutate only), takes
+  // db_mu shared, checks the store is open, finds the registered writer,
+  // takes its lock and, when `epoch` is given, checks it is current.
+  enum Access { kRead, kMutate };
+  class WriterOp {
+   public:
+    explicit WriterOp(Impl& impl) : impl_(impl) {}
+    WriterOp(const WriterOp&) = delete;
+    WriterOp& operator=(const WriterOp&) = delete;
+    ~WriterOp() {
+      if (w_ != nullptr) w_->mu.Unlock();
+      if (db_locked_) impl_.db_mu.ReaderUnlock();
+    }
+
+    absl::StatusOr<Writer*> Begin(const WriterKey& key, Access access,
+                                  std::optional<int64_t> epoch = std::nullopt) {
+      if (access == kMutate) RETURN_IF_ERROR(impl_.Recover());
+      impl_.db_mu.ReaderLock();
+      db_locked_ = true;
+      RETURN_IF_ERROR(impl_.CheckOpen());
+      ASSIGN_OR_RETURN(Writer * w, impl_.Registered(key));
+      w->mu.Lock();
+      w_ = w;
+      if (epoch.has_value()) RETURN_IF_ERROR(CheckEpochLocked(*w, *epoch));
+      return w;
+    }
+
+   private:
+    Impl& impl_;
+    bool db_locked_ = false;
+    Writer* w_ = nullptr;
+  };
+
   rocksdb::ColumnFamilyHandle* FindDataCf(const std::string& id, int64_t base) {
     absl::MutexLock l(&cf_mu);
     auto it = data_cfs.find({id, base});
@@ -357,6 +394,25 @@ struct StagingStore::Impl {
     }
     return absl::OkStatus();
   }
+
+  // Reading a sealed checkpoint (StagingStore::ReadSealed).
+  class SealReadPin;
+  struct SealedSource {
+    Writer* w;
+    SealRecord seal;
+    rocksdb::ColumnFamilyHandle* cf;  // null when the checkpoint has no batches
+  };
+  // Finds the seal of `checkpoint_id` and pins the writer's families for the
+  // read: FAILED_PRECONDITION when it is committed already, NOT_FOUND when
+  // it is not sealed.
+  absl::StatusOr<SealedSource> PinSeal(const WriterKey& writer, int64_t checkpoint_id,
+                                       std::string_view cp_name, SealReadPin* pin);
+  // Copies the next chunk of batches from `*seek_key` on into `chunk` and
+  // moves `*seek_key` past it; true when the checkpoint's batches are done.
+  absl::StatusOr<bool> ReadBatchChunk(const SealedSource& source, std::string_view cp_name,
+                                      std::string* seek_key,
+                                      std::vector<std::pair<uint64_t, std::string>>* chunk)
+      ABSL_SHARED_LOCKS_REQUIRED(db_mu);
 
   absl::StatusOr<std::optional<SealRecord>> GetSeal(const Writer& w, int64_t id)
       ABSL_SHARED_LOCKS_REQUIRED(db_mu) {

@@ -236,22 +236,18 @@ absl::Status StagingStore::Impl::ReconcileOpenBatches(const absl::flat_hash_map<
         w->record.last_sealed != mem.last_sealed || mem.open_batches == 0) {
       continue;
     }
-    uint64_t batches = 0;
-    uint64_t rows = 0;
-    uint64_t chain = 0;
+    const uint64_t first = mem.next_batch_seq - mem.open_batches;
+    BatchChain chain(first);
     if (rocksdb::ColumnFamilyHandle* cf = FindDataCf(w->id, mem.last_sealed)) {
-      const uint64_t first = mem.next_batch_seq - mem.open_batches;
       std::unique_ptr<rocksdb::Iterator> it(data_db->NewIterator(rocksdb::ReadOptions(), cf));
       for (it->Seek(ToSlice(DataKey(w->id, mem.last_sealed, first))); it->Valid(); it->Next()) {
-        std::optional<BatchValue> batch = ParseBatchValue(ToView(it->value()));
-        if (!batch) break;
         const uint64_t seq = GetBigEndian<uint64_t>(it->key().data() + it->key().size() - 8);
-        chain = ChainChecksum(chain, BatchChecksum(batch->payload, batch->rows, seq));
-        rows += batch->rows;
-        ++batches;
+        BatchValue batch;
+        // A damaged or missing batch leaves the chain short of the record.
+        if (!chain.Add(seq, ToView(it->value()), UINT64_MAX, "", &batch).ok()) break;
       }
     }
-    if (batches == mem.open_batches && rows == mem.open_rows && chain == mem.open_checksum) {
+    if (chain.Matches(mem.open_batches, mem.open_rows, mem.open_checksum)) {
       w->record = mem;
       if (rocksdb::ColumnFamilyHandle* h = FindDataCf(w->id, mem.last_sealed)) {
         w->open_bytes = FamilyFileBytes(h);
@@ -387,10 +383,10 @@ absl::StatusOr<std::unique_ptr<StagingStore>> StagingStore::Open(const StagingOp
     std::filesystem::path dir(options.path);
     if (!dir.has_filename()) dir = dir.parent_path();  // "a/b/" names "a/b"
     std::string parent = dir.parent_path().string();
-    RETURN_IF_ERROR(table::SyncDir(fs.get(), parent.empty() ? "." : parent));
+    RETURN_IF_ERROR(SyncDir(fs.get(), parent.empty() ? "." : parent));
     io = fs->CreateDirIfMissing(impl->data_path, rocksdb::IOOptions(), nullptr);
     if (!io.ok()) return FromRocks(io, Cat("creating staging store directory ", impl->data_path));
-    RETURN_IF_ERROR(table::SyncDir(fs.get(), options.path));
+    RETURN_IF_ERROR(SyncDir(fs.get(), options.path));
   }
   {
     absl::MutexLock l(&impl->db_mu);

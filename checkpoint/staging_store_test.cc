@@ -14,8 +14,8 @@
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
 #include "rocksdb/file_system.h"
-#include "table/absl_compat.h"
-#include "table/file_util.h"
+#include "table/base/absl_compat.h"
+#include "table/base/file_util.h"
 #include "table/snapshot.h"
 #include "table/testing/fault_injection_fs.h"
 
@@ -80,7 +80,7 @@ absl::StatusOr<Registration> RegisterAs(StagingStore& store, const WriterKey& w,
 class StagingStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / ("staging_store_test_" + table::RandomId());
+    dir_ = fs::path(::testing::TempDir()) / ("staging_store_test_" + RandomId());
   }
   void TearDown() override {
     store_.reset();
@@ -746,7 +746,7 @@ TEST_F(StagingStoreTest, ReadSealedHoldsItsSnapshotAcrossCommitAndChunks) {
 class StagingCrashTest : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / ("staging_crash_test_" + table::RandomId());
+    dir_ = fs::path(::testing::TempDir()) / ("staging_crash_test_" + RandomId());
   }
   void TearDown() override { fs::remove_all(dir_); }
   fs::path dir_;
@@ -1058,7 +1058,7 @@ class StagingUncleanCloseTest : public ::testing::Test {
   ~StagingUncleanCloseTest() override { fs::remove_all(dir); }
 
   const fs::path dir =
-      fs::path(::testing::TempDir()) / ("staging_unclean_test_" + table::RandomId());
+      fs::path(::testing::TempDir()) / ("staging_unclean_test_" + RandomId());
   const std::shared_ptr<table::testing::FaultInjectionFileSystem> faulty =
       std::make_shared<table::testing::FaultInjectionFileSystem>(rocksdb::FileSystem::Default());
   const std::unique_ptr<rocksdb::Env> env = table::testing::MakeEnv(faulty);

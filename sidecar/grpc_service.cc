@@ -1,7 +1,7 @@
 #include "sidecar/grpc_service.h"
 
-#include "table/absl_compat.h"
-#include "table/status_macros.h"
+#include "table/base/absl_compat.h"
+#include "table/base/status_macros.h"
 
 namespace deltasidecar::sidecar {
 

@@ -21,7 +21,7 @@
 #include "sidecar/rpc_metrics.h"
 #include "sidecar/server_security.h"
 #include "sidecar/sidecar_server.h"
-#include "table/kill_point.h"
+#include "table/base/kill_point.h"
 
 int main(int argc, char** argv) {
   // glibc gives each busy thread its own arena (up to 8 per core); freed
@@ -144,9 +144,8 @@ int main(int argc, char** argv) {
   app.add_flag_callback(
          "--list-kill-points",
          [] {
-           for (int i = 0; i < static_cast<int>(table::KillPoint::kCount); ++i) {
-             const auto& info = table::KillPointInfoOf(static_cast<table::KillPoint>(i));
-             fmt::print("{:<28} {}\n", info.name, info.when);
+           for (const deltasidecar::KillPoint* point : deltasidecar::RegisteredKillPoints()) {
+             fmt::print("{:<28} {}\n", point->name(), point->when());
            }
            throw CLI::Success();
          },
@@ -183,7 +182,7 @@ int main(int argc, char** argv) {
                retention.max_snapshots, retention.min_snapshots);
     return 2;
   }
-  auto armed = table::ArmKillPointFromEnvironment();
+  auto armed = deltasidecar::ArmKillPointFromEnvironment();
   if (!armed.ok()) {
     fmt::print(stderr, "delta-sidecar: {}\n", std::string(armed.status().message()));
     return 2;

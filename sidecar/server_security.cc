@@ -13,7 +13,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "table/absl_compat.h"
+#include "table/base/absl_compat.h"
 
 namespace deltasidecar::sidecar {
 

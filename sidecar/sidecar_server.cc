@@ -8,9 +8,9 @@
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
 
-#include "table/absl_compat.h"
-#include "table/file_util.h"
-#include "table/status_macros.h"
+#include "table/base/absl_compat.h"
+#include "table/base/file_util.h"
+#include "table/base/status_macros.h"
 
 namespace deltasidecar::sidecar {
 
@@ -40,7 +40,7 @@ absl::StatusOr<std::unique_ptr<SidecarServer>> SidecarServer::Open(const Sidecar
   std::filesystem::create_directories(options.table_root, ec);
   if (ec) return absl::InternalError(Cat("cannot create ", options.table_root, ": ", ec.message()));
   checkpoint::StagingOptions staging;
-  staging.path = table::JoinPath(options.data_dir, "staging");
+  staging.path = JoinPath(options.data_dir, "staging");
   staging.max_bytes = options.max_staged_bytes;
   staging.max_bytes_per_writer = options.max_staged_bytes_per_writer;
   ASSIGN_OR_RETURN(auto store, checkpoint::StagingStore::Open(staging));

@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "table/absl_compat.h"
-#include "table/byte_order.h"
-#include "table/status_macros.h"
+#include "table/base/absl_compat.h"
+#include "table/base/byte_order.h"
+#include "table/base/status_macros.h"
 
 namespace deltasidecar::sidecar {
 namespace {

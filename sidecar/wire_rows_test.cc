@@ -15,7 +15,7 @@
 
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
-#include "table/absl_compat.h"
+#include "table/base/absl_compat.h"
 #include "table/mutation_batch.h"
 #include "table/row.h"
 #include "table/schema.h"

@@ -13,12 +13,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "table/absl_compat.h"
+#include "table/base/absl_compat.h"
 #include "table/arrow_c_abi.h"
-#include "table/byte_order.h"
+#include "table/base/byte_order.h"
 #include "table/row.h"
 #include "table/schema.h"
-#include "table/status_macros.h"
+#include "table/base/status_macros.h"
 
 namespace deltasidecar::table::arrow_internal {
 

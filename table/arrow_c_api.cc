@@ -5,7 +5,7 @@
 #include <string>
 
 #include "table/arrow_reader.h"
-#include "table/status_macros.h"
+#include "table/base/status_macros.h"
 
 namespace dt = deltasidecar::table;
 

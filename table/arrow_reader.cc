@@ -13,10 +13,10 @@
 #include <string>
 #include <thread>
 
-#include "table/absl_compat.h"
-#include "table/byte_order.h"
+#include "table/base/absl_compat.h"
+#include "table/base/byte_order.h"
 #include "table/row.h"
-#include "table/status_macros.h"
+#include "table/base/status_macros.h"
 
 namespace deltasidecar::table {
 namespace {

@@ -15,7 +15,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "table/arrow_c_api.h"
-#include "table/file_util.h"
+#include "table/base/file_util.h"
 #include "table/row.h"
 
 namespace deltasidecar::table {

@@ -5,9 +5,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
-#include "table/absl_compat.h"
+#include "table/base/absl_compat.h"
 #include "table/row.h"
-#include "table/status_macros.h"
+#include "table/base/status_macros.h"
 
 namespace deltasidecar::table {
 namespace {

@@ -10,9 +10,9 @@
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
 #include "xxhash.h"
-#include "table/absl_compat.h"
+#include "table/base/absl_compat.h"
 #include "table/row.h"
-#include "table/status_macros.h"
+#include "table/base/status_macros.h"
 
 namespace deltasidecar::table {
 

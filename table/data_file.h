@@ -19,7 +19,7 @@
 #include "rocksdb/options.h"
 #include "rocksdb/sst_file_reader.h"
 #include "rocksdb/sst_file_writer.h"
-#include "table/file_util.h"
+#include "table/base/file_util.h"
 #include "table/snapshot.h"
 
 namespace deltasidecar::table {

@@ -9,7 +9,7 @@
 #include <random>
 
 #include "gtest/gtest.h"
-#include "table/file_util.h"
+#include "table/base/file_util.h"
 #include "table/row.h"
 #include "table/table.h"
 #include "table/testing/fault_injection_fs.h"

@@ -11,9 +11,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
-#include "table/absl_compat.h"
-#include "table/byte_order.h"
-#include "table/status_macros.h"
+#include "table/base/absl_compat.h"
+#include "table/base/byte_order.h"
+#include "table/base/status_macros.h"
 
 namespace deltasidecar::table {
 namespace {
@@ -236,6 +236,70 @@ absl::StatusOr<RowOp> ValueOp(std::string_view value) {
   return absl::DataLossError(absl::StrFormat("corrupt value: unknown op byte 0x%02x", op));
 }
 
+namespace {
+
+// Decodes the non-null value of `column` at *p (the value grammar in row.h)
+// into *out and moves *p past it.
+absl::Status DecodeColumnValue(const Column& column, const char** p, const char* end,
+                                      Value* out) {
+  Value& v = *out;
+  size_t width = FixedWidth(column.type);
+  if (static_cast<size_t>(end - (*p)) < width) return CorruptValue("truncated value", column);
+  switch (column.type) {
+    case ColumnType::kBoolean:
+      if (static_cast<uint8_t>(**p) > 1) {
+        return CorruptValue(absl::StrFormat("bad boolean byte 0x%02x", static_cast<uint8_t>(**p)),
+                            column);
+      }
+      v = **p == 1;
+      break;
+    case ColumnType::kTinyint:
+      v = int64_t{static_cast<int8_t>(**p)};
+      break;
+    case ColumnType::kSmallint:
+      v = int64_t{static_cast<int16_t>(GetLittleEndian<uint16_t>(*p))};
+      break;
+    case ColumnType::kInt:
+    case ColumnType::kDate:
+      v = int64_t{static_cast<int32_t>(GetLittleEndian<uint32_t>(*p))};
+      break;
+    case ColumnType::kBigint:
+    case ColumnType::kDatetime:
+    case ColumnType::kTimestamp:
+      v = static_cast<int64_t>(GetLittleEndian<uint64_t>(*p));
+      break;
+    case ColumnType::kFloat:
+      v = static_cast<double>(std::bit_cast<float>(GetLittleEndian<uint32_t>(*p)));
+      break;
+    case ColumnType::kDouble:
+      v = std::bit_cast<double>(GetLittleEndian<uint64_t>(*p));
+      break;
+    case ColumnType::kDecimal:
+      v = static_cast<__int128>(GetLittleEndian<u128>(*p));
+      break;
+    case ColumnType::kString:
+    case ColumnType::kBinary: {
+      uint64_t n = 0;
+      switch (GetVarint(p, end, &n)) {
+        case VarintResult::kOk:
+          break;
+        case VarintResult::kTruncated:
+          return CorruptValue("truncated length", column);
+        case VarintResult::kOverflow:
+          return CorruptValue("length overflows 64 bits", column);
+      }
+      if (static_cast<uint64_t>(end - (*p)) < n) return CorruptValue("truncated string", column);
+      StringSlot(&v).assign((*p), n);
+      *p += n;
+      break;
+    }
+  }
+  *p += width;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 // A delete value is well formed but holds no columns, so asking to decode one
 // is the caller's mistake (INVALID_ARGUMENT), not corruption.
 absl::Status DecodeValue(const TableSchema& schema, std::string_view value, Row* row) {
@@ -262,58 +326,7 @@ absl::Status DecodeValue(const TableSchema& schema, std::string_view value, Row*
       v.emplace<std::monostate>();
       continue;
     }
-    size_t width = FixedWidth(column.type);
-    if (static_cast<size_t>(end - p) < width) return CorruptValue("truncated value", column);
-    switch (column.type) {
-      case ColumnType::kBoolean:
-        if (static_cast<uint8_t>(*p) > 1) {
-          return CorruptValue(absl::StrFormat("bad boolean byte 0x%02x", static_cast<uint8_t>(*p)),
-                              column);
-        }
-        v = *p == 1;
-        break;
-      case ColumnType::kTinyint:
-        v = int64_t{static_cast<int8_t>(*p)};
-        break;
-      case ColumnType::kSmallint:
-        v = int64_t{static_cast<int16_t>(GetLittleEndian<uint16_t>(p))};
-        break;
-      case ColumnType::kInt:
-      case ColumnType::kDate:
-        v = int64_t{static_cast<int32_t>(GetLittleEndian<uint32_t>(p))};
-        break;
-      case ColumnType::kBigint:
-      case ColumnType::kDatetime:
-      case ColumnType::kTimestamp:
-        v = static_cast<int64_t>(GetLittleEndian<uint64_t>(p));
-        break;
-      case ColumnType::kFloat:
-        v = static_cast<double>(std::bit_cast<float>(GetLittleEndian<uint32_t>(p)));
-        break;
-      case ColumnType::kDouble:
-        v = std::bit_cast<double>(GetLittleEndian<uint64_t>(p));
-        break;
-      case ColumnType::kDecimal:
-        v = static_cast<__int128>(GetLittleEndian<u128>(p));
-        break;
-      case ColumnType::kString:
-      case ColumnType::kBinary: {
-        uint64_t n = 0;
-        switch (GetVarint(&p, end, &n)) {
-          case VarintResult::kOk:
-            break;
-          case VarintResult::kTruncated:
-            return CorruptValue("truncated length", column);
-          case VarintResult::kOverflow:
-            return CorruptValue("length overflows 64 bits", column);
-        }
-        if (static_cast<uint64_t>(end - p) < n) return CorruptValue("truncated string", column);
-        StringSlot(&v).assign(p, n);
-        p += n;
-        break;
-      }
-    }
-    p += width;
+    RETURN_IF_ERROR(DecodeColumnValue(column, &p, end, &v));
   }
   if (p != end) {
     return absl::DataLossError(Cat("corrupt value: ", end - p, " trailing bytes"));

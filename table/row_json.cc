@@ -13,9 +13,9 @@
 #include "absl/strings/str_format.h"
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
-#include "table/absl_compat.h"
+#include "table/base/absl_compat.h"
 #include "table/row.h"
-#include "table/status_macros.h"
+#include "table/base/status_macros.h"
 
 namespace deltasidecar::table {
 namespace {

@@ -8,7 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
-#include "table/status_macros.h"
+#include "table/base/status_macros.h"
 
 namespace deltasidecar::table {
 namespace {

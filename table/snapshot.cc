@@ -5,9 +5,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
-#include "table/absl_compat.h"
-#include "table/file_util.h"
-#include "table/status_macros.h"
+#include "table/base/absl_compat.h"
+#include "table/base/file_util.h"
+#include "table/base/status_macros.h"
 
 namespace deltasidecar::table {
 

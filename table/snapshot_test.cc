@@ -1,7 +1,7 @@
 #include "table/snapshot.h"
 
 #include "gtest/gtest.h"
-#include "table/file_util.h"
+#include "table/base/file_util.h"
 
 namespace deltasidecar::table {
 namespace {

@@ -228,6 +228,20 @@ class Table {
   absl::StatusOr<CommitResult> PublishAppend(std::vector<DataFileMeta> files,
                                              const std::vector<CommitIdentity>& identities,
                                              const std::optional<CommitFence>& fence);
+  // The one commit loop; every kind of snapshot goes through it. Under the
+  // commit lock, `next` starts as the latest snapshot advanced by one id
+  // (parent, time, `kind`; no identities, counts or removals) and `build`
+  // fills it in from `latest`, answering true to publish it and false to end
+  // without a snapshot (nothing left to do, or committed already). A
+  // publication lost to another committer is tried again from the new latest
+  // snapshot, at most TableOptions::max_commit_attempts times (then ABORTED,
+  // naming `what`). The data files in `written` belong to the loop: removed
+  // whenever it ends without publishing them, kept after a publish error
+  // (the link may have happened). Returns the published id, or nullopt when
+  // `build` declined.
+  absl::StatusOr<std::optional<int64_t>> TryCommit(
+      SnapshotKind kind, std::string_view what, const std::vector<std::string>& written,
+      const std::function<absl::StatusOr<bool>(const Snapshot& latest, Snapshot& next)>& build);
   absl::StatusOr<std::optional<int64_t>> CompactBuckets(
       const std::function<std::optional<CompactionPick>(const std::vector<DataFileMeta>&)>& pick);
   absl::StatusOr<int> RemoveOrphans(absl::Duration min_age);

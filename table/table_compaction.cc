@@ -7,16 +7,52 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
-#include "table/absl_compat.h"
-#include "table/file_util.h"
-#include "table/kill_point.h"
-#include "table/parallel_for.h"
+#include "table/base/absl_compat.h"
+#include "table/base/file_util.h"
+#include "table/base/kill_point.h"
+#include "table/base/parallel_for.h"
 #include "table/row.h"
-#include "table/status_macros.h"
+#include "table/base/status_macros.h"
 #include "table/table_layout.h"
 #include "table/table_maintenance.h"
 
 namespace deltasidecar::table {
+
+namespace {
+
+// Kill points of this file (see table/base/kill_point.h).
+const KillPoint kCompactionAfterDataFiles("compaction.after_data_files",
+                                          "a compaction's output files are written; not published");
+const KillPoint kCompactionAfterPublish("compaction.after_publish",
+                                        "a compaction snapshot is published; its input files not removed");
+const KillPoint kExpireMidway("expire.midway",
+                              "expiry removed a snapshot file but not yet the data files only it used");
+
+// Replaces the run `inputs` of `bucket` in `next` by `output` (none when
+// every row was deleted) and records the inputs as removed. False, leaving
+// `next` unchanged, when the inputs are no longer a contiguous run there
+// (other commits only append newer files, so another compaction took them),
+// or no longer start the bucket although the merge dropped deletes.
+bool ReplaceInputs(int bucket, const std::vector<DataFileMeta>& inputs, bool includes_oldest,
+                   const std::optional<DataFileMeta>& output, Snapshot& next) {
+  auto& files = next.buckets[bucket];
+  auto first = std::find_if(files.begin(), files.end(),
+                            [&](const DataFileMeta& f) { return f.name == inputs[0].name; });
+  bool intact = first != files.end() && static_cast<size_t>(files.end() - first) >= inputs.size() &&
+                (!includes_oldest || first == files.begin());
+  for (size_t i = 0; intact && i < inputs.size(); ++i) intact = (first + i)->name == inputs[i].name;
+  if (!intact) return false;
+  for (const auto& in : inputs) next.removed.push_back(in.name);
+  auto pos = files.erase(first, first + inputs.size());
+  if (output) {
+    DataFileMeta out = *output;
+    out.added_in = next.id;
+    files.insert(pos, std::move(out));
+  }
+  return true;
+}
+
+}  // namespace
 
 absl::StatusOr<std::optional<int64_t>> Table::Compact(bool full) {
   if (full) {
@@ -80,61 +116,26 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
     RemoveDataFiles(outputs);
     return s;
   }
-  ReachKillPoint(KillPoint::kCompactionAfterDataFiles);
-  absl::MutexLock commit_lock(&commit_mu_);
-  for (int attempt = 0; attempt < options_.max_commit_attempts; ++attempt) {
-    auto latest = LatestSnapshot();
-    if (!latest.ok()) {
-      RemoveDataFiles(outputs);
-      return latest.status();
-    }
-    Snapshot next = **latest;
-    next.parent_id = next.id;
-    next.id += 1;
-    next.time_ms = std::max(NowMs(), next.time_ms);
-    next.kind = SnapshotKind::kCompact;
-    next.identities.clear();
-    next.added_entries = next.added_deletes = 0;
-    next.removed.clear();
-    std::vector<std::string> skipped;
-    for (auto& job : jobs) {
-      auto& files = next.buckets[job.bucket];
-      // The inputs must still be a contiguous run (other commits only append
-      // newer files); if another compaction took them, drop this bucket's work.
-      auto first = std::find_if(files.begin(), files.end(),
-                                [&](const DataFileMeta& f) { return f.name == job.inputs[0].name; });
-      bool intact = first != files.end() && static_cast<size_t>(files.end() - first) >= job.inputs.size() &&
-                    (!job.pick.includes_oldest() || first == files.begin());
-      for (size_t i = 0; intact && i < job.inputs.size(); ++i) {
-        intact = (first + i)->name == job.inputs[i].name;
-      }
-      if (!intact) {
-        if (job.output) skipped.push_back(job.output->name);
-        continue;
-      }
-      for (const auto& in : job.inputs) next.removed.push_back(in.name);
-      auto pos = files.erase(first, first + job.inputs.size());
-      if (job.output) {
-        DataFileMeta out = *job.output;
-        out.added_in = next.id;
-        files.insert(pos, std::move(out));
-      }
-    }
-    if (next.removed.empty()) {
-      RemoveDataFiles(outputs);
-      return std::optional<int64_t>();
-    }
-    absl::Status p = Publish(next);
-    if (p.ok()) {
-      ReachKillPoint(KillPoint::kCompactionAfterPublish);
-      RemoveDataFiles(skipped);
-      return std::optional<int64_t>(next.id);
-    }
-    if (!absl::IsAlreadyExists(p)) return p;
+  kCompactionAfterDataFiles.Reach();
+  std::vector<std::string> skipped;
+  ASSIGN_OR_RETURN(
+      std::optional<int64_t> id,
+      TryCommit(SnapshotKind::kCompact, Cat("compaction of table '", name_, "'"), outputs,
+                [&](const Snapshot&, Snapshot& next) -> absl::StatusOr<bool> {
+                  skipped.clear();
+                  for (const auto& job : jobs) {
+                    if (!ReplaceInputs(job.bucket, job.inputs, job.pick.includes_oldest(),
+                                       job.output, next)) {
+                      if (job.output) skipped.push_back(job.output->name);
+                    }
+                  }
+                  return !next.removed.empty();
+                }));
+  if (id) {
+    kCompactionAfterPublish.Reach();
+    RemoveDataFiles(skipped);
   }
-  RemoveDataFiles(outputs);
-  return absl::AbortedError(Cat("compaction of table '", name_, "' lost the race ",
-                                         options_.max_commit_attempts, " times"));
+  return id;
 }
 
 absl::StatusOr<ExpireResult> Table::Expire(int keep, absl::Duration orphan_age) {
@@ -175,7 +176,7 @@ absl::StatusOr<ExpireResult> Table::Expire(int keep, absl::Duration orphan_age) 
     if (t > ids.front()) {
       RETURN_IF_ERROR(RemoveFile(fs, SnapshotPath(t - 1)));
       RETURN_IF_ERROR(SyncDir(fs, snap_dir));
-      ReachKillPoint(KillPoint::kExpireMidway);
+      kExpireMidway.Reach();
       ++result.snapshots_removed;
       absl::MutexLock lock(&mu_);
       cache_.erase(t - 1);

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <map>
 
-#include "table/status_macros.h"
+#include "table/base/status_macros.h"
 
 namespace deltasidecar::table {
 

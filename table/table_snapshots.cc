@@ -8,12 +8,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
-#include "table/absl_compat.h"
-#include "table/file_util.h"
-#include "table/kill_point.h"
-#include "table/parallel_for.h"
+#include "table/base/absl_compat.h"
+#include "table/base/file_util.h"
+#include "table/base/kill_point.h"
+#include "table/base/parallel_for.h"
 #include "table/row.h"
-#include "table/status_macros.h"
+#include "table/base/status_macros.h"
 #include "table/table_layout.h"
 
 namespace deltasidecar::table {

@@ -8,7 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "table/file_util.h"
+#include "table/base/file_util.h"
 #include "table/row.h"
 
 namespace deltasidecar::table {

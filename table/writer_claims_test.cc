@@ -6,7 +6,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
-#include "table/file_util.h"
+#include "table/base/file_util.h"
 #include "table/table.h"
 
 namespace deltasidecar::table {

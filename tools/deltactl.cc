@@ -21,10 +21,10 @@
 #include "absl/time/time.h"
 #include "fmt/core.h"
 #include "nlohmann/json.hpp"
-#include "table/absl_compat.h"
-#include "table/absl_compat.h"
+#include "table/base/absl_compat.h"
+#include "table/base/absl_compat.h"
 #include "table/row.h"
-#include "table/status_macros.h"
+#include "table/base/status_macros.h"
 #include "table/table.h"
 
 namespace dt = deltasidecar::table;

@@ -43,8 +43,8 @@
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
 #include "sidecar/wire_rows.h"
-#include "table/absl_compat.h"
-#include "table/byte_order.h"
+#include "table/base/absl_compat.h"
+#include "table/base/byte_order.h"
 #include "table/row.h"
 #include "table/schema.h"
 

@@ -74,7 +74,7 @@ World& Get() {
                           "/fuzz_data_file-XXXXXX";
     if (mkdtemp(pattern.data()) == nullptr) Fail("mkdtemp failed for " + pattern);
     world->dir = pattern;
-    world->files = std::make_unique<dt::DataFiles>(dt::Storage::Make(nullptr), world->dir,
+    world->files = std::make_unique<dt::DataFiles>(deltasidecar::Storage::Make(nullptr), world->dir,
                                                    dt::DataFileOptions());
     const char* v = std::getenv("FUZZ_DATA_FILE_VERIFIED_ONLY");
     world->verified_only = v != nullptr && *v != '\0' && *v != '0';
@@ -155,7 +155,7 @@ void WriteSeeds(const char* out_dir) {
       {"thirty_rows_small_blocks_uncompressed.sst", tiny_blocks, 30, 4},
   };
   for (const Seed& seed : seeds) {
-    dt::DataFiles files(dt::Storage::Make(nullptr), w.dir, seed.options);
+    dt::DataFiles files(deltasidecar::Storage::Make(nullptr), w.dir, seed.options);
     auto writer = files.NewWriter(0, 1);
     if (!writer.ok()) Fail(writer.status().ToString());
     for (int i = 0; i < seed.rows; ++i) {

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "table/file_util.h"
+#include "table/base/file_util.h"
 #include "table/snapshot.h"
 
 namespace {
@@ -36,8 +36,8 @@ void CheckRoundTrip(const dt::Snapshot& snapshot) {
 }
 
 void Decode(std::string_view contents) {
-  (void)dt::UnframeChecksummed(kSnapshotMagic, contents, "fuzz");
-  (void)dt::UnframeChecksummed(kTableMagic, contents, "fuzz");
+  (void)deltasidecar::UnframeChecksummed(kSnapshotMagic, contents, "fuzz");
+  (void)deltasidecar::UnframeChecksummed(kTableMagic, contents, "fuzz");
   // Any bucket count (0: unchecked) and one that rarely matches.
   for (int buckets : {0, 16}) {
     absl::StatusOr<dt::Snapshot> s = dt::DecodeSnapshot(contents, "fuzz", buckets);
@@ -50,6 +50,6 @@ void Decode(std::string_view contents) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);
   Decode(input);
-  Decode(dt::FrameChecksummed(kSnapshotMagic, input));
+  Decode(deltasidecar::FrameChecksummed(kSnapshotMagic, input));
   return 0;
 }

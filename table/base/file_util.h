@@ -15,7 +15,7 @@
 #include "rocksdb/file_system.h"
 #include "rocksdb/status.h"
 
-namespace deltasidecar::table {
+namespace deltasidecar {
 
 // Maps a RocksDB status to the code a caller acts on: Corruption -> DATA_LOSS,
 // NoSpace -> RESOURCE_EXHAUSTED, NotFound -> NOT_FOUND, other I/O -> INTERNAL.
@@ -64,4 +64,4 @@ absl::StatusOr<std::string_view> UnframeChecksummed(std::string_view magic,
 
 std::string JoinPath(std::string_view a, std::string_view b);
 
-}  // namespace deltasidecar::table
+}  // namespace deltasidecar

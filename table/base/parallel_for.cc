@@ -1,13 +1,13 @@
-#include "table/parallel_for.h"
+#include "table/base/parallel_for.h"
 
 #include <algorithm>
 #include <atomic>
 #include <thread>
 #include <vector>
 
-#include "table/status_macros.h"
+#include "table/base/status_macros.h"
 
-namespace deltasidecar::table {
+namespace deltasidecar {
 
 absl::Status ParallelFor(size_t n, int threads, const std::function<absl::Status(size_t)>& fn) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -36,4 +36,4 @@ absl::Status ParallelFor(size_t n, int threads, const std::function<absl::Status
   return absl::OkStatus();
 }
 
-}  // namespace deltasidecar::table
+}  // namespace deltasidecar

@@ -6,11 +6,11 @@
 
 #include "absl/status/status.h"
 
-namespace deltasidecar::table {
+namespace deltasidecar {
 
 // Runs fn(i) for every i in [0, n) on up to `threads` threads (0: one per
 // core; never more than n) while the caller waits, and returns one of
 // the errors if any call failed; after a failure no new item is started.
 absl::Status ParallelFor(size_t n, int threads, const std::function<absl::Status(size_t)>& fn);
 
-}  // namespace deltasidecar::table
+}  // namespace deltasidecar

@@ -1,4 +1,4 @@
-#include "table/file_util.h"
+#include "table/base/file_util.h"
 
 #include <zlib.h>
 
@@ -8,9 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "table/absl_compat.h"
+#include "table/base/absl_compat.h"
 
-namespace deltasidecar::table {
+namespace deltasidecar {
 
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view context) {
   if (s.ok()) return absl::OkStatus();
@@ -172,4 +172,4 @@ std::string JoinPath(std::string_view a, std::string_view b) {
   return Cat(a, "/", b);
 }
 
-}  // namespace deltasidecar::table
+}  // namespace deltasidecar

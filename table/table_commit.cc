@@ -1,0 +1,280 @@
+// The append commit path of Table: bucket files from a batch, the
+// already-committed check, the one commit loop (TryCommit) that every kind of
+// snapshot goes through, and the streaming CommitWriter.
+#include <algorithm>
+#include <cstring>
+
+#include "table/base/absl_compat.h"
+#include "table/base/file_util.h"
+#include "table/base/kill_point.h"
+#include "table/base/parallel_for.h"
+#include "table/base/status_macros.h"
+#include "table/row.h"
+#include "table/table.h"
+#include "table/table_layout.h"
+
+namespace deltasidecar::table {
+
+namespace {
+
+// Kill points of this file (see table/base/kill_point.h).
+const KillPoint kCommitMidDataFiles("commit.mid_data_files",
+                                    "some of a commit's table data files are written, not all");
+const KillPoint kCommitAfterDataFiles("commit.after_data_files",
+                                      "a commit's data files are written and synced; no snapshot yet");
+
+}  // namespace
+
+int Table::RemoveDataFiles(const std::vector<std::string>& names) {
+  int removed = 0;
+  for (const auto& n : names) {
+    data_files_->Evict(n);
+    rocksdb::IOStatus s = storage_->fs->DeleteFile(data_files_->PathOf(n), rocksdb::IOOptions(), nullptr);
+    removed += s.ok() ? 1 : 0;
+  }
+  return removed;
+}
+
+absl::StatusOr<std::vector<DataFileMeta>> Table::WriteBucketFiles(const MutationBatch& batch) {
+  const size_t n = batch.size();
+  const int buckets = schema_.buckets();
+  if (n == 0) return std::vector<DataFileMeta>();
+  if (n > UINT32_MAX) return absl::InvalidArgumentError("a commit holds at most 2^32-1 rows");
+  // Group entry indexes by bucket (counting sort), keeping batch order.
+  std::vector<uint32_t> bucket_of(n);
+  std::vector<size_t> start(buckets + 1, 0);
+  for (size_t i = 0; i < n; ++i) {
+    bucket_of[i] = static_cast<uint32_t>(BucketOf(batch.key(i), buckets));
+    ++start[bucket_of[i] + 1];
+  }
+  for (int b = 0; b < buckets; ++b) start[b + 1] += start[b];
+  // Sort entries carry the key's location and first eight bytes, so sorting and
+  // writing touch the batch's bytes only for ties and for copying.
+  struct SortEntry {
+    uint64_t prefix;
+    uint64_t offset;
+    uint32_t key_size;
+    uint32_t value_size;
+  };
+  const char* data = batch.data();
+  std::vector<SortEntry> order(n);
+  {
+    std::vector<size_t> fill(start.begin(), start.end() - 1);
+    for (size_t i = 0; i < n; ++i) {
+      const MutationBatch::Entry& e = batch.entry(i);
+      order[fill[bucket_of[i]]++] =
+          SortEntry{KeyPrefix(batch.key(i)), e.offset, e.key_size, e.value_size};
+    }
+  }
+  auto key_of = [data](const SortEntry& e) { return std::string_view(data + e.offset, e.key_size); };
+  std::vector<int> nonempty;
+  for (int b = 0; b < buckets; ++b) if (start[b + 1] > start[b]) nonempty.push_back(b);
+  std::vector<std::optional<DataFileMeta>> metas(nonempty.size());
+  std::vector<std::unique_ptr<DataFileWriter>> writers(nonempty.size());
+  absl::Status s = ParallelFor(nonempty.size(), options_.commit_threads, [&](size_t k) -> absl::Status {
+    const int b = nonempty[k];
+    SortEntry* first = order.data() + start[b];
+    SortEntry* last = order.data() + start[b + 1];
+    // Batch order (the offset) breaks ties, so the latest entry of a key sorts last.
+    std::sort(first, last, [&](const SortEntry& x, const SortEntry& y) {
+      if (x.prefix != y.prefix) return x.prefix < y.prefix;
+      int c = key_of(x).compare(key_of(y));
+      if (c != 0) return c < 0;
+      return x.offset < y.offset;
+    });
+    ASSIGN_OR_RETURN(writers[k], data_files_->NewWriter(b, 0));
+    constexpr ptrdiff_t kPrefetch = 8;
+    for (SortEntry* it = first; it != last; ++it) {
+      if (last - it > kPrefetch) __builtin_prefetch(data + (it + kPrefetch)->offset);
+      // Of equal keys only the last (latest) entry is written.
+      SortEntry* nx = it + 1;
+      if (nx != last && nx->prefix == it->prefix && key_of(*nx) == key_of(*it)) continue;
+      std::string_view v(data + it->offset + it->key_size, it->value_size);
+      if (v.empty() || (static_cast<RowOp>(v[0]) != RowOp::kUpsert && static_cast<RowOp>(v[0]) != RowOp::kDelete)) {
+        return absl::InvalidArgumentError(Cat("a row of the batch has no valid operation byte"));
+      }
+      RETURN_IF_ERROR(writers[k]->Add(key_of(*it), v));
+    }
+    ASSIGN_OR_RETURN(metas[k], writers[k]->Finish());
+    if (k == 0 && nonempty.size() > 1) kCommitMidDataFiles.Reach();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    writers.clear();  // unfinished writers remove their files
+    std::vector<std::string> done;
+    for (auto& m : metas) if (m) done.push_back(m->name);
+    RemoveDataFiles(done);
+    return s;
+  }
+  std::vector<DataFileMeta> out;
+  for (auto& m : metas) out.push_back(std::move(*m));
+  return out;
+}
+
+absl::StatusOr<std::optional<CommitResult>> Table::CheckIdentities(
+    const Snapshot& latest, const std::vector<CommitIdentity>& identities) {
+  if (identities.empty()) return std::optional<CommitResult>();
+  size_t present = 0;
+  for (const auto& id : identities) present += latest.Contains(id) ? 1 : 0;
+  if (present == 0) return std::optional<CommitResult>();
+  if (present < identities.size()) {
+    return absl::FailedPreconditionError(
+        "some of the commit identities are already in the table and some are not");
+  }
+  // Every identity is checked against what was recorded with it; the answer
+  // names the snapshot of the newest.
+  std::optional<int64_t> at;
+  for (const auto& id : identities) {
+    ASSIGN_OR_RETURN(at, FindCommit(id));
+  }
+  return std::optional<CommitResult>(CommitResult{at.value_or(latest.id), true});
+}
+
+absl::StatusOr<CommitResult> Table::Commit(const MutationBatch& batch,
+                                           const std::vector<CommitIdentity>& identities) {
+  for (const auto& id : identities) RETURN_IF_ERROR(ValidateWriterId(id.writer_id));
+  {
+    ASSIGN_OR_RETURN(auto latest, LatestSnapshot());
+    ASSIGN_OR_RETURN(auto done, CheckIdentities(*latest, identities));
+    if (done) return *done;
+  }
+  ASSIGN_OR_RETURN(std::vector<DataFileMeta> files, WriteBucketFiles(batch));
+  return PublishAppend(std::move(files), identities, std::nullopt);
+}
+
+absl::StatusOr<CommitResult> Table::PublishAppend(std::vector<DataFileMeta> files,
+                                                  const std::vector<CommitIdentity>& identities,
+                                                  const std::optional<CommitFence>& fence) {
+  std::vector<std::string> names;
+  for (const auto& f : files) names.push_back(f.name);
+  if (!files.empty()) {
+    absl::Status s = SyncDir(storage_->fs.get(), data_files_->dir());
+    if (!s.ok()) {
+      RemoveDataFiles(names);
+      return s;
+    }
+  }
+  kCommitAfterDataFiles.Reach();
+  uint64_t added_entries = 0, added_deletes = 0;
+  for (const auto& f : files) {
+    added_entries += f.entries;
+    added_deletes += f.deletes;
+  }
+  std::optional<CommitResult> already;
+  ASSIGN_OR_RETURN(
+      std::optional<int64_t> id,
+      TryCommit(SnapshotKind::kAppend, Cat("commit to table '", name_, "'"), names,
+                [&](const Snapshot& latest, Snapshot& next) -> absl::StatusOr<bool> {
+                  // An earlier attempt whose answer was lost may have committed these.
+                  ASSIGN_OR_RETURN(already, CheckIdentities(latest, identities));
+                  if (already) return false;
+                  if (fence) RETURN_IF_ERROR(CheckFence(*fence));
+                  next.identities = identities;
+                  for (const auto& ci : identities) {
+                    WriterState& w = next.writers[ci.writer_id];
+                    w.checkpoint_id = std::max(w.checkpoint_id, ci.checkpoint_id);
+                    w.snapshot_id = next.id;
+                  }
+                  next.added_entries = added_entries;
+                  next.added_deletes = added_deletes;
+                  for (DataFileMeta f : files) {
+                    f.added_in = next.id;
+                    next.buckets[f.bucket].push_back(std::move(f));
+                  }
+                  return true;
+                }));
+  if (id) return CommitResult{*id, false};
+  return *already;
+}
+
+absl::StatusOr<std::optional<int64_t>> Table::TryCommit(
+    SnapshotKind kind, std::string_view what, const std::vector<std::string>& written,
+    const std::function<absl::StatusOr<bool>(const Snapshot& latest, Snapshot& next)>& build) {
+  absl::MutexLock commit_lock(&commit_mu_);
+  for (int attempt = 0; attempt < options_.max_commit_attempts; ++attempt) {
+    auto latest = LatestSnapshot();
+    if (!latest.ok()) {
+      RemoveDataFiles(written);
+      return latest.status();
+    }
+    Snapshot next = **latest;
+    next.parent_id = next.id;
+    next.id += 1;
+    next.time_ms = std::max(NowMs(), next.time_ms);
+    next.kind = kind;
+    next.identities.clear();
+    next.added_entries = next.added_deletes = 0;
+    next.removed.clear();
+    absl::StatusOr<bool> publish = build(**latest, next);
+    if (!publish.ok() || !*publish) {
+      RemoveDataFiles(written);
+      if (!publish.ok()) return publish.status();
+      return std::optional<int64_t>();
+    }
+    absl::Status s = Publish(next);
+    if (s.ok()) return std::optional<int64_t>(next.id);
+    if (absl::IsAlreadyExists(s)) continue;  // another committer won this id
+    // The link may have happened before the failure: keep the data files.
+    return s;
+  }
+  RemoveDataFiles(written);
+  return absl::AbortedError(Cat(what, " lost the race for a new snapshot ",
+                                options_.max_commit_attempts, " times"));
+}
+
+absl::StatusOr<std::unique_ptr<CommitWriter>> Table::NewCommit(
+    std::vector<CommitIdentity> identities, std::optional<CommitFence> fence) {
+  for (const auto& id : identities) RETURN_IF_ERROR(ValidateWriterId(id.writer_id));
+  return std::unique_ptr<CommitWriter>(
+      new CommitWriter(this, std::move(identities), std::move(fence)));
+}
+
+namespace {
+// Memory WriteBucketFiles uses per entry beyond its bytes: the batch's entry,
+// the bucket index and the sort entry.
+constexpr uint64_t kCommitBytesPerEntry = sizeof(MutationBatch::Entry) + 4 + 24;
+}  // namespace
+
+CommitWriter::CommitWriter(Table* table, std::vector<CommitIdentity> identities,
+                           std::optional<CommitFence> fence)
+    : table_(table), identities_(std::move(identities)), fence_(std::move(fence)) {}
+
+CommitWriter::~CommitWriter() {
+  if (finished_) return;
+  std::vector<std::string> names;
+  for (const auto& f : files_) names.push_back(f.name);
+  table_->RemoveDataFiles(names);
+}
+
+absl::Status CommitWriter::Add(std::string_view key, std::string_view value) {
+  const uint64_t budget = std::max<uint64_t>(table_->options_.commit_memory_bytes, 1 << 20);
+  const uint64_t need = key.size() + value.size() + kCommitBytesPerEntry;
+  if (!buffer_.empty() &&
+      buffer_.ByteSize() + buffer_.size() * kCommitBytesPerEntry + need > budget) {
+    RETURN_IF_ERROR(Spill());
+  }
+  // Reserved, not touched: pages become resident only as they fill, and the
+  // buffer never reallocates (which would briefly need twice the memory).
+  if (buffer_.empty()) buffer_.Reserve(0, budget);
+  buffer_.Add(key, value);
+  ++entries_;
+  return absl::OkStatus();
+}
+
+absl::Status CommitWriter::Spill() {
+  ASSIGN_OR_RETURN(auto files, table_->WriteBucketFiles(buffer_));
+  // A later run's files follow this run's within each bucket (PublishAppend
+  // appends in order), so they rank newer.
+  for (auto& f : files) files_.push_back(std::move(f));
+  buffer_.Clear();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CommitResult> CommitWriter::Finish() {
+  if (finished_) return absl::FailedPreconditionError("the commit was already finished");
+  if (!buffer_.empty()) RETURN_IF_ERROR(Spill());
+  finished_ = true;  // PublishAppend owns the files from here on
+  return table_->PublishAppend(std::move(files_), identities_, fence_);
+}
+
+}  // namespace deltasidecar::table
