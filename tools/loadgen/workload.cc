@@ -1,7 +1,9 @@
 #include "tools/loadgen/workload.h"
 
 #include <algorithm>
-#include <cstring>
+#include <string>
+#include <string_view>
+#include <variant>
 
 #include "sidecar/wire_rows.h"
 #include "table/byte_order.h"
@@ -11,8 +13,14 @@ namespace {
 
 namespace dt = deltasidecar::table;
 
-// Bytes of an upsert before the payload: op, null bitmap, id, writer, seq, amount.
-constexpr size_t kFixedUpsertBytes = 1 + 1 + 8 + 4 + 8 + 8;
+// Packed bytes of an upsert before its payload's length and bytes (op, null
+// bitmap, id, writer, seq, amount), measured with the encoder itself.
+size_t FixedUpsertBytes(const dt::TableSchema& schema) {
+  std::string probe;
+  sidecar::AppendWireRow(schema, dt::RowOp::kUpsert,
+                         dt::Row{int64_t{0}, int64_t{0}, int64_t{0}, 0.0, std::string()}, &probe);
+  return probe.size() - VarintSize(0);
+}
 
 // The content hash of op `index` of writer `w`.
 uint64_t OpHash(uint64_t seed, int w, uint64_t index) {
@@ -22,12 +30,6 @@ uint64_t OpHash(uint64_t seed, int w, uint64_t index) {
 
 double Amount(uint64_t h) { return static_cast<double>((h >> 17) % 100'000'000) / 100.0; }
 
-template <typename U>
-char* PutLe(U v, char* p) {
-  StoreLittleEndian(v, p);
-  return p + sizeof(U);
-}
-
 }  // namespace
 
 uint64_t Mix64(uint64_t z) {
@@ -36,12 +38,13 @@ uint64_t Mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-Workload::Workload(const Options& o) : o_(o) {
+Workload::Workload(const Options& o, const dt::TableSchema& schema) : o_(o), schema_(schema) {
   // Payload length so that the packed upsert is about row_bytes.
+  const size_t fixed = FixedUpsertBytes(schema);
   size_t len = 0;
-  if (o.row_bytes > kFixedUpsertBytes + 1) {
-    len = o.row_bytes - kFixedUpsertBytes - 1;
-    while (len > 0 && kFixedUpsertBytes + VarintSize(len) + len > o.row_bytes) --len;
+  if (o.row_bytes > fixed + 1) {
+    len = o.row_bytes - fixed - 1;
+    while (len > 0 && fixed + VarintSize(len) + len > o.row_bytes) --len;
   }
   payload_len_ = len;
   // Payload bytes are windows into one random lowercase text.
@@ -93,60 +96,36 @@ Op Workload::Next(int w, SourcePosition* p) const {
 
 void Workload::AppendOps(int w, uint64_t n, SourcePosition* p, std::string* out) const {
   const size_t size_before = out->size();
-  for (uint64_t i = 0; i < n; ++i) AppendPacked(w, Next(w, p), out);
+  dt::Row row(schema_.columns().size());  // one per batch, not per op
+  for (uint64_t i = 0; i < n; ++i) {
+    Op op = Next(w, p);
+    FillRow(w, op, &row);
+    sidecar::AppendWireRow(schema_, op.is_delete ? dt::RowOp::kDelete : dt::RowOp::kUpsert, row,
+                           out);
+  }
   p->bytes += out->size() - size_before;
 }
 
-// Appends the packed row of `op` (sidecar/wire_rows.h) without building a Row.
-void Workload::AppendPacked(int w, const Op& op, std::string* out) const {
-  char buf[kFixedUpsertBytes + 10];
-  char* p = buf;
-  if (op.is_delete) {
-    *p++ = static_cast<char>(dt::RowOp::kDelete);
-    p = PutLe(static_cast<uint64_t>(op.id), p);
-    out->append(buf, p - buf);
-    return;
-  }
+void Workload::FillRow(int w, const Op& op, dt::Row* row) const {
+  dt::Row& r = *row;
+  r[0] = op.id;
+  if (op.is_delete) return;  // a delete carries only its key
   uint64_t h = OpHash(o_.seed, w, op.index);
-  *p++ = static_cast<char>(dt::RowOp::kUpsert);
-  *p++ = 0;  // null bitmap: no NULLs
-  p = PutLe(static_cast<uint64_t>(op.id), p);
-  p = PutLe(static_cast<uint32_t>(w), p);
-  p = PutLe(uint64_t{op.index}, p);
-  double amount = Amount(h);
-  uint64_t bits;
-  std::memcpy(&bits, &amount, 8);
-  p = PutLe(bits, p);
-  p = EncodeVarint(payload_len_, p);
-  out->append(buf, p - buf);
-  out->append(payload_text_.data() + PayloadOffset(h), payload_len_);
+  r[1] = int64_t{w};
+  r[2] = static_cast<int64_t>(op.index);
+  r[3] = Amount(h);
+  std::string_view payload(payload_text_.data() + PayloadOffset(h), payload_len_);
+  if (auto* s = std::get_if<std::string>(&r[4])) {
+    s->assign(payload);
+  } else {
+    r[4] = std::string(payload);
+  }
 }
 
 dt::Row Workload::RowOf(int w, const Op& op) const {
-  uint64_t h = OpHash(o_.seed, w, op.index);
-  dt::Row row(5);
-  row[0] = op.id;
-  if (op.is_delete) return row;
-  row[1] = int64_t{w};
-  row[2] = static_cast<int64_t>(op.index);
-  row[3] = Amount(h);
-  row[4] = std::string(payload_text_.data() + PayloadOffset(h), payload_len_);
+  dt::Row row(schema_.columns().size());
+  FillRow(w, op, &row);
   return row;
-}
-
-bool Workload::SelfCheckEncoding(const dt::TableSchema& schema) const {
-  for (int w = 0; w < std::min(o_.writers, 2); ++w) {
-    SourcePosition pos = Start(w);
-    for (int i = 0; i < 64 && pos.next_op < ops(w); ++i) {
-      Op op = Next(w, &pos);
-      std::string mine, theirs;
-      AppendPacked(w, op, &mine);
-      sidecar::AppendWireRow(schema, op.is_delete ? dt::RowOp::kDelete : dt::RowOp::kUpsert,
-                             RowOf(w, op), &theirs);
-      if (mine != theirs) return false;
-    }
-  }
-  return true;
 }
 
 }  // namespace deltasidecar::loadgen

@@ -36,7 +36,8 @@ struct Op {
 
 class Workload {
  public:
-  explicit Workload(const Options& o);
+  // `schema` is the table's (kSchema, kPrimaryKey); rows are packed for it.
+  Workload(const Options& o, const table::TableSchema& schema);
 
   const Options& options() const { return o_; }
   uint64_t ops(int w) const { return ops_[w]; }        // ops writer w produces in all
@@ -50,23 +51,23 @@ class Workload {
   // counting bytes; AppendOps does that).
   Op Next(int w, SourcePosition* p) const;
 
-  // Produces the next `n` ops of writer w, appends their packed rows
-  // (sidecar/wire_rows.h) to `out`, and advances the position, bytes included.
+  // Produces the next `n` ops of writer w, appends their packed rows to `out`
+  // with the server's own encoder (sidecar::AppendWireRow), and advances the
+  // position, bytes included.
   void AppendOps(int w, uint64_t n, SourcePosition* p, std::string* out) const;
 
   // The row an op writes: all columns of an upsert, only the key of a delete.
   table::Row RowOf(int w, const Op& op) const;
 
-  // The hand-rolled encoder must agree with the project's own (a cheap guard
-  // against silently benchmarking or checking the wrong bytes).
-  bool SelfCheckEncoding(const table::TableSchema& schema) const;
 
  private:
-  void AppendPacked(int w, const Op& op, std::string* out) const;
+  // Sets the columns of `row` that `op` writes, reusing its payload buffer.
+  void FillRow(int w, const Op& op, table::Row* row) const;
   static uint64_t NextRandom(uint64_t* state);
   size_t PayloadOffset(uint64_t h) const { return h % (payload_text_.size() - payload_len_ + 1); }
 
   const Options o_;
+  const table::TableSchema schema_;
   size_t payload_len_ = 0;
   std::string payload_text_;
   std::vector<uint64_t> ops_;   // per writer
