@@ -22,6 +22,13 @@ size_t FixedUpsertBytes(const dt::TableSchema& schema) {
   return probe.size() - VarintSize(0);
 }
 
+// The splitmix64 finalizer.
+uint64_t Mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
 // The content hash of op `index` of writer `w`.
 uint64_t OpHash(uint64_t seed, int w, uint64_t index) {
   return Mix64(Mix64(seed * 0x9e3779b97f4a7c15ull + static_cast<uint64_t>(w) + 1) ^
@@ -31,12 +38,6 @@ uint64_t OpHash(uint64_t seed, int w, uint64_t index) {
 double Amount(uint64_t h) { return static_cast<double>((h >> 17) % 100'000'000) / 100.0; }
 
 }  // namespace
-
-uint64_t Mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
 Workload::Workload(const Options& o, const dt::TableSchema& schema) : o_(o), schema_(schema) {
   // Payload length so that the packed upsert is about row_bytes.

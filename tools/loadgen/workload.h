@@ -18,8 +18,6 @@
 
 namespace deltasidecar::loadgen {
 
-uint64_t Mix64(uint64_t z);
-
 // Where a writer's source stands: everything needed to replay from here.
 struct SourcePosition {
   uint64_t next_op = 0;    // ops produced so far
