@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Write throughput of the Python Writer through a real delta-sidecar.
 
-The workload has delta-loadgen's shape (tools/loadgen.cc): the table
+The workload has delta-loadgen's shape (tools/loadgen/workload.cc): the table
 "id BIGINT, writer INT, seq BIGINT, amount DOUBLE, payload STRING", upserts
 packed to about --row-bytes (100) bytes, W writers in their own processes
 (writer w owns the ids with id % W == w), 30% updates of an existing key, 10%
