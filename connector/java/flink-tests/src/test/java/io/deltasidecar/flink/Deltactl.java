@@ -64,17 +64,26 @@ final class Deltactl {
   /** Every identity of every APPEND snapshot, in snapshot order (duplicates kept). */
   List<Identity> committedIdentities(String table) throws IOException, InterruptedException {
     List<Identity> ids = new ArrayList<>();
+    appendSnapshots(table).forEach(ids::addAll);
+    return ids;
+  }
+
+  /** The identities of each APPEND snapshot, one list per snapshot, in snapshot order. */
+  List<List<Identity>> appendSnapshots(String table) throws IOException, InterruptedException {
+    List<List<Identity>> snapshots = new ArrayList<>();
     for (String line : history(table)) {
       Matcher kind = KIND.matcher(line);
       if (!kind.find() || !kind.group(1).equals("APPEND")) {
         continue;
       }
+      List<Identity> ids = new ArrayList<>();
       Matcher m = IDENTITY.matcher(line);
       while (m.find()) {
         ids.add(new Identity(m.group(2), Long.parseLong(m.group(1))));
       }
+      snapshots.add(ids);
     }
-    return ids;
+    return snapshots;
   }
 
   /**

@@ -42,6 +42,9 @@ final class EventJob {
   static final AtomicInteger maxAttempt = new AtomicInteger();
   static final AtomicInteger completedCheckpoints = new AtomicInteger();
   static final AtomicBoolean failed = new AtomicBoolean();
+  /** The ids of the checkpoints whose completion reached a fail-once subtask. */
+  static final java.util.Set<Long> completedCheckpointIds =
+      new java.util.concurrent.ConcurrentSkipListSet<>();
   static volatile Failure failure = Failure.NONE;
   static volatile int failAfterCheckpoints = 2;
   static volatile long nanosPerRecord = 200_000;
@@ -51,6 +54,7 @@ final class EventJob {
     maxAttempt.set(0);
     completedCheckpoints.set(0);
     failed.set(false);
+    completedCheckpointIds.clear();
     failure = Failure.NONE;
     failAfterCheckpoints = 2;
     nanosPerRecord = 200_000;
@@ -186,6 +190,7 @@ final class EventJob {
 
     @Override
     public void notifyCheckpointComplete(long checkpointId) {
+      completedCheckpointIds.add(checkpointId);
       int done = completedCheckpoints.incrementAndGet();
       if (failure == Failure.IN_NOTIFY
           && done >= failAfterCheckpoints

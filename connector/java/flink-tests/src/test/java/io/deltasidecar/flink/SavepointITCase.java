@@ -4,48 +4,17 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.deltasidecar.flink.Deltactl.Identity;
-import java.nio.file.Path;
 import java.util.List;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.core.execution.SavepointFormatType;
-import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
-import org.apache.flink.test.junit5.MiniClusterExtension;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.RegisterExtension;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Stop-with-savepoint and resume: at another parallelism (Flink hands the writers' states out in
  * contiguous chunks), and from an older savepoint (a rewind). The job must never fail over (its
  * restart count stays 0), and the table must be exact with no identity committed twice.
  */
-class SavepointITCase {
-  @RegisterExtension
-  static final MiniClusterExtension FLINK =
-      new MiniClusterExtension(
-          new MiniClusterResourceConfiguration.Builder()
-              .setNumberTaskManagers(1)
-              .setNumberSlotsPerTaskManager(4)
-              .build());
-
-  @TempDir Path dir;
-  private SidecarProcess sidecar;
-  private Deltactl deltactl;
-
-  @BeforeEach
-  void startSidecar() throws Exception {
-    EventJob.reset();
-    sidecar = new SidecarProcess(dir).start();
-    deltactl = new Deltactl(sidecar);
-  }
-
-  @AfterEach
-  void stopSidecar() {
-    sidecar.close();
-  }
-
+class SavepointITCase extends SidecarITCaseBase {
   private long logMark;
   private String table;
 

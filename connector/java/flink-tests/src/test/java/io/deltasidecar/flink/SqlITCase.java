@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.deltasidecar.flink.Deltactl.Identity;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -15,7 +14,6 @@ import java.util.concurrent.TimeUnit;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.configuration.Configuration;
-import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.table.api.DataTypes;
@@ -23,14 +21,9 @@ import org.apache.flink.table.api.Schema;
 import org.apache.flink.table.api.StatementSet;
 import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
 import org.apache.flink.table.connector.ChangelogMode;
-import org.apache.flink.test.junit5.MiniClusterExtension;
 import org.apache.flink.types.Row;
 import org.apache.flink.types.RowKind;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.RegisterExtension;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The SQL connector through Flink's real planner: {@code CREATE TABLE ... WITH ('connector' =
@@ -38,31 +31,8 @@ import org.junit.jupiter.api.io.TempDir;
  * commit with their final checkpoint. Uses only Flink's API and SQL, so CTest also runs it with
  * the shaded connector jar as the only jar of ours on the class path.
  */
-class SqlITCase {
-  @RegisterExtension
-  static final MiniClusterExtension FLINK =
-      new MiniClusterExtension(
-          new MiniClusterResourceConfiguration.Builder()
-              .setNumberTaskManagers(1)
-              .setNumberSlotsPerTaskManager(4)
-              .build());
-
+class SqlITCase extends SidecarITCaseBase {
   private static final int KEYS = 300;
-
-  @TempDir Path dir;
-  private SidecarProcess sidecar;
-  private Deltactl deltactl;
-
-  @BeforeEach
-  void startSidecar() throws Exception {
-    sidecar = new SidecarProcess(dir).start();
-    deltactl = new Deltactl(sidecar);
-  }
-
-  @AfterEach
-  void stopSidecar() {
-    sidecar.close();
-  }
 
   /** +I of every key; -U/+U of every third; -D of every fifth, in that order. */
   private static List<Row> changelog() {
@@ -181,8 +151,16 @@ class SqlITCase {
   @Test
   void optionsAreValidatedWhenTheStatementIsPlanned() {
     StreamTableEnvironment tEnv = tableEnv();
-    tEnv.executeSql(ddl("good", "good", "'sink.linger' = '2 s'", "'sink.call-timeout' = '1 min'"));
+    tEnv.executeSql(ddl("good", "good", "'sink.linger' = '2 s'", "'sink.call-timeout' = '1 min'",
+        "'sink.commit.topology' = 'per-subtask'"));
     tEnv.explainSql("INSERT INTO good SELECT id, name, qty FROM changes");
+
+    tEnv.executeSql(ddl("badtopology", "bad", "'sink.commit.topology' = 'sometimes'"));
+    Exception topology =
+        assertThrows(
+            Exception.class,
+            () -> tEnv.explainSql("INSERT INTO badtopology SELECT id, name, qty FROM changes"));
+    assertTrue(allMessages(topology).contains("sink.commit.topology"), allMessages(topology));
 
     tEnv.executeSql(ddl("badlinger", "bad", "'sink.linger' = 'soon'"));
     Exception e =
@@ -212,10 +190,6 @@ class SqlITCase {
   }
 
   private static String allMessages(Throwable t) {
-    StringBuilder sb = new StringBuilder();
-    for (; t != null; t = t.getCause()) {
-      sb.append(t).append('\n');
-    }
-    return sb.toString();
+    return causes(t);
   }
 }

@@ -9,16 +9,34 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.flink.api.connector.sink2.Committer;
 
 /**
- * Commits the committables of completed checkpoints: all requests of one {@link #commit} call go
- * to the sidecar in one {@code Commit} call (one atomic snapshot per table). Idempotent by
- * construction: the table records each committed {@code (writer identity, checkpoint)}, so a
- * request that was committed before (a retry, a restore replaying its state) changes nothing and
- * is signalled {@link CommitRequest#signalAlreadyCommitted()}.
+ * Commits the {@link AggregatedCommittable}s of completed checkpoints. All requests of one {@link
+ * #commit} call are committed together: their committables are grouped by the sidecar that
+ * commits them ({@link #committedBy}), and each group is one sidecar {@code Commit} call, which
+ * is one atomic snapshot per table. In the {@link CommitTopology#GLOBAL} topology Flink hands the
+ * one committer subtask that receives anything one request per checkpoint, holding every
+ * writer's seal, so a checkpoint whose writers used one sidecar is one snapshot.
+ *
+ * <p>Idempotent by construction: the table records each committed {@code (writer identity,
+ * checkpoint)}, so a request that was committed before (a retry, a restore replaying its state)
+ * changes nothing and is signalled {@link CommitRequest#signalAlreadyCommitted()}.
+ *
+ * <h2>Which sidecar commits</h2>
+ *
+ * A sidecar can only commit the checkpoints staged on it, so today each group is the
+ * committables staged on one sidecar ({@link StagedCommittable#stagedOn()}), and writers on
+ * several sidecars make one snapshot per sidecar. The committer reaches its own sidecar (the
+ * sink's target from this machine) and any sidecar with a target that is not machine-local; a
+ * checkpoint staged on a machine-local sidecar of another task manager cannot be committed from
+ * here, and the commit fails naming it (use {@link CommitTopology#PER_SUBTASK} for such jobs).
+ * Once a Commit on any sidecar of a table root publishes the checkpoints staged on the others,
+ * {@link #committedBy} returns the committer's own sidecar for everything, and a checkpoint is
+ * one snapshot however many sidecars its writers used.
  *
  * <h2>Failures, and why the committer never calls retryLater()</h2>
  *
@@ -30,12 +48,12 @@ import org.apache.flink.api.connector.sink2.Committer;
  * committer behaves the same on every line:
  *
  * <ul>
- *   <li>OK: done; {@code already_committed}: {@code signalAlreadyCommitted()}.
+ *   <li>OK: done; {@code already_committed} for every table and sidecar of a request: {@code
+ *       signalAlreadyCommitted()}.
  *   <li>UNAVAILABLE, ABORTED, RESOURCE_EXHAUSTED or DEADLINE_EXCEEDED still failing after the
  *       client's retries: {@link #commit} throws an {@link IOException}, which fails the task.
  *       Flink's restart strategy paces the recovery; the restored committer commits the same
- *       committables again (they are in its checkpointed state), and the restored writers commit
- *       their pending seals when they register.
+ *       committables again (they are in its checkpointed state).
  *   <li>DATA_LOSS, FAILED_PRECONDITION, INVALID_ARGUMENT, NOT_FOUND and any other code: also an
  *       {@link IOException}. None of them goes away by retrying, and discarding the request
  *       ({@code signalFailedWithKnownReason}) would silently lose the rows of a completed
@@ -44,32 +62,86 @@ import org.apache.flink.api.connector.sink2.Committer;
  *
  * The exception names every committable of the failed call. It is thrown rather than signalled
  * per request with {@code signalFailedWithUnknownReason}, which throws at the first request in
- * every Flink release and so would name only that one.
+ * every Flink release and so would name only that one. When the groups go to several sidecars and
+ * one fails, the groups committed before it stay committed; the restore commits them again as
+ * already committed.
  *
  * <p>Not thread-safe; Flink calls it from one task thread.
  */
-public final class DeltaSidecarCommitter implements Committer<Committable> {
-  private final DeltaSidecarClient client;
+public final class DeltaSidecarCommitter implements Committer<AggregatedCommittable> {
+  private final DeltaSidecarSink<?> sink;
+  /** The sidecar of the sink's target as this machine reaches it. */
+  private final SidecarLocation own;
+  /** Clients per sidecar, the own one first; created on first use. */
+  private final Map<SidecarLocation, DeltaSidecarClient> clients = new HashMap<>();
 
-  DeltaSidecarCommitter(DeltaSidecarClient client) {
-    this.client = client;
+  DeltaSidecarCommitter(DeltaSidecarSink<?> sink) {
+    this.sink = sink;
+    this.own = SidecarLocation.of(sink.target());
+    clients.put(own, sink.newClient(sink.target()));
   }
 
   @Override
-  public void commit(Collection<CommitRequest<Committable>> requests) throws IOException {
+  public void commit(Collection<CommitRequest<AggregatedCommittable>> requests)
+      throws IOException {
     if (requests.isEmpty()) {
       return;
     }
-    List<Committable> committables = new ArrayList<>(requests.size());
-    for (CommitRequest<Committable> r : requests) {
-      committables.add(r.getCommittable());
+    // One Commit call per sidecar, in the order the sidecars first appear.
+    Map<SidecarLocation, List<Committable>> calls = new LinkedHashMap<>();
+    for (CommitRequest<AggregatedCommittable> r : requests) {
+      for (StagedCommittable staged : r.getCommittable().committables()) {
+        calls.computeIfAbsent(committedBy(staged), s -> new ArrayList<>()).add(staged.committable());
+      }
     }
-    List<TableCommitResult> results;
+    Map<SidecarLocation, Map<String, TableCommitResult>> results = new HashMap<>();
+    for (Map.Entry<SidecarLocation, List<Committable>> call : calls.entrySet()) {
+      Map<String, TableCommitResult> byTable = new HashMap<>();
+      for (TableCommitResult result : commitOn(call.getKey(), call.getValue())) {
+        byTable.put(result.table(), result);
+      }
+      results.put(call.getKey(), byTable);
+    }
+    for (CommitRequest<AggregatedCommittable> r : requests) {
+      boolean alreadyCommitted = true;
+      for (StagedCommittable staged : r.getCommittable().committables()) {
+        SidecarLocation sidecar = committedBy(staged);
+        TableCommitResult result = results.get(sidecar).get(staged.committable().getTable());
+        if (result == null) {
+          throw new IOException(
+              "delta-sidecar: the Commit answer of "
+                  + sidecar
+                  + " names no commit of table '"
+                  + staged.committable().getTable()
+                  + "' for "
+                  + names(calls.get(sidecar)));
+        }
+        alreadyCommitted &= result.alreadyCommitted();
+      }
+      if (alreadyCommitted) {
+        r.signalAlreadyCommitted();
+      }
+    }
+  }
+
+  /**
+   * The sidecar that commits {@code staged}: the one it was staged on (the committer's own for
+   * committables of releases that did not record it). The one place to change when any sidecar
+   * can commit what the others staged: then return {@link #own} for every committable.
+   */
+  private SidecarLocation committedBy(StagedCommittable staged) {
+    return staged.stagedOn().isUnknown() ? own : staged.stagedOn();
+  }
+
+  private List<TableCommitResult> commitOn(SidecarLocation sidecar, List<Committable> committables)
+      throws IOException {
     try {
-      results = client.commit(committables);
+      return client(sidecar, committables).commit(committables);
     } catch (RetryableException e) {
       throw new IOException(
-          "delta-sidecar: the sidecar stayed unavailable through the commit's retries ("
+          "delta-sidecar: the sidecar "
+              + sidecar
+              + " stayed unavailable through the commit's retries ("
               + e.getMessage()
               + "); failing the task so that the restore commits "
               + names(committables)
@@ -77,25 +149,40 @@ public final class DeltaSidecarCommitter implements Committer<Committable> {
           e);
     } catch (DeltaSidecarException e) {
       throw new IOException(
-          "delta-sidecar: cannot commit " + names(committables) + ": " + e.getMessage(), e);
+          "delta-sidecar: cannot commit "
+              + names(committables)
+              + " on "
+              + sidecar
+              + ": "
+              + e.getMessage(),
+          e);
     }
-    Map<String, TableCommitResult> byTable = new HashMap<>();
-    for (TableCommitResult result : results) {
-      byTable.put(result.table(), result);
+  }
+
+  private DeltaSidecarClient client(SidecarLocation sidecar, List<Committable> committables)
+      throws IOException {
+    DeltaSidecarClient client = clients.get(sidecar);
+    if (client != null) {
+      return client;
     }
-    for (CommitRequest<Committable> r : requests) {
-      TableCommitResult result = byTable.get(r.getCommittable().getTable());
-      if (result == null) {
-        throw new IOException(
-            "delta-sidecar: the sidecar's Commit answer names no commit of table '"
-                + r.getCommittable().getTable()
-                + "' for "
-                + names(committables));
-      }
-      if (result.alreadyCommitted()) {
-        r.signalAlreadyCommitted();
-      }
+    if (sidecar.isMachineLocal()) {
+      throw new IOException(
+          "delta-sidecar: "
+              + names(committables)
+              + " were staged on the sidecar at "
+              + sidecar.target()
+              + " of task manager "
+              + sidecar.host()
+              + ", which the sink's one committer on "
+              + own.host()
+              + " cannot reach: a machine-local target names a different sidecar on every task"
+              + " manager. Until a sidecar can commit what another staged, run such a job with"
+              + " the per-subtask committer ('sink.commit.topology' = 'per-subtask', or"
+              + " DeltaSidecarSink.Builder#commitTopology(CommitTopology.PER_SUBTASK)).");
     }
+    client = sink.newClient(sidecar.target());
+    clients.put(sidecar, client);
+    return client;
   }
 
   private static String names(List<Committable> committables) {
@@ -116,6 +203,9 @@ public final class DeltaSidecarCommitter implements Committer<Committable> {
 
   @Override
   public void close() {
-    client.close();
+    for (DeltaSidecarClient client : clients.values()) {
+      client.close();
+    }
+    clients.clear();
   }
 }

@@ -2,7 +2,6 @@ package io.deltasidecar.flink;
 
 import io.deltasidecar.client.DeltaSidecarClient;
 import io.deltasidecar.client.WriterOptions;
-import io.deltasidecar.v1.Committable;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -10,6 +9,8 @@ import java.util.Collection;
 import java.util.List;
 import java.util.Objects;
 import org.apache.flink.api.common.RuntimeExecutionMode;
+import org.apache.flink.api.common.functions.MapFunction;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.connector.sink2.CommitterInitContext;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.api.connector.sink2.StatefulSinkWriter;
@@ -18,6 +19,11 @@ import org.apache.flink.api.connector.sink2.SupportsWriterState;
 import org.apache.flink.api.connector.sink2.WriterInitContext;
 import org.apache.flink.configuration.ExecutionOptions;
 import org.apache.flink.core.io.SimpleVersionedSerializer;
+import org.apache.flink.streaming.api.connector.sink2.CommittableMessage;
+import org.apache.flink.streaming.api.connector.sink2.CommittableMessageTypeInfo;
+import org.apache.flink.streaming.api.connector.sink2.CommittableSummary;
+import org.apache.flink.streaming.api.connector.sink2.CommittableWithLineage;
+import org.apache.flink.streaming.api.connector.sink2.SupportsPreCommitTopology;
 import org.apache.flink.streaming.api.connector.sink2.SupportsPreWriteTopology;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -26,10 +32,12 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  * An exactly-once Flink (Sink V2) sink into one delta-sidecar table.
  *
  * <p>Each parallel writer stages its records on the sidecar under the writer id {@code
- * <writerIdPrefix>/<subtask index>}, seals them on every checkpoint ({@code PrepareCommit}), and
- * the {@link DeltaSidecarCommitter} commits the seals once the checkpoint is complete. After a
- * failover the writers register with the restored checkpoint id, which drops whatever they staged
- * after it; the source replays those records. See docs/connectors.md, "Flink sink".
+ * <writerIdPrefix>/<subtask index>} and seals them on every checkpoint ({@code PrepareCommit}).
+ * By default ({@link CommitTopology#GLOBAL}) a {@link CommittableAggregator} of parallelism 1
+ * gathers all writers' seals of a checkpoint and one {@link DeltaSidecarCommitter} commits them
+ * together once the checkpoint is complete: one table snapshot per checkpoint and sidecar. After
+ * a failover the writers register with the restored checkpoint id, which drops whatever they
+ * staged after it; the source replays those records. See docs/connectors.md, "Flink sink".
  *
  * <p>Set {@link Builder#writerIdPrefix} to the operator's uid: it must stay the same across
  * restarts of the job and differ between sinks (and jobs) writing through the same sidecar.
@@ -38,16 +46,17 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  * task managers and talk to the sidecar at {@link Builder#target}.
  *
  * <p>It implements only Sink API that Flink 1.20 and Flink 2 both have ({@code
- * createWriter(WriterInitContext)}, {@link SupportsWriterState}, {@link SupportsCommitter}), so
- * one jar runs on both lines. A streaming job must have checkpointing enabled: the sink commits
+ * createWriter(WriterInitContext)}, {@link SupportsWriterState}, {@link SupportsCommitter}, {@link
+ * SupportsPreCommitTopology}), so one jar runs on both lines. A streaming job must have checkpointing enabled: the sink commits
  * on completed checkpoints, and building the job graph fails at once without them (see {@link
  * #addPreWriteTopology}).
  */
 public final class DeltaSidecarSink<IN>
     implements Sink<IN>,
-        SupportsCommitter<Committable>,
+        SupportsCommitter<AggregatedCommittable>,
         SupportsWriterState<IN, DeltaWriterState>,
-        SupportsPreWriteTopology<IN> {
+        SupportsPreWriteTopology<IN>,
+        SupportsPreCommitTopology<StagedCommittable, AggregatedCommittable> {
   private static final long serialVersionUID = 1L;
 
   /** Writer ids are 1-512 bytes; the prefix leaves room for "/" and the subtask index. */
@@ -63,6 +72,7 @@ public final class DeltaSidecarSink<IN>
   private final Duration callTimeout;
   private final int maxCommitAttempts;
   private final TableSpec createTable;
+  private final CommitTopology commitTopology;
 
   private DeltaSidecarSink(Builder<IN> b) {
     target = b.target;
@@ -75,6 +85,7 @@ public final class DeltaSidecarSink<IN>
     callTimeout = b.callTimeout;
     maxCommitAttempts = b.maxCommitAttempts;
     createTable = b.createTable;
+    commitTopology = b.commitTopology;
   }
 
   public static <IN> Builder<IN> builder() {
@@ -120,14 +131,61 @@ public final class DeltaSidecarSink<IN>
     return new DeltaWriterStateSerializer();
   }
 
+  /**
+   * {@link CommitTopology#GLOBAL}: all writers' committables go to one {@link
+   * CommittableAggregator} (parallelism 1), whose aggregates all go to committer subtask 0 (Flink
+   * gives the committer the sink's parallelism; the others receive nothing). {@link
+   * CommitTopology#PER_SUBTASK}: each committable becomes an aggregate of its own, chained
+   * between the writer and its committer. Both hand the committer the same type, so a job can
+   * switch between them across a savepoint.
+   */
   @Override
-  public DeltaSidecarCommitter createCommitter(CommitterInitContext context) {
-    return new DeltaSidecarCommitter(newClient());
+  public DataStream<CommittableMessage<AggregatedCommittable>> addPreCommitTopology(
+      DataStream<CommittableMessage<StagedCommittable>> committables) {
+    TypeInformation<CommittableMessage<AggregatedCommittable>> type =
+        CommittableMessageTypeInfo.of(AggregatedCommittableSerializer::new);
+    if (commitTopology == CommitTopology.PER_SUBTASK) {
+      return committables.map(new EachAlone(), type).name("delta-sidecar committables");
+    }
+    // No uid: the aggregator keeps no state, and a uid here would make Flink require one on
+    // the sink.
+    return committables
+        .global()
+        .transform("delta-sidecar committable aggregator", type, new CommittableAggregator())
+        .setParallelism(1)
+        .setMaxParallelism(1)
+        .global();
   }
 
   @Override
-  public SimpleVersionedSerializer<Committable> getCommittableSerializer() {
-    return new CommittableSerializer();
+  public SimpleVersionedSerializer<StagedCommittable> getWriteResultSerializer() {
+    return new StagedCommittableSerializer();
+  }
+
+  @Override
+  public DeltaSidecarCommitter createCommitter(CommitterInitContext context) {
+    return new DeltaSidecarCommitter(this);
+  }
+
+  @Override
+  public SimpleVersionedSerializer<AggregatedCommittable> getCommittableSerializer() {
+    return new AggregatedCommittableSerializer();
+  }
+
+  /** The per-subtask pre-commit step: every committable an aggregate of its own. */
+  private static final class EachAlone
+      implements MapFunction<
+          CommittableMessage<StagedCommittable>, CommittableMessage<AggregatedCommittable>> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public CommittableMessage<AggregatedCommittable> map(
+        CommittableMessage<StagedCommittable> message) {
+      if (message instanceof CommittableWithLineage<StagedCommittable> committable) {
+        return committable.map(AggregatedCommittable::of);
+      }
+      return ((CommittableSummary<StagedCommittable>) message).map();
+    }
   }
 
   public String target() {
@@ -140,6 +198,10 @@ public final class DeltaSidecarSink<IN>
 
   public String writerIdPrefix() {
     return writerIdPrefix;
+  }
+
+  public CommitTopology commitTopology() {
+    return commitTopology;
   }
 
   /** The writer id of parallel subtask {@code subtaskIndex}. */
@@ -164,7 +226,12 @@ public final class DeltaSidecarSink<IN>
   }
 
   DeltaSidecarClient newClient() {
-    DeltaSidecarClient.Builder b = DeltaSidecarClient.builder().target(target);
+    return newClient(target);
+  }
+
+  /** A client of the sink's options for the sidecar at {@code sidecarTarget}. */
+  DeltaSidecarClient newClient(String sidecarTarget) {
+    DeltaSidecarClient.Builder b = DeltaSidecarClient.builder().target(sidecarTarget);
     if (callTimeout != null) {
       b.callTimeout(callTimeout);
     }
@@ -189,6 +256,7 @@ public final class DeltaSidecarSink<IN>
     private Duration callTimeout;
     private int maxCommitAttempts;
     private TableSpec createTable;
+    private CommitTopology commitTopology = CommitTopology.GLOBAL;
 
     private Builder() {}
 
@@ -272,6 +340,17 @@ public final class DeltaSidecarSink<IN>
               Objects.requireNonNull(schema, "schema"),
               Objects.requireNonNull(primaryKey, "primaryKey"),
               buckets);
+      return this;
+    }
+
+    /**
+     * How completed checkpoints are committed (default {@link CommitTopology#GLOBAL}: one
+     * committer, one snapshot per checkpoint and sidecar). {@link CommitTopology#PER_SUBTASK}
+     * commits each writer's seals alone; use it when the writers reach machine-local sidecars on
+     * several task managers (see docs/connectors.md, "The committer").
+     */
+    public Builder<IN> commitTopology(CommitTopology topology) {
+      this.commitTopology = Objects.requireNonNull(topology, "commitTopology");
       return this;
     }
 

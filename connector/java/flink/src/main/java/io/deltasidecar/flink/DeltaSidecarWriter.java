@@ -58,12 +58,15 @@ import org.apache.flink.api.connector.sink2.WriterInitContext;
  * would fence each other.
  */
 public final class DeltaSidecarWriter<IN>
-    implements CommittingSinkWriter<IN, Committable>, StatefulSinkWriter<IN, DeltaWriterState> {
+    implements CommittingSinkWriter<IN, StagedCommittable>,
+        StatefulSinkWriter<IN, DeltaWriterState> {
   private final String table;
   private final String writerId;
   private final RecordConverter<IN> converter;
   private final DeltaSidecarClient client;
   private final RecordWriter recordWriter;
+  /** The sidecar this writer stages on, handed on with every seal. */
+  private final SidecarLocation stagedOn;
   private final Output output = new Output();
 
   private long lastSnapshotCheckpointId;
@@ -81,6 +84,7 @@ public final class DeltaSidecarWriter<IN>
     int parallelism = context.getTaskInfo().getNumberOfParallelSubtasks();
     this.writerId = sink.writerId(subtask);
     this.converter = sink.converter();
+    this.stagedOn = SidecarLocation.of(sink.target());
     OptionalLong restored = context.getRestoredCheckpointId();
     this.lastSnapshotCheckpointId = restored.orElse(0);
 
@@ -126,9 +130,15 @@ public final class DeltaSidecarWriter<IN>
         sealedPending = Math.max(sealedPending, p.getCheckpointId());
       }
       this.lastSealedId = Math.max(sealedInState, sealedPending);
-      // Every seal up to the restored checkpoint belongs to a completed checkpoint; the
-      // committer also re-commits them from its state, and a repeated commit changes nothing.
-      c.commit(pending);
+      // Every seal up to the restored checkpoint belongs to a completed checkpoint, and the
+      // committer's restored state holds its committable (or that of a later seal of the same
+      // writer, which commits it along). The per-subtask committer commits them here too, at
+      // once; a repeated commit changes nothing. The global committer leaves them to the
+      // committer, which commits each restored checkpoint in one snapshot: committing them here
+      // would make one snapshot per writer.
+      if (sink.commitTopology() == CommitTopology.PER_SUBTASK) {
+        c.commit(pending);
+      }
       this.recordWriter = c.openWriter(registration, sink.writerOptions());
     } catch (DeltaSidecarException | IllegalArgumentException | IllegalStateException e) {
       c.close();
@@ -195,7 +205,7 @@ public final class DeltaSidecarWriter<IN>
 
   /** Seals what was written since the last seal (see the class comment for its id). */
   @Override
-  public Collection<Committable> prepareCommit() throws IOException {
+  public Collection<StagedCommittable> prepareCommit() throws IOException {
     if (rowsSinceSeal == 0) {
       return List.of();
     }
@@ -208,7 +218,7 @@ public final class DeltaSidecarWriter<IN>
     }
     lastSealedId = sealId;
     rowsSinceSeal = 0;
-    return List.of(committable);
+    return List.of(new StagedCommittable(stagedOn, committable));
   }
 
   @Override

@@ -1,5 +1,6 @@
 package io.deltasidecar.flink;
 
+import java.io.DataOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
@@ -21,15 +22,19 @@ final class SerializedBytes {
   }
 
   static void checkVersion(String what, int version, int supported) throws IOException {
-    if (version != supported) {
+    checkVersion(what, version, supported, supported);
+  }
+
+  /** Refuses a version outside {@code [oldest, newest]}. */
+  static void checkVersion(String what, int version, int oldest, int newest) throws IOException {
+    if (version < oldest || version > newest) {
       throw new IOException(
           "cannot read "
               + what
               + " of serializer version "
               + version
-              + ": this build of the delta-sidecar Flink sink reads version "
-              + supported
-              + " only");
+              + ": this build of the delta-sidecar Flink sink reads "
+              + (oldest == newest ? "version " + newest + " only" : "versions " + oldest + " to " + newest));
     }
   }
 
@@ -94,9 +99,24 @@ final class SerializedBytes {
     }
   }
 
+  boolean hasRemaining() {
+    return buf.hasRemaining();
+  }
+
   /** Appends a u32 length and the bytes. */
   static void writeBytes(ByteBuffer out, byte[] bytes) {
     out.putInt(bytes.length);
     out.put(bytes);
+  }
+
+  /** Appends a u32 length and the bytes. */
+  static void writeBytes(DataOutputStream out, byte[] bytes) throws IOException {
+    out.writeInt(bytes.length);
+    out.write(bytes);
+  }
+
+  /** Appends a u32 length and the string's UTF-8. */
+  static void writeString(DataOutputStream out, String s) throws IOException {
+    writeBytes(out, s.getBytes(StandardCharsets.UTF_8));
   }
 }

@@ -4,6 +4,7 @@ import static io.deltasidecar.flink.table.DeltaSidecarOptions.BATCH_BYTES;
 import static io.deltasidecar.flink.table.DeltaSidecarOptions.BUCKETS;
 import static io.deltasidecar.flink.table.DeltaSidecarOptions.CALL_TIMEOUT;
 import static io.deltasidecar.flink.table.DeltaSidecarOptions.COMMIT_ATTEMPTS;
+import static io.deltasidecar.flink.table.DeltaSidecarOptions.COMMIT_TOPOLOGY;
 import static io.deltasidecar.flink.table.DeltaSidecarOptions.LINGER;
 import static io.deltasidecar.flink.table.DeltaSidecarOptions.MAX_IN_FLIGHT;
 import static io.deltasidecar.flink.table.DeltaSidecarOptions.TABLE;
@@ -59,6 +60,7 @@ public final class DeltaSidecarDynamicTableFactory implements DynamicTableSinkFa
     options.add(WRITER_ID_PREFIX);
     options.add(CALL_TIMEOUT);
     options.add(COMMIT_ATTEMPTS);
+    options.add(COMMIT_TOPOLOGY);
     options.add(FactoryUtil.SINK_PARALLELISM);
     return options;
   }
@@ -94,6 +96,7 @@ public final class DeltaSidecarDynamicTableFactory implements DynamicTableSinkFa
               .maxInFlightBatches(positive(options, MAX_IN_FLIGHT))
               .callTimeout(options.get(CALL_TIMEOUT))
               .maxCommitAttempts(positive(options, COMMIT_ATTEMPTS))
+              .commitTopology(options.get(COMMIT_TOPOLOGY))
               .createTableIfMissing(
                   converter.sidecarSchema(),
                   converter.sidecarPrimaryKey(),

@@ -1,5 +1,6 @@
 package io.deltasidecar.flink.table;
 
+import io.deltasidecar.flink.CommitTopology;
 import java.time.Duration;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ConfigOptions;
@@ -61,4 +62,13 @@ public final class DeltaSidecarOptions {
           .withDescription(
               "Commit calls (with backoff 100 ms doubling to 5 s) before the committer fails the"
                   + " task; Flink's restore then commits again.");
+  public static final ConfigOption<CommitTopology> COMMIT_TOPOLOGY =
+      ConfigOptions.key("sink.commit.topology")
+          .enumType(CommitTopology.class)
+          .defaultValue(CommitTopology.GLOBAL)
+          .withDescription(
+              "global: one committer for the sink, each checkpoint one table snapshot per"
+                  + " sidecar; per-subtask: a committer per writer, each writer's rows of a"
+                  + " checkpoint a snapshot of their own (for writers on machine-local sidecars"
+                  + " of several task managers).");
 }
