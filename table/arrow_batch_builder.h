@@ -281,18 +281,13 @@ class BatchBuilder {
 
   absl::Status AddValue(std::string_view value) {
     const std::vector<int>& values = schema_.value_columns();
-    size_t bitmap_size = (values.size() + 7) / 8;
-    if (value.size() < 1 + bitmap_size) return absl::DataLossError("corrupt value: truncated null bitmap");
-    const uint8_t* bitmap = reinterpret_cast<const uint8_t*>(value.data() + 1);
-    if (values.size() % 8 != 0 && (bitmap[bitmap_size - 1] >> (values.size() % 8)) != 0) {
-      return absl::DataLossError("corrupt value: null bitmap has bits set past the last column");
-    }
-    const char* p = value.data() + 1 + bitmap_size;
-    const char* end = value.data() + value.size();
+    ASSIGN_OR_RETURN(UpsertValueLayout layout, ParseUpsertValue(schema_, value));
+    const char* p = layout.columns;
+    const char* end = layout.end;
     for (size_t i = 0; i < values.size(); ++i) {
       const Column& column = schema_.columns()[values[i]];
       ColumnBuilder* b = out_of_[values[i]] >= 0 ? &builders_[out_of_[values[i]]] : nullptr;
-      if ((bitmap[i / 8] >> (i % 8)) & 1) {
+      if (layout.IsNull(i)) {
         if (b) b->AppendNull();
         continue;
       }

@@ -300,6 +300,21 @@ absl::Status DecodeColumnValue(const Column& column, const char** p, const char*
 
 }  // namespace
 
+absl::StatusOr<UpsertValueLayout> ParseUpsertValue(const TableSchema& schema,
+                                                   std::string_view value) {
+  const size_t columns = schema.value_columns().size();
+  const size_t bitmap_size = (columns + 7) / 8;
+  if (value.size() < 1 + bitmap_size) {
+    return absl::DataLossError("corrupt value: truncated null bitmap");
+  }
+  const uint8_t* bitmap = reinterpret_cast<const uint8_t*>(value.data() + 1);
+  // Bits past the last column are never written; a set one means damage.
+  if (columns % 8 != 0 && (bitmap[bitmap_size - 1] >> (columns % 8)) != 0) {
+    return absl::DataLossError("corrupt value: null bitmap has bits set past the last column");
+  }
+  return UpsertValueLayout{bitmap, value.data() + 1 + bitmap_size, value.data() + value.size()};
+}
+
 // A delete value is well formed but holds no columns, so asking to decode one
 // is the caller's mistake (INVALID_ARGUMENT), not corruption.
 absl::Status DecodeValue(const TableSchema& schema, std::string_view value, Row* row) {
@@ -309,20 +324,13 @@ absl::Status DecodeValue(const TableSchema& schema, std::string_view value, Row*
     return absl::InvalidArgumentError("DecodeValue: the value is a delete, not an upsert");
   }
   const std::vector<int>& values = schema.value_columns();
-  size_t bitmap_size = (values.size() + 7) / 8;
-  if (value.size() < 1 + bitmap_size)
-    return absl::DataLossError("corrupt value: truncated null bitmap");
-  const uint8_t* bitmap = reinterpret_cast<const uint8_t*>(value.data() + 1);
-  // Bits past the last column are never written; a set one means damage.
-  if (values.size() % 8 != 0 && (bitmap[bitmap_size - 1] >> (values.size() % 8)) != 0) {
-    return absl::DataLossError("corrupt value: null bitmap has bits set past the last column");
-  }
-  const char* p = value.data() + 1 + bitmap_size;
-  const char* end = value.data() + value.size();
+  ASSIGN_OR_RETURN(UpsertValueLayout layout, ParseUpsertValue(schema, value));
+  const char* p = layout.columns;
+  const char* end = layout.end;
   for (size_t i = 0; i < values.size(); ++i) {
     const Column& column = schema.columns()[values[i]];
     Value& v = (*row)[values[i]];
-    if ((bitmap[i / 8] >> (i % 8)) & 1) {
+    if (layout.IsNull(i)) {
       v.emplace<std::monostate>();
       continue;
     }

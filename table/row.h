@@ -65,6 +65,19 @@ std::string_view DeleteValue();
 absl::Status DecodeKey(const TableSchema& schema, std::string_view key, Row* row);
 // Reads the op byte of an encoded value. DATA_LOSS when empty or unknown.
 absl::StatusOr<RowOp> ValueOp(std::string_view value);
+// The null bitmap and column bytes of an upsert value, for decoders that
+// walk the columns themselves (DecodeValue, the Arrow batch builder).
+struct UpsertValueLayout {
+  const uint8_t* null_bitmap;  // bit i set: value column i is NULL
+  const char* columns;         // the first non-null column's bytes
+  const char* end;
+  bool IsNull(size_t i) const { return (null_bitmap[i / 8] >> (i % 8)) & 1; }
+};
+// Checks the null bitmap of `value` (an upsert; the op byte is not checked)
+// for the schema's value columns. DATA_LOSS when it is truncated or has bits
+// set past the last column.
+absl::StatusOr<UpsertValueLayout> ParseUpsertValue(const TableSchema& schema,
+                                                   std::string_view value);
 // Decodes an upsert value into the non-key columns of `row`. DATA_LOSS on malformed bytes.
 absl::Status DecodeValue(const TableSchema& schema, std::string_view value, Row* row);
 // Decodes key and value into a full row.
