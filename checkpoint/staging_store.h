@@ -91,6 +91,11 @@ struct StagingOptions {
   // are kept under three times this (the largest is flushed when over), which
   // bounds most of the store's memory. Tests lower it to exercise flushes.
   uint64_t write_buffer_bytes = 64ull << 20;
+  // Receives the store's messages for operators (a WAL salvaged at open;
+  // RocksDB's warnings and errors), one line each without a newline, from
+  // any thread, possibly concurrently. Null (the default): each is written
+  // to stderr as "delta-sidecar: <message>".
+  std::function<void(std::string_view message)> log;
 };
 
 class StagingStore {

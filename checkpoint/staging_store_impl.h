@@ -354,6 +354,28 @@ struct StagingStore::Impl {
   // after a `reopen` within the process, Recover decides that instead.
   absl::Status OpenDbLocked(bool reopen = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu);
 
+  // The steps of OpenDbLocked. Opens both instances with every column family
+  // (`handles`: the batch instance's), salvaging a damaged state WAL; returns
+  // whether it did. On failure db_error says why.
+  absl::StatusOr<bool> OpenInstancesLocked(std::vector<rocksdb::ColumnFamilyHandle*>* handles)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu);
+  // The batch families found at open: the newest of each (writer, base), and
+  // older ones whose drop a crash interrupted.
+  struct FoundFamilies {
+    std::map<std::pair<std::string, int64_t>, std::pair<uint64_t, rocksdb::ColumnFamilyHandle*>>
+        newest;
+    std::vector<rocksdb::ColumnFamilyHandle*> garbage;
+    uint64_t next_number = 0;  // above every family's number
+  };
+  absl::StatusOr<FoundFamilies> SortFamiliesLocked(
+      const std::vector<rocksdb::ColumnFamilyHandle*>& handles) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu);
+  // Loads the registry and the marks into the writers, marking them first as
+  // the salvage and an unclean close require.
+  absl::Status LoadWritersLocked(bool salvaged, bool reopen) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu);
+  // The writers with a key `tag` '\0' <table> '\0' <writer id>.
+  absl::StatusOr<absl::flat_hash_set<Writer*>> WritersWithKey(char tag, std::string_view what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu);
+
   // A clean close flushes the open batches (they are not in the WAL) and
   // then records the registry with them and the clean-close key, synced.
   // After a failed write nothing more is written: the next open finds the

@@ -7,14 +7,41 @@
 namespace deltasidecar::checkpoint {
 
 absl::Status StagingStore::Impl::OpenDbLocked(bool reopen) {
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  ASSIGN_OR_RETURN(const bool salvaged, OpenInstancesLocked(&handles));
+  ASSIGN_OR_RETURN(FoundFamilies families, SortFamiliesLocked(handles));
+  RETURN_IF_ERROR(LoadWritersLocked(salvaged, reopen));
+  {
+    absl::MutexLock l(&cf_mu);
+    data_cfs.clear();
+    next_cf_number = families.next_number;
+    for (const auto& [key, entry] : families.newest) data_cfs[key] = entry.second;
+  }
+  DropNow(families.garbage);
+  // After a reopen, ReconcileOpenBatches first decides whose open batches
+  // are lost, then collects.
+  if (!reopen) RETURN_IF_ERROR(DropUnreferencedFamilies());
+  // After a clean close the open batches are in their family's files.
+  for (Writer* w : AllWriters()) {
+    absl::MutexLock l(&w->mu);
+    w->open_bytes = 0;
+    if (!w->registered || w->unsealed_lost) continue;
+    if (rocksdb::ColumnFamilyHandle* h = FindDataCf(w->id, w->record.last_sealed)) {
+      w->open_bytes = FamilyFileBytes(h);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> StagingStore::Impl::OpenInstancesLocked(
+    std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, &raw);
   bool salvaged = false;
   if (s.IsCorruption()) {
-    std::fprintf(stderr,
-                 "delta-sidecar: staging store %s: %s; salvaging what precedes the damage "
-                 "(writers' seals after it answer DATA_LOSS until they register again)\n",
-                 options.path.c_str(), s.ToString().c_str());
+    options.log(Cat("staging store ", options.path, ": ", s.ToString(),
+                    "; salvaging what precedes the damage (writers' seals after it answer "
+                    "DATA_LOSS until they register again)"));
     rocksdb::Options salvage = db_options;
     salvage.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
     s = rocksdb::DB::Open(salvage, options.path, &raw);
@@ -36,9 +63,8 @@ absl::Status StagingStore::Impl::OpenDbLocked(bool reopen) {
                                     ? rocksdb::ColumnFamilyOptions(data_db_options)
                                     : data_cf_options);
   }
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
   raw = nullptr;
-  s = rocksdb::DB::Open(data_db_options, data_path, families, &handles, &raw);
+  s = rocksdb::DB::Open(data_db_options, data_path, families, handles, &raw);
   if (!s.ok()) {
     state->Close().PermitUncheckedError();
     db_error = FromRocks(s, Cat("opening staging store ", data_path));
@@ -48,13 +74,12 @@ absl::Status StagingStore::Impl::OpenDbLocked(bool reopen) {
   data_db.reset(raw);
   ++generation;
   db_error = absl::OkStatus();
+  return salvaged;
+}
 
-  // Newest family of each (writer, base); older ones were dropped when a
-  // crash interrupted their drop.
-  std::vector<rocksdb::ColumnFamilyHandle*> garbage;
-  std::map<std::pair<std::string, int64_t>, std::pair<uint64_t, rocksdb::ColumnFamilyHandle*>>
-      found;
-  uint64_t max_number = 0;
+absl::StatusOr<StagingStore::Impl::FoundFamilies> StagingStore::Impl::SortFamiliesLocked(
+    const std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+  FoundFamilies found;
   for (rocksdb::ColumnFamilyHandle* h : handles) {
     if (h->GetName() == rocksdb::kDefaultColumnFamilyName) {
       data_db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
@@ -67,14 +92,17 @@ absl::Status StagingStore::Impl::OpenDbLocked(bool reopen) {
       return absl::DataLossError(Cat("staging store ", options.path,
                                      " has a column family of unknown name ", h->GetName()));
     }
-    max_number = std::max(max_number, n + 1);
-    auto [it, inserted] = found.try_emplace({w, base}, n, h);
+    found.next_number = std::max(found.next_number, n + 1);
+    auto [it, inserted] = found.newest.try_emplace({w, base}, n, h);
     if (!inserted) {
-      garbage.push_back(it->second.first < n ? it->second.second : h);
+      found.garbage.push_back(it->second.first < n ? it->second.second : h);
       if (it->second.first < n) it->second = {n, h};
     }
   }
+  return found;
+}
 
+absl::Status StagingStore::Impl::LoadWritersLocked(bool salvaged, bool reopen) {
   absl::flat_hash_map<Writer*, RegistryRecord> loaded;
   RETURN_IF_ERROR(ForEachWriterKey('r', "loading the writer registry",
                                    [&](Writer* w, std::string_view value) -> absl::Status {
@@ -84,12 +112,8 @@ absl::Status StagingStore::Impl::OpenDbLocked(bool reopen) {
   std::string ignored;
   const bool clean = db->Get(rocksdb::ReadOptions(), CleanCloseKey(), &ignored).ok();
   const bool marks_kept = db->Get(rocksdb::ReadOptions(), OpenMarksKeptKey(), &ignored).ok();
-  absl::flat_hash_set<Writer*> open_marked;
-  RETURN_IF_ERROR(ForEachWriterKey('o', "loading the open-batch marks",
-                                   [&](Writer* w, std::string_view) {
-                                     open_marked.insert(w);
-                                     return absl::OkStatus();
-                                   }));
+  ASSIGN_OR_RETURN(absl::flat_hash_set<Writer*> open_marked,
+                   WritersWithKey('o', "loading the open-batch marks"));
   {
     rocksdb::WriteBatch marks;
     for (const auto& [w, record] : loaded) {
@@ -106,18 +130,10 @@ absl::Status StagingStore::Impl::OpenDbLocked(bool reopen) {
     rocksdb::Status ms = db->Write(wo, &marks);
     if (!ms.ok()) return FromRocks(ms, "marking writers after opening the staging store");
   }
-  absl::flat_hash_set<Writer*> lost;
-  RETURN_IF_ERROR(ForEachWriterKey('x', "loading the lost-data marks",
-                                   [&](Writer* w, std::string_view) {
-                                     lost.insert(w);
-                                     return absl::OkStatus();
-                                   }));
-  absl::flat_hash_set<Writer*> lost_unsealed;
-  RETURN_IF_ERROR(ForEachWriterKey('u', "loading the lost-batches marks",
-                                   [&](Writer* w, std::string_view) {
-                                     lost_unsealed.insert(w);
-                                     return absl::OkStatus();
-                                   }));
+  ASSIGN_OR_RETURN(absl::flat_hash_set<Writer*> lost,
+                   WritersWithKey('x', "loading the lost-data marks"));
+  ASSIGN_OR_RETURN(absl::flat_hash_set<Writer*> lost_unsealed,
+                   WritersWithKey('u', "loading the lost-batches marks"));
   for (Writer* w : AllWriters()) {
     absl::MutexLock l(&w->mu);
     auto it = loaded.find(w);
@@ -129,27 +145,17 @@ absl::Status StagingStore::Impl::OpenDbLocked(bool reopen) {
     w->readers = 0;
     w->deferred_drops.clear();
   }
-
-  {
-    absl::MutexLock l(&cf_mu);
-    data_cfs.clear();
-    next_cf_number = max_number;
-    for (const auto& [key, entry] : found) data_cfs[key] = entry.second;
-  }
-  DropNow(garbage);
-  // After a reopen, ReconcileOpenBatches first decides whose open batches
-  // are lost, then collects.
-  if (!reopen) RETURN_IF_ERROR(DropUnreferencedFamilies());
-  // After a clean close the open batches are in their family's files.
-  for (Writer* w : AllWriters()) {
-    absl::MutexLock l(&w->mu);
-    w->open_bytes = 0;
-    if (!w->registered || w->unsealed_lost) continue;
-    if (rocksdb::ColumnFamilyHandle* h = FindDataCf(w->id, w->record.last_sealed)) {
-      w->open_bytes = FamilyFileBytes(h);
-    }
-  }
   return absl::OkStatus();
+}
+
+absl::StatusOr<absl::flat_hash_set<StagingStore::Impl::Writer*>> StagingStore::Impl::WritersWithKey(
+    char tag, std::string_view what) {
+  absl::flat_hash_set<Writer*> found;
+  RETURN_IF_ERROR(ForEachWriterKey(tag, what, [&](Writer* w, std::string_view) {
+    found.insert(w);
+    return absl::OkStatus();
+  }));
+  return found;
 }
 
 void StagingStore::Impl::CloseDbLocked() {
@@ -299,27 +305,35 @@ absl::Status StagingStore::Impl::DropUnreferencedFamilies() {
 
 namespace {
 
-// One line per message on stderr, prefixed so operators can tell it apart.
-class StderrLogger : public rocksdb::Logger {
+// RocksDB's info log, warnings and errors only, one message per line through
+// the store's log callback.
+class CallbackLogger : public rocksdb::Logger {
  public:
-  StderrLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  explicit CallbackLogger(std::function<void(std::string_view)> log)
+      : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL), log_(std::move(log)) {}
   using rocksdb::Logger::Logv;
   void Logv(const char* format, va_list ap) override {
     char buf[2048];
     int n = std::vsnprintf(buf, sizeof(buf), format, ap);
     if (n < 0) return;
-    std::fprintf(stderr, "delta-sidecar: staging store (RocksDB): %s\n", buf);
+    log_(Cat("staging store (RocksDB): ", static_cast<const char*>(buf)));
   }
+
+ private:
+  const std::function<void(std::string_view)> log_;
 };
 
-}  // namespace
+// The default log callback: one line on stderr, prefixed so operators can
+// tell it apart.
+void LogToStderr(std::string_view message) {
+  std::string line = Cat("delta-sidecar: ", message, "\n");
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
 
-absl::StatusOr<std::unique_ptr<StagingStore>> StagingStore::Open(const StagingOptions& options) {
-  if (options.path.empty()) return absl::InvalidArgumentError("staging store path is empty");
-  auto impl = std::make_unique<Impl>();
-  impl->options = options;
-
-  rocksdb::Options& o = impl->db_options;
+// The options of the state instance; the batch instance starts from them.
+rocksdb::Options StateDbOptions(const StagingOptions& options,
+                                std::shared_ptr<std::atomic<bool>> needs_resume) {
+  rocksdb::Options o;
   o.create_if_missing = true;
   if (options.env != nullptr) o.env = options.env;
   // A torn last record (a crash mid-append) is dropped; damage before the end
@@ -337,13 +351,14 @@ absl::StatusOr<std::unique_ptr<StagingStore>> StagingStore::Open(const StagingOp
   // Staged data lives for one checkpoint interval; compressing it costs more
   // CPU than the disk it saves.
   o.compression = rocksdb::kNoCompression;
-  // RocksDB's info log goes to stderr, warnings and errors only, never to the
-  // data disk: when that disk fills, Debian's RocksDB 7.8 aborts on an
-  // assertion in its file logger after a failed log write, which would turn
-  // "disk full" (RESOURCE_EXHAUSTED, recoverable) into a crash.
-  o.info_log = std::make_shared<StderrLogger>();
+  // RocksDB's info log goes to the log callback (stderr by default),
+  // warnings and errors only, never to the data disk: when that disk fills,
+  // Debian's RocksDB 7.8 aborts on an assertion in its file logger after a
+  // failed log write, which would turn "disk full" (RESOURCE_EXHAUSTED,
+  // recoverable) into a crash.
+  o.info_log = std::make_shared<CallbackLogger>(options.log);
   o.avoid_flush_during_shutdown = true;
-  o.listeners.push_back(std::make_shared<RecoverOnNextWrite>(impl->needs_resume));
+  o.listeners.push_back(std::make_shared<RecoverOnNextWrite>(std::move(needs_resume)));
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = rocksdb::NewLRUCache(8 << 20);
   t.cache_index_and_filter_blocks = true;
@@ -352,42 +367,59 @@ absl::StatusOr<std::unique_ptr<StagingStore>> StagingStore::Open(const StagingOp
   // checks blocks several times faster.
   t.checksum = rocksdb::kXXH3;
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  return o;
+}
 
-  impl->data_path = (std::filesystem::path(options.path) / "batches").string();
-  impl->data_db_options = o;
-  impl->data_db_options.write_buffer_size = 4 << 20;
-
-  // Data families: memtables of write_buffer_bytes, all of them together
-  // bounded by three of those (the largest is flushed when over), never
-  // compacted: a family holds one checkpoint's batches and is dropped whole
-  // once they are committed or discarded.
-  const uint64_t buffer = std::max<uint64_t>(options.write_buffer_bytes, 64 << 10);
-  impl->data_db_options.write_buffer_manager =
-      std::make_shared<rocksdb::WriteBufferManager>(3 * buffer);
-  rocksdb::ColumnFamilyOptions& d = impl->data_cf_options;
-  d = rocksdb::ColumnFamilyOptions(impl->data_db_options);
+// Data families: memtables of write_buffer_bytes, all of them together
+// bounded by three of those (the largest is flushed when over), never
+// compacted: a family holds one checkpoint's batches and is dropped whole
+// once they are committed or discarded.
+void SetDataDbOptions(const rocksdb::Options& state, uint64_t write_buffer_bytes,
+                      rocksdb::Options* db, rocksdb::ColumnFamilyOptions* family) {
+  *db = state;
+  db->write_buffer_size = 4 << 20;
+  const uint64_t buffer = std::max<uint64_t>(write_buffer_bytes, 64 << 10);
+  db->write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(3 * buffer);
+  rocksdb::ColumnFamilyOptions& d = *family;
+  d = rocksdb::ColumnFamilyOptions(*db);
   d.write_buffer_size = buffer;
   d.max_write_buffer_number = 3;
   d.min_write_buffer_number_to_merge = 1;
   d.disable_auto_compactions = true;
   d.level0_slowdown_writes_trigger = 1 << 20;
   d.level0_stop_writes_trigger = 1 << 20;
+}
 
-  // RocksDB creates the directory but does not fsync its parent, so a power
-  // loss could take the whole store with it, synced WAL and all.
-  {
-    rocksdb::Env* env = o.env != nullptr ? o.env : rocksdb::Env::Default();
-    const std::shared_ptr<rocksdb::FileSystem>& fs = env->GetFileSystem();
-    rocksdb::IOStatus io = fs->CreateDirIfMissing(options.path, rocksdb::IOOptions(), nullptr);
-    if (!io.ok()) return FromRocks(io, Cat("creating staging store directory ", options.path));
-    std::filesystem::path dir(options.path);
-    if (!dir.has_filename()) dir = dir.parent_path();  // "a/b/" names "a/b"
-    std::string parent = dir.parent_path().string();
-    RETURN_IF_ERROR(SyncDir(fs.get(), parent.empty() ? "." : parent));
-    io = fs->CreateDirIfMissing(impl->data_path, rocksdb::IOOptions(), nullptr);
-    if (!io.ok()) return FromRocks(io, Cat("creating staging store directory ", impl->data_path));
-    RETURN_IF_ERROR(SyncDir(fs.get(), options.path));
-  }
+// Creates the store's directory and its batch subdirectory, syncing each
+// parent: RocksDB creates the directory but does not fsync its parent, so a
+// power loss could take the whole store with it, synced WAL and all.
+absl::Status CreateDirectories(const std::string& path, const std::string& data_path,
+                               rocksdb::Env* env) {
+  if (env == nullptr) env = rocksdb::Env::Default();
+  const std::shared_ptr<rocksdb::FileSystem>& fs = env->GetFileSystem();
+  rocksdb::IOStatus io = fs->CreateDirIfMissing(path, rocksdb::IOOptions(), nullptr);
+  if (!io.ok()) return FromRocks(io, Cat("creating staging store directory ", path));
+  std::filesystem::path dir(path);
+  if (!dir.has_filename()) dir = dir.parent_path();  // "a/b/" names "a/b"
+  std::string parent = dir.parent_path().string();
+  RETURN_IF_ERROR(SyncDir(fs.get(), parent.empty() ? "." : parent));
+  io = fs->CreateDirIfMissing(data_path, rocksdb::IOOptions(), nullptr);
+  if (!io.ok()) return FromRocks(io, Cat("creating staging store directory ", data_path));
+  return SyncDir(fs.get(), path);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<StagingStore>> StagingStore::Open(const StagingOptions& options) {
+  if (options.path.empty()) return absl::InvalidArgumentError("staging store path is empty");
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  if (!impl->options.log) impl->options.log = LogToStderr;
+  impl->db_options = StateDbOptions(impl->options, impl->needs_resume);
+  impl->data_path = (std::filesystem::path(options.path) / "batches").string();
+  SetDataDbOptions(impl->db_options, options.write_buffer_bytes, &impl->data_db_options,
+                   &impl->data_cf_options);
+  RETURN_IF_ERROR(CreateDirectories(options.path, impl->data_path, impl->db_options.env));
   {
     absl::MutexLock l(&impl->db_mu);
     absl::Status s = impl->OpenDbLocked();

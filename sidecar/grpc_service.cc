@@ -1,56 +1,20 @@
 #include "sidecar/grpc_service.h"
 
 #include "table/base/absl_compat.h"
-#include "table/base/status_macros.h"
 
 namespace deltasidecar::sidecar {
 
 namespace {
 
-// Rows per ScanResponse message; also bounded by bytes.
-constexpr uint32_t kScanBatchRows = 8192;
-constexpr size_t kScanBatchBytes = 1 << 20;
-
-absl::StatusOr<std::shared_ptr<const table::Snapshot>> SelectSnapshot(
-    table::Table& table, const v1::SnapshotSelector& selector) {
-  switch (selector.at_case()) {
-    case v1::SnapshotSelector::kSnapshotId:
-      return table.SnapshotById(selector.snapshot_id());
-    case v1::SnapshotSelector::kAsOfUnixMs:
-      return table.SnapshotAsOf(absl::FromUnixMillis(selector.as_of_unix_ms()));
-    default:
-      return table.LatestSnapshot();
-  }
-}
-
-// Streams an iterator's entries as packed rows.
-absl::Status StreamRows(const table::TableSchema& schema, table::TableIterator& it,
-                        int64_t snapshot_id, grpc::ServerContext* ctx,
-                        grpc::ServerWriter<v1::ScanResponse>* writer) {
-  v1::ScanResponse resp;
-  resp.set_snapshot_id(snapshot_id);
-  std::string* rows = resp.mutable_batch()->mutable_rows();
-  uint32_t count = 0;
-  bool sent = false;
-  auto flush = [&]() -> absl::Status {
-    resp.mutable_batch()->set_row_count(count);
-    if (!writer->Write(resp)) return absl::CancelledError("the client went away");
-    sent = true;
-    rows->clear();
-    count = 0;
+// The sink of a streamed read: each message is sent on `writer`. CANCELLED
+// once the client cancelled or went away, which ends the read.
+ReadService::ScanSink SinkTo(grpc::ServerContext* ctx,
+                             grpc::ServerWriter<v1::ScanResponse>* writer) {
+  return [ctx, writer](const v1::ScanResponse& message) -> absl::Status {
+    if (ctx->IsCancelled()) return absl::CancelledError("the client cancelled");
+    if (!writer->Write(message)) return absl::CancelledError("the client went away");
     return absl::OkStatus();
   };
-  for (; it.Valid(); it.Next()) {
-    RETURN_IF_ERROR(AppendWireRowFromEntry(schema, it.key(), it.value(), rows));
-    if (++count >= kScanBatchRows || rows->size() >= kScanBatchBytes) {
-      if (ctx->IsCancelled()) return absl::CancelledError("the client cancelled");
-      RETURN_IF_ERROR(flush());
-    }
-  }
-  RETURN_IF_ERROR(it.status());
-  // The last message may hold no rows: a read of nothing still names the
-  // snapshot it read.
-  return count > 0 || !sent ? flush() : absl::OkStatus();
 }
 
 grpc::Status ShuttingDownStatus() {
@@ -237,45 +201,60 @@ grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContextBase* c
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
+// Each call is one call of the read or write service; ToGrpcStatus is the
+// only conversion of its answer.
+
 grpc::Status GrpcService::CreateTable(grpc::ServerContext* ctx, const v1::CreateTableRequest* req,
-                                      v1::CreateTableResponse*) {
-  return ToGrpcStatus(server_->CreateTable(req->table(), req->schema(), req->primary_key(),
-                                           req->buckets(), req->if_not_exists()), ctx);
+                                      v1::CreateTableResponse* resp) {
+  return ToGrpcStatus(writes_.CreateTable(*req, resp), ctx);
 }
 
-grpc::Status GrpcService::DescribeTable(grpc::ServerContext* ctx, const v1::DescribeTableRequest* req,
+grpc::Status GrpcService::DescribeTable(grpc::ServerContext* ctx,
+                                        const v1::DescribeTableRequest* req,
                                         v1::DescribeTableResponse* resp) {
-  auto table = server_->GetTable(req->table());
-  if (!table.ok()) return ToGrpcStatus(table.status(), ctx);
-  const table::TableSchema& schema = (*table)->schema();
-  resp->set_table(req->table());
-  for (const auto& c : schema.columns()) {
-    auto* col = resp->add_columns();
-    col->set_name(c.name);
-    col->set_type(c.TypeString());
-    col->set_nullable(c.nullable);
-  }
-  for (int i : schema.key_columns()) resp->add_primary_key(schema.columns()[i].name);
-  resp->set_buckets(schema.buckets());
-  auto latest = (*table)->LatestSnapshot();
-  if (!latest.ok()) return ToGrpcStatus(latest.status(), ctx);
-  resp->set_latest_snapshot_id((*latest)->id);
-  return grpc::Status::OK;
+  return ToGrpcStatus(reads_.DescribeTable(*req, resp), ctx);
 }
 
-grpc::Status GrpcService::RegisterWriter(grpc::ServerContext* ctx, const v1::RegisterWriterRequest* req,
+grpc::Status GrpcService::RegisterWriter(grpc::ServerContext* ctx,
+                                         const v1::RegisterWriterRequest* req,
                                          v1::RegisterWriterResponse* resp) {
-  std::optional<int64_t> restored;
-  if (req->has_restored_checkpoint_id()) restored = req->restored_checkpoint_id();
-  auto reg = server_->RegisterWriter(req->table(), req->writer_id(), restored);
-  if (!reg.ok()) return ToGrpcStatus(reg.status(), ctx);
-  resp->set_epoch(reg->epoch);
-  resp->set_last_committed_checkpoint_id(reg->last_committed);
-  resp->set_identity(reg->table_writer_id);
-  for (const auto& p : reg->pending) {
-    ToProto(ToCommittable(req->table(), req->writer_id(), p), resp->add_pending());
-  }
-  return grpc::Status::OK;
+  return ToGrpcStatus(writes_.RegisterWriter(*req, resp), ctx);
+}
+
+grpc::Status GrpcService::PrepareCommit(grpc::ServerContext* ctx,
+                                        const v1::PrepareCommitRequest* req,
+                                        v1::Committable* resp) {
+  return ToGrpcStatus(writes_.PrepareCommit(*req, resp), ctx);
+}
+
+grpc::Status GrpcService::Commit(grpc::ServerContext* ctx, const v1::CommitRequest* req,
+                                 v1::CommitResponse* resp) {
+  return ToGrpcStatus(writes_.Commit(*req, resp), ctx);
+}
+
+grpc::Status GrpcService::Abort(grpc::ServerContext* ctx, const v1::AbortRequest* req,
+                                v1::AbortResponse* resp) {
+  return ToGrpcStatus(writes_.Abort(*req, resp), ctx);
+}
+
+grpc::Status GrpcService::Scan(grpc::ServerContext* ctx, const v1::ScanRequest* req,
+                               grpc::ServerWriter<v1::ScanResponse>* writer) {
+  return ToGrpcStatus(reads_.Scan(*req, SinkTo(ctx, writer)), ctx);
+}
+
+grpc::Status GrpcService::Get(grpc::ServerContext* ctx, const v1::GetRequest* req,
+                              v1::GetResponse* resp) {
+  return ToGrpcStatus(reads_.Get(*req, resp), ctx);
+}
+
+grpc::Status GrpcService::Changes(grpc::ServerContext* ctx, const v1::ChangesRequest* req,
+                                  grpc::ServerWriter<v1::ScanResponse>* writer) {
+  return ToGrpcStatus(reads_.Changes(*req, SinkTo(ctx, writer)), ctx);
+}
+
+grpc::Status GrpcService::History(grpc::ServerContext* ctx, const v1::HistoryRequest* req,
+                                  v1::HistoryResponse* resp) {
+  return ToGrpcStatus(reads_.History(*req, resp), ctx);
 }
 
 grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteResponse>* GrpcService::Write(
@@ -299,121 +278,6 @@ void GrpcService::ShutdownWriteStreams() {
   }
   // Each of these is alive until its Finish (see WriteReactor); not touched after.
   for (WriteReactor* r : idle) r->Finish(ShuttingDownStatus());
-}
-
-grpc::Status GrpcService::PrepareCommit(grpc::ServerContext* ctx, const v1::PrepareCommitRequest* req,
-                                        v1::Committable* resp) {
-  auto c = server_->PrepareCommit(req->table(), req->writer_id(), req->epoch(), req->checkpoint_id());
-  if (!c.ok()) return ToGrpcStatus(c.status(), ctx);
-  ToProto(*c, resp);
-  return grpc::Status::OK;
-}
-
-void ToProto(const CommittableRef& c, v1::Committable* out) {
-  out->set_table(c.table);
-  out->set_writer_id(c.writer_id);
-  out->set_epoch(c.epoch);
-  out->set_checkpoint_id(c.checkpoint_id);
-  out->set_rows(c.rows);
-  out->set_checksum(c.checksum);
-  out->set_identity(c.identity);
-}
-
-std::vector<CommittableRef> CommittablesFromProto(const v1::CommitRequest& req) {
-  std::vector<CommittableRef> refs;
-  for (const auto& c : req.committables()) {
-    refs.push_back({c.table(), c.writer_id(), c.epoch(), c.checkpoint_id(), c.rows(), c.checksum(),
-                    c.identity()});
-  }
-  return refs;
-}
-
-grpc::Status GrpcService::Commit(grpc::ServerContext* ctx, const v1::CommitRequest* req,
-                                 v1::CommitResponse* resp) {
-  auto results = server_->Commit(CommittablesFromProto(*req));
-  if (!results.ok()) return ToGrpcStatus(results.status(), ctx);
-  for (const auto& r : *results) {
-    auto* out = resp->add_commits();
-    out->set_table(r.table);
-    out->set_snapshot_id(r.snapshot_id);
-    out->set_already_committed(r.already_committed);
-  }
-  return grpc::Status::OK;
-}
-
-grpc::Status GrpcService::Abort(grpc::ServerContext* ctx, const v1::AbortRequest* req, v1::AbortResponse*) {
-  return ToGrpcStatus(server_->Abort(req->table(), req->writer_id(), req->epoch(), req->checkpoint_id()), ctx);
-}
-
-grpc::Status GrpcService::Scan(grpc::ServerContext* ctx, const v1::ScanRequest* req,
-                               grpc::ServerWriter<v1::ScanResponse>* writer) {
-  auto table = server_->GetTable(req->table());
-  if (!table.ok()) return ToGrpcStatus(table.status(), ctx);
-  auto snap = SelectSnapshot(**table, req->snapshot());
-  if (!snap.ok()) return ToGrpcStatus(snap.status(), ctx);
-  auto it = (*table)->NewScan(**snap);
-  if (!it.ok()) return ToGrpcStatus(it.status(), ctx);
-  return ToGrpcStatus(StreamRows((*table)->schema(), **it, (*snap)->id, ctx, writer), ctx);
-}
-
-grpc::Status GrpcService::Changes(grpc::ServerContext* ctx, const v1::ChangesRequest* req,
-                                  grpc::ServerWriter<v1::ScanResponse>* writer) {
-  auto table = server_->GetTable(req->table());
-  if (!table.ok()) return ToGrpcStatus(table.status(), ctx);
-  int64_t to = req->has_to_snapshot_id() ? req->to_snapshot_id() : -1;
-  if (to < 0) {
-    auto latest = (*table)->LatestSnapshot();
-    if (!latest.ok()) return ToGrpcStatus(latest.status(), ctx);
-    to = (*latest)->id;
-  }
-  auto it = (*table)->NewChanges(req->from_snapshot_id(), to);
-  if (!it.ok()) return ToGrpcStatus(it.status(), ctx);
-  return ToGrpcStatus(StreamRows((*table)->schema(), **it, to, ctx, writer), ctx);
-}
-
-grpc::Status GrpcService::Get(grpc::ServerContext* ctx, const v1::GetRequest* req, v1::GetResponse* resp) {
-  auto table = server_->GetTable(req->table());
-  if (!table.ok()) return ToGrpcStatus(table.status(), ctx);
-  const table::TableSchema& schema = (*table)->schema();
-  std::vector<std::pair<table::RowOp, table::Row>> rows;
-  absl::Status s = ParseWireRows(schema, req->key().rows(), req->key().row_count(), WireLimits(), &rows);
-  if (!s.ok()) return ToGrpcStatus(absl::InvalidArgumentError(Cat("key: ", s.message())), ctx);
-  if (rows.size() != 1) return ToGrpcStatus(absl::InvalidArgumentError("key must hold exactly one row"), ctx);
-  auto snap = SelectSnapshot(**table, req->snapshot());
-  if (!snap.ok()) return ToGrpcStatus(snap.status(), ctx);
-  std::string key = table::EncodeKey(schema, rows[0].second);
-  auto value = (*table)->Get(**snap, key);
-  if (!value.ok()) return ToGrpcStatus(value.status(), ctx);
-  resp->set_snapshot_id((*snap)->id);
-  resp->set_found(value->has_value());
-  if (value->has_value()) {
-    s = AppendWireRowFromEntry(schema, key, **value, resp->mutable_row()->mutable_rows());
-    if (!s.ok()) return ToGrpcStatus(s, ctx);
-    resp->mutable_row()->set_row_count(1);
-  }
-  return grpc::Status::OK;
-}
-
-grpc::Status GrpcService::History(grpc::ServerContext* ctx, const v1::HistoryRequest* req,
-                                  v1::HistoryResponse* resp) {
-  auto table = server_->GetTable(req->table());
-  if (!table.ok()) return ToGrpcStatus(table.status(), ctx);
-  auto history = (*table)->History();
-  if (!history.ok()) return ToGrpcStatus(history.status(), ctx);
-  for (const auto& s : *history) {
-    auto* info = resp->add_snapshots();
-    info->set_id(s->id);
-    info->set_time_unix_ms(s->time_ms);
-    info->set_kind(std::string(table::SnapshotKindName(s->kind)));
-    info->set_rows(s->added_entries);
-    info->set_deletes(s->added_deletes);
-    for (const auto& id : s->identities) {
-      auto* c = info->add_identities();
-      c->set_writer_id(id.writer_id);
-      c->set_checkpoint_id(id.checkpoint_id);
-    }
-  }
-  return grpc::Status::OK;
 }
 
 }  // namespace deltasidecar::sidecar

@@ -1,6 +1,7 @@
-// The deltasidecar.v1 gRPC service: a thin adapter from protobuf messages to
-// SidecarServer. Unary and server-streaming calls run on gRPC's synchronous
-// thread pool (they block on disk); the Write stream is a callback reactor
+// The deltasidecar.v1 gRPC service: a thin adapter over ReadService and
+// WriteService (which know nothing of gRPC); each call is one call of theirs
+// and one status conversion. Unary and server-streaming calls run on gRPC's
+// synchronous thread pool (they block on disk); the Write stream is a callback reactor
 // that reads the next batch only after staging and acknowledging the previous
 // one, so HTTP/2 flow control bounds what a fast client can queue.
 //
@@ -10,6 +11,7 @@
 // (called just before grpc::Server::Shutdown) ends them.
 #pragma once
 
+#include <string>
 #include <unordered_set>
 #include <vector>
 
@@ -18,7 +20,9 @@
 #include "absl/synchronization/mutex.h"
 #include "deltasidecar/v1/sidecar.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "sidecar/read_service.h"
 #include "sidecar/sidecar_server.h"
+#include "sidecar/write_service.h"
 
 namespace deltasidecar::sidecar {
 
@@ -29,14 +33,14 @@ grpc::Status ToGrpcStatus(const absl::Status& status, grpc::ServerContextBase* c
 
 class WriteReactor;  // one open Write stream (grpc_service.cc)
 
-// The committables of a Commit request as SidecarServer takes them, and back.
-std::vector<CommittableRef> CommittablesFromProto(const v1::CommitRequest& req);
-void ToProto(const CommittableRef& c, v1::Committable* out);
-
 class GrpcService final
     : public v1::DeltaSidecar::WithCallbackMethod_Write<v1::DeltaSidecar::Service> {
  public:
-  explicit GrpcService(SidecarServer* server) : server_(server) {}
+  // `server` must outlive the service.
+  explicit GrpcService(SidecarServer* server)
+      : server_(server),
+        reads_([server](const std::string& name) { return server->GetTable(name); }),
+        writes_(server) {}
 
   // The first step of a graceful shutdown, before grpc::Server::Shutdown:
   // every open Write stream that waits for the client's next batch is
@@ -71,6 +75,8 @@ class GrpcService final
   friend class WriteReactor;
 
   SidecarServer* const server_;
+  const ReadService reads_;
+  const WriteService writes_;
   // Guards the set and the shutdown flag here, and every open reactor's
   // state. Never held while calling into gRPC (StartRead, StartWrite,
   // Finish): those may run reactions, OnDone included, which take it.

@@ -16,8 +16,8 @@ namespace deltasidecar::sidecar {
 
 SidecarServer::SidecarServer(SidecarOptions options, std::unique_ptr<checkpoint::StagingStore> store)
     : options_(std::move(options)),
-      metrics_(options_.metrics ? options_.metrics : std::make_shared<SidecarMetrics>()),
-      events_(options_.events ? options_.events : std::make_shared<EventLog>(LogFormat::kText)),
+      metrics_(options_.metrics),
+      events_(options_.events),
       store_(std::move(store)),
       protocol_(store_.get(), [this](const std::string& name) { return GetTable(name); }) {
   metrics_->SetStagingSource([store = store_.get()] { return store->GetStats(); });
@@ -30,8 +30,9 @@ SidecarServer::~SidecarServer() {
   metrics_->SetStagingSource(nullptr);
 }
 
-
-absl::StatusOr<std::unique_ptr<SidecarServer>> SidecarServer::Open(const SidecarOptions& options) {
+absl::StatusOr<std::unique_ptr<SidecarServer>> SidecarServer::Open(SidecarOptions options) {
+  if (options.metrics == nullptr) options.metrics = std::make_shared<SidecarMetrics>();
+  if (options.events == nullptr) options.events = std::make_shared<EventLog>(LogFormat::kText);
   if (options.data_dir.empty()) return absl::InvalidArgumentError("the staging store's data directory (data_dir) is not set");
   if (options.table_root.empty()) return absl::InvalidArgumentError("the table root (table_root) is not set");
   std::error_code ec;
@@ -43,8 +44,11 @@ absl::StatusOr<std::unique_ptr<SidecarServer>> SidecarServer::Open(const Sidecar
   staging.path = JoinPath(options.data_dir, "staging");
   staging.max_bytes = options.max_staged_bytes;
   staging.max_bytes_per_writer = options.max_staged_bytes_per_writer;
+  staging.log = [events = options.events](std::string_view message) {
+    events->Warn("staging_store", {}, message);
+  };
   ASSIGN_OR_RETURN(auto store, checkpoint::StagingStore::Open(staging));
-  std::unique_ptr<SidecarServer> server(new SidecarServer(options, std::move(store)));
+  std::unique_ptr<SidecarServer> server(new SidecarServer(std::move(options), std::move(store)));
   RETURN_IF_ERROR(server->protocol_.Recover());
   return server;
 }

@@ -1,7 +1,8 @@
 // SidecarServer: the sidecar's behaviour, independent of gRPC. It stages
 // writers' batches (checkpoint::StagingStore), seals them per checkpoint and
 // commits sealed checkpoints exactly once to delta tables (table::Table).
-// sidecar/grpc_service.cc adapts it to the deltasidecar.v1 API.
+// sidecar/write_service.h and sidecar/read_service.h speak the deltasidecar.v1
+// messages over it; sidecar/grpc_service.cc adapts those to gRPC.
 //
 // The exactly-once protocol itself is checkpoint::CommitProtocol; this class
 // adds validation of client bytes, the table cache, metrics, the event log
@@ -50,7 +51,9 @@ using checkpoint::ToCommittable;
 
 class SidecarServer {
  public:
-  static absl::StatusOr<std::unique_ptr<SidecarServer>> Open(const SidecarOptions& options);
+  // Opens the staging store in <data_dir>/staging (its messages go to the
+  // event log as "staging_store" warnings) and catches it up with the tables.
+  static absl::StatusOr<std::unique_ptr<SidecarServer>> Open(SidecarOptions options);
   ~SidecarServer();
 
   absl::Status CreateTable(const std::string& table, const std::string& columns,

@@ -1,6 +1,6 @@
 // Fuzz target for Commit: the input is a serialized deltasidecar.v1.CommitRequest
 // (inputs that do not parse are skipped). Its committables are converted to
-// CommittableRef by the gRPC service's own conversion (CommittablesFromProto)
+// CommittableRef by the service's own conversion (CommittablesFromProto)
 // and handed to a real SidecarServer.
 //
 // The server lives in a temporary directory created once per process: table
@@ -35,7 +35,7 @@
 
 #include "deltasidecar/v1/sidecar.pb.h"
 #include "google/protobuf/stubs/logging.h"
-#include "sidecar/grpc_service.h"
+#include "sidecar/write_service.h"
 #include "sidecar/sidecar_server.h"
 
 namespace {
