@@ -11,6 +11,10 @@ set -euo pipefail
 out="$1"
 here="$(cd "$(dirname "$0")" && pwd)"
 mvn_args=(-B -q -f "$here/pom.xml" package -DskipTests "-Ddelta.java.out=$out")
+# The shade plugin merges the module's previous output into the new one (its
+# classes win over the dependency's fresh ones), so the shaded jar is built
+# from nothing every time.
+rm -rf "$out/flink-sql-connector-delta-sidecar"
 if ! mvn -o "${mvn_args[@]}" > "$out.offline.log" 2>&1; then
   echo "build.sh: the offline Maven build failed (log: $out.offline.log); building online" >&2
   mvn "${mvn_args[@]}"

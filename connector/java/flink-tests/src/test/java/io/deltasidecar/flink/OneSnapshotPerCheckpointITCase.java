@@ -15,8 +15,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The sink at parallelism 4 commits each completed checkpoint as ONE table snapshot (the global
- * committer, the default), also through a failover; the per-subtask committer makes one snapshot
- * per writer. Read from the table's history ({@code deltactl history}): each APPEND snapshot
+ * committer), also through a failover; the per-subtask committer (the default for the tests'
+ * loopback target) makes one snapshot per writer. Read from the table's history ({@code deltactl history}): each APPEND snapshot
  * records the (writer identity, seal id) it committed, and the writers of one checkpoint seal
  * with the same id.
  */
@@ -28,7 +28,9 @@ class OneSnapshotPerCheckpointITCase extends SidecarITCaseBase {
     long n = 6000;
     EventJob.nanosPerRecord = 1_000_000;
     EventJob.build(
-            EventJob.config(PARALLELISM), n, EventJob.sink(sidecar, "one", "one-job", b -> b))
+            EventJob.config(PARALLELISM),
+            n,
+            EventJob.sink(sidecar, "one", "one-job", b -> b.commitTopology(CommitTopology.GLOBAL)))
         .execute("one snapshot per checkpoint");
     assertSequenceTable("one", n);
     assertOneSnapshotPerCheckpoint("one");
@@ -44,7 +46,11 @@ class OneSnapshotPerCheckpointITCase extends SidecarITCaseBase {
     EventJob.build(
             EventJob.config(PARALLELISM),
             n,
-            EventJob.sink(sidecar, "failover", "failover-job", b -> b))
+            EventJob.sink(
+                sidecar,
+                "failover",
+                "failover-job",
+                b -> b.commitTopology(CommitTopology.GLOBAL)))
         .execute("one snapshot per checkpoint, with a failover");
     assertTrue(EventJob.failed.get(), "the injected failure did not happen");
     assertTrue(EventJob.maxAttempt.get() >= 1, "the job did not restart");
@@ -52,7 +58,10 @@ class OneSnapshotPerCheckpointITCase extends SidecarITCaseBase {
     assertOneSnapshotPerCheckpoint("failover");
   }
 
-  /** The fallback: each writer's seal of a checkpoint is a snapshot of its own. */
+  /**
+   * The default for a machine-local target (auto resolves to per-subtask): each writer's seal of a
+   * checkpoint is a snapshot of its own.
+   */
   @Test
   void perSubtaskCommitsMakeASnapshotPerWriter() throws Exception {
     long n = 3000;
@@ -60,11 +69,7 @@ class OneSnapshotPerCheckpointITCase extends SidecarITCaseBase {
     EventJob.build(
             EventJob.config(PARALLELISM),
             n,
-            EventJob.sink(
-                sidecar,
-                "split",
-                "split-job",
-                b -> b.commitTopology(CommitTopology.PER_SUBTASK)))
+            EventJob.sink(sidecar, "split", "split-job", b -> b))
         .execute("per-subtask commits");
     assertSequenceTable("split", n);
     List<List<Identity>> snapshots = deltactl.appendSnapshots("split");
@@ -117,5 +122,18 @@ class OneSnapshotPerCheckpointITCase extends SidecarITCaseBase {
     Set<String> writers = new TreeSet<>();
     ids.forEach(id -> writers.add(id.writer()));
     return writers;
+  }
+
+  @Test
+  void autoIsGlobalOnlyForATargetEveryTaskManagerReaches() {
+    for (String local :
+        new String[] {"127.0.0.1:7543", "localhost:7543", "unix:/run/ds.sock", "[::1]:7543"}) {
+      assertEquals(CommitTopology.PER_SUBTASK, CommitTopology.AUTO.resolve(local), local);
+    }
+    for (String shared : new String[] {"sidecar.prod:7543", "10.0.0.7:7543", "dns:///ds:7543"}) {
+      assertEquals(CommitTopology.GLOBAL, CommitTopology.AUTO.resolve(shared), shared);
+    }
+    assertEquals(CommitTopology.GLOBAL, CommitTopology.GLOBAL.resolve("127.0.0.1:7543"));
+    assertEquals(CommitTopology.PER_SUBTASK, CommitTopology.PER_SUBTASK.resolve("ds:7543"));
   }
 }

@@ -8,6 +8,14 @@ package io.deltasidecar.flink;
  */
 public enum CommitTopology {
   /**
+   * The default: {@link #GLOBAL} when the sink's target reaches one sidecar from every task
+   * manager (a host name or address that is not loopback), {@link #PER_SUBTASK} when it reaches
+   * only a sidecar on the writer's own machine (loopback, {@code localhost}, a unix socket: the
+   * sidecar-per-TaskManager deployment of deploy/kubernetes), where the single committer could
+   * not reach the other task managers' sidecars.
+   */
+  AUTO("auto"),
+  /**
    * One committer for the whole sink: a parallelism-1 aggregator gathers every writer's seals of a
    * checkpoint, and the committer sends them in one Commit per sidecar, so a checkpoint is one
    * table snapshot whatever the parallelism (one per sidecar when the writers used several).
@@ -25,6 +33,14 @@ public enum CommitTopology {
 
   CommitTopology(String optionValue) {
     this.optionValue = optionValue;
+  }
+
+  /** The topology a sink with this setting and {@code target} runs: never {@link #AUTO}. */
+  public CommitTopology resolve(String target) {
+    if (this != AUTO) {
+      return this;
+    }
+    return SidecarLocation.isMachineLocal(target) ? PER_SUBTASK : GLOBAL;
   }
 
   @Override

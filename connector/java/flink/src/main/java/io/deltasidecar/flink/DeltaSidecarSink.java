@@ -33,9 +33,10 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  *
  * <p>Each parallel writer stages its records on the sidecar under the writer id {@code
  * <writerIdPrefix>/<subtask index>} and seals them on every checkpoint ({@code PrepareCommit}).
- * By default ({@link CommitTopology#GLOBAL}) a {@link CommittableAggregator} of parallelism 1
- * gathers all writers' seals of a checkpoint and one {@link DeltaSidecarCommitter} commits them
- * together once the checkpoint is complete: one table snapshot per checkpoint and sidecar. After
+ * In the {@link CommitTopology#GLOBAL} topology (the default for a target every task manager
+ * reaches) a {@link CommittableAggregator} of parallelism 1 gathers all writers' seals of a
+ * checkpoint and one {@link DeltaSidecarCommitter} commits them together once the checkpoint is
+ * complete: one table snapshot per checkpoint and sidecar. After
  * a failover the writers register with the restored checkpoint id, which drops whatever they
  * staged after it; the source replays those records. See docs/connectors.md, "Flink sink".
  *
@@ -85,7 +86,7 @@ public final class DeltaSidecarSink<IN>
     callTimeout = b.callTimeout;
     maxCommitAttempts = b.maxCommitAttempts;
     createTable = b.createTable;
-    commitTopology = b.commitTopology;
+    commitTopology = b.commitTopology.resolve(b.target);
   }
 
   public static <IN> Builder<IN> builder() {
@@ -256,7 +257,7 @@ public final class DeltaSidecarSink<IN>
     private Duration callTimeout;
     private int maxCommitAttempts;
     private TableSpec createTable;
-    private CommitTopology commitTopology = CommitTopology.GLOBAL;
+    private CommitTopology commitTopology = CommitTopology.AUTO;
 
     private Builder() {}
 
@@ -344,10 +345,11 @@ public final class DeltaSidecarSink<IN>
     }
 
     /**
-     * How completed checkpoints are committed (default {@link CommitTopology#GLOBAL}: one
-     * committer, one snapshot per checkpoint and sidecar). {@link CommitTopology#PER_SUBTASK}
-     * commits each writer's seals alone; use it when the writers reach machine-local sidecars on
-     * several task managers (see docs/connectors.md, "The committer").
+     * How completed checkpoints are committed. {@link CommitTopology#GLOBAL}: one committer,
+     * one snapshot per checkpoint and sidecar; {@link CommitTopology#PER_SUBTASK}: each writer's
+     * seals alone, for writers that reach machine-local sidecars on several task managers; the
+     * default {@link CommitTopology#AUTO} picks per-subtask for a machine-local target and global
+     * otherwise (see docs/connectors.md, "The committer").
      */
     public Builder<IN> commitTopology(CommitTopology topology) {
       this.commitTopology = Objects.requireNonNull(topology, "commitTopology");

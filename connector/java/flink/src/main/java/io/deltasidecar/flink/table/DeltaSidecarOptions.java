@@ -65,10 +65,11 @@ public final class DeltaSidecarOptions {
   public static final ConfigOption<CommitTopology> COMMIT_TOPOLOGY =
       ConfigOptions.key("sink.commit.topology")
           .enumType(CommitTopology.class)
-          .defaultValue(CommitTopology.GLOBAL)
+          .defaultValue(CommitTopology.AUTO)
           .withDescription(
               "global: one committer for the sink, each checkpoint one table snapshot per"
                   + " sidecar; per-subtask: a committer per writer, each writer's rows of a"
                   + " checkpoint a snapshot of their own (for writers on machine-local sidecars"
-                  + " of several task managers).");
+                  + " of several task managers); auto: per-subtask when 'target' is"
+                  + " machine-local (loopback, localhost, a unix socket), global otherwise.");
 }
