@@ -173,6 +173,26 @@ TEST_F(CommitProtocolTest, RestoreDiscardsWhatItDoesNotCover) {
   EXPECT_EQ(Rows(), (std::map<int64_t, std::string>{{1, "one"}}));
 }
 
+TEST_F(CommitProtocolTest, CommittableOfAnEarlierSealOfTheSameCheckpointIsRefused) {
+  ASSERT_OK_AND_ASSIGN(Registration reg, a_.protocol->Register(kTable, kWriter, std::nullopt));
+  ASSERT_TRUE(Commit(a_, {Seal(a_, reg, 1, {{1, "one"}})}).ok());
+  Committable stale = Seal(a_, reg, 2, {{2, "first"}});
+  // A restore from 1 drops that seal; the replay seals checkpoint 2 again.
+  ASSERT_OK_AND_ASSIGN(Registration restored, a_.protocol->Register(kTable, kWriter, 1));
+  Committable fresh = Seal(a_, restored, 2, {{2, "second"}, {3, "second"}});
+  auto refused = Commit(a_, {stale});
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused.status())) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("does not match"));
+  Committable tampered = fresh;
+  tampered.rows += 1;
+  refused = Commit(a_, {tampered});
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused.status())) << refused.status();
+  EXPECT_EQ(Rows(), (std::map<int64_t, std::string>{{1, "one"}}));
+  ASSERT_OK_AND_ASSIGN(TableCommitResult r, Commit(a_, {fresh}));
+  EXPECT_FALSE(r.already_committed);
+  EXPECT_EQ(Rows(), (std::map<int64_t, std::string>{{1, "one"}, {2, "second"}, {3, "second"}}));
+}
+
 TEST_F(CommitProtocolTest, RewindToAnOlderSavepointWritesUnderANewIdentity) {
   ASSERT_OK_AND_ASSIGN(Registration reg, a_.protocol->Register(kTable, kWriter, std::nullopt));
   ASSERT_TRUE(Commit(a_, {Seal(a_, reg, 1, {{1, "one"}})}).ok());
