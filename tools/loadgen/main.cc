@@ -14,7 +14,7 @@
 #include "CLI/CLI.hpp"
 #include "fmt/core.h"
 #include "nlohmann/json.hpp"
-#include "table/absl_compat.h"
+#include "table/base/absl_compat.h"
 #include "table/schema.h"
 #include "tools/loadgen/expected_table.h"
 #include "tools/loadgen/load_run.h"

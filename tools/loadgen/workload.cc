@@ -6,7 +6,7 @@
 #include <variant>
 
 #include "sidecar/wire_rows.h"
-#include "table/byte_order.h"
+#include "table/base/byte_order.h"
 
 namespace deltasidecar::loadgen {
 namespace {
