@@ -110,6 +110,7 @@ struct ScanSource {
   KeyRange range;
   std::vector<int> buckets;
   std::atomic<size_t> next{0};
+  ReadStats* stats = nullptr;
 };
 
 class ScanCursor : public Cursor {
@@ -123,7 +124,8 @@ class ScanCursor : public Cursor {
         if (i >= source_->buckets.size()) return true;
         ASSIGN_OR_RETURN(it_, source_->table->NewBucketScan(*source_->snapshot, source_->buckets[i],
                                                             source_->range.lower,
-                                                            source_->range.upper));
+                                                            source_->range.upper,
+                                                            source_->stats));
       }
       ASSIGN_OR_RETURN(bool bucket_done, FillFrom(it_.get(), source_->range, batch, batch_rows));
       if (!bucket_done) return false;
@@ -368,6 +370,7 @@ absl::Status ScanToArrow(std::shared_ptr<Table> table, std::shared_ptr<const Sna
   source->table = table;
   source->snapshot = std::move(snapshot);
   source->range = options.range;
+  source->stats = options.stats;
   if (options.range.exact) {
     source->buckets.push_back(BucketOf(*options.range.exact, schema.buckets()));
   } else if (!options.range.Empty()) {
@@ -394,7 +397,9 @@ absl::Status ChangesToArrow(std::shared_ptr<Table> table, int64_t from, int64_t 
                             const ArrowReadOptions& options, ArrowArrayStream* out) {
   const TableSchema& schema = table->schema();
   RETURN_IF_ERROR(CheckColumns(schema, options.columns));
-  ASSIGN_OR_RETURN(auto it, table->NewChanges(from, to));
+  ReadBounds bounds{options.range.lower, options.range.upper, std::nullopt};
+  if (options.range.exact) bounds.bucket = BucketOf(*options.range.exact, schema.buckets());
+  ASSIGN_OR_RETURN(auto it, table->NewChanges(from, to, bounds, options.stats));
   auto state = std::make_unique<StreamState>(
       table, options.columns.empty() ? AllColumns(schema) : options.columns, true,
       options.batch_rows);

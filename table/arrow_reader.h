@@ -44,6 +44,9 @@ struct ArrowReadOptions {
   // Threads that read buckets of a scan; 0 means one per core (at most 8),
   // 1 reads in the caller's thread in a repeatable order.
   int threads = 0;
+  // When set, counts the data files the read opens and skips; it must
+  // outlive the stream.
+  ReadStats* stats = nullptr;
 };
 
 // The Arrow schema of the given columns (all when empty), plus "_op" when `with_op`.
@@ -55,7 +58,9 @@ absl::Status ScanToArrow(std::shared_ptr<Table> table, std::shared_ptr<const Sna
                          const ArrowReadOptions& options, ArrowArrayStream* out);
 
 // Fills `out` with a stream of Table::NewChanges(from, to) with an "_op" column.
-// The key range filters rows; it does not skip files.
+// The key range skips files as in a scan: of the files added in (from, to],
+// only those of the exact key's bucket (when the range has one) whose key
+// range overlaps it are opened; it then filters rows.
 absl::Status ChangesToArrow(std::shared_ptr<Table> table, int64_t from, int64_t to,
                             const ArrowReadOptions& options, ArrowArrayStream* out);
 

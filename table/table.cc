@@ -40,6 +40,13 @@ class MergedTableIterator : public TableIterator {
 
 }  // namespace
 
+bool ReadBounds::MayContain(const DataFileMeta& file) const {
+  if (bucket && file.bucket != *bucket) return false;
+  if (upper && *upper <= lower) return false;  // empty bounds
+  if (std::string_view(file.max_key) < std::string_view(lower)) return false;
+  return !upper || std::string_view(file.min_key) < std::string_view(*upper);
+}
+
 absl::Status ValidateTableName(const std::string& name) {
   bool ok = !name.empty() && name.size() <= 128 && name[0] != '.';
   for (char c : name) {
@@ -205,23 +212,29 @@ absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewScan(const Snapshot& sn
 
 absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewBucketScan(
     const Snapshot& snapshot, int bucket, std::string_view lower,
-    const std::optional<std::string>& upper) {
+    const std::optional<std::string>& upper, ReadStats* stats) {
   if (bucket < 0 || static_cast<size_t>(bucket) >= snapshot.buckets.size()) {
     return absl::InvalidArgumentError(Cat("bucket ", bucket, " is out of range"));
   }
+  const ReadBounds bounds{std::string(lower), upper, bucket};
   std::vector<MergingIterator::Child> children;
   const auto& files = snapshot.buckets[bucket];
   for (size_t i = 0; i < files.size(); ++i) {
-    if (std::string_view(files[i].max_key) < lower) continue;
-    if (upper && std::string_view(files[i].min_key) >= std::string_view(*upper)) continue;
+    if (!bounds.MayContain(files[i])) {
+      if (stats != nullptr) ++stats->files_skipped;
+      continue;
+    }
     ASSIGN_OR_RETURN(auto it, OpenForRead(snapshot.id, files[i]));
+    if (stats != nullptr) ++stats->files_opened;
     children.push_back({std::move(it), static_cast<int64_t>(i)});
   }
   return std::unique_ptr<TableIterator>(new MergedTableIterator(
       std::make_unique<MergingIterator>(std::move(children), /*skip_deletes=*/true)));
 }
 
-absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewChanges(int64_t from, int64_t to) {
+absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewChanges(int64_t from, int64_t to,
+                                                                 const ReadBounds& bounds,
+                                                                 ReadStats* stats) {
   if (from > to) {
     return absl::InvalidArgumentError(Cat("changes from snapshot ", from, " to snapshot ", to, ": the start is after the end"));
   }
@@ -237,8 +250,16 @@ absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewChanges(int64_t from, i
     for (const auto& files : s->buckets) {
       for (const auto& f : files) {
         if (f.added_in != id) continue;
+        // Skipping keeps the ranks of the others in order: no key in the
+        // bounds needs the skipped file to decide which entry wins.
+        const int64_t file_rank = rank++;
+        if (!bounds.MayContain(f)) {
+          if (stats != nullptr) ++stats->files_skipped;
+          continue;
+        }
         ASSIGN_OR_RETURN(auto it, OpenForRead(from, f));
-        children.push_back({std::move(it), rank++});
+        if (stats != nullptr) ++stats->files_opened;
+        children.push_back({std::move(it), file_rank});
       }
     }
   }
@@ -246,7 +267,7 @@ absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewChanges(int64_t from, i
       std::make_unique<MergingIterator>(std::move(children), /*skip_deletes=*/false)));
 }
 
-absl::StatusOr<std::vector<std::string>> Table::Verify() {
+absl::StatusOr<std::vector<std::string>> Table::Verify(const ProgressHook& progress) {
   std::vector<std::string> problems;
   auto reopened = Open(root_, name_, options_);
   if (!reopened.ok()) problems.push_back(std::string(reopened.status().message()));
@@ -271,9 +292,13 @@ absl::StatusOr<std::vector<std::string>> Table::Verify() {
     for (const auto& bucket : (*s)->buckets)
       for (const auto& f : bucket) files.emplace(f.name, f);
   }
+  WorkProgress done{0, static_cast<int64_t>(files.size()), 0};
   for (const auto& [name, meta] : files) {
     absl::Status s = data_files_->Verify(meta);
     if (!s.ok()) problems.push_back(std::string(s.message()));
+    ++done.done;
+    done.bytes += meta.size_bytes;
+    if (progress) progress(done);
   }
   return problems;
 }

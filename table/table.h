@@ -19,6 +19,7 @@
 // retrying is safe), RESOURCE_EXHAUSTED (disk full), INTERNAL (other I/O).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -75,6 +76,38 @@ struct ExpireResult {
   int orphans_removed = 0;  // leftovers of failed commits
   int64_t earliest_snapshot = 0;
 };
+
+// Which data files a filtered read opens: those of `bucket` (every bucket
+// when unset) whose key range overlaps [lower, upper) (no upper bound when
+// nullopt). A read with bounds may still return rows outside them: the caller
+// filters rows.
+struct ReadBounds {
+  std::string lower;
+  std::optional<std::string> upper;
+  std::optional<int> bucket;
+
+  // False when no key of `file` can be in the bounds.
+  bool MayContain(const DataFileMeta& file) const;
+};
+
+// What a read did with the data files it considered. Filled while the read
+// sets itself up (and, for a parallel Arrow scan, as workers reach each
+// bucket); safe to read from any thread.
+struct ReadStats {
+  std::atomic<int64_t> files_opened{0};
+  std::atomic<int64_t> files_skipped{0};
+};
+
+// Progress of a long table operation, for a caller that shows it: `done` of
+// `total` units (what a unit is, each operation says) holding `bytes`.
+struct WorkProgress {
+  int64_t done = 0;
+  int64_t total = 0;
+  uint64_t bytes = 0;
+};
+// Called after each unit; calls never overlap but may come from different
+// threads. It must not call back into the table.
+using ProgressHook = std::function<void(const WorkProgress&)>;
 
 // An ordered stream of live rows (encoded key and value) of one snapshot.
 class TableIterator {
@@ -160,21 +193,29 @@ class Table {
   // Live rows of one bucket of `snapshot`, ordered by primary key, opening
   // only the files whose key range overlaps [lower, upper) (no upper bound when
   // nullopt). Rows outside the range may still be returned: the caller filters.
+  // `stats`, when given, counts the files opened and skipped.
   absl::StatusOr<std::unique_ptr<TableIterator>> NewBucketScan(
       const Snapshot& snapshot, int bucket, std::string_view lower,
-      const std::optional<std::string>& upper);
+      const std::optional<std::string>& upper, ReadStats* stats = nullptr);
   // The encoded upsert value stored for `key` in `snapshot`, or nullopt.
   absl::StatusOr<std::optional<std::string>> Get(const Snapshot& snapshot, std::string_view key);
   // What changed from snapshot `from` (exclusive) to `to` (inclusive): the
   // latest entry per key among rows committed in between, deletes included,
   // ordered by key. INVALID_ARGUMENT when from > to; NOT_FOUND when a snapshot
-  // in between has expired.
-  absl::StatusOr<std::unique_ptr<TableIterator>> NewChanges(int64_t from, int64_t to);
+  // in between has expired. Only the files that APPEND snapshots in
+  // (from, to] added are opened, and of those only the ones `bounds` may
+  // match; rows outside `bounds` may still be returned (the caller filters).
+  // `stats`, when given, counts the files opened and skipped.
+  absl::StatusOr<std::unique_ptr<TableIterator>> NewChanges(int64_t from, int64_t to,
+                                                           const ReadBounds& bounds = {},
+                                                           ReadStats* stats = nullptr);
 
   // Compacts buckets the policy picks, or every bucket with 2+ files (and any
   // single file that still holds deletes) when `full`. Returns the new snapshot
-  // id, or nullopt when there was nothing to do.
-  absl::StatusOr<std::optional<int64_t>> Compact(bool full = false);
+  // id, or nullopt when there was nothing to do. `progress` is called after
+  // each bucket is merged (units: buckets; bytes: input bytes merged).
+  absl::StatusOr<std::optional<int64_t>> Compact(bool full = false,
+                                                 const ProgressHook& progress = {});
   // Removes snapshots older than the newest `keep` ones and the files only they
   // used. Also removes data files that no retained snapshot references and that
   // are older than `orphan_age` (left by commits that failed or crashed before
@@ -196,8 +237,9 @@ class Table {
   // How many snapshots, the newest being `latest`, the policy keeps.
   int64_t RetainedCount(const RetentionPoint& point, int64_t latest) const;
   // Checks table.json, every retained snapshot and every file they reference.
-  // Returns the problems found (empty when all is well).
-  absl::StatusOr<std::vector<std::string>> Verify();
+  // Returns the problems found (empty when all is well). `progress` is called
+  // after each data file is checked (units: files; bytes: bytes read).
+  absl::StatusOr<std::vector<std::string>> Verify(const ProgressHook& progress = {});
 
  private:
   friend class CommitWriter;
@@ -243,7 +285,8 @@ class Table {
       SnapshotKind kind, std::string_view what, const std::vector<std::string>& written,
       const std::function<absl::StatusOr<bool>(const Snapshot& latest, Snapshot& next)>& build);
   absl::StatusOr<std::optional<int64_t>> CompactBuckets(
-      const std::function<std::optional<CompactionPick>(const std::vector<DataFileMeta>&)>& pick);
+      const std::function<std::optional<CompactionPick>(const std::vector<DataFileMeta>&)>& pick,
+      const ProgressHook& progress);
   absl::StatusOr<int> RemoveOrphans(absl::Duration min_age);
   // Removes data files (missing ones are fine); returns how many it removed.
   int RemoveDataFiles(const std::vector<std::string>& names);

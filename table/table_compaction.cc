@@ -54,24 +54,25 @@ bool ReplaceInputs(int bucket, const std::vector<DataFileMeta>& inputs, bool inc
 
 }  // namespace
 
-absl::StatusOr<std::optional<int64_t>> Table::Compact(bool full) {
+absl::StatusOr<std::optional<int64_t>> Table::Compact(bool full, const ProgressHook& progress) {
   if (full) {
     return CompactBuckets([](const std::vector<DataFileMeta>& files) -> std::optional<CompactionPick> {
       if (files.size() >= 2 || (files.size() == 1 && files[0].deletes > 0)) {
         return CompactionPick{0, files.size()};
       }
       return std::nullopt;
-    });
+    }, progress);
   }
   CompactionOptions policy = options_.compaction;
   if (policy.trigger_files <= 0) policy.trigger_files = CompactionOptions().trigger_files;
   return CompactBuckets([policy](const std::vector<DataFileMeta>& files) {
     return PickCompaction(files, policy);
-  });
+  }, progress);
 }
 
 absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
-    const std::function<std::optional<CompactionPick>(const std::vector<DataFileMeta>&)>& pick) {
+    const std::function<std::optional<CompactionPick>(const std::vector<DataFileMeta>&)>& pick,
+    const ProgressHook& progress) {
   // One compaction at a time per handle; commits only wait for the publish.
   absl::MutexLock compact_lock(&compact_mu_);
   ASSIGN_OR_RETURN(auto base, LatestSnapshot());
@@ -90,7 +91,13 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
   }
   if (jobs.empty()) return std::optional<int64_t>();
   std::vector<std::string> outputs;
-  absl::Mutex outputs_mu;
+  absl::Mutex outputs_mu;  // also serializes the progress calls
+  WorkProgress merged_so_far{0, static_cast<int64_t>(jobs.size()), 0};
+  auto report = [&](const Job& job) {  // with outputs_mu held
+    ++merged_so_far.done;
+    for (const auto& in : job.inputs) merged_so_far.bytes += in.size_bytes;
+    if (progress) progress(merged_so_far);
+  };
   absl::Status s = ParallelFor(jobs.size(), options_.commit_threads, [&](size_t k) -> absl::Status {
     Job& job = jobs[k];
     std::vector<MergingIterator::Child> children;
@@ -105,10 +112,15 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
       RETURN_IF_ERROR(writer->Add(merged.key(), merged.value()));
     }
     RETURN_IF_ERROR(merged.status());
-    if (writer->entries() == 0) return absl::OkStatus();  // the writer removes its empty file
+    if (writer->entries() == 0) {  // the writer removes its empty file
+      absl::MutexLock lock(&outputs_mu);
+      report(job);
+      return absl::OkStatus();
+    }
     ASSIGN_OR_RETURN(job.output, writer->Finish());
     absl::MutexLock lock(&outputs_mu);
     outputs.push_back(job.output->name);
+    report(job);
     return absl::OkStatus();
   });
   if (s.ok() && !outputs.empty()) s = SyncDir(storage_->fs.get(), data_files_->dir());

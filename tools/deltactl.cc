@@ -22,14 +22,16 @@
 #include "fmt/core.h"
 #include "nlohmann/json.hpp"
 #include "table/base/absl_compat.h"
-#include "table/base/absl_compat.h"
 #include "table/row.h"
 #include "table/base/status_macros.h"
 #include "table/table.h"
+#include "tools/progress.h"
 
 namespace dt = deltasidecar::table;
 using deltasidecar::Cat;
 using deltasidecar::SV;
+using deltasidecar::tools::HumanBytes;
+using deltasidecar::tools::Progress;
 using nlohmann::json;
 
 namespace {
@@ -123,7 +125,8 @@ absl::Status CmdCreate(const Args& a) {
 }
 
 // Reads the whole file into one batch before anything is written, so a bad
-// line leaves the table exactly as it was.
+// line leaves the table exactly as it was. On a terminal, stderr shows the
+// rows and bytes read, then the commit.
 absl::Status CmdImport(const Args& a) {
   ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
   if (a.writer.empty() != (a.checkpoint < 0)) {
@@ -131,15 +134,25 @@ absl::Status CmdImport(const Args& a) {
   }
   std::ifstream file;
   std::istream* in = &std::cin;
+  std::string of_total;  // " of <size>" when the input's size is known
   if (a.file != "-") {
     file.open(a.file, std::ios::binary);
     if (!file) return absl::NotFoundError(Cat("cannot open ", a.file));
     in = &file;
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(a.file, ec)) {
+      uint64_t size = std::filesystem::file_size(a.file, ec);
+      if (!ec) of_total = Cat(" of ", HumanBytes(size));
+    }
   }
   const dt::TableSchema& schema = table->schema();
   dt::MutationBatch batch;
   std::string line;
+  Progress progress(Cat("import ", a.table));
+  uint64_t rows = 0, bytes_read = 0;
+  auto read_so_far = [&] { return Cat(rows, " rows, ", HumanBytes(bytes_read), of_total, " read"); };
   for (int64_t lineno = 1; std::getline(*in, line); ++lineno) {
+    bytes_read += line.size() + 1;
     auto where = [&](std::string_view msg) {
       return absl::InvalidArgumentError(Cat(a.file, ":", lineno, ": ", msg));
     };
@@ -165,52 +178,44 @@ absl::Status CmdImport(const Args& a) {
     } else {
       batch.Upsert(schema, *row);
     }
+    ++rows;
+    if (progress.Due()) progress.Show(read_so_far());
   }
   if (in->bad()) return absl::InternalError(Cat("reading ", a.file, " failed"));
   std::vector<dt::CommitIdentity> ids;
   if (!a.writer.empty()) ids.push_back({a.writer, a.checkpoint});
+  progress.Show(Cat(read_so_far(), "; writing and committing"));
   ASSIGN_OR_RETURN(auto result, table->Commit(batch, ids));
+  progress.Done(Cat(read_so_far(), "; ",
+                    result.already_committed ? "already committed"
+                                             : Cat("committed as snapshot ", result.snapshot_id)));
   fmt::print("{}\n", result.snapshot_id);
   if (result.already_committed) {
     fmt::print(stderr, "deltactl: {}:{} was already committed; nothing written\n", a.writer, a.checkpoint);
   }
   std::fflush(stdout);
   if (!a.no_maintenance) {
+    Progress maintenance(Cat("maintenance ", a.table));
+    maintenance.Show("compacting and expiring snapshots");
     absl::Status m = table->RunMaintenance();
+    maintenance.Done(m.ok() ? "done" : "failed");
     if (!m.ok()) fmt::print(stderr, "deltactl: warning: maintenance after commit: {}\n", m.message());
   }
   return absl::OkStatus();
 }
 
-// A row counter on stderr while it is a terminal (export); nothing otherwise.
-class Progress {
- public:
-  explicit Progress(std::string what) : what_(std::move(what)), on_(isatty(STDERR_FILENO) == 1) {}
-  void Add(uint64_t n) {
-    rows_ += n;
-    if (on_ && rows_ - shown_ >= 100000) {
-      shown_ = rows_;
-      fmt::print(stderr, "\r{}: {} rows", what_, rows_);
-    }
-  }
-  void Done() {
-    if (on_) fmt::print(stderr, "\r{}: {} rows, done\n", what_, rows_);
-  }
-
- private:
-  std::string what_;
-  bool on_;
-  uint64_t rows_ = 0, shown_ = 0;
-};
-
-absl::Status PrintRows(const dt::TableSchema& schema, dt::TableIterator& it, const std::string& format,
-                       bool with_op, std::FILE* to = stdout, Progress* progress = nullptr) {
+// Writes the rows of `it` to `to`; returns how many. `progress`, when given,
+// shows the count.
+absl::StatusOr<uint64_t> PrintRows(const dt::TableSchema& schema, dt::TableIterator& it,
+                                   const std::string& format, bool with_op,
+                                   std::FILE* to = stdout, Progress* progress = nullptr) {
   if (format != "jsonl" && format != "csv") {
     return absl::InvalidArgumentError(Cat("--format must be jsonl or csv, got '", format, "'"));
   }
   std::string out;
   if (format == "csv") out = Cat(with_op ? "_op," : "", dt::CsvHeader(schema), "\n");
   dt::Row row(schema.columns().size());
+  uint64_t rows = 0;
   for (; it.Valid(); it.Next()) {
     ASSIGN_OR_RETURN(dt::RowOp op, dt::ValueOp(it.value()));
     std::fill(row.begin(), row.end(), dt::Value());
@@ -232,14 +237,16 @@ absl::Status PrintRows(const dt::TableSchema& schema, dt::TableIterator& it, con
       out += j.dump();
       out += '\n';
     }
-    if (progress != nullptr) progress->Add(1);
+    ++rows;
+    if (progress != nullptr && progress->Due()) progress->Show(Cat(rows, " rows"));
     if (out.size() > (1 << 20)) {
       if (std::fwrite(out.data(), 1, out.size(), to) != out.size()) return absl::InternalError("write failed");
       out.clear();
     }
   }
   if (std::fwrite(out.data(), 1, out.size(), to) != out.size()) return absl::InternalError("write failed");
-  return it.status();
+  RETURN_IF_ERROR(it.status());
+  return rows;
 }
 
 // jsonl and csv are written here, into OUT.tmp-<pid> renamed over OUT when
@@ -281,7 +288,8 @@ absl::Status CmdExport(const Args& a) {
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) return absl::InternalError(Cat("cannot create ", tmp, ": ", std::strerror(errno)));
   Progress progress(Cat("export ", a.table, "@", snap->id));
-  absl::Status s = PrintRows(table->schema(), *it, a.format, /*with_op=*/false, f, &progress);
+  absl::StatusOr<uint64_t> rows = PrintRows(table->schema(), *it, a.format, /*with_op=*/false, f, &progress);
+  absl::Status s = rows.status();
   if (std::fclose(f) != 0 && s.ok()) s = absl::InternalError(Cat("writing ", tmp, " failed"));
   if (s.ok() && std::rename(tmp.c_str(), a.file.c_str()) != 0) {
     s = absl::InternalError(Cat("cannot rename ", tmp, " to ", a.file, ": ", std::strerror(errno)));
@@ -290,7 +298,7 @@ absl::Status CmdExport(const Args& a) {
     std::remove(tmp.c_str());
     return s;
   }
-  progress.Done();
+  progress.Done(Cat(*rows, " rows, done"));
   return absl::OkStatus();
 }
 
@@ -316,7 +324,7 @@ absl::Status CmdScan(const Args& a) {
   ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
   ASSIGN_OR_RETURN(auto snap, PickSnapshot(*table, a));
   ASSIGN_OR_RETURN(auto it, table->NewScan(*snap));
-  return PrintRows(table->schema(), *it, a.format, /*with_op=*/false);
+  return PrintRows(table->schema(), *it, a.format, /*with_op=*/false).status();
 }
 
 absl::Status CmdChanges(const Args& a) {
@@ -327,7 +335,7 @@ absl::Status CmdChanges(const Args& a) {
     to = latest->id;
   }
   ASSIGN_OR_RETURN(auto it, table->NewChanges(a.from, to));
-  return PrintRows(table->schema(), *it, a.format, /*with_op=*/true);
+  return PrintRows(table->schema(), *it, a.format, /*with_op=*/true).status();
 }
 
 // Returns NOT_FOUND (exit 3) when the key has no live row.
@@ -393,10 +401,18 @@ absl::Status CmdDescribe(const Args& a) {
   return absl::OkStatus();
 }
 
+// On a terminal, stderr shows the buckets merged of those picked.
 absl::Status CmdCompact(const Args& a) {
   ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
-  ASSIGN_OR_RETURN(auto id, table->Compact(a.full));
+  Progress progress(Cat("compact ", a.table));
+  std::string merged;
+  auto show = [&](const dt::WorkProgress& p) {
+    merged = Cat(p.done, "/", p.total, " buckets merged, ", HumanBytes(p.bytes));
+    if (progress.Due()) progress.Show(merged);
+  };
+  ASSIGN_OR_RETURN(auto id, table->Compact(a.full, show));
   if (id) {
+    progress.Done(Cat(merged, "; snapshot ", *id));
     fmt::print("{}\n", *id);
   } else {
     fmt::print(stderr, "deltactl: nothing to compact\n");
@@ -416,9 +432,17 @@ absl::Status CmdExpire(const Args& a) {
   return absl::OkStatus();
 }
 
+// On a terminal, stderr shows the data files checked of the total.
 absl::Status CmdVerify(const Args& a) {
   ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
-  ASSIGN_OR_RETURN(auto problems, table->Verify());
+  Progress progress(Cat("verify ", a.table));
+  dt::WorkProgress checked;
+  auto show = [&](const dt::WorkProgress& p) {
+    checked = p;
+    if (progress.Due()) progress.Show(Cat(p.done, "/", p.total, " files checked, ", HumanBytes(p.bytes)));
+  };
+  ASSIGN_OR_RETURN(auto problems, table->Verify(show));
+  progress.Done(Cat(checked.done, " files checked, ", HumanBytes(checked.bytes)));
   for (const auto& p : problems) fmt::print("CORRUPT {}\n", p);
   if (!problems.empty()) {
     return absl::DataLossError(Cat("table '", a.table, "' failed verification: ", problems.size(), " problem(s)"));

@@ -261,6 +261,17 @@ def test_changes_match_deltactl(random_table):
         got = canon_arrow(deltasidecar.changes_reader("r", start, root=ctl.root).read_all())
         assert sort(got) == sort(expected)
         assert any(r["_op"] == "delete" for r in got)
+        # A key filter skips files; the rows are the unfiltered ones, filtered.
+        some = next(r for r in expected if r["k"] == "c")
+        for terms, keep in [
+            ([("k", "==", "b")], lambda r: r["k"] == "b"),
+            ([("k", "==", "a"), ("id", ">=", 100), ("id", "<", 250)],
+             lambda r: r["k"] == "a" and 100 <= r["id"] < 250),
+            ([("k", ">", "a")], lambda r: r["k"] > "a"),
+            ([("k", "==", "c"), ("id", "==", some["id"])], lambda r: key_of(r) == key_of(some)),
+        ]:
+            got = canon_arrow(deltasidecar.changes_reader("r", start, root=ctl.root, filter=terms).read_all())
+            assert sort(got) == sort(r for r in expected if keep(r)), terms
 
 
 def test_pandas_duckdb_group_by_and_arrow_export(random_table, tmp_path):
