@@ -4,12 +4,15 @@
 // results go to a sink one message at a time.
 //
 // It selects the snapshot a request names (an id, a time, or the latest),
-// encodes keys, and packs rows in the wire encoding (sidecar/wire_rows.h).
+// encodes keys, and packs rows in the wire encoding (sidecar/wire_rows.h);
+// Scan and Changes with format ARROW_IPC instead send an Arrow IPC stream
+// (table/arrow_reader.h, table/arrow_ipc_writer.h) in chunks of kBatchBytes.
 //
 // Thread-safety: every method may be called concurrently (tables are).
 // Errors: the table's (NOT_FOUND for an unknown table or an expired or
 // unknown snapshot, DATA_LOSS for stored bytes that do not decode);
-// INVALID_ARGUMENT for a malformed Get key; whatever the sink returns, which
+// INVALID_ARGUMENT for a malformed Get key, an unknown read format, or
+// columns or a key filter that are wrong (or given with format ROWS); whatever the sink returns, which
 // ends the stream.
 #pragma once
 
@@ -33,8 +36,8 @@ class ReadService {
   // returned by the call (CANCELLED when the client went away, say).
   using ScanSink = std::function<absl::Status(const v1::ScanResponse& message)>;
 
-  // Messages of a stream hold at most this many rows, and stop growing once
-  // they hold this many bytes.
+  // Messages of a ROWS stream hold at most this many rows, and stop growing
+  // once they hold this many bytes; ARROW_IPC chunks hold at most kBatchBytes.
   static constexpr uint32_t kBatchRows = 8192;
   static constexpr size_t kBatchBytes = 1 << 20;
 
@@ -43,9 +46,11 @@ class ReadService {
   // The table's columns, primary key, buckets and latest snapshot id.
   absl::Status DescribeTable(const v1::DescribeTableRequest& request,
                              v1::DescribeTableResponse* response) const;
-  // The live rows of the selected snapshot, ordered by primary key. Every
-  // message names the snapshot read; a read of nothing still sends one
-  // (empty) message.
+  // The live rows of the selected snapshot, ordered by primary key (ROWS) or
+  // bucket by bucket and by key within a bucket (ARROW_IPC, whose columns and
+  // key filter apply). Every message names the snapshot read; a read of
+  // nothing still sends one message (an empty batch, or a whole IPC stream of
+  // no batches).
   absl::Status Scan(const v1::ScanRequest& request, const ScanSink& sink) const;
   // The row of one primary key (found = false when there is none).
   absl::Status Get(const v1::GetRequest& request, v1::GetResponse* response) const;

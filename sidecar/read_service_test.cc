@@ -3,11 +3,14 @@
 #include "sidecar/read_service.h"
 
 #include <filesystem>
+#include <cstring>
 #include <map>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sidecar/wire_rows.h"
+#include "table/arrow_ipc_writer.h"
+#include "table/arrow_reader.h"
 #include "table/base/file_util.h"
 #include "table/mutation_batch.h"
 #include "table/row.h"
@@ -244,6 +247,175 @@ TEST_F(ReadServiceTest, ChangesAndHistory) {
   ASSERT_GE(resp.snapshots_size(), 2);
   EXPECT_EQ(resp.snapshots(resp.snapshots_size() - 1).id(), second);
   EXPECT_EQ(resp.snapshots(resp.snapshots_size() - 1).deletes(), 1u);
+}
+
+// The encapsulated messages of an Arrow IPC stream: the metadata size of each,
+// up to the end-of-stream marker, which must end the bytes. Body lengths are
+// read from the Message flatbuffer's bodyLength (field 3) through its vtable.
+std::vector<int32_t> IpcFraming(const std::string& bytes) {
+  std::vector<int32_t> sizes;
+  size_t pos = 0;
+  auto u32 = [&](size_t at) {
+    uint32_t v;
+    std::memcpy(&v, bytes.data() + at, 4);
+    return v;
+  };
+  while (true) {
+    EXPECT_LE(pos + 8, bytes.size());
+    if (pos + 8 > bytes.size()) return sizes;
+    EXPECT_EQ(u32(pos), 0xFFFFFFFFu) << "at " << pos;
+    const int32_t size = static_cast<int32_t>(u32(pos + 4));
+    sizes.push_back(size);
+    if (size == 0) {
+      EXPECT_EQ(pos + 8, bytes.size()) << "bytes after the end marker";
+      return sizes;
+    }
+    EXPECT_EQ((8 + size) % 8, 0);
+    const size_t fb = pos + 8;
+    const size_t table = fb + u32(fb);
+    const size_t vtable = table - static_cast<int32_t>(u32(table));
+    uint16_t vt_size, body_field = 0;
+    std::memcpy(&vt_size, bytes.data() + vtable, 2);
+    if (vt_size >= 4 + 2 * 4) std::memcpy(&body_field, bytes.data() + vtable + 4 + 2 * 3, 2);
+    int64_t body = 0;
+    if (body_field != 0) std::memcpy(&body, bytes.data() + table + body_field, 8);
+    EXPECT_EQ(body % 8, 0);
+    pos = fb + static_cast<size_t>(size) + static_cast<size_t>(body);
+  }
+}
+
+class ReadServiceArrowTest : public ReadServiceTest {
+ protected:
+  std::vector<v1::ScanResponse> Collect(const v1::ScanRequest& req, absl::Status* status) {
+    std::vector<v1::ScanResponse> messages;
+    *status = Service().Scan(req, [&](const v1::ScanResponse& m) {
+      messages.push_back(m);
+      return absl::OkStatus();
+    });
+    return messages;
+  }
+  // The IPC stream the reader and the writer make of a scan, directly.
+  std::string Direct(const table::ArrowReadOptions& options) {
+    auto snapshot = table_->LatestSnapshot();
+    EXPECT_TRUE(snapshot.ok());
+    ArrowArrayStream stream{};
+    EXPECT_TRUE(table::ScanToArrow(table_, *snapshot, options, &stream).ok());
+    std::string out;
+    absl::Status s = table::WriteArrowIpcStream(&stream, [&](std::string_view b) {
+      out.append(b);
+      return absl::OkStatus();
+    });
+    stream.release(&stream);
+    EXPECT_TRUE(s.ok()) << s;
+    return out;
+  }
+};
+
+TEST_F(ReadServiceArrowTest, ScanSendsTheIpcStreamInChunks) {
+  std::vector<table::Row> many;
+  for (int64_t i = 0; i < 150000; ++i) many.push_back(MakeRow(i, "name-" + std::to_string(i * 7)));
+  const int64_t snap = Commit(many, {});
+  v1::ScanRequest req;
+  req.set_table(kTable);
+  req.set_format(v1::ARROW_IPC);
+  absl::Status s;
+  auto messages = Collect(req, &s);
+  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_GT(messages.size(), 2u);
+  std::string stream;
+  for (const auto& m : messages) {
+    EXPECT_EQ(m.snapshot_id(), snap);
+    EXPECT_FALSE(m.has_batch());
+    EXPECT_LE(m.arrow_ipc().size(), ReadService::kBatchBytes);
+    EXPECT_FALSE(m.arrow_ipc().empty());
+    stream += m.arrow_ipc();
+  }
+  for (size_t i = 0; i + 1 < messages.size(); ++i) {
+    EXPECT_EQ(messages[i].arrow_ipc().size(), ReadService::kBatchBytes);
+  }
+  table::ArrowReadOptions options;
+  options.threads = 1;
+  EXPECT_EQ(stream, Direct(options));
+  // A schema, 150000 rows in batches of at most 64Ki rows, the end marker.
+  EXPECT_GE(IpcFraming(stream).size(), 1u + 3u + 1u);
+
+  // Projection and a key filter are the reader's.
+  req.add_columns("name");
+  req.set_key_filter_json(R"({"ge": {"id": 10}, "lt": {"id": 20}})");
+  messages = Collect(req, &s);
+  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_EQ(messages.size(), 1u);
+  options.columns = {1};
+  auto range = table::ParseKeyFilter(schema_, req.key_filter_json());
+  ASSERT_TRUE(range.ok());
+  options.range = *range;
+  EXPECT_EQ(messages[0].arrow_ipc(), Direct(options));
+}
+
+TEST_F(ReadServiceArrowTest, AnEmptyTableIsASchemaAndTheEndMarker) {
+  v1::ScanRequest req;
+  req.set_table(kTable);
+  req.set_format(v1::ARROW_IPC);
+  absl::Status s;
+  auto messages = Collect(req, &s);
+  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(IpcFraming(messages[0].arrow_ipc()).size(), 2u);
+}
+
+TEST_F(ReadServiceArrowTest, ChangesNameTheirLastSnapshot) {
+  const int64_t first = Commit({MakeRow(1, "a"), MakeRow(2, "b")});
+  const int64_t second = Commit({MakeRow(3, "c")}, {2});
+  v1::ChangesRequest req;
+  req.set_table(kTable);
+  req.set_from_snapshot_id(first);
+  req.set_format(v1::ARROW_IPC);
+  std::vector<v1::ScanResponse> messages;
+  ASSERT_TRUE(Service()
+                  .Changes(req,
+                           [&](const v1::ScanResponse& m) {
+                             messages.push_back(m);
+                             return absl::OkStatus();
+                           })
+                  .ok());
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].snapshot_id(), second);
+  EXPECT_EQ(IpcFraming(messages[0].arrow_ipc()).size(), 3u);
+}
+
+TEST_F(ReadServiceArrowTest, BadFormatsAndOptionsAreInvalidArguments) {
+  Commit({MakeRow(1, "a")});
+  v1::ScanRequest req;
+  req.set_table(kTable);
+  req.set_format(static_cast<v1::ReadFormat>(7));
+  absl::Status s;
+  Collect(req, &s);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("format 7"));
+
+  req.set_format(v1::ROWS);
+  req.add_columns("name");
+  Collect(req, &s);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("ARROW_IPC"));
+
+  req.set_format(v1::ARROW_IPC);
+  req.add_columns("nope");
+  Collect(req, &s);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("unknown column 'nope'"));
+
+  req.clear_columns();
+  req.set_key_filter_json(R"({"eq": {"name": "a"}})");
+  Collect(req, &s);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+
+  v1::ChangesRequest changes;
+  changes.set_table(kTable);
+  changes.set_format(static_cast<v1::ReadFormat>(-3));
+  s = Service().Changes(changes, [](const v1::ScanResponse&) { return absl::OkStatus(); });
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("format -3"));
 }
 
 }  // namespace

@@ -61,34 +61,50 @@ absl::StatusOr<std::string> EncodeKeyPrefix(const TableSchema& schema, const std
 
 }  // namespace
 
-absl::StatusOr<std::vector<int>> ParseColumnList(const TableSchema& schema, std::string_view text) {
+absl::StatusOr<std::vector<int>> ParseColumnNames(const TableSchema& schema,
+                                                  const std::vector<std::string>& names) {
   std::vector<int> out;
-  if (text.empty()) {
+  if (names.empty()) {
     for (size_t i = 0; i < schema.columns().size(); ++i) out.push_back(static_cast<int>(i));
     return out;
   }
-  ASSIGN_OR_RETURN(json j, ParseLimited("column list", text));
-  if (j.is_null()) return ParseColumnList(schema, "");
-  if (!j.is_array()) {
-    return absl::InvalidArgumentError("column list: expected a JSON array of column names");
+  size_t bytes = 0;
+  for (const std::string& s : names) bytes += s.size() + 1;
+  if (bytes > kMaxScanOptionBytes) {
+    return absl::InvalidArgumentError(
+        Cat("column list: ", bytes, " bytes, over the limit of ", kMaxScanOptionBytes));
   }
   absl::flat_hash_set<int> seen;
-  for (const json& name : j) {
-    if (!name.is_string()) {
-      return absl::InvalidArgumentError(
-          Cat("column list: expected column names (strings), got ", name.type_name()));
-    }
-    const std::string& s = name.get_ref<const std::string&>();
+  for (const std::string& s : names) {
     std::optional<int> index = schema.ColumnIndex(s);
     if (!index) {
       return absl::InvalidArgumentError(Cat("column list: unknown column '", s.substr(0, 128), "'"));
     }
     if (!seen.insert(*index).second) {
-      return absl::InvalidArgumentError(Cat("column list: column '", s, "' is named twice"));
+      return absl::InvalidArgumentError(Cat("column list: column '", s.substr(0, 128), "' is named twice"));
     }
     out.push_back(*index);
   }
   return out;
+}
+
+absl::StatusOr<std::vector<int>> ParseColumnList(const TableSchema& schema, std::string_view text) {
+  if (text.empty()) return ParseColumnNames(schema, {});
+  ASSIGN_OR_RETURN(json j, ParseLimited("column list", text));
+  if (j.is_null()) return ParseColumnNames(schema, {});
+  if (!j.is_array()) {
+    return absl::InvalidArgumentError("column list: expected a JSON array of column names");
+  }
+  std::vector<std::string> names;
+  for (const json& name : j) {
+    if (!name.is_string()) {
+      return absl::InvalidArgumentError(
+          Cat("column list: expected column names (strings), got ", name.type_name()));
+    }
+    names.push_back(name.get<std::string>());
+  }
+  if (names.empty()) return std::vector<int>{};
+  return ParseColumnNames(schema, names);
 }
 
 absl::StatusOr<KeyRange> ParseKeyFilter(const TableSchema& schema, std::string_view text) {

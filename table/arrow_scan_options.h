@@ -1,7 +1,9 @@
 // The two client-supplied inputs of an Arrow read: which columns, and which
-// primary keys. Both arrive as JSON text (from the C ABI in arrow_c_api.h, and
-// so from Python), are size-limited and fail with INVALID_ARGUMENT naming what
-// is wrong; tests/fuzz/fuzz_arrow_scan_options.cc fuzzes both parsers.
+// primary keys. Both arrive as JSON text from the C ABI in arrow_c_api.h (and
+// so from Python); through gRPC (ScanRequest, ChangesRequest) the columns come
+// as a list of names and the filter as the same JSON text. All are
+// size-limited and fail with INVALID_ARGUMENT naming what is wrong;
+// tests/fuzz/fuzz_arrow_scan_options.cc fuzzes the parsers.
 #pragma once
 
 #include <optional>
@@ -36,6 +38,12 @@ struct KeyRange {
 // INVALID_ARGUMENT for malformed JSON, an unknown or repeated name, or text
 // over kMaxScanOptionBytes.
 absl::StatusOr<std::vector<int>> ParseColumnList(const TableSchema& schema, std::string_view text);
+
+// The same from a list of names (the gRPC ScanRequest.columns); an empty list
+// means every column. INVALID_ARGUMENT for an unknown or repeated name, or
+// names of more than kMaxScanOptionBytes in all.
+absl::StatusOr<std::vector<int>> ParseColumnNames(const TableSchema& schema,
+                                                  const std::vector<std::string>& names);
 
 // `text` is a JSON object whose members are bounds on the primary key:
 //   {"eq": K}  {"ge": K} {"gt": K} {"le": K} {"lt": K}   (any combination)

@@ -1,6 +1,8 @@
 // Fuzz target for the Arrow reader's client-supplied options
 // (table/arrow_scan_options.h): the first byte picks the parser (even: column
-// list, odd: key filter), the rest is its text. Beyond not crashing:
+// list, odd: key filter), the rest is its text; a column list is parsed both
+// as JSON and, split at commas, as the name list of a gRPC ScanRequest.
+// Beyond not crashing:
 //   - any accepted column list names valid, distinct columns;
 //   - any accepted filter is a consistent range: an exact key lies inside it
 //     or the range is empty, and an exact key re-encodes from its own decode;
@@ -10,6 +12,8 @@
 #include <cstdlib>
 #include <set>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "table/arrow_scan_options.h"
 #include "table/row.h"
@@ -31,6 +35,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const dt::TableSchema& schema = deltasidecar::fuzz::RowFuzzSchema();
   std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
   if (data[0] % 2 == 0) {
+    std::vector<std::string> names;
+    for (size_t start = 0;;) {
+      size_t comma = text.find(',', start);
+      names.emplace_back(text.substr(start, comma == std::string_view::npos ? comma : comma - start));
+      if (comma == std::string_view::npos) break;
+      start = comma + 1;
+    }
+    auto from_names = dt::ParseColumnNames(schema, names);
+    if (from_names.ok()) {
+      if (text.size() > dt::kMaxScanOptionBytes) Fail("name list over the limit was accepted");
+      std::set<int> seen;
+      for (int c : *from_names) {
+        if (c < 0 || static_cast<size_t>(c) >= schema.columns().size()) Fail("name list: index out of range");
+        if (!seen.insert(c).second) Fail("name list: column named twice");
+      }
+    } else if (from_names.status().code() != absl::StatusCode::kInvalidArgument) {
+      Fail("name list: not INVALID_ARGUMENT");
+    }
     auto columns = dt::ParseColumnList(schema, text);
     if (!columns.ok()) {
       if (columns.status().code() != absl::StatusCode::kInvalidArgument) Fail("column list: not INVALID_ARGUMENT");

@@ -7,9 +7,10 @@ Two ways to reach a table, with the same results:
   handed to pyarrow through the Arrow C stream interface without copying.
   Column projection and primary-key filters are pushed down (only the
   overlapping files are opened; an exact key reads one bucket).
-* ``client=`` a :class:`deltasidecar.Client`: the rows come from the sidecar's
-  Scan/Changes streams and are converted to Arrow here; the filter is applied
-  after the transfer.
+* ``client=`` a :class:`deltasidecar.Client`: the sidecar reads with the same
+  C++ reader and sends an Arrow IPC stream (Scan/Changes with format
+  ARROW_IPC), which pyarrow reads as the chunks arrive. Projection and
+  filters are pushed down the same way.
 
 Types: BOOLEAN bool, TINYINT..BIGINT int8..int64, FLOAT float32, DOUBLE
 float64, DECIMAL(p,s) decimal128(p,s), STRING string, BINARY binary, DATE
@@ -26,6 +27,7 @@ import base64
 import ctypes
 import datetime
 import decimal
+import io
 import json
 import os
 import shutil
@@ -190,42 +192,45 @@ def arrow_type(column) -> pa.DataType:
     return simple[column.base]
 
 
-def _arrow_schema(schema, columns: Optional[Sequence[str]], with_op: bool) -> pa.Schema:
-    by_name = {c.name: c for c in schema.columns}
-    names = list(columns) if columns is not None else [c.name for c in schema.columns]
-    for n in names:
-        if n not in by_name:
-            raise InvalidRecordError(f"column list: unknown column '{n}'")
-    fields = [pa.field(n, arrow_type(by_name[n]), nullable=by_name[n].nullable) for n in names]
-    if with_op:
-        fields.append(pa.field("_op", pa.string(), nullable=False))
-    return pa.schema(fields)
+class _ChunkStream(io.RawIOBase):
+    """A readable file over an iterator of byte chunks (the arrow_ipc fields of a
+    Scan or Changes stream), pulling chunks only as pyarrow reads."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        super().__init__()
+        self._chunks = iter(chunks)
+        self._head = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def _next(self) -> bool:
+        while not self._head:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return False
+            self._head = memoryview(chunk)
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        # pyarrow expects a read to return `size` bytes unless the stream ends.
+        parts = []
+        while (size is None or size < 0 or size > 0) and self._next():
+            n = len(self._head) if size is None or size < 0 else min(size, len(self._head))
+            parts.append(self._head[:n])
+            self._head = self._head[n:]
+            if size is not None and size >= 0:
+                size -= n
+        return b"".join(parts)
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
 
 
-def _filter_rows(rows: Iterable[dict], terms: List[FilterTerm]) -> Iterable[dict]:
-    import operator
-    ops = {"eq": operator.eq, "ge": operator.ge, "gt": operator.gt, "le": operator.le,
-           "lt": operator.lt}
-    checks = [(c, ops[_OPS[op]], v) for c, op, v in terms]
-    for row in rows:
-        if all(f(row[c], v) for c, f, v in checks):
-            yield row
-
-
-def _client_reader(schema: pa.Schema, rows: Iterable[dict], batch_rows: int) -> pa.RecordBatchReader:
-    names = schema.names
-
-    def batches():
-        chunk: List[dict] = []
-        for row in rows:
-            chunk.append(row)
-            if len(chunk) >= batch_rows:
-                yield pa.RecordBatch.from_pylist([{n: r[n] for n in names} for r in chunk], schema)
-                chunk = []
-        if chunk:
-            yield pa.RecordBatch.from_pylist([{n: r[n] for n in names} for r in chunk], schema)
-
-    return pa.RecordBatchReader.from_batches(schema, batches())
+def _ipc_reader(chunks: Iterable[bytes]) -> pa.RecordBatchReader:
+    return pa.ipc.open_stream(_ChunkStream(chunks))
 
 
 # -- public API -------------------------------------------------------------------
@@ -238,15 +243,14 @@ def reader(table: str, snapshot: Optional[int] = None, as_of: AsOf = None,
     """A pyarrow.RecordBatchReader over the live rows of a snapshot (the latest,
     `snapshot`, or the newest at or before `as_of`: epoch ms or a datetime, naive
     meaning UTC). Rows come bucket by bucket, key-ordered within a bucket.
-    `threads` (root only): 0 one per core, 1 a repeatable order."""
+    `threads` and `batch_rows` (root only): 0 one per core, 1 a repeatable order;
+    a sidecar reads with one thread in batches of its own size."""
     if snapshot is not None and as_of is not None:
         raise InvalidRecordError("give snapshot or as_of, not both")
     if client is not None:
-        terms = _check_filter(filter)
-        schema = _arrow_schema(client.describe_table(table), columns, False)
         as_of_ms = None if as_of is None else _as_of_ms(as_of)
-        rows = _filter_rows(client.scan(table, snapshot, as_of_unix_ms=as_of_ms), terms)
-        return _client_reader(schema, rows, batch_rows)
+        return _ipc_reader(client.scan_arrow_ipc(table, snapshot, as_of_unix_ms=as_of_ms,
+                                                 columns=columns, key_filter_json=filter_json(filter)))
     lib = _library()
     cols = None if columns is None else json.dumps(list(columns)).encode()
     flt = filter_json(filter)
@@ -270,17 +274,9 @@ def changes_reader(table: str, from_snapshot: int, to_snapshot: Optional[int] = 
     latest entry per key, with an "_op" column ("upsert" or "delete"; a delete has
     NULL in every non-key column)."""
     if client is not None:
-        terms = _check_filter(filter)
-        schema = _arrow_schema(client.describe_table(table), columns, True)
-        full = _arrow_schema(client.describe_table(table), None, False)
-
-        def rows():
-            for ch in client.changes(table, from_snapshot, to_snapshot):
-                row = {n: ch.row.get(n) for n in full.names}
-                row["_op"] = ch.op
-                yield row
-
-        return _client_reader(schema, _filter_rows(rows(), terms), batch_rows)
+        return _ipc_reader(client.changes_arrow_ipc(table, from_snapshot, to_snapshot,
+                                                    columns=columns,
+                                                    key_filter_json=filter_json(filter)))
     lib = _library()
     cols = None if columns is None else json.dumps(list(columns)).encode()
     flt = filter_json(filter)

@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping,
-                    Optional, Tuple, TypeVar)
+                    Optional, Sequence, Tuple, TypeVar)
 
 import grpc
 
@@ -254,6 +254,38 @@ class Client:
                                  f"Scan '{table}'"):
             for _, row in decoder.rows(resp.batch.rows, resp.batch.row_count):
                 yield row
+
+    def scan_arrow_ipc(self, table: str, snapshot: Optional[int] = None, *,
+                       as_of_unix_ms: Optional[int] = None,
+                       columns: Optional[Sequence[str]] = None,
+                       key_filter_json: Optional[str] = None) -> Iterator[bytes]:
+        """Yields the chunks of an Arrow IPC stream (format ARROW_IPC) of the live rows
+        of the selected snapshot: concatenated they are one stream for
+        pyarrow.ipc.open_stream. `columns` projects; `key_filter_json` is a
+        primary-key filter in the JSON form of docs/arrow.md."""
+        req = self._selector(self._pb.ScanRequest(table=table, format=self._pb.ARROW_IPC),
+                             snapshot, as_of_unix_ms)
+        req.columns.extend(columns or [])
+        req.key_filter_json = key_filter_json or ""
+        for resp in self._stream(lambda: self._wire._scan(req, timeout=self.call_timeout),
+                                 f"Scan '{table}'"):
+            yield resp.arrow_ipc
+
+    def changes_arrow_ipc(self, table: str, from_snapshot: int,
+                          to_snapshot: Optional[int] = None, *,
+                          columns: Optional[Sequence[str]] = None,
+                          key_filter_json: Optional[str] = None) -> Iterator[bytes]:
+        """Like changes(), as the chunks of an Arrow IPC stream with an "_op" column
+        (see scan_arrow_ipc)."""
+        req = self._pb.ChangesRequest(table=table, from_snapshot_id=from_snapshot,
+                                      format=self._pb.ARROW_IPC)
+        if to_snapshot is not None:
+            req.to_snapshot_id = to_snapshot
+        req.columns.extend(columns or [])
+        req.key_filter_json = key_filter_json or ""
+        for resp in self._stream(lambda: self._wire._changes(req, timeout=self.call_timeout),
+                                 f"Changes '{table}'"):
+            yield resp.arrow_ipc
 
     def get(self, table: str, key: Mapping[str, Any], snapshot: Optional[int] = None, *,
             as_of_unix_ms: Optional[int] = None) -> Optional[Dict[str, Any]]:

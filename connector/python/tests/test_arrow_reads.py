@@ -313,21 +313,57 @@ def test_create_if_not_exists_and_drop(tmp_path):
 
 
 def test_through_a_sidecar_equals_the_table_root(random_table, sidecar, client):
+    """Through a sidecar the reads come as Arrow IPC streams (format ARROW_IPC):
+    the same tables as the reader's, snapshot by snapshot, with projection,
+    filters, deletes in changes, empty results and many batches."""
     ctl, snaps, _ = random_table
     sc = Ctl(sidecar.table_root)
     sc.run("create", "r", "--schema", COLUMNS, "--primary-key", KEY, "--buckets", "4")
-    for f in sorted(Path(ctl.root).glob("batch*.jsonl"))[:4]:
-        sc.run("import", "r", f)
-    local = deltasidecar.to_arrow("r", root=sidecar.table_root)
-    remote = deltasidecar.to_arrow("r", client=client)
-    assert remote.schema == local.schema
-    assert sort(canon_arrow(remote)) == sort(canon_arrow(local))
-    terms = [("k", "==", "a"), ("id", "<", 300)]
-    assert sort(canon_arrow(deltasidecar.to_arrow("r", client=client, filter=terms))) == \
-        sort(canon_arrow(deltasidecar.to_arrow("r", root=sidecar.table_root, filter=terms)))
-    first = deltasidecar.changes_reader("r", 1, client=client).read_all()
-    assert sort(canon_arrow(first)) == sort(canon_arrow(
-        deltasidecar.changes_reader("r", 1, root=sidecar.table_root).read_all()))
+    remote_snaps = []
+    for n, f in enumerate(sorted(Path(ctl.root).glob("batch*.jsonl"), key=lambda p: int(p.stem[5:]))):
+        args = ["import", "r", f] + ([] if n % 5 == 4 else ["--no-maintenance"])
+        remote_snaps.append(int(sc.run(*args).stdout.decode().split()[0]))
+    root = sidecar.table_root
+    for snap in remote_snaps:
+        local = deltasidecar.to_arrow("r", snapshot=snap, root=root, threads=1)
+        remote = deltasidecar.to_arrow("r", snapshot=snap, client=client)
+        assert remote.schema == local.schema
+        assert remote.equals(local), f"snapshot {snap}"
+    assert {f.name: f.type for f in remote.schema} == EXPECTED_TYPES
+    assert len(remote) > 500 and remote.column("name").null_count > 0
+    cols = ["name", "id", "ts"]
+    assert deltasidecar.to_arrow("r", client=client, columns=cols).equals(
+        deltasidecar.to_arrow("r", root=root, columns=cols, threads=1))
+    for terms in ([("k", "==", "a"), ("id", "<", 300)], [("k", ">", "zzz")]):
+        assert deltasidecar.to_arrow("r", client=client, filter=terms).equals(
+            deltasidecar.to_arrow("r", root=root, filter=terms, threads=1)), terms
+    empty = deltasidecar.to_arrow("r", client=client, filter=[("k", ">", "zzz")])
+    assert len(empty) == 0 and empty.schema == remote.schema
+    for start in (remote_snaps[0], remote_snaps[8], remote_snaps[-1]):
+        got = deltasidecar.changes_reader("r", start, client=client).read_all()
+        want = deltasidecar.changes_reader("r", start, root=root).read_all()
+        assert got.schema == want.schema
+        assert sort(canon_arrow(got)) == sort(canon_arrow(want))
+    assert any(r["_op"] == "delete" for r in canon_arrow(
+        deltasidecar.changes_reader("r", remote_snaps[0], client=client).read_all()))
+    with pytest.raises(deltasidecar.InvalidRecordError, match="unknown column 'nope'"):
+        deltasidecar.to_arrow("r", client=client, columns=["nope"])
+    with pytest.raises(deltasidecar.NotFoundError):
+        deltasidecar.to_arrow("missing", client=client)
+
+    # Many record batches, spread over many 1 MiB messages.
+    sc.run("create", "big", "--schema", COLUMNS, "--primary-key", KEY, "--buckets", "2")
+    rng = random.Random(7)
+    f = Path(root).parent / "big.jsonl"
+    f.write_text("".join(json.dumps(random_row(rng, rng.choice("ab"), i)) + "\n"
+                         for i in range(150_000)))
+    sc.run("import", "big", f)
+    chunks = list(client.scan_arrow_ipc("big"))
+    assert len(chunks) > 5 and max(map(len, chunks)) <= 1 << 20
+    batches = list(pa.ipc.open_stream(b"".join(chunks)))
+    assert len(batches) >= 3
+    assert deltasidecar.to_arrow("big", client=client).equals(
+        deltasidecar.to_arrow("big", root=root, threads=1))
 
 
 def test_readme_arrow_lines_run_as_written(tmp_path):
