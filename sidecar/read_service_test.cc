@@ -3,6 +3,7 @@
 #include "sidecar/read_service.h"
 
 #include <filesystem>
+#include <fstream>
 #include <cstring>
 #include <map>
 
@@ -350,6 +351,24 @@ TEST_F(ReadServiceArrowTest, ScanSendsTheIpcStreamInChunks) {
   ASSERT_TRUE(range.ok());
   options.range = *range;
   EXPECT_EQ(messages[0].arrow_ipc(), Direct(options));
+}
+
+TEST_F(ReadServiceArrowTest, ADamagedFileEndsTheIpcStreamWithDataLoss) {
+  std::vector<table::Row> many;
+  for (int64_t i = 0; i < 20000; ++i) many.push_back(MakeRow(i, "name-" + std::to_string(i)));
+  Commit(many, {});
+  // Flip bytes inside the first data block of every file.
+  for (const auto& entry : fs::directory_iterator(fs::path(root_) / kTable / "data")) {
+    std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(64);
+    f.write("\xff\xff\xff\xff\xff\xff\xff\xff", 8);
+  }
+  v1::ScanRequest req;
+  req.set_table(kTable);
+  req.set_format(v1::ARROW_IPC);
+  absl::Status s;
+  Collect(req, &s);
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
 }
 
 TEST_F(ReadServiceArrowTest, AnEmptyTableIsASchemaAndTheEndMarker) {

@@ -134,6 +134,7 @@ absl::Status StreamError(ArrowArrayStream* stream, int rc) {
     case ENOENT: return absl::NotFoundError(message);
     case EINVAL: return absl::InvalidArgumentError(message);
     case ENOMEM: return absl::ResourceExhaustedError(message);
+    case EBADMSG: return absl::DataLossError(message);
     default: return absl::InternalError(message);
   }
 }

@@ -159,6 +159,7 @@ int ErrnoOf(const absl::Status& s) {
     case absl::StatusCode::kNotFound: return ENOENT;
     case absl::StatusCode::kInvalidArgument: return EINVAL;
     case absl::StatusCode::kResourceExhausted: return ENOMEM;
+    case absl::StatusCode::kDataLoss: return EBADMSG;  // damaged stored bytes
     default: return EIO;
   }
 }
