@@ -300,21 +300,6 @@ absl::Status DecodeColumnValue(const Column& column, const char** p, const char*
 
 }  // namespace
 
-absl::StatusOr<UpsertValueLayout> ParseUpsertValue(const TableSchema& schema,
-                                                   std::string_view value) {
-  const size_t columns = schema.value_columns().size();
-  const size_t bitmap_size = (columns + 7) / 8;
-  if (value.size() < 1 + bitmap_size) {
-    return absl::DataLossError("corrupt value: truncated null bitmap");
-  }
-  const uint8_t* bitmap = reinterpret_cast<const uint8_t*>(value.data() + 1);
-  // Bits past the last column are never written; a set one means damage.
-  if (columns % 8 != 0 && (bitmap[bitmap_size - 1] >> (columns % 8)) != 0) {
-    return absl::DataLossError("corrupt value: null bitmap has bits set past the last column");
-  }
-  return UpsertValueLayout{bitmap, value.data() + 1 + bitmap_size, value.data() + value.size()};
-}
-
 // A delete value is well formed but holds no columns, so asking to decode one
 // is the caller's mistake (INVALID_ARGUMENT), not corruption.
 absl::Status DecodeValue(const TableSchema& schema, std::string_view value, Row* row) {

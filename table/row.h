@@ -12,6 +12,7 @@
 #include <variant>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/status/statusor.h"
 #include "nlohmann/json_fwd.hpp"
 #include "table/schema.h"
@@ -76,8 +77,21 @@ struct UpsertValueLayout {
 // Checks the null bitmap of `value` (an upsert; the op byte is not checked)
 // for the schema's value columns. DATA_LOSS when it is truncated or has bits
 // set past the last column.
-absl::StatusOr<UpsertValueLayout> ParseUpsertValue(const TableSchema& schema,
-                                                   std::string_view value);
+// Inline: every decoded row goes through it.
+inline absl::StatusOr<UpsertValueLayout> ParseUpsertValue(const TableSchema& schema,
+                                                          std::string_view value) {
+  const size_t columns = schema.value_columns().size();
+  const size_t bitmap_size = (columns + 7) / 8;
+  if (ABSL_PREDICT_FALSE(value.size() < 1 + bitmap_size)) {
+    return absl::DataLossError("corrupt value: truncated null bitmap");
+  }
+  const uint8_t* bitmap = reinterpret_cast<const uint8_t*>(value.data() + 1);
+  // Bits past the last column are never written; a set one means damage.
+  if (ABSL_PREDICT_FALSE(columns % 8 != 0 && (bitmap[bitmap_size - 1] >> (columns % 8)) != 0)) {
+    return absl::DataLossError("corrupt value: null bitmap has bits set past the last column");
+  }
+  return UpsertValueLayout{bitmap, value.data() + 1 + bitmap_size, value.data() + value.size()};
+}
 // Decodes an upsert value into the non-key columns of `row`. DATA_LOSS on malformed bytes.
 absl::Status DecodeValue(const TableSchema& schema, std::string_view value, Row* row);
 // Decodes key and value into a full row.
