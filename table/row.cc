@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "absl/base/attributes.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "table/base/absl_compat.h"
@@ -240,8 +241,11 @@ namespace {
 
 // Decodes the non-null value of `column` at *p (the value grammar in row.h)
 // into *out and moves *p past it.
-absl::Status DecodeColumnValue(const Column& column, const char** p, const char* end,
-                                      Value* out) {
+// Always inlined: it is the body of DecodeValue's per-column loop, the
+// hottest code of a scan (a call per column cost ~10% of scan throughput).
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status DecodeColumnValue(const Column& column,
+                                                                   const char** p,
+                                                                   const char* end, Value* out) {
   Value& v = *out;
   size_t width = FixedWidth(column.type);
   if (static_cast<size_t>(end - (*p)) < width) return CorruptValue("truncated value", column);
