@@ -39,7 +39,8 @@ class OneSnapshotPerCheckpointITCase extends SidecarITCaseBase {
   /** A map throws after 2 completed checkpoints; the job restarts from the last one. */
   @Test
   void everyCheckpointIsOneSnapshotThroughAFailover() throws Exception {
-    long n = 10_000;
+    // Long enough (10 s per subtask) that two checkpoints complete before the input ends.
+    long n = 40_000;
     EventJob.nanosPerRecord = 1_000_000;
     EventJob.failure = Failure.IN_MAP;
     EventJob.failAfterCheckpoints = 2 * PARALLELISM;
