@@ -48,9 +48,14 @@ void CheckpointPreparer::Loop() {
     absl::MutexLock lock(&mu_);
     --running_;
     if (s.ok()) continue;
+    // Damaged or discarded data stays so until the writer registers again,
+    // which drops it; a commit that needs it answers the same error.
+    const bool lasting = absl::IsDataLoss(s) || absl::IsFailedPrecondition(s) ||
+                         absl::IsNotFound(s) || absl::IsInvalidArgument(s);
     events_->Warn("prepare_checkpoint_failed",
                   {{"table", next.first}, {"writer", next.second},
                    {"code", StatusCodeLabel(s.code())}, {"error", s.message()}});
+    if (lasting) continue;
     // Tried again after a pause (a commit that needs it prepares it inline).
     auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
     mu_.AwaitWithTimeout(absl::Condition(&stopping), retry_after_);

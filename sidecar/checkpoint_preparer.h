@@ -3,8 +3,10 @@
 // (checkpoint::CommitProtocol::Prepare), off the checkpoint barrier path:
 // PrepareCommit answers after the durable seal and queues the writer here.
 //
-// A writer queued twice is prepared once; a preparation that fails (a full
-// disk, a store reopening) is logged and tried again after a pause. Commits
+// A writer queued twice is prepared once; a preparation that fails for a
+// passing reason (a full disk, a store reopening) is logged and tried again
+// after a pause, one that fails for a lasting one (damaged staged data) is
+// logged and left to the commit, which answers the same error. Commits
 // never wait for this thread: one that gets there first prepares inline.
 //
 // Thread-safety: Queue may be called from any thread.
