@@ -27,6 +27,8 @@ class OneSnapshotPerCheckpointITCase extends SidecarITCaseBase {
   void everyCheckpointIsOneSnapshot() throws Exception {
     long n = 6000;
     EventJob.nanosPerRecord = 1_000_000;
+    // Three checkpoints complete before the input ends, however slowly the job starts.
+    EventJob.hold(n / 4, () -> EventJob.completedCheckpointIds.size() >= 3);
     EventJob.build(
             EventJob.config(PARALLELISM),
             n,
@@ -39,11 +41,12 @@ class OneSnapshotPerCheckpointITCase extends SidecarITCaseBase {
   /** A map throws after 2 completed checkpoints; the job restarts from the last one. */
   @Test
   void everyCheckpointIsOneSnapshotThroughAFailover() throws Exception {
-    // Long enough (10 s per subtask) that two checkpoints complete before the input ends.
-    long n = 40_000;
+    long n = 12_000;
     EventJob.nanosPerRecord = 1_000_000;
     EventJob.failure = Failure.IN_MAP;
     EventJob.failAfterCheckpoints = 2 * PARALLELISM;
+    // The failure comes before the input ends, however slowly the job gets to two checkpoints.
+    EventJob.hold(n / 4, EventJob.failed::get);
     EventJob.build(
             EventJob.config(PARALLELISM),
             n,
