@@ -3,10 +3,17 @@ package io.deltasidecar.flink;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.deltasidecar.client.DeltaSidecarClient;
+import io.deltasidecar.client.RecordWriter;
+import io.deltasidecar.client.Registration;
+import io.deltasidecar.client.WriterOptions;
 import io.deltasidecar.flink.EventJob.Failure;
+import io.deltasidecar.v1.Committable;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -127,6 +134,160 @@ class MultiSidecarITCase extends SidecarITCaseBase {
     restarted.set(true);
     job.getJobExecutionResult().get();
     assertTable(table, n, job.getJobID());
+  }
+
+  /**
+   * The second sidecar SIGKILLs itself after writing the table files of a sealed checkpoint and
+   * before publishing its prepared checkpoint (kill point {@code prepare.after_files}, at its
+   * 6th preparation, a checkpoint that may complete): the committer's Commit on the first
+   * sidecar cannot publish that checkpoint until the second is back and has prepared it again.
+   * The job fails over (its writers on the second fail), the second restarts on its data dir,
+   * and the table ends exact, each checkpoint one snapshot.
+   */
+  @Test
+  void oneSnapshotPerCheckpointThroughACrashBeforeAPreparedCheckpoint() throws Exception {
+    second.close();
+    second.armKillPoint("prepare.after_files:6").start();
+    String table = "unprepared";
+    long n = 12_000;
+    EventJob.nanosPerRecord = 1_000_000;
+    AtomicBoolean restarted = new AtomicBoolean();
+    EventJob.hold(n / 4, restarted::get);
+    JobClient job =
+        EventJob.build(EventJob.config(PARALLELISM), n, sink(table))
+            .executeAsync("two sidecars, one crashing while it prepares");
+    assertTrue(
+        second.awaitExit(Duration.ofSeconds(120)),
+        "the second sidecar did not reach its kill point");
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+    while (EventJob.maxAttempt.get() < 1 && System.nanoTime() < deadline) {
+      Thread.sleep(20);
+    }
+    assertTrue(EventJob.maxAttempt.get() >= 1, "the job did not fail over with a sidecar down");
+    second.start();
+    restarted.set(true);
+    job.getJobExecutionResult().get();
+    assertTable(table, n, job.getJobID());
+  }
+
+  /**
+   * The committer alone, without Flink: a checkpoint sealed on the second sidecar, which dies
+   * after writing its table files and before publishing the prepared checkpoint (kill point
+   * {@code prepare.after_files}). The committer's Commit on the first sidecar waits for the
+   * prepared checkpoint ({@code --prepared-wait 2s}) and answers UNAVAILABLE; the committer tries
+   * the second (down), backs off, and tries again, until the second, restarted on its data dir a
+   * few seconds later, has prepared the checkpoint again; then one Commit on the first publishes
+   * it: one snapshot, the rows exact.
+   */
+  @Test
+  void theCommitterRetriesUntilAnotherSidecarsCheckpointIsPrepared() throws Exception {
+    sidecar.close();
+    sidecar.withFlags("--prepared-wait", "2s").start();
+    second.close();
+    second.armKillPoint("prepare.after_files").start();
+    String table = "waits";
+    long n = 200;
+    Committable sealed;
+    try (DeltaSidecarClient client = DeltaSidecarClient.connect(second.target)) {
+      client.createTable(table, TableModel.SCHEMA, TableModel.KEY, 4, true);
+      Registration reg = client.register(table, table + "-job/1", OptionalLong.empty());
+      RecordWriter writer = client.openWriter(reg, WriterOptions.defaults());
+      for (long i = 1; i <= n; i++) {
+        for (TableModel.Event e : TableModel.eventsOf(i)) {
+          if (e.delete()) {
+            writer.delete(e.id());
+          } else {
+            writer.upsert(e.id(), e.name(), e.qty());
+          }
+        }
+      }
+      sealed = writer.prepareCommit(1);
+      assertTrue(second.awaitExit(Duration.ofSeconds(60)), "the second sidecar did not die");
+      try {
+        writer.close();
+      } catch (RuntimeException expected) {
+        // The sidecar is gone.
+      }
+    }
+    long logMark = sidecar.logMark();
+    Thread restarter =
+        new Thread(
+            () -> {
+              try {
+                Thread.sleep(5000);
+                second.start();
+              } catch (Exception e) {
+                throw new IllegalStateException(e);
+              }
+            });
+    restarter.start();
+    RecordedRequest request =
+        new RecordedRequest(
+            new AggregatedCommittable(
+                List.of(new StagedCommittable(SidecarLocation.of(second.target), sealed))));
+    DeltaSidecarCommitter committer = new DeltaSidecarCommitter(sink(table), 0);
+    try {
+      committer.commit(List.of(request));
+    } finally {
+      committer.close();
+      restarter.join();
+    }
+    assertTrue(second.isRunning(), "the second sidecar did not restart");
+    assertEquals(TableModel.ofSequence(n).scanLines(), deltactl.scan(table));
+    assertEquals(1, deltactl.appendSnapshots(table).size(), deltactl.history(table).toString());
+    String log = sidecar.logText().substring((int) logMark);
+    assertTrue(
+        log.contains("\"event\":\"commit_failed\"") && log.contains("\"code\":\"UNAVAILABLE\""),
+        "the first sidecar never answered UNAVAILABLE while the checkpoint was not prepared:\n"
+            + log);
+    assertEquals(List.of(table + "-job/1"), sidecar.commitsSince(logMark, table));
+  }
+
+  /** A commit request that records what the committer signals. */
+  private static final class RecordedRequest
+      implements org.apache.flink.api.connector.sink2.Committer.CommitRequest<
+          AggregatedCommittable> {
+    private final AggregatedCommittable committable;
+    boolean alreadyCommitted;
+
+    RecordedRequest(AggregatedCommittable committable) {
+      this.committable = committable;
+    }
+
+    @Override
+    public AggregatedCommittable getCommittable() {
+      return committable;
+    }
+
+    @Override
+    public int getNumberOfRetries() {
+      return 0;
+    }
+
+    @Override
+    public void signalFailedWithKnownReason(Throwable t) {
+      throw new AssertionError("signalFailedWithKnownReason", t);
+    }
+
+    @Override
+    public void signalFailedWithUnknownReason(Throwable t) {
+      throw new AssertionError("signalFailedWithUnknownReason", t);
+    }
+
+    @Override
+    public void retryLater() {
+      throw new AssertionError("retryLater");
+    }
+
+    @Override
+    public void updateAndRetryLater(AggregatedCommittable committable) {
+      throw new AssertionError("updateAndRetryLater");
+    }
+
+    @Override
+    public void signalAlreadyCommitted() {
+      alreadyCommitted = true;
+    }
   }
 
   /**

@@ -29,6 +29,10 @@ final class SidecarProcess implements AutoCloseable {
   final Path tableRoot;
   final Path log;
   final String target;
+  /** The kill point the next {@link #start} arms (DELTA_SIDECAR_KILL_POINT), or null. */
+  private String killPoint;
+  /** Flags added to every start (e.g. "--prepared-wait", "2s"). */
+  private final List<String> extraArgs = new ArrayList<>();
   private Process process;
 
   SidecarProcess(Path workDir) throws IOException {
@@ -72,7 +76,13 @@ final class SidecarProcess implements AutoCloseable {
     argv.add(tableRoot.toString());
     argv.add("--log-format");
     argv.add("json");
+    argv.addAll(extraArgs);
     ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true);
+    pb.environment().remove("DELTA_SIDECAR_KILL_POINT");
+    if (killPoint != null) {
+      pb.environment().put("DELTA_SIDECAR_KILL_POINT", killPoint);
+      killPoint = null;
+    }
     pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
     process = pb.start();
     waitReady();
@@ -99,6 +109,27 @@ final class SidecarProcess implements AutoCloseable {
     }
     throw new IllegalStateException(
         "delta-sidecar not ready after " + START_TIMEOUT + ": " + last + "\n" + logText());
+  }
+
+  /**
+   * Makes the next start arm a kill point ({@code name} or {@code name:hit}, see {@code
+   * delta-sidecar --list-kill-points}): the process SIGKILLs itself when it gets there. Only for
+   * that start; a restart after it runs unarmed.
+   */
+  SidecarProcess armKillPoint(String spec) {
+    this.killPoint = spec;
+    return this;
+  }
+
+  /** Adds {@code flags} to the command line of every later start. */
+  SidecarProcess withFlags(String... flags) {
+    extraArgs.addAll(List.of(flags));
+    return this;
+  }
+
+  /** Waits up to {@code timeout} for the process to exit; true when it did. */
+  boolean awaitExit(Duration timeout) throws InterruptedException {
+    return process == null || process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
   }
 
   boolean isRunning() {
