@@ -1,12 +1,12 @@
 #include "checkpoint/commit_protocol.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 
 #include "table/base/absl_compat.h"
 #include "table/base/kill_point.h"
-#include "table/base/parallel_for.h"
 #include "table/base/status_macros.h"
 
 namespace deltasidecar::checkpoint {
@@ -16,6 +16,10 @@ namespace {
 // Kill points of this file (see table/base/kill_point.h).
 const KillPoint kCommitAfterPublish("commit.after_publish",
                                     "the table snapshot is published; the staging store is not told");
+const KillPoint kPrepareAfterFiles("prepare.after_files",
+                                   "a sealed checkpoint's table data files are written and synced; it is not prepared yet");
+const KillPoint kPrepareAfterPublish("prepare.after_publish",
+                                     "a sealed checkpoint is prepared in the table root; the next one is not");
 const KillPoint kCommitAfterBookkeeping("commit.after_bookkeeping",
                                         "the staging store marked the checkpoints committed; Commit has not answered");
 
@@ -37,8 +41,9 @@ Committable ToCommittable(const std::string& table, const std::string& writer_id
                      sealed.rows, sealed.checksum, sealed.identity};
 }
 
-CommitProtocol::CommitProtocol(StagingStore* store, TableSource tables)
-    : store_(store), tables_(std::move(tables)) {}
+CommitProtocol::CommitProtocol(StagingStore* store, TableSource tables,
+                               absl::Duration prepared_wait)
+    : store_(store), tables_(std::move(tables)), prepared_wait_(prepared_wait) {}
 
 size_t CommitProtocol::StripeOf(const std::string& table, const std::string& writer_id) const {
   return std::hash<std::string>()(Cat(table, '\0', writer_id)) % kWriterStripes;
@@ -99,6 +104,7 @@ absl::StatusOr<CommitProtocol::Incarnation> CommitProtocol::ChooseIncarnation(
   // history (emptied, or never used by it), or a writer that was registered
   // on another store since. Its number comes from the table, so no two
   // stores ever pick the same one.
+  if (claim && restored && !ours) RETURN_IF_ERROR(AdoptPrepared(table, *claim, *restored));
   ASSIGN_OR_RETURN(auto claimed, claims.ClaimNext(key.writer_id, owner, *latest));
   chosen.incarnation = claimed.incarnation;
   chosen.table_last_committed = -1;
@@ -132,34 +138,118 @@ absl::StatusOr<TableCommitResult> CommitProtocol::CommitTable(
   std::vector<std::unique_ptr<absl::MutexLock>> held;
   for (size_t s : stripes) held.push_back(std::make_unique<absl::MutexLock>(&writer_stripes_[s]));
 
-  // Every committable is checked before any data is read, so a refused
+  // Every committable is checked before anything is published, so a refused
   // Commit changes nothing.
   CommitPlan plan;
   for (const auto& [writer_id, mine] : by_writer) {
-    RETURN_IF_ERROR(PlanWriter(*table, {table_name, writer_id}, mine, &plan));
-  }
-  if (plan.contributions.empty()) return TableCommitResult{table_name, plan.already_at, true};
-
-  std::vector<table::CommitIdentity> identities;
-  // Published only while every writer's newest claim is this store's: a
-  // writer registered on another store since is fenced here.
-  table::CommitFence fence{store_->id(), {}};
-  for (const Contribution& c : plan.contributions) {
-    for (const auto& s : c.sealed) {
-      identities.push_back({c.identity, s.checkpoint_id, table::CheckpointDigest{s.rows, s.checksum}});
+    const WriterKey key{table_name, writer_id};
+    auto reg = store_->Lookup(key);
+    if (!reg.ok() && !absl::IsNotFound(reg.status())) return reg.status();
+    // Committables of identities this store does not hold as the writer's
+    // current one: staged on another store, or by an earlier incarnation.
+    std::map<std::string, std::vector<const Committable*>> elsewhere;
+    std::vector<const Committable*> here;
+    for (const Committable* c : mine) {
+      const bool local = reg.ok() && (c->identity.empty() || c->identity == reg->table_writer_id);
+      if (local) {
+        here.push_back(c);
+      } else {
+        elsewhere[c->identity].push_back(c);
+      }
     }
-    fence.writer_ids.push_back(c.key.writer_id);
+    if (!here.empty()) RETURN_IF_ERROR(PlanWriter(*table, key, here, &plan));
+    for (const auto& [identity, theirs] : elsewhere) {
+      RETURN_IF_ERROR(PlanRemote(*table, writer_id, identity, theirs, &plan));
+    }
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<table::CommitWriter> commit,
-                   table->NewCommit(std::move(identities), std::move(fence)));
-  RETURN_IF_ERROR(WriteContributions(plan, *commit));
-  ASSIGN_OR_RETURN(auto result, commit->Finish());
+  std::vector<table::PreparedCheckpoint> prepared = std::move(plan.remote);
+  for (const Contribution& c : plan.contributions) {
+    ASSIGN_OR_RETURN(auto p, PrepareLocked(*table, c.key, c.up_to));
+    if (!p || p->newest().checkpoint_id != c.up_to) {
+      return absl::FailedPreconditionError(
+          Cat("checkpoint ", c.up_to, " of ", WriterName(c.key), " could not be prepared: it is no longer sealed"));
+    }
+    prepared.push_back(std::move(*p));
+  }
+  if (prepared.empty()) return TableCommitResult{table_name, plan.already_at, true};
+  ASSIGN_OR_RETURN(auto result, table->CommitPrepared(prepared));
   kCommitAfterPublish.Reach();
   for (const Contribution& c : plan.contributions) {
     RETURN_IF_ERROR(store_->MarkCommitted(c.key, c.up_to));
   }
   kCommitAfterBookkeeping.Reach();
+  if (result.already_committed) result.snapshot_id = std::max(result.snapshot_id, plan.already_at);
   return TableCommitResult{table_name, result.snapshot_id, result.already_committed};
+}
+
+absl::Status CommitProtocol::PlanRemote(table::Table& table, const std::string& writer_id,
+                                        const std::string& given_identity,
+                                        const std::vector<const Committable*>& refs,
+                                        CommitPlan* plan) {
+  const WriterKey key{table.name(), writer_id};
+  ASSIGN_OR_RETURN(auto claim, table.claims().Latest(writer_id));
+  if (!claim) return absl::FailedPreconditionError(Cat(WriterName(key), " is not registered"));
+  const std::string identity = given_identity.empty()
+                                   ? table::IncarnationIdentity(writer_id, claim->incarnation)
+                                   : given_identity;
+  auto incarnation = table::IncarnationOf(identity, writer_id);
+  if (!incarnation) {
+    return absl::InvalidArgumentError(
+        Cat("committable identity '", identity, "' does not belong to ", WriterName(key)));
+  }
+  const Committable* newest = *std::max_element(
+      refs.begin(), refs.end(),
+      [](const Committable* a, const Committable* b) { return a->checkpoint_id < b->checkpoint_id; });
+  // Committed before (a retry, a lost answer)? FindCommit also checks the digest.
+  bool all_committed = true;
+  for (const Committable* ref : refs) {
+    ASSIGN_OR_RETURN(auto at, table.FindCommit(IdentityOf(*ref, identity)));
+    if (at) {
+      plan->already_at = std::max(plan->already_at, *at);
+    } else {
+      all_committed = false;
+    }
+  }
+  if (all_committed) return absl::OkStatus();
+  if (claim->incarnation != *incarnation) {
+    return absl::FailedPreconditionError(Cat(
+        "checkpoint ", newest->checkpoint_id, " of ", WriterName(key), " (as '", identity,
+        "') was never committed and was discarded when the writer registered again under a "
+        "new identity"));
+  }
+  const absl::Time deadline = absl::Now() + prepared_wait_;
+  for (;;) {
+    ASSIGN_OR_RETURN(auto p, table.prepared().Find(identity, newest->checkpoint_id, newest->checksum));
+    if (p) {
+      for (const Committable* ref : refs) {
+        auto part = std::find_if(p->parts.begin(), p->parts.end(), [&](const table::PreparedPart& x) {
+          return x.checkpoint_id == ref->checkpoint_id;
+        });
+        const table::CheckpointDigest want{ref->rows, ref->checksum};
+        if (part != p->parts.end() && part->digest != want) {
+          return absl::FailedPreconditionError(Cat(
+              "committable for checkpoint ", ref->checkpoint_id, " of ", WriterName(key),
+              " does not match its prepared checkpoint (rows ", ref->rows, " vs ", part->digest.rows,
+              ", checksum ", ref->checksum, " vs ", part->digest.checksum, ")"));
+        }
+      }
+      plan->remote.push_back(std::move(*p));
+      return absl::OkStatus();
+    }
+    ASSIGN_OR_RETURN(auto others, table.prepared().ChecksumsOf(identity, newest->checkpoint_id));
+    if (!others.empty()) {
+      return absl::FailedPreconditionError(Cat(
+          "committable for checkpoint ", newest->checkpoint_id, " of ", WriterName(key),
+          " does not match its prepared checkpoint (checksum ", newest->checksum, " vs ",
+          others.front(), ")"));
+    }
+    if (absl::Now() >= deadline) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::UnavailableError(Cat(
+      "checkpoint ", newest->checkpoint_id, " of ", WriterName(key), " (as '", identity,
+      "') is not prepared in the table root yet: the sidecar that sealed it writes it after the "
+      "seal (retry; if that sidecar is gone for good, restore the job and write it again)"));
 }
 
 absl::Status CommitProtocol::PlanWriter(table::Table& table, const WriterKey& key,
@@ -236,32 +326,76 @@ absl::Status CommitProtocol::PlanWriter(table::Table& table, const WriterKey& ke
   return absl::OkStatus();
 }
 
-absl::Status CommitProtocol::WriteContributions(const CommitPlan& plan,
-                                                table::CommitWriter& commit) {
-  // Sealed batches stream from the store into the table's commit writer,
-  // which holds a bounded buffer, so memory does not follow the checkpoint.
-  // Each writer's checkpoints are read, checked and parsed on a thread of
-  // their own and appended in order; different writers' entries interleave,
-  // which is harmless as they own different keys (docs/protocol.md).
-  absl::Mutex commit_mu;
-  auto read_writer = [&](const Contribution& c) -> absl::Status {
-    std::vector<std::pair<std::string_view, std::string_view>> entries;
-    for (const auto& s : c.sealed) {
-      RETURN_IF_ERROR(store_->ReadSealed(c.key, s.checkpoint_id, [&](std::string_view payload) {
-        entries.clear();
-        RETURN_IF_ERROR(ForEachStagedEntry(payload, [&](std::string_view k, std::string_view v) {
-          entries.emplace_back(k, v);
-          return absl::OkStatus();
-        }));
-        absl::MutexLock lock(&commit_mu);
-        for (const auto& [k, v] : entries) RETURN_IF_ERROR(commit.Add(k, v));
-        return absl::OkStatus();
-      }));
+// --- Prepare ------------------------------------------------------------------
+
+absl::Status CommitProtocol::Prepare(const std::string& table_name, const std::string& writer_id) {
+  ASSIGN_OR_RETURN(auto table, tables_(table_name));
+  const WriterKey key{table_name, writer_id};
+  absl::MutexLock stripe(&writer_stripes_[StripeOf(table_name, writer_id)]);
+  auto reg = store_->Lookup(key);
+  if (absl::IsNotFound(reg.status())) return absl::OkStatus();
+  RETURN_IF_ERROR(reg.status());
+  ASSIGN_OR_RETURN(auto claim, table->claims().Latest(writer_id));
+  if (claim && (claim->owner != store_->id() || claim->incarnation != reg->incarnation)) {
+    return absl::OkStatus();  // fenced: the writer's new owner writes it again
+  }
+  return PrepareLocked(*table, key, std::numeric_limits<int64_t>::max()).status();
+}
+
+absl::StatusOr<std::optional<table::PreparedCheckpoint>> CommitProtocol::PrepareLocked(
+    table::Table& table, const WriterKey& key, int64_t up_to) {
+  // What the table committed is never prepared again: its seals go first.
+  RETURN_IF_ERROR(CatchUp(table, key));
+  ASSIGN_OR_RETURN(auto reg, store_->Lookup(key));
+  ASSIGN_OR_RETURN(auto sealed, store_->SealedUpTo(key, up_to));
+  std::vector<table::PreparedPart> parts;
+  std::optional<table::PreparedCheckpoint> last;
+  for (const SealedCheckpoint& s : sealed) {
+    const std::string& identity = reg.table_writer_id;
+    ASSIGN_OR_RETURN(auto found, table.prepared().Find(identity, s.checkpoint_id, s.checksum));
+    if (!found) {
+      table::PreparedCheckpoint p{identity,     key.writer_id, reg.incarnation, store_->id(),
+                                  absl::ToUnixMillis(absl::Now()), parts};
+      table::PreparedPart part{s.checkpoint_id, {s.rows, s.checksum}, {}};
+      ASSIGN_OR_RETURN(part.files, WriteSealedFiles(table, key, s.checkpoint_id));
+      kPrepareAfterFiles.Reach();
+      p.parts.push_back(std::move(part));
+      // When another preparer got there first, its files are the ones named.
+      ASSIGN_OR_RETURN(found, table.prepared().Create(p));
+      kPrepareAfterPublish.Reach();
     }
-    return absl::OkStatus();
-  };
-  return ParallelFor(plan.contributions.size(), /*threads=*/0,
-                            [&](size_t i) { return read_writer(plan.contributions[i]); });
+    parts.push_back(found->newest());
+    last = std::move(found);
+  }
+  return last;
+}
+
+absl::StatusOr<std::vector<table::DataFileMeta>> CommitProtocol::WriteSealedFiles(
+    table::Table& table, const WriterKey& key, int64_t checkpoint_id) {
+  // The sealed batches stream into the table's commit writer, which holds a
+  // bounded buffer, so memory does not follow the checkpoint.
+  ASSIGN_OR_RETURN(std::unique_ptr<table::CommitWriter> files, table.NewCommit({}));
+  RETURN_IF_ERROR(store_->ReadSealed(key, checkpoint_id, [&](std::string_view payload) {
+    return ForEachStagedEntry(payload, [&](std::string_view k, std::string_view v) {
+      return files->Add(k, v);
+    });
+  }));
+  return files->FinishFiles();
+}
+
+absl::Status CommitProtocol::AdoptPrepared(table::Table& table, const table::WriterClaim& claim,
+                                           int64_t restored) {
+  const std::string identity = table::IncarnationIdentity(claim.writer_id, claim.incarnation);
+  ASSIGN_OR_RETURN(auto latest, table.LatestSnapshot());
+  if (latest->Contains({identity, restored})) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto checksums, table.prepared().ChecksumsOf(identity, restored));
+  std::optional<table::PreparedCheckpoint> newest;
+  for (uint64_t c : checksums) {
+    ASSIGN_OR_RETURN(auto p, table.prepared().Find(identity, restored, c));
+    if (p && (!newest || p->time_ms > newest->time_ms)) newest = std::move(p);
+  }
+  if (!newest) return absl::OkStatus();  // not prepared: its commit will say so
+  return table.CommitPrepared({*newest}).status();
 }
 
 // --- Recover ------------------------------------------------------------------

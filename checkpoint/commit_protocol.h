@@ -13,13 +13,19 @@
 //   Register    epoch bump; the incarnation: the store's own when the table's
 //               newest claim is this store's and the restore does not rewind
 //               past a committed checkpoint, else a new one claimed in the
-//               table (table/writer_claims.h); drops what the restore does
-//               not cover.
+//               table (table/writer_claims.h), after committing the restored
+//               checkpoint when another store prepared it; drops what the
+//               restore does not cover.
 //   Seal        refused when another store claimed the writer since (fenced),
 //               else the store's durable seal.
-//   CommitTable checks every committable against its seal or the table's
-//               record, streams the sealed batches into one table commit
-//               fenced on this store's claims, then marks them committed.
+//   Prepare     in the background after a seal (or inline, by a commit that
+//               gets there first): the sealed checkpoints become table data
+//               files and a prepared checkpoint naming them, in the table
+//               directory that every sidecar shares (table/prepared_checkpoint.h).
+//   CommitTable checks every committable against its seal, the table's
+//               record or its prepared checkpoint, and publishes the prepared
+//               checkpoints of all of them in one snapshot (metadata only),
+//               whichever store staged them; then marks its own committed.
 //   Recover     after a restart: every writer's committed marks catch up.
 //
 // Locking: a registration (which may drop staged data) and a commit (which
@@ -43,6 +49,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "checkpoint/staging_store.h"
 #include "table/table.h"
 
@@ -77,15 +84,24 @@ class CommitProtocol {
   using TableSource =
       std::function<absl::StatusOr<std::shared_ptr<table::Table>>(const std::string& name)>;
 
-  // `store` must outlive the protocol.
-  CommitProtocol(StagingStore* store, TableSource tables);
+  // `store` must outlive the protocol. A commit naming a checkpoint that
+  // another store sealed waits up to `prepared_wait` for its prepared
+  // checkpoint, then answers UNAVAILABLE.
+  CommitProtocol(StagingStore* store, TableSource tables,
+                 absl::Duration prepared_wait = absl::Seconds(10));
 
   absl::StatusOr<Registration> Register(const std::string& table, const std::string& writer_id,
                                         std::optional<int64_t> restored);
   absl::StatusOr<SealedCheckpoint> Seal(const std::string& table, const std::string& writer_id,
                                         int64_t epoch, int64_t checkpoint_id);
+  // Prepares the writer's sealed, uncommitted checkpoints that are not
+  // prepared yet, in order, while this store's claim is the writer's newest
+  // (a fenced writer has nothing to prepare: OK). What a background thread
+  // runs after each seal.
+  absl::Status Prepare(const std::string& table, const std::string& writer_id);
   // Commits each named writer's sealed checkpoints up to the one given, in
-  // one atomic snapshot of `table` (all committables name it).
+  // one atomic snapshot of `table` (all committables name it). A writer may
+  // be staged on this store or on any other sharing the table root.
   absl::StatusOr<TableCommitResult> CommitTable(const std::string& table,
                                                 const std::vector<const Committable*>& refs);
   absl::Status Recover();
@@ -104,6 +120,8 @@ class CommitProtocol {
   };
   struct CommitPlan {
     std::vector<Contribution> contributions;
+    // Prepared by other stores (or by earlier incarnations of writers).
+    std::vector<table::PreparedCheckpoint> remote;
     int64_t already_at = -1;  // newest snapshot holding a committed one
   };
 
@@ -115,13 +133,32 @@ class CommitProtocol {
   // records; adds what must be written to `plan`.
   absl::Status PlanWriter(table::Table& table, const WriterKey& key,
                           const std::vector<const Committable*>& mine, CommitPlan* plan);
-  // Streams the planned checkpoints' batches into `commit`.
-  absl::Status WriteContributions(const CommitPlan& plan, table::CommitWriter& commit);
+  // Checks the committables of one identity that this store does not hold
+  // against the table and its prepared checkpoints, waiting a bounded time
+  // for one to appear; adds it to `plan`.
+  absl::Status PlanRemote(table::Table& table, const std::string& writer_id,
+                          const std::string& identity, const std::vector<const Committable*>& refs,
+                          CommitPlan* plan);
+  // Under the writer's stripe: prepares its sealed checkpoints up to `up_to`;
+  // returns the prepared checkpoint of the newest (nullopt: none is sealed).
+  absl::StatusOr<std::optional<table::PreparedCheckpoint>> PrepareLocked(table::Table& table,
+                                                                         const WriterKey& key,
+                                                                         int64_t up_to);
+  // Writes one sealed checkpoint's rows as data files of `table`.
+  absl::StatusOr<std::vector<table::DataFileMeta>> WriteSealedFiles(table::Table& table,
+                                                                    const WriterKey& key,
+                                                                    int64_t checkpoint_id);
+  // Register's step before a new incarnation: the restored checkpoint, when
+  // the writer's newest claim (another store's) prepared it, is committed
+  // from the table root, so the move loses nothing.
+  absl::Status AdoptPrepared(table::Table& table, const table::WriterClaim& claim,
+                             int64_t restored);
 
   size_t StripeOf(const std::string& table, const std::string& writer_id) const;
 
   StagingStore* const store_;
   const TableSource tables_;
+  const absl::Duration prepared_wait_;
   static constexpr size_t kWriterStripes = 64;
   absl::Mutex writer_stripes_[kWriterStripes];
 };

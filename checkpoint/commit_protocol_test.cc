@@ -18,6 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Pair;
 
 #define ASSERT_OK_AND_ASSIGN(lhs, expr)                        \
   auto CP_CONCAT_(so_, __LINE__) = (expr);                     \
@@ -53,7 +54,7 @@ class CommitProtocolTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  Sidecar Start(const std::string& name) {
+  Sidecar Start(const std::string& name, absl::Duration prepared_wait = absl::Seconds(10)) {
     Sidecar s;
     StagingOptions o;
     o.path = (dir_ / name).string();
@@ -68,24 +69,25 @@ class CommitProtocolTest : public ::testing::Test {
         s.store.get(), [shared](const std::string& name) -> absl::StatusOr<std::shared_ptr<table::Table>> {
           if (name != kTable) return absl::NotFoundError(name);
           return shared;
-        });
+        },
+        prepared_wait);
     return s;
   }
 
   // Stages rows id -> name as one batch and seals them as `cp`.
   Committable Seal(Sidecar& s, const Registration& reg, int64_t cp,
-                   const std::map<int64_t, std::string>& rows) {
+                   const std::map<int64_t, std::string>& rows, const std::string& writer = kWriter) {
     table::MutationBatch batch;
     for (const auto& [id, name] : rows) {
       batch.Upsert(schema_, table::Row{table::Value(id), table::Value(name)});
     }
     std::string payload;
     for (size_t i = 0; i < batch.size(); ++i) AppendStagedEntry(batch.key(i), batch.value(i), &payload);
-    const WriterKey key{kTable, kWriter};
+    const WriterKey key{kTable, writer};
     EXPECT_TRUE(s.store->Stage(key, reg.epoch, payload, batch.size()).ok());
-    auto sealed = s.protocol->Seal(kTable, kWriter, reg.epoch, cp);
+    auto sealed = s.protocol->Seal(kTable, writer, reg.epoch, cp);
     EXPECT_TRUE(sealed.ok()) << sealed.status();
-    return sealed.ok() ? ToCommittable(kTable, kWriter, *sealed) : Committable{};
+    return sealed.ok() ? ToCommittable(kTable, writer, *sealed) : Committable{};
   }
 
   absl::StatusOr<TableCommitResult> Commit(Sidecar& s, const std::vector<Committable>& cs) {
@@ -267,6 +269,91 @@ TEST_F(CommitProtocolTest, AnotherCheckpointUnderACommittedIdentityIsNeverAlread
   auto r = Commit(a_, {c1});
   EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("two different checkpoints"));
+}
+
+// --- Several stores, one commit ----------------------------------------------------
+
+TEST_F(CommitProtocolTest, OneCommitOnEitherStorePublishesBothStoresCheckpointsInOneSnapshot) {
+  Sidecar b = Start("b");
+  ASSERT_OK_AND_ASSIGN(Registration ra, a_.protocol->Register(kTable, "job/0", std::nullopt));
+  ASSERT_OK_AND_ASSIGN(Registration rb, b.protocol->Register(kTable, "job/1", std::nullopt));
+  Committable ca = Seal(a_, ra, 1, {{1, "from a"}}, "job/0");
+  Committable cb = Seal(b, rb, 1, {{2, "from b"}}, "job/1");
+  ASSERT_TRUE(a_.protocol->Prepare(kTable, "job/0").ok());
+  ASSERT_OK_AND_ASSIGN(auto before, a_.table->LatestSnapshot());
+  // Through b, which holds only job/1: job/0's rows come from a's prepared files.
+  ASSERT_OK_AND_ASSIGN(TableCommitResult r, Commit(b, {ca, cb}));
+  EXPECT_FALSE(r.already_committed);
+  EXPECT_EQ(r.snapshot_id, before->id + 1);
+  EXPECT_THAT(Identities(), ::testing::UnorderedElementsAre(Pair("job/0", 1), Pair("job/1", 1)));
+  EXPECT_EQ(Rows(), (std::map<int64_t, std::string>{{1, "from a"}, {2, "from b"}}));
+  // The retry goes to a: already committed, the same snapshot.
+  ASSERT_OK_AND_ASSIGN(TableCommitResult again, Commit(a_, {ca, cb}));
+  EXPECT_TRUE(again.already_committed);
+  EXPECT_EQ(again.snapshot_id, r.snapshot_id);
+  // a's store catches up with what b committed for it.
+  ASSERT_TRUE(a_.protocol->Recover().ok());
+  ASSERT_OK_AND_ASSIGN(Registration looked, a_.store->Lookup({kTable, "job/0"}));
+  EXPECT_EQ(looked.last_committed, 1);
+  ASSERT_OK_AND_ASSIGN(auto left, a_.table->prepared().List());
+  EXPECT_THAT(left, ::testing::IsEmpty());
+}
+
+TEST_F(CommitProtocolTest, RemoteCheckpointNotPreparedYetIsUnavailableAndChangesNothing) {
+  Sidecar b = Start("b", absl::Milliseconds(50));
+  ASSERT_OK_AND_ASSIGN(Registration ra, a_.protocol->Register(kTable, kWriter, std::nullopt));
+  Committable ca = Seal(a_, ra, 1, {{1, "a"}});
+  ASSERT_OK_AND_ASSIGN(auto before, a_.table->LatestSnapshot());
+  auto r = Commit(b, {ca});
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("not prepared in the table root yet"));
+  ASSERT_OK_AND_ASSIGN(auto after, a_.table->LatestSnapshot());
+  EXPECT_EQ(after->id, before->id);
+  ASSERT_TRUE(a_.protocol->Prepare(kTable, kWriter).ok());
+  Committable wrong = ca;
+  wrong.checksum ^= 1;
+  auto refused = Commit(b, {wrong});
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused.status())) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("does not match its prepared checkpoint"));
+  ASSERT_OK_AND_ASSIGN(TableCommitResult ok, Commit(b, {ca}));
+  EXPECT_FALSE(ok.already_committed);
+  EXPECT_EQ(Rows(), (std::map<int64_t, std::string>{{1, "a"}}));
+}
+
+TEST_F(CommitProtocolTest, MissingPreparedFileIsDataLossAndPublishesNothing) {
+  Sidecar b = Start("b");
+  ASSERT_OK_AND_ASSIGN(Registration ra, a_.protocol->Register(kTable, kWriter, std::nullopt));
+  Committable ca = Seal(a_, ra, 1, {{1, "a"}, {2, "b"}, {3, "c"}});
+  ASSERT_TRUE(a_.protocol->Prepare(kTable, kWriter).ok());
+  ASSERT_OK_AND_ASSIGN(auto names, a_.table->prepared().List());
+  ASSERT_EQ(names.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(auto p, a_.table->prepared().Load(names[0]));
+  ASSERT_FALSE(p.newest().files.empty());
+  fs::remove(dir_ / "root" / kTable / "data" / p.newest().files[0].name);
+  ASSERT_OK_AND_ASSIGN(auto before, a_.table->LatestSnapshot());
+  auto r = Commit(b, {ca});
+  EXPECT_TRUE(absl::IsDataLoss(r.status())) << r.status();
+  ASSERT_OK_AND_ASSIGN(auto after, a_.table->LatestSnapshot());
+  EXPECT_EQ(after->id, before->id);
+}
+
+TEST_F(CommitProtocolTest, MovedWriterCommitsTheRestoredCheckpointItsOldStorePrepared) {
+  Sidecar b = Start("b");
+  ASSERT_OK_AND_ASSIGN(Registration ra, a_.protocol->Register(kTable, kWriter, std::nullopt));
+  Committable c1 = Seal(a_, ra, 1, {{1, "sealed on a"}});
+  ASSERT_TRUE(a_.protocol->Prepare(kTable, kWriter).ok());
+  // The job restores from checkpoint 1 with the writer beside b; a is gone.
+  a_.protocol.reset();
+  ASSERT_OK_AND_ASSIGN(Registration rb, b.protocol->Register(kTable, kWriter, 1));
+  EXPECT_NE(rb.table_writer_id, ra.table_writer_id);
+  EXPECT_EQ(Rows(), (std::map<int64_t, std::string>{{1, "sealed on a"}}));
+  // The restored committer sends checkpoint 1 again: committed already.
+  ASSERT_OK_AND_ASSIGN(TableCommitResult r1, Commit(b, {c1}));
+  EXPECT_TRUE(r1.already_committed);
+  Committable c2 = Seal(b, rb, 2, {{2, "sealed on b"}});
+  ASSERT_OK_AND_ASSIGN(TableCommitResult r2, Commit(b, {c2}));
+  EXPECT_FALSE(r2.already_committed);
+  EXPECT_EQ(Rows(), (std::map<int64_t, std::string>{{1, "sealed on a"}, {2, "sealed on b"}}));
 }
 
 }  // namespace

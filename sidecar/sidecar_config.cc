@@ -18,6 +18,7 @@ struct FlagText {
   std::string shutdown_timeout;
   std::string retain_max_age;
   std::string maintenance_interval;
+  std::string prepared_wait;
   std::string log_format = "text";
   uint64_t commit_memory_mb = 0;
 };
@@ -104,6 +105,12 @@ void AddObservabilityFlags(CLI::App& app, SidecarConfig& config, FlagText& text)
                  "this often (0: only after commits)")
       ->envname("DELTA_SIDECAR_MAINTENANCE_INTERVAL")
       ->capture_default_str();
+  text.prepared_wait = absl::FormatDuration(config.server.prepared_wait);
+  app.add_option("--prepared-wait", text.prepared_wait,
+                 "How long a Commit naming a checkpoint that another sidecar on the table root "
+                 "sealed waits for it to be prepared there before answering UNAVAILABLE")
+      ->envname("DELTA_SIDECAR_PREPARED_WAIT")
+      ->capture_default_str();
 }
 
 // Transport security, call authentication and message limits of the gRPC
@@ -159,6 +166,11 @@ absl::StatusOr<SidecarConfig> FromFlags(SidecarConfig config, const FlagText& te
     return absl::InvalidArgumentError(
         fmt::format("--maintenance-interval: cannot parse '{}' (use e.g. 60s or 5m)",
                     text.maintenance_interval));
+  }
+  if (!absl::ParseDuration(text.prepared_wait, &config.server.prepared_wait) ||
+      config.server.prepared_wait < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "--prepared-wait: cannot parse '{}' (use e.g. 10s or 500ms)", text.prepared_wait));
   }
   ASSIGN_OR_RETURN(config.log_format, ParseLogFormat(text.log_format));  // checked by CLI11
   table::RetentionOptions& retention = config.server.table_options.retention;

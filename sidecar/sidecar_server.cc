@@ -19,7 +19,11 @@ SidecarServer::SidecarServer(SidecarOptions options, std::unique_ptr<checkpoint:
       metrics_(options_.metrics),
       events_(options_.events),
       store_(std::move(store)),
-      protocol_(store_.get(), [this](const std::string& name) { return GetTable(name); }) {
+      protocol_(store_.get(), [this](const std::string& name) { return GetTable(name); },
+                options_.prepared_wait),
+      preparer_([this](const std::string& table,
+                       const std::string& writer) { return protocol_.Prepare(table, writer); },
+                events_.get()) {
   metrics_->SetStagingSource([store = store_.get()] { return store->GetStats(); });
   maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
 }
@@ -50,6 +54,9 @@ absl::StatusOr<std::unique_ptr<SidecarServer>> SidecarServer::Open(SidecarOption
   ASSIGN_OR_RETURN(auto store, checkpoint::StagingStore::Open(staging));
   std::unique_ptr<SidecarServer> server(new SidecarServer(std::move(options), std::move(store)));
   RETURN_IF_ERROR(server->protocol_.Recover());
+  // Sealed checkpoints that a crash left unprepared are prepared again.
+  ASSIGN_OR_RETURN(auto writers, server->store_->Writers());
+  for (const auto& w : writers) server->preparer_.Queue(w.table, w.writer_id);
   return server;
 }
 
@@ -59,6 +66,7 @@ void SidecarServer::Shutdown() {
     if (stopping_) return;
     stopping_ = true;
   }
+  preparer_.Stop();
   if (maintenance_thread_.joinable()) maintenance_thread_.join();
 }
 
@@ -160,6 +168,7 @@ absl::StatusOr<CommittableRef> SidecarServer::PrepareCommit(const std::string& t
   }
   const absl::Duration took = absl::Now() - start;
   metrics_->Sealed(table_name, writer_id, checkpoint_id, took);
+  preparer_.Queue(table_name, writer_id);
   events_->Info("prepare", {{"table", table_name}, {"writer", writer_id}, {"epoch", epoch},
                             {"checkpoint", checkpoint_id}, {"rows", sealed->rows},
                             {"batches", sealed->batches}, {"identity", sealed->identity},

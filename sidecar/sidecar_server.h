@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "checkpoint/commit_protocol.h"
 #include "checkpoint/staging_store.h"
+#include "sidecar/checkpoint_preparer.h"
 #include "sidecar/event_log.h"
 #include "sidecar/metrics.h"
 #include "sidecar/wire_rows.h"
@@ -41,6 +42,9 @@ struct SidecarOptions {
   // Besides after each commit, every table under table_root gets a
   // maintenance run this often (0: only after commits).
   absl::Duration maintenance_interval = absl::Seconds(60);
+  // How long a Commit naming another sidecar's sealed checkpoint waits for
+  // that sidecar to prepare it in the table root before UNAVAILABLE.
+  absl::Duration prepared_wait = absl::Seconds(10);
   std::shared_ptr<SidecarMetrics> metrics;  // null: counted, not served
   std::shared_ptr<EventLog> events;         // null: text on stderr
 };
@@ -76,6 +80,9 @@ class SidecarServer {
   absl::Status Abort(const std::string& table, const std::string& writer_id, int64_t epoch,
                      int64_t checkpoint_id);
 
+  // Writers whose sealed checkpoints wait for the background preparer.
+  size_t PreparesPending() { return preparer_.Pending(); }
+
   // Stops background maintenance; in-flight calls finish first.
   void Shutdown();
 
@@ -102,6 +109,7 @@ class SidecarServer {
   std::unique_ptr<checkpoint::StagingStore> store_;
 
   checkpoint::CommitProtocol protocol_;
+  CheckpointPreparer preparer_;
 
   absl::Mutex tables_mu_;
   std::map<std::string, std::shared_ptr<table::Table>> tables_ ABSL_GUARDED_BY(tables_mu_);

@@ -8,6 +8,7 @@
 #include "table/base/absl_compat.h"
 #include "table/base/file_util.h"
 #include "table/base/status_macros.h"
+#include "table/snapshot_json.h"
 
 namespace deltasidecar::table {
 
@@ -23,26 +24,12 @@ absl::StatusOr<SnapshotKind> KindFromName(std::string_view name) {
   return absl::DataLossError(Cat("unknown snapshot kind '", name, "'"));
 }
 
-// Integer members must be JSON integers in range; anything else is corruption
-// (a float must not be truncated into a plausible id).
-int64_t Int(const json& v) {
-  if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX)) {
-    throw std::runtime_error("expected an integer, got " + std::string(v.type_name()));
-  }
-  return v.get<int64_t>();
-}
-uint64_t Count(const json& v) {
-  if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<int64_t>() < 0)) {
-    throw std::runtime_error("expected a non-negative integer, got " + std::string(v.type_name()));
-  }
-  return v.get<uint64_t>();
-}
-
 std::string Unbase64(const std::string& s) {
   std::string out;
   if (!absl::Base64Unescape(s, &out)) throw std::runtime_error("bad base64 key");
   return out;
 }
+
 }  // namespace
 
 std::string_view SnapshotKindName(SnapshotKind kind) {
@@ -149,20 +136,52 @@ std::string EncodeSnapshot(const Snapshot& s) {
   for (const auto& files : s.buckets) {
     json arr = json::array();
     for (const auto& f : files) {
-      arr.push_back({{"name", f.name},
-                     {"added_in", f.added_in},
-                     {"size", f.size_bytes},
-                     {"entries", f.entries},
-                     {"deletes", f.deletes},
-                     {"min_key", absl::Base64Escape(f.min_key)},
-                     {"max_key", absl::Base64Escape(f.max_key)},
-                     {"xxh3", f.xxh3}});
+      arr.push_back(DataFileToJson(f));
     }
     buckets.push_back(std::move(arr));
   }
   j["buckets"] = std::move(buckets);
   j["removed"] = s.removed;
   return FrameChecksummed(kMagic, j.dump() + "\n");
+}
+
+int64_t JsonInt(const json& v) {
+  if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX)) {
+    throw std::runtime_error("expected an integer, got " + std::string(v.type_name()));
+  }
+  return v.get<int64_t>();
+}
+
+uint64_t JsonCount(const json& v) {
+  if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<int64_t>() < 0)) {
+    throw std::runtime_error("expected a non-negative integer, got " + std::string(v.type_name()));
+  }
+  return v.get<uint64_t>();
+}
+
+json DataFileToJson(const DataFileMeta& f) {
+  return {{"name", f.name},
+          {"added_in", f.added_in},
+          {"size", f.size_bytes},
+          {"entries", f.entries},
+          {"deletes", f.deletes},
+          {"min_key", absl::Base64Escape(f.min_key)},
+          {"max_key", absl::Base64Escape(f.max_key)},
+          {"xxh3", f.xxh3}};
+}
+
+DataFileMeta DataFileFromJson(const json& f, int bucket) {
+  DataFileMeta m;
+  m.name = f.at("name").get<std::string>();
+  m.bucket = bucket;
+  m.added_in = JsonInt(f.at("added_in"));
+  m.size_bytes = JsonCount(f.at("size"));
+  m.entries = JsonCount(f.at("entries"));
+  m.deletes = JsonCount(f.at("deletes"));
+  m.min_key = Unbase64(f.at("min_key").get<std::string>());
+  m.max_key = Unbase64(f.at("max_key").get<std::string>());
+  m.xxh3 = f.at("xxh3").get<std::string>();
+  return m;
 }
 
 absl::StatusOr<Snapshot> DecodeSnapshot(std::string_view contents, std::string_view what,
@@ -172,32 +191,32 @@ absl::StatusOr<Snapshot> DecodeSnapshot(std::string_view contents, std::string_v
   Snapshot s;
   try {
     json j = json::parse(*body);
-    if (Int(j.at("format")) != 1) {
+    if (JsonInt(j.at("format")) != 1) {
       return absl::FailedPreconditionError(Cat(what, ": unsupported snapshot format ", j.at("format").dump()));
     }
-    s.id = Int(j.at("id"));
-    s.parent_id = Int(j.at("parent_id"));
-    s.time_ms = Int(j.at("time_ms"));
+    s.id = JsonInt(j.at("id"));
+    s.parent_id = JsonInt(j.at("parent_id"));
+    s.time_ms = JsonInt(j.at("time_ms"));
     auto kind = KindFromName(j.at("kind").get<std::string>());
     if (!kind.ok()) return kind.status();
     s.kind = *kind;
     for (const auto& id : j.at("identities")) {
-      CommitIdentity c{id.at("writer").get<std::string>(), Int(id.at("checkpoint"))};
+      CommitIdentity c{id.at("writer").get<std::string>(), JsonInt(id.at("checkpoint"))};
       if (id.contains("rows")) {
         const std::string hex = id.at("checksum").get<std::string>();
         uint64_t checksum = 0;
         if (hex.size() != 16 || !absl::SimpleHexAtoi(hex, &checksum)) {
           return absl::DataLossError(Cat(what, ": identity checksum '", hex, "' is not 16 hex digits"));
         }
-        c.digest = CheckpointDigest{Count(id.at("rows")), checksum};
+        c.digest = CheckpointDigest{JsonCount(id.at("rows")), checksum};
       }
       s.identities.push_back(std::move(c));
     }
     for (const auto& [w, st] : j.at("writers").items()) {
-      s.writers[w] = {Int(st.at("checkpoint")), Int(st.at("snapshot"))};
+      s.writers[w] = {JsonInt(st.at("checkpoint")), JsonInt(st.at("snapshot"))};
     }
-    s.added_entries = Count(j.at("added_entries"));
-    s.added_deletes = Count(j.at("added_deletes"));
+    s.added_entries = JsonCount(j.at("added_entries"));
+    s.added_deletes = JsonCount(j.at("added_deletes"));
     const json& jb = j.at("buckets");
     if (buckets > 0 && static_cast<int>(jb.size()) != buckets) {
       return absl::DataLossError(Cat(what, " lists ", jb.size(), " buckets, the table has ", buckets));
@@ -205,19 +224,10 @@ absl::StatusOr<Snapshot> DecodeSnapshot(std::string_view contents, std::string_v
     s.buckets.resize(jb.size());
     for (size_t b = 0; b < jb.size(); ++b) {
       for (const auto& f : jb[b]) {
-        DataFileMeta m;
-        m.name = f.at("name").get<std::string>();
-        m.bucket = static_cast<int>(b);
+        DataFileMeta m = DataFileFromJson(f, static_cast<int>(b));
         if (!IsDataFileName(m.name, m.bucket)) {
           return absl::DataLossError(Cat(what, ": '", m.name, "' is not a data file name of bucket ", b));
         }
-        m.added_in = Int(f.at("added_in"));
-        m.size_bytes = Count(f.at("size"));
-        m.entries = Count(f.at("entries"));
-        m.deletes = Count(f.at("deletes"));
-        m.min_key = Unbase64(f.at("min_key").get<std::string>());
-        m.max_key = Unbase64(f.at("max_key").get<std::string>());
-        m.xxh3 = f.at("xxh3").get<std::string>();
         s.buckets[b].push_back(std::move(m));
       }
     }

@@ -68,7 +68,8 @@ Table::Table(std::string root, std::string name, TableSchema schema, const Table
       schema_(std::move(schema)),
       options_(options),
       storage_(std::move(storage)),
-      claims_(storage_->fs.get(), dir_) {
+      claims_(storage_->fs.get(), dir_),
+      prepared_(storage_->fs.get(), dir_, schema_.buckets()) {
   data_files_ = std::make_unique<DataFiles>(storage_, JoinPath(dir_, kDataDir), options_.data_files);
 }
 

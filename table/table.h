@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -34,6 +35,7 @@
 #include "table/compaction_policy.h"
 #include "table/data_file.h"
 #include "table/mutation_batch.h"
+#include "table/prepared_checkpoint.h"
 #include "table/schema.h"
 #include "table/snapshot.h"
 #include "table/writer_claims.h"
@@ -180,6 +182,20 @@ class Table {
 
   // The writers' incarnation claims kept with this table.
   WriterClaims& claims() { return claims_; }
+  // Sealed checkpoints written as data files ahead of their commit.
+  PreparedCheckpoints& prepared() { return prepared_; }
+
+  // Commits prepared checkpoints (each with every earlier part) in one
+  // snapshot: the parts whose identity the table does not hold yet, data
+  // files already written, so only metadata is written here. Before any
+  // snapshot is published every file named is checked against its recorded
+  // size and XXH3-64 (DATA_LOSS when one is missing or damaged), and on every
+  // attempt each one's claim must still be its writer's newest
+  // (FAILED_PRECONDITION "fenced" otherwise). When every part is committed
+  // already, nothing is written and the result says so.
+  absl::StatusOr<CommitResult> CommitPrepared(const std::vector<PreparedCheckpoint>& prepared);
+  // OK while `p`'s claim (owner and incarnation) is its writer's newest.
+  absl::Status CheckPreparedClaim(const PreparedCheckpoint& p);
 
   absl::StatusOr<std::shared_ptr<const Snapshot>> LatestSnapshot();
   absl::StatusOr<std::shared_ptr<const Snapshot>> SnapshotById(int64_t id);
@@ -288,6 +304,10 @@ class Table {
       const std::function<std::optional<CompactionPick>(const std::vector<DataFileMeta>&)>& pick,
       const ProgressHook& progress);
   absl::StatusOr<int> RemoveOrphans(absl::Duration min_age);
+  // Removes prepared checkpoints that are committed, or abandoned and older
+  // than `cutoff`; adds the data files of the others to `referenced`.
+  absl::Status SweepPrepared(const Snapshot& latest, absl::Time cutoff,
+                             absl::flat_hash_set<std::string>* referenced);
   // Removes data files (missing ones are fine); returns how many it removed.
   int RemoveDataFiles(const std::vector<std::string>& names);
 
@@ -299,6 +319,7 @@ class Table {
   std::shared_ptr<Storage> storage_;
   std::unique_ptr<DataFiles> data_files_;
   WriterClaims claims_;
+  PreparedCheckpoints prepared_;
 
   absl::Mutex compact_mu_;  // one compaction at a time; taken before commit_mu_
   absl::Mutex commit_mu_;   // serializes this handle's snapshot publications
@@ -326,6 +347,10 @@ class CommitWriter {
   absl::Status Add(std::string_view key, std::string_view value);
   // Writes what is buffered and publishes one snapshot, as Table::Commit does.
   absl::StatusOr<CommitResult> Finish();
+  // Writes what is buffered and syncs the data directory without publishing:
+  // the files (oldest first within a bucket) are the caller's from here on,
+  // for a prepared checkpoint to name.
+  absl::StatusOr<std::vector<DataFileMeta>> FinishFiles();
 
   uint64_t entries() const { return entries_; }
   // Files written so far (a commit of many entries writes several per bucket).

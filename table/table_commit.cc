@@ -1,6 +1,7 @@
 // The append commit path of Table: bucket files from a batch, the
 // already-committed check, the one commit loop (TryCommit) that every kind of
-// snapshot goes through, and the streaming CommitWriter.
+// snapshot goes through, the streaming CommitWriter, and the metadata-only
+// commit of prepared checkpoints (prepared_checkpoint.h).
 #include <algorithm>
 #include <cstring>
 
@@ -275,6 +276,103 @@ absl::StatusOr<CommitResult> CommitWriter::Finish() {
   if (!buffer_.empty()) RETURN_IF_ERROR(Spill());
   finished_ = true;  // PublishAppend owns the files from here on
   return table_->PublishAppend(std::move(files_), identities_, fence_);
+}
+
+absl::StatusOr<std::vector<DataFileMeta>> CommitWriter::FinishFiles() {
+  if (finished_) return absl::FailedPreconditionError("the commit was already finished");
+  if (!buffer_.empty()) RETURN_IF_ERROR(Spill());
+  if (!files_.empty()) {
+    RETURN_IF_ERROR(SyncDir(table_->storage_->fs.get(), table_->data_files_->dir()));
+  }
+  finished_ = true;
+  return std::move(files_);
+}
+
+namespace {
+
+// "checkpoint N of 'identity'"
+std::string PreparedName(const PreparedCheckpoint& p) {
+  return Cat("checkpoint ", p.newest().checkpoint_id, " of '", p.identity, "'");
+}
+
+}  // namespace
+
+absl::Status Table::CheckPreparedClaim(const PreparedCheckpoint& p) {
+  ASSIGN_OR_RETURN(auto claim, claims_.Latest(p.writer_id));
+  if (claim && (claim->owner != p.owner || claim->incarnation != p.incarnation)) {
+    return absl::FailedPreconditionError(Cat(
+        "writer '", p.writer_id, "' is fenced: ", PreparedName(p),
+        " was sealed under incarnation ", p.incarnation, ", and incarnation ", claim->incarnation,
+        " was claimed since (the writer registered again, here or on another sidecar)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CommitResult> Table::CommitPrepared(const std::vector<PreparedCheckpoint>& prepared) {
+  for (const PreparedCheckpoint& p : prepared) {
+    for (const PreparedPart& part : p.parts) {
+      for (const DataFileMeta& f : part.files) {
+        absl::Status s = data_files_->CheckWholeFile(f);
+        if (!s.ok()) {
+          return absl::DataLossError(Cat(PreparedName(p), " cannot be committed: ", s.message()));
+        }
+      }
+    }
+  }
+  kCommitAfterDataFiles.Reach();
+  std::vector<CommitIdentity> identities;
+  std::vector<const DataFileMeta*> files;
+  std::optional<CommitResult> already;
+  ASSIGN_OR_RETURN(
+      std::optional<int64_t> id,
+      TryCommit(SnapshotKind::kAppend, Cat("commit to table '", name_, "'"), {},
+                [&](const Snapshot& latest, Snapshot& next) -> absl::StatusOr<bool> {
+                  identities.clear();
+                  files.clear();
+                  int64_t newest_at = -1;
+                  for (const PreparedCheckpoint& p : prepared) {
+                    auto w = latest.writers.find(p.identity);
+                    const int64_t done = w == latest.writers.end() ? -1 : w->second.checkpoint_id;
+                    if (done >= p.newest().checkpoint_id) {
+                      // Committed before (a retry, or the answer was lost):
+                      // then with the digest this one names.
+                      ASSIGN_OR_RETURN(auto at, FindCommit(p.IdentityOf(p.newest())));
+                      newest_at = std::max(newest_at, at.value_or(latest.id));
+                      continue;
+                    }
+                    RETURN_IF_ERROR(CheckPreparedClaim(p));
+                    for (const PreparedPart& part : p.parts) {
+                      if (part.checkpoint_id <= done) continue;
+                      identities.push_back(p.IdentityOf(part));
+                      for (const DataFileMeta& f : part.files) files.push_back(&f);
+                    }
+                  }
+                  if (identities.empty()) {
+                    already = CommitResult{newest_at < 0 ? latest.id : newest_at, true};
+                    return false;
+                  }
+                  next.identities = identities;
+                  for (const auto& ci : identities) {
+                    WriterState& w = next.writers[ci.writer_id];
+                    w.checkpoint_id = std::max(w.checkpoint_id, ci.checkpoint_id);
+                    w.snapshot_id = next.id;
+                  }
+                  for (const DataFileMeta* f : files) {
+                    DataFileMeta m = *f;
+                    m.added_in = next.id;
+                    next.added_entries += m.entries;
+                    next.added_deletes += m.deletes;
+                    next.buckets[m.bucket].push_back(std::move(m));
+                  }
+                  return true;
+                }));
+  if (!id) return *already;
+  // Committed prepared checkpoints are done; the sweep removes any left.
+  for (const PreparedCheckpoint& p : prepared) {
+    prepared_.Remove(PreparedFileName(p.identity, p.newest().checkpoint_id,
+                                      p.newest().digest.checksum)).IgnoreError();
+  }
+  return CommitResult{*id, false};
 }
 
 }  // namespace deltasidecar::table

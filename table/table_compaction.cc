@@ -219,6 +219,8 @@ absl::StatusOr<int> Table::RemoveOrphans(absl::Duration min_age) {
       for (const auto& f : files) referenced.insert(f.name);
   }
   const absl::Time cutoff = absl::Now() - min_age;
+  ASSIGN_OR_RETURN(auto latest, LoadSnapshot(hi));
+  RETURN_IF_ERROR(SweepPrepared(*latest, cutoff, &referenced));
   int removed = 0;
   for (const auto& n : names) {
     if (!IsDataFileName(n, -1) || referenced.contains(n)) continue;
@@ -230,6 +232,32 @@ absl::StatusOr<int> Table::RemoveOrphans(absl::Duration min_age) {
     removed += RemoveDataFiles({n});
   }
   return removed;
+}
+
+absl::Status Table::SweepPrepared(const Snapshot& latest, absl::Time cutoff,
+                                  absl::flat_hash_set<std::string>* referenced) {
+  ASSIGN_OR_RETURN(auto names, prepared_.List());
+  for (const auto& n : names) {
+    auto p = prepared_.Load(n);
+    if (absl::IsNotFound(p.status())) continue;  // committed and removed meanwhile
+    if (!p.ok()) return p.status();
+    auto w = latest.writers.find(p->identity);
+    // Done: its checkpoint is committed, or a later one of its identity is
+    // (then it can never be).
+    bool done = w != latest.writers.end() && w->second.checkpoint_id >= p->newest().checkpoint_id;
+    if (!done && absl::FromUnixMillis(p->time_ms) < cutoff) {
+      // Abandoned: its writer claimed a new incarnation since (a rewind, or a
+      // move to another sidecar), so no commit can take it any more.
+      done = !CheckPreparedClaim(*p).ok();
+    }
+    if (done) {
+      RETURN_IF_ERROR(prepared_.Remove(n));
+      continue;
+    }
+    for (const auto& part : p->parts)
+      for (const auto& f : part.files) referenced->insert(f.name);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Table::RunMaintenance() {

@@ -3,6 +3,7 @@ bad rows isolated to their stream, corrupt staged data refused."""
 
 import decimal
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -274,6 +275,10 @@ def _seal_then_corrupt(sidecar, client):
     assert c1.rows == 60
     client.close()
     assert sidecar.terminate() == 0
+    # As if the sidecar had stopped before preparing the checkpoint in the
+    # table root: the commit must then read the damaged staged batches.
+    for p in (Path(sidecar.table_root) / T / "prepared").glob("*"):
+        p.unlink()
     ssts = _batch_sst_files(sidecar.data_dir)
     assert len(ssts) == 1, ssts
     with open(ssts[0], "r+b") as f:
@@ -315,6 +320,32 @@ def test_after_data_loss_the_client_rewrites_and_commits(sidecar, client, deltac
     reg = client.register(T, W)
     client.commit([seal(client, W, reg.epoch, 2, [row(7)])])
     assert_tables_agree(client, deltactl, T, [row(7)])
+
+
+def test_damaged_prepared_file_is_data_loss_and_nothing_commits(sidecar, client, deltactl, table):
+    """A data file named by a prepared checkpoint is damaged: the commit that
+    would publish it is DATA_LOSS and publishes nothing."""
+    epoch = client.register(T, W).epoch
+    client.write_rows(T, W, epoch, [[row(i, "z" * 2000) for i in range(50)]])
+    c1 = client.prepare(T, W, epoch, 1)
+    prepared = Path(sidecar.table_root) / T / "prepared"
+    deadline = time.time() + 30
+    while not any(prepared.glob("*")):
+        assert time.time() < deadline, "the checkpoint was never prepared in the table root"
+        time.sleep(0.02)
+    before = [h.id for h in client.history(T)]
+    files = sorted((Path(sidecar.table_root) / T / "data").glob("*.sst"))
+    assert files
+    with open(files[0], "r+b") as f:
+        f.seek(100)
+        b = f.read(1)
+        f.seek(100)
+        f.write(bytes([b[0] ^ 0xFF]))
+    e = rpc_error(client.commit, [c1])
+    assert e.code() == grpc.StatusCode.DATA_LOSS, (e.code(), e.details())
+    assert "checkpoint 1" in e.details() and files[0].name in e.details()
+    assert [h.id for h in client.history(T)] == before
+    assert deltactl.scan(T) == []
 
 
 def test_damaged_staging_wal_is_data_loss(sidecar, client, deltactl, table):

@@ -288,9 +288,10 @@ def test_per_writer_quota_refuses_only_that_writer_until_it_commits(sidecar_fact
 
 def test_disk_full_during_a_table_commit_is_resource_exhausted_and_the_retry_commits(
         small_table_disk_sidecar, deltactl_bin):
-    """The table's disk fills while a commit writes its files: the commit answers
-    RESOURCE_EXHAUSTED, publishes nothing and leaves no file behind; the staged
-    checkpoint is untouched, and the same Commit succeeds once there is room."""
+    """The table's disk is full when a commit turns a sealed checkpoint into
+    table files: the commit answers RESOURCE_EXHAUSTED, publishes nothing and
+    leaves no file behind; the staged checkpoint is untouched, and the same
+    Commit succeeds once there is room."""
     sc, disk = small_table_disk_sidecar
     client = sc.client()
     client.create_table(T, SCHEMA, KEY, buckets=4)
@@ -304,9 +305,20 @@ def test_disk_full_during_a_table_commit_is_resource_exhausted_and_the_retry_com
     for k in range(0, len(rows), BATCH_ROWS):
         stream.write(*pr.encode_rows(schema, rows[k:k + BATCH_ROWS]))
     stream.finish()
-    committable = client.prepare(T, W, epoch, 1)
     files_before = sorted(os.listdir(sc.table_root / T / "data"))
     history_before = [s.id for s in client.history(T)]
+    committable = client.prepare(T, W, epoch, 1)
+    # The sidecar prepares the sealed checkpoint in the background; undo that,
+    # as if it had stopped first, so that the commit writes the files itself.
+    prepared = sc.table_root / T / "prepared"
+    deadline = time.time() + 30
+    while not any(prepared.glob("*")):
+        assert time.time() < deadline, "the checkpoint was never prepared in the table root"
+        time.sleep(0.02)
+    for p in prepared.glob("*"):
+        p.unlink()
+    for name in set(os.listdir(sc.table_root / T / "data")) - set(files_before):
+        os.remove(sc.table_root / T / "data" / name)
 
     filler = disk / "filler"
     _fill(str(filler), leave=256 << 10)

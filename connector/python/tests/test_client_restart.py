@@ -150,6 +150,10 @@ def test_corrupt_staged_data_is_unrecoverable_and_the_writer_rewrites(sidecar, d
                 w.upsert(r)
             c1 = w.prepare_commit(1)
     assert sidecar.terminate() == 0
+    # As if the sidecar had stopped before preparing the checkpoint in the
+    # table root, so that the commit reads the staged batches.
+    for p in (sidecar.table_root / "dl" / "prepared").glob("*"):
+        p.unlink()
     # The seal put the checkpoint's batches into one SST of the staging store's
     # "batches" database (as tests/sidecar/test_exactly_once.py relies on too):
     # damage its first data block.

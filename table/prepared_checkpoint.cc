@@ -1,0 +1,188 @@
+#include "table/prepared_checkpoint.h"
+
+#include "absl/strings/numbers.h"
+#include "nlohmann/json.hpp"
+#include "table/base/absl_compat.h"
+#include "table/base/file_util.h"
+#include "table/base/status_macros.h"
+#include "table/snapshot_json.h"
+#include "table/table_layout.h"
+#include "xxhash.h"
+
+namespace deltasidecar::table {
+namespace {
+
+using json = nlohmann::json;
+constexpr char kPreparedDir[] = "prepared";
+constexpr std::string_view kPreparedMagic = "DPREP1";
+// A prepared checkpoint lists each file once; 64 MiB holds millions of them.
+constexpr uint64_t kMaxPreparedBytes = 64ull << 20;
+
+std::string ChecksumHex(uint64_t checksum) { return fmt::format("{:016x}", checksum); }
+
+absl::StatusOr<uint64_t> ParseChecksumHex(std::string_view hex, std::string_view what) {
+  uint64_t v = 0;
+  if (hex.size() != 16 || !absl::SimpleHexAtoi(AV(hex), &v)) {
+    return absl::DataLossError(Cat(what, ": checksum '", hex, "' is not 16 hex digits"));
+  }
+  return v;
+}
+
+}  // namespace
+
+std::string PreparedFilePrefix(std::string_view identity, int64_t checkpoint_id) {
+  const XXH128_hash_t h = XXH3_128bits(identity.data(), identity.size());
+  return fmt::format("{:016x}{:016x}-{:020d}-", h.high64, h.low64, checkpoint_id);
+}
+
+std::string PreparedFileName(std::string_view identity, int64_t checkpoint_id, uint64_t checksum) {
+  return PreparedFilePrefix(identity, checkpoint_id) + ChecksumHex(checksum);
+}
+
+std::string EncodePrepared(const PreparedCheckpoint& p) {
+  json parts = json::array();
+  for (const PreparedPart& part : p.parts) {
+    json files = json::array();
+    for (const DataFileMeta& f : part.files) {
+      json jf = DataFileToJson(f);
+      jf["bucket"] = f.bucket;
+      files.push_back(std::move(jf));
+    }
+    parts.push_back({{"checkpoint", part.checkpoint_id},
+                     {"rows", part.digest.rows},
+                     {"checksum", ChecksumHex(part.digest.checksum)},
+                     {"files", std::move(files)}});
+  }
+  json j = {{"format", 1},
+            {"identity", p.identity},
+            {"writer", p.writer_id},
+            {"incarnation", p.incarnation},
+            {"owner", p.owner},
+            {"time_ms", p.time_ms},
+            {"parts", std::move(parts)}};
+  return FrameChecksummed(kPreparedMagic, j.dump() + "\n");
+}
+
+absl::StatusOr<PreparedCheckpoint> DecodePrepared(std::string_view contents, std::string_view what,
+                                                  int buckets) {
+  ASSIGN_OR_RETURN(std::string_view body, UnframeChecksummed(kPreparedMagic, contents, what));
+  PreparedCheckpoint p;
+  try {
+    const json j = json::parse(body);
+    if (JsonInt(j.at("format")) != 1) {
+      return absl::FailedPreconditionError(
+          Cat(what, ": unsupported prepared checkpoint format ", j.at("format").dump()));
+    }
+    p.identity = j.at("identity").get<std::string>();
+    p.writer_id = j.at("writer").get<std::string>();
+    p.incarnation = JsonInt(j.at("incarnation"));
+    p.owner = j.at("owner").get<std::string>();
+    p.time_ms = JsonInt(j.at("time_ms"));
+    for (const json& jp : j.at("parts")) {
+      PreparedPart part;
+      part.checkpoint_id = JsonInt(jp.at("checkpoint"));
+      part.digest.rows = JsonCount(jp.at("rows"));
+      ASSIGN_OR_RETURN(part.digest.checksum,
+                       ParseChecksumHex(jp.at("checksum").get<std::string>(), what));
+      for (const json& jf : jp.at("files")) {
+        const int64_t bucket = JsonInt(jf.at("bucket"));
+        if (bucket < 0 || bucket >= buckets) {
+          return absl::DataLossError(Cat(what, ": bucket ", bucket, " of a table of ", buckets));
+        }
+        DataFileMeta m = DataFileFromJson(jf, static_cast<int>(bucket));
+        if (!IsDataFileName(m.name, m.bucket)) {
+          return absl::DataLossError(
+              Cat(what, ": '", m.name, "' is not a data file name of bucket ", bucket));
+        }
+        part.files.push_back(std::move(m));
+      }
+      if (!p.parts.empty() && part.checkpoint_id <= p.parts.back().checkpoint_id) {
+        return absl::DataLossError(Cat(what, ": checkpoint ids are not ascending"));
+      }
+      p.parts.push_back(std::move(part));
+    }
+  } catch (const std::exception& e) {
+    return absl::DataLossError(Cat(what, " is malformed: ", e.what()));
+  }
+  if (p.parts.empty()) return absl::DataLossError(Cat(what, " names no checkpoint"));
+  if (absl::Status v = ValidateWriterId(p.identity); !v.ok()) {
+    return absl::DataLossError(Cat(what, ": ", v.message()));
+  }
+  return p;
+}
+
+PreparedCheckpoints::PreparedCheckpoints(rocksdb::FileSystem* fs, std::string table_dir,
+                                         int buckets)
+    : fs_(fs), dir_(JoinPath(table_dir, kPreparedDir)), buckets_(buckets) {}
+
+absl::StatusOr<PreparedCheckpoint> PreparedCheckpoints::Load(const std::string& name) {
+  const std::string path = JoinPath(dir_, name);
+  ASSIGN_OR_RETURN(std::string contents, ReadWholeFile(fs_, path, kMaxPreparedBytes));
+  ASSIGN_OR_RETURN(PreparedCheckpoint p, DecodePrepared(contents, path, buckets_));
+  if (PreparedFileName(p.identity, p.newest().checkpoint_id, p.newest().digest.checksum) != name) {
+    return absl::DataLossError(Cat(path, " holds checkpoint ", p.newest().checkpoint_id, " of '",
+                                   p.identity, "', which its name does not match"));
+  }
+  return p;
+}
+
+absl::StatusOr<std::optional<PreparedCheckpoint>> PreparedCheckpoints::Find(
+    std::string_view identity, int64_t checkpoint_id, uint64_t checksum) {
+  const std::string name = PreparedFileName(identity, checkpoint_id, checksum);
+  if (!FileExists(fs_, JoinPath(dir_, name))) return std::optional<PreparedCheckpoint>();
+  auto p = Load(name);
+  if (absl::IsNotFound(p.status())) return std::optional<PreparedCheckpoint>();  // swept meanwhile
+  if (!p.ok()) return p.status();
+  return std::optional<PreparedCheckpoint>(std::move(*p));
+}
+
+absl::StatusOr<std::vector<uint64_t>> PreparedCheckpoints::ChecksumsOf(std::string_view identity,
+                                                                       int64_t checkpoint_id) {
+  const std::string prefix = PreparedFilePrefix(identity, checkpoint_id);
+  ASSIGN_OR_RETURN(std::vector<std::string> names, List());
+  std::vector<uint64_t> out;
+  for (const auto& n : names) {
+    if (n.size() != prefix.size() + 16 || n.compare(0, prefix.size(), prefix) != 0) continue;
+    ASSIGN_OR_RETURN(uint64_t c, ParseChecksumHex(std::string_view(n).substr(prefix.size()), n));
+    out.push_back(c);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> PreparedCheckpoints::List() {
+  auto names = ListDir(fs_, dir_);
+  if (absl::IsNotFound(names.status())) return std::vector<std::string>();
+  if (!names.ok()) return names.status();
+  std::vector<std::string> out;
+  for (auto& n : *names) {
+    if (n.compare(0, std::string_view(kTmpPrefix).size(), kTmpPrefix) != 0) out.push_back(std::move(n));
+  }
+  return out;
+}
+
+absl::StatusOr<PreparedCheckpoint> PreparedCheckpoints::Create(const PreparedCheckpoint& p) {
+  if (p.parts.empty()) return absl::InvalidArgumentError("a prepared checkpoint names no checkpoint");
+  if (!FileExists(fs_, dir_)) {
+    absl::Status s = FromRocks(fs_->CreateDirIfMissing(dir_, rocksdb::IOOptions(), nullptr),
+                               "creating " + dir_);
+    RETURN_IF_ERROR(s);
+    RETURN_IF_ERROR(SyncDir(fs_, dir_.substr(0, dir_.rfind('/'))));
+  }
+  const std::string name =
+      PreparedFileName(p.identity, p.newest().checkpoint_id, p.newest().digest.checksum);
+  const std::string tmp = JoinPath(dir_, Cat(kTmpPrefix, RandomId()));
+  RETURN_IF_ERROR(WriteFileSynced(fs_, tmp, EncodePrepared(p)));
+  absl::Status s = LinkNoReplace(fs_, tmp, JoinPath(dir_, name));
+  RemoveFile(fs_, tmp).IgnoreError();
+  if (absl::IsAlreadyExists(s)) return Load(name);
+  RETURN_IF_ERROR(s);
+  RETURN_IF_ERROR(SyncDir(fs_, dir_));
+  return p;
+}
+
+absl::Status PreparedCheckpoints::Remove(const std::string& name) {
+  RETURN_IF_ERROR(RemoveFile(fs_, JoinPath(dir_, name)));
+  return SyncDir(fs_, dir_);
+}
+
+}  // namespace deltasidecar::table
