@@ -1,11 +1,13 @@
 """One Commit through any sidecar on a table root commits the sealed
 checkpoints of writers staged on other sidecars, in one snapshot per table:
-each sidecar turns a sealed checkpoint into table files under
-<root>/<table>/prepared/ in the background, and the committing sidecar
-publishes them (docs/protocol.md, Commit). Two real sidecar processes, A and
-B, share one table root."""
+each sidecar turns a sealed checkpoint into data files and a prepared
+checkpoint file <root>/<table>/prepared/<identity hash>-<checkpoint>-<checksum>
+in the background, and the committing sidecar publishes them
+(docs/protocol.md, Commit; docs/table-format.md §10.5). Two real sidecar
+processes, A and B, share one table root."""
 
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -32,28 +34,27 @@ def pair(sidecar_factory, deltactl_bin):
     return a, b, Deltactl(deltactl_bin, a.table_root)
 
 
-def prepared_files(root):
-    """Every file under <root>/<table>/prepared/ (relative paths)."""
-    base = root / T / "prepared"
-    return {str(p.relative_to(base)) for p in base.rglob("*") if p.is_file()} if base.is_dir() \
-        else set()
+def prepared_file(root, committable):
+    """The prepared checkpoint file of `committable`, or None."""
+    name = f"*-{committable.checkpoint_id:020d}-{committable.checksum:016x}"
+    found = [p for p in (Path(root) / T / "prepared").glob(name) if not p.name.startswith(".")]
+    return found[0] if found else None
 
 
-def wait_prepared(root, before, timeout=60):
-    """Waits until files other than `before` are under prepared/, and stay the
-    same for a moment (the background preparation is done); returns them."""
+def wait_prepared(root, committable, timeout=60):
+    """Waits until the sealing sidecar has prepared `committable`'s checkpoint in
+    the table root (its data files are written before the prepared file)."""
     deadline = time.monotonic() + timeout
-    seen, stable_since = None, None
-    while time.monotonic() < deadline:
-        now = prepared_files(root) - before
-        if now and now == seen:
-            if time.monotonic() - stable_since > 0.3:
-                return now
-        else:
-            seen, stable_since = now, time.monotonic()
+    while (found := prepared_file(root, committable)) is None:
+        assert time.monotonic() < deadline, (
+            f"checkpoint {committable.checkpoint_id} of {committable.writer_id} was not prepared "
+            f"in {Path(root) / T / 'prepared'} within {timeout} s")
         time.sleep(0.02)
-    raise AssertionError(f"no prepared checkpoint appeared under {root / T / 'prepared'} "
-                         f"within {timeout} s (there: {sorted(prepared_files(root))})")
+    return found
+
+
+def data_files(root):
+    return set((Path(root) / T / "data").glob("*.sst"))
 
 
 def appends(client):
@@ -114,10 +115,9 @@ def test_commit_from_the_files_alone_after_the_sealing_sidecar_died(pair):
     ea, eb = ca.register(T, WA).epoch, cb.register(T, WB).epoch
     commit_retrying(cb, [seal(ca, WA, ea, 1, [row(1)]), seal(cb, WB, eb, 1, [row(101)])])
 
-    before = prepared_files(a.table_root)
     a_rows = [row(i, "a2") for i in range(2, 60)]
     c2a = seal(ca, WA, ea, 2, a_rows)
-    wait_prepared(a.table_root, before)
+    wait_prepared(a.table_root, c2a)
     a.kill9()  # A sealed checkpoint 2 and wrote its files; it is gone now
     c2b = seal(cb, WB, eb, 2, [row(102)])
 
@@ -149,10 +149,9 @@ def test_a_committable_with_a_wrong_checksum_is_refused_and_changes_nothing(pair
     history = [(s.id, identities(s)) for s in cb.history(T)]
     expected = [row(1), row(101)]
 
-    before = prepared_files(a.table_root)
     c2a = seal(ca, WA, ea, 2, [row(2, "a2"), ("delete", {"id": 1})])
     c2b = seal(cb, WB, eb, 2, [row(102, "b2")])
-    wait_prepared(a.table_root, before)
+    wait_prepared(a.table_root, c2a)
     for which in ("remote", "local"):
         bad_a, bad_b = type(c2a)(), type(c2b)()
         bad_a.CopyFrom(c2a)
@@ -169,3 +168,97 @@ def test_a_committable_with_a_wrong_checksum_is_refused_and_changes_nothing(pair
     assert not resp.commits[0].already_committed
     assert identities(appends(cb)[-1]) == [(WA, 2), (WB, 2)]
     assert_tables_agree(cb, deltactl, T, [row(2, "a2"), row(101), row(102, "b2")])
+
+
+def test_commit_waits_for_files_the_sealing_sidecar_has_not_written(sidecar_factory, deltactl_bin):
+    """A dies after its seal, before its prepared checkpoint exists: a Commit
+    through B waits --prepared-wait, then answers UNAVAILABLE and publishes
+    nothing; once A is back, it prepares the checkpoint again and the same
+    Commit through B succeeds, once."""
+    a = sidecar_factory("a", env={"DELTA_SIDECAR_KILL_POINT": "prepare.after_files"})
+    b = sidecar_factory("b", start=False, args=["--prepared-wait", "1s"])
+    b.table_root = a.table_root
+    b.start()
+    ca, cb = a.client(), b.client()
+    cb.create_table(T, SCHEMA, KEY, buckets=4)
+    ea, eb = ca.register(T, WA).epoch, cb.register(T, WB).epoch
+    a_rows = [row(i, "a") for i in range(500)]
+    c1a = seal(ca, WA, ea, 1, a_rows)  # answered before the background preparation starts
+    assert a.proc.wait(timeout=60) != 0
+    assert "kill point prepare.after_files reached" in a.log()
+    assert prepared_file(a.table_root, c1a) is None
+    c1b = seal(cb, WB, eb, 1, [row(1000, "b")])
+
+    started = time.monotonic()
+    e = rpc_error(cb.commit, [c1a, c1b])
+    assert e.code() == grpc.StatusCode.UNAVAILABLE, (e.code(), e.details())
+    assert time.monotonic() - started >= 0.9
+    assert "not prepared in the table root yet" in e.details(), e.details()
+    assert appends(cb) == []
+
+    a.env.pop("DELTA_SIDECAR_KILL_POINT")
+    a.start()  # prepares what it sealed and did not prepare
+    resp = commit_retrying(cb, [c1a, c1b])
+    assert not resp.commits[0].already_committed
+    snaps = appends(cb)
+    assert [s.id for s in snaps] == [resp.commits[0].snapshot_id]
+    assert identities(snaps[0]) == [(WA, 1), (WB, 1)]
+    assert_tables_agree(cb, Deltactl(deltactl_bin, a.table_root), T, a_rows + [row(1000, "b")])
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "missing"])
+def test_a_damaged_remote_prepared_file_is_data_loss_and_nothing_commits(pair, damage):
+    a, b, deltactl = pair
+    ca, cb = a.client(), b.client()
+    ea, eb = ca.register(T, WA).epoch, cb.register(T, WB).epoch
+    c1b = seal(cb, WB, eb, 1, [row(1000, "b")])
+    wait_prepared(b.table_root, c1b)
+    before = data_files(a.table_root)
+    c1a = seal(ca, WA, ea, 1, [row(i, "a" * 500) for i in range(200)])
+    wait_prepared(a.table_root, c1a)
+    a.kill9()
+    mine = sorted(data_files(a.table_root) - before)
+    assert mine, "A's prepared checkpoint names no new data file"
+    if damage == "missing":
+        mine[0].unlink()
+    else:
+        with open(mine[0], "r+b") as f:
+            f.seek(100)
+            byte = f.read(1)
+            f.seek(100)
+            f.write(bytes([byte[0] ^ 0xFF]))
+    history = [s.id for s in cb.history(T)]
+    e = rpc_error(cb.commit, [c1a, c1b])
+    assert e.code() == grpc.StatusCode.DATA_LOSS, (e.code(), e.details())
+    assert [s.id for s in cb.history(T)] == history
+    assert deltactl.scan(T) == []
+
+
+@pytest.mark.parametrize("how", ["aborted", "dropped by a restore"])
+def test_a_checkpoint_its_sidecar_discarded_is_not_committed_elsewhere(pair, how):
+    """A sealed checkpoint that its sidecar no longer holds (aborted, or dropped
+    when the writer registered again with an older restored checkpoint) is not
+    committed through another sidecar either, although its prepared file is
+    still in the table root: FAILED_PRECONDITION (or UNAVAILABLE), never OK."""
+    a, b, deltactl = pair
+    ca, cb = a.client(), b.client()
+    ea = ca.register(T, WA).epoch
+    commit_retrying(cb, [seal(ca, WA, ea, 1, [row(1)])])
+    c2 = seal(ca, WA, ea, 2, [row(2, "discarded")])
+    wait_prepared(a.table_root, c2)
+    if how == "aborted":
+        ca.abort(T, WA, ea, 2)
+    else:
+        ca.register(T, WA, restored=1)
+    history = [s.id for s in cb.history(T)]
+    for name, client in (("A, which sealed it", ca), ("B", cb)):
+        try:
+            got = client.commit([c2]).commits[0]
+        except grpc.RpcError as e:
+            assert e.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.UNAVAILABLE), \
+                (name, e.code(), e.details())
+            continue
+        raise AssertionError(f"Commit through {name} of checkpoint 2 ({how}) answered OK: snapshot "
+                             f"{got.snapshot_id}, already_committed={got.already_committed}")
+    assert [s.id for s in cb.history(T)] == history
+    assert deltactl.scan(T) == [row(1)]

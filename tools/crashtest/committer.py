@@ -14,12 +14,15 @@ and whose model it settles with each answer.
 
 import bisect
 import time
+from pathlib import Path
 
 import grpc
 
 from deltasidecar import wire
 
 from errors import JobFailed, SidecarDown, Violation
+
+FENCED = grpc.StatusCode.FAILED_PRECONDITION
 
 # Codes a Commit is retried on as it is (docs/protocol.md, Commit): UNAVAILABLE
 # (also: a sealed checkpoint of another sidecar is not in the table root yet),
@@ -32,7 +35,8 @@ COMMIT_PATIENCE_S = 90
 
 
 class Committer:
-    def init_committer(self, rng):
+    def init_committer(self, rng, table):
+        self.table = table
         self.via_rng = rng                 # picks the committing sidecar when no step names one
         self.commits_sent = 0              # Commit calls of checkpoints (first tries)
         self.commits_remote = 0            # ... through a sidecar that sealed none of them
@@ -174,3 +178,60 @@ class Committer:
             done = {c for c in self.completed if c <= cid} - self.confirmed
             self.checkpoints_committed += len(done)
             self.confirmed |= done
+
+    # -- what must not commit ---------------------------------------------------------
+
+    def check_aborted(self, cid, committables, holders, via=None):
+        """After every writer aborted checkpoint `cid`: its committables must not
+        commit, together through `via` (default: a random sidecar), each alone
+        through the sidecar that sealed it (FAILED_PRECONDITION: it knows the
+        abort), and each alone through another sidecar, which may only know the
+        checkpoint from its prepared file in the table root (written before the
+        abort): FAILED_PRECONDITION, or UNAVAILABLE when it finds no file."""
+        hs = sorted({h[0] for h in holders})
+        via = self.pick_via(running_only=True) if via is None else via
+        self.expect_refused(f"Commit of aborted checkpoint {cid} of every writer", via,
+                            committables, hs, strict=False)
+        for c, h in zip(committables, holders):
+            self.expect_refused(f"Commit of aborted checkpoint {cid} of {c.writer_id}", h[0], [c],
+                                [h[0]], strict=True)
+            if len(self.cluster) > 1:
+                other = (h[0] + 1) % len(self.cluster)
+                self.expect_refused(f"Commit of aborted checkpoint {cid} of {c.writer_id} (sealed "
+                                    f"on {self.cluster[h[0]].name})", other, [c], [h[0]],
+                                    strict=False)
+
+    def expect_refused(self, what, via, committables, holders, strict):
+        """A Commit through `via` that must not succeed: FAILED_PRECONDITION, or
+        (not `strict`) a retryable answer to its one attempt."""
+        what = f"{what} through {self.cluster[via].name}"
+        try:
+            resp = self.commit_call(via, committables, holders, retry=False)
+        except SidecarDown:
+            raise
+        except JobFailed as e:
+            if strict:
+                raise Violation(f"{what}: {e}, expected FAILED_PRECONDITION") from None
+            self.log(f"{what}: {e}")
+            return
+        except grpc.RpcError as e:
+            if e.code() != FENCED:
+                raise Violation(f"{what} got {e.code().name} ({e.details()}), expected "
+                                f"FAILED_PRECONDITION") from None
+            return
+        tc = resp.commits[0]
+        raise Violation(f"{what} answered OK: snapshot {tc.snapshot_id}, already_committed="
+                        f"{tc.already_committed}")
+
+    def await_prepared(self, committables, timeout=60):
+        """Waits for the prepared checkpoint file of each committable
+        (docs/table-format.md §10.5: prepared/<identity hash>-<id>-<checksum>)."""
+        prepared = Path(self.cluster.table_root) / self.table / "prepared"
+        deadline = time.monotonic() + timeout
+        for c in committables:
+            name = f"*-{c.checkpoint_id:020d}-{c.checksum:016x}"
+            while not [p for p in prepared.glob(name) if not p.name.startswith(".")]:
+                if time.monotonic() > deadline:
+                    raise Violation(f"checkpoint {c.checkpoint_id} of {c.writer_id} was not "
+                                    f"prepared in {prepared} within {timeout} s")
+                time.sleep(0.01)

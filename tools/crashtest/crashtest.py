@@ -149,7 +149,8 @@ def run_step(job, step):
                        complete=step.get("complete", True), abort=step.get("abort", False),
                        kill_during=step.get("kill_during"), after_ms=step.get("after_ms", 0),
                        via=sidecar_of(job, step, "via"),
-                       kill_sidecar=sidecar_of(job, step, "kill_sidecar"))
+                       kill_sidecar=sidecar_of(job, step, "kill_sidecar"),
+                       await_prepared=step.get("await_prepared", False))
     elif op == "arm":
         job.arm(f"{step['point']}:{step.get('hit', 1)}", step.get("sidecar", 0))
     elif op == "kill":
@@ -218,7 +219,8 @@ def list_kill_points(bin_dir):
 
 def make_job(args, workdir, seed, writers, keys, sidecars, log, placement=None):
     extra = ["--compaction-trigger-files", "3", "--retain-min-snapshots",
-             str(args.retain_min_snapshots), "--retain-max-age", "0s"]
+             str(args.retain_min_snapshots), "--retain-max-age", "0s",
+             "--prepared-wait", args.prepared_wait]
     cluster = replay.Cluster(args.bin_dir, workdir, sidecars, extra_args=extra)
     deltactl_bin = Path(args.bin_dir) / "deltactl"
 
@@ -267,6 +269,9 @@ def main(argv=None):
                     help="the sidecars' --retain-min-snapshots (default 4; with --retain-max-age 0s "
                          "and compaction after 3 files, so that compaction and expiry, and their kill "
                          "points, happen within a few checkpoints)")
+    ap.add_argument("--prepared-wait", default="2s",
+                    help="the sidecars' --prepared-wait: how long a Commit waits for another "
+                         "sidecar's prepared checkpoint before it answers UNAVAILABLE (default 2s)")
     ap.add_argument("-v", "--verbose", action="store_true", help="log every step")
     args = ap.parse_args(argv)
     if args.sidecars < 1:

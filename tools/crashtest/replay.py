@@ -108,7 +108,7 @@ class Job(Committer):
         self.moves = 0
         self.kill_points_hit = set()
         self.checkpoints_committed = 0
-        self.init_committer(random.Random(f"{seed}:via"))
+        self.init_committer(random.Random(f"{seed}:via"), TABLE)
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -272,10 +272,13 @@ class Job(Committer):
                 stream.cancel()
 
     def checkpoint(self, lose_answer=False, retries=0, complete=True, abort=False,
-                   kill_during=None, after_ms=0, via=None, kill_sidecar=None):
+                   kill_during=None, after_ms=0, via=None, kill_sidecar=None,
+                   await_prepared=False):
         """PrepareCommit on every writer; when all prepared: complete, then one
         Commit of every writer's committable through sidecar `via` (default: one
-        picked at random).
+        picked at random). With `await_prepared`, first waits until every sealed
+        checkpoint of the round is prepared in the table root (its sidecar
+        wrote it in the background), so that what follows finds it there.
 
         kill_during="prepare" or "commit" SIGKILLs a sidecar `after_ms` after
         the first PrepareCommit (writer 0's sidecar) or the Commit was sent
@@ -299,8 +302,10 @@ class Job(Committer):
             if c.checkpoint_id != cid or c.epoch != self.epochs[w]:
                 raise Violation(f"PrepareCommit({cid}) of writer {w} answered {c}")
         self.ledger.prepared(committables)
+        if await_prepared:
+            self.await_prepared(committables)
         if abort:
-            self.abort(cid, committables, holders)
+            self.abort(cid, committables, holders, via)
             return
         if not complete:
             return
@@ -311,47 +316,16 @@ class Job(Committer):
         self.commit(cid, items, lose_answer=lose_answer, retries=retries, via=via,
                     kill=kill_sidecar, kill_after_ms=after_ms if kill_during == "commit" else None)
 
-    def abort(self, cid, committables, holders):
+    def abort(self, cid, committables, holders, via=None):
         """The checkpoint is declined (another operator failed it): abort it
-        everywhere; a Commit of the aborted committables must then be refused:
-        FAILED_PRECONDITION from the sidecar that sealed each, and no OK from
-        the one Commit of all of them through any sidecar (which may instead
-        answer that some of their files are not in the table root: UNAVAILABLE).
-        The job then restores from the last completed checkpoint."""
+        everywhere; a Commit of the aborted committables must then be refused
+        (Committer.check_aborted). The job then restores from the last
+        completed checkpoint."""
         for w in range(self.n):
             i = self.place[w]
             self.call(i, self.clients[i].abort, TABLE, self.writer_id(w), self.epochs[w], cid)
         self.failed = True
-        via = self.pick_via(running_only=True)
-        hs = sorted({h[0] for h in holders})
-        try:
-            resp = self.commit_call(via, committables, hs, retry=False)
-            raise Violation(f"Commit of aborted checkpoint {cid} of every writer through "
-                            f"{self.cluster[via].name} answered OK: snapshot "
-                            f"{resp.commits[0].snapshot_id}, already_committed="
-                            f"{resp.commits[0].already_committed}")
-        except SidecarDown:
-            raise
-        except JobFailed as e:
-            self.log(f"Commit of aborted checkpoint {cid} through {self.cluster[via].name}: {e}")
-        except grpc.RpcError as e:
-            if e.code() != FENCED:
-                raise Violation(f"Commit of aborted checkpoint {cid} through "
-                                f"{self.cluster[via].name} got {e.code().name} ({e.details()}), "
-                                f"expected FAILED_PRECONDITION")
-        for w in range(self.n):
-            i = holders[w][0]
-            try:
-                resp = self.call(i, self.clients[i].commit, [committables[w]])
-            except grpc.RpcError as e:
-                if e.code() != FENCED:
-                    raise Violation(f"Commit of aborted checkpoint {cid} of writer {w} got "
-                                    f"{e.code().name} ({e.details()}), expected FAILED_PRECONDITION")
-                continue
-            tc = resp.commits[0]
-            desc = self.ledger.describe(committables[w], self.name_gen(holders[w]))
-            raise Violation(f"Commit of aborted checkpoint {cid} ({desc}) answered OK: snapshot "
-                            f"{tc.snapshot_id}, already_committed={tc.already_committed}")
+        self.check_aborted(cid, committables, holders, via)
 
     def killing(self, i, after_ms, method, request):
         """Sends `request` to sidecar i, SIGKILLs it after `after_ms`, returns the
@@ -509,11 +483,21 @@ class Job(Committer):
         """Restores the job while keeping the old epochs, then lets the old tasks try to
         write, seal and commit: every call must be FENCED and change nothing. A
         writer that moved is also tried on the sidecar it left, with the epoch it
-        had there: its PrepareCommit must be FENCED."""
+        had there: its PrepareCommit must be FENCED. The old tasks had also sealed
+        a checkpoint that never completed and that the restore dropped: its
+        Commit, through every sidecar, must not succeed either, although its
+        prepared files may still be in the table root."""
         old_epochs = list(self.epochs)
         old_last = self.last_completed
+        orphans = [] if self.failed else self.orphan_checkpoint()
         self.recover("latest")
         before = self.table_rows()
+        for i, c in orphans:
+            for j in range(len(self.cluster)):
+                self.expect_refused(f"a zombie's Commit of checkpoint {c.checkpoint_id} of "
+                                    f"{c.writer_id} (sealed on {self.cluster[i].name} with epoch "
+                                    f"{c.epoch}, dropped by the restore)", j, [c], [i],
+                                    strict=(j == i))
         for w in range(self.n):
             i = self.place[w]
             client = self.clients[i]
@@ -543,6 +527,19 @@ class Job(Committer):
                                unsealed_lost_ok=True)
         if self.table_rows() != before:
             raise Violation("a fenced zombie changed the table")
+
+    def orphan_checkpoint(self):
+        """Every writer writes a little and seals one more checkpoint, which never
+        completes (the job fails during it); returns [(sidecar, committable)] once
+        each is prepared in the table root."""
+        self.write(20)
+        cid = self.next_checkpoint
+        self.next_checkpoint += 1
+        out = [(self.place[w], self.call(self.place[w], self.clients[self.place[w]].prepare, TABLE,
+                                         self.writer_id(w), self.epochs[w], cid))
+               for w in range(self.n)]
+        self.await_prepared([c for _, c in out])
+        return out
 
     def expect_fenced(self, what, fn, unsealed_lost_ok=False):
         """`fn` must fail FAILED_PRECONDITION (or, with unsealed_lost_ok, ABORTED
