@@ -62,7 +62,25 @@ absl::StatusOr<Registration> CommitProtocol::Register(const std::string& table_n
   const WriterKey key{table_name, writer_id};
   absl::MutexLock stripe(&writer_stripes_[StripeOf(table_name, writer_id)]);
   ASSIGN_OR_RETURN(Incarnation chosen, ChooseIncarnation(*table, key, restored));
-  return store_->Register(key, restored, chosen.table_last_committed, chosen.incarnation);
+  auto before = store_->Lookup(key);
+  if (!before.ok() && !absl::IsNotFound(before.status())) return before.status();
+  ASSIGN_OR_RETURN(Registration reg,
+                   store_->Register(key, restored, chosen.table_last_committed, chosen.incarnation));
+  if (before.ok()) {
+    // What the restore dropped must not be committed from the table root.
+    RETURN_IF_ERROR(table->prepared().RemoveFrom(before->table_writer_id, restored ? *restored + 1 : 0));
+  }
+  return reg;
+}
+
+absl::Status CommitProtocol::Abort(const std::string& table_name, const std::string& writer_id,
+                                   int64_t epoch, int64_t checkpoint_id) {
+  ASSIGN_OR_RETURN(auto table, tables_(table_name));
+  const WriterKey key{table_name, writer_id};
+  absl::MutexLock stripe(&writer_stripes_[StripeOf(table_name, writer_id)]);
+  RETURN_IF_ERROR(store_->Abort(key, epoch, checkpoint_id));
+  ASSIGN_OR_RETURN(auto reg, store_->Lookup(key));
+  return table->prepared().RemoveFrom(reg.table_writer_id, checkpoint_id);
 }
 
 absl::StatusOr<CommitProtocol::Incarnation> CommitProtocol::ChooseIncarnation(
@@ -236,15 +254,18 @@ absl::Status CommitProtocol::PlanRemote(table::Table& table, const std::string& 
       plan->remote.push_back(std::move(*p));
       return absl::OkStatus();
     }
-    ASSIGN_OR_RETURN(auto others, table.prepared().ChecksumsOf(identity, newest->checkpoint_id));
-    if (!others.empty()) {
-      return absl::FailedPreconditionError(Cat(
-          "committable for checkpoint ", newest->checkpoint_id, " of ", WriterName(key),
-          " does not match its prepared checkpoint (checksum ", newest->checksum, " vs ",
-          others.front(), ")"));
-    }
     if (absl::Now() >= deadline) break;
     absl::SleepFor(absl::Milliseconds(20));
+  }
+  // Another prepared version of the checkpoint may be an abandoned attempt
+  // (sealed, never completed, then the id reused after a restore), so it is
+  // only the answer once the wait is over.
+  ASSIGN_OR_RETURN(auto others, table.prepared().ChecksumsOf(identity, newest->checkpoint_id));
+  if (!others.empty()) {
+    return absl::FailedPreconditionError(Cat(
+        "committable for checkpoint ", newest->checkpoint_id, " of ", WriterName(key),
+        " does not match its prepared checkpoint (checksum ", newest->checksum, " vs ",
+        others.front(), ")"));
   }
   return absl::UnavailableError(Cat(
       "checkpoint ", newest->checkpoint_id, " of ", WriterName(key), " (as '", identity,

@@ -94,6 +94,10 @@ class CommitProtocol {
                                         std::optional<int64_t> restored);
   absl::StatusOr<SealedCheckpoint> Seal(const std::string& table, const std::string& writer_id,
                                         int64_t epoch, int64_t checkpoint_id);
+  // Drops sealed checkpoint `checkpoint_id` (or the open batches) as the
+  // store's Abort does, and the prepared checkpoints that name it.
+  absl::Status Abort(const std::string& table, const std::string& writer_id, int64_t epoch,
+                     int64_t checkpoint_id);
   // Prepares the writer's sealed, uncommitted checkpoints that are not
   // prepared yet, in order, while this store's claim is the writer's newest
   // (a fenced writer has nothing to prepare: OK). What a background thread

@@ -184,8 +184,9 @@ absl::StatusOr<CommittableRef> SidecarServer::PrepareCommit(const std::string& t
 absl::Status SidecarServer::Abort(const std::string& table_name, const std::string& writer_id,
                                   int64_t epoch, int64_t checkpoint_id) {
   RETURN_IF_ERROR(table::ValidateTableName(table_name));
-  absl::Status s = store_->Abort({table_name, writer_id}, epoch, checkpoint_id);
+  absl::Status s = protocol_.Abort(table_name, writer_id, epoch, checkpoint_id);
   if (!s.ok()) return Refused("Abort", {table_name, writer_id}, epoch, std::move(s));
+  preparer_.Queue(table_name, writer_id);  // later seals, whose prepared files named it
   events_->Info("abort", {{"table", table_name}, {"writer", writer_id}, {"epoch", epoch},
                           {"checkpoint", checkpoint_id}});
   return s;

@@ -180,6 +180,22 @@ absl::StatusOr<PreparedCheckpoint> PreparedCheckpoints::Create(const PreparedChe
   return p;
 }
 
+absl::Status PreparedCheckpoints::RemoveFrom(std::string_view identity, int64_t checkpoint_id) {
+  const std::string hash = PreparedFilePrefix(identity, 0).substr(0, 33);  // "<32 hex>-"
+  ASSIGN_OR_RETURN(std::vector<std::string> names, List());
+  bool removed = false;
+  for (const auto& n : names) {
+    if (n.size() != hash.size() + 20 + 1 + 16 || n.compare(0, hash.size(), hash) != 0) continue;
+    int64_t cp = 0;
+    if (!absl::SimpleAtoi(AV(std::string_view(n).substr(hash.size(), 20)), &cp) || cp < checkpoint_id) {
+      continue;
+    }
+    RETURN_IF_ERROR(RemoveFile(fs_, JoinPath(dir_, n)));
+    removed = true;
+  }
+  return removed ? SyncDir(fs_, dir_) : absl::OkStatus();
+}
+
 absl::Status PreparedCheckpoints::Remove(const std::string& name) {
   return RemoveFile(fs_, JoinPath(dir_, name));
 }

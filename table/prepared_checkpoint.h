@@ -87,6 +87,12 @@ class PreparedCheckpoints {
   // (committing it again is already done; the sweep removes it).
   absl::Status Remove(const std::string& name);
 
+  // Removes every prepared checkpoint of `identity` at or above
+  // `checkpoint_id`: its staged data was dropped (an abort, a restore), so
+  // none of them (later ones name it as an earlier part) may be committed.
+  // Synced: a removal that a crash undid could publish dropped rows.
+  absl::Status RemoveFrom(std::string_view identity, int64_t checkpoint_id);
+
   const std::string& dir() const { return dir_; }
 
  private:
