@@ -59,11 +59,13 @@ def loadgen_bin():
 
 @pytest.fixture
 def sidecar_factory(sidecar_bin, tmp_path):
-    """make(name="sc", listen=None, env=None, start=True) -> SidecarProcess; stopped at teardown."""
+    """make(name="sc", listen=None, env=None, start=True, args=()) -> SidecarProcess; stopped
+    at teardown."""
     made = []
 
-    def make(name="sc", listen=None, env=None, start=True):
-        sc = sidecar_api.SidecarProcess(sidecar_bin, tmp_path / name, listen=listen, env=env)
+    def make(name="sc", listen=None, env=None, start=True, args=()):
+        sc = sidecar_api.SidecarProcess(sidecar_bin, tmp_path / name, listen=listen, env=env,
+                                        args=args)
         made.append(sc)
         if start:
             sc.start()

@@ -27,9 +27,10 @@ def free_port():
 
 
 class SidecarProcess:
-    """A delta-sidecar on its own data dir and table root; restartable on the same dirs."""
+    """A delta-sidecar on its own data dir and table root; restartable on the same dirs.
+    `args`: more command-line flags."""
 
-    def __init__(self, binary, workdir, listen=None, env=None):
+    def __init__(self, binary, workdir, listen=None, env=None, args=()):
         self.binary = Path(binary)
         self.workdir = Path(workdir)
         self.data_dir = self.workdir / "data"
@@ -37,6 +38,7 @@ class SidecarProcess:
         self.listen = listen or f"127.0.0.1:{free_port()}"
         self.log_path = self.workdir / "sidecar.log"
         self.env = dict(os.environ, **(env or {}))
+        self.args = list(args)
         self.proc = None
         self._stopped_by_us = False
         self.starts = 0
@@ -52,7 +54,7 @@ class SidecarProcess:
                                    timeout=30)
         sep = "_" if "--data_dir" in help_text.stdout + help_text.stderr else "-"
         return [str(self.binary), "--listen", self.listen, f"--data{sep}dir", str(self.data_dir),
-                f"--table{sep}root", str(self.table_root)]
+                f"--table{sep}root", str(self.table_root), *self.args]
 
     def start(self, timeout=30):
         assert self.proc is None or self.proc.poll() is not None, "already running"

@@ -3,8 +3,11 @@
   crashtest.py --cycles N --seed S           random crash/recover cycles
   crashtest.py --scenario FILE...            replay scenario files (JSON or YAML)
 
-Each random cycle makes some healthy progress, then crashes a sidecar
-(SIGKILL during writes, a seal or a commit, or at a named kill point),
+Writers are spread over several sidecars on one table root, and every
+checkpoint is committed by ONE Commit of all writers' committables through
+any one sidecar. Each random cycle makes some healthy progress, then crashes
+a sidecar (SIGKILL during writes, a seal or a commit, or at a named kill
+point, also in the background preparation of a sealed checkpoint),
 sometimes replaces a sidecar's data dir with an empty one, then restores the
 job the way Flink does (sometimes from an older savepoint, sometimes with
 writers moved to another sidecar on the same table root), sometimes adds a
@@ -38,23 +41,35 @@ import grpc  # noqa: E402
 import replay  # noqa: E402
 
 # Kill points the sidecar reaches on its request path, and the steps that drive
-# the job there. Background points (compaction, expiry) are driven by commits.
-def drive_steps(point, rng):
+# the job there when the point is armed on sidecar `target`. Background points:
+# prepare.* run on the sidecar that sealed, right after each seal (its
+# checkpoint is then committed through a random sidecar); compaction.* and
+# expire.* on the committing sidecar, after commits.
+def drive_steps(point, rng, target):
     ops = rng.randint(40, 200)
-    if point == "stage.after_write":
+    if point.startswith("stage."):
         return [{"op": "write", "ops": ops}]
-    if point in ("seal.before_write", "seal.after_write", "commit.mid_data_files",
-                 "commit.after_data_files", "commit.after_publish", "commit.after_bookkeeping"):
+    if point.startswith("seal."):
         return [{"op": "write", "ops": ops}, {"op": "checkpoint"}]
-    if point == "register.after_write":
+    if point.startswith("prepare."):
+        return [{"op": "write", "ops": ops}, {"op": "checkpoint"},
+                {"op": "write", "ops": rng.randint(10, 100)}, {"op": "checkpoint"}]
+    if point.startswith("commit."):
+        return [{"op": "write", "ops": ops}, {"op": "checkpoint", "via": target}]
+    if point.startswith("register."):
         return [{"op": "fail_job"}]
-    if point == "abort.after_write":
+    if point.startswith("abort."):
         return [{"op": "write", "ops": ops}, {"op": "checkpoint", "abort": True}]
     # compaction.*, expire.midway: enough commits to make maintenance run.
     steps = []
     for _ in range(12):
-        steps += [{"op": "write", "ops": rng.randint(10, 60)}, {"op": "checkpoint"}]
+        steps += [{"op": "write", "ops": rng.randint(10, 60)}, {"op": "checkpoint", "via": target}]
     return steps
+
+
+def on_committing_sidecar(point):
+    """Kill points reached by the sidecar a Commit goes through, not by the writer's."""
+    return point.startswith(("commit.", "compaction.", "expire."))
 
 
 def random_cycle(seed, cycle, kill_points, faults, placement):
@@ -66,7 +81,7 @@ def random_cycle(seed, cycle, kill_points, faults, placement):
     for _ in range(rng.randint(0, 2)):
         steps.append({"op": "write", "ops": rng.randint(20, 200)})
         steps.append({"op": "checkpoint", "lose_answer": rng.random() < 0.2,
-                      "retries": rng.choice([0, 0, 0, 1, 5])})
+                      "retries": rng.choice([0, 0, 0, 1, 5]), "via": rng.randrange(sidecars)})
     crash = rng.choice(["write", "prepare", "commit", "point", "point", "point"])
     kill = {"op": "kill"}  # a no-op when the crash already happened
     if crash == "write":
@@ -74,16 +89,24 @@ def random_cycle(seed, cycle, kill_points, faults, placement):
                       "kill_after_batches": rng.randint(1, 4)})
     elif crash in ("prepare", "commit"):
         steps.append({"op": "write", "ops": rng.randint(20, 300)})
-        steps.append({"op": "checkpoint", "kill_during": crash,
-                      "after_ms": round(rng.uniform(0, 8), 2)})
+        step = {"op": "checkpoint", "kill_during": crash, "after_ms": round(rng.uniform(0, 8), 2),
+                "via": rng.randrange(sidecars)}
+        if crash == "commit":
+            # The Commit goes through `via`; the sidecar killed may be another
+            # one (that sealed some of the checkpoint, or none of it).
+            step["kill_sidecar"] = kill["sidecar"] = rng.randrange(sidecars)
+        steps.append(step)
     else:
         point = rng.choice(kill_points)
-        target = placement[rng.randrange(writers)]
+        if on_committing_sidecar(point):
+            target = rng.randrange(sidecars)
+        else:
+            target = placement[rng.randrange(writers)]
         arm = {"op": "arm", "point": point, "hit": rng.choice([1, 1, 1, 2])}
         if sidecars > 1:
             arm["sidecar"] = kill["sidecar"] = target
         steps.append(arm)
-        steps += drive_steps(point, rng)
+        steps += drive_steps(point, rng, target)
     steps.append(kill)
     if rng.random() < faults["wipe_rate"]:
         # The pod comes back without its staging volume: the crashed sidecar's,
@@ -124,7 +147,10 @@ def run_step(job, step):
     elif op == "checkpoint":
         job.checkpoint(lose_answer=step.get("lose_answer", False), retries=step.get("retries", 0),
                        complete=step.get("complete", True), abort=step.get("abort", False),
-                       kill_during=step.get("kill_during"), after_ms=step.get("after_ms", 0))
+                       kill_during=step.get("kill_during"), after_ms=step.get("after_ms", 0),
+                       via=sidecar_of(job, step, "via"),
+                       kill_sidecar=sidecar_of(job, step, "kill_sidecar"),
+                       await_prepared=step.get("await_prepared", False))
     elif op == "arm":
         job.arm(f"{step['point']}:{step.get('hit', 1)}", step.get("sidecar", 0))
     elif op == "kill":
@@ -156,6 +182,15 @@ def run_step(job, step):
         raise ValueError(f"unknown step op {op!r}")
 
 
+def sidecar_of(job, step, field):
+    """The sidecar `step` names in `field`, or None."""
+    i = step.get(field)
+    if i is not None and not 0 <= i < len(job.cluster):
+        raise ValueError(f"step {json.dumps(step)}: {field} {i}, but there are "
+                         f"{len(job.cluster)} sidecars")
+    return i
+
+
 def run_steps(job, steps, executed):
     for step in steps:
         executed.append(step)
@@ -182,9 +217,10 @@ def list_kill_points(bin_dir):
     return [line.split()[0] for line in out.splitlines() if line.strip()]
 
 
-def make_job(args, workdir, seed, writers, keys, sidecars, log):
+def make_job(args, workdir, seed, writers, keys, sidecars, log, placement=None):
     extra = ["--compaction-trigger-files", "3", "--retain-min-snapshots",
-             str(args.retain_min_snapshots), "--retain-max-age", "0s"]
+             str(args.retain_min_snapshots), "--retain-max-age", "0s",
+             "--prepared-wait", args.prepared_wait]
     cluster = replay.Cluster(args.bin_dir, workdir, sidecars, extra_args=extra)
     deltactl_bin = Path(args.bin_dir) / "deltactl"
 
@@ -195,7 +231,8 @@ def make_job(args, workdir, seed, writers, keys, sidecars, log):
             raise replay.Violation(f"deltactl {' '.join(map(str, a))} failed: {p.stderr.strip()}")
         return p.stdout
 
-    return replay.Job(cluster, deltactl, seed=seed, writers=writers, keys=keys, log=log)
+    return replay.Job(cluster, deltactl, seed=seed, writers=writers, keys=keys, log=log,
+                      placement=placement)
 
 
 
@@ -215,8 +252,8 @@ def main(argv=None):
     ap.add_argument("--require-all-kill-points", action="store_true",
                     help="with --scenario: fail unless every kill point was hit")
     ap.add_argument("--sidecars", type=int, default=2,
-                    help="random mode: sidecars on one table root, writers start on sidecar 0 "
-                         "(default 2; scenarios say their own, default 1)")
+                    help="random mode: sidecars on one table root, writers spread over them "
+                         "round-robin (default 2; scenarios say their own, default 1)")
     ap.add_argument("--wipe-rate", type=float, default=0.15,
                     help="random mode: share of cycles that replace a sidecar's data dir with an "
                          "empty one (default 0.15; 0 disables)")
@@ -232,6 +269,9 @@ def main(argv=None):
                     help="the sidecars' --retain-min-snapshots (default 4; with --retain-max-age 0s "
                          "and compaction after 3 files, so that compaction and expiry, and their kill "
                          "points, happen within a few checkpoints)")
+    ap.add_argument("--prepared-wait", default="2s",
+                    help="the sidecars' --prepared-wait: how long a Commit waits for another "
+                         "sidecar's prepared checkpoint before it answers UNAVAILABLE (default 2s)")
     ap.add_argument("-v", "--verbose", action="store_true", help="log every step")
     args = ap.parse_args(argv)
     if args.sidecars < 1:
@@ -244,7 +284,8 @@ def main(argv=None):
     work_root = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="crashtest-"))
     kill_points = list_kill_points(args.bin_dir)
     totals = {"kills": 0, "recoveries": 0, "committed": 0, "violations": 0, "cycles": 0,
-              "wipes": 0, "moves": 0}
+              "wipes": 0, "moves": 0, "commits_sent": 0, "commits_remote": 0,
+              "commits_spanning": 0}
     hit = set()
     ok = True
     started = time.monotonic()
@@ -255,7 +296,8 @@ def main(argv=None):
                 workdir = work_root / Path(path).stem
                 shutil.rmtree(workdir, ignore_errors=True)
                 job = make_job(args, workdir, sc.get("seed", 1), sc.get("writers", 2),
-                               sc.get("keys", 200), sc.get("sidecars", 1), log)
+                               sc.get("keys", 200), sc.get("sidecars", 1), log,
+                               placement=sc.get("placement"))
                 executed = []
                 try:
                     job.setup()
@@ -268,7 +310,8 @@ def main(argv=None):
                     report(path, None, executed, e, job, work_root)
                 finally:
                     job.cluster.kill_all()
-                for k in ("kills", "recoveries", "wipes", "moves"):
+                for k in ("kills", "recoveries", "wipes", "moves", "commits_sent",
+                          "commits_remote", "commits_spanning"):
                     totals[k] += getattr(job, k)
                 totals["committed"] += job.checkpoints_committed
                 totals["cycles"] += 1
@@ -288,7 +331,8 @@ def main(argv=None):
                   f"{args.move_rate if args.sidecars > 1 else 0}")
             workdir = work_root / f"seed-{seed}"
             shutil.rmtree(workdir, ignore_errors=True)
-            job = make_job(args, workdir, seed, args.writers, args.keys, args.sidecars, log)
+            job = make_job(args, workdir, seed, args.writers, args.keys, args.sidecars, log,
+                           placement=[w % args.sidecars for w in range(args.writers)])
             job.setup()
             executed = []  # every step of the run: replaying them all reproduces it
             try:
@@ -303,7 +347,8 @@ def main(argv=None):
                     totals["cycles"] += 1
             finally:
                 job.cluster.kill_all()
-            for k in ("kills", "recoveries", "wipes", "moves"):
+            for k in ("kills", "recoveries", "wipes", "moves", "commits_sent",
+                      "commits_remote", "commits_spanning"):
                 totals[k] = getattr(job, k)
             totals["committed"] = job.checkpoints_committed
             hit = job.kill_points_hit
@@ -316,6 +361,9 @@ def main(argv=None):
             shutil.rmtree(work_root, ignore_errors=True)
         elif not ok:
             print(f"crashtest: directories kept in {work_root}", file=sys.stderr)
+    print(f"crashtest: commits={totals['commits_sent']} (each one Commit per checkpoint): "
+          f"{totals['commits_spanning']} of seals on two or more sidecars, "
+          f"{totals['commits_remote']} through a sidecar that sealed none of them")
     cycles = totals["cycles"]  # scenarios run, or random cycles completed without a violation
     print(f"crashtest: cycles={cycles} kills={totals['kills']} recoveries={totals['recoveries']} "
           f"committed_checkpoints={totals['committed']} wipes={totals['wipes']} "
@@ -330,7 +378,8 @@ def report(path, seed_cycle, executed, error, job, work_root):
     if not isinstance(error, replay.Violation):
         traceback.print_exception(error, file=sys.stderr)
     scenario = {"seed": job.seed, "writers": job.n, "keys": job.keys_per_writer * job.n,
-                "sidecars": len(job.cluster), "steps": executed}
+                "sidecars": len(job.cluster), "placement": job.initial_placement,
+                "steps": executed}
     out = Path(work_root) / "failed-scenario.json"
     out.write_text(json.dumps(scenario, indent=1) + "\n")
     print(f"crashtest: fault schedule ({len(executed)} steps, the last one failed) written to {out}; "

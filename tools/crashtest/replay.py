@@ -7,11 +7,12 @@ placed on one of the cluster's sidecars (the sidecar of its TaskManager) and
 writes, seals and aborts there. A checkpoint is PrepareCommit on every
 writer; when all prepared, the checkpoint is complete and its committables
 (with the sidecar that sealed each) go into the job's checkpoint state; then
-Commit is called (notifyCheckpointComplete), once per sidecar that holds
-some of the checkpoint's seals. A failure restores every writer from a
-completed checkpoint: RegisterWriter(restored=K) on its sidecar, re-commit of
-K's committables and of what the sidecars report pending, replay of the
-source from K's positions. That is Flink's contract for a two-phase sink.
+ONE Commit of all of them goes through any one sidecar (committer.py,
+notifyCheckpointComplete). A failure restores every writer from a
+completed checkpoint: RegisterWriter(restored=K) on its sidecar, one
+re-commit of K's committables and of what the sidecars report pending, replay
+of the source from K's positions. That is Flink's contract for a two-phase
+sink.
 
 The model is independent of the sidecar: the expected table is the source's
 ops folded, per writer, in the order its checkpoints were confirmed
@@ -43,6 +44,7 @@ from deltasidecar import wire  # noqa: E402
 from deltasidecar import rows as pr  # noqa: E402
 
 from cluster import Cluster, Sidecar  # noqa: E402,F401
+from committer import Committer  # noqa: E402
 from errors import JobFailed, SidecarDown, Violation  # noqa: E402,F401
 from identities import Ledger  # noqa: E402
 
@@ -61,11 +63,12 @@ def source_op(seed, writers, keys_per_writer, w, i):
     return "upsert", {"id": key, "name": f"w{w}-op{i}", "score": i * 0.5, "qty": i % 1000}
 
 
-class Job:
-    """The stream processor and its model; one instance per replay."""
+class Job(Committer):
+    """The stream processor and its model; one instance per replay. `placement`:
+    the sidecar each writer starts beside (default: all beside sidecar 0)."""
 
     def __init__(self, cluster, deltactl, seed=1, writers=2, keys=200, batch=50, buckets=4,
-                 log=None):
+                 log=None, placement=None):
         self.cluster = cluster
         self.deltactl = deltactl
         self.seed = seed
@@ -76,7 +79,11 @@ class Job:
         self.log = log or (lambda msg: None)
         self.clients = [None] * len(cluster)
         # Flink's side.
-        self.place = [0] * writers          # the sidecar each writer runs beside
+        self.place = list(placement or [0] * writers)  # the sidecar each writer runs beside
+        self.initial_placement = list(self.place)
+        if len(self.place) != writers or not all(0 <= i < len(cluster) for i in self.place):
+            raise ValueError(f"placement {self.place}: one sidecar (0-{len(cluster) - 1}) per "
+                             f"writer, {writers} writers")
         self.left = [None] * writers        # (sidecar, epoch there) a writer last moved away from
         self.registered_at = [None] * writers  # (sidecar, data-dir generation) of the last registration
         self.epochs = [0] * writers
@@ -101,6 +108,7 @@ class Job:
         self.moves = 0
         self.kill_points_hit = set()
         self.checkpoints_committed = 0
+        self.init_committer(random.Random(f"{seed}:via"), TABLE)
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -172,6 +180,7 @@ class Job:
 
     def arm(self, spec, i=0):
         """Restarts sidecar i (cleanly) with kill point `spec` ("name" or "name:n") armed."""
+        self.note_death_if_dead(i)
         if self.failed:
             return
         self.stop_sidecar(i)
@@ -188,15 +197,21 @@ class Job:
         return [p for p in (sc.kill_point_hit() for sc in self.cluster) if p]
 
     def kill(self, i=0):
-        """SIGKILL sidecar i from outside, now."""
+        """SIGKILL sidecar i from outside, now (if it already died, e.g. at a kill
+        point in the background, its death is noted)."""
         if self.cluster[i].running():
             self.cluster[i].kill9()
+        self.note_death_if_dead(i)
+
+    def note_death_if_dead(self, i):
+        if self.cluster[i].proc is not None and not self.cluster[i].running():
             self.note_death(i)
 
     def start_stopped(self):
         """Starts every sidecar that is down (its pod restarts)."""
         for i, sc in enumerate(self.cluster):
             if not sc.running():
+                self.note_death_if_dead(i)
                 sc.start()
                 self.connect(i)
 
@@ -257,12 +272,17 @@ class Job:
                 stream.cancel()
 
     def checkpoint(self, lose_answer=False, retries=0, complete=True, abort=False,
-                   kill_during=None, after_ms=0):
-        """PrepareCommit on every writer; when all prepared: complete, then Commit.
+                   kill_during=None, after_ms=0, via=None, kill_sidecar=None,
+                   await_prepared=False):
+        """PrepareCommit on every writer; when all prepared: complete, then one
+        Commit of every writer's committable through sidecar `via` (default: one
+        picked at random). With `await_prepared`, first waits until every sealed
+        checkpoint of the round is prepared in the table root (its sidecar
+        wrote it in the background), so that what follows finds it there.
 
         kill_during="prepare" or "commit" SIGKILLs a sidecar `after_ms` after
-        the first PrepareCommit (writer 0's sidecar) or the first Commit was
-        sent, whether it answered or not.
+        the first PrepareCommit (writer 0's sidecar) or the Commit was sent
+        (sidecar `kill_sidecar`, default `via`), whether it answered or not.
         """
         cid = self.next_checkpoint
         self.next_checkpoint += 1
@@ -281,8 +301,11 @@ class Job:
         for w, c in enumerate(committables):
             if c.checkpoint_id != cid or c.epoch != self.epochs[w]:
                 raise Violation(f"PrepareCommit({cid}) of writer {w} answered {c}")
+        self.ledger.prepared(committables)
+        if await_prepared:
+            self.await_prepared(committables)
         if abort:
-            self.abort(cid, committables, holders)
+            self.abort(cid, committables, holders, via)
             return
         if not complete:
             return
@@ -290,109 +313,28 @@ class Job:
                                "holders": holders}
         self.last_completed = cid
         items = [(holders[w], w, committables[w]) for w in range(self.n)]
-        self.commit(cid, items, lose_answer=lose_answer, retries=retries,
-                    kill_after_ms=after_ms if kill_during == "commit" else None)
+        self.commit(cid, items, lose_answer=lose_answer, retries=retries, via=via,
+                    kill=kill_sidecar, kill_after_ms=after_ms if kill_during == "commit" else None)
 
-    def abort(self, cid, committables, holders):
+    def abort(self, cid, committables, holders, via=None):
         """The checkpoint is declined (another operator failed it): abort it
-        everywhere; a Commit of the aborted committables must then be refused.
-        The job then restores from the last completed checkpoint."""
+        everywhere; a Commit of the aborted committables must then be refused
+        (Committer.check_aborted). The job then restores from the last
+        completed checkpoint."""
         for w in range(self.n):
             i = self.place[w]
             self.call(i, self.clients[i].abort, TABLE, self.writer_id(w), self.epochs[w], cid)
         self.failed = True
-        for w in range(self.n):
-            i = holders[w][0]
-            try:
-                resp = self.call(i, self.clients[i].commit, [committables[w]])
-            except grpc.RpcError as e:
-                if e.code() != FENCED:
-                    raise Violation(f"Commit of aborted checkpoint {cid} of writer {w} got "
-                                    f"{e.code().name} ({e.details()}), expected FAILED_PRECONDITION")
-                continue
-            tc = resp.commits[0]
-            desc = self.ledger.describe(committables[w], self.name_gen(holders[w]))
-            raise Violation(f"Commit of aborted checkpoint {cid} ({desc}) answered OK: snapshot "
-                            f"{tc.snapshot_id}, already_committed={tc.already_committed}")
+        self.check_aborted(cid, committables, holders, via)
 
     def killing(self, i, after_ms, method, request):
         """Sends `request` to sidecar i, SIGKILLs it after `after_ms`, returns the
-        answer if one came first (else raises SidecarDown)."""
+        answer if one came first (else raises SidecarDown). Commits: see
+        Committer.commit."""
         future = method.future(request, timeout=wire.CALL_TIMEOUT)
         time.sleep(after_ms / 1000.0)
         self.kill(i)
         return self.call(i, future.result, retry=False)
-
-    def commit(self, cid, items, lose_answer=False, retries=0, kill_after_ms=None):
-        """Commits `items` ((holder, writer, committable)) on the sidecars that hold
-        them, one Commit per sidecar, and settles the model with each answer."""
-        groups = {}
-        for holder, w, c in items:
-            groups.setdefault(holder, []).append((w, c))
-        if lose_answer:
-            retries = max(retries, 1)  # the answer never arrived: the committer retries
-        for n, (holder, group) in enumerate(groups.items()):
-            i = holder[0]
-            cs = [c for _, c in group]
-            fresh = self.ledger.fresh(cs, self.name_gen(holder))
-            if kill_after_ms is not None and n == 0:
-                resp = self.killing(i, kill_after_ms, self.clients[i]._commit,
-                                    wire.pb().CommitRequest(committables=cs))
-            else:
-                resp = self.call(i, self.clients[i].commit, cs)
-            first = resp.commits[0].snapshot_id
-            for _ in range(retries):
-                again = self.call(i, self.clients[i].commit, cs)
-                if again.commits[0].snapshot_id != first or not again.commits[0].already_committed:
-                    raise Violation(f"retried Commit({cid}) answered snapshot "
-                                    f"{again.commits[0].snapshot_id} already_committed="
-                                    f"{again.commits[0].already_committed}; the first answer was "
-                                    f"snapshot {first}")
-            self.settle(cid, holder, group, resp.commits[0], fresh)
-
-    def name_gen(self, holder):
-        return (self.cluster[holder[0]].name, holder[1])
-
-    def settle(self, cid, holder, group, answer, fresh):
-        """A Commit of `group` ((writer, committable)) for checkpoint `cid` answered OK."""
-        i = holder[0]
-        snap, already = answer.snapshot_id, answer.already_committed
-        what = f"Commit of checkpoint {cid} on {self.cluster[i].name}"
-        if not already:
-            self.observe_history()
-        self.ledger.check_commit(what, fresh, self.name_gen(holder), snap, already)
-        self.ledger.acknowledge(what, [c for _, c in group], self.name_gen(holder))
-        new = sorted({w for w, _ in group
-                      if self.committed_through[w] is None or cid > self.committed_through[w]})
-        if not new:
-            if not already:
-                raise Violation(f"{what}, committed before, answered already_committed=false with "
-                                f"snapshot {snap}: committed twice")
-            if snap not in self.known:
-                raise Violation(f"{what}, committed before, answered snapshot {snap}, which no "
-                                f"commit of this job created")
-            return
-        if snap in self.known:
-            raise Violation(f"{what} answered snapshot {snap}, which an earlier commit already "
-                            f"created")
-        for w in new:
-            target = self.completed[cid]["positions"][w]
-            model = self.models[w]
-            for kind, row in self.ops(w, self.applied[w], target):
-                if kind == "upsert":
-                    model[row["id"]] = row
-                else:
-                    model.pop(row["id"], None)
-            self.applied[w] = target
-            self.committed_through[w] = cid
-            # Snapshot ids follow the table's order: a commit whose answer was lost
-            # and is learned later still sorts before the snapshots made since.
-            bisect.insort(self.versions[w], (snap, dict(model)), key=lambda v: v[0])
-        self.known.add(snap)
-        if all(c is not None and c >= cid for c in self.committed_through):
-            done = {c for c in self.completed if c <= cid} - self.confirmed
-            self.checkpoints_committed += len(done)
-            self.confirmed |= done
 
     def observe_history(self):
         """Shows the ledger the table's retained snapshots, read through a live sidecar."""
@@ -541,11 +483,21 @@ class Job:
         """Restores the job while keeping the old epochs, then lets the old tasks try to
         write, seal and commit: every call must be FENCED and change nothing. A
         writer that moved is also tried on the sidecar it left, with the epoch it
-        had there: its PrepareCommit must be FENCED."""
+        had there: its PrepareCommit must be FENCED. The old tasks had also sealed
+        a checkpoint that never completed and that the restore dropped: its
+        Commit, through every sidecar, must not succeed either, although its
+        prepared files may still be in the table root."""
         old_epochs = list(self.epochs)
         old_last = self.last_completed
+        orphans = [] if self.failed else self.orphan_checkpoint()
         self.recover("latest")
         before = self.table_rows()
+        for i, c in orphans:
+            for j in range(len(self.cluster)):
+                self.expect_refused(f"a zombie's Commit of checkpoint {c.checkpoint_id} of "
+                                    f"{c.writer_id} (sealed on {self.cluster[i].name} with epoch "
+                                    f"{c.epoch}, dropped by the restore)", j, [c], [i],
+                                    strict=(j == i))
         for w in range(self.n):
             i = self.place[w]
             client = self.clients[i]
@@ -575,6 +527,19 @@ class Job:
                                unsealed_lost_ok=True)
         if self.table_rows() != before:
             raise Violation("a fenced zombie changed the table")
+
+    def orphan_checkpoint(self):
+        """Every writer writes a little and seals one more checkpoint, which never
+        completes (the job fails during it); returns [(sidecar, committable)] once
+        each is prepared in the table root."""
+        self.write(20)
+        cid = self.next_checkpoint
+        self.next_checkpoint += 1
+        out = [(self.place[w], self.call(self.place[w], self.clients[self.place[w]].prepare, TABLE,
+                                         self.writer_id(w), self.epochs[w], cid))
+               for w in range(self.n)]
+        self.await_prepared([c for _, c in out])
+        return out
 
     def expect_fenced(self, what, fn, unsealed_lost_ok=False):
         """`fn` must fail FAILED_PRECONDITION (or, with unsealed_lost_ok, ABORTED

@@ -9,7 +9,10 @@ primary-key delta table.
         w.commit([committable])             # checkpoint 1 complete: one atomic snapshot
 
 `Writer` streams one writer id's rows and runs the checkpoint cycle; `Client`
-creates and reads tables and commits. Lower layers: `codec` (packed rows from
+creates and reads tables and commits. A committable travels between
+processes (to one committer for the whole job) as bytes or a dict:
+`committable_to_bytes` / `committable_from_bytes`, `committable_to_dict` /
+`committable_from_dict`. Lower layers: `codec` (packed rows from
 and to Python values), `wire` (the gRPC stubs), `rows` (an independent codec
 the server's tests use).
 
@@ -19,8 +22,10 @@ live in `deltasidecar.arrow`: `to_arrow`, `reader`, `to_pandas`, `to_duckdb`,
 first use, so the client works without the extra.
 """
 
-from .client import (DEFAULT_TARGET, Change, Client, CommitIdentity, Committable, Registration,
-                     RetryPolicy, SnapshotInfo, TableCommitResult, committable_from_bytes)
+from .client import (DEFAULT_TARGET, Change, Client, CommitIdentity, Registration, RetryPolicy,
+                     SnapshotInfo, TableCommitResult)
+from .committable import (Committable, committable_from_bytes, committable_from_dict,
+                          committable_to_bytes, committable_to_dict)
 from .codec import timestamp_to_datetime
 from .errors import (DeltaSidecarError, FencedError, InvalidRecordError, NotFoundError,
                      RetryableError, UnrecoverableError, UnsealedLostError, WriterClosedError)
@@ -40,7 +45,8 @@ def __getattr__(name):
 
 __all__ = [
     "Writer", "Client", "Registration", "TableCommitResult", "Change", "SnapshotInfo",
-    "CommitIdentity", "RetryPolicy", "Committable", "committable_from_bytes", "DEFAULT_TARGET",
+    "CommitIdentity", "RetryPolicy", "Committable", "committable_from_bytes",
+    "committable_to_bytes", "committable_from_dict", "committable_to_dict", "DEFAULT_TARGET",
     "TableSchema", "ColumnInfo", "timestamp_to_datetime",
     "DeltaSidecarError", "RetryableError", "UnsealedLostError", "FencedError", "UnrecoverableError",
     "InvalidRecordError", "NotFoundError", "WriterClosedError",

@@ -14,6 +14,7 @@ import grpc
 
 from . import wire
 from .codec import UPSERT, RowDecoder, RowEncoder
+from .committable import Committable, committable_from_bytes  # noqa: F401  (re-exported)
 from .errors import RetryableError, UnsealedLostError, from_rpc_error
 from .schema import TableSchema
 
@@ -24,16 +25,7 @@ if TYPE_CHECKING:
 #: sidecar's default listen address.
 DEFAULT_TARGET = os.environ.get("DELTA_SIDECAR_TARGET") or "127.0.0.1:7543"
 
-#: A deltasidecar.v1.Committable message. It is what a checkpoint stores: keep it
-#: as bytes with SerializeToString() and read it back with committable_from_bytes().
-Committable = Any
-
 T = TypeVar("T")
-
-
-def committable_from_bytes(data: bytes) -> Committable:
-    """A Committable stored with SerializeToString()."""
-    return wire.pb().Committable.FromString(data)
 
 
 @dataclass(frozen=True)
@@ -212,6 +204,10 @@ class Client:
     def commit(self, committables: Iterable[Committable]) -> List[TableCommitResult]:
         """Commits the committables (any writers and tables; per writer, everything
         sealed up to the checkpoint named) in one atomic snapshot per table.
+        Through any sidecar on the table root: writers staged on other sidecars
+        are committed from the files their sidecars put in the table root
+        after the seal; until those are there, the sidecar answers UNAVAILABLE,
+        which is retried like any retryable failure.
 
         Idempotent, so retryable failures are retried as they are, without
         rewriting data. Raises UnrecoverableError on DATA_LOSS (restore from the

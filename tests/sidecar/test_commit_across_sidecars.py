@@ -1,0 +1,264 @@
+"""One Commit through any sidecar on a table root commits the sealed
+checkpoints of writers staged on other sidecars, in one snapshot per table:
+each sidecar turns a sealed checkpoint into data files and a prepared
+checkpoint file <root>/<table>/prepared/<identity hash>-<checkpoint>-<checksum>
+in the background, and the committing sidecar publishes them
+(docs/protocol.md, Commit; docs/table-format.md §10.5). Two real sidecar
+processes, A and B, share one table root."""
+
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from sidecar_helpers import KEY, SCHEMA, Deltactl, assert_tables_agree, rpc_error
+
+T = "events"
+WA, WB = "job/0", "job/1"  # staged on A, on B
+
+
+def row(i, name=None):
+    return {"id": i, "name": name if name is not None else f"v-{i}", "score": i / 4, "qty": i % 11}
+
+
+@pytest.fixture
+def pair(sidecar_factory, deltactl_bin):
+    """Sidecars A and B on one table root, each with its own data dir; the table
+    exists."""
+    a = sidecar_factory("a")
+    b = sidecar_factory("b", start=False)
+    b.table_root = a.table_root
+    b.start()
+    a.client().create_table(T, SCHEMA, KEY, buckets=4)
+    return a, b, Deltactl(deltactl_bin, a.table_root)
+
+
+def prepared_file(root, committable):
+    """The prepared checkpoint file of `committable`, or None."""
+    name = f"*-{committable.checkpoint_id:020d}-{committable.checksum:016x}"
+    found = [p for p in (Path(root) / T / "prepared").glob(name) if not p.name.startswith(".")]
+    return found[0] if found else None
+
+
+def wait_prepared(root, committable, timeout=60):
+    """Waits until the sealing sidecar has prepared `committable`'s checkpoint in
+    the table root (its data files are written before the prepared file)."""
+    deadline = time.monotonic() + timeout
+    while (found := prepared_file(root, committable)) is None:
+        assert time.monotonic() < deadline, (
+            f"checkpoint {committable.checkpoint_id} of {committable.writer_id} was not prepared "
+            f"in {Path(root) / T / 'prepared'} within {timeout} s")
+        time.sleep(0.02)
+    return found
+
+
+def data_files(root):
+    return set((Path(root) / T / "data").glob("*.sst"))
+
+
+def appends(client):
+    return [s for s in client.history(T) if s.kind == "APPEND"]
+
+
+def identities(snapshot):
+    return sorted((i.writer_id, i.checkpoint_id) for i in snapshot.identities)
+
+
+def seal(client, writer, epoch, cp, rows):
+    client.write_rows(T, writer, epoch, [rows])
+    return client.prepare(T, writer, epoch, cp)
+
+
+def commit_retrying(client, committables, timeout=120):
+    """Commit, retried on UNAVAILABLE (a checkpoint of another sidecar whose files
+    are not in the table root yet), as a committer does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return client.commit(committables)
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_one_commit_through_b_commits_the_writers_of_a_and_b(pair):
+    a, b, deltactl = pair
+    ca, cb = a.client(), b.client()
+    ea, eb = ca.register(T, WA).epoch, cb.register(T, WB).epoch
+    c1 = [seal(ca, WA, ea, 1, [row(i, "a1") for i in range(0, 40)]),
+          seal(cb, WB, eb, 1, [row(i, "b1") for i in range(100, 130)])]
+    resp = commit_retrying(cb, c1)
+    assert len(resp.commits) == 1 and not resp.commits[0].already_committed
+    snaps = appends(cb)
+    assert [s.id for s in snaps] == [resp.commits[0].snapshot_id]
+    assert identities(snaps[0]) == [(WA, 1), (WB, 1)]
+    expected = [row(i, "a1") for i in range(0, 40)] + [row(i, "b1") for i in range(100, 130)]
+    assert_tables_agree(cb, deltactl, T, expected)
+
+    # Checkpoint 2 through A: A's own writer, B's from B's files; deletes win too.
+    c2 = [seal(ca, WA, ea, 2, [("delete", {"id": 0}), row(1, "a2")]),
+          seal(cb, WB, eb, 2, [("delete", {"id": 100}), row(101, "b2")])]
+    resp2 = commit_retrying(ca, c2)
+    snaps = appends(ca)
+    assert [s.id for s in snaps] == [resp.commits[0].snapshot_id, resp2.commits[0].snapshot_id]
+    assert identities(snaps[1]) == [(WA, 2), (WB, 2)]
+    expected = [row(1, "a2")] + [row(i, "a1") for i in range(2, 40)] + [row(101, "b2")] + \
+        [row(i, "b1") for i in range(102, 130)]
+    assert_tables_agree(ca, deltactl, T, expected)
+
+
+def test_commit_from_the_files_alone_after_the_sealing_sidecar_died(pair):
+    a, b, deltactl = pair
+    ca, cb = a.client(), b.client()
+    ea, eb = ca.register(T, WA).epoch, cb.register(T, WB).epoch
+    commit_retrying(cb, [seal(ca, WA, ea, 1, [row(1)]), seal(cb, WB, eb, 1, [row(101)])])
+
+    a_rows = [row(i, "a2") for i in range(2, 60)]
+    c2a = seal(ca, WA, ea, 2, a_rows)
+    wait_prepared(a.table_root, c2a)
+    a.kill9()  # A sealed checkpoint 2 and wrote its files; it is gone now
+    c2b = seal(cb, WB, eb, 2, [row(102)])
+
+    resp = commit_retrying(cb, [c2a, c2b])
+    first = resp.commits[0]
+    assert not first.already_committed
+    snaps = appends(cb)
+    assert snaps[-1].id == first.snapshot_id
+    assert identities(snaps[-1]) == [(WA, 2), (WB, 2)]
+    expected = [row(1)] + a_rows + [row(101), row(102)]
+    assert_tables_agree(cb, deltactl, T, expected)
+
+    # The same Commit again, through B and (restarted) through A: already committed,
+    # the same snapshot, nothing written.
+    again = cb.commit([c2a, c2b]).commits[0]
+    assert again.already_committed and again.snapshot_id == first.snapshot_id
+    a.start()
+    again = a.client().commit([c2a, c2b]).commits[0]
+    assert again.already_committed and again.snapshot_id == first.snapshot_id
+    assert [s.id for s in appends(cb)] == [s.id for s in snaps]
+    assert_tables_agree(cb, deltactl, T, expected)
+
+
+def test_a_committable_with_a_wrong_checksum_is_refused_and_changes_nothing(pair):
+    a, b, deltactl = pair
+    ca, cb = a.client(), b.client()
+    ea, eb = ca.register(T, WA).epoch, cb.register(T, WB).epoch
+    commit_retrying(cb, [seal(ca, WA, ea, 1, [row(1)]), seal(cb, WB, eb, 1, [row(101)])])
+    history = [(s.id, identities(s)) for s in cb.history(T)]
+    expected = [row(1), row(101)]
+
+    c2a = seal(ca, WA, ea, 2, [row(2, "a2"), ("delete", {"id": 1})])
+    c2b = seal(cb, WB, eb, 2, [row(102, "b2")])
+    wait_prepared(a.table_root, c2a)
+    for which in ("remote", "local"):
+        bad_a, bad_b = type(c2a)(), type(c2b)()
+        bad_a.CopyFrom(c2a)
+        bad_b.CopyFrom(c2b)
+        bad = bad_a if which == "remote" else bad_b
+        bad.checksum ^= 1
+        e = rpc_error(cb.commit, [bad_a, bad_b])
+        assert e.code() == grpc.StatusCode.FAILED_PRECONDITION, (which, e.code(), e.details())
+        assert [(s.id, identities(s)) for s in cb.history(T)] == history, which
+        assert_tables_agree(cb, deltactl, T, expected)
+
+    # The refusals poisoned nothing: the right committables commit.
+    resp = commit_retrying(cb, [c2a, c2b])
+    assert not resp.commits[0].already_committed
+    assert identities(appends(cb)[-1]) == [(WA, 2), (WB, 2)]
+    assert_tables_agree(cb, deltactl, T, [row(2, "a2"), row(101), row(102, "b2")])
+
+
+def test_commit_waits_for_files_the_sealing_sidecar_has_not_written(sidecar_factory, deltactl_bin):
+    """A dies after its seal, before its prepared checkpoint exists: a Commit
+    through B waits --prepared-wait, then answers UNAVAILABLE and publishes
+    nothing; once A is back, it prepares the checkpoint again and the same
+    Commit through B succeeds, once."""
+    a = sidecar_factory("a", env={"DELTA_SIDECAR_KILL_POINT": "prepare.after_files"})
+    b = sidecar_factory("b", start=False, args=["--prepared-wait", "1s"])
+    b.table_root = a.table_root
+    b.start()
+    ca, cb = a.client(), b.client()
+    cb.create_table(T, SCHEMA, KEY, buckets=4)
+    ea, eb = ca.register(T, WA).epoch, cb.register(T, WB).epoch
+    a_rows = [row(i, "a") for i in range(500)]
+    c1a = seal(ca, WA, ea, 1, a_rows)  # answered before the background preparation starts
+    assert a.proc.wait(timeout=60) != 0
+    assert "kill point prepare.after_files reached" in a.log()
+    assert prepared_file(a.table_root, c1a) is None
+    c1b = seal(cb, WB, eb, 1, [row(1000, "b")])
+
+    started = time.monotonic()
+    e = rpc_error(cb.commit, [c1a, c1b])
+    assert e.code() == grpc.StatusCode.UNAVAILABLE, (e.code(), e.details())
+    assert time.monotonic() - started >= 0.9
+    assert "not prepared in the table root yet" in e.details(), e.details()
+    assert appends(cb) == []
+
+    a.env.pop("DELTA_SIDECAR_KILL_POINT")
+    a.start()  # prepares what it sealed and did not prepare
+    resp = commit_retrying(cb, [c1a, c1b])
+    assert not resp.commits[0].already_committed
+    snaps = appends(cb)
+    assert [s.id for s in snaps] == [resp.commits[0].snapshot_id]
+    assert identities(snaps[0]) == [(WA, 1), (WB, 1)]
+    assert_tables_agree(cb, Deltactl(deltactl_bin, a.table_root), T, a_rows + [row(1000, "b")])
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "missing"])
+def test_a_damaged_remote_prepared_file_is_data_loss_and_nothing_commits(pair, damage):
+    a, b, deltactl = pair
+    ca, cb = a.client(), b.client()
+    ea, eb = ca.register(T, WA).epoch, cb.register(T, WB).epoch
+    c1b = seal(cb, WB, eb, 1, [row(1000, "b")])
+    wait_prepared(b.table_root, c1b)
+    before = data_files(a.table_root)
+    c1a = seal(ca, WA, ea, 1, [row(i, "a" * 500) for i in range(200)])
+    wait_prepared(a.table_root, c1a)
+    a.kill9()
+    mine = sorted(data_files(a.table_root) - before)
+    assert mine, "A's prepared checkpoint names no new data file"
+    if damage == "missing":
+        mine[0].unlink()
+    else:
+        with open(mine[0], "r+b") as f:
+            f.seek(100)
+            byte = f.read(1)
+            f.seek(100)
+            f.write(bytes([byte[0] ^ 0xFF]))
+    history = [s.id for s in cb.history(T)]
+    e = rpc_error(cb.commit, [c1a, c1b])
+    assert e.code() == grpc.StatusCode.DATA_LOSS, (e.code(), e.details())
+    assert [s.id for s in cb.history(T)] == history
+    assert deltactl.scan(T) == []
+
+
+@pytest.mark.parametrize("how", ["aborted", "dropped by a restore"])
+def test_a_checkpoint_its_sidecar_discarded_is_not_committed_elsewhere(pair, how):
+    """A sealed checkpoint that its sidecar no longer holds (aborted, or dropped
+    when the writer registered again with an older restored checkpoint) is not
+    committed through another sidecar either, although its prepared file is
+    still in the table root: FAILED_PRECONDITION (or UNAVAILABLE), never OK."""
+    a, b, deltactl = pair
+    ca, cb = a.client(), b.client()
+    ea = ca.register(T, WA).epoch
+    commit_retrying(cb, [seal(ca, WA, ea, 1, [row(1)])])
+    c2 = seal(ca, WA, ea, 2, [row(2, "discarded")])
+    wait_prepared(a.table_root, c2)
+    if how == "aborted":
+        ca.abort(T, WA, ea, 2)
+    else:
+        ca.register(T, WA, restored=1)
+    history = [s.id for s in cb.history(T)]
+    for name, client in (("A, which sealed it", ca), ("B", cb)):
+        try:
+            got = client.commit([c2]).commits[0]
+        except grpc.RpcError as e:
+            assert e.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.UNAVAILABLE), \
+                (name, e.code(), e.details())
+            continue
+        raise AssertionError(f"Commit through {name} of checkpoint 2 ({how}) answered OK: snapshot "
+                             f"{got.snapshot_id}, already_committed={got.already_committed}")
+    assert [s.id for s in cb.history(T)] == history
+    assert deltactl.scan(T) == [row(1)]
