@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.deltasidecar.client.DeltaSidecarClient;
 import io.deltasidecar.client.RecordWriter;
 import io.deltasidecar.client.Registration;
+import io.deltasidecar.client.RetryableException;
 import io.deltasidecar.client.WriterOptions;
 import io.deltasidecar.flink.EventJob.Failure;
 import io.deltasidecar.v1.Committable;
@@ -197,26 +198,93 @@ class MultiSidecarITCase extends SidecarITCaseBase {
   }
 
   /**
-   * The committer alone, without Flink: a checkpoint sealed on the second sidecar, which dies
-   * after writing its table files and before publishing the prepared checkpoint (kill point
-   * {@code prepare.after_files}). The committer's Commit on the first sidecar waits for the
-   * prepared checkpoint ({@code --prepared-wait 2s}) and answers UNAVAILABLE; the committer tries
-   * the second (down), backs off, and tries again, until the second, restarted on its data dir a
-   * few seconds later, has prepared the checkpoint again; then one Commit on the first publishes
-   * it: one snapshot, the rows exact.
+   * The committer alone, without Flink: a checkpoint sealed on a third sidecar, which dies after
+   * writing its table files and before publishing the prepared checkpoint (kill point {@code
+   * prepare.after_files}). The committer's Commit on the first sidecar waits for the prepared
+   * checkpoint ({@code --prepared-wait 2s}) and answers UNAVAILABLE; the committer tries the third
+   * (down), backs off, and tries again, until the third, restarted on its data dir a few seconds
+   * later, has prepared the checkpoint again; then one Commit on the first publishes it: one
+   * snapshot, the rows exact.
    */
   @Test
   void theCommitterRetriesUntilAnotherSidecarsCheckpointIsPrepared() throws Exception {
     sidecar.close();
     sidecar.withFlags("--prepared-wait", "2s").start();
-    second.close();
-    second.armKillPoint("prepare.after_files").start();
     String table = "waits";
     long n = 200;
-    Committable sealed;
-    try (DeltaSidecarClient client = DeltaSidecarClient.connect(second.target)) {
+    try (DeltaSidecarClient client = DeltaSidecarClient.connect(sidecar.target)) {
       client.createTable(table, TableModel.SCHEMA, TableModel.KEY, 4, true);
-      Registration reg = client.register(table, table + "-job/1", OptionalLong.empty());
+    }
+    // The preparation starts as the seal answers, so the sidecar may die before its answer gets
+    // out; then that seal is left behind unprepared (never committed) and a fresh sidecar and
+    // writer id try again.
+    SidecarProcess dying = null;
+    Committable sealed = null;
+    try {
+      for (int attempt = 1; sealed == null; attempt++) {
+        assertTrue(attempt <= 3, "the sidecar died before answering the seal 3 times");
+        dying =
+            new SidecarProcess(dir.resolve("dying-" + attempt), sidecar.tableRoot)
+                .armKillPoint("prepare.after_files")
+                .start();
+        sealed = sealOrNull(dying, table, table + "-job/" + attempt, n);
+        assertTrue(dying.awaitExit(Duration.ofSeconds(60)), "the sidecar did not die preparing");
+      }
+      long logMark = sidecar.logMark();
+      SidecarProcess restarted = dying;
+      Thread restarter =
+          new Thread(
+              () -> {
+                try {
+                  Thread.sleep(5000);
+                  restarted.start();
+                } catch (Exception e) {
+                  throw new IllegalStateException(e);
+                }
+              });
+      restarter.start();
+      RecordedRequest request =
+          new RecordedRequest(
+              new AggregatedCommittable(
+                  List.of(new StagedCommittable(SidecarLocation.of(dying.target), sealed))));
+      DeltaSidecarCommitter committer =
+          new DeltaSidecarCommitter(
+              EventJob.sink(
+                  sidecar,
+                  table,
+                  table + "-job",
+                  b -> b.targets(List.of(sidecar.target, restarted.target))),
+              0);
+      try {
+        committer.commit(List.of(request));
+      } finally {
+        committer.close();
+        restarter.join();
+      }
+      assertTrue(dying.isRunning(), "the sidecar did not restart");
+      assertEquals(TableModel.ofSequence(n).scanLines(), deltactl.scan(table));
+      assertEquals(1, deltactl.appendSnapshots(table).size(), deltactl.history(table).toString());
+      String log = sidecar.logText().substring((int) logMark);
+      assertTrue(
+          log.contains("\"event\":\"commit_failed\"")
+              && log.contains("\"code\":\"UNAVAILABLE\""),
+          "the first sidecar never answered UNAVAILABLE while the checkpoint was not prepared:\n"
+              + log);
+      assertEquals(List.of(sealed.getWriterId()), sidecar.commitsSince(logMark, table));
+    } finally {
+      if (dying != null) {
+        dying.close();
+      }
+    }
+  }
+
+  /**
+   * Writes the rows of sequence 1..n as writer {@code writerId} on {@code on} and seals them as
+   * checkpoint 1; null when the sidecar died before it answered the seal.
+   */
+  private static Committable sealOrNull(SidecarProcess on, String table, String writerId, long n) {
+    try (DeltaSidecarClient client = DeltaSidecarClient.connect(on.target)) {
+      Registration reg = client.register(table, writerId, OptionalLong.empty());
       RecordWriter writer = client.openWriter(reg, WriterOptions.defaults());
       for (long i = 1; i <= n; i++) {
         for (TableModel.Event e : TableModel.eventsOf(i)) {
@@ -227,46 +295,19 @@ class MultiSidecarITCase extends SidecarITCaseBase {
           }
         }
       }
-      sealed = writer.prepareCommit(1);
-      assertTrue(second.awaitExit(Duration.ofSeconds(60)), "the second sidecar did not die");
+      Committable sealed;
+      try {
+        sealed = writer.prepareCommit(1);
+      } catch (RetryableException diedFirst) {
+        return null;
+      }
       try {
         writer.close();
       } catch (RuntimeException expected) {
-        // The sidecar is gone.
+        // The sidecar is gone, or going.
       }
+      return sealed;
     }
-    long logMark = sidecar.logMark();
-    Thread restarter =
-        new Thread(
-            () -> {
-              try {
-                Thread.sleep(5000);
-                second.start();
-              } catch (Exception e) {
-                throw new IllegalStateException(e);
-              }
-            });
-    restarter.start();
-    RecordedRequest request =
-        new RecordedRequest(
-            new AggregatedCommittable(
-                List.of(new StagedCommittable(SidecarLocation.of(second.target), sealed))));
-    DeltaSidecarCommitter committer = new DeltaSidecarCommitter(sink(table), 0);
-    try {
-      committer.commit(List.of(request));
-    } finally {
-      committer.close();
-      restarter.join();
-    }
-    assertTrue(second.isRunning(), "the second sidecar did not restart");
-    assertEquals(TableModel.ofSequence(n).scanLines(), deltactl.scan(table));
-    assertEquals(1, deltactl.appendSnapshots(table).size(), deltactl.history(table).toString());
-    String log = sidecar.logText().substring((int) logMark);
-    assertTrue(
-        log.contains("\"event\":\"commit_failed\"") && log.contains("\"code\":\"UNAVAILABLE\""),
-        "the first sidecar never answered UNAVAILABLE while the checkpoint was not prepared:\n"
-            + log);
-    assertEquals(List.of(table + "-job/1"), sidecar.commitsSince(logMark, table));
   }
 
   /** A commit request that records what the committer signals. */

@@ -369,8 +369,10 @@ public final class DeltaSidecarSink<IN>
     }
 
     /**
-     * Commit calls, with the client's backoff between them, before the committer fails the task
-     * (client default 10, about 20 s in all, when unset); see {@link DeltaSidecarCommitter}.
+     * Commit calls in all, over the sidecars the committer can use and with backoff between
+     * rounds, before it fails the task (default 10, about 20 s of backoff); see {@link
+     * DeltaSidecarCommitter}. Writers' own calls (their restore's commits in the per-subtask
+     * topology) use it as the client's Commit attempts.
      */
     public Builder<IN> maxCommitAttempts(int attempts) {
       if (attempts < 1) {
