@@ -36,16 +36,17 @@ def percentile(values, p):
 
 
 class Sidecar:
-    def __init__(self, bin_dir, work, name, extra=()):
+    def __init__(self, bin_dir, work, name, extra=(), table_root=None):
         self.dir = Path(work) / name
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
+        self._table_root = Path(table_root) if table_root else self.dir / "tables"
         self.socket = self.dir / "sock"
         self.target = f"unix:{self.socket}"
         self.log = open(self.dir / "sidecar.log", "wb")
         self.proc = subprocess.Popen(
             [str(bin_dir / "delta-sidecar"), "--listen", self.target, "--data-dir",
-             str(self.dir / "data"), "--table-root", str(self.dir / "tables"), *extra],
+             str(self.dir / "data"), "--table-root", str(self._table_root), *extra],
             stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while b"serving on" not in (self.dir / "sidecar.log").read_bytes():
@@ -55,7 +56,7 @@ class Sidecar:
 
     @property
     def table_root(self):
-        return self.dir / "tables"
+        return self._table_root
 
     def status(self, field):
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -76,7 +77,10 @@ class Sidecar:
 
 
 def loadgen(bin_dir, sidecar, table, rows, extra, report=None, timeout=1800):
-    argv = [str(bin_dir / "delta-loadgen"), "--target", sidecar.target, "--table", table,
+    """`sidecar` is one Sidecar, or a list of them on one table root (--targets)."""
+    where = (["--targets", ",".join(s.target for s in sidecar)] if isinstance(sidecar, list)
+             else ["--target", sidecar.target])
+    argv = [str(bin_dir / "delta-loadgen"), *where, "--table", table,
             "--rows", str(rows), *map(str, extra)]
     if report:
         argv += ["--report", str(report)]
@@ -234,6 +238,12 @@ TARGETS = [  # key, comparison, target, what
     ("write_amplification", "<=", 2.5, "bytes written ÷ bytes ingested"),
     ("peak_rss_mb", "<=", 512, "peak RSS MiB"),
     ("commit_growth_ratio", "<=", 1.25, "commit time, largest ÷ smallest table"),
+    ("two_sidecar_seal_to_visible_p99_ms", "<=", 1000, "2 sidecars: seal -> visible p99"),
+    ("two_sidecar_commit_p99_ms", "<=", 100, "2 sidecars: Commit p99 (1M-row checkpoint)"),
+    ("two_sidecar_prepare_p99_ms", "<=", 100, "2 sidecars: PrepareCommit p99"),
+    ("two_sidecar_to_single_ingest_ratio", ">=", 1.0, "2 sidecars ÷ 1 sidecar, ingest rows/s"),
+    ("two_sidecar_write_amplification", "<=", 2.5, "2 sidecars: bytes written ÷ ingested"),
+    ("buckets_4096_to_16_commit_ratio", "<=", 2.0, "20k-row checkpoint seal -> visible, 4096 ÷ 16 buckets"),
 ]
 
 
@@ -286,7 +296,8 @@ def main():
     ap.add_argument("--bin-dir", type=Path, default=REPO / "build" / "bin")
     ap.add_argument("--work", default=None, help="scratch directory on the data disk (default: a temp dir)")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results")
-    ap.add_argument("--only", nargs="+", choices=["baselines", "ingest", "checkpoints", "freshness", "table"],
+    ap.add_argument("--only", nargs="+", choices=["baselines", "ingest", "checkpoints", "freshness", "table",
+                             "shared-root"],
                     help="run only these parts")
     args = ap.parse_args()
     args.work = Path(args.work or tempfile.mkdtemp(prefix="delta-bench-", dir="/var/tmp"))
@@ -295,7 +306,7 @@ def main():
     data.mkdir(exist_ok=True)
     started = time.monotonic()
     out = {}
-    parts = args.only or ["baselines", "ingest", "checkpoints", "freshness", "table"]
+    parts = args.only or ["baselines", "ingest", "checkpoints", "freshness", "table", "shared-root"]
     try:
         if "baselines" in parts:
             measure_baselines(args, out)
@@ -307,8 +318,14 @@ def main():
             measure_freshness(args, out)
         if "table" in parts:
             measure_table(args, out, data)
+        if "shared-root" in parts:
+            import shared_root
+            shared_root.measure_two_sidecars(args, out, data)
+            shared_root.measure_bucket_counts(args, out, data)
     finally:
         shutil.rmtree(args.work, ignore_errors=True)
+    if "two_sidecar_rows_per_s" in out and "ingest_rows_per_s" in out:
+        out["two_sidecar_to_single_ingest_ratio"] = out["two_sidecar_rows_per_s"] / out["ingest_rows_per_s"]
     if "ingest_mb_per_s" in out and "baseline_rocksdb_mb_per_s" in out:
         out["ingest_to_rocksdb_ratio"] = out["ingest_mb_per_s"] / out["baseline_rocksdb_mb_per_s"]
     if "ingest_mb_per_s" in out and "baseline_grpc_mb_per_s" in out:

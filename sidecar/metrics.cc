@@ -153,6 +153,15 @@ SidecarMetrics::SidecarMetrics()
                                      "Time of one maintenance run of a table")),
       maintenance_pending_(Gauge(*registry_, "delta_sidecar_maintenance_pending_tables",
                                  "Tables waiting for a maintenance run, plus the one in progress")),
+      prepare_seconds_(Histogram(*registry_, "delta_sidecar_prepare_duration_seconds",
+                                 "Time of one background preparation of a writer's sealed "
+                                 "checkpoints as table files in the shared root")),
+      prepare_failures_(Counter(*registry_, "delta_sidecar_prepare_failures_total",
+                                "Background preparations that failed (logged; a commit "
+                                "prepares inline what is left)")),
+      prepare_pending_(Gauge(*registry_, "delta_sidecar_prepare_pending_writers",
+                             "Writers whose sealed checkpoints wait for the background "
+                             "preparer, plus the one in progress")),
       compactions_(Counter(*registry_, "delta_sidecar_compactions_total",
                            "Compaction snapshots published, per table")),
       compacted_input_files_(Counter(*registry_, "delta_sidecar_compaction_input_files_total",
@@ -171,6 +180,9 @@ SidecarMetrics::SidecarMetrics()
       commit_histogram_(commit_seconds_.Add({}, kLatencyBuckets)),
       maintenance_histogram_(maintenance_seconds_.Add({}, kLatencyBuckets)),
       maintenance_pending_gauge_(maintenance_pending_.Add({})),
+      prepare_histogram_(prepare_seconds_.Add({}, kLatencyBuckets)),
+      prepare_failure_counter_(prepare_failures_.Add({})),
+      prepare_pending_gauge_(prepare_pending_.Add({})),
       scrape_time_(std::make_shared<ScrapeTimeGauges>(registry_)) {}
 
 std::shared_ptr<prometheus::Collectable> SidecarMetrics::collectable() const { return scrape_time_; }
@@ -280,6 +292,12 @@ void SidecarMetrics::MaintenanceRan(const std::string& table, std::string_view r
   maintenance_histogram_.Observe(absl::ToDoubleSeconds(took));
   // Last: a reader that sees the run counted sees everything it did.
   maintenance_runs_.Add({{"table", table}, {"reason", std::string(reason)}}).Increment();
+}
+
+void SidecarMetrics::PrepareRan(bool ok, absl::Duration took, size_t pending) {
+  prepare_histogram_.Observe(absl::ToDoubleSeconds(took));
+  if (!ok) prepare_failure_counter_.Increment();
+  prepare_pending_gauge_.Set(static_cast<double>(pending));
 }
 
 void SidecarMetrics::SetMaintenancePending(size_t tables) {

@@ -77,6 +77,9 @@ class SidecarMetrics {
   void MaintenanceFailed(const std::string& table);
   // Tables queued for maintenance plus the one being maintained.
   void SetMaintenancePending(size_t tables);
+  // One background preparation of a writer's sealed checkpoints (ok or not),
+  // and the writers still waiting for one.
+  void PrepareRan(bool ok, absl::Duration took, size_t pending);
 
   // The series of one writer; the pointers stay valid for the process's life.
   struct WriterSeries {
@@ -131,6 +134,9 @@ class SidecarMetrics {
   prometheus::Family<prometheus::Counter>& maintenance_failures_;
   prometheus::Family<prometheus::Histogram>& maintenance_seconds_;
   prometheus::Family<prometheus::Gauge>& maintenance_pending_;
+  prometheus::Family<prometheus::Histogram>& prepare_seconds_;
+  prometheus::Family<prometheus::Counter>& prepare_failures_;
+  prometheus::Family<prometheus::Gauge>& prepare_pending_;
   prometheus::Family<prometheus::Counter>& compactions_;
   prometheus::Family<prometheus::Counter>& compacted_input_files_;
   prometheus::Family<prometheus::Counter>& compacted_input_bytes_;
@@ -142,6 +148,9 @@ class SidecarMetrics {
   prometheus::Histogram& commit_histogram_;
   prometheus::Histogram& maintenance_histogram_;
   prometheus::Gauge& maintenance_pending_gauge_;
+  prometheus::Histogram& prepare_histogram_;
+  prometheus::Counter& prepare_failure_counter_;
+  prometheus::Gauge& prepare_pending_gauge_;
 
   absl::Mutex mu_;
   // Keyed by table '\0' writer.

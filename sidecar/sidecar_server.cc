@@ -21,9 +21,14 @@ SidecarServer::SidecarServer(SidecarOptions options, std::unique_ptr<checkpoint:
       store_(std::move(store)),
       protocol_(store_.get(), [this](const std::string& name) { return GetTable(name); },
                 options_.prepared_wait),
-      preparer_([this](const std::string& table,
-                       const std::string& writer) { return protocol_.Prepare(table, writer); },
-                events_.get()) {
+      preparer_(
+          [this](const std::string& table, const std::string& writer) {
+            const absl::Time start = absl::Now();
+            absl::Status s = protocol_.Prepare(table, writer);
+            metrics_->PrepareRan(s.ok(), absl::Now() - start, preparer_.Pending());
+            return s;
+          },
+          events_.get()) {
   metrics_->SetStagingSource([store = store_.get()] { return store->GetStats(); });
   maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
 }

@@ -181,8 +181,7 @@ absl::StatusOr<PreparedCheckpoint> PreparedCheckpoints::Create(const PreparedChe
 }
 
 absl::Status PreparedCheckpoints::Remove(const std::string& name) {
-  RETURN_IF_ERROR(RemoveFile(fs_, JoinPath(dir_, name)));
-  return SyncDir(fs_, dir_);
+  return RemoveFile(fs_, JoinPath(dir_, name));
 }
 
 }  // namespace deltasidecar::table

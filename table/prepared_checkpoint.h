@@ -83,6 +83,8 @@ class PreparedCheckpoints {
   // Names of every prepared checkpoint file.
   absl::StatusOr<std::vector<std::string>> List();
   absl::StatusOr<PreparedCheckpoint> Load(const std::string& name);
+  // Not synced: after a crash a removed file may be back, which is harmless
+  // (committing it again is already done; the sweep removes it).
   absl::Status Remove(const std::string& name);
 
   const std::string& dir() const { return dir_; }

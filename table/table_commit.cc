@@ -367,10 +367,13 @@ absl::StatusOr<CommitResult> Table::CommitPrepared(const std::vector<PreparedChe
                   return true;
                 }));
   if (!id) return *already;
-  // Committed prepared checkpoints are done; the sweep removes any left.
+  // Committed prepared checkpoints are done, also those of the earlier parts
+  // (each part was prepared on its own first); the sweep removes any left.
   for (const PreparedCheckpoint& p : prepared) {
-    prepared_.Remove(PreparedFileName(p.identity, p.newest().checkpoint_id,
-                                      p.newest().digest.checksum)).IgnoreError();
+    for (const PreparedPart& part : p.parts) {
+      prepared_.Remove(PreparedFileName(p.identity, part.checkpoint_id, part.digest.checksum))
+          .IgnoreError();
+    }
   }
   return CommitResult{*id, false};
 }

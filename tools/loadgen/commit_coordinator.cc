@@ -127,7 +127,8 @@ bool LoadRun::CommitCheckpoint(int64_t id, const CheckpointState& state) {
     grpc::ClientContext ctx;
     SetUnaryDeadline(&ctx, kCommitTimeout);
     v1::CommitResponse resp;
-    grpc::Status s = coordinator_->Commit(&ctx, req, &resp);
+    // Through any sidecar of the root: the checkpoint's own turn of them.
+    grpc::Status s = coordinators_[id % coordinators_.size()]->Commit(&ctx, req, &resp);
     if (s.ok()) break;
     Recovery r = RecoveryFor(s.error_code());
     if (r != Recovery::kRestore || Clock::now() + backoff > deadline) {

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "fmt/core.h"
+#include "fmt/ranges.h"
 #include "tools/loadgen/load_run.h"
 #include "tools/loadgen/log.h"
 
@@ -26,7 +27,11 @@ bool LoadRun::Run() {
   }
 }
 
-std::shared_ptr<grpc::Channel> LoadRun::NewChannel(int index) const {
+std::vector<std::string> LoadRun::Targets() const {
+  return o_.targets.empty() ? std::vector<std::string>{o_.target} : o_.targets;
+}
+
+std::shared_ptr<grpc::Channel> LoadRun::NewChannel(int index, const std::string& given) const {
   grpc::ChannelArguments args;
   // A restarted sidecar must be found again quickly.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
@@ -39,15 +44,20 @@ std::shared_ptr<grpc::Channel> LoadRun::NewChannel(int index) const {
   // One connection per writer: separate channels with different arguments
   // never share a subchannel.
   args.SetInt("delta.loadgen.channel", index);
-  std::string target = o_.target;
+  std::string target = given;
   if (!target.empty() && target[0] == '/') target = "unix:" + target;
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
 void LoadRun::OpenChannels() {
+  const std::vector<std::string> targets = Targets();
   channels_.clear();
-  for (int i = 0; i <= o_.writers; ++i) channels_.push_back(NewChannel(i));
-  coordinator_ = v1::DeltaSidecar::NewStub(channels_.back());
+  for (int i = 0; i < o_.writers; ++i) channels_.push_back(NewChannel(i, targets[i % targets.size()]));
+  coordinators_.clear();
+  for (size_t t = 0; t < targets.size(); ++t) {
+    coordinators_.push_back(v1::DeltaSidecar::NewStub(NewChannel(o_.writers + t, targets[t])));
+  }
+  coordinator_ = coordinators_.front().get();
 }
 
 grpc::Status LoadRun::RegisterOne(int w, std::optional<int64_t> restore,
@@ -58,7 +68,8 @@ grpc::Status LoadRun::RegisterOne(int w, std::optional<int64_t> restore,
   req.set_table(o_.table);
   req.set_writer_id(writer_ids_[w]);
   if (restore) req.set_restored_checkpoint_id(*restore);
-  return coordinator_->RegisterWriter(&ctx, req, resp);
+  // On the writer's own sidecar, where it stages.
+  return v1::DeltaSidecar::NewStub(channels_[w])->RegisterWriter(&ctx, req, resp);
 }
 
 bool LoadRun::Connect() {
@@ -97,7 +108,7 @@ bool LoadRun::Connect() {
       return true;
     }
     if (RecoveryFor(s.error_code()) != Recovery::kRestore || Clock::now() + backoff > deadline) {
-      Log("cannot start on {}: {}", o_.target, Describe(s));
+      Log("cannot start on {}: {}", fmt::format("{}", fmt::join(Targets(), ",")), Describe(s));
       return false;
     }
     std::this_thread::sleep_for(backoff);

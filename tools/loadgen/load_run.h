@@ -84,7 +84,10 @@ class LoadRun {
   struct WriterStream;  // one writer's Write stream in one session (writer_loop.cc)
 
   // --- Sessions and recovery (load_run.cc).
-  std::shared_ptr<grpc::Channel> NewChannel(int index) const;
+  // A channel of its own (never sharing a connection) to `target`.
+  std::shared_ptr<grpc::Channel> NewChannel(int index, const std::string& target) const;
+  // The sidecars of the run: --targets, else --target.
+  std::vector<std::string> Targets() const;
   // Fresh channels: one per writer and one for the coordinator's unary calls.
   void OpenChannels();
   // Registers writer w, restored from `restore` when given.
@@ -146,8 +149,10 @@ class LoadRun {
   const Workload& wl_;
   Reporter* const reporter_;
   std::vector<std::string> writer_ids_;
-  std::vector<std::shared_ptr<grpc::Channel>> channels_;  // one per writer, last the coordinator's
-  std::unique_ptr<deltasidecar::v1::DeltaSidecar::Stub> coordinator_;
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;  // one per writer
+  // The coordinator's unary calls, one stub per target; coordinator_ is the first.
+  std::vector<std::unique_ptr<deltasidecar::v1::DeltaSidecar::Stub>> coordinators_;
+  deltasidecar::v1::DeltaSidecar::Stub* coordinator_ = nullptr;
   Clock::time_point started_ = Clock::now();
 
   // Across sessions (only the main thread writes these between sessions).

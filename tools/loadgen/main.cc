@@ -36,6 +36,11 @@ constexpr char kDescription[] =
 void AddFlags(CLI::App& app, Options& o) {
   app.add_option("--target", o.target, "Sidecar address: host:port, unix:/path or /path")
       ->capture_default_str();
+  app.add_option("--targets", o.targets,
+                 "Several sidecars on one table root (A,B,...): writer w stages on the "
+                 "(w mod n)-th, and each checkpoint's one Commit, holding every writer's "
+                 "committables, goes to the sidecars in turn; replaces --target")
+      ->delimiter(',');
   app.add_option("--table", o.table, "Table to write (created if missing)")->required();
   app.add_option("--rows", o.rows, "Total operations across all writers")
       ->required()

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace deltasidecar::loadgen {
 
@@ -13,6 +14,9 @@ constexpr char kPrimaryKey[] = "id";
 
 struct Options {
   std::string target = "127.0.0.1:7543";
+  // Sidecars on one table root: writer w stages on targets[w % n], and the
+  // Commit of checkpoint N goes to targets[N % n]. Empty: `target` alone.
+  std::vector<std::string> targets;
   std::string table;
   uint64_t rows = 0;
   uint64_t seed = 1;

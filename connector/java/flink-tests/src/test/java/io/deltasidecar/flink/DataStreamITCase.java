@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.deltasidecar.flink.EventJob.Failure;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
 import org.apache.flink.metrics.Counter;
@@ -34,6 +35,7 @@ class DataStreamITCase extends SidecarITCaseBase {
     EventJob.nanosPerRecord = 1_000_000;
     EventJob.failure = Failure.IN_MAP;
     EventJob.failAfterCheckpoints = 2 * parallelism;
+    EventJob.hold(n / 4, EventJob.failed::get);
     StreamExecutionEnvironment env =
         EventJob.build(
             EventJob.config(parallelism), n, EventJob.sink(sidecar, "fail", "fail-job", b -> b));
@@ -49,12 +51,15 @@ class DataStreamITCase extends SidecarITCaseBase {
   void sidecarKilledAndRestarted() throws Exception {
     long n = 6000;
     EventJob.nanosPerRecord = 1_000_000;
+    AtomicBoolean restarted = new AtomicBoolean();
+    EventJob.hold(n / 4, restarted::get);
     JobClient job =
         EventJob.build(EventJob.config(2), n, EventJob.sink(sidecar, "kill", "kill-job", b -> b))
             .executeAsync("sidecar kill");
     awaitCheckpoints(job, 4);
     sidecar.kill();
     sidecar.start();
+    restarted.set(true);
     job.getJobExecutionResult().get();
     assertTrue(EventJob.maxAttempt.get() >= 1, "the sidecar's crash did not fail the writers");
     assertTable("kill", n);
@@ -68,6 +73,8 @@ class DataStreamITCase extends SidecarITCaseBase {
   void sidecarDownLongerThanCommitRetries() throws Exception {
     long n = 6000;
     EventJob.nanosPerRecord = 1_000_000;
+    AtomicBoolean restarted = new AtomicBoolean();
+    EventJob.hold(n / 4, restarted::get);
     JobClient job =
         EventJob.build(
                 EventJob.config(2),
@@ -85,6 +92,7 @@ class DataStreamITCase extends SidecarITCaseBase {
     }
     assertTrue(EventJob.maxAttempt.get() > attemptBefore, "the job did not fail over");
     sidecar.start();
+    restarted.set(true);
     job.getJobExecutionResult().get();
     assertTable("down", n);
   }
@@ -103,6 +111,7 @@ class DataStreamITCase extends SidecarITCaseBase {
     EventJob.nanosPerRecord = 1_000_000;
     EventJob.failure = Failure.IN_NOTIFY;
     EventJob.failAfterCheckpoints = 3 * parallelism;
+    EventJob.hold(n / 4, EventJob.failed::get);
     JobClient job =
         EventJob.build(
                 EventJob.config(parallelism),

@@ -6,6 +6,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.BooleanSupplier;
 import java.util.function.UnaryOperator;
 import org.apache.flink.api.common.functions.FlatMapFunction;
 import org.apache.flink.api.common.functions.OpenContext;
@@ -49,6 +50,34 @@ final class EventJob {
   static volatile int failAfterCheckpoints = 2;
   static volatile long nanosPerRecord = 200_000;
 
+  /**
+   * The pace of a held source: once {@link #processed} reaches {@link #holdAfter}, every record
+   * takes this long (per subtask) for as long as {@link #holdWhile} is true.
+   */
+  static final long HOLD_NANOS_PER_RECORD = 50_000_000;
+  /** Records processed (all subtasks and attempts) before the source is held; none by default. */
+  static volatile long holdAfter = Long.MAX_VALUE;
+  /** Whether a source past {@link #holdAfter} is still held. */
+  static volatile BooleanSupplier holdWhile = () -> true;
+
+  /**
+   * Holds the source after {@code afterRecords} until {@code until} is true, so that a job
+   * cannot run out of input before what a test waits for (completed checkpoints, the injected
+   * failure, a stop-with-savepoint). How much input a job consumes before its first checkpoint
+   * depends on the machine's load: the sources run as soon as their own tasks do, while the
+   * checkpoint coordinator waits for every task, and the writers' first connection to the
+   * sidecar can take seconds on a loaded machine. The held source is slowed, never stopped: a
+   * source blocked in map() could not take the checkpoints the test waits for.
+   */
+  static void hold(long afterRecords, BooleanSupplier until) {
+    holdWhile = () -> !until.getAsBoolean();
+    holdAfter = afterRecords;
+  }
+
+  static void releaseHold() {
+    holdAfter = Long.MAX_VALUE;
+  }
+
   static void reset() {
     processed.set(0);
     maxAttempt.set(0);
@@ -58,6 +87,8 @@ final class EventJob {
     failure = Failure.NONE;
     failAfterCheckpoints = 2;
     nanosPerRecord = 200_000;
+    holdAfter = Long.MAX_VALUE;
+    holdWhile = () -> true;
   }
 
   /** Checkpoints every 100 ms, restarts without end 100 ms apart. */
@@ -150,6 +181,9 @@ final class EventJob {
     @Override
     public Long map(Long i) {
       long nanos = nanosPerRecord;
+      if (processed.get() >= holdAfter && holdWhile.getAsBoolean()) {
+        nanos = Math.max(nanos, HOLD_NANOS_PER_RECORD);
+      }
       if (nanos > 0) {
         LockSupport.parkNanos(nanos);
       }

@@ -1,6 +1,7 @@
 package io.deltasidecar.flink;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.deltasidecar.flink.Deltactl.Identity;
@@ -15,10 +16,10 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The sink at parallelism 4 commits each completed checkpoint as ONE table snapshot (the global
- * committer), also through a failover; the per-subtask committer (the default for the tests'
- * loopback target) makes one snapshot per writer. Read from the table's history ({@code deltactl history}): each APPEND snapshot
+ * committer, the default), also through a failover; the per-subtask committer makes one snapshot
+ * per writer. Read from the table's history ({@code deltactl history}): each APPEND snapshot
  * records the (writer identity, seal id) it committed, and the writers of one checkpoint seal
- * with the same id.
+ * with the same id. {@link MultiSidecarITCase} does the same with the writers on two sidecars.
  */
 class OneSnapshotPerCheckpointITCase extends SidecarITCaseBase {
   private static final int PARALLELISM = 4;
@@ -27,6 +28,8 @@ class OneSnapshotPerCheckpointITCase extends SidecarITCaseBase {
   void everyCheckpointIsOneSnapshot() throws Exception {
     long n = 6000;
     EventJob.nanosPerRecord = 1_000_000;
+    // Three checkpoints complete before the input ends, however slowly the job starts.
+    EventJob.hold(n / 4, () -> EventJob.completedCheckpointIds.size() >= 3);
     EventJob.build(
             EventJob.config(PARALLELISM),
             n,
@@ -39,11 +42,12 @@ class OneSnapshotPerCheckpointITCase extends SidecarITCaseBase {
   /** A map throws after 2 completed checkpoints; the job restarts from the last one. */
   @Test
   void everyCheckpointIsOneSnapshotThroughAFailover() throws Exception {
-    // Long enough (10 s per subtask) that two checkpoints complete before the input ends.
-    long n = 40_000;
+    long n = 12_000;
     EventJob.nanosPerRecord = 1_000_000;
     EventJob.failure = Failure.IN_MAP;
     EventJob.failAfterCheckpoints = 2 * PARALLELISM;
+    // The failure comes before the input ends, however slowly the job gets to two checkpoints.
+    EventJob.hold(n / 4, EventJob.failed::get);
     EventJob.build(
             EventJob.config(PARALLELISM),
             n,
@@ -59,10 +63,7 @@ class OneSnapshotPerCheckpointITCase extends SidecarITCaseBase {
     assertOneSnapshotPerCheckpoint("failover");
   }
 
-  /**
-   * The default for a machine-local target (auto resolves to per-subtask): each writer's seal of a
-   * checkpoint is a snapshot of its own.
-   */
+  /** Per-subtask commits (opted into): each writer's seal of a checkpoint is a snapshot of its own. */
   @Test
   void perSubtaskCommitsMakeASnapshotPerWriter() throws Exception {
     long n = 3000;
@@ -70,7 +71,8 @@ class OneSnapshotPerCheckpointITCase extends SidecarITCaseBase {
     EventJob.build(
             EventJob.config(PARALLELISM),
             n,
-            EventJob.sink(sidecar, "split", "split-job", b -> b))
+            EventJob.sink(
+                sidecar, "split", "split-job", b -> b.commitTopology(CommitTopology.PER_SUBTASK)))
         .execute("per-subtask commits");
     assertSequenceTable("split", n);
     List<List<Identity>> snapshots = deltactl.appendSnapshots("split");
@@ -83,27 +85,35 @@ class OneSnapshotPerCheckpointITCase extends SidecarITCaseBase {
   }
 
   /**
-   * Each seal id (the checkpoint the writers sealed for) is in exactly one APPEND snapshot, at
-   * least one snapshot holds all writers, and there are no more snapshots than completed
-   * checkpoints (those the tasks were told of, and the final one after they finished).
+   * ... and there are no more snapshots than completed checkpoints: those the tasks were told of,
+   * and the final one after they finished.
    */
   private void assertOneSnapshotPerCheckpoint(String table) throws Exception {
+    assertOneSnapshotPerCheckpoint(
+        deltactl, table, PARALLELISM, EventJob.completedCheckpointIds.size() + 1);
+  }
+
+  /**
+   * Each seal id (the checkpoint the writers sealed for) is in exactly one APPEND snapshot, at
+   * least one snapshot holds all writers, and there are at most {@code completed} snapshots.
+   */
+  static void assertOneSnapshotPerCheckpoint(
+      Deltactl deltactl, String table, int writers, int completed) throws Exception {
     List<List<Identity>> snapshots = deltactl.appendSnapshots(table);
     String history = String.join("\n", deltactl.history(table));
     assertEquals(Map.of(), sealsInSeveralSnapshots(snapshots), "checkpoints split:\n" + history);
     assertTrue(snapshots.size() >= 3, "too few commits to tell:\n" + history);
     assertTrue(
-        snapshots.stream().anyMatch(ids -> writers(ids).size() == PARALLELISM),
-        "no snapshot holds the seals of all " + PARALLELISM + " writers:\n" + history);
-    int completed = EventJob.completedCheckpointIds.size();
+        snapshots.stream().anyMatch(ids -> writers(ids).size() == writers),
+        "no snapshot holds the seals of all " + writers + " writers:\n" + history);
     assertTrue(
-        snapshots.size() <= completed + 1,
-        snapshots.size() + " APPEND snapshots for " + completed + " completed checkpoints (+1 final):\n"
+        snapshots.size() <= completed,
+        snapshots.size() + " APPEND snapshots for " + completed + " completed checkpoints:\n"
             + history);
   }
 
   /** Seal ids whose identities are in more than one snapshot, with those snapshots' indexes. */
-  private static Map<Long, Set<Integer>> sealsInSeveralSnapshots(List<List<Identity>> snapshots) {
+  static Map<Long, Set<Integer>> sealsInSeveralSnapshots(List<List<Identity>> snapshots) {
     Map<Long, Set<Integer>> where = new TreeMap<>();
     for (int i = 0; i < snapshots.size(); i++) {
       for (Identity id : snapshots.get(i)) {
@@ -119,22 +129,44 @@ class OneSnapshotPerCheckpointITCase extends SidecarITCaseBase {
     return split;
   }
 
-  private static Set<String> writers(List<Identity> ids) {
+  static Set<String> writers(List<Identity> ids) {
     Set<String> writers = new TreeSet<>();
     ids.forEach(id -> writers.add(id.writer()));
     return writers;
   }
 
+  /**
+   * Global commits are the default; with several targets, subtask i writes to the (i mod n)-th,
+   * and the committer tries its own sidecar first, then the reachable ones the committables were
+   * staged on, then the sink's other targets.
+   */
   @Test
-  void autoIsGlobalOnlyForATargetEveryTaskManagerReaches() {
-    for (String local :
-        new String[] {"127.0.0.1:7543", "localhost:7543", "unix:/run/ds.sock", "[::1]:7543"}) {
-      assertEquals(CommitTopology.PER_SUBTASK, CommitTopology.AUTO.resolve(local), local);
+  void globalByDefaultAndSubtasksSpreadOverTheTargets() {
+    DeltaSidecarSink<TableModel.Event> one = EventJob.sink(sidecar, "t", "t-job", b -> b);
+    assertEquals(CommitTopology.GLOBAL, one.commitTopology());
+    assertEquals(List.of(sidecar.target), one.targets());
+    assertEquals(sidecar.target, one.target(3));
+
+    DeltaSidecarSink<TableModel.Event> two =
+        EventJob.sink(sidecar, "t", "t-job", b -> b.targets(List.of("a:1", "b:2")));
+    assertEquals("a:1", two.target(0));
+    assertEquals("b:2", two.target(1));
+    assertEquals("a:1", two.target(2));
+    assertEquals("b:2", two.target(3));
+
+    SidecarLocation here = SidecarLocation.of("127.0.0.1:9");
+    SidecarLocation elsewhere = new SidecarLocation("another-host", "127.0.0.1:8");
+    assertEquals(
+        List.of("b:2", "c:3", "127.0.0.1:9", "a:1"),
+        new DeltaSidecarCommitter(two, 1)
+            .candidates(
+                List.of(new SidecarLocation("", "c:3"), elsewhere, here, SidecarLocation.UNKNOWN)));
+
+    for (List<String> bad : List.of(List.<String>of(), List.of("a:1", "a:1"), List.of(" "))) {
+      assertThrows(
+          IllegalArgumentException.class,
+          () -> DeltaSidecarSink.<TableModel.Event>builder().targets(bad),
+          bad.toString());
     }
-    for (String shared : new String[] {"sidecar.prod:7543", "10.0.0.7:7543", "dns:///ds:7543"}) {
-      assertEquals(CommitTopology.GLOBAL, CommitTopology.AUTO.resolve(shared), shared);
-    }
-    assertEquals(CommitTopology.GLOBAL, CommitTopology.GLOBAL.resolve("127.0.0.1:7543"));
-    assertEquals(CommitTopology.PER_SUBTASK, CommitTopology.PER_SUBTASK.resolve("ds:7543"));
   }
 }

@@ -25,6 +25,7 @@ class SavepointITCase extends SidecarITCaseBase {
     EventJob.processed.set(0);
     EventJob.maxAttempt.set(0);
     EventJob.completedCheckpoints.set(0);
+    EventJob.completedCheckpointIds.clear();
     var conf = EventJob.config(parallelism);
     if (savepoint != null) {
       EventJob.fromSavepoint(conf, savepoint);
@@ -33,23 +34,27 @@ class SavepointITCase extends SidecarITCaseBase {
         .executeAsync(table + " at parallelism " + parallelism);
   }
 
-  /** Lets the job process {@code records} more, then stops it with a savepoint. */
+  /**
+   * Lets the job process {@code records} more and complete 2 checkpoints, then stops it with a
+   * savepoint. The source is held (slowed right down) from {@code records} on, so that the next
+   * run still has most of the sequence to restore and process however long this one takes to get
+   * to its checkpoints and its stop: on a loaded machine the first checkpoint of a fresh job can
+   * come seconds after the sources start, and an unheld source consumed most of the input by then
+   * (the restored run ended with fewer records left than it waited for).
+   */
   private String stopAfter(JobClient job, long records, String name) throws Exception {
+    EventJob.hold(records, () -> false);
     long deadline = System.nanoTime() + 120_000_000_000L;
-    while (EventJob.processed.get() < records || EventJob.completedCheckpoints.get() < 2) {
-      if (System.nanoTime() > deadline) {
+    while (EventJob.processed.get() < records || EventJob.completedCheckpointIds.size() < 2) {
+      if (System.nanoTime() > deadline || job.getJobStatus().get().isGloballyTerminalState()) {
         throw new AssertionError(
-            "the job did not get to " + records + " records and 2 checkpoints: processed "
-                + EventJob.processed.get() + ", checkpoint notifications "
-                + EventJob.completedCheckpoints.get() + ", highest attempt "
+            "the job did not get to " + records + " records and 2 completed checkpoints: processed "
+                + EventJob.processed.get() + ", checkpoints completed "
+                + EventJob.completedCheckpointIds + ", highest attempt "
                 + EventJob.maxAttempt.get() + ", job " + job.getJobStatus().get());
       }
       Thread.sleep(10);
     }
-    // Slow the source right down while the stop runs (a loaded machine can take seconds for it),
-    // so that the next run still has most of the sequence to restore and process.
-    long nanos = EventJob.nanosPerRecord;
-    EventJob.nanosPerRecord = 20_000_000;
     String savepoint;
     try {
       savepoint =
@@ -58,7 +63,7 @@ class SavepointITCase extends SidecarITCaseBase {
               .get();
       job.getJobExecutionResult().get();
     } finally {
-      EventJob.nanosPerRecord = nanos;
+      EventJob.releaseHold();
     }
     assertEquals(0, EventJob.maxAttempt.get(), "the job failed over before " + name);
     assertEachWriterRegisteredOnce(name);
@@ -82,8 +87,7 @@ class SavepointITCase extends SidecarITCaseBase {
   @Test
   void rescaleDownThenUp() throws Exception {
     table = "rescale";
-    // 1 ms per record and subtask: each run has seconds left when its stop is asked for, also
-    // on a loaded machine.
+    // 1 ms per record and subtask, held after 3000 records until the stop (see stopAfter).
     long n = 16_000;
     EventJob.nanosPerRecord = 1_000_000;
     String s1 = stopAfter(start("rescale", 4, n, null), 3000, "sp1");

@@ -98,8 +98,12 @@ class SqlITCase extends SidecarITCaseBase {
   }
 
   private String ddl(String name, String table, String... options) {
+    return ddlOn(sidecar.target, name, table, options);
+  }
+
+  private static String ddlOn(String target, String name, String table, String... options) {
     StringBuilder with = new StringBuilder();
-    with.append("'connector' = 'delta-sidecar', 'target' = '").append(sidecar.target)
+    with.append("'connector' = 'delta-sidecar', 'target' = '").append(target)
         .append("', 'table' = '").append(table).append("', 'sink.parallelism' = '2'");
     for (String o : options) {
       with.append(", ").append(o);
@@ -145,6 +149,28 @@ class SqlITCase extends SidecarITCaseBase {
     }
     assertTrue(sinks >= 1, plan);
     assertEquals(sinks, prefixes.size(), "one writer-id prefix per sink, got " + prefixes + " for:\n" + optimized);
+  }
+
+  /**
+   * Two sidecars on one table root in 'target', separated by ';': subtask i writes to the (i mod
+   * 2)-th, and one Commit on the first publishes what both staged.
+   */
+  @Test
+  void twoTargetsSpreadTheWritersOverTwoSidecars() throws Exception {
+    try (SidecarProcess second =
+        new SidecarProcess(dir.resolve("second"), sidecar.tableRoot).start()) {
+      StreamTableEnvironment tEnv = tableEnv();
+      tEnv.executeSql(
+          ddlOn(sidecar.target + ";" + second.target, "orders", "spread",
+              "'sink.writer-id-prefix' = 'spread'"));
+      tEnv.executeSql("INSERT INTO orders SELECT id, name, qty FROM changes")
+          .await(5, TimeUnit.MINUTES);
+      assertEquals(expected(), deltactl.scan("spread"));
+      deltactl.assertNoIdentityTwice("spread");
+      assertEquals(List.of("spread/0"), sidecar.registrationsSince(0, "spread"));
+      assertEquals(List.of("spread/1"), second.registrationsSince(0, "spread"));
+      assertEquals(List.of(), second.commitsSince(0, "spread"));
+    }
   }
 
   /** Options go through Flink's validation: its duration spellings, and errors at planning. */

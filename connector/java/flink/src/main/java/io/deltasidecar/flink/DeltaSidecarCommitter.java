@@ -9,18 +9,19 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.apache.flink.api.connector.sink2.Committer;
 
 /**
- * Commits the {@link AggregatedCommittable}s of completed checkpoints. All requests of one {@link
- * #commit} call are committed together: their committables are grouped by the sidecar that
- * commits them ({@link #committedBy}), and each group is one sidecar {@code Commit} call, which
- * is one atomic snapshot per table. In the {@link CommitTopology#GLOBAL} topology Flink hands the
- * one committer subtask that receives anything one request per checkpoint, holding every
- * writer's seal, so a checkpoint whose writers used one sidecar is one snapshot.
+ * Commits the {@link AggregatedCommittable}s of completed checkpoints. All committables of one
+ * {@link #commit} call, whichever sidecars they were staged on, go into ONE sidecar {@code Commit}
+ * call, which is one atomic snapshot per table: any sidecar on the table root publishes the
+ * checkpoints the others staged (from the files they prepared in the shared root). In the {@link
+ * CommitTopology#GLOBAL} topology Flink hands the one committer subtask that receives anything one
+ * request per checkpoint, holding every writer's seal, so a checkpoint is one snapshot.
  *
  * <p>Idempotent by construction: the table records each committed {@code (writer identity,
  * checkpoint)}, so a request that was committed before (a retry, a restore replaying its state)
@@ -28,93 +29,88 @@ import org.apache.flink.api.connector.sink2.Committer;
  *
  * <h2>Which sidecar commits</h2>
  *
- * A sidecar can only commit the checkpoints staged on it, so today each group is the
- * committables staged on one sidecar ({@link StagedCommittable#stagedOn()}), and writers on
- * several sidecars make one snapshot per sidecar. The committer reaches its own sidecar (the
- * sink's target from this machine) and any sidecar with a target that is not machine-local; a
- * checkpoint staged on a machine-local sidecar of another task manager cannot be committed from
- * here, and the commit fails naming it (use {@link CommitTopology#PER_SUBTASK} for such jobs).
- * Once a Commit on any sidecar of a table root publishes the checkpoints staged on the others,
- * {@link #committedBy} returns the committer's own sidecar for everything, and a checkpoint is
- * one snapshot however many sidecars its writers used.
+ * The committer's own sidecar first (the sink's target for this committer's subtask, as this task
+ * manager reaches it), then the other sidecars the committables were staged on that this machine
+ * can reach (a machine-local target of another task manager names a sidecar it cannot reach), then
+ * the sink's other targets. Each Commit attempt goes to one of them; an attempt that fails with a
+ * retryable code (UNAVAILABLE, also a sidecar that does not answer, ABORTED, RESOURCE_EXHAUSTED,
+ * DEADLINE_EXCEEDED) moves on to the next, and after a round over all of them the committer backs
+ * off (100 ms doubling to 5 s), {@code maxCommitAttempts} attempts in all. A sidecar that waits for
+ * another's prepared files and answers UNAVAILABLE is retried the same way.
  *
  * <h2>Failures, and why the committer never calls retryLater()</h2>
  *
  * What {@link CommitRequest#retryLater()} does depends on the Flink release: Flink 1.20.0 retries
  * on a one-second timer without end (a tight loop at the end of input), Flink 1.20.1 and later and
  * Flink 2 retry at once, {@code sink.committer.retries} times (default 10), then fail the task.
- * Neither adds anything to the client's own retries, which already wait with backoff (100 ms
- * doubling to 5 s, {@code maxCommitAttempts} calls, about 20 s with the default 10). So the
+ * Neither adds anything to the committer's own retries, which already wait with backoff. So the
  * committer behaves the same on every line:
  *
  * <ul>
- *   <li>OK: done; {@code already_committed} for every table and sidecar of a request: {@code
+ *   <li>OK: done; {@code already_committed} for every table of a request: {@code
  *       signalAlreadyCommitted()}.
  *   <li>UNAVAILABLE, ABORTED, RESOURCE_EXHAUSTED or DEADLINE_EXCEEDED still failing after the
- *       client's retries: {@link #commit} throws an {@link IOException}, which fails the task.
- *       Flink's restart strategy paces the recovery; the restored committer commits the same
- *       committables again (they are in its checkpointed state).
+ *       attempts: {@link #commit} throws an {@link IOException}, which fails the task. Flink's
+ *       restart strategy paces the recovery; the restored committer commits the same committables
+ *       again (they are in its checkpointed state).
  *   <li>DATA_LOSS, FAILED_PRECONDITION, INVALID_ARGUMENT, NOT_FOUND and any other code: also an
- *       {@link IOException}. None of them goes away by retrying, and discarding the request
- *       ({@code signalFailedWithKnownReason}) would silently lose the rows of a completed
- *       checkpoint.
+ *       {@link IOException}, without trying another sidecar. None of them goes away by retrying,
+ *       and discarding the request ({@code signalFailedWithKnownReason}) would silently lose the
+ *       rows of a completed checkpoint.
  * </ul>
  *
  * The exception names every committable of the failed call. It is thrown rather than signalled
  * per request with {@code signalFailedWithUnknownReason}, which throws at the first request in
- * every Flink release and so would name only that one. When the groups go to several sidecars and
- * one fails, the groups committed before it stay committed; the restore commits them again as
- * already committed.
+ * every Flink release and so would name only that one.
  *
  * <p>Not thread-safe; Flink calls it from one task thread.
  */
 public final class DeltaSidecarCommitter implements Committer<AggregatedCommittable> {
-  private final DeltaSidecarSink<?> sink;
-  /** The sidecar of the sink's target as this machine reaches it. */
-  private final SidecarLocation own;
-  /** Clients per sidecar, the own one first; created on first use. */
-  private final Map<SidecarLocation, DeltaSidecarClient> clients = new HashMap<>();
+  private static final long INITIAL_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+  private static final long MAX_BACKOFF_NANOS = TimeUnit.SECONDS.toNanos(5);
 
-  DeltaSidecarCommitter(DeltaSidecarSink<?> sink) {
+  private final DeltaSidecarSink<?> sink;
+  /** The sidecar of the sink's target for this subtask, as this machine reaches it. */
+  private final SidecarLocation own;
+  /** Clients per target, created on first use; each Commit call on them is one attempt. */
+  private final Map<String, DeltaSidecarClient> clients = new HashMap<>();
+
+  DeltaSidecarCommitter(DeltaSidecarSink<?> sink, int subtaskIndex) {
     this.sink = sink;
-    this.own = SidecarLocation.of(sink.target());
-    clients.put(own, sink.newClient(sink.target()));
+    this.own = SidecarLocation.of(sink.target(subtaskIndex));
   }
 
   @Override
   public void commit(Collection<CommitRequest<AggregatedCommittable>> requests)
-      throws IOException {
+      throws IOException, InterruptedException {
     if (requests.isEmpty()) {
       return;
     }
-    // One Commit call per sidecar, in the order the sidecars first appear.
-    Map<SidecarLocation, List<Committable>> calls = new LinkedHashMap<>();
+    List<Committable> committables = new ArrayList<>();
+    LinkedHashSet<SidecarLocation> stagedOn = new LinkedHashSet<>();
     for (CommitRequest<AggregatedCommittable> r : requests) {
       for (StagedCommittable staged : r.getCommittable().committables()) {
-        calls.computeIfAbsent(committedBy(staged), s -> new ArrayList<>()).add(staged.committable());
+        committables.add(staged.committable());
+        stagedOn.add(staged.stagedOn());
       }
     }
-    Map<SidecarLocation, Map<String, TableCommitResult>> results = new HashMap<>();
-    for (Map.Entry<SidecarLocation, List<Committable>> call : calls.entrySet()) {
-      Map<String, TableCommitResult> byTable = new HashMap<>();
-      for (TableCommitResult result : commitOn(call.getKey(), call.getValue())) {
-        byTable.put(result.table(), result);
-      }
-      results.put(call.getKey(), byTable);
+    if (committables.isEmpty()) {
+      return;
+    }
+    Map<String, TableCommitResult> byTable = new HashMap<>();
+    for (TableCommitResult result : commitOnAny(candidates(stagedOn), committables)) {
+      byTable.put(result.table(), result);
     }
     for (CommitRequest<AggregatedCommittable> r : requests) {
       boolean alreadyCommitted = true;
       for (StagedCommittable staged : r.getCommittable().committables()) {
-        SidecarLocation sidecar = committedBy(staged);
-        TableCommitResult result = results.get(sidecar).get(staged.committable().getTable());
+        TableCommitResult result = byTable.get(staged.committable().getTable());
         if (result == null) {
           throw new IOException(
-              "delta-sidecar: the Commit answer of "
-                  + sidecar
-                  + " names no commit of table '"
+              "delta-sidecar: the Commit answer names no commit of table '"
                   + staged.committable().getTable()
                   + "' for "
-                  + names(calls.get(sidecar)));
+                  + names(committables));
         }
         alreadyCommitted &= result.alreadyCommitted();
       }
@@ -125,64 +121,70 @@ public final class DeltaSidecarCommitter implements Committer<AggregatedCommitta
   }
 
   /**
-   * The sidecar that commits {@code staged}: the one it was staged on (the committer's own for
-   * committables of releases that did not record it). The one place to change when any sidecar
-   * can commit what the others staged: then return {@link #own} for every committable.
+   * The sidecars to try, in order: the own one, the reachable ones the committables were staged
+   * on, the sink's other targets. Never empty.
    */
-  private SidecarLocation committedBy(StagedCommittable staged) {
-    return staged.stagedOn().isUnknown() ? own : staged.stagedOn();
+  List<String> candidates(Collection<SidecarLocation> stagedOn) {
+    LinkedHashSet<String> targets = new LinkedHashSet<>();
+    targets.add(own.target());
+    for (SidecarLocation s : stagedOn) {
+      if (!s.isUnknown() && s.isReachableFromHere()) {
+        targets.add(s.target());
+      }
+    }
+    targets.addAll(sink.targets());
+    return new ArrayList<>(targets);
   }
 
-  private List<TableCommitResult> commitOn(SidecarLocation sidecar, List<Committable> committables)
-      throws IOException {
-    try {
-      return client(sidecar, committables).commit(committables);
-    } catch (RetryableException e) {
-      throw new IOException(
-          "delta-sidecar: the sidecar "
-              + sidecar
-              + " stayed unavailable through the commit's retries ("
-              + e.getMessage()
-              + "); failing the task so that the restore commits "
-              + names(committables)
-              + " again",
-          e);
-    } catch (DeltaSidecarException e) {
-      throw new IOException(
-          "delta-sidecar: cannot commit "
-              + names(committables)
-              + " on "
-              + sidecar
-              + ": "
-              + e.getMessage(),
-          e);
+
+  private List<TableCommitResult> commitOnAny(
+      List<String> candidates, List<Committable> committables)
+      throws IOException, InterruptedException {
+    int attempts = sink.maxCommitAttempts();
+    long backoffNanos = INITIAL_BACKOFF_NANOS;
+    List<String> failures = new ArrayList<>();
+    for (int attempt = 1; ; attempt++) {
+      String target = candidates.get((attempt - 1) % candidates.size());
+      try {
+        return client(target).commit(committables);
+      } catch (RetryableException e) {
+        failures.add(target + ": " + e.getMessage());
+        if (attempt >= attempts) {
+          throw new IOException(
+              "delta-sidecar: no sidecar committed "
+                  + names(committables)
+                  + " in "
+                  + attempts
+                  + " attempts (tried "
+                  + String.join(", ", candidates)
+                  + "; last answers: "
+                  + String.join("; ", lastOf(failures, candidates.size()))
+                  + "); failing the task so that the restore commits them again",
+              e);
+        }
+        if (attempt % candidates.size() == 0) {
+          TimeUnit.NANOSECONDS.sleep(backoffNanos);
+          backoffNanos = Math.min(backoffNanos * 2, MAX_BACKOFF_NANOS);
+        }
+      } catch (DeltaSidecarException e) {
+        throw new IOException(
+            "delta-sidecar: cannot commit "
+                + names(committables)
+                + " on "
+                + target
+                + ": "
+                + e.getMessage(),
+            e);
+      }
     }
   }
 
-  private DeltaSidecarClient client(SidecarLocation sidecar, List<Committable> committables)
-      throws IOException {
-    DeltaSidecarClient client = clients.get(sidecar);
-    if (client != null) {
-      return client;
-    }
-    if (sidecar.isMachineLocal()) {
-      throw new IOException(
-          "delta-sidecar: "
-              + names(committables)
-              + " were staged on the sidecar at "
-              + sidecar.target()
-              + " of task manager "
-              + sidecar.host()
-              + ", which the sink's one committer on "
-              + own.host()
-              + " cannot reach: a machine-local target names a different sidecar on every task"
-              + " manager. Until a sidecar can commit what another staged, run such a job with"
-              + " the per-subtask committer ('sink.commit.topology' = 'per-subtask', or"
-              + " DeltaSidecarSink.Builder#commitTopology(CommitTopology.PER_SUBTASK)).");
-    }
-    client = sink.newClient(sidecar.target());
-    clients.put(sidecar, client);
-    return client;
+  private DeltaSidecarClient client(String target) {
+    return clients.computeIfAbsent(target, sink::newCommitClient);
+  }
+
+  private static List<String> lastOf(List<String> list, int n) {
+    return list.subList(Math.max(0, list.size() - n), list.size());
   }
 
   private static String names(List<Committable> committables) {

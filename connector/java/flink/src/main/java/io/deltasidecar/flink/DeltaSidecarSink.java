@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Collection;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Objects;
 import org.apache.flink.api.common.RuntimeExecutionMode;
@@ -33,18 +34,19 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
  *
  * <p>Each parallel writer stages its records on the sidecar under the writer id {@code
  * <writerIdPrefix>/<subtask index>} and seals them on every checkpoint ({@code PrepareCommit}).
- * In the {@link CommitTopology#GLOBAL} topology (the default for a target every task manager
- * reaches) a {@link CommittableAggregator} of parallelism 1 gathers all writers' seals of a
- * checkpoint and one {@link DeltaSidecarCommitter} commits them together once the checkpoint is
- * complete: one table snapshot per checkpoint and sidecar. After
- * a failover the writers register with the restored checkpoint id, which drops whatever they
- * staged after it; the source replays those records. See docs/connectors.md, "Flink sink".
+ * In the {@link CommitTopology#GLOBAL} topology (the default) a {@link CommittableAggregator} of
+ * parallelism 1 gathers all writers' seals of a checkpoint and one {@link DeltaSidecarCommitter}
+ * commits them with one Commit call once the checkpoint is complete: one table snapshot per
+ * checkpoint, also when the writers staged on several sidecars sharing the table root. After a
+ * failover the writers register with the restored checkpoint id, which drops whatever they staged
+ * after it; the source replays those records. See docs/connectors.md, "Flink sink".
  *
  * <p>Set {@link Builder#writerIdPrefix} to the operator's uid: it must stay the same across
  * restarts of the job and differ between sinks (and jobs) writing through the same sidecar.
  *
  * <p>The sink is serialized with the job graph; its writers and committers are created on the
- * task managers and talk to the sidecar at {@link Builder#target}.
+ * task managers and talk to the sidecar at {@link Builder#target} (subtask i to the i-th of
+ * {@link Builder#targets}, modulo their number).
  *
  * <p>It implements only Sink API that Flink 1.20 and Flink 2 both have ({@code
  * createWriter(WriterInitContext)}, {@link SupportsWriterState}, {@link SupportsCommitter}, {@link
@@ -63,7 +65,11 @@ public final class DeltaSidecarSink<IN>
   /** Writer ids are 1-512 bytes; the prefix leaves room for "/" and the subtask index. */
   static final int MAX_PREFIX_BYTES = 500;
 
-  private final String target;
+  /** Commit attempts when {@link Builder#maxCommitAttempts} is not set (the client's default). */
+  static final int DEFAULT_COMMIT_ATTEMPTS = 10;
+
+  /** The sidecars, at least one; subtask i writes to {@code targets[i % targets.size()]}. */
+  private final List<String> targets;
   private final String table;
   private final String writerIdPrefix;
   private final RecordConverter<IN> converter;
@@ -76,7 +82,7 @@ public final class DeltaSidecarSink<IN>
   private final CommitTopology commitTopology;
 
   private DeltaSidecarSink(Builder<IN> b) {
-    target = b.target;
+    targets = b.targets;
     table = b.table;
     writerIdPrefix = b.writerIdPrefix;
     converter = b.converter;
@@ -86,7 +92,7 @@ public final class DeltaSidecarSink<IN>
     callTimeout = b.callTimeout;
     maxCommitAttempts = b.maxCommitAttempts;
     createTable = b.createTable;
-    commitTopology = b.commitTopology.resolve(b.target);
+    commitTopology = b.commitTopology;
   }
 
   public static <IN> Builder<IN> builder() {
@@ -165,7 +171,7 @@ public final class DeltaSidecarSink<IN>
 
   @Override
   public DeltaSidecarCommitter createCommitter(CommitterInitContext context) {
-    return new DeltaSidecarCommitter(this);
+    return new DeltaSidecarCommitter(this, context.getTaskInfo().getIndexOfThisSubtask());
   }
 
   @Override
@@ -189,8 +195,14 @@ public final class DeltaSidecarSink<IN>
     }
   }
 
-  public String target() {
-    return target;
+  /** The sidecar subtask {@code subtaskIndex} writes to (and its committer commits on first). */
+  public String target(int subtaskIndex) {
+    return targets.get(subtaskIndex % targets.size());
+  }
+
+  /** Every sidecar of the sink, as configured (one, unless {@link Builder#targets} named more). */
+  public List<String> targets() {
+    return targets;
   }
 
   public String table() {
@@ -226,10 +238,6 @@ public final class DeltaSidecarSink<IN>
         .build();
   }
 
-  DeltaSidecarClient newClient() {
-    return newClient(target);
-  }
-
   /** A client of the sink's options for the sidecar at {@code sidecarTarget}. */
   DeltaSidecarClient newClient(String sidecarTarget) {
     DeltaSidecarClient.Builder b = DeltaSidecarClient.builder().target(sidecarTarget);
@@ -242,12 +250,30 @@ public final class DeltaSidecarSink<IN>
     return b.build();
   }
 
+  /**
+   * A client for the committer, which retries Commit itself (over every sidecar it can reach, see
+   * {@link DeltaSidecarCommitter}): each of its Commit calls is one attempt.
+   */
+  DeltaSidecarClient newCommitClient(String sidecarTarget) {
+    DeltaSidecarClient.Builder b =
+        DeltaSidecarClient.builder().target(sidecarTarget).maxCommitAttempts(1);
+    if (callTimeout != null) {
+      b.callTimeout(callTimeout);
+    }
+    return b.build();
+  }
+
+  /** Commit attempts in all before the committer fails the task (the client's default: 10). */
+  int maxCommitAttempts() {
+    return maxCommitAttempts > 0 ? maxCommitAttempts : DEFAULT_COMMIT_ATTEMPTS;
+  }
+
   /** What to create when the table is missing on the sidecar (see {@link Builder#createTableIfMissing}). */
   record TableSpec(String schema, String primaryKey, int buckets) implements java.io.Serializable {}
 
   /** Builds a {@link DeltaSidecarSink}; {@link #table}, {@link #writerIdPrefix} and {@link #recordConverter} are required. */
   public static final class Builder<IN> {
-    private String target = "127.0.0.1:7543";
+    private List<String> targets = List.of("127.0.0.1:7543");
     private String table;
     private String writerIdPrefix;
     private RecordConverter<IN> converter;
@@ -257,13 +283,41 @@ public final class DeltaSidecarSink<IN>
     private Duration callTimeout;
     private int maxCommitAttempts;
     private TableSpec createTable;
-    private CommitTopology commitTopology = CommitTopology.AUTO;
+    private CommitTopology commitTopology = CommitTopology.GLOBAL;
 
     private Builder() {}
 
-    /** The sidecar beside the task manager: "host:port" or "unix:/path.sock" (default 127.0.0.1:7543). */
+    /**
+     * The sidecar every writer stages on: "host:port" or "unix:/path.sock" (default
+     * 127.0.0.1:7543). With one sidecar beside each task manager (deploy/kubernetes), keep the
+     * machine-local default: each writer reaches the sidecar of the task manager it runs on.
+     */
     public Builder<IN> target(String target) {
-      this.target = Objects.requireNonNull(target, "target");
+      return targets(List.of(Objects.requireNonNull(target, "target")));
+    }
+
+    /**
+     * Several sidecars on one table root, each reachable from every task manager by its own
+     * address: writer subtask i stages on {@code targets.get(i % targets.size())}, and the
+     * committer commits on one of them (trying the next when one is unavailable). For spreading
+     * the writers of a job over sidecars that are services of their own; with one sidecar beside
+     * each task manager, use {@link #target} with the machine-local address instead.
+     */
+    public Builder<IN> targets(List<String> targets) {
+      Objects.requireNonNull(targets, "targets");
+      if (targets.isEmpty()) {
+        throw new IllegalArgumentException("targets must name at least one sidecar");
+      }
+      LinkedHashSet<String> distinct = new LinkedHashSet<>();
+      for (String t : targets) {
+        if (t == null || t.isBlank()) {
+          throw new IllegalArgumentException("targets must not name an empty target: " + targets);
+        }
+        if (!distinct.add(t.trim())) {
+          throw new IllegalArgumentException("targets names " + t.trim() + " twice: " + targets);
+        }
+      }
+      this.targets = List.copyOf(distinct);
       return this;
     }
 
@@ -345,11 +399,10 @@ public final class DeltaSidecarSink<IN>
     }
 
     /**
-     * How completed checkpoints are committed. {@link CommitTopology#GLOBAL}: one committer,
-     * one snapshot per checkpoint and sidecar; {@link CommitTopology#PER_SUBTASK}: each writer's
-     * seals alone, for writers that reach machine-local sidecars on several task managers; the
-     * default {@link CommitTopology#AUTO} picks per-subtask for a machine-local target and global
-     * otherwise (see docs/connectors.md, "The committer").
+     * How completed checkpoints are committed. {@link CommitTopology#GLOBAL} (the default): one
+     * committer, one snapshot per checkpoint and table whatever the parallelism and however many
+     * sidecars the writers used; {@link CommitTopology#PER_SUBTASK}: each writer's seals alone,
+     * up to one snapshot per writer and checkpoint (see docs/connectors.md, "The committer").
      */
     public Builder<IN> commitTopology(CommitTopology topology) {
       this.commitTopology = Objects.requireNonNull(topology, "commitTopology");

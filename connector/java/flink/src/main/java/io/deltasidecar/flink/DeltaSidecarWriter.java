@@ -84,7 +84,8 @@ public final class DeltaSidecarWriter<IN>
     int parallelism = context.getTaskInfo().getNumberOfParallelSubtasks();
     this.writerId = sink.writerId(subtask);
     this.converter = sink.converter();
-    this.stagedOn = SidecarLocation.of(sink.target());
+    String target = sink.target(subtask);
+    this.stagedOn = SidecarLocation.of(target);
     OptionalLong restored = context.getRestoredCheckpointId();
     this.lastSnapshotCheckpointId = restored.orElse(0);
 
@@ -112,16 +113,25 @@ public final class DeltaSidecarWriter<IN>
       }
     }
 
-    DeltaSidecarClient c = sink.newClient();
+    DeltaSidecarClient c = sink.newClient(target);
     try {
       TableSchema schema = ensureTable(c, sink);
       converter.open(schema);
       List<Committable> pending = new ArrayList<>();
       // A writer id whose subtask no longer exists (scale-in) is registered here with the
       // restored id, so that what it staged after the checkpoint is dropped rather than left
-      // staged; its sealed checkpoints up to the restored one are committed below.
+      // staged; its sealed checkpoints up to the restored one are committed below. It is
+      // registered on the sidecar it wrote to (the sink's target for its index), where its
+      // staged data is.
       for (String other : otherWriterIds) {
-        pending.addAll(c.register(table, other, restored).pending());
+        String otherTarget = targetOf(sink, other, target);
+        if (otherTarget.equals(target)) {
+          pending.addAll(c.register(table, other, restored).pending());
+        } else {
+          try (DeltaSidecarClient o = sink.newClient(otherTarget)) {
+            pending.addAll(o.register(table, other, restored).pending());
+          }
+        }
       }
       Registration registration = c.register(table, writerId, restored);
       pending.addAll(registration.pending());
@@ -152,18 +162,30 @@ public final class DeltaSidecarWriter<IN>
 
   /** True when {@code id} is {@code <prefix>/i} for a subtask index i below {@code parallelism}. */
   static boolean ownedByAnotherSubtask(DeltaSidecarSink<?> sink, String id, int parallelism) {
+    int index = subtaskIndexOf(sink, id);
+    return index >= 0 && index < parallelism;
+  }
+
+  /** The sidecar writer {@code id} of this sink writes to; {@code fallback} for other ids. */
+  private static String targetOf(DeltaSidecarSink<?> sink, String id, String fallback) {
+    int index = subtaskIndexOf(sink, id);
+    return index >= 0 ? sink.target(index) : fallback;
+  }
+
+  /** i when {@code id} is {@code <prefix>/i} of this sink (i in canonical decimal), else -1. */
+  private static int subtaskIndexOf(DeltaSidecarSink<?> sink, String id) {
     String prefix = sink.writerIdPrefix() + "/";
     if (!id.startsWith(prefix)) {
-      return false;
+      return -1;
     }
     String index = id.substring(prefix.length());
     if (index.isEmpty() || index.length() > 9 || !index.chars().allMatch(Character::isDigit)) {
-      return false;
+      return -1;
     }
     if (index.length() > 1 && index.charAt(0) == '0') {
-      return false;
+      return -1;
     }
-    return Integer.parseInt(index) < parallelism;
+    return Integer.parseInt(index);
   }
 
   private TableSchema ensureTable(DeltaSidecarClient c, DeltaSidecarSink<IN> sink) {

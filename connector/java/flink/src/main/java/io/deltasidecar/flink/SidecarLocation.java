@@ -14,8 +14,8 @@ import java.util.Objects;
  * sidecar.prod:7543} staged on the same one ({@code host} is empty).
  *
  * <p>{@link #UNKNOWN} marks committables serialized before the sink recorded locations (version 1
- * committer state): the committer commits them on its own sidecar, as the per-subtask committer
- * of those releases did.
+ * committer state). Any sidecar on the table root commits any writer's checkpoints, so the
+ * committer only uses locations to choose a sidecar it can reach.
  */
 public record SidecarLocation(String host, String target) implements Serializable {
   public static final SidecarLocation UNKNOWN = new SidecarLocation("", "");
@@ -37,6 +37,11 @@ public record SidecarLocation(String host, String target) implements Serializabl
   /** True when the target names a sidecar on the caller's machine only. */
   public boolean isMachineLocal() {
     return !host.isEmpty();
+  }
+
+  /** True when this JVM's machine reaches this sidecar: not machine-local, or staged here. */
+  public boolean isReachableFromHere() {
+    return !isMachineLocal() || host.equals(LocalHost.NAME);
   }
 
   /**

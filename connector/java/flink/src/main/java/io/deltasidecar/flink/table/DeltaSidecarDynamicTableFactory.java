@@ -88,7 +88,7 @@ public final class DeltaSidecarDynamicTableFactory implements DynamicTableSinkFa
     try {
       sink =
           DeltaSidecarSink.<RowData>builder()
-              .target(options.get(TARGET))
+              .targets(options.get(TARGET))
               .table(table)
               .recordConverter(converter)
               .maxBatchBytes(positive(options, BATCH_BYTES))

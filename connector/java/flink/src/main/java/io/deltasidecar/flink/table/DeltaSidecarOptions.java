@@ -2,6 +2,7 @@ package io.deltasidecar.flink.table;
 
 import io.deltasidecar.flink.CommitTopology;
 import java.time.Duration;
+import java.util.List;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ConfigOptions;
 
@@ -18,11 +19,15 @@ public final class DeltaSidecarOptions {
           .stringType()
           .noDefaultValue()
           .withDescription("Name of the table on the sidecar.");
-  public static final ConfigOption<String> TARGET =
+  public static final ConfigOption<List<String>> TARGET =
       ConfigOptions.key("target")
           .stringType()
-          .defaultValue("127.0.0.1:7543")
-          .withDescription("The sidecar beside each task manager: host:port or unix:/path.sock.");
+          .asList()
+          .defaultValues("127.0.0.1:7543")
+          .withDescription(
+              "The sidecar: host:port or unix:/path.sock; with one sidecar beside each task"
+                  + " manager, its machine-local address. Several, separated by ';', spread the"
+                  + " writers: subtask i writes to the (i mod n)-th.");
   public static final ConfigOption<Integer> BUCKETS =
       ConfigOptions.key("write.bucket.num")
           .intType()
@@ -65,11 +70,9 @@ public final class DeltaSidecarOptions {
   public static final ConfigOption<CommitTopology> COMMIT_TOPOLOGY =
       ConfigOptions.key("sink.commit.topology")
           .enumType(CommitTopology.class)
-          .defaultValue(CommitTopology.AUTO)
+          .defaultValue(CommitTopology.GLOBAL)
           .withDescription(
-              "global: one committer for the sink, each checkpoint one table snapshot per"
-                  + " sidecar; per-subtask: a committer per writer, each writer's rows of a"
-                  + " checkpoint a snapshot of their own (for writers on machine-local sidecars"
-                  + " of several task managers); auto: per-subtask when 'target' is"
-                  + " machine-local (loopback, localhost, a unix socket), global otherwise.");
+              "global: one committer for the sink, each checkpoint one table snapshot however"
+                  + " many sidecars the writers used; per-subtask: a committer per writer, each"
+                  + " writer's rows of a checkpoint a snapshot of their own.");
 }

@@ -1,0 +1,74 @@
+"""scripts/bench, part "shared-root": several sidecars on one table root.
+
+Two sidecars × two writers, each checkpoint committed by ONE Commit through
+either sidecar (delta-loadgen --targets): seal -> visible latency, Commit and
+PrepareCommit latency, ingest rows/s and write amplification. Then one table
+of 16 and one of 4,096 buckets taking the same 20k-row commits: commit time
+and the metadata bytes each commit writes.
+"""
+
+from pathlib import Path
+
+from run_bench import Sidecar, events, loadgen, log, percentile
+
+
+def seal_to_visible(report):
+    """Per commit: from the moment its checkpoint was sealed by every writer
+    (the last PrepareCommit answer) to the Commit's answer, in ms."""
+    sealed = {}
+    for e in events(report, "prepare"):
+        sealed[e["checkpoint"]] = max(sealed.get(e["checkpoint"], 0.0), e["t"])
+    out = []
+    for e in events(report, "commit"):
+        if e["checkpoint"] in sealed:
+            out.append((e["t"] - sealed[e["checkpoint"]]) * 1000)
+    return out
+
+
+def measure_two_sidecars(args, out, data):
+    total = 6_000_000 if args.quick else 20_000_000
+    per_writer = 250_000  # 4 writers: 1M-row checkpoints
+    log(f"shared root: {total:,} rows, 2 sidecars x 2 writers, 1M-row checkpoints, one Commit each")
+    root = Path(args.work) / "shared-tables"
+    a = Sidecar(args.bin_dir, args.work, "shared-a", table_root=root)
+    b = Sidecar(args.bin_dir, args.work, "shared-b", table_root=root)
+    report = data / "two_sidecars.jsonl"
+    try:
+        s = loadgen(args.bin_dir, [a, b], "shared", total,
+                    ["--writers", 4, "--checkpoint-rows", per_writer], report)
+        written = sum(sc.io("write_bytes") - sc.io("cancelled_write_bytes") for sc in (a, b))
+    finally:
+        a.stop()
+        b.stop()
+    out["two_sidecar_rows_per_s"] = s["rows_per_s"]
+    out["two_sidecar_write_amplification"] = written / (s["mb_per_s"] * 1e6 * s["seconds"])
+    prepares = [e["ms"] for e in events(report, "prepare")]
+    commits = [e["ms"] for e in events(report, "commit")][:-1]  # the last is the remainder
+    visible = seal_to_visible(report)[:-1]
+    out["two_sidecar_prepare_p99_ms"] = percentile(prepares, 0.99)
+    out["two_sidecar_commit_p50_ms"] = percentile(commits, 0.5)
+    out["two_sidecar_commit_p99_ms"] = percentile(commits, 0.99)
+    out["two_sidecar_seal_to_visible_p50_ms"] = percentile(visible, 0.5)
+    out["two_sidecar_seal_to_visible_p99_ms"] = percentile(visible, 0.99)
+
+
+def measure_bucket_counts(args, out, data):
+    rows = 200_000 if args.quick else 600_000
+    medians = {}
+    for buckets in (16, 4096):
+        log(f"commit cost at {buckets} buckets: {rows:,} rows in 20k-row checkpoints")
+        sc = Sidecar(args.bin_dir, args.work, f"buckets{buckets}")
+        report = data / f"buckets_{buckets}.jsonl"
+        try:
+            loadgen(args.bin_dir, sc, "b", rows,
+                    ["--writers", 2, "--checkpoint-rows", 10_000, "--buckets", buckets], report)
+        finally:
+            sc.stop()
+        visible = seal_to_visible(report)[:-1]
+        commits = [e["ms"] for e in events(report, "commit")][:-1]
+        medians[buckets] = percentile(visible, 0.5)
+        out[f"buckets_{buckets}_commit_p50_ms"] = percentile(commits, 0.5)
+        out[f"buckets_{buckets}_seal_to_visible_p50_ms"] = medians[buckets]
+        snaps = sorted((sc.table_root / "b" / "snapshots").glob("snapshot-*"))
+        out[f"buckets_{buckets}_snapshot_bytes"] = snaps[-1].stat().st_size if snaps else 0
+    out["buckets_4096_to_16_commit_ratio"] = medians[4096] / max(medians[16], 1e-9)
