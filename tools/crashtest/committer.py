@@ -35,6 +35,8 @@ COMMIT_PATIENCE_S = 90
 
 
 class Committer:
+    """The commit side of replay.Job (a mixin: init_committer() sets it up)."""
+
     def init_committer(self, rng, table):
         self.table = table
         self.via_rng = rng                 # picks the committing sidecar when no step names one
