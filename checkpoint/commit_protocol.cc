@@ -236,6 +236,8 @@ absl::Status CommitProtocol::PlanRemote(table::Table& table, const std::string& 
         "new identity"));
   }
   const absl::Time deadline = absl::Now() + prepared_wait_;
+  std::vector<uint64_t> others;  // checksums of other prepared versions, once the wait is over
+  bool last_look = false;
   for (;;) {
     ASSIGN_OR_RETURN(auto p, table.prepared().Find(identity, newest->checkpoint_id, newest->checksum));
     if (p) {
@@ -254,13 +256,20 @@ absl::Status CommitProtocol::PlanRemote(table::Table& table, const std::string& 
       plan->remote.push_back(std::move(*p));
       return absl::OkStatus();
     }
-    if (absl::Now() >= deadline) break;
+    if (last_look) break;
+    if (absl::Now() >= deadline) {
+      ASSIGN_OR_RETURN(others, table.prepared().ChecksumsOf(identity, newest->checkpoint_id));
+      // Linked just after the look above: one more look finds it.
+      last_look = std::find(others.begin(), others.end(), newest->checksum) != others.end();
+      if (!last_look) break;
+      continue;
+    }
     absl::SleepFor(absl::Milliseconds(20));
   }
   // Another prepared version of the checkpoint may be an abandoned attempt
   // (sealed, never completed, then the id reused after a restore), so it is
   // only the answer once the wait is over.
-  ASSIGN_OR_RETURN(auto others, table.prepared().ChecksumsOf(identity, newest->checkpoint_id));
+  others.erase(std::remove(others.begin(), others.end(), newest->checksum), others.end());
   if (!others.empty()) {
     return absl::FailedPreconditionError(Cat(
         "committable for checkpoint ", newest->checkpoint_id, " of ", WriterName(key),
