@@ -33,6 +33,46 @@ StagingStore::~StagingStore() {
 
 const std::string& StagingStore::id() const { return impl_->store_id; }
 
+namespace {
+
+using SealList = std::vector<std::pair<int64_t, SealRecord>>;
+
+// What a registration writes: the writer's next record, and which of its
+// seals survive.
+struct RegistrationPlan {
+  RegistryRecord next;
+  SealList kept, discarded;
+};
+
+// A restore that goes on with the history keeps the seals in (committed, R];
+// every other seal is discarded. A new incarnation keeps none: they may come
+// from a line of checkpoints the stream processor abandoned while the writer
+// was registered elsewhere.
+RegistrationPlan PlanRegistration(const RegistryRecord& prev, bool same_incarnation,
+                                  std::optional<int64_t> restored_checkpoint, int64_t committed,
+                                  int64_t incarnation, SealList seals) {
+  RegistrationPlan plan;
+  plan.next = prev;
+  plan.next.epoch = prev.epoch + 1;
+  plan.next.open_rows = 0;
+  plan.next.open_batches = 0;
+  plan.next.open_checksum = 0;
+  for (auto& seal : seals) {
+    const bool keep = restored_checkpoint.has_value() && same_incarnation && seal.first > committed &&
+                      seal.first <= *restored_checkpoint;
+    (keep ? plan.kept : plan.discarded).push_back(std::move(seal));
+  }
+  plan.next.incarnation = same_incarnation ? prev.incarnation : incarnation;
+  plan.next.last_committed = same_incarnation ? committed : -1;
+  // New batches are keyed above every kept seal; ids up to R are never sealed
+  // again, since the stream processor numbers its next checkpoint above R.
+  plan.next.last_sealed = restored_checkpoint.value_or(-1);
+  if (!plan.kept.empty()) plan.next.last_sealed = std::max(plan.next.last_sealed, plan.kept.back().first);
+  return plan;
+}
+
+}  // namespace
+
 absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
                                                     std::optional<int64_t> restored_checkpoint,
                                                     int64_t table_last_committed,
@@ -57,24 +97,6 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
         restored_checkpoint ? Cat("checkpoint ", *restored_checkpoint) : std::string("nothing"),
         " although checkpoint ", committed, " is committed: it needs a new incarnation"));
   }
-  RegistryRecord next = prev;
-  next.epoch = prev.epoch + 1;
-  next.open_rows = 0;
-  next.open_batches = 0;
-  next.open_checksum = 0;
-
-  // A restore that goes on with the history keeps the seals in
-  // (committed, R]; every other seal is discarded. A new incarnation keeps
-  // none: they may come from a line of checkpoints the stream processor
-  // abandoned while the writer was registered elsewhere.
-  ASSIGN_OR_RETURN(auto seals, impl_->Seals(*w, std::numeric_limits<int64_t>::min(),
-                                            std::numeric_limits<int64_t>::max()));
-  std::vector<std::pair<int64_t, SealRecord>> kept, discarded;
-  for (auto& seal : seals) {
-    const bool keep = restored_checkpoint.has_value() && same_incarnation && seal.first > committed &&
-                      seal.first <= *restored_checkpoint;
-    (keep ? kept : discarded).push_back(std::move(seal));
-  }
   if (w->lost_data && restored_checkpoint.has_value() && same_incarnation &&
       *restored_checkpoint > std::max(committed, prev.last_sealed)) {
     // The restore needs seals the salvage lost: nothing here can be committed
@@ -85,27 +107,21 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
         prev.last_sealed, "); restore from the last committed checkpoint (", committed,
         ") and write again"));
   }
-  if (!same_incarnation) {
-    next.incarnation = incarnation;
-    next.last_committed = -1;
-  } else {
-    next.last_committed = committed;
-  }
-  // New batches are keyed above every kept seal; ids up to R are never sealed
-  // again, since the stream processor numbers its next checkpoint above R.
-  next.last_sealed = restored_checkpoint.has_value() ? *restored_checkpoint : -1;
-  if (!kept.empty()) next.last_sealed = std::max(next.last_sealed, kept.back().first);
+  ASSIGN_OR_RETURN(SealList seals, impl_->Seals(*w, std::numeric_limits<int64_t>::min(),
+                                                std::numeric_limits<int64_t>::max()));
+  RegistrationPlan plan = PlanRegistration(prev, same_incarnation, restored_checkpoint, committed,
+                                           incarnation, std::move(seals));
 
   // Drop every seal but the kept ones, and every data family whose base is
   // not the base of a kept seal. Point deletes, as in MarkCommitted: range
   // tombstones slow every iterator.
   rocksdb::WriteBatch batch;
   absl::flat_hash_set<int64_t> kept_bases;
-  for (const auto& [cp, seal] : kept) kept_bases.insert(seal.base);
-  for (const auto& [cp, seal] : discarded) {
+  for (const auto& [cp, seal] : plan.kept) kept_bases.insert(seal.base);
+  for (const auto& [cp, seal] : plan.discarded) {
     batch.Delete(ToSlice(SealKey(id, cp))).PermitUncheckedError();
   }
-  batch.Put(ToSlice(RegistryKey(id)), ToSlice(EncodeRegistry(next))).PermitUncheckedError();
+  batch.Put(ToSlice(RegistryKey(id)), ToSlice(EncodeRegistry(plan.next))).PermitUncheckedError();
   if (w->lost_data) batch.Delete(ToSlice(LostKey(id))).PermitUncheckedError();
   if (w->unsealed_lost) batch.Delete(ToSlice(UnsealedLostKey(id))).PermitUncheckedError();
   if (w->open_marked) batch.Delete(ToSlice(OpenMarkKey(id))).PermitUncheckedError();
@@ -113,7 +129,7 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
   RETURN_IF_ERROR(impl_->Write(&batch, /*sync=*/true, Cat("registering ", Describe(writer))));
   kRegisterAfterWrite.Reach();
   w->registered = true;
-  w->record = next;
+  w->record = plan.next;
   w->lost_data = false;
   w->unsealed_lost = false;
   w->open_marked = false;
@@ -121,12 +137,12 @@ absl::StatusOr<Registration> StagingStore::Register(const WriterKey& writer,
   impl_->DropDataCfs(*w, [&](int64_t base) { return !kept_bases.contains(base); });
 
   Registration reg;
-  reg.epoch = next.epoch;
-  reg.incarnation = next.incarnation;
-  reg.table_writer_id = table::IncarnationIdentity(writer.writer_id, next.incarnation);
-  reg.last_committed = next.last_committed;
+  reg.epoch = plan.next.epoch;
+  reg.incarnation = plan.next.incarnation;
+  reg.table_writer_id = table::IncarnationIdentity(writer.writer_id, plan.next.incarnation);
+  reg.last_committed = plan.next.last_committed;
   reg.was_registered = was_registered;
-  for (const auto& [cp, seal] : kept) {
+  for (const auto& [cp, seal] : plan.kept) {
     reg.pending.push_back(ToSealed(cp, seal));
     reg.pending.back().identity = reg.table_writer_id;
   }
