@@ -14,6 +14,22 @@ SCHEMA = "id BIGINT, name STRING, score DOUBLE, qty INT"
 KEY = "id"
 
 
+def row(i, name=None):
+    """Row i of SCHEMA; `name` replaces the default name."""
+    return {"id": i, "name": name if name is not None else f"v-{i}", "score": i / 4, "qty": i % 11}
+
+
+def sidecars_on_one_root(sidecar_factory, deltactl_bin, table):
+    """Sidecars A and B on one table root, each with its own data dir, and a
+    Deltactl of that root; `table` exists (SCHEMA, 4 buckets)."""
+    a = sidecar_factory("a")
+    b = sidecar_factory("b", start=False)
+    b.table_root = a.table_root
+    b.start()
+    a.client().create_table(table, SCHEMA, KEY, buckets=4)
+    return a, b, Deltactl(deltactl_bin, a.table_root)
+
+
 class Deltactl:
     def __init__(self, binary, root):
         self.binary = binary

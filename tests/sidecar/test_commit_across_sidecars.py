@@ -12,26 +12,17 @@ from pathlib import Path
 import grpc
 import pytest
 
-from sidecar_helpers import KEY, SCHEMA, Deltactl, assert_tables_agree, rpc_error
+from sidecar_helpers import KEY, SCHEMA, Deltactl, assert_tables_agree, row, rpc_error, sidecars_on_one_root
 
 T = "events"
 WA, WB = "job/0", "job/1"  # staged on A, on B
-
-
-def row(i, name=None):
-    return {"id": i, "name": name if name is not None else f"v-{i}", "score": i / 4, "qty": i % 11}
 
 
 @pytest.fixture
 def pair(sidecar_factory, deltactl_bin):
     """Sidecars A and B on one table root, each with its own data dir; the table
     exists."""
-    a = sidecar_factory("a")
-    b = sidecar_factory("b", start=False)
-    b.table_root = a.table_root
-    b.start()
-    a.client().create_table(T, SCHEMA, KEY, buckets=4)
-    return a, b, Deltactl(deltactl_bin, a.table_root)
+    return sidecars_on_one_root(sidecar_factory, deltactl_bin, T)
 
 
 def prepared_file(root, committable):

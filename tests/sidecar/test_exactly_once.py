@@ -9,14 +9,10 @@ import grpc
 import pytest
 
 from deltasidecar import rows as pr
-from sidecar_helpers import KEY, SCHEMA, assert_tables_agree, rpc_error
+from sidecar_helpers import KEY, SCHEMA, assert_tables_agree, row, rpc_error
 
 T = "events"
 W = "op-1/0"
-
-
-def row(i, name=None):
-    return {"id": i, "name": name if name is not None else f"v-{i}", "score": i / 4, "qty": i % 11}
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import urllib.request
 from pathlib import Path
 
 import grpc
-import pytest
 
 from deltasidecar import rows as pr
 import sidecar_api

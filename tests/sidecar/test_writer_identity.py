@@ -8,14 +8,10 @@ import shutil
 import grpc
 import pytest
 
-from sidecar_helpers import KEY, SCHEMA, Deltactl, assert_tables_agree, rpc_error
+from sidecar_helpers import KEY, SCHEMA, assert_tables_agree, row, rpc_error, sidecars_on_one_root
 
 T = "events"
 W = "op-1/0"
-
-
-def row(i, name=None):
-    return {"id": i, "name": name if name is not None else f"v-{i}", "score": i / 4, "qty": i % 11}
 
 
 def commit_cp(client, reg, cp, rows):
@@ -35,12 +31,7 @@ def assert_no_identity_twice(client):
 @pytest.fixture
 def pair(sidecar_factory, deltactl_bin):
     """Two sidecars on one table root, each with its own data dir."""
-    a = sidecar_factory("a")
-    b = sidecar_factory("b", start=False)
-    b.table_root = a.table_root
-    b.start()
-    a.client().create_table(T, SCHEMA, KEY, buckets=4)
-    return a, b, Deltactl(deltactl_bin, a.table_root)
+    return sidecars_on_one_root(sidecar_factory, deltactl_bin, T)
 
 
 def rewound_history(client):
