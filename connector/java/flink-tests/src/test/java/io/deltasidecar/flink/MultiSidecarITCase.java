@@ -133,34 +133,22 @@ class MultiSidecarITCase extends SidecarITCaseBase {
   @ParameterizedTest(name = "sidecar {0} killed")
   @ValueSource(ints = {0, 1})
   void oneSnapshotPerCheckpointThroughASidecarKill(int killed) throws Exception {
-    String table = "kill" + killed;
-    long n = 12_000;
-    EventJob.nanosPerRecord = 1_000_000;
-    AtomicBoolean restarted = new AtomicBoolean();
-    EventJob.hold(n / 4, restarted::get);
-    JobClient job =
-        EventJob.build(EventJob.config(PARALLELISM), n, sink(table))
-            .executeAsync("two sidecars, one killed");
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-    while (EventJob.completedCheckpointIds.size() < 2) {
-      assertTrue(System.nanoTime() < deadline, "no 2 completed checkpoints in 120 s");
-      assertTrue(
-          !job.getJobStatus().get().isGloballyTerminalState(),
-          "the job ended before 2 checkpoints");
-      Thread.sleep(10);
-    }
     SidecarProcess victim = killed == 0 ? sidecar : second;
-    victim.kill();
-    // Down until the job has failed over (bounded, not timed: how long the writers take to
-    // notice depends on the machine's load).
-    while (EventJob.maxAttempt.get() < 1 && System.nanoTime() < deadline) {
-      Thread.sleep(20);
-    }
-    assertTrue(EventJob.maxAttempt.get() >= 1, "the job did not fail over with a sidecar down");
-    victim.start();
-    restarted.set(true);
-    job.getJobExecutionResult().get();
-    assertTable(table, n, job.getJobID());
+    runThroughACrash(
+        "kill" + killed,
+        "two sidecars, one killed",
+        victim,
+        job -> {
+          long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+          while (EventJob.completedCheckpointIds.size() < 2) {
+            assertTrue(System.nanoTime() < deadline, "no 2 completed checkpoints in 120 s");
+            assertTrue(
+                !job.getJobStatus().get().isGloballyTerminalState(),
+                "the job ended before 2 checkpoints");
+            Thread.sleep(10);
+          }
+          victim.kill();
+        });
   }
 
   /**
@@ -175,23 +163,44 @@ class MultiSidecarITCase extends SidecarITCaseBase {
   void oneSnapshotPerCheckpointThroughACrashBeforeAPreparedCheckpoint() throws Exception {
     second.close();
     second.armKillPoint("prepare.after_files:6").start();
-    String table = "unprepared";
+    runThroughACrash(
+        "unprepared",
+        "two sidecars, one crashing while it prepares",
+        second,
+        job ->
+            assertTrue(
+                second.awaitExit(Duration.ofSeconds(120)),
+                "the second sidecar did not reach its kill point"));
+  }
+
+  /** Brings a sidecar down while the job of {@link #runThroughACrash} runs. */
+  @FunctionalInterface
+  private interface Crash {
+    void bringDown(JobClient job) throws Exception;
+  }
+
+  /**
+   * Runs a job of 12,000 events into {@code table} at parallelism 4 over the two sidecars;
+   * {@code crash} brings {@code victim} down, which restarts on its data dir once the job has
+   * failed over. The job then finishes and the table ends exact, each checkpoint one snapshot.
+   */
+  private void runThroughACrash(String table, String jobName, SidecarProcess victim, Crash crash)
+      throws Exception {
     long n = 12_000;
     EventJob.nanosPerRecord = 1_000_000;
     AtomicBoolean restarted = new AtomicBoolean();
     EventJob.hold(n / 4, restarted::get);
     JobClient job =
-        EventJob.build(EventJob.config(PARALLELISM), n, sink(table))
-            .executeAsync("two sidecars, one crashing while it prepares");
-    assertTrue(
-        second.awaitExit(Duration.ofSeconds(120)),
-        "the second sidecar did not reach its kill point");
+        EventJob.build(EventJob.config(PARALLELISM), n, sink(table)).executeAsync(jobName);
+    crash.bringDown(job);
+    // Down until the job has failed over (bounded, not timed: how long the writers take to
+    // notice depends on the machine's load).
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
     while (EventJob.maxAttempt.get() < 1 && System.nanoTime() < deadline) {
       Thread.sleep(20);
     }
     assertTrue(EventJob.maxAttempt.get() >= 1, "the job did not fail over with a sidecar down");
-    second.start();
+    victim.start();
     restarted.set(true);
     job.getJobExecutionResult().get();
     assertTable(table, n, job.getJobID());
