@@ -309,16 +309,18 @@ absl::Status Table::CheckPreparedClaim(const PreparedCheckpoint& p) {
 }
 
 absl::StatusOr<CommitResult> Table::CommitPrepared(const std::vector<PreparedCheckpoint>& prepared) {
+  // Every named file is read whole and checked, on the commit threads.
+  std::vector<std::pair<const PreparedCheckpoint*, const DataFileMeta*>> to_check;
   for (const PreparedCheckpoint& p : prepared) {
     for (const PreparedPart& part : p.parts) {
-      for (const DataFileMeta& f : part.files) {
-        absl::Status s = data_files_->CheckWholeFile(f);
-        if (!s.ok()) {
-          return absl::DataLossError(Cat(PreparedName(p), " cannot be committed: ", s.message()));
-        }
-      }
+      for (const DataFileMeta& f : part.files) to_check.emplace_back(&p, &f);
     }
   }
+  RETURN_IF_ERROR(ParallelFor(to_check.size(), options_.commit_threads, [&](size_t k) -> absl::Status {
+    absl::Status s = data_files_->CheckWholeFile(*to_check[k].second);
+    if (s.ok()) return s;
+    return absl::DataLossError(Cat(PreparedName(*to_check[k].first), " cannot be committed: ", s.message()));
+  }));
   kCommitAfterDataFiles.Reach();
   std::vector<CommitIdentity> identities;
   std::vector<const DataFileMeta*> files;
