@@ -86,11 +86,15 @@ absl::StatusOr<std::optional<ConsumerPosition>> ConsumerPositions::Get(std::stri
     return absl::DataLossError(contents.status().message());
   }
   if (!contents.ok()) return contents.status();
-  ASSIGN_OR_RETURN(ConsumerPosition c, DecodeConsumerPosition(*contents, path));
-  if (c.name != name) {
-    return absl::DataLossError(Cat(path, " holds the position of consumer '", c.name, "'"));
+  auto c = DecodeConsumerPosition(*contents, path);
+  if (c.ok() && c->name != name) {
+    c = absl::DataLossError(Cat(path, " holds the position of consumer '", c->name, "'"));
   }
-  return std::optional<ConsumerPosition>(std::move(c));
+  if (!c.ok()) {
+    return absl::DataLossError(Cat(c.status().message(), " (remove it with `deltactl consumers ",
+                                   "TABLE --drop ", name, "`)"));
+  }
+  return std::optional<ConsumerPosition>(std::move(*c));
 }
 
 absl::StatusOr<std::vector<ConsumerPosition>> ConsumerPositions::List() {
