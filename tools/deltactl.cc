@@ -502,6 +502,17 @@ absl::Status CmdList(const Args& a) {
   return absl::OkStatus();
 }
 
+// `consumers --drop`, and --consumer-max-age of `expire` and `consumers`.
+void AddConsumerOptions(CLI::App* expire, CLI::App* consumers, Args& a) {
+  consumers->add_option("--drop", a.drop_consumer, "Remove this consumer: it no longer holds expiry");
+  for (CLI::App* c : {expire, consumers}) {
+    c->add_option("--consumer-max-age", a.consumer_max_age,
+                  "A consumer whose position is older than this holds no snapshot (the sidecar's "
+                  "--consumer-max-age)")
+        ->capture_default_str();
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -586,13 +597,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   auto* consumers = sub("consumers", "List the table's named consumers (or --drop one)", CmdConsumers);
   table_arg(consumers);
-  consumers->add_option("--drop", a.drop_consumer, "Remove this consumer: it no longer holds expiry");
-  for (CLI::App* c : {expire, consumers}) {
-    c->add_option("--consumer-max-age", a.consumer_max_age,
-                  "A consumer whose position is older than this holds no snapshot (the sidecar's "
-                  "--consumer-max-age)")
-        ->capture_default_str();
-  }
+  AddConsumerOptions(expire, consumers, a);
   table_arg(sub("verify", "Check every checksum of the table; exit 1 on corruption", CmdVerify));
   sub("list", "List the tables under the root", CmdList);
 
