@@ -1,7 +1,9 @@
 // The deltasidecar.v1 gRPC service: a thin adapter over ReadService and
 // WriteService (which know nothing of gRPC); each call is one call of theirs
 // and one status conversion. Unary and server-streaming calls run on gRPC's
-// synchronous thread pool (they block on disk); the Write stream is a callback reactor
+// synchronous thread pool (they block on disk; a FollowChanges read holds its
+// thread for as long as it follows, asleep between polls, and the pool grows
+// with the calls); the Write stream is a callback reactor
 // that reads the next batch only after staging and acknowledging the previous
 // one, so HTTP/2 flow control bounds what a fast client can queue.
 //
