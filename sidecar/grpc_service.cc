@@ -30,7 +30,7 @@ grpc::Status ShuttingDownStatus() {
 //
 // Lifecycle: Finish is called exactly once, by whoever moves `state_` to
 // kFinished under the service's streams_mu_ (the reactor itself, or
-// GrpcService::ShutdownWriteStreams for a stream waiting in a read). gRPC
+// GrpcService::ShutdownStreams for a stream waiting in a read). gRPC
 // calls OnDone only after Finish and every pending operation, so a reactor
 // that is not kFinished yet stays alive, and one in `streams_` stays alive
 // while streams_mu_ is held (OnDone removes it under that lock first).
@@ -257,6 +257,28 @@ grpc::Status GrpcService::History(grpc::ServerContext* ctx, const v1::HistoryReq
   return ToGrpcStatus(reads_.History(*req, resp), ctx);
 }
 
+grpc::Status GrpcService::FollowChanges(grpc::ServerContext* ctx,
+                                        const v1::FollowChangesRequest* req,
+                                        grpc::ServerWriter<v1::ScanResponse>* writer) {
+  // Sleeps for the poll interval, or until shutdown begins.
+  auto wait = [this, ctx](absl::Duration interval) -> absl::Status {
+    bool shutting_down;
+    {
+      absl::MutexLock lock(&streams_mu_);
+      streams_mu_.AwaitWithTimeout(absl::Condition(&shutting_down_), interval);
+      shutting_down = shutting_down_;
+    }
+    if (shutting_down) {
+      return absl::UnavailableError(
+          "the sidecar is shutting down: follow again from the last snapshot received whole, "
+          "once a sidecar is back");
+    }
+    if (ctx->IsCancelled()) return absl::CancelledError("the client cancelled");
+    return absl::OkStatus();
+  };
+  return ToGrpcStatus(reads_.FollowChanges(*req, SinkTo(ctx, writer), wait), ctx);
+}
+
 grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteResponse>* GrpcService::Write(
     grpc::CallbackServerContext* ctx) {
   auto* reactor = new WriteReactor(this, ctx);
@@ -264,7 +286,7 @@ grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteResponse>* GrpcService::Write
   return reactor;
 }
 
-void GrpcService::ShutdownWriteStreams() {
+void GrpcService::ShutdownStreams() {
   std::vector<WriteReactor*> idle;
   {
     absl::MutexLock lock(&streams_mu_);

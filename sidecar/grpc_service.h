@@ -1,14 +1,17 @@
 // The deltasidecar.v1 gRPC service: a thin adapter over ReadService and
 // WriteService (which know nothing of gRPC); each call is one call of theirs
 // and one status conversion. Unary and server-streaming calls run on gRPC's
-// synchronous thread pool (they block on disk); the Write stream is a callback reactor
+// synchronous thread pool (they block on disk; a FollowChanges read holds its
+// thread for as long as it follows, asleep between polls, and the pool grows
+// with the calls); the Write stream is a callback reactor
 // that reads the next batch only after staging and acknowledging the previous
 // one, so HTTP/2 flow control bounds what a fast client can queue.
 //
 // Shutdown: grpc::Server::Shutdown waits for every open call, and a Write
-// stream whose client sends nothing would hold it until the deadline. So the
-// service keeps track of its open Write streams, and ShutdownWriteStreams()
-// (called just before grpc::Server::Shutdown) ends them.
+// stream whose client sends nothing, or a FollowChanges read waiting for the
+// next snapshot, would hold it until the deadline. So the service keeps
+// track of its open Write streams, and ShutdownStreams() (called just before
+// grpc::Server::Shutdown) ends them and wakes the following reads.
 #pragma once
 
 #include <string>
@@ -47,9 +50,11 @@ class GrpcService final
   // finished at once with UNAVAILABLE ("the sidecar is shutting down"); a
   // stream that is staging a batch stages and acknowledges it first, then
   // finishes the same way; a stream opened from now on finishes at once.
+  // A FollowChanges read ends at its next wait for a snapshot with
+  // UNAVAILABLE ("the sidecar is shutting down"), at once when it is waiting.
   // Other calls are left alone (grpc::Server::Shutdown lets them finish
   // within its deadline). Returns without waiting for the streams to end.
-  void ShutdownWriteStreams();
+  void ShutdownStreams();
 
   grpc::Status CreateTable(grpc::ServerContext*, const v1::CreateTableRequest*,
                            v1::CreateTableResponse*) override;
@@ -70,6 +75,8 @@ class GrpcService final
                        grpc::ServerWriter<v1::ScanResponse>*) override;
   grpc::Status History(grpc::ServerContext*, const v1::HistoryRequest*,
                        v1::HistoryResponse*) override;
+  grpc::Status FollowChanges(grpc::ServerContext*, const v1::FollowChangesRequest*,
+                             grpc::ServerWriter<v1::ScanResponse>*) override;
 
  private:
   friend class WriteReactor;
@@ -77,7 +84,8 @@ class GrpcService final
   SidecarServer* const server_;
   const ReadService reads_;
   const WriteService writes_;
-  // Guards the set and the shutdown flag here, and every open reactor's
+  // Guards the set and the shutdown flag here (following reads wait on the
+  // flag), and every open reactor's
   // state. Never held while calling into gRPC (StartRead, StartWrite,
   // Finish): those may run reactions, OnDone included, which take it.
   absl::Mutex streams_mu_;

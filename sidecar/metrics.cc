@@ -172,6 +172,9 @@ SidecarMetrics::SidecarMetrics()
                                       "Data files compaction wrote")),
       compacted_output_bytes_(Counter(*registry_, "delta_sidecar_compaction_output_bytes_total",
                                       "Bytes compaction wrote")),
+      consumer_lag_(Gauge(*registry_, "delta_sidecar_consumer_lag_snapshots",
+                          "Snapshots a table's named consumer is behind the latest one (latest "
+                          "id minus its position), as of the table's last maintenance run")),
       expired_snapshots_(Counter(*registry_, "delta_sidecar_expired_snapshots_total",
                                  "Snapshots removed by expiry")),
       expired_files_(Counter(*registry_, "delta_sidecar_expired_files_total",
@@ -289,9 +292,31 @@ void SidecarMetrics::MaintenanceRan(const std::string& table, std::string_view r
   t.latest_snapshot->Set(static_cast<double>(r.latest_snapshot));
   t.data_files->Set(static_cast<double>(r.data_files));
   t.max_bucket_files->Set(static_cast<double>(r.max_bucket_files));
+  ConsumersSeen(table, r);
   maintenance_histogram_.Observe(absl::ToDoubleSeconds(took));
   // Last: a reader that sees the run counted sees everything it did.
   maintenance_runs_.Add({{"table", table}, {"reason", std::string(reason)}}).Increment();
+}
+
+void SidecarMetrics::ConsumersSeen(const std::string& table, const MaintenanceReport& r) {
+  absl::MutexLock lock(&mu_);
+  auto& series = consumers_[table];
+  absl::flat_hash_set<std::string> present;
+  for (const auto& c : r.consumers) {
+    present.insert(c.name);
+    prometheus::Gauge*& lag = series[c.name];
+    if (lag == nullptr) lag = &consumer_lag_.Add({{"table", table}, {"consumer", c.name}});
+    lag->Set(static_cast<double>(std::max<int64_t>(0, r.latest_snapshot - c.position)));
+  }
+  // A dropped consumer's series goes away with it.
+  for (auto it = series.begin(); it != series.end();) {
+    if (present.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    consumer_lag_.Remove(it->second);
+    series.erase(it++);
+  }
 }
 
 void SidecarMetrics::PrepareRan(bool ok, absl::Duration took, size_t pending) {

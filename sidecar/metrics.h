@@ -25,6 +25,7 @@
 #include "checkpoint/staging_store.h"
 #include "table/table_maintenance.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -110,6 +111,9 @@ class SidecarMetrics {
  private:
   WriterSeries& Writer(const std::string& table, const std::string& writer);
   TableSeries& Table(const std::string& table);
+  // Sets the lag of every consumer `r` lists and removes the series of the
+  // table's consumers it no longer lists.
+  void ConsumersSeen(const std::string& table, const MaintenanceReport& r);
 
   std::shared_ptr<prometheus::Registry> registry_;
 
@@ -142,6 +146,7 @@ class SidecarMetrics {
   prometheus::Family<prometheus::Counter>& compacted_input_bytes_;
   prometheus::Family<prometheus::Counter>& compacted_output_files_;
   prometheus::Family<prometheus::Counter>& compacted_output_bytes_;
+  prometheus::Family<prometheus::Gauge>& consumer_lag_;
   prometheus::Family<prometheus::Counter>& expired_snapshots_;
   prometheus::Family<prometheus::Counter>& expired_files_;
   prometheus::Histogram& seal_histogram_;
@@ -156,6 +161,9 @@ class SidecarMetrics {
   // Keyed by table '\0' writer.
   absl::flat_hash_map<std::string, WriterSeries> writers_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, TableSeries> tables_ ABSL_GUARDED_BY(mu_);
+  // Lag series by table, then consumer name.
+  absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, prometheus::Gauge*>> consumers_
+      ABSL_GUARDED_BY(mu_);
   std::shared_ptr<prometheus::Collectable> scrape_time_;
 };
 

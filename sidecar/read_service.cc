@@ -8,6 +8,7 @@
 #include "table/arrow_ipc_writer.h"
 #include "table/arrow_reader.h"
 #include "table/arrow_scan_options.h"
+#include "table/consumer_positions.h"
 #include "table/base/absl_compat.h"
 #include "table/row.h"
 #include "table/snapshot.h"
@@ -110,6 +111,30 @@ absl::Status StreamArrowIpc(ArrowArrayStream* stream, int64_t snapshot_id,
   return chunk->empty() ? absl::OkStatus() : sink(message);
 }
 
+// Where a following read starts: the request's snapshot, else the
+// consumer's position, else the latest snapshot.
+absl::StatusOr<int64_t> FollowStart(table::Table& table, const v1::FollowChangesRequest& request) {
+  if (request.has_from_snapshot_id()) {
+    if (request.from_snapshot_id() < 0) {
+      return absl::InvalidArgumentError(
+          Cat("from_snapshot_id ", request.from_snapshot_id(), " is negative"));
+    }
+    return request.from_snapshot_id();
+  }
+  if (!request.consumer().empty()) {
+    ASSIGN_OR_RETURN(auto position, table.consumers().Get(request.consumer()));
+    if (position) return position->position;
+  }
+  ASSIGN_OR_RETURN(auto latest, table.LatestSnapshot());
+  return latest->id;
+}
+
+absl::Duration PollInterval(const v1::FollowChangesRequest& request) {
+  if (request.poll_interval_ms() == 0) return ReadService::kDefaultPoll;
+  return std::clamp(absl::Milliseconds(request.poll_interval_ms()), ReadService::kMinPoll,
+                    ReadService::kMaxPoll);
+}
+
 }  // namespace
 
 absl::Status ReadService::DescribeTable(const v1::DescribeTableRequest& request,
@@ -158,6 +183,63 @@ absl::Status ReadService::Changes(const v1::ChangesRequest& request, const ScanS
   }
   ASSIGN_OR_RETURN(auto it, table->NewChanges(request.from_snapshot_id(), to));
   return StreamRows(table->schema(), *it, to, sink);
+}
+
+absl::Status ReadService::FollowChanges(const v1::FollowChangesRequest& request,
+                                        const ScanSink& sink, const FollowWait& wait) const {
+  ASSIGN_OR_RETURN(auto table, tables_(request.table()));
+  RETURN_IF_ERROR(ArrowOptions(table->schema(), request).status());
+  const std::string& consumer = request.consumer();
+  if (!consumer.empty()) RETURN_IF_ERROR(table::ValidateConsumerName(consumer));
+  ASSIGN_OR_RETURN(int64_t sent, FollowStart(*table, request));
+  // The consumer's position: `sent` (every snapshot up to it was sent whole).
+  int64_t marked = -1;
+  absl::Time marked_at = absl::InfinitePast();
+  auto mark = [&]() -> absl::Status {
+    if (consumer.empty()) return absl::OkStatus();
+    RETURN_IF_ERROR(table->consumers().Set(consumer, sent).status());
+    marked = sent;
+    marked_at = absl::Now();
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(mark());
+  RETURN_IF_ERROR(table->SnapshotById(sent).status());
+
+  // One snapshot's changes go through Changes, from its parent to it.
+  v1::ChangesRequest one;
+  one.set_table(request.table());
+  one.set_format(request.format());
+  *one.mutable_columns() = request.columns();
+  one.set_key_filter_json(request.key_filter_json());
+  v1::ScanResponse end;
+  end.set_snapshot_end(true);
+  const absl::Duration interval = PollInterval(request);
+  auto ended = [&sent](const absl::Status& s) {
+    if (s.ok()) return s;
+    return absl::Status(s.code(), Cat(s.message(), " (sent whole up to snapshot ", sent, ")"));
+  };
+  for (;;) {
+    ASSIGN_OR_RETURN(auto latest, table->LatestSnapshot());
+    for (int64_t id = sent + 1; id <= latest->id; ++id) {
+      ASSIGN_OR_RETURN(auto snapshot, table->SnapshotById(id));
+      const bool append = snapshot->kind == table::SnapshotKind::kAppend;
+      if (append) {
+        one.set_from_snapshot_id(id - 1);
+        one.set_to_snapshot_id(id);
+        RETURN_IF_ERROR(ended(Changes(one, sink)));
+        end.set_snapshot_id(id);
+        RETURN_IF_ERROR(ended(sink(end)));
+      }
+      sent = id;
+      if (append) RETURN_IF_ERROR(mark());
+      RETURN_IF_ERROR(ended(wait(absl::ZeroDuration())));  // a backlog stops at shutdown too
+    }
+    // Past snapshots that sent nothing, or live while waiting at the latest.
+    if (!consumer.empty() && (marked != sent || absl::Now() - marked_at >= kConsumerRefresh)) {
+      RETURN_IF_ERROR(mark());
+    }
+    RETURN_IF_ERROR(ended(wait(interval)));
+  }
 }
 
 absl::Status ReadService::Get(const v1::GetRequest& request, v1::GetResponse* response) const {

@@ -12,6 +12,7 @@
 #include "sidecar/wire_rows.h"
 #include "table/arrow_ipc_writer.h"
 #include "table/arrow_reader.h"
+#include "table/base/absl_compat.h"
 #include "table/base/file_util.h"
 #include "table/mutation_batch.h"
 #include "table/row.h"
@@ -248,6 +249,80 @@ TEST_F(ReadServiceTest, ChangesAndHistory) {
   ASSERT_GE(resp.snapshots_size(), 2);
   EXPECT_EQ(resp.snapshots(resp.snapshots_size() - 1).id(), second);
   EXPECT_EQ(resp.snapshots(resp.snapshots_size() - 1).deletes(), 1u);
+}
+
+TEST_F(ReadServiceTest, FollowSendsEachAppendSnapshotOnceAndMovesTheConsumer) {
+  const int64_t first = Commit({MakeRow(1, "a"), MakeRow(2, "b")});
+  const int64_t second = Commit({MakeRow(1, "a2"), MakeRow(2, "b2")});
+  auto compacted = table_->Compact(/*full=*/true);
+  ASSERT_TRUE(compacted.ok() && compacted->has_value()) << compacted.status();
+  const ReadService service = Service();
+
+  v1::FollowChangesRequest request;
+  request.set_table(kTable);
+  request.set_from_snapshot_id(first - 1);
+  request.set_consumer("c");
+  std::vector<v1::ScanResponse> messages;
+  auto sink = [&](const v1::ScanResponse& m) {
+    messages.push_back(m);
+    return absl::OkStatus();
+  };
+  // The first wait with nothing new sees one more commit land; the second ends the read.
+  int64_t third = -1;
+  int waits = 0;
+  std::vector<absl::Duration> intervals;
+  auto wait = [&](absl::Duration d) -> absl::Status {
+    if (d == absl::ZeroDuration()) return absl::OkStatus();
+    intervals.push_back(d);
+    if (++waits == 1) {
+      third = Commit({MakeRow(3, "c")}, {1});
+      return absl::OkStatus();
+    }
+    return absl::CancelledError("the client cancelled");
+  };
+  absl::Status s = service.FollowChanges(request, sink, wait);
+  EXPECT_TRUE(absl::IsCancelled(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr(Cat("sent whole up to snapshot ", third)));
+  EXPECT_THAT(intervals, ElementsAre(ReadService::kDefaultPoll, ReadService::kDefaultPoll));
+
+  // Per snapshot: its rows, then its end; nothing for the compaction.
+  std::vector<int64_t> ends;
+  std::vector<std::vector<v1::ScanResponse>> per_snapshot(1);
+  for (const auto& m : messages) {
+    if (m.snapshot_end()) {
+      ends.push_back(m.snapshot_id());
+      per_snapshot.emplace_back();
+    } else {
+      per_snapshot.back().push_back(m);
+    }
+  }
+  EXPECT_THAT(ends, ElementsAre(first, second, third));
+  std::vector<int64_t> snaps;
+  EXPECT_EQ(Decode(per_snapshot[1], &snaps)[2].second, "b2");
+  auto last = Decode(per_snapshot[2], &snaps);
+  ASSERT_EQ(last.size(), 2u);
+  EXPECT_EQ(last[1].first, table::RowOp::kDelete);
+  EXPECT_EQ(last[3].second, "c");
+  auto position = table_->consumers().Get("c");
+  ASSERT_TRUE(position.ok() && position->has_value()) << position.status();
+  EXPECT_EQ((*position)->position, third);
+
+  // Without a starting snapshot the consumer's position is the start.
+  messages.clear();
+  request.clear_from_snapshot_id();
+  request.set_poll_interval_ms(1);  // raised to the minimum
+  intervals.clear();
+  EXPECT_TRUE(absl::IsCancelled(service.FollowChanges(request, sink, wait)));
+  EXPECT_TRUE(messages.empty());
+  EXPECT_THAT(intervals, ElementsAre(ReadService::kMinPoll));
+
+  request.set_consumer("../c");
+  EXPECT_TRUE(absl::IsInvalidArgument(service.FollowChanges(request, sink, wait)));
+  request.set_consumer("");
+  request.set_from_snapshot_id(-1);
+  EXPECT_TRUE(absl::IsInvalidArgument(service.FollowChanges(request, sink, wait)));
+  request.set_from_snapshot_id(third + 5);
+  EXPECT_TRUE(absl::IsNotFound(service.FollowChanges(request, sink, wait)));
 }
 
 // The encapsulated messages of an Arrow IPC stream: the metadata size of each,

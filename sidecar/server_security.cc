@@ -278,6 +278,8 @@ DELTA_AUTHENTICATED_CALL(Scan, v1::ScanRequest, grpc::ServerWriter<v1::ScanRespo
 DELTA_AUTHENTICATED_CALL(Get, v1::GetRequest, v1::GetResponse)
 DELTA_AUTHENTICATED_CALL(Changes, v1::ChangesRequest, grpc::ServerWriter<v1::ScanResponse>)
 DELTA_AUTHENTICATED_CALL(History, v1::HistoryRequest, v1::HistoryResponse)
+DELTA_AUTHENTICATED_CALL(FollowChanges, v1::FollowChangesRequest,
+                         grpc::ServerWriter<v1::ScanResponse>)
 
 #undef DELTA_AUTHENTICATED_CALL
 

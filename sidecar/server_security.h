@@ -98,6 +98,8 @@ class AuthenticatedService final
                        grpc::ServerWriter<v1::ScanResponse>*) override;
   grpc::Status History(grpc::ServerContext*, const v1::HistoryRequest*,
                        v1::HistoryResponse*) override;
+  grpc::Status FollowChanges(grpc::ServerContext*, const v1::FollowChangesRequest*,
+                             grpc::ServerWriter<v1::ScanResponse>*) override;
 
  private:
   v1::DeltaSidecar::WithCallbackMethod_Write<v1::DeltaSidecar::Service>* const inner_;

@@ -17,6 +17,7 @@ namespace {
 struct FlagText {
   std::string shutdown_timeout;
   std::string retain_max_age;
+  std::string consumer_max_age;
   std::string maintenance_interval;
   std::string prepared_wait;
   std::string log_format = "text";
@@ -83,6 +84,12 @@ void AddTableFlags(CLI::App& app, SidecarConfig& config, FlagText& text) {
                  "...but never more than this many")
       ->envname("DELTA_SIDECAR_RETAIN_MAX_SNAPSHOTS")
       ->check(CLI::Range(1, 1 << 30))
+      ->capture_default_str();
+  text.consumer_max_age = absl::FormatDuration(retention.consumer_max_age);
+  app.add_option("--consumer-max-age", text.consumer_max_age,
+                 "Beyond these, expiry keeps every snapshot from a named consumer's position on, "
+                 "while that position was written within this long (0: consumers hold nothing)")
+      ->envname("DELTA_SIDECAR_CONSUMER_MAX_AGE")
       ->capture_default_str();
 }
 
@@ -178,6 +185,11 @@ absl::StatusOr<SidecarConfig> FromFlags(SidecarConfig config, const FlagText& te
       retention.max_age < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(fmt::format(
         "--retain-max-age: cannot parse '{}' (use e.g. 1h or 90s)", text.retain_max_age));
+  }
+  if (!absl::ParseDuration(text.consumer_max_age, &retention.consumer_max_age) ||
+      retention.consumer_max_age < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "--consumer-max-age: cannot parse '{}' (use e.g. 24h or 30m)", text.consumer_max_age));
   }
   if (retention.max_snapshots < retention.min_snapshots) {
     return absl::InvalidArgumentError(

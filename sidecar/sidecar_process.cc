@@ -217,7 +217,7 @@ absl::Status SidecarProcess::ServeHealth() {
 void SidecarProcess::Shutdown(absl::Duration timeout) {
   grpc_server_->GetHealthCheckService()->Shutdown();
   if (health_server_) health_server_->GetHealthCheckService()->Shutdown();
-  service_->ShutdownWriteStreams();
+  service_->ShutdownStreams();
   grpc_server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
   server_->Shutdown();
   if (health_server_) health_server_->Shutdown(std::chrono::system_clock::now());

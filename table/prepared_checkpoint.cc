@@ -162,12 +162,7 @@ absl::StatusOr<std::vector<std::string>> PreparedCheckpoints::List() {
 
 absl::StatusOr<PreparedCheckpoint> PreparedCheckpoints::Create(const PreparedCheckpoint& p) {
   if (p.parts.empty()) return absl::InvalidArgumentError("a prepared checkpoint names no checkpoint");
-  if (!FileExists(fs_, dir_)) {
-    absl::Status s = FromRocks(fs_->CreateDirIfMissing(dir_, rocksdb::IOOptions(), nullptr),
-                               "creating " + dir_);
-    RETURN_IF_ERROR(s);
-    RETURN_IF_ERROR(SyncDir(fs_, dir_.substr(0, dir_.rfind('/'))));
-  }
+  RETURN_IF_ERROR(CreateDirDurably(fs_, dir_));
   const std::string name =
       PreparedFileName(p.identity, p.newest().checkpoint_id, p.newest().digest.checksum);
   const std::string tmp = JoinPath(dir_, Cat(kTmpPrefix, RandomId()));

@@ -48,11 +48,7 @@ bool ReadBounds::MayContain(const DataFileMeta& file) const {
 }
 
 absl::Status ValidateTableName(const std::string& name) {
-  bool ok = !name.empty() && name.size() <= 128 && name[0] != '.';
-  for (char c : name) {
-    ok = ok && (absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.');
-  }
-  if (!ok) {
+  if (!IsPortableName(name)) {
     return absl::InvalidArgumentError(Cat(
         "invalid table name '", name,
         "': use 1-128 letters, digits, '_', '-' or '.', not starting with '.'"));
@@ -69,7 +65,8 @@ Table::Table(std::string root, std::string name, TableSchema schema, const Table
       options_(options),
       storage_(std::move(storage)),
       claims_(storage_->fs.get(), dir_),
-      prepared_(storage_->fs.get(), dir_, schema_.buckets()) {
+      prepared_(storage_->fs.get(), dir_, schema_.buckets()),
+      consumers_(storage_->fs.get(), dir_) {
   data_files_ = std::make_unique<DataFiles>(storage_, JoinPath(dir_, kDataDir), options_.data_files);
 }
 

@@ -33,6 +33,7 @@
 #include "absl/time/time.h"
 #include "rocksdb/file_system.h"
 #include "table/compaction_policy.h"
+#include "table/consumer_positions.h"
 #include "table/data_file.h"
 #include "table/mutation_batch.h"
 #include "table/prepared_checkpoint.h"
@@ -47,8 +48,11 @@ struct RetentionOptions {
   int min_snapshots = 10;
   // ...and every snapshot younger than this...
   absl::Duration max_age = absl::Hours(1);
-  // ...but never more than this many.
+  // ...but never more than this many. On top of these, every snapshot at or
+  // above a consumer's position is kept (consumer_positions.h)...
   int max_snapshots = 2000;
+  // ...while that consumer's position was written within this long.
+  absl::Duration consumer_max_age = absl::Hours(24);
 };
 
 struct TableOptions {
@@ -184,6 +188,8 @@ class Table {
   WriterClaims& claims() { return claims_; }
   // Sealed checkpoints written as data files ahead of their commit.
   PreparedCheckpoints& prepared() { return prepared_; }
+  // The named readers' positions, which hold snapshot expiry.
+  ConsumerPositions& consumers() { return consumers_; }
 
   // Commits prepared checkpoints (each with every earlier part) in one
   // snapshot: the parts whose identity the table does not hold yet, data
@@ -233,7 +239,8 @@ class Table {
   absl::StatusOr<std::optional<int64_t>> Compact(bool full = false,
                                                  const ProgressHook& progress = {});
   // Removes snapshots older than the newest `keep` ones and the files only they
-  // used. Also removes data files that no retained snapshot references and that
+  // used, but none at or above the position of a live consumer
+  // (OldestHeldSnapshot with TableOptions::retention.consumer_max_age). Also removes data files that no retained snapshot references and that
   // are older than `orphan_age` (left by commits that failed or crashed before
   // publishing; younger ones may belong to a commit in flight).
   absl::StatusOr<ExpireResult> Expire(int keep,
@@ -243,14 +250,17 @@ class Table {
   absl::Status RunMaintenance();
 
   // Where the retention policy (TableOptions::retention) draws its line now:
-  // the oldest retained snapshot, and the first snapshot younger than
-  // max_age (one past `latest` when none is).
+  // the oldest retained snapshot, the first snapshot younger than max_age
+  // (one past `latest` when none is), and the oldest snapshot a live
+  // consumer holds (none when no consumer does).
   struct RetentionPoint {
     int64_t earliest = 0;
     int64_t first_young = 0;
+    std::optional<int64_t> held = std::nullopt;
   };
   absl::StatusOr<RetentionPoint> FindRetentionPoint(int64_t latest);
-  // How many snapshots, the newest being `latest`, the policy keeps.
+  // How many snapshots, the newest being `latest`, the policy keeps (the
+  // consumers' hold included).
   int64_t RetainedCount(const RetentionPoint& point, int64_t latest) const;
   // Checks table.json, every retained snapshot and every file they reference.
   // Returns the problems found (empty when all is well). `progress` is called
@@ -304,6 +314,8 @@ class Table {
       const std::function<std::optional<CompactionPick>(const std::vector<DataFileMeta>&)>& pick,
       const ProgressHook& progress);
   absl::StatusOr<int> RemoveOrphans(absl::Duration min_age);
+  // The oldest snapshot a live consumer holds, nullopt when none does.
+  absl::StatusOr<std::optional<int64_t>> ConsumerHold();
   // Removes prepared checkpoints that are committed, or abandoned and older
   // than `cutoff`; adds the data files of the others to `referenced`.
   absl::Status SweepPrepared(const Snapshot& latest, absl::Time cutoff,
@@ -320,6 +332,7 @@ class Table {
   std::unique_ptr<DataFiles> data_files_;
   WriterClaims claims_;
   PreparedCheckpoints prepared_;
+  ConsumerPositions consumers_;
 
   absl::Mutex compact_mu_;  // one compaction at a time; taken before commit_mu_
   absl::Mutex commit_mu_;   // serializes this handle's snapshot publications

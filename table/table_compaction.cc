@@ -178,7 +178,9 @@ absl::StatusOr<ExpireResult> Table::Expire(int keep, absl::Duration orphan_age) 
     }
     return result;
   }
-  const int64_t earliest = ids[ids.size() - keep];
+  ASSIGN_OR_RETURN(std::optional<int64_t> held, ConsumerHold());
+  int64_t earliest = ids[ids.size() - keep];
+  if (held && *held < earliest) earliest = std::max(*held, ids.front());
   // A file removed by snapshot t is used only by snapshots before t. Walking
   // t upwards, snapshot t-1 is deleted (durably) before the files t removed,
   // so a crash never leaves a snapshot whose files are gone, and a rerun picks
@@ -201,6 +203,11 @@ absl::StatusOr<ExpireResult> Table::Expire(int keep, absl::Duration orphan_age) 
     ASSIGN_OR_RETURN(result.orphans_removed, RemoveOrphans(orphan_age));
   }
   return result;
+}
+
+absl::StatusOr<std::optional<int64_t>> Table::ConsumerHold() {
+  ASSIGN_OR_RETURN(auto consumers, consumers_.List());
+  return OldestHeldSnapshot(consumers, options_.retention.consumer_max_age, absl::Now());
 }
 
 absl::StatusOr<int> Table::RemoveOrphans(absl::Duration min_age) {
@@ -272,6 +279,7 @@ absl::StatusOr<Table::RetentionPoint> Table::FindRetentionPoint(int64_t latest) 
   const absl::Time cutoff = absl::Now() - options_.retention.max_age;
   int64_t lo = p.earliest, hi = latest;
   p.first_young = latest + 1;
+  ASSIGN_OR_RETURN(p.held, ConsumerHold());
   while (lo <= hi) {
     int64_t mid = lo + (hi - lo) / 2;
     ASSIGN_OR_RETURN(auto s, LoadSnapshot(mid));
@@ -288,7 +296,9 @@ absl::StatusOr<Table::RetentionPoint> Table::FindRetentionPoint(int64_t latest) 
 int64_t Table::RetainedCount(const RetentionPoint& point, int64_t latest) const {
   // Snapshots younger than max_age, within [min_snapshots, max_snapshots].
   const RetentionOptions& r = options_.retention;
-  return std::clamp<int64_t>(latest + 1 - point.first_young, r.min_snapshots, r.max_snapshots);
+  const int64_t by_policy =
+      std::clamp<int64_t>(latest + 1 - point.first_young, r.min_snapshots, r.max_snapshots);
+  return point.held ? std::max(by_policy, latest + 1 - *point.held) : by_policy;
 }
 
 }  // namespace deltasidecar::table

@@ -65,6 +65,7 @@ absl::StatusOr<MaintenanceReport> MaintainTable(Table& table,
     earliest = expired.earliest_snapshot;
   }
 
+  ASSIGN_OR_RETURN(report.consumers, table.consumers().List());
   report.earliest_snapshot = earliest;
   report.latest_snapshot = latest->id;
   for (const auto& files : latest->buckets) {

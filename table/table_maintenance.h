@@ -18,6 +18,7 @@
 #pragma once
 
 #include <functional>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "table/table.h"
@@ -39,6 +40,8 @@ struct MaintenanceReport {
   int64_t latest_snapshot = 0;
   uint64_t data_files = 0;
   uint64_t max_bucket_files = 0;
+  // The table's consumers after the run, by name.
+  std::vector<ConsumerPosition> consumers;
 };
 
 // Snapshots one Expire call may remove.

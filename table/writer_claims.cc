@@ -94,13 +94,7 @@ absl::StatusOr<WriterClaim> WriterClaims::Claim(std::string_view writer_id, int6
     return absl::InvalidArgumentError(Cat("incarnation ", incarnation, " is negative"));
   }
   const std::string dir = WriterDir(writer_id);
-  const rocksdb::IOOptions io;
-  for (const std::string& d : {dir_, dir}) {
-    if (!FileExists(fs_, d)) {
-      RETURN_IF_ERROR(FromRocks(fs_->CreateDirIfMissing(d, io, nullptr), "creating " + d));
-      RETURN_IF_ERROR(SyncDir(fs_, d.substr(0, d.rfind('/'))));
-    }
-  }
+  for (const std::string& d : {dir_, dir}) RETURN_IF_ERROR(CreateDirDurably(fs_, d));
   WriterClaim claim{std::string(writer_id), incarnation, std::string(owner), NowMs()};
   nlohmann::json j = {{"writer", claim.writer_id},
                       {"incarnation", claim.incarnation},

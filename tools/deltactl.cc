@@ -68,6 +68,9 @@ struct Args {
   bool full = false;
   int keep = 0;
   std::string orphan_age = "1h";
+  // consumers
+  std::string drop_consumer;
+  std::string consumer_max_age = absl::FormatDuration(dt::RetentionOptions().consumer_max_age);
 };
 
 // Snapshot and checkpoint ids are whole numbers from 0 up.
@@ -397,7 +400,49 @@ absl::Status CmdDescribe(const Args& a) {
   for (const auto& [w, st] : latest->writers) {
     j["writers"][w] = {{"checkpoint", st.checkpoint_id}, {"snapshot", st.snapshot_id}};
   }
+  ASSIGN_OR_RETURN(auto consumers, table->consumers().List());
+  j["consumers"] = json::object();
+  for (const auto& c : consumers) {
+    j["consumers"][c.name] = {
+        {"position", c.position}, {"lag", latest->id - c.position}, {"written", FormatMs(c.time_ms)}};
+  }
   fmt::print("{}\n", j.dump(2));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<absl::Duration> ConsumerMaxAge(const Args& a) {
+  absl::Duration age;
+  if (!absl::ParseDuration(a.consumer_max_age, &age) || age < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        Cat("--consumer-max-age: cannot parse '", a.consumer_max_age, "' (use e.g. 24h or 30m)"));
+  }
+  return age;
+}
+
+// The table opened with --consumer-max-age as its retention's.
+absl::StatusOr<std::unique_ptr<dt::Table>> OpenWithConsumerMaxAge(const Args& a) {
+  dt::TableOptions options;
+  ASSIGN_OR_RETURN(options.retention.consumer_max_age, ConsumerMaxAge(a));
+  return dt::Table::Open(a.root, a.table, options);
+}
+
+// One line per consumer: name, position, lag behind the latest snapshot,
+// when the position was written, and whether it holds expiry; or --drop one.
+absl::Status CmdConsumers(const Args& a) {
+  ASSIGN_OR_RETURN(absl::Duration max_age, ConsumerMaxAge(a));
+  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
+  if (!a.drop_consumer.empty()) {
+    RETURN_IF_ERROR(table->consumers().Drop(a.drop_consumer));
+    fmt::print("dropped consumer {}\n", a.drop_consumer);
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(auto latest, table->LatestSnapshot());
+  ASSIGN_OR_RETURN(auto consumers, table->consumers().List());
+  for (const auto& c : consumers) {
+    const bool holds = dt::OldestHeldSnapshot({c}, max_age, absl::Now()).has_value();
+    fmt::print("{} position={} lag={} written={} {}\n", c.name, c.position, latest->id - c.position,
+               FormatMs(c.time_ms), holds ? "holds" : "stale");
+  }
   return absl::OkStatus();
 }
 
@@ -421,7 +466,7 @@ absl::Status CmdCompact(const Args& a) {
 }
 
 absl::Status CmdExpire(const Args& a) {
-  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
+  ASSIGN_OR_RETURN(auto table, OpenWithConsumerMaxAge(a));
   absl::Duration orphan_age;
   if (!absl::ParseDuration(a.orphan_age, &orphan_age) || orphan_age < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(Cat("--orphan-age: cannot parse '", a.orphan_age, "' (use e.g. 1h, 30m, 0s)"));
@@ -455,6 +500,17 @@ absl::Status CmdList(const Args& a) {
   ASSIGN_OR_RETURN(auto names, dt::Table::List(a.root));
   for (const auto& n : names) fmt::print("{}\n", n);
   return absl::OkStatus();
+}
+
+// `consumers --drop`, and --consumer-max-age of `expire` and `consumers`.
+void AddConsumerOptions(CLI::App* expire, CLI::App* consumers, Args& a) {
+  consumers->add_option("--drop", a.drop_consumer, "Remove this consumer: it no longer holds expiry");
+  for (CLI::App* c : {expire, consumers}) {
+    c->add_option("--consumer-max-age", a.consumer_max_age,
+                  "A consumer whose position is older than this holds no snapshot (the sidecar's "
+                  "--consumer-max-age)")
+        ->capture_default_str();
+  }
 }
 
 }  // namespace
@@ -532,12 +588,16 @@ int main(int argc, char** argv) {
   auto* compact = sub("compact", "Merge the files of buckets that have too many (all, with --full)", CmdCompact);
   table_arg(compact);
   compact->add_flag("--full", a.full, "Merge every bucket into one file and drop deleted rows");
-  auto* expire = sub("expire", "Remove all but the newest N snapshots and the files only they use", CmdExpire);
+  auto* expire = sub("expire", "Remove all but the newest N snapshots and the files only they use (keeping "
+                                 "those a live consumer holds)", CmdExpire);
   table_arg(expire);
   expire->add_option("--keep", a.keep, "Snapshots to keep (at least 1)")->required();
   expire->add_option("--orphan-age", a.orphan_age,
                      "Also remove unreferenced data files older than this (left by failed commits)")
       ->capture_default_str();
+  auto* consumers = sub("consumers", "List the table's named consumers (or --drop one)", CmdConsumers);
+  table_arg(consumers);
+  AddConsumerOptions(expire, consumers, a);
   table_arg(sub("verify", "Check every checksum of the table; exit 1 on corruption", CmdVerify));
   sub("list", "List the tables under the root", CmdList);
 

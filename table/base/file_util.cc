@@ -2,13 +2,16 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <random>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "table/base/absl_compat.h"
+#include "table/base/status_macros.h"
 
 namespace deltasidecar {
 
@@ -113,6 +116,34 @@ absl::Status RemoveFile(rocksdb::FileSystem* fs, const std::string& path) {
     return absl::OkStatus();
   }
   return FromRocks(s, Cat("removing ", path));
+}
+
+absl::Status CreateDirDurably(rocksdb::FileSystem* fs, const std::string& dir) {
+  if (FileExists(fs, dir)) return absl::OkStatus();
+  RETURN_IF_ERROR(FromRocks(fs->CreateDirIfMissing(dir, rocksdb::IOOptions(), nullptr),
+                            Cat("creating ", dir)));
+  const size_t slash = dir.rfind('/');
+  return SyncDir(fs, slash == std::string::npos ? "." : slash == 0 ? "/" : dir.substr(0, slash));
+}
+
+absl::Status ReplaceFileDurably(rocksdb::FileSystem* fs, const std::string& dir,
+                                std::string_view name, std::string_view data) {
+  const std::string tmp = JoinPath(dir, Cat(".tmp-", RandomId()));
+  RETURN_IF_ERROR(WriteFileSynced(fs, tmp, data));
+  const std::string path = JoinPath(dir, name);
+  rocksdb::IOStatus s = fs->RenameFile(tmp, path, rocksdb::IOOptions(), nullptr);
+  if (!s.ok()) {
+    RemoveFile(fs, tmp).IgnoreError();
+    return FromRocks(s, Cat("renaming ", tmp, " to ", path));
+  }
+  return SyncDir(fs, dir);
+}
+
+bool IsPortableName(std::string_view name) {
+  if (name.empty() || name.size() > 128 || name[0] == '.') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
 }
 
 std::string RandomId() {

@@ -48,6 +48,18 @@ absl::StatusOr<std::vector<std::string>> ListDir(rocksdb::FileSystem* fs, const 
 bool FileExists(rocksdb::FileSystem* fs, const std::string& path);
 // Removes a file; a file that is already gone is not an error.
 absl::Status RemoveFile(rocksdb::FileSystem* fs, const std::string& path);
+// Creates `dir` when it is missing and syncs its parent so that it is durable.
+absl::Status CreateDirDurably(rocksdb::FileSystem* fs, const std::string& dir);
+// Replaces the file `dir`/`name` (or creates it) with `data` atomically: a
+// temporary file `.tmp-<random>` in `dir` is written and synced, renamed over the name, and
+// the directory synced. Readers see the old contents or the new, never a
+// mix; on failure the temporary file is removed and the old file is intact.
+absl::Status ReplaceFileDurably(rocksdb::FileSystem* fs, const std::string& dir,
+                                std::string_view name, std::string_view data);
+
+// True for 1-128 letters, digits, '_', '-' or '.', not starting with '.':
+// a name that is safe as one path component on every file system.
+bool IsPortableName(std::string_view name);
 
 // 128 random bits as 32 lowercase hex digits, for names no other process picks.
 std::string RandomId();

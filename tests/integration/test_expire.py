@@ -139,3 +139,44 @@ def test_automatic_retention_keeps_young_snapshots_and_at_least_ten(dt):
         assert dt.scan(table, snapshot=h["id"]) == model.rows_at(h["id"])
     proc = dt.run_fail(["scan", table, "--snapshot", newest - 10], expect_status=1)
     assert "does not exist" in proc.stderr
+
+
+def write_consumer(table_dir, name, position, time_ms):
+    """A consumer position file exactly as docs/table-format.md §12.4 lays it out."""
+    body = json.dumps({"consumer": name, "position": position, "time_ms": time_ms},
+                      separators=(",", ":")).encode() + b"\n"
+    footer = b"DCONSUMER1 %08x %d\n" % (zlib.crc32(body), len(body))
+    (table_dir / "consumers").mkdir(exist_ok=True)
+    (table_dir / "consumers" / name).write_bytes(body + footer)
+
+
+def test_expire_keeps_what_a_live_consumer_holds(dt):
+    dt.create("t", "id BIGINT, v STRING", "id")
+    ids = [dt.import_rows("t", [{"id": i, "v": "x"}], extra=["--no-maintenance"]) for i in range(8)]
+    now_ms = int(time.time() * 1000)
+    write_consumer(dt.table_dir("t"), "reader", ids[2], now_ms)
+    write_consumer(dt.table_dir("t"), "gone", ids[0], now_ms - 2 * 3600 * 1000)
+
+    listed = dt.run(["consumers", "t", "--consumer-max-age", "1h"]).stdout.splitlines()
+    assert [line.split()[0] for line in listed] == ["gone", "reader"]
+    assert listed[0].endswith(" stale") and listed[1].endswith(" holds")
+    assert f"position={ids[2]} lag={ids[-1] - ids[2]} " in listed[1]
+    assert dt.describe("t")["consumers"]["reader"]["position"] == ids[2]
+
+    # "gone" is past the max age: only "reader" holds.
+    out = dt.run(["expire", "t", "--keep", "1", "--consumer-max-age", "1h"]).stdout
+    assert f"earliest snapshot is now {ids[2]}" in out
+    # With a max age of 0 no consumer holds anything.
+    out = dt.run(["expire", "t", "--keep", "1", "--consumer-max-age", "0s"]).stdout
+    assert f"earliest snapshot is now {ids[-1]}" in out
+
+    assert dt.run(["consumers", "t", "--drop", "gone"]).stdout == "dropped consumer gone\n"
+    dt.run_fail(["consumers", "t", "--drop", "gone"], expect_status=1)
+    dt.run_fail(["consumers", "t", "--drop", "../x"], expect_status=1)
+    # A damaged position is loud until it is dropped.
+    (dt.table_dir("t") / "consumers" / "reader").write_bytes(b"junk")
+    dt.import_rows("t", [{"id": 99, "v": "y"}], extra=["--no-maintenance"])
+    err = dt.run_fail(["expire", "t", "--keep", "1"], expect_status=1).stderr
+    assert "consumers/reader is corrupt" in err and "--drop reader" in err, err
+    dt.run(["consumers", "t", "--drop", "reader"])
+    dt.run(["expire", "t", "--keep", "1"])

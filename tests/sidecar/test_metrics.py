@@ -259,6 +259,14 @@ def test_dashboard_queries_only_exported_metrics(sidecar_factory):
     sc, port = start_with_metrics(sidecar_factory, DELTA_SIDECAR_MAINTENANCE_INTERVAL="0")
     client = sc.client()
     client.create_table(T, SCHEMA, KEY, buckets=2)
+    # A named consumer, so that its lag is exported too.
+    follow = client._follow(sidecar_api.pb().FollowChangesRequest(table=T, consumer="dash"))
+    consumer_file = sc.table_root / T / "consumers" / "dash"
+    deadline = time.monotonic() + 30
+    while not consumer_file.exists():
+        assert time.monotonic() < deadline, "the consumer's position was not written"
+        time.sleep(0.05)
+    follow.cancel()
     epoch = client.register(T, W).epoch
     client.write_rows(T, W, epoch, [rows_for(1, 0, 10)])
     c = client.prepare(T, W, epoch, 1)

@@ -18,7 +18,8 @@ the server's tests use).
 
 Reads as Arrow, pandas or DuckDB (the [arrow] extra: pyarrow, pandas, duckdb)
 live in `deltasidecar.arrow`: `to_arrow`, `reader`, `to_pandas`, `to_duckdb`,
-`changes_reader`, from a table root or through a sidecar. They are imported on
+`changes_reader`, from a table root or through a sidecar, and `follow_changes`
+through a sidecar. They are imported on
 first use, so the client works without the extra.
 """
 
@@ -32,7 +33,7 @@ from .errors import (DeltaSidecarError, FencedError, InvalidRecordError, NotFoun
 from .schema import ColumnInfo, TableSchema
 from .writer import Writer
 
-_ARROW_NAMES = ("to_arrow", "reader", "to_pandas", "to_duckdb", "changes_reader")
+_ARROW_NAMES = ("to_arrow", "reader", "to_pandas", "to_duckdb", "changes_reader", "follow_changes")
 
 
 def __getattr__(name):

@@ -12,6 +12,9 @@ Two ways to reach a table, with the same results:
   ARROW_IPC), which pyarrow reads as the chunks arrive. Projection and
   filters are pushed down the same way.
 
+follow_changes() follows a table through a sidecar (FollowChanges): each
+snapshot's changes as it commits.
+
 Types: BOOLEAN bool, TINYINT..BIGINT int8..int64, FLOAT float32, DOUBLE
 float64, DECIMAL(p,s) decimal128(p,s), STRING string, BINARY binary, DATE
 date32, DATETIME timestamp[ms, tz=UTC], TIMESTAMP timestamp[ns, tz=UTC].
@@ -33,7 +36,7 @@ import os
 import shutil
 import threading
 from pathlib import Path
-from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import pyarrow as pa
 
@@ -290,6 +293,22 @@ def changes_reader(table: str, from_snapshot: int, to_snapshot: Optional[int] = 
         _raise_for(lib, rc, f"reading the changes of table '{table}'")
 
     return _import_stream(fill)
+
+
+def follow_changes(table: str, from_snapshot: Optional[int] = None,
+                   consumer: Optional[str] = None, *, client,
+                   columns: Optional[Sequence[str]] = None,
+                   filter: Optional[Sequence[FilterTerm]] = None,
+                   poll_interval_ms: int = 0) -> Iterator[Tuple[int, pa.Table]]:
+    """Follows `table` through a sidecar: yields (snapshot_id, changes) for each
+    APPEND snapshot after `from_snapshot` as it commits, `changes` a pyarrow.Table
+    with an "_op" column as changes_reader() reads it (iterate its batches with
+    to_batches()). Runs until closed; see Client.follow_changes for the
+    starting snapshot, `consumer` and how to resume."""
+    for snapshot_id, chunks in client.follow_changes_arrow_ipc(
+            table, from_snapshot, consumer=consumer, poll_interval_ms=poll_interval_ms,
+            columns=columns, key_filter_json=filter_json(filter)):
+        yield snapshot_id, _ipc_reader(chunks).read_all()
 
 
 def resolve_snapshot(table: str, snapshot: Optional[int] = None, as_of: AsOf = None, *,

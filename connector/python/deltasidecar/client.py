@@ -104,6 +104,30 @@ class RetryPolicy:
         raise AssertionError("unreachable")
 
 
+def _changes_in(decoder: RowDecoder, resp: Any) -> Iterator[Change]:
+    """The changes in one Changes or FollowChanges message (format ROWS)."""
+    for op, row in decoder.rows(resp.batch.rows, resp.batch.row_count):
+        yield Change("upsert" if op == UPSERT else "delete", row)
+
+
+def _by_snapshot(responses: Iterable[Any],
+                 take: Callable[[Any], Iterable[T]]) -> Iterator[Tuple[int, List[T]]]:
+    """Groups a FollowChanges stream by snapshot: (snapshot id, what `take` makes of
+    its messages), once the message with snapshot_end arrives."""
+    items: List[T] = []
+    try:
+        for resp in responses:
+            if resp.snapshot_end:
+                yield resp.snapshot_id, items
+                items = []
+            else:
+                items.extend(take(resp))
+    finally:
+        close = getattr(responses, "close", None)
+        if close is not None:
+            close()  # ends the call at once when the caller stops early
+
+
 class Client:
     """deltasidecar.v1 over one gRPC channel to `target` ("host:port" or
     "unix:/path.sock").
@@ -308,8 +332,51 @@ class Client:
             req.to_snapshot_id = to_snapshot
         for resp in self._stream(lambda: self._wire._changes(req, timeout=self.call_timeout),
                                  f"Changes '{table}'"):
-            for op, row in decoder.rows(resp.batch.rows, resp.batch.row_count):
-                yield Change("upsert" if op == UPSERT else "delete", row)
+            yield from _changes_in(decoder, resp)
+
+    def follow_changes(self, table: str, from_snapshot: Optional[int] = None, *,
+                       consumer: Optional[str] = None,
+                       poll_interval_ms: int = 0) -> Iterator[Tuple[int, List[Change]]]:
+        """Follows `table` (FollowChanges): yields (snapshot_id, changes) for each
+        APPEND snapshot after `from_snapshot`, oldest first, each once all of its
+        changes arrived, and waits for new ones until the iterator is closed.
+        Compaction and expiry snapshots yield nothing. Without `from_snapshot`
+        it starts at `consumer`'s position, else at the latest snapshot.
+
+        `consumer` names a position kept in the table root that holds snapshot
+        expiry (docs/protocol.md, "Following a table"); an exactly-once reader
+        keeps the last snapshot id it handled itself and passes it as
+        `from_snapshot` when it resumes. Not retried: on an error (say
+        RetryableError when the sidecar stops) follow again from the last
+        snapshot id yielded. Memory: one snapshot's changes."""
+        _, _, decoder = self._codec(table)
+        req = self._follow_request(table, from_snapshot, consumer, poll_interval_ms)
+        yield from _by_snapshot(self._stream(lambda: self._wire._follow(req),
+                                             f"FollowChanges '{table}'"),
+                                lambda resp: _changes_in(decoder, resp))
+
+    def follow_changes_arrow_ipc(self, table: str, from_snapshot: Optional[int] = None, *,
+                                 consumer: Optional[str] = None, poll_interval_ms: int = 0,
+                                 columns: Optional[Sequence[str]] = None,
+                                 key_filter_json: Optional[str] = None
+                                 ) -> Iterator[Tuple[int, List[bytes]]]:
+        """Like follow_changes(), yielding each snapshot's changes as the chunks of
+        one Arrow IPC stream with an "_op" column (see scan_arrow_ipc)."""
+        req = self._follow_request(table, from_snapshot, consumer, poll_interval_ms)
+        req.format = self._pb.ARROW_IPC
+        req.columns.extend(columns or [])
+        req.key_filter_json = key_filter_json or ""
+        yield from _by_snapshot(self._stream(lambda: self._wire._follow(req),
+                                             f"FollowChanges '{table}'"),
+                                lambda resp: [resp.arrow_ipc])
+
+    def _follow_request(self, table: str, from_snapshot: Optional[int], consumer: Optional[str],
+                        poll_interval_ms: int) -> Any:
+        req = self._pb.FollowChangesRequest(table=table, consumer=consumer or "",
+                                            poll_interval_ms=poll_interval_ms)
+        if from_snapshot is not None:
+            req.from_snapshot_id = from_snapshot
+        return req
 
     def history(self, table: str) -> List[SnapshotInfo]:
         """The retained snapshots, oldest first, with the (writer, checkpoint)

@@ -173,6 +173,7 @@ class Client:
         self._get = unary("Get", P.GetRequest, P.GetResponse)
         self._changes = server_stream("Changes", P.ChangesRequest, P.ScanResponse)
         self._history = unary("History", P.HistoryRequest, P.HistoryResponse)
+        self._follow = server_stream("FollowChanges", P.FollowChangesRequest, P.ScanResponse)
         self._schemas = {}
 
     def close(self):
