@@ -111,6 +111,13 @@ void AddObservabilityFlags(CLI::App& app, SidecarConfig& config, FlagText& text)
                  "sealed waits for it to be prepared there before answering UNAVAILABLE")
       ->envname("DELTA_SIDECAR_PREPARED_WAIT")
       ->capture_default_str();
+  app.add_option("--prepare-threads", config.server.prepare_threads,
+                 "Threads that turn sealed checkpoints into table files in the background, "
+                 "and that a Commit uses for its writers not prepared yet (each may buffer "
+                 "--commit-memory-mb)")
+      ->envname("DELTA_SIDECAR_PREPARE_THREADS")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
 }
 
 // Transport security, call authentication and message limits of the gRPC
