@@ -376,7 +376,7 @@ TEST_F(CommitProtocolTest, MissingPreparedFileIsDataLossAndPublishesNothing) {
   ASSERT_TRUE(a_.protocol->Prepare(kTable, kWriter).ok());
   ASSERT_OK_AND_ASSIGN(auto names, a_.table->prepared().List());
   ASSERT_EQ(names.size(), 1u);
-  ASSERT_OK_AND_ASSIGN(auto p, a_.table->prepared().Load(names[0]));
+  ASSERT_OK_AND_ASSIGN(auto p, a_.table->prepared().Load(names[0].name));
   ASSERT_FALSE(p.newest().files.empty());
   fs::remove(dir_ / "root" / kTable / "data" / p.newest().files[0].name);
   ASSERT_OK_AND_ASSIGN(auto before, a_.table->LatestSnapshot());

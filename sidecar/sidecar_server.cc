@@ -315,10 +315,20 @@ void SidecarServer::MaintenanceLoop() {
 
 void SidecarServer::MaintainOne(const std::string& name, std::string_view reason) {
   const absl::Time start = absl::Now();
+  // The sweep reads every retained snapshot: once per maintenance interval
+  // (a minute when runs follow commits only), not after every commit.
+  const absl::Duration sweep_every = options_.maintenance_interval > absl::ZeroDuration()
+                                         ? options_.maintenance_interval
+                                         : absl::Minutes(1);
+  auto last = last_sweep_.find(name);
+  const bool sweep = options_.orphan_age > absl::ZeroDuration() &&
+                     (last == last_sweep_.end() || start - last->second >= sweep_every);
   auto table = GetTable(name);
   absl::StatusOr<MaintenanceReport> report =
-      table.ok() ? table::MaintainTable(**table, options_.table_options, [this] { return Stopping(); })
+      table.ok() ? table::MaintainTable(**table, options_.table_options, [this] { return Stopping(); },
+                                        sweep ? options_.orphan_age : absl::InfiniteDuration())
                  : table.status();
+  if (report.ok() && report->swept) last_sweep_[name] = start;
   const absl::Duration took = absl::Now() - start;
   if (!report.ok()) {
     // The data is safe either way; the next run (after the next commit, or
@@ -336,6 +346,8 @@ void SidecarServer::MaintainOne(const std::string& name, std::string_view reason
                                 {"expired_snapshots", report->snapshots_expired},
                                 {"expired_files", report->files_expired},
                                 {"expire_steps", report->expire_steps},
+                                {"orphan_files", report->orphan_files_removed},
+                                {"prepared_removed", report->prepared_removed},
                                 {"snapshots", report->latest_snapshot - report->earliest_snapshot + 1},
                                 {"latest_snapshot", report->latest_snapshot},
                                 {"data_files", report->data_files},

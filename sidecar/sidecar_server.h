@@ -48,6 +48,10 @@ struct SidecarOptions {
   // Threads that prepare sealed checkpoints in the background, and that one
   // commit uses to prepare its writers that are not prepared yet.
   int prepare_threads = 2;
+  // Maintenance also removes prepared checkpoints that can no longer be
+  // committed and unreferenced data files older than this (at most once per
+  // maintenance interval per table; 0: never).
+  absl::Duration orphan_age = absl::Hours(1);
   std::shared_ptr<SidecarMetrics> metrics;  // null: counted, not served
   std::shared_ptr<EventLog> events;         // null: text on stderr
 };
@@ -126,6 +130,8 @@ class SidecarServer {
       ABSL_GUARDED_BY(maintenance_mu_);
   bool maintenance_running_ ABSL_GUARDED_BY(maintenance_mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(maintenance_mu_) = false;
+  // When each table's orphans were last swept (the maintenance thread's own).
+  std::map<std::string, absl::Time> last_sweep_;
   std::thread maintenance_thread_;
 };
 
