@@ -12,7 +12,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+import sidecar_api
 from sidecar_helpers import KEY, SCHEMA, Deltactl, assert_tables_agree, rpc_error
+from test_metrics import scrape_until
 
 T = "events"
 WA, WB = "job/0", "job/1"  # staged on A, on B
@@ -269,7 +271,9 @@ def test_maintenance_sweeps_abandoned_prepared_checkpoints_and_keeps_pending_one
     """A's maintenance (--orphan-age 1s) removes the prepared checkpoint of a
     writer that moved to B, and the data files it named; the prepared
     checkpoint of a writer still on A, as old, stays and commits."""
-    a = sidecar_factory("a", args=["--orphan-age", "1s", "--maintenance-interval", "1s"])
+    port = sidecar_api.free_port()
+    a = sidecar_factory("a", args=["--orphan-age", "1s", "--maintenance-interval", "1s"],
+                        env={"DELTA_SIDECAR_METRICS_LISTEN": f"127.0.0.1:{port}"})
     b = sidecar_factory("b", start=False)
     b.table_root = a.table_root
     b.start()
@@ -292,6 +296,10 @@ def test_maintenance_sweeps_abandoned_prepared_checkpoints_and_keeps_pending_one
     while gone_prepared.exists() or gone_files & data_files(a.table_root):
         assert time.monotonic() < deadline, "A's maintenance did not sweep the abandoned checkpoint"
         time.sleep(0.2)
+    s = scrape_until(port, lambda s: (s.get("delta_sidecar_orphan_files_removed_total", table=T)
+                                      or 0) >= len(gone_files), "the sweep's counts")
+    assert s.get("delta_sidecar_prepared_removed_total", table=T) == 1
+    assert s.get("delta_sidecar_orphan_files_removed_total", table=T) == len(gone_files)
     time.sleep(2.5)  # more maintenance runs, each older than --orphan-age
     assert stay_prepared.exists()
     assert stay_files <= data_files(a.table_root)
