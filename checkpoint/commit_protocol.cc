@@ -34,6 +34,25 @@ table::CommitIdentity IdentityOf(const Committable& ref, const std::string& iden
   return {identity, ref.checkpoint_id, table::CheckpointDigest{ref.rows, ref.checksum}};
 }
 
+// FAILED_PRECONDITION when a committable's digest differs from the part of
+// `p` for its checkpoint.
+absl::Status CheckAgainstPrepared(const table::PreparedCheckpoint& p,
+                                  const std::vector<const Committable*>& refs, const WriterKey& key) {
+  for (const Committable* ref : refs) {
+    auto part = std::find_if(p.parts.begin(), p.parts.end(), [&](const table::PreparedPart& x) {
+      return x.checkpoint_id == ref->checkpoint_id;
+    });
+    const table::CheckpointDigest want{ref->rows, ref->checksum};
+    if (part != p.parts.end() && part->digest != want) {
+      return absl::FailedPreconditionError(Cat(
+          "committable for checkpoint ", ref->checkpoint_id, " of ", WriterName(key),
+          " does not match its prepared checkpoint (rows ", ref->rows, " vs ", part->digest.rows,
+          ", checksum ", ref->checksum, " vs ", part->digest.checksum, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 Committable ToCommittable(const std::string& table, const std::string& writer_id,
@@ -260,18 +279,7 @@ absl::Status CommitProtocol::PlanRemote(table::Table& table, const std::string& 
   for (bool first_look = true;; first_look = false) {
     ASSIGN_OR_RETURN(auto p, table.prepared().Find(identity, newest->checkpoint_id, newest->checksum));
     if (p) {
-      for (const Committable* ref : refs) {
-        auto part = std::find_if(p->parts.begin(), p->parts.end(), [&](const table::PreparedPart& x) {
-          return x.checkpoint_id == ref->checkpoint_id;
-        });
-        const table::CheckpointDigest want{ref->rows, ref->checksum};
-        if (part != p->parts.end() && part->digest != want) {
-          return absl::FailedPreconditionError(Cat(
-              "committable for checkpoint ", ref->checkpoint_id, " of ", WriterName(key),
-              " does not match its prepared checkpoint (rows ", ref->rows, " vs ", part->digest.rows,
-              ", checksum ", ref->checksum, " vs ", part->digest.checksum, ")"));
-        }
-      }
+      RETURN_IF_ERROR(CheckAgainstPrepared(*p, refs, key));
       if (!first_look) {
         plan->waits.push_back({writer_id, newest->checkpoint_id, newest->rows, absl::Now() - start});
       }
