@@ -7,6 +7,7 @@
 
 #include "table/base/absl_compat.h"
 #include "table/base/kill_point.h"
+#include "table/base/parallel_for.h"
 #include "table/base/status_macros.h"
 
 namespace deltasidecar::checkpoint {
@@ -33,6 +34,25 @@ table::CommitIdentity IdentityOf(const Committable& ref, const std::string& iden
   return {identity, ref.checkpoint_id, table::CheckpointDigest{ref.rows, ref.checksum}};
 }
 
+// FAILED_PRECONDITION when a committable's digest differs from the part of
+// `p` for its checkpoint.
+absl::Status CheckAgainstPrepared(const table::PreparedCheckpoint& p,
+                                  const std::vector<const Committable*>& refs, const WriterKey& key) {
+  for (const Committable* ref : refs) {
+    auto part = std::find_if(p.parts.begin(), p.parts.end(), [&](const table::PreparedPart& x) {
+      return x.checkpoint_id == ref->checkpoint_id;
+    });
+    const table::CheckpointDigest want{ref->rows, ref->checksum};
+    if (part != p.parts.end() && part->digest != want) {
+      return absl::FailedPreconditionError(Cat(
+          "committable for checkpoint ", ref->checkpoint_id, " of ", WriterName(key),
+          " does not match its prepared checkpoint (rows ", ref->rows, " vs ", part->digest.rows,
+          ", checksum ", ref->checksum, " vs ", part->digest.checksum, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 Committable ToCommittable(const std::string& table, const std::string& writer_id,
@@ -42,8 +62,11 @@ Committable ToCommittable(const std::string& table, const std::string& writer_id
 }
 
 CommitProtocol::CommitProtocol(StagingStore* store, TableSource tables,
-                               absl::Duration prepared_wait)
-    : store_(store), tables_(std::move(tables)), prepared_wait_(prepared_wait) {}
+                               absl::Duration prepared_wait, int prepare_threads)
+    : store_(store),
+      tables_(std::move(tables)),
+      prepared_wait_(prepared_wait),
+      prepare_threads_(std::max(prepare_threads, 1)) {}
 
 size_t CommitProtocol::StripeOf(const std::string& table, const std::string& writer_id) const {
   return std::hash<std::string>()(Cat(table, '\0', writer_id)) % kWriterStripes;
@@ -181,15 +204,9 @@ absl::StatusOr<TableCommitResult> CommitProtocol::CommitTable(
     }
   }
   std::vector<table::PreparedCheckpoint> prepared = std::move(plan.remote);
-  for (const Contribution& c : plan.contributions) {
-    ASSIGN_OR_RETURN(auto p, PrepareLocked(*table, c.key, c.up_to));
-    if (!p || p->newest().checkpoint_id != c.up_to) {
-      return absl::FailedPreconditionError(
-          Cat("checkpoint ", c.up_to, " of ", WriterName(c.key), " could not be prepared: it is no longer sealed"));
-    }
-    prepared.push_back(std::move(*p));
-  }
-  if (prepared.empty()) return TableCommitResult{table_name, plan.already_at, true};
+  ASSIGN_OR_RETURN(auto local, PrepareContributions(*table, plan.contributions));
+  for (auto& p : local) prepared.push_back(std::move(p));
+  if (prepared.empty()) return TableCommitResult{table_name, plan.already_at, true, std::move(plan.waits)};
   ASSIGN_OR_RETURN(auto result, table->CommitPrepared(prepared));
   kCommitAfterPublish.Reach();
   for (const Contribution& c : plan.contributions) {
@@ -197,7 +214,27 @@ absl::StatusOr<TableCommitResult> CommitProtocol::CommitTable(
   }
   kCommitAfterBookkeeping.Reach();
   if (result.already_committed) result.snapshot_id = std::max(result.snapshot_id, plan.already_at);
-  return TableCommitResult{table_name, result.snapshot_id, result.already_committed};
+  return TableCommitResult{table_name, result.snapshot_id, result.already_committed,
+                           std::move(plan.waits)};
+}
+
+absl::StatusOr<std::vector<table::PreparedCheckpoint>> CommitProtocol::PrepareContributions(
+    table::Table& table, const std::vector<Contribution>& contributions) {
+  // Each contribution is another writer, whose stripe this commit holds, so
+  // no two threads ever prepare one writer.
+  std::vector<table::PreparedCheckpoint> out(contributions.size());
+  RETURN_IF_ERROR(ParallelFor(contributions.size(), prepare_threads_, [&](size_t i) -> absl::Status {
+    const Contribution& c = contributions[i];
+    PrepareResult wrote;
+    ASSIGN_OR_RETURN(auto p, PrepareLocked(table, c.key, c.reg, c.sealed, &wrote));
+    if (!p || p->newest().checkpoint_id != c.up_to) {
+      return absl::FailedPreconditionError(Cat("checkpoint ", c.up_to, " of ", WriterName(c.key),
+                                               " could not be prepared: it is no longer sealed"));
+    }
+    out[i] = std::move(*p);
+    return absl::OkStatus();
+  }));
+  return out;
 }
 
 absl::Status CommitProtocol::PlanRemote(table::Table& table, const std::string& writer_id,
@@ -235,23 +272,16 @@ absl::Status CommitProtocol::PlanRemote(table::Table& table, const std::string& 
         "') was never committed and was discarded when the writer registered again under a "
         "new identity"));
   }
-  const absl::Time deadline = absl::Now() + prepared_wait_;
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + prepared_wait_;
   std::vector<uint64_t> others;  // checksums of other prepared versions, once the wait is over
   bool last_look = false;
-  for (;;) {
+  for (bool first_look = true;; first_look = false) {
     ASSIGN_OR_RETURN(auto p, table.prepared().Find(identity, newest->checkpoint_id, newest->checksum));
     if (p) {
-      for (const Committable* ref : refs) {
-        auto part = std::find_if(p->parts.begin(), p->parts.end(), [&](const table::PreparedPart& x) {
-          return x.checkpoint_id == ref->checkpoint_id;
-        });
-        const table::CheckpointDigest want{ref->rows, ref->checksum};
-        if (part != p->parts.end() && part->digest != want) {
-          return absl::FailedPreconditionError(Cat(
-              "committable for checkpoint ", ref->checkpoint_id, " of ", WriterName(key),
-              " does not match its prepared checkpoint (rows ", ref->rows, " vs ", part->digest.rows,
-              ", checksum ", ref->checksum, " vs ", part->digest.checksum, ")"));
-        }
+      RETURN_IF_ERROR(CheckAgainstPrepared(*p, refs, key));
+      if (!first_look) {
+        plan->waits.push_back({writer_id, newest->checkpoint_id, newest->rows, absl::Now() - start});
       }
       plan->remote.push_back(std::move(*p));
       return absl::OkStatus();
@@ -351,33 +381,35 @@ absl::Status CommitProtocol::PlanWriter(table::Table& table, const WriterKey& ke
           seal->checksum, ")"));
     }
   }
-  plan->contributions.push_back(
-      {key, reg->table_writer_id, std::move(sealed), newest->checkpoint_id});
+  plan->contributions.push_back({key, *std::move(reg), std::move(sealed), newest->checkpoint_id});
   return absl::OkStatus();
 }
 
 // --- Prepare ------------------------------------------------------------------
 
-absl::Status CommitProtocol::Prepare(const std::string& table_name, const std::string& writer_id) {
+absl::StatusOr<PrepareResult> CommitProtocol::Prepare(const std::string& table_name,
+                                                      const std::string& writer_id) {
   ASSIGN_OR_RETURN(auto table, tables_(table_name));
   const WriterKey key{table_name, writer_id};
   absl::MutexLock stripe(&writer_stripes_[StripeOf(table_name, writer_id)]);
+  PrepareResult wrote;
   auto reg = store_->Lookup(key);
-  if (absl::IsNotFound(reg.status())) return absl::OkStatus();
+  if (absl::IsNotFound(reg.status())) return wrote;
   RETURN_IF_ERROR(reg.status());
   ASSIGN_OR_RETURN(auto claim, table->claims().Latest(writer_id));
   if (claim && (claim->owner != store_->id() || claim->incarnation != reg->incarnation)) {
-    return absl::OkStatus();  // fenced: the writer's new owner writes it again
+    return wrote;  // fenced: the writer's new owner writes it again
   }
-  return PrepareLocked(*table, key, std::numeric_limits<int64_t>::max()).status();
+  // What the table committed is never prepared again: its seals go first.
+  RETURN_IF_ERROR(CatchUp(*table, key));
+  ASSIGN_OR_RETURN(auto sealed, store_->SealedUpTo(key, std::numeric_limits<int64_t>::max()));
+  RETURN_IF_ERROR(PrepareLocked(*table, key, *reg, sealed, &wrote).status());
+  return wrote;
 }
 
 absl::StatusOr<std::optional<table::PreparedCheckpoint>> CommitProtocol::PrepareLocked(
-    table::Table& table, const WriterKey& key, int64_t up_to) {
-  // What the table committed is never prepared again: its seals go first.
-  RETURN_IF_ERROR(CatchUp(table, key));
-  ASSIGN_OR_RETURN(auto reg, store_->Lookup(key));
-  ASSIGN_OR_RETURN(auto sealed, store_->SealedUpTo(key, up_to));
+    table::Table& table, const WriterKey& key, const Registration& reg,
+    const std::vector<SealedCheckpoint>& sealed, PrepareResult* wrote) {
   std::vector<table::PreparedPart> parts;
   std::optional<table::PreparedCheckpoint> last;
   for (const SealedCheckpoint& s : sealed) {
@@ -393,6 +425,9 @@ absl::StatusOr<std::optional<table::PreparedCheckpoint>> CommitProtocol::Prepare
       // When another preparer got there first, its files are the ones named.
       ASSIGN_OR_RETURN(found, table.prepared().Create(p));
       kPrepareAfterPublish.Reach();
+      wrote->checkpoint_id = s.checkpoint_id;
+      ++wrote->checkpoints;
+      wrote->rows += s.rows;
     }
     parts.push_back(found->newest());
     last = std::move(found);

@@ -30,8 +30,11 @@
 //
 // Locking: a registration (which may drop staged data) and a commit (which
 // reads it) of one writer never interleave: both hold the writer's stripe; a
-// commit takes the stripes of its writers in index order. No lock is held
-// while waiting on another process; the table's own locks come after these.
+// commit takes the stripes of its writers in index order. A commit prepares
+// its writers (one contribution per writer) on helper threads that take no
+// stripe: the commit's thread holds them all until the helpers are done.
+// No lock is held while waiting on another process; the table's own locks
+// come after these.
 //
 // Thread-safety: every method may be called concurrently.
 // Errors: the store's and the table's (see their headers); FAILED_PRECONDITION
@@ -71,11 +74,28 @@ struct Committable {
 Committable ToCommittable(const std::string& table, const std::string& writer_id,
                           const SealedCheckpoint& sealed);
 
+// A checkpoint prepared by another store that a commit waited for.
+struct PreparedWait {
+  std::string writer_id;
+  int64_t checkpoint_id = 0;
+  uint64_t rows = 0;
+  absl::Duration waited;
+};
+
 struct TableCommitResult {
   std::string table;
   int64_t snapshot_id = 0;
   // True when nothing needed writing: every checkpoint was committed before.
   bool already_committed = false;
+  // The remote checkpoints that were not prepared at the commit's first look.
+  std::vector<PreparedWait> waits;
+};
+
+// What one Prepare wrote to the table root.
+struct PrepareResult {
+  int64_t checkpoint_id = -1;  // the newest checkpoint it prepared; -1: none needed it
+  int checkpoints = 0;         // sealed checkpoints written as table files
+  uint64_t rows = 0;           // their rows
 };
 
 class CommitProtocol {
@@ -86,9 +106,10 @@ class CommitProtocol {
 
   // `store` must outlive the protocol. A commit naming a checkpoint that
   // another store sealed waits up to `prepared_wait` for its prepared
-  // checkpoint, then answers UNAVAILABLE.
+  // checkpoint, then answers UNAVAILABLE. A commit prepares the writers of
+  // this store that are not prepared yet on up to `prepare_threads` threads.
   CommitProtocol(StagingStore* store, TableSource tables,
-                 absl::Duration prepared_wait = absl::Seconds(10));
+                 absl::Duration prepared_wait = absl::Seconds(10), int prepare_threads = 2);
 
   absl::StatusOr<Registration> Register(const std::string& table, const std::string& writer_id,
                                         std::optional<int64_t> restored);
@@ -102,7 +123,7 @@ class CommitProtocol {
   // prepared yet, in order, while this store's claim is the writer's newest
   // (a fenced writer has nothing to prepare: OK). What a background thread
   // runs after each seal.
-  absl::Status Prepare(const std::string& table, const std::string& writer_id);
+  absl::StatusOr<PrepareResult> Prepare(const std::string& table, const std::string& writer_id);
   // Commits each named writer's sealed checkpoints up to the one given, in
   // one atomic snapshot of `table` (all committables name it). A writer may
   // be staged on this store or on any other sharing the table root.
@@ -118,7 +139,8 @@ class CommitProtocol {
   // What one writer adds to a commit: its sealed checkpoints to write.
   struct Contribution {
     WriterKey key;
-    std::string identity;
+    Registration reg;
+    // Checked against the committables, oldest first, the newest up_to.
     std::vector<SealedCheckpoint> sealed;
     int64_t up_to = 0;  // marked committed afterwards
   };
@@ -126,6 +148,7 @@ class CommitProtocol {
     std::vector<Contribution> contributions;
     // Prepared by other stores (or by earlier incarnations of writers).
     std::vector<table::PreparedCheckpoint> remote;
+    std::vector<PreparedWait> waits;
     int64_t already_at = -1;  // newest snapshot holding a committed one
   };
 
@@ -143,11 +166,18 @@ class CommitProtocol {
   absl::Status PlanRemote(table::Table& table, const std::string& writer_id,
                           const std::string& identity, const std::vector<const Committable*>& refs,
                           CommitPlan* plan);
-  // Under the writer's stripe: prepares its sealed checkpoints up to `up_to`;
-  // returns the prepared checkpoint of the newest (nullopt: none is sealed).
-  absl::StatusOr<std::optional<table::PreparedCheckpoint>> PrepareLocked(table::Table& table,
-                                                                         const WriterKey& key,
-                                                                         int64_t up_to);
+  // Under the writer's stripe (held by this thread or by the one waiting for
+  // it), the store caught up with the table: prepares `sealed` (the writer's
+  // uncommitted seals, oldest first) as registered in `reg`; returns the
+  // prepared checkpoint of the newest (nullopt: `sealed` is empty) and adds
+  // what it wrote to `wrote`.
+  absl::StatusOr<std::optional<table::PreparedCheckpoint>> PrepareLocked(
+      table::Table& table, const WriterKey& key, const Registration& reg,
+      const std::vector<SealedCheckpoint>& sealed, PrepareResult* wrote);
+  // Prepares the contributions of a commit, up to prepare_threads_ at once
+  // (under the stripes the commit holds), in plan order.
+  absl::StatusOr<std::vector<table::PreparedCheckpoint>> PrepareContributions(
+      table::Table& table, const std::vector<Contribution>& contributions);
   // Writes one sealed checkpoint's rows as data files of `table`.
   absl::StatusOr<std::vector<table::DataFileMeta>> WriteSealedFiles(table::Table& table,
                                                                     const WriterKey& key,
@@ -163,6 +193,7 @@ class CommitProtocol {
   StagingStore* const store_;
   const TableSource tables_;
   const absl::Duration prepared_wait_;
+  const int prepare_threads_;
   static constexpr size_t kWriterStripes = 64;
   absl::Mutex writer_stripes_[kWriterStripes];
 };

@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
+#include <thread>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -271,6 +273,53 @@ TEST_F(CommitProtocolTest, AnotherCheckpointUnderACommittedIdentityIsNeverAlread
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("two different checkpoints"));
 }
 
+// --- Parallel preparation -----------------------------------------------------------
+
+TEST_F(CommitProtocolTest, OneCommitPreparesItsWritersInParallelNeverOneWriterTwiceAtOnce) {
+  constexpr int kWriters = 4;
+  std::vector<Registration> regs;
+  for (int w = 0; w < kWriters; ++w) {
+    ASSERT_OK_AND_ASSIGN(Registration reg,
+                         a_.protocol->Register(kTable, Cat("job/", w), std::nullopt));
+    regs.push_back(reg);
+  }
+  std::map<int64_t, std::string> want;
+  for (int64_t cp = 1; cp <= 5; ++cp) {
+    std::vector<Committable> cs;
+    for (int w = 0; w < kWriters; ++w) {
+      std::map<int64_t, std::string> rows;
+      for (int64_t k = 0; k < 50; ++k) rows[w * 1000 + k] = Cat("cp ", cp);
+      for (const auto& [k, v] : rows) want[k] = v;
+      cs.push_back(Seal(a_, regs[w], cp, rows, Cat("job/", w)));
+    }
+    // Background preparations of the same writers race the commit's own.
+    std::vector<std::thread> background;
+    for (int w = 0; w < kWriters; ++w) {
+      background.emplace_back([this, w] {
+        EXPECT_TRUE(a_.protocol->Prepare(kTable, Cat("job/", w)).ok());
+      });
+    }
+    ASSERT_OK_AND_ASSIGN(auto before, a_.table->LatestSnapshot());
+    ASSERT_OK_AND_ASSIGN(TableCommitResult r, Commit(a_, cs));
+    for (auto& t : background) t.join();
+    EXPECT_FALSE(r.already_committed);
+    EXPECT_EQ(r.snapshot_id, before->id + 1);
+  }
+  EXPECT_EQ(Rows(), want);
+  // Two threads preparing one writer at once would both write its files; the
+  // loser's would be left in data/, named by no snapshot.
+  ASSERT_OK_AND_ASSIGN(auto latest, a_.table->LatestSnapshot());
+  std::set<std::string> named, present;
+  for (const auto& files : latest->buckets)
+    for (const auto& f : files) named.insert(f.name);
+  for (const auto& e : fs::directory_iterator(dir_ / "root" / kTable / "data")) {
+    present.insert(e.path().filename().string());
+  }
+  EXPECT_EQ(present, named);
+  ASSERT_OK_AND_ASSIGN(auto left, a_.table->prepared().List());
+  EXPECT_THAT(left, ::testing::IsEmpty());
+}
+
 // --- Several stores, one commit ----------------------------------------------------
 
 TEST_F(CommitProtocolTest, OneCommitOnEitherStorePublishesBothStoresCheckpointsInOneSnapshot) {
@@ -327,7 +376,7 @@ TEST_F(CommitProtocolTest, MissingPreparedFileIsDataLossAndPublishesNothing) {
   ASSERT_TRUE(a_.protocol->Prepare(kTable, kWriter).ok());
   ASSERT_OK_AND_ASSIGN(auto names, a_.table->prepared().List());
   ASSERT_EQ(names.size(), 1u);
-  ASSERT_OK_AND_ASSIGN(auto p, a_.table->prepared().Load(names[0]));
+  ASSERT_OK_AND_ASSIGN(auto p, a_.table->prepared().Load(names[0].name));
   ASSERT_FALSE(p.newest().files.empty());
   fs::remove(dir_ / "root" / kTable / "data" / p.newest().files[0].name);
   ASSERT_OK_AND_ASSIGN(auto before, a_.table->LatestSnapshot());

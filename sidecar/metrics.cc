@@ -179,6 +179,13 @@ SidecarMetrics::SidecarMetrics()
                                  "Snapshots removed by expiry")),
       expired_files_(Counter(*registry_, "delta_sidecar_expired_files_total",
                              "Data files deleted by expiry (no retained snapshot used them)")),
+      orphan_files_removed_(Counter(*registry_, "delta_sidecar_orphan_files_removed_total",
+                                    "Data files the orphan sweep removed: named by no retained "
+                                    "snapshot and no pending prepared checkpoint, older than "
+                                    "--orphan-age")),
+      prepared_removed_(Counter(*registry_, "delta_sidecar_prepared_removed_total",
+                                "Prepared checkpoints the orphan sweep removed: committed, or "
+                                "abandoned by their writer")),
       seal_histogram_(seal_seconds_.Add({}, kLatencyBuckets)),
       commit_histogram_(commit_seconds_.Add({}, kLatencyBuckets)),
       maintenance_histogram_(maintenance_seconds_.Add({}, kLatencyBuckets)),
@@ -220,7 +227,8 @@ SidecarMetrics::TableSeries& SidecarMetrics::Table(const std::string& table) {
                 &compactions_.Add(labels),            &compacted_input_files_.Add(labels),
                 &compacted_input_bytes_.Add(labels),  &compacted_output_files_.Add(labels),
                 &compacted_output_bytes_.Add(labels), &expired_snapshots_.Add(labels),
-                &expired_files_.Add(labels),          &maintenance_failures_.Add(labels)};
+                &expired_files_.Add(labels),          &orphan_files_removed_.Add(labels),
+                &prepared_removed_.Add(labels),       &maintenance_failures_.Add(labels)};
   return tables_.emplace(table, s).first->second;
 }
 
@@ -288,6 +296,8 @@ void SidecarMetrics::MaintenanceRan(const std::string& table, std::string_view r
   }
   t.expired_snapshots->Increment(r.snapshots_expired);
   t.expired_files->Increment(r.files_expired);
+  t.orphan_files_removed->Increment(r.orphan_files_removed);
+  t.prepared_removed->Increment(r.prepared_removed);
   t.snapshots->Set(static_cast<double>(r.latest_snapshot - r.earliest_snapshot + 1));
   t.latest_snapshot->Set(static_cast<double>(r.latest_snapshot));
   t.data_files->Set(static_cast<double>(r.data_files));

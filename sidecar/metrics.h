@@ -105,6 +105,8 @@ class SidecarMetrics {
     prometheus::Counter* compacted_output_bytes;
     prometheus::Counter* expired_snapshots;
     prometheus::Counter* expired_files;
+    prometheus::Counter* orphan_files_removed;
+    prometheus::Counter* prepared_removed;
     prometheus::Counter* maintenance_failures;
   };
 
@@ -149,6 +151,8 @@ class SidecarMetrics {
   prometheus::Family<prometheus::Gauge>& consumer_lag_;
   prometheus::Family<prometheus::Counter>& expired_snapshots_;
   prometheus::Family<prometheus::Counter>& expired_files_;
+  prometheus::Family<prometheus::Counter>& orphan_files_removed_;
+  prometheus::Family<prometheus::Counter>& prepared_removed_;
   prometheus::Histogram& seal_histogram_;
   prometheus::Histogram& commit_histogram_;
   prometheus::Histogram& maintenance_histogram_;

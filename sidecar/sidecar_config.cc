@@ -20,6 +20,7 @@ struct FlagText {
   std::string consumer_max_age;
   std::string maintenance_interval;
   std::string prepared_wait;
+  std::string orphan_age;
   std::string log_format = "text";
   uint64_t commit_memory_mb = 0;
 };
@@ -118,6 +119,20 @@ void AddObservabilityFlags(CLI::App& app, SidecarConfig& config, FlagText& text)
                  "sealed waits for it to be prepared there before answering UNAVAILABLE")
       ->envname("DELTA_SIDECAR_PREPARED_WAIT")
       ->capture_default_str();
+  app.add_option("--prepare-threads", config.server.prepare_threads,
+                 "Threads that turn sealed checkpoints into table files in the background, "
+                 "and that a Commit uses for its writers not prepared yet (each may buffer "
+                 "--commit-memory-mb)")
+      ->envname("DELTA_SIDECAR_PREPARE_THREADS")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  text.orphan_age = absl::FormatDuration(config.server.orphan_age);
+  app.add_option("--orphan-age", text.orphan_age,
+                 "Maintenance also removes prepared checkpoints that can no longer be committed "
+                 "and data files no snapshot or pending prepared checkpoint names, once older "
+                 "than this (0: never)")
+      ->envname("DELTA_SIDECAR_ORPHAN_AGE")
+      ->capture_default_str();
 }
 
 // Transport security, call authentication and message limits of the gRPC
@@ -178,6 +193,11 @@ absl::StatusOr<SidecarConfig> FromFlags(SidecarConfig config, const FlagText& te
       config.server.prepared_wait < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(fmt::format(
         "--prepared-wait: cannot parse '{}' (use e.g. 10s or 500ms)", text.prepared_wait));
+  }
+  if (!absl::ParseDuration(text.orphan_age, &config.server.orphan_age) ||
+      config.server.orphan_age < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "--orphan-age: cannot parse '{}' (use e.g. 1h, 30m, or 0 for never)", text.orphan_age));
   }
   ASSIGN_OR_RETURN(config.log_format, ParseLogFormat(text.log_format));  // checked by CLI11
   table::RetentionOptions& retention = config.server.table_options.retention;

@@ -20,7 +20,8 @@ struct SidecarConfig {
   std::string listen = "127.0.0.1:7543";
   // The server: data_dir and table_root (required), the staging limits (0:
   // none), the tables' commit memory, compaction and retention, and the
-  // maintenance interval (60s), with the defaults SidecarOptions gives them.
+  // maintenance interval (60s), the preparer's threads (2) and the orphan
+  // sweep's age (1h), with the defaults SidecarOptions gives them.
   // `metrics` and `events` stay null: the process makes them.
   SidecarOptions server;
   // On SIGTERM, how long in-flight calls may take before they are cancelled.

@@ -20,15 +20,10 @@ SidecarServer::SidecarServer(SidecarOptions options, std::unique_ptr<checkpoint:
       events_(options_.events),
       store_(std::move(store)),
       protocol_(store_.get(), [this](const std::string& name) { return GetTable(name); },
-                options_.prepared_wait),
-      preparer_(
-          [this](const std::string& table, const std::string& writer) {
-            const absl::Time start = absl::Now();
-            absl::Status s = protocol_.Prepare(table, writer);
-            metrics_->PrepareRan(s.ok(), absl::Now() - start, preparer_.Pending());
-            return s;
-          },
-          events_.get()) {
+                options_.prepared_wait, options_.prepare_threads),
+      preparer_([this](const std::string& table, const std::string& writer,
+                       PrepareCause cause) { return PrepareInBackground(table, writer, cause); },
+                events_.get(), options_.prepare_threads) {
   metrics_->SetStagingSource([store = store_.get()] { return store->GetStats(); });
   maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
 }
@@ -61,8 +56,24 @@ absl::StatusOr<std::unique_ptr<SidecarServer>> SidecarServer::Open(SidecarOption
   RETURN_IF_ERROR(server->protocol_.Recover());
   // Sealed checkpoints that a crash left unprepared are prepared again.
   ASSIGN_OR_RETURN(auto writers, server->store_->Writers());
-  for (const auto& w : writers) server->preparer_.Queue(w.table, w.writer_id);
+  for (const auto& w : writers) server->preparer_.Queue(w.table, w.writer_id, PrepareCause::kRestart);
   return server;
+}
+
+absl::Status SidecarServer::PrepareInBackground(const std::string& table, const std::string& writer,
+                                                PrepareCause cause) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<checkpoint::PrepareResult> wrote = protocol_.Prepare(table, writer);
+  const absl::Duration took = absl::Now() - start;
+  metrics_->PrepareRan(wrote.ok(), took, preparer_.Pending());
+  if (!wrote.ok()) return wrote.status();
+  if (wrote->checkpoints > 0) {
+    events_->Info(cause == PrepareCause::kRestart ? "checkpoint_reprepared" : "checkpoint_prepared",
+                  {{"table", table}, {"writer", writer}, {"checkpoint", wrote->checkpoint_id},
+                   {"checkpoints", wrote->checkpoints}, {"rows", wrote->rows},
+                   {"seconds", absl::ToDoubleSeconds(took)}});
+  }
+  return absl::OkStatus();
 }
 
 void SidecarServer::Shutdown() {
@@ -217,6 +228,11 @@ absl::StatusOr<std::vector<TableCommitResult>> SidecarServer::Commit(
       return r.status();
     }
     if (!r->already_committed) ScheduleMaintenance(name);
+    for (const checkpoint::PreparedWait& w : r->waits) {
+      events_->Info("commit_waited_for_prepared",
+                    {{"table", name}, {"writer", w.writer_id}, {"checkpoint", w.checkpoint_id},
+                     {"rows", w.rows}, {"seconds", absl::ToDoubleSeconds(w.waited)}});
+    }
     metrics_->TableCommitted(r->already_committed ? "already_committed" : "ok", took);
     for (const CommittableRef* c : by_table[name]) {
       metrics_->WriterCommitted(name, c->writer_id, c->checkpoint_id);
@@ -299,10 +315,20 @@ void SidecarServer::MaintenanceLoop() {
 
 void SidecarServer::MaintainOne(const std::string& name, std::string_view reason) {
   const absl::Time start = absl::Now();
+  // The sweep reads every retained snapshot: once per maintenance interval
+  // (a minute when runs follow commits only), not after every commit.
+  const absl::Duration sweep_every = options_.maintenance_interval > absl::ZeroDuration()
+                                         ? options_.maintenance_interval
+                                         : absl::Minutes(1);
+  auto last = last_sweep_.find(name);
+  const bool sweep = options_.orphan_age > absl::ZeroDuration() &&
+                     (last == last_sweep_.end() || start - last->second >= sweep_every);
   auto table = GetTable(name);
   absl::StatusOr<MaintenanceReport> report =
-      table.ok() ? table::MaintainTable(**table, options_.table_options, [this] { return Stopping(); })
+      table.ok() ? table::MaintainTable(**table, options_.table_options, [this] { return Stopping(); },
+                                        sweep ? options_.orphan_age : absl::InfiniteDuration())
                  : table.status();
+  if (report.ok() && report->swept) last_sweep_[name] = start;
   const absl::Duration took = absl::Now() - start;
   if (!report.ok()) {
     // The data is safe either way; the next run (after the next commit, or
@@ -320,6 +346,8 @@ void SidecarServer::MaintainOne(const std::string& name, std::string_view reason
                                 {"expired_snapshots", report->snapshots_expired},
                                 {"expired_files", report->files_expired},
                                 {"expire_steps", report->expire_steps},
+                                {"orphan_files", report->orphan_files_removed},
+                                {"prepared_removed", report->prepared_removed},
                                 {"snapshots", report->latest_snapshot - report->earliest_snapshot + 1},
                                 {"latest_snapshot", report->latest_snapshot},
                                 {"data_files", report->data_files},

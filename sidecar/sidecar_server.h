@@ -45,6 +45,13 @@ struct SidecarOptions {
   // How long a Commit naming another sidecar's sealed checkpoint waits for
   // that sidecar to prepare it in the table root before UNAVAILABLE.
   absl::Duration prepared_wait = absl::Seconds(10);
+  // Threads that prepare sealed checkpoints in the background, and that one
+  // commit uses to prepare its writers that are not prepared yet.
+  int prepare_threads = 2;
+  // Maintenance also removes prepared checkpoints that can no longer be
+  // committed and unreferenced data files older than this (at most once per
+  // maintenance interval per table; 0: never).
+  absl::Duration orphan_age = absl::Hours(1);
   std::shared_ptr<SidecarMetrics> metrics;  // null: counted, not served
   std::shared_ptr<EventLog> events;         // null: text on stderr
 };
@@ -95,6 +102,9 @@ class SidecarServer {
   // counting and logging it as "fenced" when that epoch is an older one.
   absl::Status Refused(std::string_view method, const checkpoint::WriterKey& key, int64_t epoch,
                        absl::Status status);
+  // The preparer's work for one writer: Prepare, its metrics and its event.
+  absl::Status PrepareInBackground(const std::string& table, const std::string& writer,
+                                   PrepareCause cause);
   void ScheduleMaintenance(const std::string& table);
   void MaintenanceLoop();
   // Queues every table under table_root (the --maintenance-interval run).
@@ -120,6 +130,8 @@ class SidecarServer {
       ABSL_GUARDED_BY(maintenance_mu_);
   bool maintenance_running_ ABSL_GUARDED_BY(maintenance_mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(maintenance_mu_) = false;
+  // When each table's orphans were last swept (the maintenance thread's own).
+  std::map<std::string, absl::Time> last_sweep_;
   std::thread maintenance_thread_;
 };
 

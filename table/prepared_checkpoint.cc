@@ -30,13 +30,35 @@ absl::StatusOr<uint64_t> ParseChecksumHex(std::string_view hex, std::string_view
 
 }  // namespace
 
-std::string PreparedFilePrefix(std::string_view identity, int64_t checkpoint_id) {
+std::string PreparedIdentityHash(std::string_view identity) {
   const XXH128_hash_t h = XXH3_128bits(identity.data(), identity.size());
-  return fmt::format("{:016x}{:016x}-{:020d}-", h.high64, h.low64, checkpoint_id);
+  return fmt::format("{:016x}{:016x}", h.high64, h.low64);
 }
 
 std::string PreparedFileName(std::string_view identity, int64_t checkpoint_id, uint64_t checksum) {
-  return PreparedFilePrefix(identity, checkpoint_id) + ChecksumHex(checksum);
+  return fmt::format("{}-{:020d}-{}", PreparedIdentityHash(identity), checkpoint_id,
+                     ChecksumHex(checksum));
+}
+
+std::optional<PreparedFileId> ParsePreparedFileName(std::string_view name) {
+  // <32 hex>-<20 digits>-<16 hex>
+  constexpr size_t kHash = 32, kCheckpoint = 20, kChecksum = 16;
+  if (name.size() != kHash + 1 + kCheckpoint + 1 + kChecksum || name[kHash] != '-' ||
+      name[kHash + 1 + kCheckpoint] != '-') {
+    return std::nullopt;
+  }
+  const std::string_view hash = name.substr(0, kHash);
+  const std::string_view checkpoint = name.substr(kHash + 1, kCheckpoint);
+  PreparedFileId id{std::string(name), std::string(hash), 0, 0};
+  const bool hex_hash = hash.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+  const bool digits = checkpoint.find_first_not_of("0123456789") == std::string_view::npos;
+  auto checksum = ParseChecksumHex(name.substr(kHash + 1 + kCheckpoint + 1), name);
+  if (!hex_hash || !digits || !checksum.ok() ||
+      !absl::SimpleAtoi(AV(checkpoint), &id.checkpoint_id)) {
+    return std::nullopt;
+  }
+  id.checksum = *checksum;
+  return id;
 }
 
 std::string EncodePrepared(const PreparedCheckpoint& p) {
@@ -138,24 +160,23 @@ absl::StatusOr<std::optional<PreparedCheckpoint>> PreparedCheckpoints::Find(
 
 absl::StatusOr<std::vector<uint64_t>> PreparedCheckpoints::ChecksumsOf(std::string_view identity,
                                                                        int64_t checkpoint_id) {
-  const std::string prefix = PreparedFilePrefix(identity, checkpoint_id);
-  ASSIGN_OR_RETURN(std::vector<std::string> names, List());
+  const std::string hash = PreparedIdentityHash(identity);
+  ASSIGN_OR_RETURN(std::vector<PreparedFileId> files, List());
   std::vector<uint64_t> out;
-  for (const auto& n : names) {
-    if (n.size() != prefix.size() + 16 || n.compare(0, prefix.size(), prefix) != 0) continue;
-    ASSIGN_OR_RETURN(uint64_t c, ParseChecksumHex(std::string_view(n).substr(prefix.size()), n));
-    out.push_back(c);
+  for (const PreparedFileId& f : files) {
+    if (f.identity_hash == hash && f.checkpoint_id == checkpoint_id) out.push_back(f.checksum);
   }
   return out;
 }
 
-absl::StatusOr<std::vector<std::string>> PreparedCheckpoints::List() {
+absl::StatusOr<std::vector<PreparedFileId>> PreparedCheckpoints::List() {
   auto names = ListDir(fs_, dir_);
-  if (absl::IsNotFound(names.status())) return std::vector<std::string>();
+  if (absl::IsNotFound(names.status())) return std::vector<PreparedFileId>();
   if (!names.ok()) return names.status();
-  std::vector<std::string> out;
-  for (auto& n : *names) {
-    if (n.compare(0, std::string_view(kTmpPrefix).size(), kTmpPrefix) != 0) out.push_back(std::move(n));
+  std::vector<PreparedFileId> out;
+  for (const auto& n : *names) {
+    // Temporary files of a Create in flight (or crashed) are not listed.
+    if (auto id = ParsePreparedFileName(n)) out.push_back(*std::move(id));
   }
   return out;
 }
@@ -176,16 +197,12 @@ absl::StatusOr<PreparedCheckpoint> PreparedCheckpoints::Create(const PreparedChe
 }
 
 absl::Status PreparedCheckpoints::RemoveFrom(std::string_view identity, int64_t checkpoint_id) {
-  const std::string hash = PreparedFilePrefix(identity, 0).substr(0, 33);  // "<32 hex>-"
-  ASSIGN_OR_RETURN(std::vector<std::string> names, List());
+  const std::string hash = PreparedIdentityHash(identity);
+  ASSIGN_OR_RETURN(std::vector<PreparedFileId> files, List());
   bool removed = false;
-  for (const auto& n : names) {
-    if (n.size() != hash.size() + 20 + 1 + 16 || n.compare(0, hash.size(), hash) != 0) continue;
-    int64_t cp = 0;
-    if (!absl::SimpleAtoi(AV(std::string_view(n).substr(hash.size(), 20)), &cp) || cp < checkpoint_id) {
-      continue;
-    }
-    RETURN_IF_ERROR(RemoveFile(fs_, JoinPath(dir_, n)));
+  for (const PreparedFileId& f : files) {
+    if (f.identity_hash != hash || f.checkpoint_id < checkpoint_id) continue;
+    RETURN_IF_ERROR(RemoveFile(fs_, JoinPath(dir_, f.name)));
     removed = true;
   }
   return removed ? SyncDir(fs_, dir_) : absl::OkStatus();

@@ -57,8 +57,18 @@ struct PreparedCheckpoint {
 };
 
 std::string PreparedFileName(std::string_view identity, int64_t checkpoint_id, uint64_t checksum);
-// The file-name prefix shared by every prepared version of one checkpoint.
-std::string PreparedFilePrefix(std::string_view identity, int64_t checkpoint_id);
+// The first part of the names of `identity`'s prepared checkpoints: 32 hex digits.
+std::string PreparedIdentityHash(std::string_view identity);
+
+// What a prepared checkpoint's file name says.
+struct PreparedFileId {
+  std::string name;
+  std::string identity_hash;  // PreparedIdentityHash of its identity
+  int64_t checkpoint_id = 0;
+  uint64_t checksum = 0;
+};
+// nullopt when `name` is not a prepared checkpoint's (a temporary file, a stranger).
+std::optional<PreparedFileId> ParsePreparedFileName(std::string_view name);
 
 std::string EncodePrepared(const PreparedCheckpoint& p);
 // DATA_LOSS naming `what` when the file is damaged or malformed.
@@ -80,8 +90,8 @@ class PreparedCheckpoints {
   // Publishes `p` under its name; when the name is taken, returns the one
   // already there (ALREADY_EXISTS is never returned).
   absl::StatusOr<PreparedCheckpoint> Create(const PreparedCheckpoint& p);
-  // Names of every prepared checkpoint file.
-  absl::StatusOr<std::vector<std::string>> List();
+  // Every prepared checkpoint file, by what its name says.
+  absl::StatusOr<std::vector<PreparedFileId>> List();
   absl::StatusOr<PreparedCheckpoint> Load(const std::string& name);
   // Not synced: after a crash a removed file may be back, which is harmless
   // (committing it again is already done; the sweep removes it).

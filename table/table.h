@@ -76,10 +76,17 @@ struct CommitResult {
   bool already_committed = false;
 };
 
+// What an orphan sweep (Table::SweepOrphans) removed.
+struct OrphanSweepResult {
+  int data_files_removed = 0;  // leftovers of failed commits and abandoned preparations
+  int prepared_removed = 0;    // prepared checkpoints committed, or abandoned
+};
+
 struct ExpireResult {
   int snapshots_removed = 0;
   int files_removed = 0;
   int orphans_removed = 0;  // leftovers of failed commits
+  int prepared_removed = 0;  // prepared checkpoints that can no longer be committed
   int64_t earliest_snapshot = 0;
 };
 
@@ -240,11 +247,20 @@ class Table {
                                                  const ProgressHook& progress = {});
   // Removes snapshots older than the newest `keep` ones and the files only they
   // used, but none at or above the position of a live consumer
-  // (OldestHeldSnapshot with TableOptions::retention.consumer_max_age). Also removes data files that no retained snapshot references and that
-  // are older than `orphan_age` (left by commits that failed or crashed before
-  // publishing; younger ones may belong to a commit in flight).
+  // (OldestHeldSnapshot with TableOptions::retention.consumer_max_age). Also
+  // sweeps orphans (SweepOrphans) older than `orphan_age`, unless it is
+  // infinite.
   absl::StatusOr<ExpireResult> Expire(int keep,
                                       absl::Duration orphan_age = absl::InfiniteDuration());
+  // Removes prepared checkpoints that are committed, or that no commit can
+  // take any more (their writer claimed a new incarnation since) and are
+  // older than `min_age`; then data files that neither a retained snapshot
+  // nor a remaining prepared checkpoint names and that are older than
+  // `min_age` (left by commits that failed or crashed before publishing, by
+  // preparations that lost a race or were abandoned; younger ones may belong
+  // to a commit or preparation in flight). Safe beside commits, also of
+  // other processes: the publish lock is not needed.
+  absl::StatusOr<OrphanSweepResult> SweepOrphans(absl::Duration min_age);
   // What a committer runs after a commit: policy compaction and retention
   // expiry in steps (MaintainTable, table_maintenance.h), run to the end.
   absl::Status RunMaintenance();
@@ -313,13 +329,16 @@ class Table {
   absl::StatusOr<std::optional<int64_t>> CompactBuckets(
       const std::function<std::optional<CompactionPick>(const std::vector<DataFileMeta>&)>& pick,
       const ProgressHook& progress);
-  absl::StatusOr<int> RemoveOrphans(absl::Duration min_age);
   // The oldest snapshot a live consumer holds, nullopt when none does.
   absl::StatusOr<std::optional<int64_t>> ConsumerHold();
+  // Adds the data files of snapshots [from, to] to `referenced` (expired
+  // ones are skipped).
+  absl::Status AddReferenced(int64_t from, int64_t to, absl::flat_hash_set<std::string>* referenced);
   // Removes prepared checkpoints that are committed, or abandoned and older
   // than `cutoff`; adds the data files of the others to `referenced`.
-  absl::Status SweepPrepared(const Snapshot& latest, absl::Time cutoff,
-                             absl::flat_hash_set<std::string>* referenced);
+  // Returns how many it removed.
+  absl::StatusOr<int> SweepPrepared(const Snapshot& latest, absl::Time cutoff,
+                                    absl::flat_hash_set<std::string>* referenced);
   // Removes data files (missing ones are fine); returns how many it removed.
   int RemoveDataFiles(const std::vector<std::string>& names);
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -172,10 +173,15 @@ absl::StatusOr<ExpireResult> Table::Expire(int keep, absl::Duration orphan_age) 
   ExpireResult result;
   if (ids.empty()) return absl::DataLossError(Cat("table '", name_, "' has no snapshot"));
   result.earliest_snapshot = ids.front();
+  auto sweep = [&]() -> absl::Status {
+    if (orphan_age == absl::InfiniteDuration()) return absl::OkStatus();
+    ASSIGN_OR_RETURN(OrphanSweepResult swept, SweepOrphans(orphan_age));
+    result.orphans_removed = swept.data_files_removed;
+    result.prepared_removed = swept.prepared_removed;
+    return absl::OkStatus();
+  };
   if (ids.size() <= static_cast<size_t>(keep)) {
-    if (orphan_age != absl::InfiniteDuration()) {
-      ASSIGN_OR_RETURN(result.orphans_removed, RemoveOrphans(orphan_age));
-    }
+    RETURN_IF_ERROR(sweep());
     return result;
   }
   ASSIGN_OR_RETURN(std::optional<int64_t> held, ConsumerHold());
@@ -199,9 +205,7 @@ absl::StatusOr<ExpireResult> Table::Expire(int keep, absl::Duration orphan_age) 
     result.files_removed += RemoveDataFiles(s->removed);
   }
   result.earliest_snapshot = earliest;
-  if (orphan_age != absl::InfiniteDuration()) {
-    ASSIGN_OR_RETURN(result.orphans_removed, RemoveOrphans(orphan_age));
-  }
+  RETURN_IF_ERROR(sweep());
   return result;
 }
 
@@ -210,7 +214,7 @@ absl::StatusOr<std::optional<int64_t>> Table::ConsumerHold() {
   return OldestHeldSnapshot(consumers, options_.retention.consumer_max_age, absl::Now());
 }
 
-absl::StatusOr<int> Table::RemoveOrphans(absl::Duration min_age) {
+absl::StatusOr<OrphanSweepResult> Table::SweepOrphans(absl::Duration min_age) {
   rocksdb::FileSystem* fs = storage_->fs.get();
   // List first: a file published after the listing is referenced by a snapshot
   // read below, and one written after it is too young to be touched.
@@ -218,17 +222,15 @@ absl::StatusOr<int> Table::RemoveOrphans(absl::Duration min_age) {
   ASSIGN_OR_RETURN(int64_t lo, EarliestId());
   ASSIGN_OR_RETURN(int64_t hi, LatestId());
   absl::flat_hash_set<std::string> referenced;
-  for (int64_t id = lo; id <= hi; ++id) {
-    auto s = LoadSnapshot(id);
-    if (absl::IsNotFound(s.status())) continue;  // expired meanwhile
-    if (!s.ok()) return s.status();
-    for (const auto& files : (*s)->buckets)
-      for (const auto& f : files) referenced.insert(f.name);
-  }
+  RETURN_IF_ERROR(AddReferenced(lo, hi, &referenced));
   const absl::Time cutoff = absl::Now() - min_age;
   ASSIGN_OR_RETURN(auto latest, LoadSnapshot(hi));
-  RETURN_IF_ERROR(SweepPrepared(*latest, cutoff, &referenced));
-  int removed = 0;
+  OrphanSweepResult result;
+  ASSIGN_OR_RETURN(result.prepared_removed, SweepPrepared(*latest, cutoff, &referenced));
+  // A prepared checkpoint committed since `hi` was removed by its committer
+  // after the publish; its (maybe old) files are named by the newer snapshots.
+  ASSIGN_OR_RETURN(int64_t now_latest, LatestId());
+  RETURN_IF_ERROR(AddReferenced(hi + 1, now_latest, &referenced));
   for (const auto& n : names) {
     if (!IsDataFileName(n, -1) || referenced.contains(n)) continue;
     uint64_t mtime = 0;
@@ -236,22 +238,43 @@ absl::StatusOr<int> Table::RemoveOrphans(absl::Duration min_age) {
         absl::FromUnixSeconds(static_cast<int64_t>(mtime)) > cutoff) {
       continue;
     }
-    removed += RemoveDataFiles({n});
+    result.data_files_removed += RemoveDataFiles({n});
   }
-  return removed;
+  return result;
 }
 
-absl::Status Table::SweepPrepared(const Snapshot& latest, absl::Time cutoff,
+absl::Status Table::AddReferenced(int64_t from, int64_t to,
                                   absl::flat_hash_set<std::string>* referenced) {
-  ASSIGN_OR_RETURN(auto names, prepared_.List());
-  for (const auto& n : names) {
-    auto p = prepared_.Load(n);
-    if (absl::IsNotFound(p.status())) continue;  // committed and removed meanwhile
-    if (!p.ok()) return p.status();
-    auto w = latest.writers.find(p->identity);
-    // Done: its checkpoint is committed, or a later one of its identity is
-    // (then it can never be).
-    bool done = w != latest.writers.end() && w->second.checkpoint_id >= p->newest().checkpoint_id;
+  for (int64_t id = from; id <= to; ++id) {
+    auto s = LoadSnapshot(id);
+    if (absl::IsNotFound(s.status())) continue;  // expired meanwhile
+    if (!s.ok()) return s.status();
+    for (const auto& files : (*s)->buckets)
+      for (const auto& f : files) referenced->insert(f.name);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> Table::SweepPrepared(const Snapshot& latest, absl::Time cutoff,
+                                         absl::flat_hash_set<std::string>* referenced) {
+  // Done: its checkpoint is committed, or a later one of its identity is
+  // (then it can never be). The name says so without reading the file.
+  absl::flat_hash_map<std::string, int64_t> committed;  // identity hash -> newest checkpoint
+  for (const auto& [identity, state] : latest.writers) {
+    committed[PreparedIdentityHash(identity)] = state.checkpoint_id;
+  }
+  ASSIGN_OR_RETURN(auto files, prepared_.List());
+  int removed = 0;
+  for (const PreparedFileId& file : files) {
+    const std::string& n = file.name;
+    auto w = committed.find(file.identity_hash);
+    bool done = w != committed.end() && w->second >= file.checkpoint_id;
+    absl::StatusOr<PreparedCheckpoint> p;
+    if (!done) {
+      p = prepared_.Load(n);
+      if (absl::IsNotFound(p.status())) continue;  // committed and removed meanwhile
+      if (!p.ok()) return p.status();
+    }
     if (!done && absl::FromUnixMillis(p->time_ms) < cutoff) {
       // Abandoned: its writer claimed a new incarnation since (a rewind, or a
       // move to another sidecar), so no commit can take it any more.
@@ -259,12 +282,13 @@ absl::Status Table::SweepPrepared(const Snapshot& latest, absl::Time cutoff,
     }
     if (done) {
       RETURN_IF_ERROR(prepared_.Remove(n));
+      ++removed;
       continue;
     }
     for (const auto& part : p->parts)
       for (const auto& f : part.files) referenced->insert(f.name);
   }
-  return absl::OkStatus();
+  return removed;
 }
 
 absl::Status Table::RunMaintenance() {

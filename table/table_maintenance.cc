@@ -34,7 +34,8 @@ absl::Status DescribeCompaction(Table& table, int64_t id, MaintenanceReport* r) 
 
 absl::StatusOr<MaintenanceReport> MaintainTable(Table& table,
                                                 const TableOptions& options,
-                                                const std::function<bool()>& stop) {
+                                                const std::function<bool()>& stop,
+                                                absl::Duration orphan_age) {
   MaintenanceReport report;
   if (options.compaction.trigger_files > 0) {
     auto compacted = table.Compact(/*full=*/false);
@@ -63,6 +64,13 @@ absl::StatusOr<MaintenanceReport> MaintainTable(Table& table,
     ASSIGN_OR_RETURN(latest, table.LatestSnapshot());
     if (expired.earliest_snapshot <= earliest) break;  // another process expires this table
     earliest = expired.earliest_snapshot;
+  }
+
+  if (orphan_age != absl::InfiniteDuration() && !stop()) {
+    ASSIGN_OR_RETURN(OrphanSweepResult swept, table.SweepOrphans(orphan_age));
+    report.swept = true;
+    report.orphan_files_removed = swept.data_files_removed;
+    report.prepared_removed = swept.prepared_removed;
   }
 
   ASSIGN_OR_RETURN(report.consumers, table.consumers().List());

@@ -35,6 +35,9 @@ struct MaintenanceReport {
   int snapshots_expired = 0;
   int files_expired = 0;          // data files deleted by expiry
   int expire_steps = 0;           // Expire calls (each one holds the table's publish lock)
+  bool swept = false;             // the orphan sweep ran
+  int orphan_files_removed = 0;   // data files no snapshot or prepared checkpoint names
+  int prepared_removed = 0;       // prepared checkpoints committed or abandoned
   // The table after the run.
   int64_t earliest_snapshot = 0;
   int64_t latest_snapshot = 0;
@@ -48,12 +51,15 @@ struct MaintenanceReport {
 inline constexpr int kExpireStepSnapshots = 8;
 
 // Compacts by `options.compaction` (nothing when trigger_files is 0) and
-// expires by the table's retention policy (Table::FindRetentionPoint), in steps.
+// expires by the table's retention policy (Table::FindRetentionPoint), in steps,
+// then, unless `orphan_age` is infinite, sweeps orphans older than it
+// (Table::SweepOrphans, outside the publish lock).
 // `stop` is polled between expiry steps; when it returns true the run ends
 // early (the rest is left for the next run). A compaction that lost a race
 // with another compactor (ABORTED) is not an error. Other errors are
 // returned; the table is consistent after any of them.
 absl::StatusOr<MaintenanceReport> MaintainTable(Table& table, const TableOptions& options,
-                                                const std::function<bool()>& stop);
+                                                const std::function<bool()>& stop,
+                                                absl::Duration orphan_age = absl::InfiniteDuration());
 
 }  // namespace deltasidecar::table

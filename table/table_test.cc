@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "table/base/file_util.h"
 #include "table/row.h"
+#include "table/table_maintenance.h"
 
 namespace deltasidecar::table {
 namespace {
@@ -568,6 +569,87 @@ TEST_F(TableTest, ExpireRemovesOldOrphansOnly) {
   EXPECT_TRUE(fs::exists(young_orphan));
   EXPECT_EQ(DataFiles().size(), live + 1);
   EXPECT_EQ(Scan(), (std::map<int64_t, std::string>{{1, "a"}}));
+}
+
+// A prepared checkpoint of `writer` (claimed as `incarnation`) holding
+// checkpoint 1 with rows `ids`, its data files made to look two hours old.
+PreparedCheckpoint PrepareOld(Table& t, const TableSchema& schema, const std::string& writer,
+                              int64_t incarnation, const std::vector<int64_t>& ids) {
+  PreparedCheckpoint p{IncarnationIdentity(writer, incarnation), writer, incarnation, "store-a",
+                       absl::ToUnixMillis(absl::Now() - absl::Hours(2)), {}};
+  auto files = t.NewCommit({});
+  EXPECT_TRUE(files.ok()) << files.status();
+  MutationBatch b;
+  for (int64_t id : ids) b.Upsert(schema, Row{Value(id), Value(writer), Value(1.5)});
+  for (size_t i = 0; i < b.size(); ++i) EXPECT_TRUE((*files)->Add(b.key(i), b.value(i)).ok());
+  auto written = (*files)->FinishFiles();
+  EXPECT_TRUE(written.ok()) << written.status();
+  p.parts.push_back({1, {ids.size(), 0x5eed}, *written});
+  for (const auto& f : p.parts[0].files) {
+    fs::last_write_time(fs::path(t.prepared().dir()).parent_path() / "data" / f.name,
+                        fs::file_time_type::clock::now() - std::chrono::hours(2));
+  }
+  EXPECT_TRUE(t.prepared().Create(p).ok());
+  return p;
+}
+
+TEST_F(TableTest, MaintenanceSweepsAbandonedPreparedCheckpointsAndKeepsPendingOnes) {
+  ASSERT_TRUE(table_->claims().Claim("gone", 1, "store-a").ok());
+  ASSERT_TRUE(table_->claims().Claim("pending", 1, "store-a").ok());
+  PreparedCheckpoint abandoned = PrepareOld(*table_, schema_, "gone", 1, {1, 2, 3});
+  PreparedCheckpoint pending = PrepareOld(*table_, schema_, "pending", 1, {4, 5});
+  // "gone" moved to another store: its prepared checkpoint can never be committed.
+  auto latest = table_->LatestSnapshot();
+  ASSERT_TRUE(latest.ok());
+  ASSERT_TRUE(table_->claims().ClaimNext("gone", "store-b", **latest).ok());
+  auto prepared_count = [&] { return table_->prepared().List()->size(); };
+  ASSERT_EQ(prepared_count(), 2u);
+  const size_t files_before = DataFiles().size();
+
+  // Without an age, maintenance leaves both alone.
+  auto quiet = MaintainTable(*table_, {}, [] { return false; });
+  ASSERT_TRUE(quiet.ok()) << quiet.status();
+  EXPECT_FALSE(quiet->swept);
+  EXPECT_EQ(prepared_count(), 2u);
+
+  auto r = MaintainTable(*table_, {}, [] { return false; }, absl::Hours(1));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->swept);
+  EXPECT_EQ(r->prepared_removed, 1);
+  EXPECT_EQ(r->orphan_files_removed, static_cast<int>(abandoned.parts[0].files.size()));
+  EXPECT_EQ(DataFiles().size(), files_before - abandoned.parts[0].files.size());
+  for (const auto& f : abandoned.parts[0].files) EXPECT_FALSE(fs::exists(root_ / "t" / "data" / f.name));
+  for (const auto& f : pending.parts[0].files) EXPECT_TRUE(fs::exists(root_ / "t" / "data" / f.name));
+  auto left = table_->prepared().List();
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ((*left)[0].name, PreparedFileName(pending.identity, 1, 0x5eed));
+  // The one kept still commits, whole.
+  ASSERT_TRUE(table_->CommitPrepared({pending}).ok());
+  EXPECT_EQ(Scan(), (std::map<int64_t, std::string>{{4, "pending"}, {5, "pending"}}));
+  EXPECT_EQ(prepared_count(), 0u);
+  // deltactl expire --orphan-age runs the same sweep: nothing is left to remove.
+  auto again = table_->Expire(10, absl::Hours(1));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->orphans_removed, 0);
+  EXPECT_EQ(again->prepared_removed, 0);
+  EXPECT_EQ(DataFiles().size(), files_before - abandoned.parts[0].files.size());
+}
+
+TEST(PreparedFileNameTest, ParsesWhatItNamesAndNothingElse) {
+  const std::string name = PreparedFileName("job/0#2", 42, 0xabcdef0123456789ull);
+  auto id = ParsePreparedFileName(name);
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ(id->name, name);
+  EXPECT_EQ(id->identity_hash, PreparedIdentityHash("job/0#2"));
+  EXPECT_EQ(id->checkpoint_id, 42);
+  EXPECT_EQ(id->checksum, 0xabcdef0123456789ull);
+  EXPECT_FALSE(ParsePreparedFileName(".tmp-" + name).has_value());
+  EXPECT_FALSE(ParsePreparedFileName(name.substr(1)).has_value());
+  std::string bad_digit = name;
+  bad_digit[40] = 'x';
+  EXPECT_FALSE(ParsePreparedFileName(bad_digit).has_value());
+  EXPECT_FALSE(ParsePreparedFileName("").has_value());
 }
 
 TEST_F(TableTest, WriterIdsAreValidated) {

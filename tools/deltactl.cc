@@ -472,8 +472,10 @@ absl::Status CmdExpire(const Args& a) {
     return absl::InvalidArgumentError(Cat("--orphan-age: cannot parse '", a.orphan_age, "' (use e.g. 1h, 30m, 0s)"));
   }
   ASSIGN_OR_RETURN(auto r, table->Expire(a.keep, orphan_age));
-  fmt::print("removed {} snapshots, {} data files and {} orphaned files; earliest snapshot is now {}\n",
-             r.snapshots_removed, r.files_removed, r.orphans_removed, r.earliest_snapshot);
+  fmt::print("removed {} snapshots, {} data files, {} orphaned files and {} prepared checkpoints; "
+             "earliest snapshot is now {}\n",
+             r.snapshots_removed, r.files_removed, r.orphans_removed, r.prepared_removed,
+             r.earliest_snapshot);
   return absl::OkStatus();
 }
 
@@ -593,7 +595,9 @@ int main(int argc, char** argv) {
   table_arg(expire);
   expire->add_option("--keep", a.keep, "Snapshots to keep (at least 1)")->required();
   expire->add_option("--orphan-age", a.orphan_age,
-                     "Also remove unreferenced data files older than this (left by failed commits)")
+                     "Also remove prepared checkpoints that can no longer be committed, and data "
+                     "files that no snapshot or pending prepared checkpoint names, older than this "
+                     "(left by failed commits and preparations)")
       ->capture_default_str();
   auto* consumers = sub("consumers", "List the table's named consumers (or --drop one)", CmdConsumers);
   table_arg(consumers);

@@ -12,7 +12,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+import sidecar_api
 from sidecar_helpers import KEY, SCHEMA, Deltactl, assert_tables_agree, row, rpc_error, sidecars_on_one_root
+from test_metrics import scrape_until
 
 T = "events"
 WA, WB = "job/0", "job/1"  # staged on A, on B
@@ -253,3 +255,47 @@ def test_a_checkpoint_its_sidecar_discarded_is_not_committed_elsewhere(pair, how
                              f"{got.snapshot_id}, already_committed={got.already_committed}")
     assert [s.id for s in cb.history(T)] == history
     assert deltactl.scan(T) == [row(1)]
+
+
+def test_maintenance_sweeps_abandoned_prepared_checkpoints_and_keeps_pending_ones(
+        sidecar_factory, deltactl_bin):
+    """A's maintenance (--orphan-age 1s) removes the prepared checkpoint of a
+    writer that moved to B, and the data files it named; the prepared
+    checkpoint of a writer still on A, as old, stays and commits."""
+    port = sidecar_api.free_port()
+    a = sidecar_factory("a", args=["--orphan-age", "1s", "--maintenance-interval", "1s"],
+                        env={"DELTA_SIDECAR_METRICS_LISTEN": f"127.0.0.1:{port}"})
+    b = sidecar_factory("b", start=False)
+    b.table_root = a.table_root
+    b.start()
+    ca, cb = a.client(), b.client()
+    ca.create_table(T, SCHEMA, KEY, buckets=4)
+    deltactl = Deltactl(deltactl_bin, a.table_root)
+    stay = "job/2"
+    before = data_files(a.table_root)
+    c_stay = seal(ca, stay, ca.register(T, stay).epoch, 1, [row(i, "stay") for i in range(0, 30)])
+    stay_prepared = wait_prepared(a.table_root, c_stay)
+    stay_files = data_files(a.table_root) - before
+    c_gone = seal(ca, WA, ca.register(T, WA).epoch, 1, [row(i, "gone") for i in range(100, 140)])
+    gone_prepared = wait_prepared(a.table_root, c_gone)
+    gone_files = data_files(a.table_root) - before - stay_files
+    assert stay_files and gone_files
+    # WA moves to B without a restore: what A prepared for it can never be committed.
+    cb.register(T, WA)
+
+    deadline = time.monotonic() + 60
+    while gone_prepared.exists() or gone_files & data_files(a.table_root):
+        assert time.monotonic() < deadline, "A's maintenance did not sweep the abandoned checkpoint"
+        time.sleep(0.2)
+    s = scrape_until(port, lambda s: (s.get("delta_sidecar_orphan_files_removed_total", table=T)
+                                      or 0) >= len(gone_files), "the sweep's counts")
+    assert s.get("delta_sidecar_prepared_removed_total", table=T) == 1
+    assert s.get("delta_sidecar_orphan_files_removed_total", table=T) == len(gone_files)
+    time.sleep(2.5)  # more maintenance runs, each older than --orphan-age
+    assert stay_prepared.exists()
+    assert stay_files <= data_files(a.table_root)
+    resp = ca.commit([c_stay])
+    assert not resp.commits[0].already_committed
+    assert_tables_agree(ca, deltactl, T, [row(i, "stay") for i in range(0, 30)])
+    e = rpc_error(cb.commit, [c_gone])
+    assert e.code() == grpc.StatusCode.FAILED_PRECONDITION, e.details()
