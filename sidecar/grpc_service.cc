@@ -276,7 +276,21 @@ grpc::Status GrpcService::FollowChanges(grpc::ServerContext* ctx,
     if (ctx->IsCancelled()) return absl::CancelledError("the client cancelled");
     return absl::OkStatus();
   };
-  return ToGrpcStatus(reads_.FollowChanges(*req, SinkTo(ctx, writer), wait), ctx);
+  {
+    absl::MutexLock lock(&streams_mu_);
+    if (follows_ >= kMaxFollows) {
+      return ToGrpcStatus(absl::ResourceExhaustedError(Cat(
+          kMaxFollows, " FollowChanges reads are open on this sidecar, the most it serves at once "
+          "(each holds a server thread): retry later or follow through another sidecar")), ctx);
+    }
+    ++follows_;
+  }
+  absl::Status s = reads_.FollowChanges(*req, SinkTo(ctx, writer), wait);
+  {
+    absl::MutexLock lock(&streams_mu_);
+    --follows_;
+  }
+  return ToGrpcStatus(s, ctx);
 }
 
 grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteResponse>* GrpcService::Write(

@@ -93,6 +93,9 @@ class GrpcService final
   // Open Write streams: a reactor is added when it starts reading and removed
   // in its OnDone, so every pointer here is alive while streams_mu_ is held.
   std::unordered_set<WriteReactor*> streams_ ABSL_GUARDED_BY(streams_mu_);
+  // Open FollowChanges reads; each holds a server thread while it waits.
+  static constexpr int kMaxFollows = 256;
+  int follows_ ABSL_GUARDED_BY(streams_mu_) = 0;
 };
 
 }  // namespace deltasidecar::sidecar
