@@ -108,6 +108,9 @@ void LoadRun::CommitLoop() {
     int64_t id = *last_completed_;
     CheckpointState state = completed_.at(id);
     lock.unlock();
+    // A late notifyCheckpointComplete; it also lets a benchmark time commits
+    // whose checkpoints are prepared by then.
+    if (o_.commit_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(o_.commit_delay_ms));
     bool ok = CommitCheckpoint(id, state);
     lock.lock();
     if (!ok) return;

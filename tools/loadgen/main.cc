@@ -75,6 +75,11 @@ void AddFlags(CLI::App& app, Options& o) {
                  "Checkpoint interval when --checkpoint-rows is 0")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{86'400'000}));
+  app.add_option("--commit-delay-ms", o.commit_delay_ms,
+                 "Wait this long after a checkpoint completes before committing it (a late "
+                 "checkpoint-complete notification)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{600'000}));
   app.add_option("--buckets", o.buckets, "Buckets when the table is created")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));

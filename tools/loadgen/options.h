@@ -34,6 +34,7 @@ struct Options {
   bool progress = false;
   std::string writer_prefix;
   double max_restart_seconds = 60;
+  int64_t commit_delay_ms = 0;  // the committer waits this long before each Commit
   double rate = 0;          // total rows per second across writers; 0: as fast as possible
   std::string report_file;  // JSON lines of timed events; empty: none
 };
