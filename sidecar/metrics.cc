@@ -162,6 +162,8 @@ SidecarMetrics::SidecarMetrics()
       prepare_pending_(Gauge(*registry_, "delta_sidecar_prepare_pending_writers",
                              "Writers whose sealed checkpoints wait for the background "
                              "preparer, plus the one in progress")),
+      commits_in_flight_(Gauge(*registry_, "delta_sidecar_commits_in_flight",
+                               "Commit calls this sidecar is handling now")),
       compactions_(Counter(*registry_, "delta_sidecar_compactions_total",
                            "Compaction snapshots published, per table")),
       compacted_input_files_(Counter(*registry_, "delta_sidecar_compaction_input_files_total",
@@ -193,6 +195,7 @@ SidecarMetrics::SidecarMetrics()
       prepare_histogram_(prepare_seconds_.Add({}, kLatencyBuckets)),
       prepare_failure_counter_(prepare_failures_.Add({})),
       prepare_pending_gauge_(prepare_pending_.Add({})),
+      commits_in_flight_gauge_(commits_in_flight_.Add({})),
       scrape_time_(std::make_shared<ScrapeTimeGauges>(registry_)) {}
 
 std::shared_ptr<prometheus::Collectable> SidecarMetrics::collectable() const { return scrape_time_; }
@@ -333,6 +336,10 @@ void SidecarMetrics::PrepareRan(bool ok, absl::Duration took, size_t pending) {
   prepare_histogram_.Observe(absl::ToDoubleSeconds(took));
   if (!ok) prepare_failure_counter_.Increment();
   prepare_pending_gauge_.Set(static_cast<double>(pending));
+}
+
+void SidecarMetrics::CommitInFlight(int delta) {
+  commits_in_flight_gauge_.Increment(static_cast<double>(delta));
 }
 
 void SidecarMetrics::SetMaintenancePending(size_t tables) {

@@ -81,6 +81,8 @@ class SidecarMetrics {
   // One background preparation of a writer's sealed checkpoints (ok or not),
   // and the writers still waiting for one.
   void PrepareRan(bool ok, absl::Duration took, size_t pending);
+  // A Commit call begins (+1) or ends (-1) on the server.
+  void CommitInFlight(int delta);
 
   // The series of one writer; the pointers stay valid for the process's life.
   struct WriterSeries {
@@ -143,6 +145,7 @@ class SidecarMetrics {
   prometheus::Family<prometheus::Histogram>& prepare_seconds_;
   prometheus::Family<prometheus::Counter>& prepare_failures_;
   prometheus::Family<prometheus::Gauge>& prepare_pending_;
+  prometheus::Family<prometheus::Gauge>& commits_in_flight_;
   prometheus::Family<prometheus::Counter>& compactions_;
   prometheus::Family<prometheus::Counter>& compacted_input_files_;
   prometheus::Family<prometheus::Counter>& compacted_input_bytes_;
@@ -160,6 +163,7 @@ class SidecarMetrics {
   prometheus::Histogram& prepare_histogram_;
   prometheus::Counter& prepare_failure_counter_;
   prometheus::Gauge& prepare_pending_gauge_;
+  prometheus::Gauge& commits_in_flight_gauge_;
 
   absl::Mutex mu_;
   // Keyed by table '\0' writer.

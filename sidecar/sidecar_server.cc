@@ -5,6 +5,7 @@
 #include <functional>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
 
@@ -206,6 +207,8 @@ absl::Status SidecarServer::Abort(const std::string& table_name, const std::stri
 absl::StatusOr<std::vector<TableCommitResult>> SidecarServer::Commit(
     const std::vector<CommittableRef>& committables) {
   if (committables.empty()) return absl::InvalidArgumentError("Commit names no committable");
+  metrics_->CommitInFlight(+1);
+  absl::Cleanup ended = [this] { metrics_->CommitInFlight(-1); };
   std::vector<std::string> order;
   std::map<std::string, std::vector<const CommittableRef*>> by_table;
   for (const auto& c : committables) {

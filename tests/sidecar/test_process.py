@@ -11,6 +11,7 @@ import pytest
 
 from deltasidecar import rows as pr
 from sidecar_helpers import KEY, SCHEMA, Deltactl, assert_tables_agree, rpc_error
+from test_metrics import scrape_until, start_with_metrics
 
 T = "proc"
 W = "op-1/0"
@@ -198,10 +199,12 @@ def test_sigterm_while_a_batch_is_staged_acknowledges_it_first(sidecar_factory):
 
 
 def test_sigterm_lets_a_running_commit_finish(sidecar_factory, deltactl_bin):
-    # With 1 MiB of commit memory the commit writes its data files one after
-    # the other; SIGTERM comes once the first one exists, while the commit runs.
-    sc = sidecar_factory(env={"DELTA_SIDECAR_SHUTDOWN_TIMEOUT": "20s",
-                              "DELTA_SIDECAR_COMMIT_MEMORY_MB": "1"})
+    # With 1 MiB of commit memory the checkpoint's data files are written one
+    # after the other (by the background preparer, or by the commit itself),
+    # so a Commit of 50 MB takes seconds; SIGTERM comes once the sidecar
+    # reports the Commit in flight and before it published anything.
+    sc, port = start_with_metrics(sidecar_factory, DELTA_SIDECAR_SHUTDOWN_TIMEOUT="20s",
+                                  DELTA_SIDECAR_COMMIT_MEMORY_MB="1")
     client = sc.client()
     client.create_table(T, SCHEMA, KEY, buckets=4)
     epoch = client.register(T, W).epoch
@@ -209,16 +212,13 @@ def test_sigterm_lets_a_running_commit_finish(sidecar_factory, deltactl_bin):
     rows = [row(i, f"{i:06d}" + "c" * 1000) for i in range(n)]  # about 50 MB
     client.write_rows(T, W, epoch, [rows[k:k + 1000] for k in range(0, n, 1000)])
     c1 = client.prepare(T, W, epoch, 1)
-    data = sc.table_root / T / "data"
     snapshots = sc.table_root / T / "snapshots"
     published = sorted(snapshots.glob("snapshot-*"))
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         commit = pool.submit(client.commit, [c1])
-        deadline = time.monotonic() + 60
-        while not list(data.glob("*.sst")):
-            assert not commit.done(), commit.result()
-            assert time.monotonic() < deadline, "the commit wrote no data file"
-            time.sleep(0.002)
+        scrape_until(port, lambda s: s.get("delta_sidecar_commits_in_flight") == 1 or commit.done(),
+                     "the Commit in flight")
+        assert not commit.done(), commit.result()
         assert sorted(snapshots.glob("snapshot-*")) == published, "the commit ended before SIGTERM"
         sc.sigterm()
         resp = commit.result(timeout=60)
