@@ -374,7 +374,7 @@ class MultiSidecarITCase extends SidecarITCaseBase {
   private void assertTable(String table, long n, JobID job) throws Exception {
     assertSequenceTable(table, n);
     OneSnapshotPerCheckpointITCase.assertOneSnapshotPerCheckpoint(
-        deltactl, table, PARALLELISM, completedCheckpoints(job));
+        deltactl, table, PARALLELISM, checkpointsTaken(job));
   }
 
   /** The distinct strings of {@code list}, sorted. */
@@ -382,20 +382,34 @@ class MultiSidecarITCase extends SidecarITCaseBase {
     return new ArrayList<>(new TreeSet<>(list));
   }
 
-  /** Flink's count of the job's completed checkpoints (all attempts, the final one included). */
-  private static int completedCheckpoints(JobID job) {
-    long completed = -1;
+  /**
+   * Flink's count of the job's checkpoints, completed or failed (all attempts, the final one
+   * included). A failed checkpoint counts too: the writers sealed for it before it failed, and
+   * Flink's committer commits the committables of each pending checkpoint id on its own once a
+   * later one completes, so a checkpoint that fails around a failover can be a snapshot of its
+   * own. Its seals are still in that one snapshot only, which {@code sealsInSeveralSnapshots}
+   * checks.
+   */
+  private static int checkpointsTaken(JobID job) {
+    long completed = jobGauge(job, "numberOfCompletedCheckpoints");
+    long failed = jobGauge(job, "numberOfFailedCheckpoints");
+    return (int) (completed + failed);
+  }
+
+  /** The largest value of the job-level gauge {@code name} the reporter saw for {@code job}. */
+  private static long jobGauge(JobID job, String name) {
+    long value = -1;
     for (Map.Entry<MetricGroup, Map<String, Metric>> group :
         REPORTER.getMetricsByGroup().entrySet()) {
       if (!job.toString().equals(group.getKey().getAllVariables().get("<job_id>"))) {
         continue;
       }
-      Metric m = group.getValue().get("numberOfCompletedCheckpoints");
+      Metric m = group.getValue().get(name);
       if (m instanceof Gauge<?> g && g.getValue() instanceof Number v) {
-        completed = Math.max(completed, v.longValue());
+        value = Math.max(value, v.longValue());
       }
     }
-    assertTrue(completed >= 0, "Flink reported no numberOfCompletedCheckpoints for job " + job);
-    return (int) completed;
+    assertTrue(value >= 0, "Flink reported no " + name + " for job " + job);
+    return value;
   }
 }

@@ -95,10 +95,10 @@ class OneSnapshotPerCheckpointITCase extends SidecarITCaseBase {
 
   /**
    * Each seal id (the checkpoint the writers sealed for) is in exactly one APPEND snapshot, at
-   * least one snapshot holds all writers, and there are at most {@code completed} snapshots.
+   * least one snapshot holds all writers, and there are at most {@code checkpoints} snapshots.
    */
   static void assertOneSnapshotPerCheckpoint(
-      Deltactl deltactl, String table, int writers, int completed) throws Exception {
+      Deltactl deltactl, String table, int writers, int checkpoints) throws Exception {
     List<List<Identity>> snapshots = deltactl.appendSnapshots(table);
     String history = String.join("\n", deltactl.history(table));
     assertEquals(Map.of(), sealsInSeveralSnapshots(snapshots), "checkpoints split:\n" + history);
@@ -107,8 +107,8 @@ class OneSnapshotPerCheckpointITCase extends SidecarITCaseBase {
         snapshots.stream().anyMatch(ids -> writers(ids).size() == writers),
         "no snapshot holds the seals of all " + writers + " writers:\n" + history);
     assertTrue(
-        snapshots.size() <= completed,
-        snapshots.size() + " APPEND snapshots for " + completed + " completed checkpoints:\n"
+        snapshots.size() <= checkpoints,
+        snapshots.size() + " APPEND snapshots for " + checkpoints + " checkpoints:\n"
             + history);
   }
 
