@@ -60,6 +60,66 @@ absl::Status StreamRows(const table::TableSchema& schema, table::TableIterator& 
   return count > 0 || !sent ? flush() : absl::OkStatus();
 }
 
+// The buckets a Scan names, in the order given; INVALID_ARGUMENT for one at
+// or above the table's bucket count, or named twice.
+absl::StatusOr<std::vector<int>> SelectedBuckets(const table::TableSchema& schema,
+                                                 const v1::ScanRequest& request) {
+  std::vector<int> buckets;
+  std::vector<bool> seen(schema.buckets());
+  for (uint32_t b : request.buckets()) {
+    if (b >= static_cast<uint32_t>(schema.buckets())) {
+      return absl::InvalidArgumentError(
+          Cat("bucket ", b, " is not below the table's bucket count ", schema.buckets()));
+    }
+    if (seen[b]) return absl::InvalidArgumentError(Cat("bucket ", b, " is named twice"));
+    seen[b] = true;
+    buckets.push_back(static_cast<int>(b));
+  }
+  return buckets;
+}
+
+// The live rows of some buckets of a snapshot, one bucket after the other.
+class BucketRowsIterator final : public table::TableIterator {
+ public:
+  BucketRowsIterator(table::Table& table, const table::Snapshot& snapshot, std::vector<int> buckets)
+      : table_(table), snapshot_(snapshot), buckets_(std::move(buckets)) {
+    Advance();
+  }
+  bool Valid() const override { return status_.ok() && it_ != nullptr && it_->Valid(); }
+  void Next() override {
+    it_->Next();
+    Advance();
+  }
+  std::string_view key() const override { return it_->key(); }
+  std::string_view value() const override { return it_->value(); }
+  absl::Status status() const override { return status_; }
+
+ private:
+  // Moves to the next bucket while the current one is exhausted.
+  void Advance() {
+    while (status_.ok() && (it_ == nullptr || !it_->Valid())) {
+      if (it_ != nullptr) status_ = it_->status();
+      if (!status_.ok() || next_ >= buckets_.size()) {
+        it_.reset();
+        return;
+      }
+      auto it = table_.NewBucketScan(snapshot_, buckets_[next_++], "", std::nullopt);
+      if (!it.ok()) {
+        status_ = it.status();
+        return;
+      }
+      it_ = *std::move(it);
+    }
+  }
+
+  table::Table& table_;
+  const table::Snapshot& snapshot_;
+  const std::vector<int> buckets_;
+  size_t next_ = 0;
+  std::unique_ptr<table::TableIterator> it_;
+  absl::Status status_;
+};
+
 // The read options of a request's columns and key filter; INVALID_ARGUMENT
 // for an unknown format, or for columns or a filter with format ROWS.
 template <typename Request>
@@ -158,14 +218,21 @@ absl::Status ReadService::DescribeTable(const v1::DescribeTableRequest& request,
 absl::Status ReadService::Scan(const v1::ScanRequest& request, const ScanSink& sink) const {
   ASSIGN_OR_RETURN(auto table, tables_(request.table()));
   ASSIGN_OR_RETURN(table::ArrowReadOptions options, ArrowOptions(table->schema(), request));
+  ASSIGN_OR_RETURN(std::vector<int> buckets, SelectedBuckets(table->schema(), request));
   ASSIGN_OR_RETURN(auto snapshot, SelectSnapshot(*table, request.snapshot()));
   if (request.format() == v1::ARROW_IPC) {
+    options.buckets = buckets;
+    std::sort(options.buckets.begin(), options.buckets.end());
     ArrowArrayStream stream{};
     RETURN_IF_ERROR(table::ScanToArrow(table, snapshot, options, &stream));
     return StreamArrowIpc(&stream, snapshot->id, sink);
   }
-  ASSIGN_OR_RETURN(auto it, table->NewScan(*snapshot));
-  return StreamRows(table->schema(), *it, snapshot->id, sink);
+  if (buckets.empty()) {
+    ASSIGN_OR_RETURN(auto it, table->NewScan(*snapshot));
+    return StreamRows(table->schema(), *it, snapshot->id, sink);
+  }
+  BucketRowsIterator it(*table, *snapshot, std::move(buckets));
+  return StreamRows(table->schema(), it, snapshot->id, sink);
 }
 
 absl::Status ReadService::Changes(const v1::ChangesRequest& request, const ScanSink& sink) const {

@@ -144,6 +144,63 @@ TEST_F(ReadServiceTest, ScansTheLatestOrASelectedSnapshot) {
   EXPECT_EQ(rows[2].second, "b");
 }
 
+TEST_F(ReadServiceTest, AScanOfSomeBucketsReturnsTheirRowsBucketByBucket) {
+  std::vector<table::Row> rows;
+  for (int64_t i = 0; i < 200; ++i) rows.push_back(MakeRow(i, "n" + std::to_string(i)));
+  const int64_t snap = Commit(rows, {7});
+  const ReadService service = Service();
+  auto scan = [&](std::vector<uint32_t> buckets, absl::Status* status) {
+    std::vector<v1::ScanResponse> messages;
+    v1::ScanRequest req;
+    req.set_table(kTable);
+    for (uint32_t b : buckets) req.add_buckets(b);
+    *status = service.Scan(req, [&](const v1::ScanResponse& m) {
+      messages.push_back(m);
+      return absl::OkStatus();
+    });
+    return messages;
+  };
+  absl::Status s;
+  std::vector<int64_t> snaps;
+  auto all = Decode(scan({}, &s), &snaps);
+  ASSERT_TRUE(s.ok()) << s;
+  auto b0 = Decode(scan({0}, &s), &snaps);
+  ASSERT_TRUE(s.ok()) << s;
+  auto b1 = Decode(scan({1}, &s), &snaps);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_THAT(snaps, ::testing::Each(snap));
+  EXPECT_EQ(all.size(), 199u);
+  EXPECT_FALSE(b0.empty());
+  EXPECT_FALSE(b1.empty());
+  // Each key is in exactly the bucket it hashes to: the two halves are the whole.
+  auto both = b0;
+  both.insert(b1.begin(), b1.end());
+  EXPECT_EQ(both.size(), b0.size() + b1.size());
+  EXPECT_EQ(both, all);
+  for (const auto& [id, op_name] : b1) {
+    auto key = table::EncodeKey(schema_, MakeRow(id, ""));
+    EXPECT_EQ(table::BucketOf(key, 2), 1) << id;
+  }
+  // Both buckets in the order given: bucket 1's rows first.
+  std::vector<v1::ScanResponse> messages = scan({1, 0}, &s);
+  ASSERT_TRUE(s.ok()) << s;
+  std::vector<std::pair<table::RowOp, table::Row>> ordered;
+  for (const auto& m : messages) {
+    ASSERT_TRUE(ParseWireRows(schema_, m.batch().rows(), m.batch().row_count(), WireLimits(),
+                              &ordered).ok());
+  }
+  ASSERT_EQ(ordered.size(), 199u);
+  EXPECT_TRUE(b1.count(table::IntOf(ordered.front().second[0])));
+  EXPECT_TRUE(b0.count(table::IntOf(ordered.back().second[0])));
+
+  scan({2}, &s);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("bucket 2 is not below the table's bucket count 2"));
+  scan({1, 1}, &s);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("named twice"));
+}
+
 TEST_F(ReadServiceTest, AnEmptyReadStillNamesItsSnapshot) {
   const ReadService service = Service();
   std::vector<v1::ScanResponse> messages;
@@ -426,6 +483,26 @@ TEST_F(ReadServiceArrowTest, ScanSendsTheIpcStreamInChunks) {
   ASSERT_TRUE(range.ok());
   options.range = *range;
   EXPECT_EQ(messages[0].arrow_ipc(), Direct(options));
+}
+
+TEST_F(ReadServiceArrowTest, AScanOfSomeBucketsIsTheReadersScanOfThem) {
+  std::vector<table::Row> rows;
+  for (int64_t i = 0; i < 500; ++i) rows.push_back(MakeRow(i, "n" + std::to_string(i)));
+  Commit(rows, {});
+  v1::ScanRequest req;
+  req.set_table(kTable);
+  req.set_format(v1::ARROW_IPC);
+  req.add_buckets(1);
+  absl::Status s;
+  auto messages = Collect(req, &s);
+  ASSERT_TRUE(s.ok()) << s;
+  std::string stream;
+  for (const auto& m : messages) stream += m.arrow_ipc();
+  table::ArrowReadOptions options;
+  options.threads = 1;
+  options.buckets = {1};
+  EXPECT_EQ(stream, Direct(options));
+  EXPECT_NE(stream, Direct(table::ArrowReadOptions{.threads = 1}));
 }
 
 TEST_F(ReadServiceArrowTest, ADamagedFileEndsTheIpcStreamWithDataLoss) {

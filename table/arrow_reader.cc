@@ -372,11 +372,18 @@ absl::Status ScanToArrow(std::shared_ptr<Table> table, std::shared_ptr<const Sna
   source->snapshot = std::move(snapshot);
   source->range = options.range;
   source->stats = options.stats;
+  auto selected = [&](int b) {
+    return options.buckets.empty() ||
+           std::binary_search(options.buckets.begin(), options.buckets.end(), b);
+  };
   if (options.range.exact) {
-    source->buckets.push_back(BucketOf(*options.range.exact, schema.buckets()));
+    const int b = BucketOf(*options.range.exact, schema.buckets());
+    if (selected(b)) source->buckets.push_back(b);
   } else if (!options.range.Empty()) {
     for (size_t b = 0; b < source->snapshot->buckets.size(); ++b) {
-      if (!source->snapshot->buckets[b].empty()) source->buckets.push_back(static_cast<int>(b));
+      if (!source->snapshot->buckets[b].empty() && selected(static_cast<int>(b))) {
+        source->buckets.push_back(static_cast<int>(b));
+      }
     }
   }
   int threads = options.threads;

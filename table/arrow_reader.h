@@ -39,6 +39,9 @@ struct ArrowReadOptions {
   // Only rows whose encoded key is in this range. A scan opens only the files
   // whose key range overlaps it, and only one bucket for an exact key.
   KeyRange range;
+  // A scan reads only these buckets (ascending, each below the table's bucket
+  // count); empty means all. Changes ignore it.
+  std::vector<int> buckets;
   // Rows per record batch (a batch also ends after ~64 MiB of string data).
   int64_t batch_rows = 64 * 1024;
   // Threads that read buckets of a scan; 0 means one per core (at most 8),
