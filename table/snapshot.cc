@@ -8,6 +8,8 @@
 #include "table/base/absl_compat.h"
 #include "table/base/file_util.h"
 #include "table/base/status_macros.h"
+#include "table/manifest.h"
+#include "table/schema.h"
 #include "table/snapshot_json.h"
 
 namespace deltasidecar::table {
@@ -28,6 +30,43 @@ std::string Unbase64(const std::string& s) {
   std::string out;
   if (!absl::Base64Unescape(s, &out)) throw std::runtime_error("bad base64 key");
   return out;
+}
+
+
+// Format 1: every bucket's files in the snapshot file itself.
+absl::Status DecodeInlineBuckets(const json& jb, std::string_view what, int buckets, Snapshot* s) {
+  if (buckets > 0 && static_cast<int>(jb.size()) != buckets) {
+    return absl::DataLossError(Cat(what, " lists ", jb.size(), " buckets, the table has ", buckets));
+  }
+  s->buckets.resize(jb.size());
+  for (size_t b = 0; b < jb.size(); ++b) {
+    for (const auto& f : jb[b]) {
+      DataFileMeta m = DataFileFromJson(f, static_cast<int>(b));
+      if (!IsDataFileName(m.name, m.bucket)) {
+        return absl::DataLossError(Cat(what, ": '", m.name, "' is not a data file name of bucket ", b));
+      }
+      s->buckets[b].push_back(std::move(m));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Format 2: the bucket count and the manifests; the buckets stay empty.
+absl::Status DecodeManifestRefs(const json& j, std::string_view what, int buckets, Snapshot* s) {
+  const uint64_t count = JsonCount(j.at("bucket_count"));
+  if (count == 0 || count > kMaxBuckets || (buckets > 0 && count != static_cast<uint64_t>(buckets))) {
+    return absl::DataLossError(Cat(what, " has ", count, " buckets, the table has ", buckets));
+  }
+  s->buckets.resize(count);
+  for (const auto& m : j.at("manifests")) {
+    ManifestRef ref{m.at("name").get<std::string>(), JsonCount(m.at("added")),
+                    JsonCount(m.at("removed"))};
+    if (!IsManifestFileName(ref.name)) {
+      return absl::DataLossError(Cat(what, ": '", ref.name, "' is not a manifest file name"));
+    }
+    s->manifests.push_back(std::move(ref));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -112,7 +151,7 @@ int64_t ParseSnapshotFileName(std::string_view name) {
 
 std::string EncodeSnapshot(const Snapshot& s) {
   json j;
-  j["format"] = 1;
+  j["format"] = 2;
   j["id"] = s.id;
   j["parent_id"] = s.parent_id;
   j["time_ms"] = s.time_ms;
@@ -132,15 +171,12 @@ std::string EncodeSnapshot(const Snapshot& s) {
   j["writers"] = std::move(writers);
   j["added_entries"] = s.added_entries;
   j["added_deletes"] = s.added_deletes;
-  json buckets = json::array();
-  for (const auto& files : s.buckets) {
-    json arr = json::array();
-    for (const auto& f : files) {
-      arr.push_back(DataFileToJson(f));
-    }
-    buckets.push_back(std::move(arr));
+  j["bucket_count"] = s.buckets.size();
+  json manifests = json::array();
+  for (const auto& m : s.manifests) {
+    manifests.push_back({{"name", m.name}, {"added", m.added}, {"removed", m.removed}});
   }
-  j["buckets"] = std::move(buckets);
+  j["manifests"] = std::move(manifests);
   j["removed"] = s.removed;
   return FrameChecksummed(kMagic, j.dump() + "\n");
 }
@@ -191,7 +227,8 @@ absl::StatusOr<Snapshot> DecodeSnapshot(std::string_view contents, std::string_v
   Snapshot s;
   try {
     json j = json::parse(*body);
-    if (JsonInt(j.at("format")) != 1) {
+    const int64_t format = JsonInt(j.at("format"));
+    if (format != 1 && format != 2) {
       return absl::FailedPreconditionError(Cat(what, ": unsupported snapshot format ", j.at("format").dump()));
     }
     s.id = JsonInt(j.at("id"));
@@ -217,19 +254,10 @@ absl::StatusOr<Snapshot> DecodeSnapshot(std::string_view contents, std::string_v
     }
     s.added_entries = JsonCount(j.at("added_entries"));
     s.added_deletes = JsonCount(j.at("added_deletes"));
-    const json& jb = j.at("buckets");
-    if (buckets > 0 && static_cast<int>(jb.size()) != buckets) {
-      return absl::DataLossError(Cat(what, " lists ", jb.size(), " buckets, the table has ", buckets));
-    }
-    s.buckets.resize(jb.size());
-    for (size_t b = 0; b < jb.size(); ++b) {
-      for (const auto& f : jb[b]) {
-        DataFileMeta m = DataFileFromJson(f, static_cast<int>(b));
-        if (!IsDataFileName(m.name, m.bucket)) {
-          return absl::DataLossError(Cat(what, ": '", m.name, "' is not a data file name of bucket ", b));
-        }
-        s.buckets[b].push_back(std::move(m));
-      }
+    if (format == 1) {
+      RETURN_IF_ERROR(DecodeInlineBuckets(j.at("buckets"), what, buckets, &s));
+    } else {
+      RETURN_IF_ERROR(DecodeManifestRefs(j, what, buckets, &s));
     }
     s.removed = j.at("removed").get<std::vector<std::string>>();
     for (const auto& name : s.removed) {

@@ -55,6 +55,14 @@ struct WriterState {
   int64_t snapshot_id = 0;
 };
 
+// A manifest a snapshot names (manifest.h), with what it holds.
+struct ManifestRef {
+  std::string name;     // file name inside the table's manifests/ directory
+  uint64_t added = 0;   // files it adds
+  uint64_t removed = 0; // files it removes
+  bool operator==(const ManifestRef&) const = default;
+};
+
 enum class SnapshotKind { kCreate, kAppend, kCompact };
 std::string_view SnapshotKindName(SnapshotKind kind);
 
@@ -70,7 +78,10 @@ struct Snapshot {
   uint64_t added_entries = 0;     // entries this commit added (APPEND)
   uint64_t added_deletes = 0;
   // Files per bucket, oldest first: for equal keys a later file wins.
+  // Stored in the manifests below (format 2) or inline (format 1).
   std::vector<std::vector<DataFileMeta>> buckets;
+  // The manifests that, applied in order, give `buckets` (format 2).
+  std::vector<ManifestRef> manifests;
   // Files that were live in the parent and are not live here.
   std::vector<std::string> removed;
 
@@ -91,8 +102,11 @@ std::string SnapshotFileName(int64_t id);
 // Parses a snapshot file name; -1 when `name` is not one.
 int64_t ParseSnapshotFileName(std::string_view name);
 
-// Serialized form: framed JSON. `Decode` checks the checksum (DATA_LOSS) and
-// that the bucket count matches `buckets` when it is positive.
+// Serialized form: framed JSON, format 2: the files are in `manifests`, not
+// in the snapshot file. `Decode` checks the checksum (DATA_LOSS) and that the
+// bucket count matches `buckets` when it is positive. It reads format 1
+// (files inline) and format 2; for format 2 it leaves every bucket empty,
+// for the caller to fill by applying the manifests.
 std::string EncodeSnapshot(const Snapshot& snapshot);
 absl::StatusOr<Snapshot> DecodeSnapshot(std::string_view contents, std::string_view what,
                                         int buckets);

@@ -29,8 +29,21 @@ Snapshot Sample() {
   f.max_key = "zz";
   f.xxh3 = "00112233445566ff";
   s.buckets[1].push_back(f);
+  s.manifests = {{"0123456789abcdef0123456789abcdef.manifest", 1, 1}};
   s.removed = {"00002-ffffffffffffffffffffffffffffffff.sst"};
   return s;
+}
+
+// A snapshot file of format 1 (files inline), as earlier builds wrote them.
+std::string FormatOneSnapshot(std::string_view file_name) {
+  const std::string body =
+      std::string(
+          R"({"added_deletes":0,"added_entries":1,"buckets":[[],[{"added_in":1,"deletes":0,"entries":1,)"
+          R"("max_key":"gAAAAAAAAAE=","min_key":"gAAAAAAAAAE=","name":")") +
+      std::string(file_name) +
+      R"(","size":1155,"xxh3":"75dc771e2e410d4b"}]],"format":1,"id":1,"identities":[],"kind":"APPEND",)"
+      R"("parent_id":0,"removed":[],"time_ms":1795484631617,"writers":{}})" "\n";
+  return FrameChecksummed("DSNAP1", body);
 }
 
 TEST(SnapshotTest, RoundTrips) {
@@ -43,15 +56,32 @@ TEST(SnapshotTest, RoundTrips) {
   EXPECT_EQ(d->kind, SnapshotKind::kAppend);
   EXPECT_EQ(d->identities, s.identities);
   EXPECT_EQ(d->writers.at("job/op-2").snapshot_id, 42);
+  EXPECT_EQ(d->removed, s.removed);
+  // The files are in the manifests: the buckets are for the table to fill.
+  EXPECT_EQ(d->manifests, s.manifests);
+  ASSERT_EQ(d->buckets.size(), 3u);
+  EXPECT_EQ(d->FileCount(), 0u);
+}
+
+TEST(SnapshotTest, ReadsFormatOneWithItsFilesInline) {
+  auto d = DecodeSnapshot(FormatOneSnapshot("00001-639441dd9d454d68901af6bee4f29f79.sst"), "old", 2);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_TRUE(d->manifests.empty());
+  ASSERT_EQ(d->buckets.size(), 2u);
   ASSERT_EQ(d->buckets[1].size(), 1u);
   const DataFileMeta& f = d->buckets[1][0];
-  EXPECT_EQ(f.min_key, s.buckets[1][0].min_key);
-  EXPECT_EQ(f.max_key, "zz");
+  EXPECT_EQ(f.name, "00001-639441dd9d454d68901af6bee4f29f79.sst");
   EXPECT_EQ(f.bucket, 1);
-  EXPECT_EQ(f.xxh3, "00112233445566ff");
-  EXPECT_EQ(d->removed, s.removed);
-  EXPECT_EQ(d->TotalEntries(), 10u);
-  EXPECT_EQ(d->FileCount(), 1u);
+  EXPECT_EQ(f.size_bytes, 1155u);
+  EXPECT_EQ(f.xxh3, "75dc771e2e410d4b");
+  EXPECT_EQ(d->TotalEntries(), 1u);
+  EXPECT_TRUE(absl::IsDataLoss(
+      DecodeSnapshot(FormatOneSnapshot("00001-639441dd9d454d68901af6bee4f29f79.sst"), "old", 3)
+          .status()));
+  // A file name of another bucket.
+  EXPECT_TRUE(absl::IsDataLoss(
+      DecodeSnapshot(FormatOneSnapshot("00000-639441dd9d454d68901af6bee4f29f79.sst"), "old", 2)
+          .status()));
 }
 
 TEST(SnapshotTest, EveryFlippedByteIsDataLoss) {
@@ -70,12 +100,12 @@ TEST(SnapshotTest, BucketCountMustMatchTable) {
   EXPECT_TRUE(absl::IsDataLoss(DecodeSnapshot(EncodeSnapshot(Sample()), "snap", 4).status()));
 }
 
-TEST(SnapshotTest, RejectsFileNamesOutsideDataDirectory) {
+TEST(SnapshotTest, RejectsFileNamesOutsideTheTable) {
   Snapshot s = Sample();
   s.removed = {"../../etc/passwd"};
   EXPECT_TRUE(absl::IsDataLoss(DecodeSnapshot(EncodeSnapshot(s), "snap", 3).status()));
   s = Sample();
-  s.buckets[1][0].name = "00002-0123456789abcdef0123456789abcdef.sst";  // wrong bucket
+  s.manifests[0].name = "../0123456789abcdef0123456789abcd.manifest";
   EXPECT_TRUE(absl::IsDataLoss(DecodeSnapshot(EncodeSnapshot(s), "snap", 3).status()));
 }
 

@@ -277,6 +277,7 @@ absl::StatusOr<std::vector<std::string>> Table::Verify(const ProgressHook& progr
   {
     absl::MutexLock lock(&mu_);
     cache_.clear();  // check the bytes on disk, not what was parsed earlier
+    manifest_cache_.clear();
   }
   for (size_t i = 0; i < ids.size(); ++i) {
     if (i > 0 && ids[i] != ids[i - 1] + 1) {

@@ -39,6 +39,7 @@
 #include "table/prepared_checkpoint.h"
 #include "table/schema.h"
 #include "table/snapshot.h"
+#include "table/manifest.h"
 #include "table/writer_claims.h"
 
 namespace deltasidecar::table {
@@ -80,6 +81,7 @@ struct CommitResult {
 struct OrphanSweepResult {
   int data_files_removed = 0;  // leftovers of failed commits and abandoned preparations
   int prepared_removed = 0;    // prepared checkpoints committed, or abandoned
+  int manifests_removed = 0;   // of snapshots never published, or expired before a crash
 };
 
 struct ExpireResult {
@@ -298,8 +300,25 @@ class Table {
   // (that history is gone), not DATA_LOSS (damage).
   absl::StatusOr<std::unique_ptr<rocksdb::Iterator>> OpenForRead(int64_t snapshot_id,
                                                                  const DataFileMeta& file);
-  // Publishes `next` as snapshot id next.id; ALREADY_EXISTS when another committer won.
+  // Publishes `next` as snapshot id next.id, with the manifest of what it
+  // changed; ALREADY_EXISTS when another committer won.
   absl::Status Publish(const Snapshot& next);
+  // Manifests (table_manifests.cc).
+  std::string ManifestPath(std::string_view name) const;
+  absl::StatusOr<std::shared_ptr<const Manifest>> LoadManifest(const std::string& name);
+  // Fills a format 2 snapshot's buckets from its manifests.
+  absl::Status ResolveFiles(Snapshot& snapshot, std::string_view what);
+  absl::StatusOr<ManifestRef> WriteManifest(const Manifest& manifest);
+  // Sets next.manifests: the parent's plus one of what `next` changed, or a
+  // base manifest of all its files when the parent's list is full (or of
+  // format 1). Returns the name of the manifest it wrote, if any.
+  absl::StatusOr<std::optional<std::string>> PlanManifests(Snapshot& next);
+  // Removes the manifests `expired` names and `kept` (its successor) does
+  // not; returns how many.
+  int RemoveManifests(const Snapshot& expired, const Snapshot& kept);
+  // Removes manifests that no snapshot from `from` on names, last modified
+  // before `cutoff`; returns how many.
+  absl::StatusOr<int> SweepManifests(absl::Time cutoff, int64_t from);
   absl::StatusOr<std::vector<DataFileMeta>> WriteBucketFiles(const MutationBatch& batch);
   // The already-committed answer when every identity is in `latest`, nullopt
   // when none is, FAILED_PRECONDITION when some are.
@@ -359,6 +378,8 @@ class Table {
   int64_t latest_hint_ ABSL_GUARDED_BY(mu_) = -1;
   // Recently used snapshots by id (bounded).
   std::map<int64_t, std::shared_ptr<const Snapshot>> cache_ ABSL_GUARDED_BY(mu_);
+  // Parsed manifests by name (bounded; manifests never change).
+  std::map<std::string, std::shared_ptr<const Manifest>> manifest_cache_ ABSL_GUARDED_BY(mu_);
 };
 
 // One commit's entries, streamed in the order they were written: a later entry

@@ -191,6 +191,9 @@ absl::StatusOr<ExpireResult> Table::Expire(int keep, absl::Duration orphan_age) 
   // t upwards, snapshot t-1 is deleted (durably) before the files t removed,
   // so a crash never leaves a snapshot whose files are gone, and a rerun picks
   // up at the earliest remaining snapshot (its removed files are deleted again).
+  // The manifests snapshot t-1 names and t does not are named by no later
+  // snapshot either (each list is its parent's, extended, or a new base).
+  std::shared_ptr<const Snapshot> expired;
   for (int64_t t : ids) {
     if (t > earliest) break;
     if (t > ids.front()) {
@@ -203,6 +206,8 @@ absl::StatusOr<ExpireResult> Table::Expire(int keep, absl::Duration orphan_age) 
     }
     ASSIGN_OR_RETURN(auto s, LoadSnapshot(t));
     result.files_removed += RemoveDataFiles(s->removed);
+    if (expired && expired->id == t - 1) RemoveManifests(*expired, *s);
+    expired = s;  // the next step removes it
   }
   result.earliest_snapshot = earliest;
   RETURN_IF_ERROR(sweep());
@@ -240,6 +245,7 @@ absl::StatusOr<OrphanSweepResult> Table::SweepOrphans(absl::Duration min_age) {
     }
     result.data_files_removed += RemoveDataFiles({n});
   }
+  ASSIGN_OR_RETURN(result.manifests_removed, SweepManifests(cutoff, lo));
   return result;
 }
 

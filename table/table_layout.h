@@ -15,9 +15,12 @@ inline constexpr std::string_view kTableMagic = "DTABLE1";
 inline constexpr char kTableFile[] = "table.json";
 inline constexpr char kSnapshotDir[] = "snapshots";
 inline constexpr char kDataDir[] = "data";
+inline constexpr char kManifestDir[] = "manifests";
 inline constexpr char kTmpPrefix[] = ".tmp-";
 inline constexpr uint64_t kMaxMetadataBytes = 256ull << 20;
 inline constexpr size_t kSnapshotCacheSize = 64;
+// Parsed manifests kept (a snapshot names at most kMaxManifests).
+inline constexpr size_t kManifestCacheSize = 128;
 // A temporary file this old is a crashed committer's leftover, not one in flight.
 inline constexpr absl::Duration kStaleTmpAge = absl::Minutes(10);
 

@@ -36,6 +36,7 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> Table::LoadSnapshot(int64_t id) 
   if (!contents.ok()) return contents.status();
   ASSIGN_OR_RETURN(Snapshot s, DecodeSnapshot(*contents, path, schema_.buckets()));
   if (s.id != id) return absl::DataLossError(Cat(path, " holds snapshot ", s.id));
+  RETURN_IF_ERROR(ResolveFiles(s, path));
   auto shared = std::make_shared<const Snapshot>(std::move(s));
   absl::MutexLock lock(&mu_);
   cache_[id] = shared;
@@ -164,19 +165,25 @@ absl::Status Table::CheckFence(const CommitFence& fence) {
   return absl::OkStatus();
 }
 
-absl::Status Table::Publish(const Snapshot& next) {
+absl::Status Table::Publish(const Snapshot& planned) {
   rocksdb::FileSystem* fs = storage_->fs.get();
+  Snapshot next = planned;
+  ASSIGN_OR_RETURN(std::optional<std::string> manifest, PlanManifests(next));
   const std::string snap_dir = JoinPath(dir_, kSnapshotDir);
   const std::string tmp = JoinPath(snap_dir, Cat(kTmpPrefix, RandomId()));
   RETURN_IF_ERROR(WriteFileSynced(fs, tmp, EncodeSnapshot(next)));
   absl::Status s = LinkNoReplace(fs, tmp, SnapshotPath(next.id));
   RemoveFile(fs, tmp).IgnoreError();
+  // Lost to another committer: nothing names the manifest (the retry writes
+  // its own). After any other error the link may have happened: keep it.
+  if (absl::IsAlreadyExists(s) && manifest) RemoveFile(fs, ManifestPath(*manifest)).IgnoreError();
   RETURN_IF_ERROR(s);
   // The link is the commit point; it is durable once the directory is synced.
   RETURN_IF_ERROR(SyncDir(fs, snap_dir));
   absl::MutexLock lock(&mu_);
   latest_hint_ = std::max(latest_hint_, next.id);
-  cache_[next.id] = std::make_shared<const Snapshot>(next);
+  const int64_t id = next.id;
+  cache_[id] = std::make_shared<const Snapshot>(std::move(next));
   while (cache_.size() > kSnapshotCacheSize) cache_.erase(cache_.begin());
   return absl::OkStatus();
 }

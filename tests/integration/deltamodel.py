@@ -547,17 +547,43 @@ def snapshot_files(table_dir):
 
 
 def snapshot_body(path):
-    """The JSON body of a snapshot file: everything before its last (footer) line."""
+    """The JSON body of a snapshot (or manifest) file: everything before its
+    last (footer) line."""
     data = path.read_bytes()
     assert data.endswith(b"\n")
     body = data[: data.rstrip(b"\n").rfind(b"\n") + 1]
     return json.loads(body)
 
 
+def snapshot_buckets(path):
+    """The live files of a snapshot file, per bucket, oldest first
+    (docs/table-format.md §5): inline in format 1; in format 2, the snapshot's
+    manifests applied in order to empty buckets."""
+    body = snapshot_body(path)
+    if body["format"] == 1:
+        return body["buckets"]
+    buckets = [[] for _ in range(body["bucket_count"])]
+    for ref in body["manifests"]:
+        manifest = snapshot_body(path.parent.parent / "manifests" / ref["name"])
+        for r in manifest["removed"]:
+            files = buckets[r["bucket"]]
+            (i,) = [k for k, f in enumerate(files) if f["name"] == r["name"]]
+            del files[i]
+        for a in manifest["added"]:
+            files = buckets[a["bucket"]]
+            entry = {k: v for k, v in a.items() if k not in ("bucket", "before")}
+            if "before" in a:
+                (i,) = [k for k, f in enumerate(files) if f["name"] == a["before"]]
+                files.insert(i, entry)
+            else:
+                files.append(entry)
+    return buckets
+
+
 def referenced_data_files(table_dir):
     names = set()
     for path in snapshot_files(table_dir).values():
-        for bucket in snapshot_body(path)["buckets"]:
+        for bucket in snapshot_buckets(path):
             for f in bucket:
                 names.add(f["name"])
     return names

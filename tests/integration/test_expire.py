@@ -94,11 +94,11 @@ def test_expire_keep_one_after_full_compaction(dt):
     assert dt.scan_text(table).stdout == latest_scan
     assert dt.scan(table) == model.latest_rows()
     # After a full compaction and expiry each bucket holds at most one file, without deletes.
-    body = dm.snapshot_body(dm.snapshot_files(tdir)[max(dm.snapshot_files(tdir))])
-    assert all(len(b) <= 1 for b in body["buckets"])
-    assert all(f["deletes"] == 0 for b in body["buckets"] for f in b)
+    buckets = dm.snapshot_buckets(dm.snapshot_files(tdir)[max(dm.snapshot_files(tdir))])
+    assert all(len(b) <= 1 for b in buckets)
+    assert all(f["deletes"] == 0 for b in buckets for f in b)
     assert dm.present_data_files(tdir) == dm.referenced_data_files(tdir)
-    assert sum(f["entries"] for b in body["buckets"] for f in b) == len(model.state)
+    assert sum(f["entries"] for b in buckets for f in b) == len(model.state)
 
 
 def reframe_snapshot_time(path, new_time_ms):

@@ -70,9 +70,9 @@ def test_many_files_per_bucket_then_compactions(dt, buckets, schema, seed):
     last = dt.history(table)[-1]
     assert last["kind"] == "COMPACT" and last["files"] <= buckets
     snaps = dm.snapshot_files(dt.table_dir(table))
-    body = dm.snapshot_body(snaps[max(snaps)])
-    assert all(f["deletes"] == 0 for b in body["buckets"] for f in b)
-    assert sum(f["entries"] for b in body["buckets"] for f in b) == len(model.state)
+    buckets = dm.snapshot_buckets(snaps[max(snaps)])
+    assert all(f["deletes"] == 0 for b in buckets for f in b)
+    assert sum(f["entries"] for b in buckets for f in b) == len(model.state)
     # A second full compaction has nothing to do.
     proc = dt.run(["compact", table, "--full"])
     assert proc.stdout == "" and "nothing to compact" in proc.stderr

@@ -48,7 +48,7 @@ def test_flipped_byte_in_data_file(dt):
     model = {r["id"]: r for r in rows1 + rows2}
 
     tdir = dt.table_dir("t")
-    files1 = dm.snapshot_body(dm.snapshot_files(tdir)[s1])["buckets"][0]
+    files1 = dm.snapshot_buckets(dm.snapshot_files(tdir)[s1])[0]
     assert len(files1) == 1
     name = files1[0]["name"]
     path = tdir / "data" / name
@@ -103,7 +103,7 @@ def test_missing_and_truncated_data_files(dt):
     dt.create("t", "id BIGINT, v STRING", "id", buckets=2)
     s1 = dt.import_rows("t", [{"id": i, "v": f"v{i}"} for i in range(200)])
     tdir = dt.table_dir("t")
-    buckets = dm.snapshot_body(dm.snapshot_files(tdir)[s1])["buckets"]
+    buckets = dm.snapshot_buckets(dm.snapshot_files(tdir)[s1])
     names = [b[0]["name"] for b in buckets]
     assert len(names) == 2
     (tdir / "data" / names[0]).unlink()
@@ -172,7 +172,7 @@ def test_no_single_byte_flip_of_a_data_file_is_served_silently(dt):
     rows = [{"id": i, "name": f"n{i}"} for i in range(30)]
     sid = dt.import_rows("t", rows)
     good = dt.scan_text("t").stdout
-    (name,) = [f["name"] for f in dm.snapshot_body(dm.snapshot_files(dt.table_dir("t"))[sid])["buckets"][0]]
+    (name,) = [f["name"] for f in dm.snapshot_buckets(dm.snapshot_files(dt.table_dir("t"))[sid])[0]]
     path = dt.table_dir("t") / "data" / name
     orig = path.read_bytes()
     failed_scans = 0
@@ -246,7 +246,7 @@ def sst_meta_blocks(data):
 def test_corrupt_properties_block_is_an_error_not_a_crash(dt):
     dt.create("t", "id BIGINT, name STRING", "id", buckets=1)
     sid = dt.import_rows("t", [{"id": i, "name": f"n{i}"} for i in range(30)])
-    (name,) = [f["name"] for f in dm.snapshot_body(dm.snapshot_files(dt.table_dir("t"))[sid])["buckets"][0]]
+    (name,) = [f["name"] for f in dm.snapshot_buckets(dm.snapshot_files(dt.table_dir("t"))[sid])[0]]
     path = dt.table_dir("t") / "data" / name
     props_offset, props_size = sst_meta_blocks(path.read_bytes())[b"rocksdb.properties"]
     data = bytearray(path.read_bytes())

@@ -1,0 +1,126 @@
+#include "table/manifest.h"
+
+#include <random>
+
+#include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
+
+namespace deltasidecar::table {
+namespace {
+
+DataFileMeta File(int bucket, int n) {
+  DataFileMeta f;
+  f.name = absl::StrFormat("%05d-%032x.sst", bucket, n);
+  f.bucket = bucket;
+  f.added_in = n;
+  f.size_bytes = 100 + n;
+  f.entries = 3;
+  f.min_key = "a";
+  f.max_key = "z";
+  f.xxh3 = "00112233445566ff";
+  return f;
+}
+
+std::vector<std::string> Names(const BucketFiles& buckets) {
+  std::vector<std::string> out;
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    for (const auto& f : buckets[b]) out.push_back(absl::StrFormat("%d:%s", b, f.name));
+    out.push_back("|");
+  }
+  return out;
+}
+
+TEST(ManifestTest, RoundTripsAndEveryFlippedByteIsDataLoss) {
+  Manifest m;
+  m.removed = {{1, File(1, 7).name}};
+  m.added = {{File(0, 8), std::nullopt}, {File(1, 9), File(1, 3).name}};
+  const std::string encoded = EncodeManifest(m);
+  auto d = DecodeManifest(encoded, "m", 2);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->removed.size(), 1u);
+  EXPECT_EQ(d->removed[0].bucket, 1);
+  EXPECT_EQ(d->removed[0].name, File(1, 7).name);
+  ASSERT_EQ(d->added.size(), 2u);
+  EXPECT_EQ(d->added[0].file.name, File(0, 8).name);
+  EXPECT_FALSE(d->added[0].before.has_value());
+  EXPECT_EQ(d->added[1].file.bucket, 1);
+  EXPECT_EQ(d->added[1].file.size_bytes, 109u);
+  EXPECT_EQ(d->added[1].before, File(1, 3).name);
+  for (size_t i = 0; i < encoded.size(); ++i) {
+    std::string bad = encoded;
+    bad[i] ^= 0x20;
+    EXPECT_TRUE(absl::IsDataLoss(DecodeManifest(bad, "m", 2).status())) << "byte " << i;
+  }
+  // A bucket the table does not have.
+  EXPECT_TRUE(absl::IsDataLoss(DecodeManifest(encoded, "m", 1).status()));
+}
+
+TEST(ManifestTest, ApplyNamesWhatIsNotLive) {
+  BucketFiles buckets(2);
+  buckets[1] = {File(1, 1)};
+  Manifest gone;
+  gone.removed = {{1, File(1, 2).name}};
+  absl::Status s = ApplyManifest(gone, "m7", &buckets);
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_NE(s.message().find("m7 removes '" + File(1, 2).name + "'"), std::string::npos) << s;
+  Manifest misplaced;
+  misplaced.added = {{File(0, 3), File(0, 1).name}};
+  EXPECT_TRUE(absl::IsDataLoss(ApplyManifest(misplaced, "m8", &buckets)));
+}
+
+TEST(ManifestTest, NamesAreRandomAndChecked) {
+  const std::string a = NewManifestFileName();
+  EXPECT_TRUE(IsManifestFileName(a)) << a;
+  EXPECT_NE(a, NewManifestFileName());
+  EXPECT_FALSE(IsManifestFileName("../" + a));
+  EXPECT_FALSE(IsManifestFileName(a + ".tmp"));
+  EXPECT_FALSE(IsManifestFileName("0123456789ABCDEF0123456789abcdef.manifest"));
+}
+
+// Random appends (newest last) and compactions (a contiguous run replaced in
+// place by one file, or by none): applying each step's diff to the previous
+// state gives the new state, and so does folding every diff from empty.
+TEST(ManifestTest, DiffsOfAppendsAndCompactionsFoldToTheState) {
+  std::mt19937 rng(20261203);
+  const int kBuckets = 4;
+  BucketFiles state(kBuckets), folded(kBuckets);
+  int next = 1;
+  for (int step = 0; step < 400; ++step) {
+    BucketFiles after = state;
+    if (rng() % 3 != 0) {
+      for (int b = 0; b < kBuckets; ++b) {
+        if (rng() % 2) after[b].push_back(File(b, next++));
+      }
+    } else {
+      const int b = static_cast<int>(rng() % kBuckets);
+      auto& files = after[b];
+      if (files.size() >= 2) {
+        const size_t first = rng() % (files.size() - 1);
+        const size_t count = 2 + rng() % (files.size() - first - 1);
+        files.erase(files.begin() + first, files.begin() + first + count);
+        if (rng() % 4 != 0) files.insert(files.begin() + first, File(b, next++));
+      }
+    }
+    std::optional<Manifest> diff = DiffBuckets(state, after);
+    ASSERT_TRUE(diff.has_value()) << "step " << step;
+    auto again = DecodeManifest(EncodeManifest(*diff), "m", kBuckets);
+    ASSERT_TRUE(again.ok()) << again.status();
+    ASSERT_TRUE(ApplyManifest(*again, "m", &folded).ok()) << "step " << step;
+    ASSERT_EQ(Names(folded), Names(after)) << "step " << step;
+    state = after;
+  }
+  BucketFiles from_base(kBuckets);
+  ASSERT_TRUE(ApplyManifest(BaseManifest(state), "base", &from_base).ok());
+  EXPECT_EQ(Names(from_base), Names(state));
+}
+
+TEST(ManifestTest, AReorderedBucketHasNoDiff) {
+  BucketFiles from(1), to(1);
+  from[0] = {File(0, 1), File(0, 2)};
+  to[0] = {File(0, 2), File(0, 1)};
+  EXPECT_FALSE(DiffBuckets(from, to).has_value());
+  EXPECT_FALSE(DiffBuckets(from, BucketFiles(2)).has_value());
+}
+
+}  // namespace
+}  // namespace deltasidecar::table
