@@ -8,6 +8,7 @@ of 16 and one of 4,096 buckets taking the same 20k-row commits: commit time
 and the metadata bytes each commit writes.
 """
 
+import json
 from pathlib import Path
 
 from run_bench import Sidecar, events, loadgen, log, percentile
@@ -23,6 +24,31 @@ def seal_to_visible(report):
     for e in events(report, "commit"):
         if e["checkpoint"] in sealed:
             out.append((e["t"] - sealed[e["checkpoint"]]) * 1000)
+    return out
+
+
+def metadata_body(path):
+    """The JSON body of a snapshot or manifest file (before its footer line)."""
+    data = path.read_bytes()
+    return json.loads(data[: data.rstrip(b"\n").rfind(b"\n") + 1])
+
+
+def metadata_bytes_per_commit(table_dir):
+    """Per retained APPEND snapshot: the bytes of its snapshot file and of the
+    manifests it names that its parent does not (docs/table-format.md §5)."""
+    snaps = {int(p.name.split("-")[1]): p for p in (table_dir / "snapshots").glob("snapshot-*")}
+    manifests = {}
+    for i, p in snaps.items():
+        body = metadata_body(p)
+        manifests[i] = (body["kind"], {m["name"] for m in body.get("manifests", [])})
+    out = []
+    for i, p in sorted(snaps.items()):
+        kind, names = manifests[i]
+        if kind != "APPEND" or i - 1 not in manifests:
+            continue
+        new = names - manifests[i - 1][1]
+        out.append(p.stat().st_size +
+                   sum((table_dir / "manifests" / n).stat().st_size for n in new))
     return out
 
 
@@ -93,6 +119,7 @@ def measure_bucket_counts(args, out, data):
         medians[buckets] = percentile(visible, 0.5)
         out[f"buckets_{buckets}_commit_p50_ms"] = percentile(commits, 0.5)
         out[f"buckets_{buckets}_seal_to_visible_p50_ms"] = medians[buckets]
-        snaps = sorted((sc.table_root / "b" / "snapshots").glob("snapshot-*"))
-        out[f"buckets_{buckets}_snapshot_bytes"] = snaps[-1].stat().st_size if snaps else 0
+        per_commit = metadata_bytes_per_commit(sc.table_root / "b")
+        out[f"buckets_{buckets}_metadata_bytes_mean"] = sum(per_commit) / max(len(per_commit), 1)
+        out[f"buckets_{buckets}_metadata_bytes_max"] = max(per_commit, default=0)
     out["buckets_4096_to_16_commit_ratio"] = medians[4096] / max(medians[16], 1e-9)
