@@ -18,6 +18,11 @@
 
 namespace deltasidecar::table {
 
+namespace {
+const KillPoint kPublishAfterManifest("publish.after_manifest",
+                                      "a snapshot's manifest is written; the snapshot not published");
+}  // namespace
+
 std::string Table::SnapshotPath(int64_t id) const {
   return JoinPath(JoinPath(dir_, kSnapshotDir), SnapshotFileName(id));
 }
@@ -169,6 +174,7 @@ absl::Status Table::Publish(const Snapshot& planned) {
   rocksdb::FileSystem* fs = storage_->fs.get();
   Snapshot next = planned;
   ASSIGN_OR_RETURN(std::optional<std::string> manifest, PlanManifests(next));
+  if (manifest) kPublishAfterManifest.Reach();
   const std::string snap_dir = JoinPath(dir_, kSnapshotDir);
   const std::string tmp = JoinPath(snap_dir, Cat(kTmpPrefix, RandomId()));
   RETURN_IF_ERROR(WriteFileSynced(fs, tmp, EncodeSnapshot(next)));

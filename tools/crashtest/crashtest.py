@@ -43,8 +43,9 @@ import replay  # noqa: E402
 # Kill points the sidecar reaches on its request path, and the steps that drive
 # the job there when the point is armed on sidecar `target`. Background points:
 # prepare.* run on the sidecar that sealed, right after each seal (its
-# checkpoint is then committed through a random sidecar); compaction.* and
-# expire.* on the committing sidecar, after commits.
+# checkpoint is then committed through a random sidecar); publish.* on the
+# committing sidecar at its next snapshot; compaction.* and expire.* on the
+# committing sidecar, after commits.
 def drive_steps(point, rng, target):
     ops = rng.randint(40, 200)
     if point.startswith("stage."):
@@ -54,7 +55,7 @@ def drive_steps(point, rng, target):
     if point.startswith("prepare."):
         return [{"op": "write", "ops": ops}, {"op": "checkpoint"},
                 {"op": "write", "ops": rng.randint(10, 100)}, {"op": "checkpoint"}]
-    if point.startswith("commit."):
+    if point.startswith(("commit.", "publish.")):
         return [{"op": "write", "ops": ops}, {"op": "checkpoint", "via": target}]
     if point.startswith("register."):
         return [{"op": "fail_job"}]
@@ -69,7 +70,7 @@ def drive_steps(point, rng, target):
 
 def on_committing_sidecar(point):
     """Kill points reached by the sidecar a Commit goes through, not by the writer's."""
-    return point.startswith(("commit.", "compaction.", "expire."))
+    return point.startswith(("commit.", "publish.", "compaction.", "expire."))
 
 
 def random_cycle(seed, cycle, kill_points, faults, placement):
