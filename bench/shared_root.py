@@ -8,9 +8,9 @@ of 16 and one of 4,096 buckets taking the same 20k-row commits: commit time
 and the metadata bytes each commit writes.
 """
 
-import json
 from pathlib import Path
 
+from metadata_per_commit import body
 from run_bench import Sidecar, events, loadgen, log, percentile
 
 
@@ -27,19 +27,13 @@ def seal_to_visible(report):
     return out
 
 
-def metadata_body(path):
-    """The JSON body of a snapshot or manifest file (before its footer line)."""
-    data = path.read_bytes()
-    return json.loads(data[: data.rstrip(b"\n").rfind(b"\n") + 1])
-
-
 def metadata_bytes_per_commit(table_dir):
     """Per retained APPEND snapshot: the bytes of its snapshot file and of the
     manifests it names that its parent does not (docs/table-format.md §5)."""
     snaps = {int(p.name.split("-")[1]): p for p in (table_dir / "snapshots").glob("snapshot-*")}
     manifests = {}
     for i, p in snaps.items():
-        body = metadata_body(p)
+        body = body(p)
         manifests[i] = (body["kind"], {m["name"] for m in body.get("manifests", [])})
     out = []
     for i, p in sorted(snaps.items()):
