@@ -181,6 +181,13 @@ absl::StatusOr<TableCommitResult> CommitProtocol::CommitTable(
 
   // Every committable is checked before anything is published, so a refused
   // Commit changes nothing.
+  CommitPhases phases;
+  absl::Time mark = absl::Now();
+  auto phase_ends = [&mark](absl::Duration* phase) {
+    const absl::Time now = absl::Now();
+    *phase = now - mark;
+    mark = now;
+  };
   CommitPlan plan;
   for (const auto& [writer_id, mine] : by_writer) {
     const WriterKey key{table_name, writer_id};
@@ -203,19 +210,25 @@ absl::StatusOr<TableCommitResult> CommitProtocol::CommitTable(
       RETURN_IF_ERROR(PlanRemote(*table, writer_id, identity, theirs, &plan));
     }
   }
+  phase_ends(&phases.plan);
   std::vector<table::PreparedCheckpoint> prepared = std::move(plan.remote);
   ASSIGN_OR_RETURN(auto local, PrepareContributions(*table, plan.contributions));
   for (auto& p : local) prepared.push_back(std::move(p));
-  if (prepared.empty()) return TableCommitResult{table_name, plan.already_at, true, std::move(plan.waits)};
+  phase_ends(&phases.prepare);
+  if (prepared.empty()) {
+    return TableCommitResult{table_name, plan.already_at, true, std::move(plan.waits), phases};
+  }
   ASSIGN_OR_RETURN(auto result, table->CommitPrepared(prepared));
   kCommitAfterPublish.Reach();
+  phase_ends(&phases.publish);
   for (const Contribution& c : plan.contributions) {
     RETURN_IF_ERROR(store_->MarkCommitted(c.key, c.up_to));
   }
   kCommitAfterBookkeeping.Reach();
+  phase_ends(&phases.bookkeeping);
   if (result.already_committed) result.snapshot_id = std::max(result.snapshot_id, plan.already_at);
   return TableCommitResult{table_name, result.snapshot_id, result.already_committed,
-                           std::move(plan.waits)};
+                           std::move(plan.waits), phases};
 }
 
 absl::StatusOr<std::vector<table::PreparedCheckpoint>> CommitProtocol::PrepareContributions(

@@ -82,6 +82,14 @@ struct PreparedWait {
   absl::Duration waited;
 };
 
+// Where one table's commit spent its time, phase by phase.
+struct CommitPhases {
+  absl::Duration plan;         // checking committables, waiting for other sidecars' files
+  absl::Duration prepare;      // writing this store's not yet prepared checkpoints
+  absl::Duration publish;      // checking the named files, publishing the snapshot
+  absl::Duration bookkeeping;  // marking the staging store's checkpoints committed
+};
+
 struct TableCommitResult {
   std::string table;
   int64_t snapshot_id = 0;
@@ -89,6 +97,7 @@ struct TableCommitResult {
   bool already_committed = false;
   // The remote checkpoints that were not prepared at the commit's first look.
   std::vector<PreparedWait> waits;
+  CommitPhases phases;
 };
 
 // What one Prepare wrote to the table root.

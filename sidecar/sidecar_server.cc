@@ -243,7 +243,11 @@ absl::StatusOr<std::vector<TableCommitResult>> SidecarServer::Commit(
                                {"checkpoint", c->checkpoint_id}, {"identity", c->identity},
                                {"snapshot", r->snapshot_id},
                                {"already_committed", r->already_committed},
-                               {"seconds", absl::ToDoubleSeconds(took)}});
+                               {"seconds", absl::ToDoubleSeconds(took)},
+                               {"plan_seconds", absl::ToDoubleSeconds(r->phases.plan)},
+                               {"prepare_seconds", absl::ToDoubleSeconds(r->phases.prepare)},
+                               {"publish_seconds", absl::ToDoubleSeconds(r->phases.publish)},
+                               {"bookkeeping_seconds", absl::ToDoubleSeconds(r->phases.bookkeeping)}});
     }
     results.push_back(*std::move(r));
   }
