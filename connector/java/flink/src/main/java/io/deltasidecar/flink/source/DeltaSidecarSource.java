@@ -165,13 +165,23 @@ public final class DeltaSidecarSource<T>
 
     /** The source; IllegalArgumentException naming the problem for invalid options. */
     public DeltaSidecarSource<T> build() {
-      if (targets == null || table == null || converter == null) {
-        throw new IllegalArgumentException(
-            "a delta-sidecar source needs a target, a table and a converter");
+      SourceConfig config = config();
+      if (converter == null) {
+        throw new IllegalArgumentException("a delta-sidecar source needs a converter");
       }
-      SourceConfig config =
-          new SourceConfig(targets, table, mode, snapshotId, consumer, pollInterval, callTimeout);
       return new DeltaSidecarSource<>(config, converter, producedType);
+    }
+
+    /** Checks the options other than the converter: IllegalArgumentException naming a problem. */
+    public void validate() {
+      config();
+    }
+
+    private SourceConfig config() {
+      if (targets == null || table == null) {
+        throw new IllegalArgumentException("a delta-sidecar source needs a target and a table");
+      }
+      return new SourceConfig(targets, table, mode, snapshotId, consumer, pollInterval, callTimeout);
     }
   }
 }
