@@ -35,7 +35,7 @@ class StreamingSourceITCase extends SidecarITCaseBase {
   private static final String TABLE = "stream";
   private static final int BUCKETS = 4;
   private static final int ROUNDS = 30;
-  private static final long KEYS = 600;
+  private static final long KEYS = 2000;
 
   @BeforeEach
   void resetRecorder() {
@@ -44,23 +44,34 @@ class StreamingSourceITCase extends SidecarITCaseBase {
 
   @Test
   void everyChangeOnceAtEveryCheckpoint() throws Exception {
-    run(-1);
+    run(-1, 250);
   }
 
+  /**
+   * Large snapshots read slowly, so that checkpoints fall inside a snapshot's changes and the
+   * restore reads a snapshot again, dropping what was emitted before the checkpoint.
+   */
   @Test
   void everyChangeOnceAcrossAJobFailure() throws Exception {
-    ViewRecorder.failAfter = 1500;
-    run(-1);
+    int keysPerRound = 1500;
+    // Fails right after a checkpoint inside the changes of a snapshot (each has keysPerRound).
+    ViewRecorder.failAfter =
+        r -> r.perSnapshot().size() > 1 && r.perSnapshot().lastEntry().getValue() < keysPerRound;
+    ViewRecorder.nanosPerRecord = 200_000;
+    run(-1, keysPerRound);
     assertTrue(ViewRecorder.failed.get(), "the injected failure happened");
   }
 
   @Test
   void everyChangeOnceAcrossASidecarRestart() throws Exception {
-    run(ROUNDS / 2);
+    ViewRecorder.nanosPerRecord = 200_000;
+    run(ROUNDS / 2, 1000);
   }
 
-  /** Commits while the job reads; SIGKILLs and restarts the sidecar after round {@code kill}. */
-  private void run(int killAfterRound) throws Exception {
+  /**
+   * Commits while the job reads, rounds of {@code keysPerRound} keys; SIGKILLs and restarts the sidecar after round {@code kill}.
+   */
+  private void run(int killAfterRound, int keysPerRound) throws Exception {
     try (TableWriterClient writer = new TableWriterClient(sidecar.target, TABLE, BUCKETS)) {
       long last = 0;
       for (int round = 1; round <= 3; round++) {
@@ -69,7 +80,7 @@ class StreamingSourceITCase extends SidecarITCaseBase {
       JobClient job = startJob();
       for (int round = 4; round <= ROUNDS; round++) {
         long from = (round * 37) % KEYS;
-        last = commitRetrying(writer, round, from, from + 250);
+        last = commitRetrying(writer, round, from, from + keysPerRound);
         if (round == killAfterRound) {
           sidecar.kill();
           sidecar.start();

@@ -20,7 +20,7 @@ import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
  * Materialises a view (key -> row) from the {@link ChangeLines} records of a source, with the
  * number of records seen of each snapshot, in checkpointed state; at each completed checkpoint
  * it publishes what the state held ({@link #completed}) for the test to compare with the table.
- * Can fail once after {@link #failAfter} records. Run at parallelism 1; the hooks are static (the
+ * Can fail once, as soon as the latest completed checkpoint matches {@link #failAfter}. Run at parallelism 1; the hooks are static (the
  * MiniCluster runs in the test's JVM).
  */
 final class ViewRecorder extends RichMapFunction<String, String>
@@ -35,25 +35,35 @@ final class ViewRecorder extends RichMapFunction<String, String>
   static final ConcurrentLinkedQueue<Recorded> completed = new ConcurrentLinkedQueue<>();
   private static final Map<Long, Recorded> taken = new ConcurrentHashMap<>();
   static final AtomicBoolean failed = new AtomicBoolean();
-  static volatile long failAfter = Long.MAX_VALUE;
+  /** Fail once when the latest completed checkpoint's state matches this. */
+  static volatile java.util.function.Predicate<Recorded> failAfter = r -> false;
+  private static volatile Recorded latestCompleted;
+  /** Time spent per record, so that checkpoints fall inside a snapshot's changes. */
+  static volatile long nanosPerRecord;
 
   private final ChangeLines.View view = new ChangeLines.View();
   private final TreeMap<Long, Long> perSnapshot = new TreeMap<>();
   private transient ListState<String> viewState;
   private transient ListState<String> countState;
-  private long seenThisAttempt;
 
   static void reset() {
     completed.clear();
     taken.clear();
     failed.set(false);
-    failAfter = Long.MAX_VALUE;
+    failAfter = r -> false;
+    latestCompleted = null;
+    nanosPerRecord = 0;
   }
 
   @Override
   public String map(String record) {
-    if (++seenThisAttempt >= failAfter && failed.compareAndSet(false, true)) {
-      throw new IllegalStateException("injected failure after " + seenThisAttempt + " records");
+    Recorded latest = latestCompleted;
+    if (latest != null && failAfter.test(latest) && failed.compareAndSet(false, true)) {
+      throw new IllegalStateException(
+          "injected failure after checkpoint " + latest.checkpointId() + " " + latest.perSnapshot());
+    }
+    if (nanosPerRecord > 0) {
+      java.util.concurrent.locks.LockSupport.parkNanos(nanosPerRecord);
     }
     view.apply(record);
     perSnapshot.merge(ChangeLines.snapshot(record), 1L, Long::sum);
@@ -95,6 +105,7 @@ final class ViewRecorder extends RichMapFunction<String, String>
     Recorded r = taken.remove(checkpointId);
     if (r != null) {
       completed.add(r);
+      latestCompleted = r;
     }
   }
 }
