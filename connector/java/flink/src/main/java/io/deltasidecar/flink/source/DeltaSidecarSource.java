@@ -14,7 +14,7 @@ import org.apache.flink.api.java.typeutils.ResultTypeQueryable;
 import org.apache.flink.core.io.SimpleVersionedSerializer;
 
 /**
- * A FLIP-27 source reading a delta-sidecar table (docs/flink.md, "Flink source"):
+ * A FLIP-27 source reading a delta-sidecar table (docs/connectors.md, "Flink source"):
  *
  * <ul>
  *   <li>{@link ScanMode#SNAPSHOT}: bounded; one snapshot (the latest when the job first starts,

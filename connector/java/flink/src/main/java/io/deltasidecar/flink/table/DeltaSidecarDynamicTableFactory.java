@@ -45,7 +45,7 @@ import org.apache.flink.table.factories.FactoryUtil;
  *
  * The writers create the table on the sidecar when it is missing (columns and key from the DDL,
  * {@code write.bucket.num} buckets) and refuse to start when an existing table does not match the
- * DDL. See docs/connectors.md, "Flink sink", and docs/flink-source.md.
+ * DDL. See docs/connectors.md, "Flink sink" and "Flink source".
  */
 public final class DeltaSidecarDynamicTableFactory
     implements DynamicTableSinkFactory, DynamicTableSourceFactory {
