@@ -8,6 +8,7 @@ import io.deltasidecar.v1.Committable;
 import io.deltasidecar.v1.CreateTableRequest;
 import io.deltasidecar.v1.DeltaSidecarGrpc;
 import io.deltasidecar.v1.DescribeTableRequest;
+import io.deltasidecar.v1.FollowChangesRequest;
 import io.deltasidecar.v1.GetRequest;
 import io.deltasidecar.v1.GetResponse;
 import io.deltasidecar.v1.HistoryRequest;
@@ -16,7 +17,6 @@ import io.deltasidecar.v1.RecordBatch;
 import io.deltasidecar.v1.RegisterWriterRequest;
 import io.deltasidecar.v1.RegisterWriterResponse;
 import io.deltasidecar.v1.ScanRequest;
-import io.deltasidecar.v1.ScanResponse;
 import io.deltasidecar.v1.SnapshotSelector;
 import io.deltasidecar.v1.TableCommit;
 import io.grpc.CallOptions;
@@ -24,7 +24,6 @@ import io.grpc.Channel;
 import io.grpc.ClientCall;
 import io.grpc.ClientInterceptor;
 import io.grpc.ClientInterceptors;
-import io.grpc.Context;
 import io.grpc.ForwardingClientCall;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
@@ -42,9 +41,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
-import java.util.Iterator;
 import java.util.List;
-import java.util.NoSuchElementException;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalLong;
@@ -283,12 +280,28 @@ public final class DeltaSidecarClient implements AutoCloseable {
    * order, streamed. Close the iterator when stopping early.
    */
   public CloseableIterator<Row> scan(String table, OptionalLong snapshotId) {
+    return scan(table, snapshotId, new int[0]);
+  }
+
+  /**
+   * The live rows of the given {@code buckets} of a snapshot ({@code snapshotId}, or the latest
+   * when empty), bucket by bucket in the order given, each bucket's in primary-key order; no
+   * buckets means all of them, in primary-key order. How a parallel reader splits a scan: a
+   * bucket at or above the table's bucket count, or named twice, is INVALID_ARGUMENT. Close the
+   * iterator when stopping early.
+   */
+  public CloseableIterator<Row> scan(String table, OptionalLong snapshotId, int[] buckets) {
     RowCodec codec = codec(table);
     ScanRequest.Builder req = ScanRequest.newBuilder().setTable(table);
     snapshotId.ifPresent(id -> req.setSnapshot(SnapshotSelector.newBuilder().setSnapshotId(id)));
+    for (int b : buckets) {
+      if (b < 0) {
+        throw new IllegalArgumentException("bucket " + b + " is negative");
+      }
+      req.addBuckets(b);
+    }
     ScanRequest request = req.build();
-    return new RowStream(
-        codec, "Scan(" + table + ")", stub -> stub.scan(request));
+    return new ChangeStream(calls, codec, "Scan(" + table + ")", stub -> stub.scan(request)).rows();
   }
 
   /**
@@ -337,7 +350,38 @@ public final class DeltaSidecarClient implements AutoCloseable {
         ChangesRequest.newBuilder().setTable(table).setFromSnapshotId(fromSnapshotExclusive);
     toInclusive.ifPresent(req::setToSnapshotId);
     ChangesRequest request = req.build();
-    return new RowStream(codec, "Changes(" + table + ")", stub -> stub.changes(request));
+    return new ChangeStream(calls, codec, "Changes(" + table + ")", stub -> stub.changes(request))
+        .rows();
+  }
+
+  /**
+   * Follows {@code table}: the net changes of every APPEND snapshot after {@code
+   * fromSnapshotExclusive}, snapshot by snapshot as each commits, each snapshot's changes ended by
+   * a {@link Change.Op#SNAPSHOT_END} (docs/protocol.md, "Following a table"). Without {@code
+   * fromSnapshotExclusive}: from the consumer's position, or the latest snapshot. With {@code
+   * consumer} (null: none) the sidecar keeps that named position, which holds snapshot expiry;
+   * it moves as snapshots are <em>sent</em>, so an exactly-once reader keeps its own position (the
+   * last snapshot whose end it handled) and passes it explicitly. {@code pollInterval} (null: the
+   * sidecar's 200 ms) is how often the sidecar looks for a new snapshot while idle.
+   *
+   * <p>The stream never ends by itself: it fails with CANCELLED once closed, UNAVAILABLE when the
+   * sidecar shuts down, NOT_FOUND when a snapshot it needs has expired. Close it to stop; close()
+   * may be called from another thread and ends the call on the server.
+   */
+  public CloseableIterator<Change> followChanges(
+      String table, OptionalLong fromSnapshotExclusive, String consumer, Duration pollInterval) {
+    RowCodec codec = codec(table);
+    FollowChangesRequest.Builder req = FollowChangesRequest.newBuilder().setTable(table);
+    fromSnapshotExclusive.ifPresent(req::setFromSnapshotId);
+    if (consumer != null) {
+      req.setConsumer(consumer);
+    }
+    if (pollInterval != null) {
+      req.setPollIntervalMs((int) Math.min(Math.max(pollInterval.toMillis(), 1), 10_000));
+    }
+    FollowChangesRequest request = req.build();
+    return new ChangeStream(
+        calls, codec, "FollowChanges(" + table + ")", stub -> stub.followChanges(request));
   }
 
   /** The retained snapshots of the table, oldest first, with the checkpoints each committed. */
@@ -436,70 +480,6 @@ public final class DeltaSidecarClient implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new DeltaSidecarException(Status.Code.CANCELLED, "interrupted while backing off", e);
-    }
-  }
-
-  /** Rows of a server-streaming call, decoded batch by batch; close() cancels the call. */
-  private final class RowStream implements CloseableIterator<Row> {
-    private final RowCodec codec;
-    private final String call;
-    private final Context.CancellableContext context;
-    private final Iterator<ScanResponse> responses;
-    private Iterator<Row> batch = Collections.emptyIterator();
-    private boolean closed;
-
-    RowStream(
-        RowCodec codec,
-        String call,
-        java.util.function.Function<DeltaSidecarGrpc.DeltaSidecarBlockingStub, Iterator<ScanResponse>>
-            start) {
-      this.codec = codec;
-      this.call = call;
-      this.context = Context.current().withCancellation();
-      Context previous = context.attach();
-      try {
-        // A stream has no overall deadline: a large table takes as long as it takes.
-        responses = start.apply(DeltaSidecarGrpc.newBlockingStub(calls));
-      } finally {
-        context.detach(previous);
-      }
-    }
-
-    @Override
-    public boolean hasNext() {
-      if (closed) {
-        return false;
-      }
-      try {
-        while (!batch.hasNext()) {
-          if (!responses.hasNext()) {
-            close();
-            return false;
-          }
-          ScanResponse r = responses.next();
-          batch = codec.decode(r.getBatch().getRows().toByteArray(), r.getBatch().getRowCount()).iterator();
-        }
-        return true;
-      } catch (StatusRuntimeException e) {
-        close();
-        throw DeltaSidecarException.from(e, call);
-      }
-    }
-
-    @Override
-    public Row next() {
-      if (!hasNext()) {
-        throw new NoSuchElementException();
-      }
-      return batch.next();
-    }
-
-    @Override
-    public void close() {
-      if (!closed) {
-        closed = true;
-        context.cancel(null);
-      }
     }
   }
 

@@ -75,4 +75,36 @@ public final class DeltaSidecarOptions {
               "global: one committer for the sink, each checkpoint one table snapshot however"
                   + " many sidecars the writers used; per-subtask: a committer per writer, each"
                   + " writer's rows of a checkpoint a snapshot of their own.");
+
+  public static final ConfigOption<String> SCAN_MODE =
+      ConfigOptions.key("scan.mode")
+          .stringType()
+          .noDefaultValue()
+          .withDescription(
+              "What a SELECT reads. snapshot: one snapshot, then the read ends (bounded);"
+                  + " latest: that snapshot, then every later commit's changes (upserts and"
+                  + " deletes by the primary key); from-snapshot: only the changes after"
+                  + " 'scan.snapshot-id'. Default: snapshot in batch mode, latest in streaming"
+                  + " mode.");
+  public static final ConfigOption<Long> SCAN_SNAPSHOT_ID =
+      ConfigOptions.key("scan.snapshot-id")
+          .longType()
+          .noDefaultValue()
+          .withDescription(
+              "snapshot and latest: the snapshot to read (default: the latest when the job first"
+                  + " starts); from-snapshot: the snapshot to follow from, exclusive (required).");
+  public static final ConfigOption<String> CONSUMER_ID =
+      ConfigOptions.key("consumer-id")
+          .stringType()
+          .noDefaultValue()
+          .withDescription(
+              "A consumer name (1-128 letters, digits, '_', '-', '.') whose position on the"
+                  + " sidecar keeps snapshot expiry from removing what the following read has"
+                  + " not read yet (up to the sidecar's --consumer-max-age). The read's position"
+                  + " itself is in Flink's checkpoints. Give every reading job its own.");
+  public static final ConfigOption<Duration> SCAN_POLL_INTERVAL =
+      ConfigOptions.key("scan.poll-interval")
+          .durationType()
+          .defaultValue(Duration.ofMillis(100))
+          .withDescription("How often an idle following read looks for new commits.");
 }

@@ -96,12 +96,12 @@ public final class RowDataConverter implements RecordConverter<RowData> {
     Optional<UniqueConstraint> pk = schema.getPrimaryKey();
     if (pk.isEmpty()) {
       problems.add(
-          "the table has no PRIMARY KEY; the delta-sidecar sink writes upserts by key, so declare"
-              + " one, e.g. PRIMARY KEY (id) NOT ENFORCED");
+          "the table has no PRIMARY KEY; delta-sidecar tables are keyed (the sink writes and the"
+              + " source reads upserts by key), so declare one, e.g. PRIMARY KEY (id) NOT ENFORCED");
     }
     if (!problems.isEmpty()) {
       throw new ValidationException(
-          "cannot create a delta-sidecar sink for table '" + table + "': "
+          "cannot use the DDL for delta-sidecar table '" + table + "': "
               + String.join("; ", problems));
     }
     return new RowDataConverter(table, columns, pk.get().getColumns());
@@ -166,6 +166,19 @@ public final class RowDataConverter implements RecordConverter<RowData> {
    */
   @Override
   public void open(TableSchema schema) {
+    schemaToRow = resolve(schema, true);
+    int[] keys = new int[primaryKey.size()];
+    for (int k = 0; k < keys.length; k++) {
+      keys[k] = indexOf(primaryKey.get(k));
+    }
+    keyToRow = keys;
+  }
+
+  /**
+   * The checks of {@link #open}, for reading ({@code writing} false) or writing: the DDL position
+   * of each sidecar column. Reading allows a nullable DDL column for a NOT NULL sidecar column.
+   */
+  int[] resolve(TableSchema schema, boolean writing) {
     List<String> problems = new ArrayList<>();
     int[] toRow = new int[schema.columnCount()];
     boolean[] used = new boolean[columns.size()];
@@ -187,7 +200,7 @@ public final class RowDataConverter implements RecordConverter<RowData> {
         problems.add(
             "column '" + sc.name() + "' is " + sc.typeName() + " on the sidecar but the DDL's "
                 + fc.flinkType() + " maps to " + fc.sidecarType());
-      } else if (!sc.nullable() && fc.nullable() && !schema.isKeyColumn(i)) {
+      } else if (writing && !sc.nullable() && fc.nullable() && !schema.isKeyColumn(i)) {
         problems.add(
             "column '" + sc.name() + "' is NOT NULL on the sidecar but nullable in the DDL");
       }
@@ -213,12 +226,12 @@ public final class RowDataConverter implements RecordConverter<RowData> {
               + String.join("; ", problems) + ". The sidecar has: " + schema.columnsString()
               + ", PRIMARY KEY (" + String.join(", ", sidecarKey) + ")");
     }
-    int[] keys = new int[primaryKey.size()];
-    for (int k = 0; k < keys.length; k++) {
-      keys[k] = indexOf(primaryKey.get(k));
-    }
-    schemaToRow = toRow;
-    keyToRow = keys;
+    return toRow;
+  }
+
+  /** The physical DDL columns, in DDL order. */
+  List<FlinkColumn> columns() {
+    return columns;
   }
 
   private int indexOf(String name) {
