@@ -23,12 +23,21 @@ constexpr size_t kReadChunkBatches = 1024;
 
 }  // namespace
 
-StagingStore::StagingStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+StagingStore::StagingStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+  impl_->dropper = std::thread([impl = impl_.get()] { impl->RunDropper(); });
+}
 
 StagingStore::~StagingStore() {
   if (impl_ == nullptr) return;
-  absl::MutexLock l(&impl_->db_mu);
-  impl_->CloseDbLocked();
+  {
+    absl::MutexLock l(&impl_->db_mu);
+    impl_->CloseDbLocked();
+  }
+  {
+    absl::MutexLock l(&impl_->drop_mu);
+    impl_->stop_dropper = true;
+  }
+  impl_->dropper.join();
 }
 
 const std::string& StagingStore::id() const { return impl_->store_id; }

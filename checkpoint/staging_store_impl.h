@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <thread>
 #include <tuple>
 #include <utility>
 
@@ -156,6 +157,12 @@ struct StagingStore::Impl {
   std::map<std::pair<std::string, int64_t>, rocksdb::ColumnFamilyHandle*> data_cfs
       ABSL_GUARDED_BY(cf_mu);
   uint64_t next_cf_number ABSL_GUARDED_BY(cf_mu) = 0;
+
+  // Families whose drop is queued for the dropper thread (RunDropper).
+  absl::Mutex drop_mu;
+  std::vector<rocksdb::ColumnFamilyHandle*> drop_queue ABSL_GUARDED_BY(drop_mu);
+  bool stop_dropper ABSL_GUARDED_BY(drop_mu) = false;
+  std::thread dropper;
 
   Writer* Find(const std::string& id) {
     absl::MutexLock l(&map_mu);
@@ -310,12 +317,45 @@ struct StagingStore::Impl {
     }
   }
 
+  // Hands the families to the dropper thread: a drop writes the data DB's
+  // MANIFEST and OPTIONS files (tens of ms under write load), which the call
+  // that made their data unreachable (a Commit's bookkeeping) need not wait
+  // for. A crash before the drop leaves families that the next open collects.
   void DropNow(const std::vector<rocksdb::ColumnFamilyHandle*>& handles)
       ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
+    if (handles.empty()) return;
+    absl::MutexLock l(&drop_mu);
+    drop_queue.insert(drop_queue.end(), handles.begin(), handles.end());
+  }
+
+  // Drops the queued families (the dropper thread, and CloseDbLocked before
+  // the data DB closes, so no queued handle outlives its DB).
+  void DropQueued() ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    {
+      absl::MutexLock l(&drop_mu);
+      handles.swap(drop_queue);
+    }
     for (rocksdb::ColumnFamilyHandle* h : handles) {
       // A failed drop leaves a family that the next open collects.
       data_db->DropColumnFamily(h).PermitUncheckedError();
       data_db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+  }
+
+  // The dropper thread's loop: drops what is queued until `stop_dropper`.
+  void RunDropper() {
+    for (;;) {
+      {
+        absl::MutexLock l(&drop_mu);
+        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(drop_mu) {
+          return stop_dropper || !drop_queue.empty();
+        };
+        drop_mu.Await(absl::Condition(&ready));
+        if (drop_queue.empty()) return;  // stopping, nothing left
+      }
+      absl::ReaderMutexLock l(&db_mu);
+      if (data_db != nullptr) DropQueued();
     }
   }
 

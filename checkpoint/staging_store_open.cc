@@ -189,6 +189,7 @@ void StagingStore::Impl::CloseDbLocked() {
     DropNow(w->deferred_drops);
     w->deferred_drops.clear();
   }
+  DropQueued();
   for (rocksdb::ColumnFamilyHandle* h : live) {
     data_db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   }
