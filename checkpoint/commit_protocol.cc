@@ -171,6 +171,13 @@ absl::StatusOr<SealedCheckpoint> CommitProtocol::Seal(const std::string& table_n
 
 absl::StatusOr<TableCommitResult> CommitProtocol::CommitTable(
     const std::string& table_name, const std::vector<const Committable*>& refs) {
+  CommitPhases phases;
+  absl::Time mark = absl::Now();
+  auto phase_ends = [&mark](absl::Duration* phase) {
+    const absl::Time now = absl::Now();
+    *phase = now - mark;
+    mark = now;
+  };
   ASSIGN_OR_RETURN(auto table, tables_(table_name));
   std::map<std::string, std::vector<const Committable*>> by_writer;
   for (const Committable* c : refs) by_writer[c->writer_id].push_back(c);
@@ -179,15 +186,9 @@ absl::StatusOr<TableCommitResult> CommitProtocol::CommitTable(
   std::vector<std::unique_ptr<absl::MutexLock>> held;
   for (size_t s : stripes) held.push_back(std::make_unique<absl::MutexLock>(&writer_stripes_[s]));
 
+  phase_ends(&phases.lock);
   // Every committable is checked before anything is published, so a refused
   // Commit changes nothing.
-  CommitPhases phases;
-  absl::Time mark = absl::Now();
-  auto phase_ends = [&mark](absl::Duration* phase) {
-    const absl::Time now = absl::Now();
-    *phase = now - mark;
-    mark = now;
-  };
   CommitPlan plan;
   for (const auto& [writer_id, mine] : by_writer) {
     const WriterKey key{table_name, writer_id};

@@ -84,6 +84,7 @@ struct PreparedWait {
 
 // Where one table's commit spent its time, phase by phase.
 struct CommitPhases {
+  absl::Duration lock;         // waiting for the writers' stripes (a preparation holds one)
   absl::Duration plan;         // checking committables, waiting for other sidecars' files
   absl::Duration prepare;      // writing this store's not yet prepared checkpoints
   absl::Duration publish;      // checking the named files, publishing the snapshot

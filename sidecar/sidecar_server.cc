@@ -244,6 +244,7 @@ absl::StatusOr<std::vector<TableCommitResult>> SidecarServer::Commit(
                                {"snapshot", r->snapshot_id},
                                {"already_committed", r->already_committed},
                                {"seconds", absl::ToDoubleSeconds(took)},
+                               {"lock_seconds", absl::ToDoubleSeconds(r->phases.lock)},
                                {"plan_seconds", absl::ToDoubleSeconds(r->phases.plan)},
                                {"prepare_seconds", absl::ToDoubleSeconds(r->phases.prepare)},
                                {"publish_seconds", absl::ToDoubleSeconds(r->phases.publish)},
