@@ -114,9 +114,31 @@ absl::Status ParseDecimalParams(std::string_view params, std::string_view column
   return absl::OkStatus();
 }
 
+// Types users write that this table format does not have yet, and why.
+absl::Status Unsupported(std::string_view text, std::string_view column) {
+  std::string_view name = text.substr(0, std::min(text.find('<'), text.find('(')));
+  name = Trim(name);
+  for (std::string_view nested : {"ARRAY", "MAP", "STRUCT"}) {
+    if (EqualsIgnoreCase(name, nested)) {
+      return Invalid(fmt::format(
+          "type '{}' of column '{}' is not supported: nested types (ARRAY, MAP, STRUCT) are not "
+          "supported yet",
+          text, column));
+    }
+  }
+  for (std::string_view zoned : {"TIMESTAMP_LTZ", "TIMESTAMP_NTZ"}) {
+    if (EqualsIgnoreCase(name, zoned)) {
+      return Invalid(fmt::format(
+          "type '{}' of column '{}' is not supported yet (TIMESTAMP and DATETIME are)", text, column));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Parses a type such as "bigint" or "decimal( 10 , 2 )" into `out`'s type,
 // precision and scale. `text` must already be trimmed.
 absl::Status ParseType(std::string_view text, std::string_view column, Column* out) {
+  RETURN_IF_ERROR(Unsupported(text, column));
   std::string_view name = text;
   std::string_view params;
   bool has_params = false;
@@ -171,9 +193,25 @@ absl::StatusOr<Column> ParseColumn(std::string_view def) {
          absl::ascii_isalpha(static_cast<unsigned char>(rest[type_end]))) {
     ++type_end;
   }
+  while (type_end < rest.size() && rest[type_end] == '_') {  // TIMESTAMP_LTZ and the like
+    ++type_end;
+    while (type_end < rest.size() &&
+           absl::ascii_isalpha(static_cast<unsigned char>(rest[type_end]))) {
+      ++type_end;
+    }
+  }
   size_t probe = type_end;
   while (probe < rest.size() && IsSpace(rest[probe])) ++probe;
-  if (probe < rest.size() && rest[probe] == '(') {
+  if (probe < rest.size() && rest[probe] == '<') {
+    // A nested type: up to its matching '>' (SplitColumnList checked the balance).
+    int angle = 0;
+    type_end = probe;
+    do {
+      if (rest[type_end] == '<') ++angle;
+      if (rest[type_end] == '>') --angle;
+      ++type_end;
+    } while (angle > 0 && type_end < rest.size());
+  } else if (probe < rest.size() && rest[probe] == '(') {
     size_t close = rest.find(')', probe);
     if (close == std::string_view::npos) {
       return Invalid(fmt::format("unclosed '(' in type of column '{}': '{}'", column.name, rest));
@@ -199,10 +237,12 @@ absl::StatusOr<Column> ParseColumn(std::string_view def) {
   return column;
 }
 
-// Splits on commas outside parentheses, so "DECIMAL(10,2)" stays whole.
+// Splits on commas outside parentheses and angle brackets, so
+// "DECIMAL(10,2)" and "MAP<STRING,STRING>" stay whole.
 absl::StatusOr<std::vector<std::string_view>> SplitColumnList(std::string_view list) {
   std::vector<std::string_view> out;
   int depth = 0;
+  int angle = 0;
   size_t start = 0;
   for (size_t i = 0; i < list.size(); ++i) {
     char c = list[i];
@@ -212,13 +252,22 @@ absl::StatusOr<std::vector<std::string_view>> SplitColumnList(std::string_view l
       if (--depth < 0) {
         return Invalid(fmt::format("unbalanced ')' in column list '{}'", list));
       }
-    } else if (c == ',' && depth == 0) {
+    } else if (c == '<') {
+      ++angle;
+    } else if (c == '>') {
+      if (--angle < 0) {
+        return Invalid(fmt::format("unbalanced '>' in column list '{}'", list));
+      }
+    } else if (c == ',' && depth == 0 && angle == 0) {
       out.push_back(list.substr(start, i - start));
       start = i + 1;
     }
   }
   if (depth != 0) {
     return Invalid(fmt::format("unclosed '(' in column list '{}'", list));
+  }
+  if (angle != 0) {
+    return Invalid(fmt::format("unclosed '<' in column list '{}'", list));
   }
   out.push_back(list.substr(start));
   return out;

@@ -166,6 +166,17 @@ TEST(SchemaTest, TypeErrors) {
   ExpectInvalid(TableSchema::Parse("id INT NOT", "id"),
                 "unexpected 'NOT' after the type of column 'id'");
   ExpectInvalid(TableSchema::Parse("id INT PRIMARY KEY", "id"), "'PRIMARY KEY'");
+  // Types of other systems this format does not have yet: named whole, with the reason.
+  ExpectInvalid(TableSchema::Parse("id INT, m MAP<STRING,STRING>", "id"),
+                "type 'MAP<STRING,STRING>' of column 'm' is not supported: nested types");
+  ExpectInvalid(TableSchema::Parse("id INT, m map< string, array<int> > NOT NULL", "id"),
+                "type 'map< string, array<int> >' of column 'm' is not supported");
+  ExpectInvalid(TableSchema::Parse("id INT, a ARRAY<STRING>", "id"), "'ARRAY<STRING>' of column 'a'");
+  ExpectInvalid(TableSchema::Parse("id INT, s STRUCT<x:INT,y:STRING>", "id"), "nested types");
+  ExpectInvalid(TableSchema::Parse("id INT, t TIMESTAMP_LTZ", "id"),
+                "type 'TIMESTAMP_LTZ' of column 't' is not supported yet");
+  ExpectInvalid(TableSchema::Parse("id INT, m MAP<STRING,STRING", "id"), "unclosed '<'");
+  ExpectInvalid(TableSchema::Parse("id INT, v INT>", "id"), "unbalanced '>'");
 }
 
 TEST(SchemaTest, ColumnListErrors) {
