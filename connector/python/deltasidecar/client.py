@@ -265,11 +265,15 @@ class Client:
         return req
 
     def scan(self, table: str, snapshot: Optional[int] = None, *,
-             as_of_unix_ms: Optional[int] = None) -> Iterator[Dict[str, Any]]:
+             as_of_unix_ms: Optional[int] = None,
+             buckets: Optional[Sequence[int]] = None) -> Iterator[Dict[str, Any]]:
         """Yields the live rows of the latest snapshot (or snapshot id `snapshot`, or
-        the one current at `as_of_unix_ms`) as dicts, in primary-key order."""
+        the one current at `as_of_unix_ms`) as dicts, in primary-key order; with
+        `buckets`, only those buckets' rows, bucket by bucket in the order given
+        (how parallel readers split a snapshot; describe_table gives the count)."""
         _, _, decoder = self._codec(table)
-        req = self._selector(self._pb.ScanRequest(table=table), snapshot, as_of_unix_ms)
+        req = self._selector(self._pb.ScanRequest(table=table, buckets=buckets or []),
+                             snapshot, as_of_unix_ms)
         for resp in self._stream(lambda: self._wire._scan(req, timeout=self.call_timeout),
                                  f"Scan '{table}'"):
             for _, row in decoder.rows(resp.batch.rows, resp.batch.row_count):
@@ -278,12 +282,15 @@ class Client:
     def scan_arrow_ipc(self, table: str, snapshot: Optional[int] = None, *,
                        as_of_unix_ms: Optional[int] = None,
                        columns: Optional[Sequence[str]] = None,
-                       key_filter_json: Optional[str] = None) -> Iterator[bytes]:
+                       key_filter_json: Optional[str] = None,
+                       buckets: Optional[Sequence[int]] = None) -> Iterator[bytes]:
         """Yields the chunks of an Arrow IPC stream (format ARROW_IPC) of the live rows
         of the selected snapshot: concatenated they are one stream for
         pyarrow.ipc.open_stream. `columns` projects; `key_filter_json` is a
-        primary-key filter in the JSON form of docs/arrow.md."""
-        req = self._selector(self._pb.ScanRequest(table=table, format=self._pb.ARROW_IPC),
+        primary-key filter in the JSON form of docs/arrow.md; `buckets` reads
+        only those buckets (as in scan)."""
+        req = self._selector(self._pb.ScanRequest(table=table, format=self._pb.ARROW_IPC,
+                                                  buckets=buckets or []),
                              snapshot, as_of_unix_ms)
         req.columns.extend(columns or [])
         req.key_filter_json = key_filter_json or ""

@@ -346,6 +346,16 @@ def test_through_a_sidecar_equals_the_table_root(random_table, sidecar, client):
         assert sort(canon_arrow(got)) == sort(canon_arrow(want))
     assert any(r["_op"] == "delete" for r in canon_arrow(
         deltasidecar.changes_reader("r", remote_snaps[0], client=client).read_all()))
+    # A scan split by bucket: the four buckets' rows are the table's, once each.
+    whole = sort(canon_arrow(remote))
+    parts = [pa.ipc.open_stream(b"".join(client.scan_arrow_ipc("r", buckets=[b]))).read_all()
+             for b in range(4)]
+    assert all(len(p) > 0 for p in parts)
+    assert sort([row for p in parts for row in canon_arrow(p)]) == whole
+    by_rows = [list(client.scan("r", buckets=[b])) for b in (3, 1)]
+    assert len(by_rows[0]) == len(parts[3]) and len(by_rows[1]) == len(parts[1])
+    with pytest.raises(deltasidecar.InvalidRecordError, match="bucket 4 is not below"):
+        list(client.scan("r", buckets=[4]))
     with pytest.raises(deltasidecar.InvalidRecordError, match="unknown column 'nope'"):
         deltasidecar.to_arrow("r", client=client, columns=["nope"])
     with pytest.raises(deltasidecar.NotFoundError):
