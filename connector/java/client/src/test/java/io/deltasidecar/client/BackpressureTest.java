@@ -4,32 +4,17 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.deltasidecar.v1.Committable;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.OptionalLong;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** Batching limits, the ack window and the linger timer. */
-class BackpressureTest {
-  @TempDir Path dir;
-  private Sidecar sidecar;
-  private DeltaSidecarClient client;
-
+class BackpressureTest extends SidecarFixture {
   @BeforeEach
-  void start() {
-    sidecar = Sidecar.start(dir);
-    client = DeltaSidecarClient.connect(sidecar.target());
+  void createTable() {
     client.createTable("bp", "id BIGINT, v STRING", "id", 4, false);
-  }
-
-  @AfterEach
-  void stop() {
-    client.close();
-    sidecar.close();
   }
 
   @Test

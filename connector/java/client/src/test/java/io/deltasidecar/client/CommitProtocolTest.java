@@ -7,40 +7,25 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.deltasidecar.v1.Committable;
 import io.grpc.Status;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalLong;
 import java.util.stream.Collectors;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The checkpoint cycle against a real sidecar: idempotent commits, fencing, restore with pending
  * committables, abort, and a primary key whose order differs from the schema's.
  */
-class CommitProtocolTest {
+class CommitProtocolTest extends SidecarFixture {
   // The key (region, id) is not in schema order: deletes and gets take key order.
   private static final String SCHEMA = "v STRING, id BIGINT, region STRING";
   private static final String KEY = "region, id";
 
-  @TempDir Path dir;
-  private Sidecar sidecar;
-  private DeltaSidecarClient client;
-
   @BeforeEach
-  void start() {
-    sidecar = Sidecar.start(dir);
-    client = DeltaSidecarClient.connect(sidecar.target());
+  void createTable() {
     client.createTable("t", SCHEMA, KEY, 4, false);
-  }
-
-  @AfterEach
-  void stop() {
-    client.close();
-    sidecar.close();
   }
 
   private static void writeRows(RecordWriter w, String region, int from, int to, String v) {

@@ -5,34 +5,19 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.deltasidecar.v1.Committable;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalLong;
 import java.util.TreeSet;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** A following read and a scan split by bucket, through the client against a real sidecar. */
-class FollowChangesTest {
-  @TempDir Path dir;
-  private Sidecar sidecar;
-  private DeltaSidecarClient client;
-
+class FollowChangesTest extends SidecarFixture {
   @BeforeEach
-  void start() {
-    sidecar = Sidecar.start(dir);
-    client = DeltaSidecarClient.connect(sidecar.target());
+  void createTable() {
     client.createTable("f", "id BIGINT, name STRING", "id", 4, false);
-  }
-
-  @AfterEach
-  void stop() {
-    client.close();
-    sidecar.close();
   }
 
   /** Commits upserts of ids [from, to) and deletes of `deleted` as checkpoint `cp`; its snapshot. */

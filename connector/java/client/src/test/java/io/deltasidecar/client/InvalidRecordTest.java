@@ -7,42 +7,27 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.deltasidecar.v1.Committable;
 import io.grpc.Status;
 import java.math.BigDecimal;
-import java.nio.file.Path;
 import java.time.Instant;
 import java.time.LocalDate;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Values of the wrong Java type or out of range are refused before anything is sent, naming the
  * column; the writer stays usable and nothing of a refused row reaches the table.
  */
-class InvalidRecordTest {
+class InvalidRecordTest extends SidecarFixture {
   private static final String SCHEMA =
       "id BIGINT, ti TINYINT, i INT, f FLOAT, dec DECIMAL(5,2), dt DATE, dtm DATETIME, "
           + "ts TIMESTAMP, s STRING, nn INT NOT NULL";
 
-  @TempDir Path dir;
-  private Sidecar sidecar;
-  private DeltaSidecarClient client;
-
   @BeforeEach
-  void start() {
-    sidecar = Sidecar.start(dir);
-    client = DeltaSidecarClient.connect(sidecar.target());
+  void createTable() {
     client.createTable("inv", SCHEMA, "id", 2, false);
-  }
-
-  @AfterEach
-  void stop() {
-    client.close();
-    sidecar.close();
   }
 
   private static Object[] good(long id) {

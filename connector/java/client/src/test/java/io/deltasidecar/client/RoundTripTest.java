@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.deltasidecar.v1.Committable;
 import java.math.BigDecimal;
-import java.nio.file.Path;
 import java.time.Instant;
 import java.time.LocalDate;
 import java.util.ArrayList;
@@ -16,33 +15,15 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** Every column type through write, PrepareCommit, Commit, then Scan, Get, Changes and deltactl. */
-class RoundTripTest {
+class RoundTripTest extends SidecarFixture {
   private static final String SCHEMA =
       "id BIGINT, b BOOLEAN, ti TINYINT, si SMALLINT, i INT, f FLOAT, d DOUBLE, dec DECIMAL(10,2), "
           + "big DECIMAL(38,6), s STRING, bin BINARY, dt DATE, dtm DATETIME, ts TIMESTAMP, "
           + "nn INT NOT NULL";
 
-  @TempDir Path dir;
-  private Sidecar sidecar;
-  private DeltaSidecarClient client;
-
-  @BeforeEach
-  void start() {
-    sidecar = Sidecar.start(dir);
-    client = DeltaSidecarClient.connect(sidecar.target());
-  }
-
-  @AfterEach
-  void stop() {
-    client.close();
-    sidecar.close();
-  }
 
   private static Object[] row1() {
     return new Object[] {
