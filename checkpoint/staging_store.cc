@@ -347,7 +347,7 @@ class StagingStore::Impl::SealReadPin {
     if (!Current()) return;  // reset by a reopen
     absl::MutexLock l(&w_->mu);
     if (--w_->readers == 0 && !w_->deferred_drops.empty()) {
-      impl_->DropNow(w_->deferred_drops);
+      impl_->QueueDrops(w_->deferred_drops);
       w_->deferred_drops.clear();
     }
   }

@@ -289,9 +289,9 @@ struct StagingStore::Impl {
     return h;
   }
 
-  // Drops the writer's data column families whose base satisfies `pred`:
-  // at once, or, while a ReadSealed of the writer runs, when the last one
-  // ends. Either way they leave the map now, so new batches for such a base
+  // Drops the writer's data column families whose base satisfies `pred`
+  // (queued for the dropper thread): at once, or, while a ReadSealed of the
+  // writer runs, when the last one ends. Either way they leave the map now, so new batches for such a base
   // go to a new family. Call only after the registry change that makes their
   // data unreachable is written; a crash before the drop leaves families
   // that OpenDbLocked collects.
@@ -313,7 +313,7 @@ struct StagingStore::Impl {
     if (w.readers > 0) {
       w.deferred_drops.insert(w.deferred_drops.end(), out.begin(), out.end());
     } else {
-      DropNow(out);
+      QueueDrops(out);
     }
   }
 
@@ -321,7 +321,7 @@ struct StagingStore::Impl {
   // MANIFEST and OPTIONS files (tens of ms under write load), which the call
   // that made their data unreachable (a Commit's bookkeeping) need not wait
   // for. A crash before the drop leaves families that the next open collects.
-  void DropNow(const std::vector<rocksdb::ColumnFamilyHandle*>& handles)
+  void QueueDrops(const std::vector<rocksdb::ColumnFamilyHandle*>& handles)
       ABSL_SHARED_LOCKS_REQUIRED(db_mu) {
     if (handles.empty()) return;
     absl::MutexLock l(&drop_mu);

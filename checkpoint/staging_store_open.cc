@@ -17,7 +17,7 @@ absl::Status StagingStore::Impl::OpenDbLocked(bool reopen) {
     next_cf_number = families.next_number;
     for (const auto& [key, entry] : families.newest) data_cfs[key] = entry.second;
   }
-  DropNow(families.garbage);
+  QueueDrops(families.garbage);
   // After a reopen, ReconcileOpenBatches first decides whose open batches
   // are lost, then collects.
   if (!reopen) RETURN_IF_ERROR(DropUnreferencedFamilies());
@@ -186,7 +186,7 @@ void StagingStore::Impl::CloseDbLocked() {
   }
   for (Writer* w : all) {
     absl::MutexLock l(&w->mu);
-    DropNow(w->deferred_drops);
+    QueueDrops(w->deferred_drops);
     w->deferred_drops.clear();
   }
   DropQueued();
@@ -300,7 +300,7 @@ absl::Status StagingStore::Impl::DropUnreferencedFamilies() {
       }
     }
   }
-  DropNow(unknown);
+  QueueDrops(unknown);
   return absl::OkStatus();
 }
 

@@ -316,9 +316,8 @@ class Table {
   // Removes the manifests `expired` names and `kept` (its successor) does
   // not; returns how many.
   int RemoveManifests(const Snapshot& expired, const Snapshot& kept);
-  // Removes manifests that no snapshot from `from` on names, last modified
-  // before `cutoff`; returns how many.
-  absl::StatusOr<int> SweepManifests(absl::Time cutoff, int64_t from);
+  // The names in manifests/ (none while the table has no such directory).
+  absl::StatusOr<std::vector<std::string>> ListManifests();
   absl::StatusOr<std::vector<DataFileMeta>> WriteBucketFiles(const MutationBatch& batch);
   // The already-committed answer when every identity is in `latest`, nullopt
   // when none is, FAILED_PRECONDITION when some are.
@@ -350,8 +349,8 @@ class Table {
       const ProgressHook& progress);
   // The oldest snapshot a live consumer holds, nullopt when none does.
   absl::StatusOr<std::optional<int64_t>> ConsumerHold();
-  // Adds the data files of snapshots [from, to] to `referenced` (expired
-  // ones are skipped).
+  // Adds the data files and manifests of snapshots [from, to] to
+  // `referenced` (expired ones are skipped).
   absl::Status AddReferenced(int64_t from, int64_t to, absl::flat_hash_set<std::string>* referenced);
   // Removes prepared checkpoints that are committed, or abandoned and older
   // than `cutoff`; adds the data files of the others to `referenced`.

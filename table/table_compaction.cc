@@ -29,6 +29,14 @@ const KillPoint kCompactionAfterPublish("compaction.after_publish",
 const KillPoint kExpireMidway("expire.midway",
                               "expiry removed a snapshot file but not yet the data files only it used");
 
+// True when `path` was last modified before `cutoff` (false when that cannot
+// be told: the sweep then leaves the file).
+bool ModifiedBefore(rocksdb::FileSystem* fs, const std::string& path, absl::Time cutoff) {
+  uint64_t mtime = 0;
+  return fs->GetFileModificationTime(path, rocksdb::IOOptions(), &mtime, nullptr).ok() &&
+         absl::FromUnixSeconds(static_cast<int64_t>(mtime)) <= cutoff;
+}
+
 // Replaces the run `inputs` of `bucket` in `next` by `output` (none when
 // every row was deleted) and records the inputs as removed. False, leaving
 // `next` unchanged, when the inputs are no longer a contiguous run there
@@ -224,6 +232,7 @@ absl::StatusOr<OrphanSweepResult> Table::SweepOrphans(absl::Duration min_age) {
   // List first: a file published after the listing is referenced by a snapshot
   // read below, and one written after it is too young to be touched.
   ASSIGN_OR_RETURN(auto names, ListDir(fs, data_files_->dir()));
+  ASSIGN_OR_RETURN(auto manifests, ListManifests());
   ASSIGN_OR_RETURN(int64_t lo, EarliestId());
   ASSIGN_OR_RETURN(int64_t hi, LatestId());
   absl::flat_hash_set<std::string> referenced;
@@ -238,14 +247,14 @@ absl::StatusOr<OrphanSweepResult> Table::SweepOrphans(absl::Duration min_age) {
   RETURN_IF_ERROR(AddReferenced(hi + 1, now_latest, &referenced));
   for (const auto& n : names) {
     if (!IsDataFileName(n, -1) || referenced.contains(n)) continue;
-    uint64_t mtime = 0;
-    if (!fs->GetFileModificationTime(data_files_->PathOf(n), rocksdb::IOOptions(), &mtime, nullptr).ok() ||
-        absl::FromUnixSeconds(static_cast<int64_t>(mtime)) > cutoff) {
-      continue;
-    }
+    if (!ModifiedBefore(fs, data_files_->PathOf(n), cutoff)) continue;
     result.data_files_removed += RemoveDataFiles({n});
   }
-  ASSIGN_OR_RETURN(result.manifests_removed, SweepManifests(cutoff, lo));
+  for (const auto& n : manifests) {
+    if (!IsManifestFileName(n) || referenced.contains(n)) continue;
+    if (!ModifiedBefore(fs, ManifestPath(n), cutoff)) continue;
+    if (RemoveFile(fs, ManifestPath(n)).ok()) ++result.manifests_removed;
+  }
   return result;
 }
 
@@ -257,6 +266,7 @@ absl::Status Table::AddReferenced(int64_t from, int64_t to,
     if (!s.ok()) return s.status();
     for (const auto& files : (*s)->buckets)
       for (const auto& f : files) referenced->insert(f.name);
+    for (const auto& ref : (*s)->manifests) referenced->insert(ref.name);
   }
   return absl::OkStatus();
 }

@@ -93,32 +93,11 @@ int Table::RemoveManifests(const Snapshot& expired, const Snapshot& kept) {
   return removed;
 }
 
-absl::StatusOr<int> Table::SweepManifests(absl::Time cutoff, int64_t from) {
+absl::StatusOr<std::vector<std::string>> Table::ListManifests() {
   rocksdb::FileSystem* fs = storage_->fs.get();
   const std::string dir = JoinPath(dir_, kManifestDir);
-  if (!FileExists(fs, dir)) return 0;
-  // List first: a manifest written after the listing is too young to touch,
-  // and one published since is named by a snapshot read below.
-  ASSIGN_OR_RETURN(auto names, ListDir(fs, dir));
-  ASSIGN_OR_RETURN(int64_t latest, LatestId());
-  absl::flat_hash_set<std::string> referenced;
-  for (int64_t id = from; id <= latest; ++id) {
-    auto s = LoadSnapshot(id);
-    if (absl::IsNotFound(s.status())) continue;  // expired meanwhile
-    if (!s.ok()) return s.status();
-    for (const auto& ref : (*s)->manifests) referenced.insert(ref.name);
-  }
-  int removed = 0;
-  for (const auto& n : names) {
-    if (!IsManifestFileName(n) || referenced.contains(n)) continue;
-    uint64_t mtime = 0;
-    if (!fs->GetFileModificationTime(JoinPath(dir, n), rocksdb::IOOptions(), &mtime, nullptr).ok() ||
-        absl::FromUnixSeconds(static_cast<int64_t>(mtime)) > cutoff) {
-      continue;
-    }
-    if (RemoveFile(fs, JoinPath(dir, n)).ok()) ++removed;
-  }
-  return removed;
+  if (!FileExists(fs, dir)) return std::vector<std::string>();  // format 1 tables have none
+  return ListDir(fs, dir);
 }
 
 }  // namespace deltasidecar::table
