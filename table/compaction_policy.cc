@@ -9,18 +9,18 @@ std::optional<CompactionPick> PickCompaction(const std::vector<DataFileMeta>& fi
     return std::nullopt;
   }
   double newer = 0;
-  for (size_t i = 1; i < n; ++i) newer += static_cast<double>(files[i].size_bytes);
-  if (newer >= options.max_size_amplification * static_cast<double>(files[0].size_bytes)) {
+  for (size_t i = 1; i < n; ++i) newer += static_cast<double>(files[i].BucketBytes());
+  if (newer >= options.max_size_amplification * static_cast<double>(files[0].BucketBytes())) {
     return CompactionPick{0, n};
   }
   // Try runs ending at the newest file first, then at older ones.
   for (size_t end = n; end >= 2; --end) {
-    double run = static_cast<double>(files[end - 1].size_bytes);
+    double run = static_cast<double>(files[end - 1].BucketBytes());
     size_t first = end - 1;
     while (first > 0 &&
-           static_cast<double>(files[first - 1].size_bytes) <= (1.0 + options.size_ratio) * run) {
+           static_cast<double>(files[first - 1].BucketBytes()) <= (1.0 + options.size_ratio) * run) {
       --first;
-      run += static_cast<double>(files[first].size_bytes);
+      run += static_cast<double>(files[first].BucketBytes());
     }
     if (end - first >= 2) return CompactionPick{first, end - first};
   }

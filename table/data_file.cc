@@ -1,6 +1,8 @@
 #include "table/data_file.h"
 
+#include <algorithm>
 #include <cstring>
+#include <thread>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -58,33 +60,153 @@ class Xxh3FileChecksumFactory : public rocksdb::FileChecksumGenFactory {
 absl::Status CorruptFile(const std::string& path, std::string_view why) {
   return absl::DataLossError(Cat("data file ", path, " ", why));
 }
+
+
+// One bucket's section of a multi-bucket file: the base iterator's entries
+// whose keys start with the bucket's prefix, with the prefix stripped.
+class BucketSectionIterator : public rocksdb::Iterator {
+ public:
+  BucketSectionIterator(std::unique_ptr<rocksdb::Iterator> base, int bucket)
+      : base_(std::move(base)), prefix_(BucketKeyPrefix(bucket)), end_(BucketKeyPrefix(bucket + 1)) {}
+  bool Valid() const override { return base_->Valid() && base_->key().starts_with(prefix_); }
+  void SeekToFirst() override { base_->Seek(prefix_); }
+  void SeekToLast() override {
+    base_->Seek(end_);
+    if (base_->Valid()) {
+      base_->Prev();
+    } else if (base_->status().ok()) {
+      base_->SeekToLast();
+    }
+  }
+  void Seek(const rocksdb::Slice& target) override { base_->Seek(Prefixed(target)); }
+  void SeekForPrev(const rocksdb::Slice& target) override { base_->SeekForPrev(Prefixed(target)); }
+  void Next() override { base_->Next(); }
+  void Prev() override { base_->Prev(); }
+  rocksdb::Slice key() const override {
+    rocksdb::Slice k = base_->key();
+    k.remove_prefix(kBucketKeyPrefixBytes);
+    return k;
+  }
+  rocksdb::Slice value() const override { return base_->value(); }
+  rocksdb::Status status() const override { return base_->status(); }
+
+ private:
+  rocksdb::Slice Prefixed(const rocksdb::Slice& target) {
+    scratch_.assign(prefix_);
+    scratch_.append(target.data(), target.size());
+    return scratch_;
+  }
+
+  std::unique_ptr<rocksdb::Iterator> base_;
+  const std::string prefix_;
+  const std::string end_;  // the next bucket's prefix
+  std::string scratch_;
+};
+
 }  // namespace
+
+std::string BucketKeyPrefix(int bucket) {
+  const auto b = static_cast<uint32_t>(bucket);
+  std::string p(kBucketKeyPrefixBytes, '\0');
+  for (size_t i = 0; i < kBucketKeyPrefixBytes; ++i) p[i] = static_cast<char>(b >> (24 - 8 * i));
+  return p;
+}
+
+std::vector<std::vector<int>> GroupBucketsIntoFiles(const std::vector<int>& nonempty,
+                                                    size_t entries, int threads) {
+  std::vector<std::vector<int>> groups;
+  if (nonempty.empty()) return groups;
+  if (nonempty.size() == 1 || entries / nonempty.size() >= kOwnFileMinEntries) {
+    for (int b : nonempty) groups.push_back({b});
+    return groups;
+  }
+  // Contiguous runs of buckets, as many as the threads that write them when
+  // there are enough entries to keep them busy.
+  const size_t most = threads > 0 ? static_cast<size_t>(threads)
+                                  : std::max<size_t>(1, std::thread::hardware_concurrency());
+  const size_t want =
+      std::clamp<size_t>((entries + kMultiFileEntries - 1) / kMultiFileEntries, 1, most);
+  const size_t count = std::min(want, nonempty.size());
+  for (size_t g = 0; g < count; ++g) {
+    const size_t lo = nonempty.size() * g / count, hi = nonempty.size() * (g + 1) / count;
+    groups.emplace_back(nonempty.begin() + lo, nonempty.begin() + hi);
+  }
+  return groups;
+}
 
 DataFileWriter::~DataFileWriter() {
   if (!finished_ && fs_ != nullptr) RemoveFile(fs_, path_).IgnoreError();
 }
 
-absl::Status DataFileWriter::Add(std::string_view key, std::string_view value) {
-  rocksdb::Status s = writer_->Put(rocksdb::Slice(key.data(), key.size()),
-                                   rocksdb::Slice(value.data(), value.size()));
-  if (!s.ok()) return FromRocks(s, Cat("writing ", path_));
-  if (entries_ == 0) meta_.min_key.assign(key);
-  ++entries_;
-  if (!value.empty() && static_cast<RowOp>(value[0]) == RowOp::kDelete) ++deletes_;
+absl::Status DataFileWriter::StartBucket(int bucket) {
+  if (!multi_) return absl::FailedPreconditionError(Cat(path_, " holds one bucket"));
+  if (!sections_.empty() && bucket <= sections_.back().bucket) {
+    return absl::InvalidArgumentError(Cat("bucket ", bucket, " of ", path_, " follows bucket ",
+                                          sections_.back().bucket, "; buckets must ascend"));
+  }
+  if (!sections_.empty() && sections_.back().entries == 0) {
+    sections_.pop_back();
+    section_raw_.pop_back();
+  }
+  DataFileMeta m;
+  m.name = name_;
+  m.bucket = bucket;
+  m.added_in = added_in_;
+  sections_.push_back(std::move(m));
+  section_raw_.push_back(0);
+  prefix_ = BucketKeyPrefix(bucket);
   return absl::OkStatus();
 }
 
-absl::StatusOr<DataFileMeta> DataFileWriter::Finish() {
+absl::Status DataFileWriter::Add(std::string_view key, std::string_view value) {
+  if (sections_.empty()) return absl::FailedPreconditionError(Cat(path_, ": no bucket started"));
+  rocksdb::Slice k(key.data(), key.size());
+  if (multi_) {
+    prefixed_.assign(prefix_);
+    prefixed_.append(key);
+    k = rocksdb::Slice(prefixed_);
+  }
+  rocksdb::Status s = writer_->Put(k, rocksdb::Slice(value.data(), value.size()));
+  if (!s.ok()) return FromRocks(s, Cat("writing ", path_));
+  DataFileMeta& m = sections_.back();
+  if (m.entries == 0) m.min_key.assign(key);
+  m.max_key.assign(key);
+  ++m.entries;
+  if (!value.empty() && static_cast<RowOp>(value[0]) == RowOp::kDelete) ++m.deletes;
+  section_raw_.back() += key.size() + value.size();
+  ++entries_;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<DataFileMeta>> DataFileWriter::Finish() {
+  if (entries_ == 0) return std::vector<DataFileMeta>();  // the destructor removes the file
+  if (sections_.back().entries == 0) {
+    sections_.pop_back();
+    section_raw_.pop_back();
+  }
   rocksdb::ExternalSstFileInfo info;
   rocksdb::Status s = writer_->Finish(&info);
   if (!s.ok()) return FromRocks(s, Cat("finishing ", path_));
   finished_ = true;
-  meta_.size_bytes = info.file_size;
-  meta_.entries = entries_;
-  meta_.deletes = deletes_;
-  meta_.max_key = info.largest_key;
-  meta_.xxh3 = HexOf(info.file_checksum);
-  return meta_;
+  uint64_t raw = 0;
+  for (uint64_t r : section_raw_) raw += r;
+  const std::string xxh3 = HexOf(info.file_checksum);
+  // Each section's share of the file in proportion to its bytes written,
+  // rounded so that the shares add up to the file's size.
+  unsigned __int128 before = 0;
+  for (size_t i = 0; i < sections_.size(); ++i) {
+    DataFileMeta& m = sections_[i];
+    m.size_bytes = info.file_size;
+    m.xxh3 = xxh3;
+    if (multi_) {
+      const auto upto = before + section_raw_[i];
+      const auto share = static_cast<uint64_t>(upto * info.file_size / raw) -
+                         static_cast<uint64_t>(before * info.file_size / raw);
+      m.section_bytes = std::max<uint64_t>(1, share);
+      before = upto;
+    }
+  }
+  return std::move(sections_);
 }
 
 DataFiles::DataFiles(std::shared_ptr<Storage> storage, std::string data_dir,
@@ -106,17 +228,35 @@ DataFiles::DataFiles(std::shared_ptr<Storage> storage, std::string data_dir,
   rocks_options_.file_checksum_gen_factory = std::make_shared<Xxh3FileChecksumFactory>();
 }
 
-absl::StatusOr<std::unique_ptr<DataFileWriter>> DataFiles::NewWriter(int bucket,
-                                                                     int64_t added_in) {
+absl::StatusOr<std::unique_ptr<DataFileWriter>> DataFiles::StartWriter(std::string name,
+                                                                       int64_t added_in) {
   std::unique_ptr<DataFileWriter> w(new DataFileWriter());
-  w->meta_.name = Cat(absl::StrFormat("%05d-", bucket), RandomId(), ".sst");
-  w->meta_.bucket = bucket;
-  w->meta_.added_in = added_in;
-  w->path_ = PathOf(w->meta_.name);
+  w->path_ = PathOf(name);
+  w->name_ = std::move(name);
+  w->added_in_ = added_in;
   w->writer_ = std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), rocks_options_);
   rocksdb::Status s = w->writer_->Open(w->path_);
   if (!s.ok()) return FromRocks(s, Cat("creating ", w->path_));
   w->fs_ = storage_->fs.get();
+  return w;
+}
+
+absl::StatusOr<std::unique_ptr<DataFileWriter>> DataFiles::NewWriter(int bucket,
+                                                                     int64_t added_in) {
+  ASSIGN_OR_RETURN(auto w, StartWriter(Cat(absl::StrFormat("%05d-", bucket), RandomId(), ".sst"),
+                                       added_in));
+  DataFileMeta m;
+  m.name = w->name_;
+  m.bucket = bucket;
+  m.added_in = added_in;
+  w->sections_.push_back(std::move(m));
+  w->section_raw_.push_back(0);
+  return w;
+}
+
+absl::StatusOr<std::unique_ptr<DataFileWriter>> DataFiles::NewMultiBucketWriter(int64_t added_in) {
+  ASSIGN_OR_RETURN(auto w, StartWriter(Cat("multi-", RandomId(), ".sst"), added_in));
+  w->multi_ = true;
   return w;
 }
 
@@ -170,13 +310,17 @@ absl::StatusOr<std::unique_ptr<rocksdb::Iterator>> DataFiles::NewScanIterator(
   rocksdb::ReadOptions ro;
   ro.total_order_seek = true;
   ro.fill_cache = false;
-  ro.readahead_size = 2 << 20;
+  const bool multi = IsMultiBucketFileName(file.name);
+  // A section is usually a small part of its file: RocksDB's own readahead,
+  // which grows while reading goes on, instead of a fixed 2 MiB per section.
+  ro.readahead_size = multi ? 0 : 2 << 20;
   // The iterator keeps the reader alive through a cleanup hook.
   auto holder = new std::shared_ptr<rocksdb::SstFileReader>(*reader);
   std::unique_ptr<rocksdb::Iterator> it((*reader)->NewIterator(ro));
   it->RegisterCleanup(
       [](void* arg1, void*) { delete static_cast<std::shared_ptr<rocksdb::SstFileReader>*>(arg1); },
       holder, nullptr);
+  if (multi) return std::make_unique<BucketSectionIterator>(std::move(it), file.bucket);
   return it;
 }
 
@@ -190,7 +334,12 @@ absl::StatusOr<std::optional<std::string>> DataFiles::Get(const DataFileMeta& fi
   rocksdb::ReadOptions ro;
   ro.prefix_same_as_start = true;
   std::unique_ptr<rocksdb::Iterator> it((*reader)->NewIterator(ro));
+  std::string prefixed;
   rocksdb::Slice k(key.data(), key.size());
+  if (IsMultiBucketFileName(file.name)) {
+    prefixed = Cat(BucketKeyPrefix(file.bucket), key);
+    k = rocksdb::Slice(prefixed);
+  }
   it->Seek(k);
   if (!it->status().ok()) {
     return FromRocks(it->status(), Cat("reading ", PathOf(file.name)));

@@ -1,6 +1,11 @@
 // Data files: RocksDB block-based SST files (sorted, block-checksummed,
 // LZ4-compressed, with a bloom filter over whole keys) holding the rows of one
-// bucket. A DataFiles object is safe to use from many threads.
+// bucket, or of several (a multi-bucket file: each key is prefixed by its
+// bucket as 4 big-endian bytes, so the file is sorted by bucket, then key; it
+// is read one bucket's section at a time, with the prefix stripped). A
+// commit of few rows per bucket writes one multi-bucket file instead of a
+// file per bucket; compaction splits it into per-bucket files again.
+// A DataFiles object is safe to use from many threads.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -32,14 +38,40 @@ struct DataFileOptions {
   size_t max_open_readers = 512;        // open SST readers kept for reuse
 };
 
-// Builds one data file. Keys must be added in strictly increasing order.
-// A writer that is destroyed without Finish() removes its partial file.
+// The bytes that prefix every key of `bucket` in a multi-bucket file.
+std::string BucketKeyPrefix(int bucket);
+inline constexpr size_t kBucketKeyPrefixBytes = 4;
+
+// A batch whose non-empty buckets hold this many entries each on average
+// writes a file per bucket; a smaller one writes its buckets into
+// multi-bucket files.
+inline constexpr size_t kOwnFileMinEntries = 8192;
+// Entries per multi-bucket file before a batch's buckets are split over more
+// files (written in parallel).
+inline constexpr size_t kMultiFileEntries = 256 * 1024;
+
+// The files a batch of `entries` entries in the buckets `nonempty`
+// (ascending) is written as: each a run of buckets, one file per bucket when
+// the group holds one, else a multi-bucket file; at most `threads` (0: one per
+// core) groups of several buckets.
+std::vector<std::vector<int>> GroupBucketsIntoFiles(const std::vector<int>& nonempty,
+                                                    size_t entries, int threads);
+
+// Builds one data file. Keys must be added in strictly increasing order; in a
+// multi-bucket file, within each bucket, and the buckets in ascending order
+// (StartBucket). A writer destroyed without Finish() removes its partial file.
 class DataFileWriter {
  public:
   ~DataFileWriter();
+  // Multi-bucket files only: the keys added next belong to `bucket`, which
+  // must be above every bucket started before.
+  absl::Status StartBucket(int bucket);
   absl::Status Add(std::string_view key, std::string_view value);
-  // Writes the footer and syncs the file (not the directory).
-  absl::StatusOr<DataFileMeta> Finish();
+  // Writes the footer and syncs the file (not the directory). One entry per
+  // bucket the file holds rows of, ascending; none when it holds no rows
+  // (then the file is removed).
+  absl::StatusOr<std::vector<DataFileMeta>> Finish();
+  // All buckets.
   uint64_t entries() const { return entries_; }
 
  private:
@@ -48,9 +80,14 @@ class DataFileWriter {
   std::unique_ptr<rocksdb::SstFileWriter> writer_;
   rocksdb::FileSystem* fs_ = nullptr;
   std::string path_;
-  DataFileMeta meta_;
+  std::string name_;
+  int64_t added_in_ = 0;
+  bool multi_ = false;
+  std::string prefix_;                  // of the bucket being written (multi-bucket)
+  std::vector<DataFileMeta> sections_;  // one per bucket; the last is being written
+  std::vector<uint64_t> section_raw_;   // key and value bytes of each section
+  std::string prefixed_;                // scratch: the prefixed key
   uint64_t entries_ = 0;
-  uint64_t deletes_ = 0;
   bool finished_ = false;
 };
 
@@ -60,10 +97,14 @@ class DataFiles {
 
   // Starts a new file for `bucket`, to be published by snapshot `added_in`.
   absl::StatusOr<std::unique_ptr<DataFileWriter>> NewWriter(int bucket, int64_t added_in);
+  // Starts a new multi-bucket file (DataFileWriter::StartBucket).
+  absl::StatusOr<std::unique_ptr<DataFileWriter>> NewMultiBucketWriter(int64_t added_in);
 
-  // An iterator over all entries of a file, for full scans (no block caching,
-  // large readahead). DATA_LOSS when the file is missing, has the wrong size or
-  // its footer/index is corrupt; a corrupt block surfaces in the iterator's status.
+  // An iterator over all entries of a file in its bucket, for full scans (no
+  // block caching, large readahead); for a multi-bucket file, over that
+  // bucket's section, with keys as written (without the prefix). DATA_LOSS
+  // when the file is missing, has the wrong size or its footer/index is
+  // corrupt; a corrupt block surfaces in the iterator's status.
   absl::StatusOr<std::unique_ptr<rocksdb::Iterator>> NewScanIterator(const DataFileMeta& file);
 
   // Point lookup in one file: the value stored for `key`, or nullopt when the
@@ -83,6 +124,7 @@ class DataFiles {
 
  private:
   absl::StatusOr<std::shared_ptr<rocksdb::SstFileReader>> Reader(const DataFileMeta& file);
+  absl::StatusOr<std::unique_ptr<DataFileWriter>> StartWriter(std::string name, int64_t added_in);
 
   std::shared_ptr<Storage> storage_;
   std::string data_dir_;

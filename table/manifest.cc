@@ -13,6 +13,8 @@ namespace deltasidecar::table {
 namespace {
 constexpr std::string_view kMagic = "DMANI1";
 constexpr std::string_view kSuffix = ".manifest";
+// 2: files may be multi-bucket files (docs/table-format.md §4.2).
+constexpr int64_t kManifestFormat = 2;
 using json = nlohmann::json;
 
 int BucketField(const json& e, int buckets) {
@@ -56,7 +58,7 @@ std::string EncodeManifest(const Manifest& m) {
     if (a.before) e["before"] = *a.before;
     added.push_back(std::move(e));
   }
-  json j = {{"format", 1}, {"removed", std::move(removed)}, {"added", std::move(added)}};
+  json j = {{"format", kManifestFormat}, {"removed", std::move(removed)}, {"added", std::move(added)}};
   return FrameChecksummed(kMagic, j.dump() + "\n");
 }
 
@@ -67,7 +69,8 @@ absl::StatusOr<Manifest> DecodeManifest(std::string_view contents, std::string_v
   Manifest m;
   try {
     json j = json::parse(*body);
-    if (JsonInt(j.at("format")) != 1) {
+    const int64_t format = JsonInt(j.at("format"));
+    if (format < 1 || format > kManifestFormat) {
       return absl::FailedPreconditionError(
           Cat(what, ": unsupported manifest format ", j.at("format").dump()));
     }

@@ -15,6 +15,8 @@ namespace {
 using json = nlohmann::json;
 constexpr char kPreparedDir[] = "prepared";
 constexpr std::string_view kPreparedMagic = "DPREP1";
+// 2: files may be multi-bucket files (docs/table-format.md §4.2).
+constexpr int64_t kPreparedFormat = 2;
 // A prepared checkpoint lists each file once; 64 MiB holds millions of them.
 constexpr uint64_t kMaxPreparedBytes = 64ull << 20;
 
@@ -75,7 +77,7 @@ std::string EncodePrepared(const PreparedCheckpoint& p) {
                      {"checksum", ChecksumHex(part.digest.checksum)},
                      {"files", std::move(files)}});
   }
-  json j = {{"format", 1},
+  json j = {{"format", kPreparedFormat},
             {"identity", p.identity},
             {"writer", p.writer_id},
             {"incarnation", p.incarnation},
@@ -91,7 +93,8 @@ absl::StatusOr<PreparedCheckpoint> DecodePrepared(std::string_view contents, std
   PreparedCheckpoint p;
   try {
     const json j = json::parse(body);
-    if (JsonInt(j.at("format")) != 1) {
+    const int64_t format = JsonInt(j.at("format"));
+    if (format < 1 || format > kPreparedFormat) {
       return absl::FailedPreconditionError(
           Cat(what, ": unsupported prepared checkpoint format ", j.at("format").dump()));
     }

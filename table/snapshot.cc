@@ -1,5 +1,7 @@
 #include "table/snapshot.h"
 
+#include <algorithm>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -98,7 +100,22 @@ bool Snapshot::Contains(const CommitIdentity& identity) const {
   return it != writers.end() && identity.checkpoint_id <= it->second.checkpoint_id;
 }
 
+namespace {
+bool IsLowerHex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+}  // namespace
+
+bool IsMultiBucketFileName(std::string_view name) {
+  // multi-<32 lowercase hex>.sst
+  constexpr std::string_view kPrefix = "multi-";
+  return name.size() == kPrefix.size() + 32 + 4 && name.substr(0, kPrefix.size()) == kPrefix &&
+         name.substr(kPrefix.size() + 32) == ".sst" && IsLowerHex(name.substr(kPrefix.size(), 32));
+}
+
 bool IsDataFileName(std::string_view name, int bucket) {
+  if (IsMultiBucketFileName(name)) return true;
   // <bucket: 5 digits>-<32 lowercase hex>.sst
   if (name.size() != 5 + 1 + 32 + 4 || name[5] != '-' || name.substr(38) != ".sst") return false;
   int b = 0;
@@ -106,10 +123,7 @@ bool IsDataFileName(std::string_view name, int bucket) {
     if (name[i] < '0' || name[i] > '9') return false;
     b = b * 10 + (name[i] - '0');
   }
-  for (size_t i = 6; i < 38; ++i) {
-    char c = name[i];
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
+  if (!IsLowerHex(name.substr(6, 32))) return false;
   return bucket < 0 || b == bucket;
 }
 
@@ -196,14 +210,16 @@ uint64_t JsonCount(const json& v) {
 }
 
 json DataFileToJson(const DataFileMeta& f) {
-  return {{"name", f.name},
-          {"added_in", f.added_in},
-          {"size", f.size_bytes},
-          {"entries", f.entries},
-          {"deletes", f.deletes},
-          {"min_key", absl::Base64Escape(f.min_key)},
-          {"max_key", absl::Base64Escape(f.max_key)},
-          {"xxh3", f.xxh3}};
+  json j = {{"name", f.name},
+            {"added_in", f.added_in},
+            {"size", f.size_bytes},
+            {"entries", f.entries},
+            {"deletes", f.deletes},
+            {"min_key", absl::Base64Escape(f.min_key)},
+            {"max_key", absl::Base64Escape(f.max_key)},
+            {"xxh3", f.xxh3}};
+  if (f.section_bytes != 0) j["section_bytes"] = f.section_bytes;
+  return j;
 }
 
 DataFileMeta DataFileFromJson(const json& f, int bucket) {
@@ -217,6 +233,7 @@ DataFileMeta DataFileFromJson(const json& f, int bucket) {
   m.min_key = Unbase64(f.at("min_key").get<std::string>());
   m.max_key = Unbase64(f.at("max_key").get<std::string>());
   m.xxh3 = f.at("xxh3").get<std::string>();
+  if (auto it = f.find("section_bytes"); it != f.end()) m.section_bytes = JsonCount(*it);
   return m;
 }
 

@@ -36,17 +36,27 @@ struct CommitIdentity {
   }
 };
 
-// One immutable data file: a RocksDB SST holding rows of one bucket sorted by key.
+// One immutable data file in one bucket: a RocksDB SST holding rows sorted by
+// key. A multi-bucket file (IsMultiBucketFileName) holds the rows of several
+// buckets, each key prefixed by its bucket (data_file.h); it is live in each
+// of those buckets as one entry, whose counts and keys are that bucket's
+// section only, while size_bytes and xxh3 are the whole file's.
 struct DataFileMeta {
   std::string name;         // file name inside the table's data/ directory
   int bucket = 0;
   int64_t added_in = 0;     // id of the snapshot that added this file
-  uint64_t size_bytes = 0;
-  uint64_t entries = 0;     // upserts + deletes
+  uint64_t size_bytes = 0;  // the whole file
+  uint64_t entries = 0;     // upserts + deletes (of this bucket)
   uint64_t deletes = 0;
-  std::string min_key;      // encoded keys (row.h)
+  std::string min_key;      // encoded keys (row.h), of this bucket, without prefix
   std::string max_key;
   std::string xxh3;         // whole-file XXH3-64 (seed 0), 16 lowercase hex digits
+  // A multi-bucket file: this bucket's share of size_bytes (its entries'
+  // share of the bytes written). 0 for a file of one bucket.
+  uint64_t section_bytes = 0;
+
+  // The bytes this file holds for its bucket.
+  uint64_t BucketBytes() const { return section_bytes != 0 ? section_bytes : size_bytes; }
 };
 
 // The last checkpoint a writer committed, and the snapshot that committed it.
@@ -94,8 +104,11 @@ struct Snapshot {
 inline constexpr size_t kMaxWriterIdBytes = 512;
 // Writer ids are 1-512 bytes of UTF-8 without control characters.
 absl::Status ValidateWriterId(std::string_view id);
-// True for "<bucket: 5 digits>-<32 lowercase hex>.sst" (of `bucket` when >= 0).
+// True for "<bucket: 5 digits>-<32 lowercase hex>.sst" (of `bucket` when >= 0)
+// and for a multi-bucket file's name (of any bucket).
 bool IsDataFileName(std::string_view name, int bucket);
+// True for "multi-<32 lowercase hex>.sst": a file holding several buckets.
+bool IsMultiBucketFileName(std::string_view name);
 
 // "snapshot-00000000000000000042"
 std::string SnapshotFileName(int64_t id);

@@ -242,7 +242,8 @@ class Table {
                                                            ReadStats* stats = nullptr);
 
   // Compacts buckets the policy picks, or every bucket with 2+ files (and any
-  // single file that still holds deletes) when `full`. Returns the new snapshot
+  // single file that still holds deletes or is a multi-bucket file's
+  // section) when `full`, leaving each bucket one file of its own. Returns the new snapshot
   // id, or nullopt when there was nothing to do. `progress` is called after
   // each bucket is merged (units: buckets; bytes: input bytes merged).
   absl::StatusOr<std::optional<int64_t>> Compact(bool full = false,

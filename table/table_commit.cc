@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/container/flat_hash_set.h"
 #include "table/base/absl_compat.h"
 #include "table/base/file_util.h"
 #include "table/base/kill_point.h"
@@ -70,45 +71,55 @@ absl::StatusOr<std::vector<DataFileMeta>> Table::WriteBucketFiles(const Mutation
   auto key_of = [data](const SortEntry& e) { return std::string_view(data + e.offset, e.key_size); };
   std::vector<int> nonempty;
   for (int b = 0; b < buckets; ++b) if (start[b + 1] > start[b]) nonempty.push_back(b);
-  std::vector<std::optional<DataFileMeta>> metas(nonempty.size());
-  std::vector<std::unique_ptr<DataFileWriter>> writers(nonempty.size());
-  absl::Status s = ParallelFor(nonempty.size(), options_.commit_threads, [&](size_t k) -> absl::Status {
-    const int b = nonempty[k];
-    SortEntry* first = order.data() + start[b];
-    SortEntry* last = order.data() + start[b + 1];
-    // Batch order (the offset) breaks ties, so the latest entry of a key sorts last.
-    std::sort(first, last, [&](const SortEntry& x, const SortEntry& y) {
-      if (x.prefix != y.prefix) return x.prefix < y.prefix;
-      int c = key_of(x).compare(key_of(y));
-      if (c != 0) return c < 0;
-      return x.offset < y.offset;
-    });
-    ASSIGN_OR_RETURN(writers[k], data_files_->NewWriter(b, 0));
-    constexpr ptrdiff_t kPrefetch = 8;
-    for (SortEntry* it = first; it != last; ++it) {
-      if (last - it > kPrefetch) __builtin_prefetch(data + (it + kPrefetch)->offset);
-      // Of equal keys only the last (latest) entry is written.
-      SortEntry* nx = it + 1;
-      if (nx != last && nx->prefix == it->prefix && key_of(*nx) == key_of(*it)) continue;
-      std::string_view v(data + it->offset + it->key_size, it->value_size);
-      if (v.empty() || (static_cast<RowOp>(v[0]) != RowOp::kUpsert && static_cast<RowOp>(v[0]) != RowOp::kDelete)) {
-        return absl::InvalidArgumentError(Cat("a row of the batch has no valid operation byte"));
+  const std::vector<std::vector<int>> groups = GroupBucketsIntoFiles(nonempty, n, options_.commit_threads);
+  std::vector<std::vector<DataFileMeta>> metas(groups.size());
+  std::vector<std::unique_ptr<DataFileWriter>> writers(groups.size());
+  absl::Status s = ParallelFor(groups.size(), options_.commit_threads, [&](size_t k) -> absl::Status {
+    const std::vector<int>& group = groups[k];
+    if (group.size() == 1) {
+      ASSIGN_OR_RETURN(writers[k], data_files_->NewWriter(group[0], 0));
+    } else {
+      ASSIGN_OR_RETURN(writers[k], data_files_->NewMultiBucketWriter(0));
+    }
+    for (const int b : group) {
+      SortEntry* first = order.data() + start[b];
+      SortEntry* last = order.data() + start[b + 1];
+      // Batch order (the offset) breaks ties, so the latest entry of a key sorts last.
+      std::sort(first, last, [&](const SortEntry& x, const SortEntry& y) {
+        if (x.prefix != y.prefix) return x.prefix < y.prefix;
+        int c = key_of(x).compare(key_of(y));
+        if (c != 0) return c < 0;
+        return x.offset < y.offset;
+      });
+      if (group.size() > 1) RETURN_IF_ERROR(writers[k]->StartBucket(b));
+      constexpr ptrdiff_t kPrefetch = 8;
+      for (SortEntry* it = first; it != last; ++it) {
+        if (last - it > kPrefetch) __builtin_prefetch(data + (it + kPrefetch)->offset);
+        // Of equal keys only the last (latest) entry is written.
+        SortEntry* nx = it + 1;
+        if (nx != last && nx->prefix == it->prefix && key_of(*nx) == key_of(*it)) continue;
+        std::string_view v(data + it->offset + it->key_size, it->value_size);
+        if (v.empty() || (static_cast<RowOp>(v[0]) != RowOp::kUpsert && static_cast<RowOp>(v[0]) != RowOp::kDelete)) {
+          return absl::InvalidArgumentError(Cat("a row of the batch has no valid operation byte"));
+        }
+        RETURN_IF_ERROR(writers[k]->Add(key_of(*it), v));
       }
-      RETURN_IF_ERROR(writers[k]->Add(key_of(*it), v));
     }
     ASSIGN_OR_RETURN(metas[k], writers[k]->Finish());
-    if (k == 0 && nonempty.size() > 1) kCommitMidDataFiles.Reach();
+    if (k == 0 && groups.size() > 1) kCommitMidDataFiles.Reach();
     return absl::OkStatus();
   });
   if (!s.ok()) {
     writers.clear();  // unfinished writers remove their files
     std::vector<std::string> done;
-    for (auto& m : metas) if (m) done.push_back(m->name);
+    for (auto& m : metas) if (!m.empty()) done.push_back(m[0].name);
     RemoveDataFiles(done);
     return s;
   }
   std::vector<DataFileMeta> out;
-  for (auto& m : metas) out.push_back(std::move(*m));
+  for (auto& group : metas) {
+    for (auto& m : group) out.push_back(std::move(m));
+  }
   return out;
 }
 
@@ -309,11 +320,15 @@ absl::Status Table::CheckPreparedClaim(const PreparedCheckpoint& p) {
 }
 
 absl::StatusOr<CommitResult> Table::CommitPrepared(const std::vector<PreparedCheckpoint>& prepared) {
-  // Every named file is read whole and checked, on the commit threads.
+  // Every named file is read whole and checked once (a multi-bucket file is
+  // named once per bucket), on the commit threads.
   std::vector<std::pair<const PreparedCheckpoint*, const DataFileMeta*>> to_check;
+  absl::flat_hash_set<std::string_view> seen;
   for (const PreparedCheckpoint& p : prepared) {
     for (const PreparedPart& part : p.parts) {
-      for (const DataFileMeta& f : part.files) to_check.emplace_back(&p, &f);
+      for (const DataFileMeta& f : part.files) {
+        if (seen.insert(f.name).second) to_check.emplace_back(&p, &f);
+      }
     }
   }
   RETURN_IF_ERROR(ParallelFor(to_check.size(), options_.commit_threads, [&](size_t k) -> absl::Status {

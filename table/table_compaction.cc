@@ -61,12 +61,31 @@ bool ReplaceInputs(int bucket, const std::vector<DataFileMeta>& inputs, bool inc
   return true;
 }
 
+// A multi-bucket file leaves the table only when its last bucket drops it:
+// `removed` keeps the names that no bucket of `next` still holds, once each.
+void KeepRemovedIfUnused(Snapshot& next) {
+  absl::flat_hash_set<std::string> multi;
+  for (const auto& name : next.removed) {
+    if (IsMultiBucketFileName(name)) multi.insert(name);
+  }
+  if (multi.empty()) return;
+  for (const auto& files : next.buckets) {
+    for (const auto& f : files) multi.erase(f.name);  // still live
+  }
+  absl::flat_hash_set<std::string> seen;
+  std::erase_if(next.removed, [&](const std::string& name) {
+    return IsMultiBucketFileName(name) && (!multi.contains(name) || !seen.insert(name).second);
+  });
+}
+
 }  // namespace
 
 absl::StatusOr<std::optional<int64_t>> Table::Compact(bool full, const ProgressHook& progress) {
   if (full) {
     return CompactBuckets([](const std::vector<DataFileMeta>& files) -> std::optional<CompactionPick> {
-      if (files.size() >= 2 || (files.size() == 1 && files[0].deletes > 0)) {
+      // One file is rewritten when it holds deletes, or other buckets too.
+      if (files.size() >= 2 ||
+          (files.size() == 1 && (files[0].deletes > 0 || IsMultiBucketFileName(files[0].name)))) {
         return CompactionPick{0, files.size()};
       }
       return std::nullopt;
@@ -104,7 +123,7 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
   WorkProgress merged_so_far{0, static_cast<int64_t>(jobs.size()), 0};
   auto report = [&](const Job& job) {  // with outputs_mu held
     ++merged_so_far.done;
-    for (const auto& in : job.inputs) merged_so_far.bytes += in.size_bytes;
+    for (const auto& in : job.inputs) merged_so_far.bytes += in.BucketBytes();
     if (progress) progress(merged_so_far);
   };
   absl::Status s = ParallelFor(jobs.size(), options_.commit_threads, [&](size_t k) -> absl::Status {
@@ -126,7 +145,8 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
       report(job);
       return absl::OkStatus();
     }
-    ASSIGN_OR_RETURN(job.output, writer->Finish());
+    ASSIGN_OR_RETURN(std::vector<DataFileMeta> written, writer->Finish());
+    job.output = std::move(written.at(0));
     absl::MutexLock lock(&outputs_mu);
     outputs.push_back(job.output->name);
     report(job);
@@ -144,13 +164,17 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
       TryCommit(SnapshotKind::kCompact, Cat("compaction of table '", name_, "'"), outputs,
                 [&](const Snapshot&, Snapshot& next) -> absl::StatusOr<bool> {
                   skipped.clear();
+                  bool replaced = false;
                   for (const auto& job : jobs) {
-                    if (!ReplaceInputs(job.bucket, job.inputs, job.pick.includes_oldest(),
-                                       job.output, next)) {
-                      if (job.output) skipped.push_back(job.output->name);
+                    if (ReplaceInputs(job.bucket, job.inputs, job.pick.includes_oldest(),
+                                      job.output, next)) {
+                      replaced = true;
+                    } else if (job.output) {
+                      skipped.push_back(job.output->name);
                     }
                   }
-                  return !next.removed.empty();
+                  KeepRemovedIfUnused(next);
+                  return replaced;
                 }));
   if (id) {
     kCompactionAfterPublish.Reach();

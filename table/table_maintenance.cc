@@ -1,7 +1,7 @@
 #include "table/table_maintenance.h"
 
 #include <algorithm>
-#include <map>
+#include <set>
 
 #include "table/base/status_macros.h"
 
@@ -9,22 +9,23 @@ namespace deltasidecar::table {
 
 namespace {
 
-// What compaction snapshot `id` merged and wrote, from it and its parent.
+// What compaction snapshot `id` merged and wrote, from it and its parent:
+// per bucket, the files the parent held and it does not, and its own.
 absl::Status DescribeCompaction(Table& table, int64_t id, MaintenanceReport* r) {
   ASSIGN_OR_RETURN(auto after, table.SnapshotById(id));
   ASSIGN_OR_RETURN(auto before, table.SnapshotById(after->parent_id));
-  std::map<std::string_view, uint64_t> sizes;
-  for (const auto& files : before->buckets)
-    for (const auto& f : files) sizes.emplace(f.name, f.size_bytes);
-  for (const auto& name : after->removed) {
-    ++r->compacted_input_files;
-    if (auto it = sizes.find(name); it != sizes.end()) r->compacted_input_bytes += it->second;
-  }
-  for (const auto& files : after->buckets) {
-    for (const auto& f : files) {
+  for (size_t b = 0; b < after->buckets.size() && b < before->buckets.size(); ++b) {
+    std::set<std::string_view> kept;
+    for (const auto& f : after->buckets[b]) {
+      kept.insert(f.name);
       if (f.added_in != id) continue;
       ++r->compacted_output_files;
-      r->compacted_output_bytes += f.size_bytes;
+      r->compacted_output_bytes += f.BucketBytes();
+    }
+    for (const auto& f : before->buckets[b]) {
+      if (kept.contains(f.name)) continue;
+      ++r->compacted_input_files;
+      r->compacted_input_bytes += f.BucketBytes();
     }
   }
   return absl::OkStatus();

@@ -7,7 +7,8 @@
 //     that check and RocksDB's SST parsing (footer, index, properties, filter
 //     and data blocks, their checksums and LZ4) sees them. Any error status is
 //     fine; a scan must return strictly increasing keys, and every key it
-//     returns must be found again by Get, with the same value.
+//     returns must be found again by Get, with the same value; then the same
+//     again with the bytes read as one bucket's section of a multi-bucket file.
 // In production only (1) can happen to a damaged file: a snapshot records the
 // xxh3 of the file as written. (2) says what RocksDB does with arbitrary bytes.
 //
@@ -54,6 +55,8 @@ namespace dt = deltasidecar::table;
 // A name of the form a snapshot records (bucket, 32 hex digits); DataFiles
 // caches readers by name, so each input is evicted after use.
 constexpr char kFileName[] = "00000-0123456789abcdef0123456789abcdef.sst";
+// The same bytes read as a multi-bucket file: one bucket's section at a time.
+constexpr char kMultiFileName[] = "multi-0123456789abcdef0123456789abcdef.sst";
 
 [[noreturn]] void Fail(const std::string& what) {
   std::fprintf(stderr, "fuzz_data_file: %s\n", what.c_str());
@@ -145,6 +148,7 @@ void WriteSeeds(const char* out_dir) {
     dt::DataFileOptions options;
     int rows;
     int delete_every;
+    bool multi = false;
   };
   dt::DataFileOptions tiny_blocks;
   tiny_blocks.compression = rocksdb::kNoCompression;
@@ -153,12 +157,18 @@ void WriteSeeds(const char* out_dir) {
       {"two_rows_lz4.sst", dt::DataFileOptions(), 2, 0},
       {"forty_rows_deletes_lz4.sst", dt::DataFileOptions(), 40, 5},
       {"thirty_rows_small_blocks_uncompressed.sst", tiny_blocks, 30, 4},
+      {"multi_bucket_forty_rows_lz4.sst", dt::DataFileOptions(), 40, 6, true},
   };
   for (const Seed& seed : seeds) {
     dt::DataFiles files(deltasidecar::Storage::Make(nullptr), w.dir, seed.options);
-    auto writer = files.NewWriter(0, 1);
+    auto writer = seed.multi ? files.NewMultiBucketWriter(1) : files.NewWriter(0, 1);
     if (!writer.ok()) Fail(writer.status().ToString());
     for (int i = 0; i < seed.rows; ++i) {
+      // Buckets 0, 1 and 3 of a multi-bucket file, ten or more rows each.
+      if (seed.multi && i % 10 == 0 && i / 10 != 2) {
+        absl::Status s = (*writer)->StartBucket(i < 30 ? i / 10 : 3);
+        if (!s.ok()) Fail(s.ToString());
+      }
       dt::Row row = {dt::Value(int64_t{i * 3 + 2}), dt::Value(absl::StrFormat("name-%d", i)),
                      dt::Value(i * 0.5)};
       if (i == 1) row[1] = dt::Value();  // a NULL
@@ -172,10 +182,11 @@ void WriteSeeds(const char* out_dir) {
       absl::Status s = (*writer)->Add(key, value);
       if (!s.ok()) Fail(s.ToString());
     }
-    auto meta = (*writer)->Finish();
-    if (!meta.ok()) Fail(meta.status().ToString());
-    const std::string from = files.PathOf(meta->name);
-    absl::Status check = files.Verify(*meta);
+    auto metas = (*writer)->Finish();
+    if (!metas.ok()) Fail(metas.status().ToString());
+    const dt::DataFileMeta& meta = metas->at(0);
+    const std::string from = files.PathOf(meta.name);
+    absl::Status check = files.Verify(meta);
     if (!check.ok()) Fail(check.ToString());
     std::filesystem::copy_file(from, std::string(out_dir) + "/" + seed.name,
                                std::filesystem::copy_options::overwrite_existing);
@@ -225,6 +236,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!w.verified_only) {
     ReadChecked(*w.files, meta);
     w.files->Evict(kFileName);
+    // As a multi-bucket file: the section of one of the seeds' buckets.
+    WriteFile(w.files->PathOf(kMultiFileName), bytes);
+    dt::DataFileMeta section = meta;
+    section.name = kMultiFileName;
+    section.bucket = static_cast<int>(size % 4);
+    ReadChecked(*w.files, section);
+    w.files->Evict(kMultiFileName);
   }
   return 0;
 }
