@@ -215,7 +215,7 @@ def test_interval_maintenance_compacts_and_expires_and_counts_it(sidecar_factory
     # Expiry of the 11 snapshots took two steps (at most 8 snapshots each, so a
     # commit never waits for a whole backlog).
     first = next(l for l in sc.log().splitlines() if l.startswith("delta-sidecar: maintenance "))
-    assert "reason=interval " in first and " expired_snapshots=11 expired_files=40 expire_steps=2 " in first, first
+    assert "reason=interval " in first and " expired_snapshots=11 expired_files=10 expire_steps=2 " in first, first
     # The data is intact.
     assert len(ctl.scan(T)) == IMPORTS * 200
 
