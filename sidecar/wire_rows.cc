@@ -116,6 +116,7 @@ struct ColumnPlan {
   int key_slot;        // position in primary-key order, or -1
   int value_bit;       // bit in the stored value's null bitmap, or -1
   u128 decimal_bound;  // DECIMAL: 10^precision, which |unscaled| must stay below
+  int64_t ltz_unit;    // TIMESTAMP_LTZ(p): 10^(9-p), which nanoseconds must be a multiple of
 };
 
 
@@ -142,6 +143,10 @@ struct Plan {
       c.decimal_bound = 1;
       if (c.type == ColumnType::kDecimal) {
         for (int d = 0; d < cols[i].precision; ++d) c.decimal_bound *= 10;
+      }
+      c.ltz_unit = 1;
+      if (c.type == ColumnType::kTimestampLtz) {
+        for (int d = cols[i].precision; d < 9; ++d) c.ltz_unit *= 10;
       }
     }
     key_order = schema.key_columns();
@@ -201,6 +206,12 @@ struct Field {
       return ColumnError(
           row, *c.column,
           Cat(static_cast<int64_t>(GetLittleEndian<uint64_t>(p)), " is out of range"));
+    case ColumnType::kTimestampLtz:
+      return ColumnError(
+          row, *c.column,
+          Cat(static_cast<int64_t>(GetLittleEndian<uint64_t>(p)),
+              " has digits finer than the precision (nanoseconds must be a multiple of ",
+              c.ltz_unit, ")"));
     case ColumnType::kDecimal:
       return ColumnError(
           row, *c.column,
@@ -237,6 +248,9 @@ inline absl::Status ReadField(const ColumnPlan& c, uint32_t row, const WireLimit
         ok = ms >= kMinDatetime && ms < kEndDatetime;
         break;
       }
+      case ColumnType::kTimestampLtz:
+        ok = static_cast<int64_t>(GetLittleEndian<uint64_t>(q)) % c.ltz_unit == 0;
+        break;
       case ColumnType::kDecimal: {
         // |v| < bound, written so that INT128_MIN does not overflow.
         u128 v = GetLittleEndian<u128>(q);
@@ -462,6 +476,7 @@ Value FieldValue(const ColumnPlan& c, const Field& f) {
     case ColumnType::kBigint:
     case ColumnType::kDatetime:
     case ColumnType::kTimestamp:
+    case ColumnType::kTimestampLtz:
       return static_cast<int64_t>(GetLittleEndian<uint64_t>(f.data));
     case ColumnType::kFloat:
       return static_cast<double>(
@@ -542,6 +557,7 @@ void AppendWireRow(const TableSchema& schema, RowOp op, const Row& row, std::str
       case ColumnType::kBigint:
       case ColumnType::kDatetime:
       case ColumnType::kTimestamp:
+      case ColumnType::kTimestampLtz:
         PutLittleEndian<uint64_t>(static_cast<uint64_t>(table::IntOf(v)), out);
         break;
       case ColumnType::kFloat:

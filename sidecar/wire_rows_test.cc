@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <limits>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -253,6 +254,7 @@ TEST(WireRowsTest, DecodeMatchesTableEncodingAcrossSchemaShapes) {
       {"kb BOOLEAN, kt TINYINT, ks SMALLINT, kd DECIMAL(38,0), kdt DATE, kdtm DATETIME, "
        "kts TIMESTAMP, v DOUBLE",
        "kts, kdtm, kdt, kd, ks, kt, kb"},
+      {"v TIMESTAMP_LTZ(9), k TIMESTAMP_LTZ(9), s STRING", "s, k"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.columns);
@@ -416,6 +418,56 @@ TEST(WireRowsTest, DateRangesMatchTheJsonPath) {
     EXPECT_THAT(DecodeError(schema, Wire(schema, {{RowOp::kUpsert, r}}), 1),
                 HasSubstr(Cat(v, " is out of range")));
   }
+}
+
+TEST(WireRowsTest, TimestampLtzRoundTripsAndKeepsItsPrecision) {
+  TableSchema schema = MustParse(
+      "k TIMESTAMP_LTZ(3), id INT, t0 TIMESTAMP_LTZ(0), t6 TIMESTAMP_LTZ, t9 TIMESTAMP_LTZ(9)",
+      "k, id");
+  auto row = [&](const char* json) {
+    absl::StatusOr<Row> r = table::RowFromJson(schema, nlohmann::json::parse(json));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return *r;
+  };
+  Rows rows = {
+      {RowOp::kUpsert, row(R"({"k":"2024-02-29T12:34:56.123Z","id":1,"t0":"1970-01-01T00:00:00Z",)"
+                           R"("t6":"1969-12-31T23:59:59.999999Z","t9":"2262-04-11T23:47:16.854775807Z"})")},
+      {RowOp::kUpsert, row(R"({"k":"1677-09-21T00:12:43.146Z","id":2,"t9":-9223372036854775808})")},
+      {RowOp::kDelete, row(R"({"k":"2024-02-29T20:34:56.123+08:00","id":1})")},
+  };
+  EXPECT_EQ(table::IntOf(rows[0].second[0]), 1'709'210'096'123'000'000);
+  EXPECT_EQ(table::IntOf(rows[0].second[4]), kI64Max);
+  std::string wire = Wire(schema, rows);
+  MutationBatch decoded;
+  ASSERT_TRUE(DecodeWireRows(schema, wire, rows.size(), {}, &decoded).ok());
+  EXPECT_EQ(Entries(decoded), Entries(TableBatch(schema, rows)));
+  Rows parsed;
+  ASSERT_TRUE(ParseWireRows(schema, wire, rows.size(), {}, &parsed).ok());
+  ASSERT_EQ(parsed.size(), rows.size());
+  EXPECT_TRUE(parsed[0].second == rows[0].second);
+  EXPECT_TRUE(parsed[1].second == rows[1].second);
+
+  // Digits finer than the column's precision are refused, in a key and in a
+  // value, as the JSON path refuses them.
+  for (auto [col, v, unit] : {std::tuple{0, int64_t{1'709'210'096'123'400'000}, 1'000'000},
+                              std::tuple{2, int64_t{-1}, 1'000'000'000},
+                              std::tuple{3, int64_t{999}, 1'000},
+                              std::tuple{3, kI64Min, 1'000}}) {
+    Row r = rows[1].second;
+    r[col] = v;
+    EXPECT_EQ(DecodeError(schema, Wire(schema, {{RowOp::kUpsert, r}}), 1),
+              Cat("row 0: column '", schema.columns()[col].name, "' (",
+                  schema.columns()[col].TypeString(), "): ", v,
+                  " has digits finer than the precision (nanoseconds must be a multiple of ", unit,
+                  ")"));
+    nlohmann::json j = {{"k", 0}, {"id", 2}};
+    j[schema.columns()[col].name] = v;
+    EXPECT_FALSE(table::RowFromJson(schema, j).ok()) << j.dump();
+  }
+  Row key_only = rows[1].second;
+  key_only[0] = int64_t{1};
+  EXPECT_THAT(DecodeError(schema, Wire(schema, {{RowOp::kDelete, key_only}}), 1),
+              HasSubstr("column 'k' (TIMESTAMP_LTZ(3)): 1 has digits finer than the precision"));
 }
 
 // ---------------------------------------------------------------------------

@@ -248,6 +248,7 @@ class BatchBuilder {
         case ColumnType::kBigint:
         case ColumnType::kDatetime:
         case ColumnType::kTimestamp:
+        case ColumnType::kTimestampLtz:
           if (b) b->AppendFixed<int64_t>(static_cast<int64_t>(GetBigEndian<uint64_t>(p) ^ (uint64_t{1} << 63)));
           break;
         case ColumnType::kDecimal:
@@ -312,6 +313,7 @@ class BatchBuilder {
         case ColumnType::kBigint:
         case ColumnType::kDatetime:
         case ColumnType::kTimestamp:
+        case ColumnType::kTimestampLtz:
         case ColumnType::kDouble:
           if (b) b->AppendFixed<uint64_t>(GetLittleEndian<uint64_t>(p));
           break;

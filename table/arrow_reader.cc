@@ -41,7 +41,8 @@ std::string FormatOf(const Column& c) {
     case ColumnType::kBinary: return "z";
     case ColumnType::kDate: return "tdD";
     case ColumnType::kDatetime: return "tsm:UTC";
-    case ColumnType::kTimestamp: return "tsn:UTC";
+    case ColumnType::kTimestamp:
+    case ColumnType::kTimestampLtz: return "tsn:UTC";
   }
   return "n";
 }

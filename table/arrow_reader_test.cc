@@ -26,7 +26,8 @@ using nlohmann::json;
 
 constexpr char kColumns[] =
     "k STRING, id BIGINT, b BOOLEAN, t TINYINT, s SMALLINT, i INT, f FLOAT, d DOUBLE, "
-    "m DECIMAL(12,2), big DECIMAL(38,10), name STRING, bin BINARY, day DATE, dt DATETIME, ts TIMESTAMP";
+    "m DECIMAL(12,2), big DECIMAL(38,10), name STRING, bin BINARY, day DATE, dt DATETIME, ts TIMESTAMP, "
+    "seen TIMESTAMP_LTZ(3)";
 
 bool Valid(const ArrowArray* a, int64_t i) {
   if (a->null_count == 0 || a->buffers[0] == nullptr) return true;
@@ -163,7 +164,9 @@ class ArrowReaderTest : public ::testing::Test {
                maybe(Value(bin)),
                maybe(Value(static_cast<int64_t>(rng() % 40000) - 10000)),
                maybe(Value(static_cast<int64_t>(rng() % 4000000000000))),
-               maybe(Value(static_cast<int64_t>(rng() % 4000000000000000000)))};
+               maybe(Value(static_cast<int64_t>(rng() % 4000000000000000000))),
+               // TIMESTAMP_LTZ(3): whole milliseconds, either side of 1970.
+               maybe(Value((static_cast<int64_t>(rng() % 8000000000000) - 4000000000000) * 1000000))};
   }
 
   // Commits `n` snapshots of random upserts and deletes over keys [0, keys).
@@ -241,8 +244,10 @@ TEST_F(ArrowReaderTest, TypesMapToArrowFormats) {
   std::vector<std::string> formats;
   for (int64_t i = 0; i < s.n_children; ++i) formats.push_back(s.children[i]->format);
   EXPECT_THAT(formats, ::testing::ElementsAre("u", "l", "b", "c", "s", "i", "f", "g", "d:12,2",
-                                              "d:38,10", "u", "z", "tdD", "tsm:UTC", "tsn:UTC", "u"));
-  EXPECT_EQ(std::string(s.children[15]->name), "_op");
+                                              "d:38,10", "u", "z", "tdD", "tsm:UTC", "tsn:UTC", "tsn:UTC",
+                                              "u"));
+  EXPECT_EQ(std::string(s.children[15]->name), "seen");
+  EXPECT_EQ(std::string(s.children[16]->name), "_op");
   EXPECT_EQ(s.children[0]->flags & ARROW_FLAG_NULLABLE, 0) << "key columns are NOT NULL";
   EXPECT_NE(s.children[2]->flags & ARROW_FLAG_NULLABLE, 0);
   // A child moved out of the schema is released on its own.

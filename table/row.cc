@@ -76,6 +76,7 @@ void AppendKey(const TableSchema& schema, const Row& row, std::string* out) {
       case ColumnType::kBigint:
       case ColumnType::kDatetime:
       case ColumnType::kTimestamp:
+      case ColumnType::kTimestampLtz:
         PutBigEndian<uint64_t>(static_cast<uint64_t>(IntOf(v)) ^ (uint64_t{1} << 63), out);
         break;
       case ColumnType::kDecimal:
@@ -139,6 +140,7 @@ absl::Status DecodeKey(const TableSchema& schema, std::string_view key, Row* row
       case ColumnType::kBigint:
       case ColumnType::kDatetime:
       case ColumnType::kTimestamp:
+      case ColumnType::kTimestampLtz:
         v = static_cast<int64_t>(GetBigEndian<uint64_t>(p) ^ (uint64_t{1} << 63));
         break;
       case ColumnType::kDecimal:
@@ -207,6 +209,7 @@ void AppendUpsertValue(const TableSchema& schema, const Row& row, std::string* o
       case ColumnType::kBigint:
       case ColumnType::kDatetime:
       case ColumnType::kTimestamp:
+      case ColumnType::kTimestampLtz:
         PutLittleEndian<uint64_t>(static_cast<uint64_t>(IntOf(v)), out);
         break;
       case ColumnType::kFloat:
@@ -270,6 +273,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status DecodeColumnValue(const Column&
     case ColumnType::kBigint:
     case ColumnType::kDatetime:
     case ColumnType::kTimestamp:
+    case ColumnType::kTimestampLtz:
       v = static_cast<int64_t>(GetLittleEndian<uint64_t>(*p));
       break;
     case ColumnType::kFloat:

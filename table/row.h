@@ -20,7 +20,7 @@
 namespace deltasidecar::table {
 
 // One column value. Which alternative is used follows the column type:
-//   BOOLEAN -> bool; TINYINT..BIGINT, DATE, DATETIME, TIMESTAMP -> int64_t;
+//   BOOLEAN -> bool; TINYINT..BIGINT, DATE, DATETIME, TIMESTAMP, TIMESTAMP_LTZ -> int64_t;
 //   FLOAT, DOUBLE -> double; DECIMAL -> __int128 (unscaled); STRING, BINARY -> std::string.
 using Value = std::variant<std::monostate, bool, int64_t, double, __int128, std::string>;
 using Row = std::vector<Value>;  // one Value per schema column, in schema order
@@ -110,7 +110,7 @@ absl::StatusOr<Row> RowFromJson(const TableSchema& schema, const nlohmann::json&
                                 bool key_only = false);
 // JSON object with every column (nulls included), in schema order.
 // DECIMAL is written as a string ("12.30") to keep precision, BINARY as base64,
-// DATE/DATETIME/TIMESTAMP as the strings described in schema.h.
+// DATE/DATETIME/TIMESTAMP/TIMESTAMP_LTZ as the strings described in schema.h.
 // ordered_json, because nlohmann::json sorts members by name; it converts
 // implicitly to nlohmann::json (losing the order) where a caller needs that.
 nlohmann::ordered_json RowToJson(const TableSchema& schema, const Row& row);

@@ -134,6 +134,41 @@ void AppendDateTime(int64_t ticks, int64_t unit, int digits, std::string* out) {
                         frac);
 }
 
+// TIMESTAMP_LTZ(digits): ISO-8601 instant "YYYY-MM-DDTHH:MM:SS[.f{digits}]Z".
+void AppendInstant(int64_t nanos, int digits, std::string* out) {
+  int64_t seconds = FloorDiv(nanos, kNanosPerSecond);
+  int64_t frac = nanos - seconds * kNanosPerSecond;
+  int64_t days = FloorDiv(seconds, 86400);
+  int64_t sod = seconds - days * 86400;
+  AppendDate(days, out);
+  absl::StrAppendFormat(out, "T%02d:%02d:%02d", sod / 3600, sod / 60 % 60, sod % 60);
+  if (digits > 0) {
+    for (int i = digits; i < 9; ++i) frac /= 10;
+    absl::StrAppendFormat(out, ".%0*d", digits, frac);
+  }
+  out->push_back('Z');
+}
+
+// Splits the zone designator off an ISO-8601 instant: "Z" or "+HH:MM" /
+// "-HH:MM" (at most 18:00) -> seconds east of UTC. False when there is none.
+bool SplitZone(std::string_view* s, int64_t* offset_seconds) {
+  if (!s->empty() && s->back() == 'Z') {
+    s->remove_suffix(1);
+    *offset_seconds = 0;
+    return true;
+  }
+  if (s->size() < 6) return false;
+  std::string_view zone = s->substr(s->size() - 6);
+  int h, m;
+  if ((zone[0] != '+' && zone[0] != '-') || !ParseDigits(zone, 1, 2, &h) || zone[3] != ':' ||
+      !ParseDigits(zone, 4, 2, &m) || m > 59 || h * 60 + m > 18 * 60) {
+    return false;
+  }
+  *offset_seconds = (zone[0] == '-' ? -1 : 1) * (h * 3600 + m * 60);
+  s->remove_suffix(6);
+  return true;
+}
+
 // Decimal text of an unscaled value with exactly `scale` fractional digits.
 void AppendDecimal(__int128 unscaled, int scale, std::string* out) {
   bool negative = unscaled < 0;
@@ -257,6 +292,9 @@ void AppendText(const Column& column, const Value& v, std::string* out) {
     case ColumnType::kTimestamp:
       AppendDateTime(IntOf(v), kNanosPerSecond, 9, out);
       break;
+    case ColumnType::kTimestampLtz:
+      AppendInstant(IntOf(v), column.precision, out);
+      break;
   }
 }
 
@@ -367,6 +405,46 @@ absl::Status DecimalFromJson(const Column& column, const json& j, Value* out) {
   return absl::OkStatus();
 }
 
+// Nanoseconds must be a multiple of 10^(9 - precision) and fit in int64.
+absl::Status InstantFromJson(const Column& column, const json& j, Value* out) {
+  int64_t unit = 1;
+  for (int d = column.precision; d < 9; ++d) unit *= 10;
+  auto check_precision = [&](int64_t ns, std::string_view shown) {
+    if (ns % unit != 0) {
+      return ColumnError(column, Cat(shown, " has digits finer than the precision"));
+    }
+    *out = ns;
+    return absl::OkStatus();
+  };
+  if (j.is_number_integer()) {
+    int64_t v = 0;
+    RETURN_IF_ERROR(JsonInt64(column, j, &v));
+    return check_precision(v, j.dump());
+  }
+  if (!j.is_string()) {
+    return ColumnError(column, Cat("expected 'YYYY-MM-DDTHH:MM:SS[.fffffffff]Z' (or an offset "
+                                   "such as +08:00 for Z) or integer nanoseconds, got ",
+                                   Describe(j)));
+  }
+  const std::string& text = j.get_ref<const std::string&>();
+  std::string shown = Cat("'", text.substr(0, 64), "'");
+  std::string_view s = text;
+  int64_t offset = 0, days = 0, second_of_day = 0, nanos = 0;
+  if (!SplitZone(&s, &offset) || (!s.empty() && s.back() == 'Z') ||
+      !ParseDateTime(s, 9, &days, &second_of_day, &nanos)) {
+    return ColumnError(column, Cat(shown, " is not a valid TIMESTAMP_LTZ (expected "
+                                          "'YYYY-MM-DDTHH:MM:SS[.fffffffff]Z' or an offset "
+                                          "such as +08:00 for Z)"));
+  }
+  // Nanoseconds since 1970 only reach the years 1677..2262.
+  __int128 ns =
+      (static_cast<__int128>(days) * 86400 + second_of_day - offset) * kNanosPerSecond + nanos;
+  if (ns < std::numeric_limits<int64_t>::min() || ns > std::numeric_limits<int64_t>::max()) {
+    return ColumnError(column, Cat(shown, " is out of range"));
+  }
+  return check_precision(static_cast<int64_t>(ns), shown);
+}
+
 absl::Status TimeFromJson(const Column& column, const json& j, Value* out) {
   std::string_view expected = column.type == ColumnType::kDate ? "'YYYY-MM-DD'"
                               : column.type == ColumnType::kDatetime
@@ -458,6 +536,8 @@ absl::Status ValueFromJson(const Column& column, const json& j, Value* out) {
     case ColumnType::kDatetime:
     case ColumnType::kTimestamp:
       return TimeFromJson(column, j, out);
+    case ColumnType::kTimestampLtz:
+      return InstantFromJson(column, j, out);
   }
   return ColumnError(column, "unsupported type");
 }

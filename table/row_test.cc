@@ -218,6 +218,7 @@ Value RandomValue(const Column& c, std::mt19937_64& rng) {
     case ColumnType::kBigint:
     case ColumnType::kDatetime:
     case ColumnType::kTimestamp:
+    case ColumnType::kTimestampLtz:
       if (rng() % 2) return I(static_cast<int64_t>(rng()));
       return I(pick({kMin64, kMin64 + 1, -1, 0, 1, kMax64}, -2, 2));
     case ColumnType::kDecimal: {
@@ -267,7 +268,8 @@ void CheckKeyOrder(const TableSchema& s, uint64_t seed) {
 
 TEST(RowKeyTest, BytewiseOrderEqualsKeyOrder) {
   const char* single[] = {"BOOLEAN",  "TINYINT",   "SMALLINT",      "INT",    "BIGINT", "DATE",
-                          "DATETIME", "TIMESTAMP", "DECIMAL(38,4)", "STRING", "BINARY"};
+                          "DATETIME", "TIMESTAMP", "DECIMAL(38,4)", "STRING", "BINARY",
+                          "TIMESTAMP_LTZ(9)"};
   uint64_t seed = 1;
   for (const char* type : single) {
     CheckKeyOrder(MustParse(std::string("k ") + type + ", v INT", "k"), seed++);
@@ -275,6 +277,7 @@ TEST(RowKeyTest, BytewiseOrderEqualsKeyOrder) {
   CheckKeyOrder(MustParse("a STRING, b INT, c BINARY, d DECIMAL(10,2), e TINYINT", "a, b, c, d, e"),
                 seed++);
   CheckKeyOrder(MustParse("a TINYINT, b STRING, c STRING", "c, a, b"), seed++);
+  CheckKeyOrder(MustParse("a TIMESTAMP_LTZ(9), b STRING, c TIMESTAMP", "a, b, c"), seed++);
 }
 
 TEST(RowValueTest, PinnedBytes) {
@@ -649,6 +652,95 @@ TEST(BucketTest, PinnedVectors) {
     TableSchema s = MustParse(v.columns, v.key, v.buckets);
     EXPECT_EQ(BucketOf(EncodeKey(s, v.row), v.buckets), v.expected) << v.columns;
   }
+}
+
+// TIMESTAMP_LTZ has TIMESTAMP's binary forms (int64 nanoseconds since the epoch):
+// as a key column, a value column and in a composite key.
+TEST(RowTimestampLtzTest, KeyAndValueRoundTrip) {
+  TableSchema s = MustParse(
+      "k TIMESTAMP_LTZ(9), k2 TIMESTAMP_LTZ(3), v TIMESTAMP_LTZ(0), w TIMESTAMP_LTZ NOT NULL", "k, k2");
+  std::vector<Row> rows = {
+      {I(kMin64), I(-1000000), I(-1000000000), I(-1000)},
+      {I(kMax64), I(kMax64 / 1000000 * 1000000), kNull, I(1709210096123456000)},
+      {I(0), I(0), I(0), I(0)},
+      {I(-1), I(1000000), I(1709210096000000000), I(kMin64 / 1000 * 1000)},
+  };
+  for (const Row& row : rows) {
+    std::string key = EncodeKey(s, row);
+    ASSERT_EQ(key.size(), 16u);
+    std::string value;
+    AppendUpsertValue(s, row, &value);
+    absl::StatusOr<Row> decoded = DecodeRow(s, key, value);
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    EXPECT_TRUE(*decoded == row);
+  }
+  // Exactly TIMESTAMP's key bytes: sign bit flipped, big-endian.
+  TableSchema ts = MustParse("k TIMESTAMP", "k");
+  TableSchema ltz = MustParse("k TIMESTAMP_LTZ(9)", "k");
+  for (int64_t v : {kMin64, int64_t{-1}, int64_t{0}, int64_t{1709210096123456789}, kMax64}) {
+    EXPECT_EQ(EncodeKey(ltz, {I(v)}), EncodeKey(ts, {I(v)}));
+  }
+  EXPECT_EQ(Hex(EncodeKey(ltz, {I(1)})), "80 00 00 00 00 00 00 01");
+}
+
+TEST(RowTimestampLtzTest, TextForms) {
+  TableSchema s = MustParse(
+      "id INT, a TIMESTAMP_LTZ(0), b TIMESTAMP_LTZ(3), c TIMESTAMP_LTZ(6), d TIMESTAMP_LTZ(9)",
+      "id");
+  Row row = {I(1), I(1709210096000000000), I(1709210096123000000), I(-1000), I(-1)};
+  EXPECT_EQ(RowToJson(s, row).dump(),
+            R"({"id":1,"a":"2024-02-29T12:34:56Z","b":"2024-02-29T12:34:56.123Z",)"
+            R"("c":"1969-12-31T23:59:59.999999Z","d":"1969-12-31T23:59:59.999999999Z"})");
+  EXPECT_EQ(RowToCsv(s, row),
+            "1,2024-02-29T12:34:56Z,2024-02-29T12:34:56.123Z,1969-12-31T23:59:59.999999Z,"
+            "1969-12-31T23:59:59.999999999Z");
+  Row extremes = {I(2), I(kMin64 / 1000000000 * 1000000000), I(kMin64 / 1000000 * 1000000),
+                  I(kMax64 / 1000 * 1000), I(kMax64)};
+  EXPECT_EQ(RowToCsv(s, extremes),
+            "2,1677-09-21T00:12:44Z,1677-09-21T00:12:43.146Z,2262-04-11T23:47:16.854775Z,"
+            "2262-04-11T23:47:16.854775807Z");
+  for (const Row& r : {row, extremes}) {
+    absl::StatusOr<Row> back = RowFromJson(s, json::parse(RowToJson(s, r).dump()));
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_TRUE(*back == r);
+  }
+}
+
+TEST(RowTimestampLtzTest, JsonInputRules) {
+  TableSchema s = MustParse("id INT, t TIMESTAMP_LTZ(3), n TIMESTAMP_LTZ(9)", "id");
+  auto with = [&](const char* col, json v) { return RowFromJson(s, json{{"id", 1}, {col, v}}); };
+  auto t = [&](json v) { return (*with("t", v))[1]; };
+  EXPECT_TRUE(t("2024-02-29T12:34:56.123Z") == I(1709210096123000000));
+  EXPECT_TRUE(t("2024-02-29 12:34:56.1Z") == I(1709210096100000000));
+  EXPECT_TRUE(t("2024-02-29T12:34:56.123000000Z") == I(1709210096123000000));
+  EXPECT_TRUE(t("2024-02-29T20:34:56.123+08:00") == I(1709210096123000000));
+  EXPECT_TRUE(t("2024-02-29T01:04:56.123-11:30") == I(1709210096123000000));
+  EXPECT_TRUE(t("1970-01-01T00:00:00-00:00") == I(0));
+  EXPECT_TRUE(t(1709210096123000000) == I(1709210096123000000));
+  EXPECT_TRUE((*with("n", "1677-09-21T00:12:43.145224192Z"))[2] == I(kMin64));
+  EXPECT_TRUE((*with("n", "2262-04-11T23:47:16.854775807Z"))[2] == I(kMax64));
+  EXPECT_TRUE((*with("n", kMax64))[2] == I(kMax64));
+
+  // An instant names its zone.
+  ExpectInvalid(with("t", "2024-02-29 12:34:56"),
+                "column 't' (TIMESTAMP_LTZ(3)): '2024-02-29 12:34:56' is not a valid TIMESTAMP_LTZ");
+  ExpectInvalid(with("t", "2024-02-29T12:34:56ZZ"), "is not a valid TIMESTAMP_LTZ");
+  ExpectInvalid(with("t", "2024-02-29T12:34:56+8:00"), "is not a valid TIMESTAMP_LTZ");
+  ExpectInvalid(with("t", "2024-02-29T12:34:56+19:00"), "is not a valid TIMESTAMP_LTZ");
+  ExpectInvalid(with("t", "2024-02-29T12:34:56+08:60"), "is not a valid TIMESTAMP_LTZ");
+  ExpectInvalid(with("t", "2024-02-29T12:34:56.1234567890Z"), "is not a valid TIMESTAMP_LTZ");
+  ExpectInvalid(with("t", "2024-02-30T12:34:56Z"), "is not a valid TIMESTAMP_LTZ");
+  // Digits finer than the precision are refused, never rounded away.
+  ExpectInvalid(with("t", "2024-02-29T12:34:56.1234Z"),
+                "column 't' (TIMESTAMP_LTZ(3)): '2024-02-29T12:34:56.1234Z' has digits finer than "
+                "the precision");
+  ExpectInvalid(with("t", 1709210096123000001), "1709210096123000001 has digits finer");
+  ExpectInvalid(with("t", kMin64), "has digits finer");
+  ExpectInvalid(with("n", "2262-04-11T23:47:16.854775808Z"), "is out of range");
+  ExpectInvalid(with("n", "2262-04-12T07:47:16.854775807+07:59"), "is out of range");
+  ExpectInvalid(with("n", "1677-09-21T00:12:43.145224191Z"), "is out of range");
+  ExpectInvalid(with("n", 1.5), "column 'n' (TIMESTAMP_LTZ(9)): expected");
+  ExpectInvalid(with("n", true), "got boolean");
 }
 
 }  // namespace

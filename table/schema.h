@@ -26,7 +26,11 @@ enum class ColumnType : uint8_t {
   kBinary = 10,   // raw bytes; base64 in JSON
   kDate = 11,     // days since 1970-01-01; "YYYY-MM-DD" in JSON
   kDatetime = 12, // milliseconds since epoch, UTC; "YYYY-MM-DD HH:MM:SS[.mmm]" in JSON
-  kTimestamp = 13 // nanoseconds since epoch, UTC; "YYYY-MM-DD HH:MM:SS[.nnnnnnnnn]" in JSON
+  kTimestamp = 13, // nanoseconds since epoch, UTC; "YYYY-MM-DD HH:MM:SS[.nnnnnnnnn]" in JSON
+  // TIMESTAMP_LTZ(p), 0 <= p <= 9 (Flink's TIMESTAMP_LTZ): an instant, stored
+  // like TIMESTAMP as nanoseconds since epoch, UTC, with no digits finer than
+  // p; "YYYY-MM-DDTHH:MM:SS[.f{p}]Z" in JSON.
+  kTimestampLtz = 14
 };
 
 // The MaxCompute name of a type without parameters ("BIGINT", "DECIMAL").
@@ -38,11 +42,11 @@ size_t FixedWidth(ColumnType type);
 struct Column {
   std::string name;
   ColumnType type = ColumnType::kString;
-  int precision = 0;  // DECIMAL only
+  int precision = 0;  // DECIMAL; TIMESTAMP_LTZ: fractional-second digits
   int scale = 0;      // DECIMAL only
   bool nullable = true;
 
-  // "BIGINT", "DECIMAL(10,2)".
+  // "BIGINT", "DECIMAL(10,2)", "TIMESTAMP_LTZ(6)".
   std::string TypeString() const;
 };
 
@@ -53,6 +57,8 @@ class TableSchema {
  public:
   // Parses a column list such as "id BIGINT, name STRING NOT NULL, price DECIMAL(10,2)".
   // Type names are case-insensitive; a column may end with NOT NULL or NULL.
+  // MaxCompute names that have no exact counterpart here (VARCHAR(n), CHAR(n),
+  // TIMESTAMP_NTZ) and nested types are refused with an error that says why.
   // `primary_key` is a comma-separated list of column names. Primary-key columns
   // become NOT NULL; FLOAT and DOUBLE cannot be key columns. `buckets` must be in
   // [1, 4096]. Errors are INVALID_ARGUMENT naming the offending text.

@@ -173,10 +173,72 @@ TEST(SchemaTest, TypeErrors) {
                 "type 'map< string, array<int> >' of column 'm' is not supported");
   ExpectInvalid(TableSchema::Parse("id INT, a ARRAY<STRING>", "id"), "'ARRAY<STRING>' of column 'a'");
   ExpectInvalid(TableSchema::Parse("id INT, s STRUCT<x:INT,y:STRING>", "id"), "nested types");
-  ExpectInvalid(TableSchema::Parse("id INT, t TIMESTAMP_LTZ", "id"),
-                "type 'TIMESTAMP_LTZ' of column 't' is not supported yet");
   ExpectInvalid(TableSchema::Parse("id INT, m MAP<STRING,STRING", "id"), "unclosed '<'");
   ExpectInvalid(TableSchema::Parse("id INT, v INT>", "id"), "unbalanced '>'");
+}
+
+TEST(SchemaTest, TimestampLtzTakesAPrecision) {
+  auto s = TableSchema::Parse(
+      "k timestamp_ltz(3), a TIMESTAMP_LTZ, b Timestamp_Ltz ( 0 ) NOT NULL, c TIMESTAMP_LTZ(9)",
+      "k");
+  ASSERT_TRUE(s.ok()) << s.status();
+  const std::vector<Column>& c = s->columns();
+  for (const Column& column : c) EXPECT_EQ(column.type, ColumnType::kTimestampLtz);
+  EXPECT_EQ(c[0].precision, 3);
+  EXPECT_EQ(c[1].precision, 6);  // Flink SQL's default
+  EXPECT_EQ(c[2].precision, 0);
+  EXPECT_EQ(c[3].precision, 9);
+  EXPECT_EQ(FixedWidth(ColumnType::kTimestampLtz), 8u);
+  EXPECT_EQ(ColumnTypeName(ColumnType::kTimestampLtz), "TIMESTAMP_LTZ");
+  EXPECT_EQ(s->ColumnsString(),
+            "k TIMESTAMP_LTZ(3) NOT NULL, a TIMESTAMP_LTZ(6), b TIMESTAMP_LTZ(0) NOT NULL, "
+            "c TIMESTAMP_LTZ(9)");
+  // table.json keeps the precision, and so does the column list.
+  auto back = TableSchema::FromJson(nlohmann::json::parse(s->ToJson().dump()));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->ColumnsString(), s->ColumnsString());
+  EXPECT_EQ(s->ToJson()["columns"][0]["type"], "TIMESTAMP_LTZ(3)");
+  auto again = TableSchema::Parse(s->ColumnsString(), "k");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->ToJson(), s->ToJson());
+
+  ExpectInvalid(TableSchema::Parse("id INT, t TIMESTAMP_LTZ(10)", "id"),
+                "TIMESTAMP_LTZ(10) is invalid; need 0 <= precision <= 9");
+  ExpectInvalid(TableSchema::Parse("id INT, t TIMESTAMP_LTZ(3,1)", "id"),
+                "invalid TIMESTAMP_LTZ parameter '(3,1)' for column 't'");
+  ExpectInvalid(TableSchema::Parse("id INT, t TIMESTAMP_LTZ()", "id"), "column 't'");
+  ExpectInvalid(TableSchema::Parse("id INT, t TIMESTAMP(3)", "id"), "takes no parameters");
+  Column bad;
+  bad.name = "t";
+  bad.type = ColumnType::kTimestampLtz;
+  bad.precision = -1;
+  ExpectInvalid(TableSchema::Make({bad}, {"t"}, 1), "TIMESTAMP_LTZ(-1) is invalid");
+}
+
+// MaxCompute's type names: those with an exact counterpart are accepted, the
+// others refused with the reason.
+TEST(SchemaTest, MaxComputeTypeNames) {
+  auto s = TableSchema::Parse(
+      "a TINYINT, b SMALLINT, c INT, d BIGINT, e FLOAT, f DOUBLE, g DECIMAL(20,4), h STRING, "
+      "i BINARY, j DATE, k DATETIME, l TIMESTAMP, m BOOLEAN",
+      "d");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->ColumnsString(),
+            "a TINYINT, b SMALLINT, c INT, d BIGINT NOT NULL, e FLOAT, f DOUBLE, g DECIMAL(20,4), "
+            "h STRING, i BINARY, j DATE, k DATETIME, l TIMESTAMP, m BOOLEAN");
+  ExpectInvalid(TableSchema::Parse("id INT, t TIMESTAMP_NTZ", "id"),
+                "type 'TIMESTAMP_NTZ' of column 't' is not supported: TIMESTAMP_NTZ is a "
+                "wall-clock time without a zone");
+  ExpectInvalid(TableSchema::Parse("id INT, v VARCHAR(20)", "id"),
+                "type 'VARCHAR(20)' of column 'v' is not supported: VARCHAR(n) limits values to n "
+                "characters, which STRING does not enforce; declare STRING");
+  ExpectInvalid(TableSchema::Parse("id INT, v char(4) NOT NULL", "id"),
+                "type 'char(4)' of column 'v' is not supported: CHAR(n) pads values");
+  // table.json is held to the same rules.
+  auto j = nlohmann::json::parse(
+      R"j({"columns":[{"name":"id","type":"VARCHAR(3)","nullable":false}],"primary_key":["id"],"buckets":1})j");
+  EXPECT_THAT(std::string(TableSchema::FromJson(j).status().message()),
+              HasSubstr("VARCHAR(n) limits"));
 }
 
 TEST(SchemaTest, ColumnListErrors) {

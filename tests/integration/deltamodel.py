@@ -74,7 +74,7 @@ class Schema:
                 out.append(base64.b64decode(v))
             elif t.startswith("DECIMAL"):
                 out.append(Decimal(v))
-            elif t in ("DATE", "DATETIME", "TIMESTAMP"):
+            elif t in ("DATE", "DATETIME", "TIMESTAMP") or t.startswith("TIMESTAMP_LTZ"):
                 out.append(v)  # fixed-width text with 4-digit years sorts like the instant
             else:
                 out.append(v)  # integers, booleans
@@ -98,6 +98,7 @@ COMPOSITE = Schema([
     ("blob", "BINARY"),
     ("level", "TINYINT"),
     ("note", "STRING"),
+    ("seen", "TIMESTAMP_LTZ(3)"),
 ], ["region", "id"])
 
 
@@ -131,6 +132,31 @@ def datetime_text(ms):
 def timestamp_text(ns):
     days, h, m, s, frac = _split_ticks(ns, 10**9)
     return f"{date_text(days)} {h:02d}:{m:02d}:{s:02d}.{frac:09d}"
+
+
+def instant_text(ns, digits):
+    """TIMESTAMP_LTZ(digits): 'YYYY-MM-DDTHH:MM:SS[.f{digits}]Z'."""
+    days, h, m, s, frac = _split_ticks(ns, 10**9)
+    text = f"{date_text(days)}T{h:02d}:{m:02d}:{s:02d}"
+    if digits:
+        text += f".{frac // 10**(9 - digits):0{digits}d}"
+    return text + "Z"
+
+
+def _flexible_instant_input(rng, ns, digits):
+    """An accepted spelling of a TIMESTAMP_LTZ(digits) instant: 'T' or ' ', trimmed
+    or zero-padded fraction, and 'Z' or an equivalent offset."""
+    offset_min = rng.choice([0, 0, 60, -90, 8 * 60, -11 * 60 - 30])
+    days, h, m, s, frac = _split_ticks(ns + offset_min * 60 * 10**9, 10**9)
+    full = f"{frac:09d}"
+    k = rng.randint(len(full.rstrip("0")), 9)
+    text = f"{date_text(days)}{rng.choice(' T')}{h:02d}:{m:02d}:{s:02d}"
+    if k > 0:
+        text += "." + full[:k]
+    if offset_min == 0 and rng.random() < 0.7:
+        return text + "Z"
+    sign = "-" if offset_min < 0 else "+"
+    return text + f"{sign}{abs(offset_min) // 60:02d}:{abs(offset_min) % 60:02d}"
 
 
 def _flexible_time_input(rng, ticks, per_second, digits):
@@ -238,6 +264,15 @@ def gen_timestamp(rng):
     return inp, timestamp_text(ns)
 
 
+def gen_timestamp_ltz(rng, digits=3):
+    unit = 10**(9 - digits)
+    # Whole units only, and a day of margin so that an offset spelling stays in range.
+    lo, hi = (INT64_MIN + 86400 * 10**9) // unit + 1, (INT64_MAX - 86400 * 10**9) // unit
+    ns = unit * rng.choice([0, -1, lo, hi, rng.randint(lo, hi), rng.randint(-10**6, 10**6)])
+    inp = ns if rng.random() < 0.3 else _flexible_instant_input(rng, ns, digits)
+    return inp, instant_text(ns, digits)
+
+
 def gen_boolean(rng):
     v = rng.random() < 0.5
     return v, v
@@ -260,6 +295,7 @@ GENERATORS = {
     "DATE": gen_date,
     "DATETIME": gen_datetime,
     "TIMESTAMP": gen_timestamp,
+    "TIMESTAMP_LTZ(3)": gen_timestamp_ltz,
     "BOOLEAN": gen_boolean,
     "BINARY": gen_binary,
 }

@@ -261,6 +261,55 @@ def test_every_type_round_trips(client, deltactl):
         assert got_row == as_float32(r)
 
 
+def test_timestamp_ltz_through_the_sidecar(client, deltactl):
+    """TIMESTAMP_LTZ(p) as a key and as values: packed rows in, Scan/Get/deltactl out
+    (ISO-8601 instants with 'Z'), and a value finer than p refused with the column named."""
+    client.create_table("ltz", "at TIMESTAMP_LTZ(3), v9 TIMESTAMP_LTZ(9), v0 TIMESTAMP_LTZ(0), "
+                               "v TIMESTAMP_LTZ", "at", buckets=3)
+    described = client.describe("ltz")
+    assert [c.type for c in described.columns] == [
+        "TIMESTAMP_LTZ(3)", "TIMESTAMP_LTZ(9)", "TIMESTAMP_LTZ(0)", "TIMESTAMP_LTZ(6)"]
+    low_ms = -(2**63 // 10**6) * 10**6
+    rows = [
+        {"at": 1709210096123000000, "v9": 2**63 - 1, "v0": -10**9, "v": 1709210096123456000},
+        {"at": low_ms, "v9": -2**63, "v0": 0, "v": None},
+        {"at": -10**6, "v9": -1, "v0": None, "v": -1000},
+        {"at": 0, "v9": None, "v0": None, "v": None},
+    ]
+    epoch = client.register("ltz", W).epoch
+    client.write_rows("ltz", W, epoch, [rows[:2], rows[2:], [("delete", {"at": 0})]])
+    client.commit([client.prepare("ltz", W, epoch, 1)])
+    live = sorted(rows[:3], key=lambda r: r["at"])
+    got, _ = client.scan("ltz")
+    assert got == live
+    assert client.get("ltz", {"at": -10**6})[0] == rows[2]
+    assert client.get("ltz", {"at": 0})[0] is None
+    assert deltactl.scan("ltz") == [
+        {"at": "1677-09-21T00:12:43.146Z", "v9": "1677-09-21T00:12:43.145224192Z",
+         "v0": "1970-01-01T00:00:00Z", "v": None},
+        {"at": "1969-12-31T23:59:59.999Z", "v9": "1969-12-31T23:59:59.999999999Z", "v0": None,
+         "v": "1969-12-31T23:59:59.999999Z"},
+        {"at": "2024-02-29T12:34:56.123Z", "v9": "2262-04-11T23:47:16.854775807Z",
+         "v0": "1969-12-31T23:59:59Z", "v": "2024-02-29T12:34:56.123456Z"},
+    ]
+    schema = client.schema("ltz")
+    pr.assert_same_json_rows(schema, [pr.json_row(schema, r) for r in live], deltactl.scan("ltz"))
+
+    # Digits finer than the column's precision: the whole batch is refused, the row and
+    # column named, and nothing is staged.
+    for bad, column, text in [({"at": 1}, "at", "TIMESTAMP_LTZ(3)): 1 has digits finer"),
+                              ({"at": 0, "v0": 999}, "v0", "TIMESTAMP_LTZ(0)): 999 has digits"),
+                              ({"at": 0, "v": 1}, "v", "TIMESTAMP_LTZ(6)): 1 has digits")]:
+        stream = client.write_stream("ltz", W, epoch)
+        b, n = pr.encode_rows(schema, [{"at": 5000000}, bad])
+        stream.send(b, n)
+        e = rpc_error(stream.ack)
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e.details()
+        assert f"row 1: column '{column}' ({text}" in e.details(), e.details()
+    client.commit([client.prepare("ltz", W, epoch, 2)])
+    assert client.scan("ltz")[0] == live
+
+
 def test_composite_key_in_key_order(client, deltactl):
     # The key order (id, region) differs from the schema order (region, id):
     # deletes and lookups carry key columns in key order.

@@ -17,7 +17,8 @@ snapshot's changes as it commits.
 
 Types: BOOLEAN bool, TINYINT..BIGINT int8..int64, FLOAT float32, DOUBLE
 float64, DECIMAL(p,s) decimal128(p,s), STRING string, BINARY binary, DATE
-date32, DATETIME timestamp[ms, tz=UTC], TIMESTAMP timestamp[ns, tz=UTC].
+date32, DATETIME timestamp[ms, tz=UTC], TIMESTAMP and TIMESTAMP_LTZ(p)
+timestamp[ns, tz=UTC].
 
 The library is found at $DELTASIDECAR_ARROW_LIB, else at
 <dir of deltactl on PATH>/../lib/libdeltatable_arrow.so (where scripts/build
@@ -189,7 +190,8 @@ def arrow_type(column) -> pa.DataType:
               "INT": pa.int32(), "BIGINT": pa.int64(), "FLOAT": pa.float32(),
               "DOUBLE": pa.float64(), "STRING": pa.string(), "BINARY": pa.binary(),
               "DATE": pa.date32(), "DATETIME": pa.timestamp("ms", tz="UTC"),
-              "TIMESTAMP": pa.timestamp("ns", tz="UTC")}
+              "TIMESTAMP": pa.timestamp("ns", tz="UTC"),
+              "TIMESTAMP_LTZ": pa.timestamp("ns", tz="UTC")}
     if column.base == "DECIMAL":
         return pa.decimal128(column.precision, column.scale)
     return simple[column.base]

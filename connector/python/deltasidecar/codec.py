@@ -8,7 +8,9 @@ Python types per column type:
   bytes (bytearray and memoryview are accepted); DATE datetime.date; DATETIME a
   timezone-aware datetime.datetime with whole milliseconds (read back in UTC);
   TIMESTAMP int nanoseconds since 1970-01-01 UTC (a timezone-aware datetime is
-  accepted; reads give the int, see timestamp_to_datetime); NULL None.
+  accepted; reads give the int, see timestamp_to_datetime); TIMESTAMP_LTZ(p)
+  the same as TIMESTAMP, with no digits finer than p (a value that has some is
+  refused, never rounded); NULL None.
 
 RowEncoder compiles, once per schema, a function that packs a row whose
 columns are all present with one precompiled struct.Struct per run of
@@ -112,6 +114,9 @@ def _datetime_converter(col: ColumnInfo) -> Callable[[Any], int]:
 
 
 def _timestamp_converter(col: ColumnInfo) -> Callable[[Any], int]:
+    # TIMESTAMP_LTZ(p): nanoseconds must be a multiple of 10^(9-p).
+    unit = 10 ** (9 - col.precision) if col.base == "TIMESTAMP_LTZ" else 1
+
     def conv(v: Any) -> int:
         if isinstance(v, int) and not isinstance(v, bool):
             ns = v
@@ -121,6 +126,8 @@ def _timestamp_converter(col: ColumnInfo) -> Callable[[Any], int]:
         if not _INT64_MIN <= ns <= _INT64_MAX:
             raise _fail(col, f"{v!r} is out of range (int64 nanoseconds since 1970, "
                              f"about 1677-09-21 to 2262-04-11)")
+        if ns % unit:
+            raise _fail(col, f"{v!r} has digits finer than the precision {col.precision}")
         return ns
     return conv
 
@@ -227,7 +234,7 @@ def _fixed(col: ColumnInfo) -> Tuple[str, Optional[Callable[[Any], Any]]]:
         return "i", _date_converter(col)
     if base == "DATETIME":
         return "q", _datetime_converter(col)
-    if base == "TIMESTAMP":
+    if base in ("TIMESTAMP", "TIMESTAMP_LTZ"):
         return "q", _timestamp_converter(col)
     if base == "DECIMAL":
         return "16s", _decimal_converter(col)
@@ -409,7 +416,7 @@ def _value_decoder(col: ColumnInfo) -> Callable[[bytes, int], Tuple[Any, int]]:
             return decimal.Decimal(f"{unscaled}E-{scale}"), pos + 16
         return dec
     code = {"BOOLEAN": "?", "FLOAT": "f", "DOUBLE": "d", "DATE": "i", "DATETIME": "q",
-            "TIMESTAMP": "q"}.get(base) or _INT_FORMATS[base][0]
+            "TIMESTAMP": "q", "TIMESTAMP_LTZ": "q"}.get(base) or _INT_FORMATS[base][0]
     s = struct.Struct("<" + code)
     unpack, size = s.unpack_from, s.size
     if base == "DATE":

@@ -10,12 +10,12 @@ server against a second reading of the format:
   delete row: 0x02, then the primary-key columns in key order (never NULL)
 
   BOOLEAN 1 byte (0/1); TINYINT 1; SMALLINT 2; INT and DATE 4; BIGINT, DATETIME,
-  TIMESTAMP 8 (two's complement); FLOAT 4, DOUBLE 8 (IEEE-754); DECIMAL 16 (two's
+  TIMESTAMP, TIMESTAMP_LTZ(p) 8 (two's complement); FLOAT 4, DOUBLE 8 (IEEE-754); DECIMAL 16 (two's
   complement unscaled value); STRING and BINARY: unsigned LEB128 length, then
   the bytes (STRING is UTF-8). Everything little-endian.
 
 Python values: BOOLEAN bool; integer types, DATE (days since 1970-01-01),
-DATETIME (ms since the epoch) and TIMESTAMP (ns since the epoch) int; FLOAT and
+DATETIME (ms since the epoch), TIMESTAMP and TIMESTAMP_LTZ (ns since the epoch) int; FLOAT and
 DOUBLE float; DECIMAL decimal.Decimal; STRING str (bytes are sent as they are,
 to test invalid UTF-8); BINARY bytes; NULL None.
 """
@@ -31,10 +31,10 @@ DELETE = 2
 
 _FIXED = {
     "BOOLEAN": 1, "TINYINT": 1, "SMALLINT": 2, "INT": 4, "DATE": 4,
-    "BIGINT": 8, "DATETIME": 8, "TIMESTAMP": 8, "FLOAT": 4, "DOUBLE": 8, "DECIMAL": 16,
+    "BIGINT": 8, "DATETIME": 8, "TIMESTAMP": 8, "TIMESTAMP_LTZ": 8, "FLOAT": 4, "DOUBLE": 8, "DECIMAL": 16,
 }
 _INT_BITS = {"TINYINT": 8, "SMALLINT": 16, "INT": 32, "DATE": 32, "BIGINT": 64, "DATETIME": 64,
-             "TIMESTAMP": 64}
+             "TIMESTAMP": 64, "TIMESTAMP_LTZ": 64}
 
 
 class Column:
@@ -42,8 +42,11 @@ class Column:
         self.name = name
         self.type_text = type_text.upper()
         m = re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", self.type_text)
+        ltz = re.fullmatch(r"TIMESTAMP_LTZ\((\d)\)", self.type_text)
         if m:
             self.base, self.precision, self.scale = "DECIMAL", int(m.group(1)), int(m.group(2))
+        elif ltz:
+            self.base, self.precision, self.scale = "TIMESTAMP_LTZ", int(ltz.group(1)), 0
         else:
             self.base, self.precision, self.scale = self.type_text, 0, 0
         self.nullable = nullable
@@ -245,6 +248,16 @@ def _datetime_text(ticks, per_second, digits):
     return f"{_date_text(days)} {sod // 3600:02d}:{sod // 60 % 60:02d}:{sod % 60:02d}.{frac:0{digits}d}"
 
 
+def _instant_text(nanos, digits):
+    """TIMESTAMP_LTZ(digits): 'YYYY-MM-DDTHH:MM:SS[.f{digits}]Z'."""
+    seconds, frac = divmod(nanos, 10**9)
+    days, sod = divmod(seconds, 86400)
+    text = f"{_date_text(days)}T{sod // 3600:02d}:{sod // 60 % 60:02d}:{sod % 60:02d}"
+    if digits:
+        text += f".{frac // 10 ** (9 - digits):0{digits}d}"
+    return text + "Z"
+
+
 def json_value(col, v):
     """The value as `deltactl scan` prints it (parsed back from JSON)."""
     if v is None:
@@ -263,6 +276,8 @@ def json_value(col, v):
         return _datetime_text(v, 1000, 3)
     if base == "TIMESTAMP":
         return _datetime_text(v, 10**9, 9)
+    if base == "TIMESTAMP_LTZ":
+        return _instant_text(v, col.precision)
     return v
 
 

@@ -7,15 +7,17 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Tuple
 
 TYPES = ("BOOLEAN", "TINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE", "DECIMAL",
-         "STRING", "BINARY", "DATE", "DATETIME", "TIMESTAMP")
+         "STRING", "BINARY", "DATE", "DATETIME", "TIMESTAMP", "TIMESTAMP_LTZ")
 
 _DECIMAL = re.compile(r"DECIMAL\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)")
+_TIMESTAMP_LTZ = re.compile(r"TIMESTAMP_LTZ\s*\(\s*(\d)\s*\)")
 
 
 @dataclass(frozen=True)
 class ColumnInfo:
     """One column. `type` is the server's type text, e.g. "DECIMAL(10,2)"; `base` is
-    the type without parameters. Plain DECIMAL is DECIMAL(38,18)."""
+    the type without parameters. Plain DECIMAL is DECIMAL(38,18); `precision` is
+    also TIMESTAMP_LTZ's fractional-second digits (plain TIMESTAMP_LTZ is (6))."""
 
     name: str
     type: str
@@ -31,6 +33,10 @@ class ColumnInfo:
             base, precision, scale = "DECIMAL", int(m.group(1)), int(m.group(2))
         elif text == "DECIMAL":
             base, precision, scale = "DECIMAL", 38, 18
+        elif (m := _TIMESTAMP_LTZ.fullmatch(text)) is not None:
+            base, precision, scale = "TIMESTAMP_LTZ", int(m.group(1)), 0
+        elif text == "TIMESTAMP_LTZ":
+            base, precision, scale = "TIMESTAMP_LTZ", 6, 0
         elif text in TYPES:
             base, precision, scale = text, 0, 0
         else:

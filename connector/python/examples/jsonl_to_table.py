@@ -4,7 +4,8 @@
 Each line is a JSON object of column values in the forms `deltactl import`
 takes (DECIMAL as a string or number, DATE "2024-05-01", DATETIME
 "2024-05-01 12:00:00.000", TIMESTAMP as text with up to 9 fractional digits
-or integer nanoseconds, BINARY base64); `"_op": "delete"` deletes by the key
+or integer nanoseconds, TIMESTAMP_LTZ the same with a zone, "Z" or "+08:00",
+BINARY base64); `"_op": "delete"` deletes by the key
 columns. Every --checkpoint-interval seconds (and at the end of the input) it
 takes a checkpoint:
 
@@ -66,6 +67,19 @@ def _parse_datetime(text: str, digits: int) -> Tuple[datetime.datetime, int]:
     return base, int(frac.ljust(digits, "0") or "0")
 
 
+def _split_zone(text: str) -> Tuple[str, int]:
+    """A TIMESTAMP_LTZ text without its zone ("Z", "+HH:MM" or "-HH:MM"), and the
+    zone's offset east of UTC in seconds."""
+    if text.endswith("Z"):
+        return text[:-1], 0
+    zone = text[-6:]
+    if len(text) > 6 and zone[0] in "+-" and zone[3] == ":" and zone[1:3].isdigit() \
+            and zone[4:].isdigit():
+        sign = -1 if zone[0] == "-" else 1
+        return text[:-6], sign * (int(zone[1:3]) * 3600 + int(zone[4:]) * 60)
+    raise ValueError(f"'{text}': a TIMESTAMP_LTZ needs a zone, 'Z' or an offset like +08:00")
+
+
 def from_json(schema: TableSchema, obj: Dict[str, Any]) -> Dict[str, Any]:
     row: Dict[str, Any] = {}
     for name, v in obj.items():
@@ -76,7 +90,8 @@ def from_json(schema: TableSchema, obj: Dict[str, Any]) -> Dict[str, Any]:
         except KeyError:
             row[name] = v  # the writer names the unknown column
             continue
-        if v is None or not isinstance(v, str) and col.base not in ("DECIMAL", "TIMESTAMP"):
+        if v is None or not isinstance(v, str) and col.base not in ("DECIMAL", "TIMESTAMP",
+                                                                     "TIMESTAMP_LTZ"):
             row[name] = v
         elif col.base == "DECIMAL":
             row[name] = decimal.Decimal(str(v))
@@ -87,13 +102,14 @@ def from_json(schema: TableSchema, obj: Dict[str, Any]) -> Dict[str, Any]:
         elif col.base == "DATETIME":
             base, ms = _parse_datetime(v, 3)
             row[name] = base + datetime.timedelta(milliseconds=ms)
-        elif col.base == "TIMESTAMP":
+        elif col.base in ("TIMESTAMP", "TIMESTAMP_LTZ"):
             if isinstance(v, int):
                 row[name] = v
             else:
-                base, ns = _parse_datetime(v, 9)
+                text, offset = _split_zone(v) if col.base == "TIMESTAMP_LTZ" else (v, 0)
+                base, ns = _parse_datetime(text, 9)
                 delta = base - EPOCH
-                row[name] = (delta.days * 86400 + delta.seconds) * 10**9 + ns
+                row[name] = (delta.days * 86400 + delta.seconds - offset) * 10**9 + ns
         else:
             row[name] = v
     return row

@@ -28,7 +28,7 @@ from deltasidecar import arrow as da
 
 COLUMNS = ("k STRING, id BIGINT, b BOOLEAN, t TINYINT, s SMALLINT, i INT, f FLOAT, d DOUBLE, "
            "m DECIMAL(12,2), big DECIMAL(38,10), name STRING, bin BINARY, day DATE, "
-           "dt DATETIME, ts TIMESTAMP")
+           "dt DATETIME, ts TIMESTAMP, seen TIMESTAMP_LTZ(3)")
 KEY = "k,id"
 UTC = datetime.timezone.utc
 EXPECTED_TYPES = {
@@ -36,6 +36,7 @@ EXPECTED_TYPES = {
     "i": pa.int32(), "f": pa.float32(), "d": pa.float64(), "m": pa.decimal128(12, 2),
     "big": pa.decimal128(38, 10), "name": pa.string(), "bin": pa.binary(), "day": pa.date32(),
     "dt": pa.timestamp("ms", tz="UTC"), "ts": pa.timestamp("ns", tz="UTC"),
+    "seen": pa.timestamp("ns", tz="UTC"),
 }
 # What DuckDB makes of them, from the reader and from the Parquet file alike.
 EXPECTED_DUCKDB = {
@@ -43,7 +44,7 @@ EXPECTED_DUCKDB = {
     "i": "INTEGER", "f": "FLOAT", "d": "DOUBLE", "m": "DECIMAL(12,2)", "big": "DECIMAL(38,10)",
     "name": "VARCHAR", "bin": "BLOB", "day": "DATE",
     # DuckDB holds a ms timestamp in its µs TIMESTAMPTZ (exactly) and keeps ns as ns.
-    "dt": "TIMESTAMP WITH TIME ZONE", "ts": "TIMESTAMPTZ_NS",
+    "dt": "TIMESTAMP WITH TIME ZONE", "ts": "TIMESTAMPTZ_NS", "seen": "TIMESTAMPTZ_NS",
 }
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -86,12 +87,34 @@ def random_row(rng, k, i):
         "dt": maybe((EPOCH + datetime.timedelta(milliseconds=rng.randrange(-10**12, 4 * 10**12)))
                     .strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]),
         "ts": maybe(_ns_text(ts_ns)),
+        # TIMESTAMP_LTZ(3): an instant, in UTC or at an offset.
+        "seen": maybe(_instant_text(rng.randrange(-10**12, 4 * 10**12) * 10**6,
+                                    rng.choice([0, 330, -480]))),
     }
 
 
 def _ns_text(ns):
     sec, frac = divmod(ns, 10**9)
     return (EPOCH + datetime.timedelta(seconds=sec)).strftime("%Y-%m-%d %H:%M:%S") + f".{frac:09d}"
+
+
+def _instant_text(ns, offset_minutes):
+    """An ISO-8601 instant at `offset_minutes` east of UTC ('Z' for 0)."""
+    sec, frac = divmod(ns, 10**9)
+    local = EPOCH + datetime.timedelta(seconds=sec, minutes=offset_minutes)
+    sign = "-" if offset_minutes < 0 else "+"
+    zone = "Z" if offset_minutes == 0 else \
+        f"{sign}{abs(offset_minutes) // 60:02d}:{abs(offset_minutes) % 60:02d}"
+    return local.strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}" + zone
+
+
+def _instant_ns(text):
+    """deltactl's TIMESTAMP_LTZ form, 'YYYY-MM-DDTHH:MM:SS[.f]Z', as nanoseconds."""
+    assert text.endswith("Z"), text
+    base, _, frac = text[:-1].partition(".")
+    sec = int((datetime.datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC) - EPOCH)
+              .total_seconds())
+    return sec * 10**9 + int((frac or "0").ljust(9, "0"))
 
 
 def _text_ns(text):
@@ -115,6 +138,8 @@ def canon_json(row):
             out[c] = (datetime.date.fromisoformat(v) - datetime.date(1970, 1, 1)).days
         elif c in ("dt", "ts"):
             out[c] = _text_ns(v)
+        elif c == "seen":
+            out[c] = _instant_ns(v)
         else:
             out[c] = v
     return out

@@ -19,25 +19,29 @@ D = decimal.Decimal
 
 ALL_TYPES = ("id BIGINT NOT NULL, b BOOLEAN, t TINYINT, s SMALLINT, i INT, f FLOAT, d DOUBLE, "
              "dec DECIMAL(10,2), big DECIMAL(38,0), str STRING, bin BINARY, dt DATE, "
-             "dtm DATETIME, ts TIMESTAMP")
+             "dtm DATETIME, ts TIMESTAMP, lt TIMESTAMP_LTZ(3), lt9 TIMESTAMP_LTZ(9)")
 
 ROWS = [
     {"id": 1, "b": True, "t": -128, "s": -32768, "i": -2**31, "f": 1.5, "d": -0.0,
      "dec": D("-99999999.99"), "big": D("-" + "9" * 38), "str": "", "bin": b"",
      "dt": datetime.date(1, 1, 1), "dtm": datetime.datetime(1, 1, 1, tzinfo=UTC),
-     "ts": -2**63},
+     "ts": -2**63, "lt": -(2**63 // 10**6) * 10**6, "lt9": -2**63},
     {"id": 2, "b": False, "t": 127, "s": 32767, "i": 2**31 - 1, "f": float("inf"),
      "d": 1e308, "dec": D("99999999.99"), "big": D("9" * 38), "str": "Zoë \u20ac \U0001F600 \x00",
      "bin": bytes(range(256)), "dt": datetime.date(9999, 12, 31),
-     "dtm": datetime.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC), "ts": 2**63 - 1},
+     "dtm": datetime.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC), "ts": 2**63 - 1,
+     "lt": (2**63 - 1) // 10**6 * 10**6, "lt9": 2**63 - 1},
     # An aware datetime in another zone; a DECIMAL given as an int and with
-    # trailing zeros past the scale; a TIMESTAMP given as a datetime.
+    # trailing zeros past the scale; a TIMESTAMP and TIMESTAMP_LTZ given as datetimes.
     {"id": 3, "b": True, "t": 0, "s": 0, "i": 0, "f": -3.25, "d": math.pi, "dec": 12,
      "big": D("1.000"), "str": "x" * 300, "bin": bytearray(b"\xff" * 200),
      "dt": datetime.date(1970, 1, 1),
      "dtm": datetime.datetime(2024, 2, 29, 12, 0, 0, 123000,
                               tzinfo=datetime.timezone(datetime.timedelta(hours=5, minutes=30))),
-     "ts": datetime.datetime(2026, 11, 24, 7, 0, 0, 654321, tzinfo=UTC)},
+     "ts": datetime.datetime(2026, 11, 24, 7, 0, 0, 654321, tzinfo=UTC),
+     "lt": datetime.datetime(2024, 2, 29, 20, 34, 56, 123000,
+                             tzinfo=datetime.timezone(datetime.timedelta(hours=8))),
+     "lt9": datetime.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)},
     # Every nullable column NULL (missing or None).
     {"id": 4, "b": None, "f": None},
     {"id": -5, "d": float("nan"), "dec": D("0.10"), "str": "neg key"},
@@ -57,7 +61,7 @@ def expected_value(col, v):
         return bytes(v)
     if col.base == "DATETIME":
         return v.astimezone(UTC)
-    if col.base == "TIMESTAMP" and isinstance(v, datetime.datetime):
+    if col.base in ("TIMESTAMP", "TIMESTAMP_LTZ") and isinstance(v, datetime.datetime):
         delta = v - codec.EPOCH
         return (delta.days * 86400 + delta.seconds) * 10**9 + delta.microseconds * 1000
     return v
@@ -86,6 +90,8 @@ def deltactl_json(col, v):
         return f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v:%H:%M:%S}.{v.microsecond // 1000:03d}"
     if base == "TIMESTAMP":
         return pr.json_value(pr.Column(col.name, "TIMESTAMP"), v)
+    if base == "TIMESTAMP_LTZ":
+        return pr.json_value(pr.Column(col.name, col.type), v)
     return v
 
 
@@ -170,6 +176,11 @@ BAD = [
     ({"id": 1, "ts": 2**63}, "ts", "out of range"),
     ({"id": 1, "ts": datetime.datetime(3000, 1, 1, tzinfo=UTC)}, "ts", "out of range"),
     ({"id": 1, "ts": "now"}, "ts", "timezone-aware"),
+    ({"id": 1, "lt": 1}, "lt", "digits finer than the precision 3"),
+    ({"id": 1, "lt": datetime.datetime(2020, 1, 1, 0, 0, 0, 1001, tzinfo=UTC)}, "lt",
+     "digits finer than the precision 3"),
+    ({"id": 1, "lt9": datetime.datetime(2020, 1, 1)}, "lt9", "naive datetime"),
+    ({"id": 1, "lt9": -2**63 - 1}, "lt9", "out of range"),
     ({"b": True}, "id", "primary-key column is missing"),
     ({"id": 1, "nope": 1}, "nope", "has no column 'nope'"),
 ]
@@ -249,7 +260,9 @@ def test_fast_and_checked_paths_match_independent_codec():
                "bin": rnd.randbytes(rnd.randrange(300)),
                "dt": datetime.date(1970, 1, 1) + datetime.timedelta(days=rnd.randrange(-719162, 2932897)),
                "dtm": codec.EPOCH + datetime.timedelta(milliseconds=rnd.randrange(-62135596800000, 253402300800000)),
-               "ts": rnd.randrange(-2**63, 2**63)}
+               "ts": rnd.randrange(-2**63, 2**63),
+               "lt": rnd.randrange(-(2**63 // 10**6), 2**63 // 10**6) * 10**6,
+               "lt9": rnd.randrange(-2**63, 2**63)}
         if n % 2:  # NULLs take the checked path
             for name in rnd.sample([c.name for c in schema.columns[1:]], rnd.randrange(1, 6)):
                 row[name] = None

@@ -23,7 +23,12 @@ public enum ColumnType {
   /** Milliseconds since the epoch, UTC; carried as {@link java.time.Instant}. */
   DATETIME(8, java.time.Instant.class),
   /** Nanoseconds since the epoch, UTC; carried as {@link java.time.Instant}. */
-  TIMESTAMP(8, java.time.Instant.class);
+  TIMESTAMP(8, java.time.Instant.class),
+  /**
+   * TIMESTAMP_LTZ(p), an instant: nanoseconds since the epoch, UTC, with no digits finer than p
+   * (0 to 9); carried as {@link java.time.Instant}.
+   */
+  TIMESTAMP_LTZ(8, java.time.Instant.class);
 
   private final int fixedWidth;
   private final Class<?> javaClass;

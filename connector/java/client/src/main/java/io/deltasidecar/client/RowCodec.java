@@ -36,6 +36,7 @@ final class RowCodec {
   private final boolean[] nullAllowed;
   private final int[] scales;
   private final BigInteger[] decimalBounds; // 10^precision, DECIMAL columns only
+  private final long[] instantUnits; // TIMESTAMP_LTZ(p): 10^(9-p), which nanoseconds are a multiple of
   private final int[] keyIndexes;
 
   RowCodec(TableSchema schema) {
@@ -47,6 +48,7 @@ final class RowCodec {
     nullAllowed = new boolean[columnCount];
     scales = new int[columnCount];
     decimalBounds = new BigInteger[columnCount];
+    instantUnits = new long[columnCount];
     for (int i = 0; i < columnCount; i++) {
       TableSchema.Column c = schema.column(i);
       types[i] = c.type();
@@ -55,6 +57,12 @@ final class RowCodec {
       scales[i] = c.scale();
       if (c.type() == ColumnType.DECIMAL) {
         decimalBounds[i] = BigInteger.TEN.pow(c.precision());
+      }
+      instantUnits[i] = 1;
+      if (c.type() == ColumnType.TIMESTAMP_LTZ) {
+        for (int d = c.precision(); d < 9; d++) {
+          instantUnits[i] *= 10;
+        }
       }
     }
     keyIndexes = new int[schema.primaryKey().size()];
@@ -223,6 +231,16 @@ final class RowCodec {
       case TIMESTAMP:
         out.putLong(timestampNanos(i, v));
         return;
+      case TIMESTAMP_LTZ: {
+        long ns = timestampNanos(i, v);
+        if (ns % instantUnits[i] != 0) {
+          throw outOfRange(
+              i, v + " has digits finer than the precision (nanoseconds must be a multiple of "
+                  + instantUnits[i] + ")");
+        }
+        out.putLong(ns);
+        return;
+      }
     }
     throw new AssertionError(types[i]);
   }
@@ -402,6 +420,7 @@ final class RowCodec {
         break;
       case DATETIME:
       case TIMESTAMP:
+      case TIMESTAMP_LTZ:
         expected = "java.time.Instant";
         break;
       case DATE:
@@ -530,7 +549,8 @@ final class RowCodec {
         checkBounds(b, p, 8);
         at[0] = p + 8;
         return Instant.ofEpochMilli(RowBuffer.getLong(b, p));
-      case TIMESTAMP: {
+      case TIMESTAMP:
+      case TIMESTAMP_LTZ: {
         checkBounds(b, p, 8);
         at[0] = p + 8;
         long ns = RowBuffer.getLong(b, p);

@@ -19,6 +19,8 @@ public final class TableSchema {
   public static final class Column {
     private static final Pattern DECIMAL =
         Pattern.compile("DECIMAL\\s*\\(\\s*(\\d+)\\s*,\\s*(\\d+)\\s*\\)", Pattern.CASE_INSENSITIVE);
+    private static final Pattern TIMESTAMP_LTZ =
+        Pattern.compile("TIMESTAMP_LTZ\\s*\\(\\s*(\\d+)\\s*\\)", Pattern.CASE_INSENSITIVE);
 
     private final String name;
     private final String typeName;
@@ -32,7 +34,16 @@ public final class TableSchema {
       this.typeName = typeName;
       this.nullable = nullable;
       Matcher m = DECIMAL.matcher(typeName.trim());
-      if (m.matches()) {
+      Matcher ltz = TIMESTAMP_LTZ.matcher(typeName.trim());
+      if (ltz.matches()) {
+        type = ColumnType.TIMESTAMP_LTZ;
+        precision = Integer.parseInt(ltz.group(1));
+        scale = 0;
+        if (precision > 9) {
+          throw new IllegalArgumentException(
+              "column '" + name + "': " + typeName + " needs 0 <= precision <= 9");
+        }
+      } else if (m.matches()) {
         type = ColumnType.DECIMAL;
         precision = Integer.parseInt(m.group(1));
         scale = Integer.parseInt(m.group(2));
@@ -42,8 +53,9 @@ public final class TableSchema {
         }
       } else {
         type = ColumnType.parse(typeName);
-        // Plain DECIMAL is DECIMAL(38,18), as in docs/protocol.md.
-        precision = type == ColumnType.DECIMAL ? 38 : 0;
+        // Plain DECIMAL is DECIMAL(38,18), plain TIMESTAMP_LTZ is TIMESTAMP_LTZ(6), as in
+        // docs/protocol.md.
+        precision = type == ColumnType.DECIMAL ? 38 : type == ColumnType.TIMESTAMP_LTZ ? 6 : 0;
         scale = type == ColumnType.DECIMAL ? 18 : 0;
       }
     }
@@ -65,7 +77,10 @@ public final class TableSchema {
       return nullable;
     }
 
-    /** DECIMAL only: the number of digits; 0 for other types. */
+    /**
+     * DECIMAL: the number of digits; TIMESTAMP_LTZ: the digits of a second kept (0 to 9); 0 for
+     * other types.
+     */
     public int precision() {
       return precision;
     }

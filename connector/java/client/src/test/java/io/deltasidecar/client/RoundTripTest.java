@@ -169,6 +169,50 @@ class RoundTripTest extends SidecarFixture {
   }
 
   @Test
+  void timestampLtzRoundTripsWithItsPrecision() {
+    client.createTable(
+        "ltz", "k TIMESTAMP_LTZ(3), t9 TIMESTAMP_LTZ(9), t0 TIMESTAMP_LTZ(0), t TIMESTAMP_LTZ", "k",
+        2, false);
+    TableSchema schema = client.describeTable("ltz");
+    assertEquals("TIMESTAMP_LTZ(3)", schema.column(0).typeName());
+    assertEquals(ColumnType.TIMESTAMP_LTZ, schema.column(0).type());
+    assertEquals(6, schema.column(3).precision());
+    Object[][] written = {
+      {Instant.parse("2024-02-29T12:34:56.789Z"), Instant.parse("2262-04-11T23:47:16.854775807Z"),
+        Instant.parse("1969-12-31T23:59:59Z"), Instant.parse("2024-02-29T12:34:56.123456Z")},
+      {Instant.parse("1677-09-21T00:12:43.146Z"), Instant.parse("1677-09-21T00:12:43.145224192Z"),
+        null, null},
+    };
+    Registration reg = client.register("ltz", "ltz/0", OptionalLong.empty());
+    Committable c;
+    try (RecordWriter w = client.openWriter(reg, WriterOptions.defaults())) {
+      for (Object[] r : written) {
+        w.upsert(r);
+      }
+      c = w.prepareCommit(1);
+    }
+    client.commit(List.of(c));
+
+    List<Row> rows = new ArrayList<>();
+    try (CloseableIterator<Row> it = client.scan("ltz", OptionalLong.empty())) {
+      it.forEachRemaining(rows::add);
+    }
+    assertEquals(2, rows.size(), rows.toString());
+    assertRow(written[1], rows.get(0));
+    assertRow(written[0], rows.get(1));
+    Optional<Row> got = client.get("ltz", Instant.parse("2024-02-29T12:34:56.789Z"));
+    assertTrue(got.isPresent());
+    assertRow(written[0], got.get());
+    assertEquals(
+        List.of(
+            "{\"k\":\"1677-09-21T00:12:43.146Z\",\"t9\":\"1677-09-21T00:12:43.145224192Z\","
+                + "\"t0\":null,\"t\":null}",
+            "{\"k\":\"2024-02-29T12:34:56.789Z\",\"t9\":\"2262-04-11T23:47:16.854775807Z\","
+                + "\"t0\":\"1969-12-31T23:59:59Z\",\"t\":\"2024-02-29T12:34:56.123456Z\"}"),
+        sidecar.deltactlScan("ltz"));
+  }
+
+  @Test
   void decimalsAreScaledExactlyAndDescribeMatchesTheSchema() {
     client.createTable("dec", "k INT, v DECIMAL(6,3)", "k", 0, false);
     client.createTable("dec", "k INT, v DECIMAL(6,3)", "k", 0, true); // same table: fine

@@ -94,4 +94,64 @@ class RowCodecTest {
     int decAt = (1 + 2 + 4 + 1 + 1 + 2 + 8 + 4 + 8) * 2;
     assertEquals("01000000c0dd75f6853b79a557b3c4b4", h.substring(decAt, decAt + 32));
   }
+
+  @Test
+  void timestampLtzIsInt64NanosecondsAndKeepsItsPrecision() {
+    TableSchema s =
+        schema(
+            "t",
+            List.of("k"),
+            new TableSchema.Column("k", "TIMESTAMP_LTZ(3)", false),
+            new TableSchema.Column("t9", "TIMESTAMP_LTZ(9)", true),
+            new TableSchema.Column("t0", "timestamp_ltz( 0 )", true),
+            new TableSchema.Column("t6", "TIMESTAMP_LTZ", true));
+    assertEquals(ColumnType.TIMESTAMP_LTZ, s.column(0).type());
+    assertEquals(3, s.column(0).precision());
+    assertEquals(9, s.column(1).precision());
+    assertEquals(0, s.column(2).precision());
+    assertEquals(6, s.column(3).precision(), "plain TIMESTAMP_LTZ is TIMESTAMP_LTZ(6)");
+    RowCodec codec = new RowCodec(s);
+    Object[] values = {
+      Instant.parse("2024-02-29T12:34:56.123Z"),
+      Instant.parse("2262-04-11T23:47:16.854775807Z"),
+      Instant.parse("1969-12-31T23:59:59Z"),
+      Instant.parse("1677-09-21T00:12:43.145225Z")
+    };
+    RowBuffer b = new RowBuffer(8);
+    codec.encodeUpsert(values, b);
+    codec.encodeDelete(new Object[] {values[0]}, b);
+    assertEquals(
+        "01" + "00" + "c034ecd18655b817" + "ffffffffffffff7f" + "003665c4ffffffff"
+            + "2803000000000080"
+            + "02" + "c034ecd18655b817",
+        hex(b));
+    List<Row> rows = codec.decode(java.util.Arrays.copyOf(b.array(), b.size()), 2);
+    for (int i = 0; i < values.length; i++) {
+      assertEquals(values[i], rows.get(0).get(i), s.column(i).name());
+    }
+    assertEquals(values[0], rows.get(1).get("k"));
+
+    // A digit finer than the column keeps is refused, never rounded away.
+    int before = b.size();
+    InvalidRecordException e =
+        org.junit.jupiter.api.Assertions.assertThrows(
+            InvalidRecordException.class,
+            () ->
+                codec.encodeUpsert(
+                    new Object[] {Instant.parse("2024-02-29T12:34:56.1234Z"), null, null, null},
+                    b));
+    assertEquals(
+        "INVALID_ARGUMENT: column 'k' (TIMESTAMP_LTZ(3)): 2024-02-29T12:34:56.123400Z has digits"
+            + " finer than the precision (nanoseconds must be a multiple of 1000000)",
+        e.getMessage());
+    org.junit.jupiter.api.Assertions.assertThrows(
+        InvalidRecordException.class,
+        () -> codec.encodeUpsert(new Object[] {values[0], null, Instant.ofEpochMilli(1), null}, b));
+    org.junit.jupiter.api.Assertions.assertThrows(
+        InvalidRecordException.class,
+        () -> codec.encodeDelete(new Object[] {Instant.ofEpochSecond(0, 1)}, b));
+    assertEquals(before, b.size(), "a refused row leaves the buffer as it was");
+    org.junit.jupiter.api.Assertions.assertThrows(
+        IllegalArgumentException.class, () -> new TableSchema.Column("x", "TIMESTAMP_LTZ(10)", true));
+  }
 }

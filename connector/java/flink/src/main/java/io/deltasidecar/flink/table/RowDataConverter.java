@@ -29,9 +29,11 @@ import org.apache.flink.table.types.logical.TimestampType;
  *
  * <p>Type mapping (Flink DDL → sidecar column): BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT,
  * DOUBLE, DATE as themselves; DECIMAL(p,s) → DECIMAL(p,s); CHAR/VARCHAR/STRING → STRING;
- * BINARY/VARBINARY/BYTES → BINARY; TIMESTAMP(p) and TIMESTAMP_LTZ(p) → DATETIME (milliseconds)
- * when p ≤ 3, TIMESTAMP (nanoseconds) when p > 3. A TIMESTAMP without time zone is stored as if
- * its wall-clock time were UTC. Other types are refused when the sink is created.
+ * BINARY/VARBINARY/BYTES → BINARY; TIMESTAMP(p) → DATETIME (milliseconds) when p ≤ 3, TIMESTAMP
+ * (nanoseconds) when p > 3, stored as if its wall-clock time were UTC; TIMESTAMP_LTZ(p) →
+ * TIMESTAMP_LTZ(p), an instant. A TIMESTAMP_LTZ(p) column also writes and reads a table column of
+ * the type earlier builds mapped it to (DATETIME when p ≤ 3, TIMESTAMP when p > 3). Other types
+ * are refused when the sink is created.
  */
 public final class RowDataConverter implements RecordConverter<RowData> {
   private static final long serialVersionUID = 1L;
@@ -42,7 +44,27 @@ public final class RowDataConverter implements RecordConverter<RowData> {
       String name, String flinkType, ColumnType type, int precision, int scale, boolean nullable)
       implements Serializable {
     String sidecarType() {
-      return type == ColumnType.DECIMAL ? "DECIMAL(" + precision + "," + scale + ")" : type.name();
+      return switch (type) {
+        case DECIMAL -> "DECIMAL(" + precision + "," + scale + ")";
+        case TIMESTAMP_LTZ -> "TIMESTAMP_LTZ(" + precision + ")";
+        default -> type.name();
+      };
+    }
+
+    /**
+     * Whether the sidecar column {@code sc} holds this column's values: the mapped type (with its
+     * precision and scale), or for TIMESTAMP_LTZ(p) also the DATETIME or TIMESTAMP column that
+     * builds before TIMESTAMP_LTZ mapped it to.
+     */
+    boolean matches(TableSchema.Column sc) {
+      return switch (type) {
+        case DECIMAL ->
+            sc.type() == type && sc.precision() == precision && sc.scale() == scale;
+        case TIMESTAMP_LTZ ->
+            (sc.type() == type && sc.precision() == precision)
+                || sc.type() == (precision <= 3 ? ColumnType.DATETIME : ColumnType.TIMESTAMP);
+        default -> sc.type() == type;
+      };
     }
 
     String definition() {
@@ -136,7 +158,7 @@ public final class RowDataConverter implements RecordConverter<RowData> {
       }
       case TIMESTAMP_WITH_LOCAL_TIME_ZONE -> {
         precision = ((LocalZonedTimestampType) t).getPrecision();
-        type = precision <= 3 ? ColumnType.DATETIME : ColumnType.TIMESTAMP;
+        type = ColumnType.TIMESTAMP_LTZ;
       }
       default -> {
         return Optional.empty();
@@ -192,11 +214,7 @@ public final class RowDataConverter implements RecordConverter<RowData> {
       }
       used[pos] = true;
       FlinkColumn fc = columns.get(pos);
-      boolean sameType =
-          sc.type() == fc.type()
-              && (fc.type() != ColumnType.DECIMAL
-                  || (sc.precision() == fc.precision() && sc.scale() == fc.scale()));
-      if (!sameType) {
+      if (!fc.matches(sc)) {
         problems.add(
             "column '" + sc.name() + "' is " + sc.typeName() + " on the sidecar but the DDL's "
                 + fc.flinkType() + " maps to " + fc.sidecarType());
@@ -289,7 +307,7 @@ public final class RowDataConverter implements RecordConverter<RowData> {
       case STRING -> row.getString(pos).toString();
       case BINARY -> row.getBinary(pos);
       case DATE -> LocalDate.ofEpochDay(row.getInt(pos));
-      case DATETIME, TIMESTAMP -> {
+      case DATETIME, TIMESTAMP, TIMESTAMP_LTZ -> {
         TimestampData ts = row.getTimestamp(pos, c.precision());
         yield Instant.ofEpochMilli(ts.getMillisecond()).plusNanos(ts.getNanoOfMillisecond());
       }

@@ -77,7 +77,7 @@ final class RowDataReadConverter implements ChangeConverter<RowData> {
       case DECIMAL -> DecimalData.fromBigDecimal((BigDecimal) v, c.precision(), c.scale());
       case STRING -> StringData.fromString((String) v);
       case DATE -> (int) ((LocalDate) v).toEpochDay();
-      case DATETIME, TIMESTAMP -> {
+      case DATETIME, TIMESTAMP, TIMESTAMP_LTZ -> {
         Instant i = (Instant) v;
         yield TimestampData.fromEpochMillis(
             i.getEpochSecond() * 1000 + i.getNano() / 1_000_000, i.getNano() % 1_000_000);
