@@ -33,8 +33,8 @@ def metadata_bytes_per_commit(table_dir):
     snaps = {int(p.name.split("-")[1]): p for p in (table_dir / "snapshots").glob("snapshot-*")}
     manifests = {}
     for i, p in snaps.items():
-        body = body(p)
-        manifests[i] = (body["kind"], {m["name"] for m in body.get("manifests", [])})
+        snap = body(p)
+        manifests[i] = (snap["kind"], {m["name"] for m in snap.get("manifests", [])})
     out = []
     for i, p in sorted(snaps.items()):
         kind, names = manifests[i]

@@ -326,7 +326,8 @@ absl::StatusOr<std::unique_ptr<rocksdb::Iterator>> DataFiles::NewScanIterator(
 
 absl::StatusOr<std::optional<std::string>> DataFiles::Get(const DataFileMeta& file,
                                                           std::string_view key) {
-  if (key < std::string_view(file.min_key) || key > std::string_view(file.max_key)) {
+  if (file.key_range_known &&
+      (key < std::string_view(file.min_key) || key > std::string_view(file.max_key))) {
     return std::nullopt;
   }
   auto reader = Reader(file);

@@ -1,8 +1,12 @@
 #include "table/manifest.h"
 
 #include <algorithm>
+#include <deque>
+#include <map>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
 #include "nlohmann/json.hpp"
 #include "table/base/absl_compat.h"
 #include "table/base/file_util.h"
@@ -48,15 +52,165 @@ bool IsManifestFileName(std::string_view name) {
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
+namespace {
+
+// One entry of a manifest's `added`, as written: a file added to one bucket,
+// or a multi-bucket file appended to each of its buckets (its sections).
+struct AddEntry {
+  const ManifestAdd* single = nullptr;
+  std::vector<const ManifestAdd*> sections;
+};
+
+// The order in which `added` is written. A multi-bucket file whose sections
+// are all appended (no `before`) is written once, at a place that keeps the
+// order of every bucket's additions (only that order matters: buckets are
+// independent); everything else as it is. Nullopt when no such order exists,
+// then `added` is written section by section.
+std::optional<std::vector<AddEntry>> PlanAddEntries(const std::vector<ManifestAdd>& added) {
+  absl::flat_hash_map<std::string_view, std::vector<const ManifestAdd*>> multi;
+  absl::flat_hash_set<std::string_view> not_whole;  // some section has a `before`
+  for (const ManifestAdd& a : added) {
+    if (!IsMultiBucketFileName(a.file.name)) continue;
+    multi[a.file.name].push_back(&a);
+    const DataFileMeta& first = multi[a.file.name].front()->file;
+    if (a.before || a.file.added_in != first.added_in || a.file.size_bytes != first.size_bytes ||
+        a.file.xxh3 != first.xxh3) {
+      not_whole.insert(a.file.name);
+    }
+  }
+  for (std::string_view n : not_whole) multi.erase(n);
+  std::vector<AddEntry> out;
+  if (multi.empty()) {
+    for (const ManifestAdd& a : added) out.push_back({&a, {}});
+    return out;
+  }
+  std::map<int, std::deque<const ManifestAdd*>> queues;  // each bucket's additions, in order
+  for (const ManifestAdd& a : added) queues[a.file.bucket].push_back(&a);
+  absl::flat_hash_map<std::string_view, size_t> at_head;
+  std::vector<std::string_view> ready;  // multi-bucket files at the head of all their buckets
+  auto settle = [&](int bucket) {
+    auto& q = queues[bucket];
+    while (!q.empty()) {
+      const ManifestAdd* head = q.front();
+      auto m = multi.find(head->file.name);
+      if (m == multi.end()) {
+        out.push_back({head, {}});
+        q.pop_front();
+        continue;
+      }
+      if (++at_head[head->file.name] == m->second.size()) ready.push_back(m->first);
+      return;
+    }
+  };
+  for (const auto& [bucket, q] : queues) settle(bucket);
+  while (!ready.empty()) {
+    const std::string_view name = ready.back();
+    ready.pop_back();
+    const std::vector<const ManifestAdd*>& sections = multi[name];
+    out.push_back({nullptr, sections});
+    for (const ManifestAdd* s : sections) {
+      queues[s->file.bucket].pop_front();
+      settle(s->file.bucket);
+    }
+  }
+  for (const auto& [bucket, q] : queues) {
+    if (!q.empty()) return std::nullopt;
+  }
+  return out;
+}
+
+// A multi-bucket file's buckets: bit b (of byte b / 8, least significant
+// first) for bucket b.
+std::string BucketBitmap(const std::vector<const ManifestAdd*>& sections) {
+  int top = 0;
+  for (const ManifestAdd* s : sections) top = std::max(top, s->file.bucket);
+  std::string bits(static_cast<size_t>(top) / 8 + 1, '\0');
+  for (const ManifestAdd* s : sections) {
+    bits[s->file.bucket / 8] = static_cast<char>(bits[s->file.bucket / 8] | (1 << (s->file.bucket % 8)));
+  }
+  return absl::Base64Escape(bits);
+}
+
+json WholeFileEntry(const std::vector<const ManifestAdd*>& sections) {
+  const DataFileMeta& first = sections.front()->file;
+  uint64_t entries = 0, deletes = 0;
+  for (const ManifestAdd* s : sections) {
+    entries += s->file.entries;
+    deletes += s->file.deletes;
+  }
+  return {{"name", first.name},         {"added_in", first.added_in}, {"size", first.size_bytes},
+          {"entries", entries},         {"deletes", deletes},         {"xxh3", first.xxh3},
+          {"buckets", BucketBitmap(sections)}};
+}
+
+// The sections of a whole-file entry, in ascending bucket order: the file's
+// counts and bytes shared out evenly (a manifest keeps only the totals), key
+// ranges unknown.
+void AddSections(const json& e, int buckets, std::vector<ManifestAdd>* out) {
+  std::string bits;
+  if (!absl::Base64Unescape(e.at("buckets").get<std::string>(), &bits) ||
+      bits.size() > static_cast<size_t>(buckets + 7) / 8) {
+    throw std::runtime_error("'buckets' is not a bitmap of the table's buckets");
+  }
+  std::vector<int> in;
+  for (size_t b = 0; b < bits.size() * 8; ++b) {
+    if ((static_cast<unsigned char>(bits[b / 8]) >> (b % 8)) & 1) {
+      if (b >= static_cast<size_t>(buckets)) {
+        throw std::runtime_error("bucket " + std::to_string(b) + " is not below the table's " +
+                                 std::to_string(buckets));
+      }
+      in.push_back(static_cast<int>(b));
+    }
+  }
+  if (in.empty()) throw std::runtime_error("a multi-bucket file with no bucket");
+  DataFileMeta file;
+  file.name = e.at("name").get<std::string>();
+  if (!IsMultiBucketFileName(file.name)) {
+    throw std::runtime_error("'" + file.name + "' is not a multi-bucket file name");
+  }
+  file.added_in = JsonInt(e.at("added_in"));
+  file.size_bytes = JsonCount(e.at("size"));
+  file.xxh3 = e.at("xxh3").get<std::string>();
+  file.key_range_known = false;
+  const uint64_t entries = JsonCount(e.at("entries"));
+  const uint64_t deletes = JsonCount(e.at("deletes"));
+  if (deletes > entries) throw std::runtime_error("more deletes than entries");
+  const auto n = static_cast<unsigned __int128>(in.size());
+  auto share = [&](uint64_t total, size_t k) {
+    return static_cast<uint64_t>(total * (k + 1) / n - total * k / n);
+  };
+  for (size_t k = 0; k < in.size(); ++k) {
+    DataFileMeta s = file;
+    s.bucket = in[k];
+    s.entries = share(entries, k);
+    s.deletes = std::min(s.entries, share(deletes, k));
+    s.section_bytes = std::max<uint64_t>(1, share(file.size_bytes, k));
+    out->push_back({std::move(s), std::nullopt});
+  }
+}
+
+}  // namespace
+
 std::string EncodeManifest(const Manifest& m) {
   json removed = json::array();
   for (const auto& r : m.removed) removed.push_back({{"bucket", r.bucket}, {"name", r.name}});
   json added = json::array();
-  for (const auto& a : m.added) {
+  auto one = [&](const ManifestAdd& a) {
     json e = DataFileToJson(a.file);
     e["bucket"] = a.file.bucket;
     if (a.before) e["before"] = *a.before;
     added.push_back(std::move(e));
+  };
+  if (auto entries = PlanAddEntries(m.added)) {
+    for (const AddEntry& e : *entries) {
+      if (e.single != nullptr) {
+        one(*e.single);
+      } else {
+        added.push_back(WholeFileEntry(e.sections));
+      }
+    }
+  } else {
+    for (const ManifestAdd& a : m.added) one(a);
   }
   json j = {{"format", kManifestFormat}, {"removed", std::move(removed)}, {"added", std::move(added)}};
   return FrameChecksummed(kMagic, j.dump() + "\n");
@@ -82,6 +236,10 @@ absl::StatusOr<Manifest> DecodeManifest(std::string_view contents, std::string_v
       }
     }
     for (const auto& a : j.at("added")) {
+      if (a.contains("buckets")) {
+        AddSections(a, buckets, &m.added);
+        continue;
+      }
       ManifestAdd add{DataFileFromJson(a, BucketField(a, buckets)), std::nullopt};
       if (!IsDataFileName(add.file.name, add.file.bucket)) {
         throw std::runtime_error("'" + add.file.name + "' is not a data file name of bucket " +

@@ -215,9 +215,11 @@ json DataFileToJson(const DataFileMeta& f) {
             {"size", f.size_bytes},
             {"entries", f.entries},
             {"deletes", f.deletes},
-            {"min_key", absl::Base64Escape(f.min_key)},
-            {"max_key", absl::Base64Escape(f.max_key)},
             {"xxh3", f.xxh3}};
+  if (f.key_range_known) {
+    j["min_key"] = absl::Base64Escape(f.min_key);
+    j["max_key"] = absl::Base64Escape(f.max_key);
+  }
   if (f.section_bytes != 0) j["section_bytes"] = f.section_bytes;
   return j;
 }
@@ -230,8 +232,12 @@ DataFileMeta DataFileFromJson(const json& f, int bucket) {
   m.size_bytes = JsonCount(f.at("size"));
   m.entries = JsonCount(f.at("entries"));
   m.deletes = JsonCount(f.at("deletes"));
-  m.min_key = Unbase64(f.at("min_key").get<std::string>());
-  m.max_key = Unbase64(f.at("max_key").get<std::string>());
+  // A multi-bucket file's section may have no key range (DataFileMeta).
+  m.key_range_known = f.contains("min_key") || !IsMultiBucketFileName(m.name);
+  if (m.key_range_known) {
+    m.min_key = Unbase64(f.at("min_key").get<std::string>());
+    m.max_key = Unbase64(f.at("max_key").get<std::string>());
+  }
   m.xxh3 = f.at("xxh3").get<std::string>();
   if (auto it = f.find("section_bytes"); it != f.end()) m.section_bytes = JsonCount(*it);
   return m;

@@ -54,6 +54,10 @@ struct DataFileMeta {
   // A multi-bucket file: this bucket's share of size_bytes (its entries'
   // share of the bytes written). 0 for a file of one bucket.
   uint64_t section_bytes = 0;
+  // False when the section's keys are not known (a manifest records a
+  // multi-bucket file's buckets, not each section's keys): min_key and
+  // max_key are empty then and prune nothing.
+  bool key_range_known = true;
 
   // The bytes this file holds for its bucket.
   uint64_t BucketBytes() const { return section_bytes != 0 ? section_bytes : size_bytes; }

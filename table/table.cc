@@ -43,6 +43,7 @@ class MergedTableIterator : public TableIterator {
 bool ReadBounds::MayContain(const DataFileMeta& file) const {
   if (bucket && file.bucket != *bucket) return false;
   if (upper && *upper <= lower) return false;  // empty bounds
+  if (!file.key_range_known) return true;
   if (std::string_view(file.max_key) < std::string_view(lower)) return false;
   return !upper || std::string_view(file.min_key) < std::string_view(*upper);
 }

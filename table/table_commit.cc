@@ -20,8 +20,9 @@ namespace deltasidecar::table {
 namespace {
 
 // Kill points of this file (see table/base/kill_point.h).
-const KillPoint kCommitMidDataFiles("commit.mid_data_files",
-                                    "some of a commit's table data files are written, not all");
+const KillPoint kCommitMidDataFiles(
+    "commit.mid_data_files",
+    "a commit's table data files are partly written: some files, or half the buckets of its one file");
 const KillPoint kCommitAfterDataFiles("commit.after_data_files",
                                       "a commit's data files are written and synced; no snapshot yet");
 
@@ -81,7 +82,9 @@ absl::StatusOr<std::vector<DataFileMeta>> Table::WriteBucketFiles(const Mutation
     } else {
       ASSIGN_OR_RETURN(writers[k], data_files_->NewMultiBucketWriter(0));
     }
-    for (const int b : group) {
+    for (size_t i = 0; i < group.size(); ++i) {
+      const int b = group[i];
+      if (groups.size() == 1 && i > 0 && i == group.size() / 2) kCommitMidDataFiles.Reach();
       SortEntry* first = order.data() + start[b];
       SortEntry* last = order.data() + start[b + 1];
       // Batch order (the offset) breaks ties, so the latest entry of a key sorts last.
