@@ -191,28 +191,50 @@ void AddSections(const json& e, int buckets, std::vector<ManifestAdd>* out) {
 
 }  // namespace
 
-std::string EncodeManifest(const Manifest& m) {
-  json removed = json::array();
-  for (const auto& r : m.removed) removed.push_back({{"bucket", r.bucket}, {"name", r.name}});
-  json added = json::array();
+json FileAdditionsToJson(const std::vector<ManifestAdd>& added) {
+  json out = json::array();
   auto one = [&](const ManifestAdd& a) {
     json e = DataFileToJson(a.file);
     e["bucket"] = a.file.bucket;
     if (a.before) e["before"] = *a.before;
-    added.push_back(std::move(e));
+    out.push_back(std::move(e));
   };
-  if (auto entries = PlanAddEntries(m.added)) {
+  if (auto entries = PlanAddEntries(added)) {
     for (const AddEntry& e : *entries) {
       if (e.single != nullptr) {
         one(*e.single);
       } else {
-        added.push_back(WholeFileEntry(e.sections));
+        out.push_back(WholeFileEntry(e.sections));
       }
     }
   } else {
-    for (const ManifestAdd& a : m.added) one(a);
+    for (const ManifestAdd& a : added) one(a);
   }
-  json j = {{"format", kManifestFormat}, {"removed", std::move(removed)}, {"added", std::move(added)}};
+  return out;
+}
+
+void FileAdditionsFromJson(const json& list, int buckets, std::vector<ManifestAdd>* out) {
+  for (const auto& a : list) {
+    if (a.contains("buckets")) {
+      AddSections(a, buckets, out);
+      continue;
+    }
+    ManifestAdd add{DataFileFromJson(a, BucketField(a, buckets)), std::nullopt};
+    if (!IsDataFileName(add.file.name, add.file.bucket)) {
+      throw std::runtime_error("'" + add.file.name + "' is not a data file name of bucket " +
+                               std::to_string(add.file.bucket));
+    }
+    if (a.contains("before")) add.before = a.at("before").get<std::string>();
+    out->push_back(std::move(add));
+  }
+}
+
+std::string EncodeManifest(const Manifest& m) {
+  json removed = json::array();
+  for (const auto& r : m.removed) removed.push_back({{"bucket", r.bucket}, {"name", r.name}});
+  json j = {{"format", kManifestFormat},
+            {"removed", std::move(removed)},
+            {"added", FileAdditionsToJson(m.added)}};
   return FrameChecksummed(kMagic, j.dump() + "\n");
 }
 
@@ -235,19 +257,7 @@ absl::StatusOr<Manifest> DecodeManifest(std::string_view contents, std::string_v
                                  std::to_string(m.removed.back().bucket));
       }
     }
-    for (const auto& a : j.at("added")) {
-      if (a.contains("buckets")) {
-        AddSections(a, buckets, &m.added);
-        continue;
-      }
-      ManifestAdd add{DataFileFromJson(a, BucketField(a, buckets)), std::nullopt};
-      if (!IsDataFileName(add.file.name, add.file.bucket)) {
-        throw std::runtime_error("'" + add.file.name + "' is not a data file name of bucket " +
-                                 std::to_string(add.file.bucket));
-      }
-      if (a.contains("before")) add.before = a.at("before").get<std::string>();
-      m.added.push_back(std::move(add));
-    }
+    FileAdditionsFromJson(j.at("added"), buckets, &m.added);
   } catch (const std::exception& e) {
     return absl::DataLossError(Cat(what, " is malformed: ", e.what()));
   }

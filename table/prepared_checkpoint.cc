@@ -66,12 +66,10 @@ std::optional<PreparedFileId> ParsePreparedFileName(std::string_view name) {
 std::string EncodePrepared(const PreparedCheckpoint& p) {
   json parts = json::array();
   for (const PreparedPart& part : p.parts) {
-    json files = json::array();
-    for (const DataFileMeta& f : part.files) {
-      json jf = DataFileToJson(f);
-      jf["bucket"] = f.bucket;
-      files.push_back(std::move(jf));
-    }
+    std::vector<ManifestAdd> adds;
+    adds.reserve(part.files.size());
+    for (const DataFileMeta& f : part.files) adds.push_back({f, std::nullopt});
+    json files = FileAdditionsToJson(adds);
     parts.push_back({{"checkpoint", part.checkpoint_id},
                      {"rows", part.digest.rows},
                      {"checksum", ChecksumHex(part.digest.checksum)},
@@ -109,17 +107,11 @@ absl::StatusOr<PreparedCheckpoint> DecodePrepared(std::string_view contents, std
       part.digest.rows = JsonCount(jp.at("rows"));
       ASSIGN_OR_RETURN(part.digest.checksum,
                        ParseChecksumHex(jp.at("checksum").get<std::string>(), what));
-      for (const json& jf : jp.at("files")) {
-        const int64_t bucket = JsonInt(jf.at("bucket"));
-        if (bucket < 0 || bucket >= buckets) {
-          return absl::DataLossError(Cat(what, ": bucket ", bucket, " of a table of ", buckets));
-        }
-        DataFileMeta m = DataFileFromJson(jf, static_cast<int>(bucket));
-        if (!IsDataFileName(m.name, m.bucket)) {
-          return absl::DataLossError(
-              Cat(what, ": '", m.name, "' is not a data file name of bucket ", bucket));
-        }
-        part.files.push_back(std::move(m));
+      std::vector<ManifestAdd> adds;
+      FileAdditionsFromJson(jp.at("files"), buckets, &adds);
+      for (ManifestAdd& a : adds) {
+        if (a.before) throw std::runtime_error("a prepared file has a 'before'");
+        part.files.push_back(std::move(a.file));
       }
       if (!p.parts.empty() && part.checkpoint_id <= p.parts.back().checkpoint_id) {
         return absl::DataLossError(Cat(what, ": checkpoint ids are not ascending"));
