@@ -38,7 +38,25 @@ absl::StatusOr<std::shared_ptr<const Manifest>> Table::LoadManifest(const std::s
 }
 
 absl::Status Table::ResolveFiles(Snapshot& snapshot, std::string_view what) {
-  for (const ManifestRef& ref : snapshot.manifests) {
+  // A snapshot whose list extends its parent's (a commit's usual change
+  // manifest) starts from the parent's files when the parent is cached, so a
+  // snapshot another process published costs its own manifest, not the
+  // whole list again.
+  size_t first = 0;
+  std::shared_ptr<const Snapshot> parent;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = cache_.find(snapshot.parent_id); it != cache_.end()) parent = it->second;
+  }
+  if (parent && !parent->manifests.empty() &&
+      parent->manifests.size() < snapshot.manifests.size() &&
+      std::equal(parent->manifests.begin(), parent->manifests.end(), snapshot.manifests.begin()) &&
+      parent->buckets.size() == snapshot.buckets.size()) {
+    snapshot.buckets = parent->buckets;
+    first = parent->manifests.size();
+  }
+  for (size_t i = first; i < snapshot.manifests.size(); ++i) {
+    const ManifestRef& ref = snapshot.manifests[i];
     ASSIGN_OR_RETURN(auto manifest, LoadManifest(ref.name));
     if (manifest->added.size() != ref.added || manifest->removed.size() != ref.removed) {
       return absl::DataLossError(Cat(what, " names manifest ", ref.name, " with ", ref.added,
