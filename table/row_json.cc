@@ -142,9 +142,14 @@ void AppendDateTime(int64_t ticks, int64_t unit, int digits, std::string* out) {
 }
 
 // TIMESTAMP_LTZ(digits): ISO-8601 instant "YYYY-MM-DDTHH:MM:SS[.f{digits}]Z".
+// As AppendDateTime, no intermediate overflows, even for INT64_MIN.
 void AppendInstant(int64_t nanos, int digits, std::string* out) {
-  int64_t seconds = FloorDiv(nanos, kNanosPerSecond);
-  int64_t frac = nanos - seconds * kNanosPerSecond;
+  int64_t seconds = nanos / kNanosPerSecond;
+  int64_t frac = nanos % kNanosPerSecond;
+  if (frac < 0) {
+    frac += kNanosPerSecond;
+    --seconds;
+  }
   int64_t days = FloorDiv(seconds, 86400);
   int64_t sod = seconds - days * 86400;
   AppendDate(days, out);
