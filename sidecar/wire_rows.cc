@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "table/base/absl_compat.h"
 #include "table/base/byte_order.h"
+#include "table/nested_value.h"
 #include "table/base/status_macros.h"
 
 namespace deltasidecar::sidecar {
@@ -290,6 +291,10 @@ inline absl::Status ReadField(const ColumnPlan& c, uint32_t row, const WireLimit
     if (bad != n) {
       return ColumnError(row, *c.column, Cat("invalid UTF-8 at byte ", bad, " of the value"));
     }
+  } else if (table::IsNested(c.type)) {
+    absl::Status s =
+        table::ValidateNested(*c.column, std::string_view(q, n), table::NestedCheck::kInput);
+    if (!s.ok()) return ColumnError(row, *c.column, std::string(s.message()));
   }
   *f = Field{q, n};
   *p = q + n;
@@ -394,6 +399,9 @@ class BatchSink {
     switch (c.type) {
       case ColumnType::kString:
       case ColumnType::kBinary:
+      case ColumnType::kArray:
+      case ColumnType::kMap:
+      case ColumnType::kStruct:
         PutVarint(f.size, &value_);
         value_.append(f.data, f.size);
         break;
@@ -487,6 +495,9 @@ Value FieldValue(const ColumnPlan& c, const Field& f) {
       return static_cast<__int128>(GetLittleEndian<u128>(f.data));
     case ColumnType::kString:
     case ColumnType::kBinary:
+    case ColumnType::kArray:
+    case ColumnType::kMap:
+    case ColumnType::kStruct:
       return std::string(f.data, f.size);
   }
   return std::monostate();
@@ -571,7 +582,10 @@ void AppendWireRow(const TableSchema& schema, RowOp op, const Row& row, std::str
         PutLittleEndian<u128>(static_cast<u128>(table::DecimalOf(v)), out);
         break;
       case ColumnType::kString:
-      case ColumnType::kBinary: {
+      case ColumnType::kBinary:
+      case ColumnType::kArray:
+      case ColumnType::kMap:
+      case ColumnType::kStruct: {
         std::string_view s = table::StringOf(v);
         PutVarint(s.size(), out);
         out->append(s);

@@ -10,7 +10,10 @@
 //   DATETIME, TIMESTAMP 8 (two's complement); FLOAT 4 and DOUBLE 8 (IEEE-754);
 //   DECIMAL 16 (two's complement unscaled value, within the column's
 //   precision); STRING and BINARY: unsigned LEB128 length, then the bytes
-//   (STRING must be UTF-8).
+//   (STRING must be UTF-8); ARRAY, MAP, STRUCT: unsigned LEB128 length, then
+//   the nested encoding of table/nested_value.h, whose leaves are checked as
+//   the top-level columns are (UTF-8, DECIMAL and TIMESTAMP_LTZ precision,
+//   DATE and DATETIME range); max_value_bytes bounds the whole nested value.
 //
 // Pure functions over caller-owned buffers; thread-safe.
 #pragma once
@@ -29,7 +32,7 @@ namespace deltasidecar::sidecar {
 struct WireLimits {
   uint32_t max_rows = 1'000'000;          // rows in one RecordBatch
   uint64_t max_bytes = 64ull << 20;       // bytes of one RecordBatch
-  uint32_t max_value_bytes = 16u << 20;   // one STRING/BINARY value
+  uint32_t max_value_bytes = 16u << 20;   // one STRING/BINARY/nested value
 };
 
 // Decodes `row_count` packed rows, validates each against `schema`, and

@@ -17,6 +17,7 @@
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
 #include "table/base/absl_compat.h"
+#include "table/base/byte_order.h"
 #include "table/mutation_batch.h"
 #include "table/row.h"
 #include "table/schema.h"
@@ -418,6 +419,71 @@ TEST(WireRowsTest, DateRangesMatchTheJsonPath) {
     EXPECT_THAT(DecodeError(schema, Wire(schema, {{RowOp::kUpsert, r}}), 1),
                 HasSubstr(Cat(v, " is out of range")));
   }
+}
+
+TEST(WireRowsTest, NestedColumnsRoundTripAndAreChecked) {
+  TableSchema schema = MustParse(
+      "id INT, tags ARRAY<STRING>, m MAP<STRING,ARRAY<DECIMAL(4,1)>>, "
+      "s STRUCT<a:BOOLEAN,b:TIMESTAMP_LTZ(3),c:DATE>",
+      "id");
+  auto row = [&](const char* json) {
+    absl::StatusOr<Row> r = table::RowFromJson(schema, nlohmann::json::parse(json));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return *r;
+  };
+  Rows rows = {
+      {RowOp::kUpsert, row(R"({"id":1,"tags":["x",null,"y"],"m":{"k":["1.5",null]},)"
+                           R"("s":{"a":true,"b":"2024-02-29T12:34:56.123Z","c":"2024-02-29"}})")},
+      {RowOp::kUpsert, row(R"({"id":2,"tags":[],"m":{},"s":{}})")},
+      {RowOp::kDelete, row(R"({"id":1})")},
+  };
+  std::string wire = Wire(schema, rows);
+  MutationBatch decoded;
+  ASSERT_TRUE(DecodeWireRows(schema, wire, rows.size(), {}, &decoded).ok());
+  EXPECT_EQ(Entries(decoded), Entries(TableBatch(schema, rows)));
+  Rows parsed;
+  ASSERT_TRUE(ParseWireRows(schema, wire, rows.size(), {}, &parsed).ok());
+  ASSERT_EQ(parsed.size(), rows.size());
+  EXPECT_TRUE(parsed[0].second == rows[0].second);
+  EXPECT_TRUE(parsed[1].second == rows[1].second);
+
+  // A nested value whose leaves break the column rules, or whose layout is
+  // malformed, is refused with the row and column named.
+  auto refused = [&](Row r, std::string_view message) {
+    std::string w = Wire(schema, {{RowOp::kUpsert, r}});
+    MutationBatch out;
+    absl::Status st = DecodeWireRows(schema, w, 1, {}, &out);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+    EXPECT_THAT(std::string(st.message()), ::testing::HasSubstr(std::string(message)));
+    EXPECT_EQ(out.size(), 0u);
+  };
+  Row bad = rows[1].second;
+  bad[1] = std::string("\x01\x00\x01\xff", 4);  // ARRAY<STRING> ["\xff"]
+  refused(bad, "row 0: column 'tags' (ARRAY<STRING>): element 0: invalid UTF-8");
+  bad = rows[1].second;
+  bad[3] = std::string("\x06\x02", 2);  // STRUCT: a = byte 2
+  refused(bad, "column 's' (STRUCT<a:BOOLEAN,b:TIMESTAMP_LTZ(3),c:DATE>): field 'a'");
+  bad = rows[1].second;
+  std::string ltz("\x05", 1);  // only b: 1 ns, finer than milliseconds
+  PutLittleEndian<uint64_t>(1, &ltz);
+  bad[3] = ltz;
+  refused(bad, "field 'b': TIMESTAMP_LTZ 1 has digits finer than the precision");
+  bad = rows[1].second;
+  // {"": [10000 unscaled]}: count 1, bitmap, key "", an 18-byte ARRAY of one DECIMAL(4,1).
+  std::string dec("\x01\x00\x00\x12\x01\x00", 6);
+  PutLittleEndian<unsigned __int128>(10000, &dec);
+  bad[2] = dec;
+  refused(bad, "value of entry 0: element 0: DECIMAL value does not fit");
+  bad = rows[1].second;
+  bad[1] = std::string("\x02\x00\x00", 3);  // count 2, one element's bytes
+  refused(bad, "column 'tags' (ARRAY<STRING>): element 1: corrupt value: truncated length");
+
+  // max_value_bytes bounds the whole nested value.
+  WireLimits small;
+  small.max_value_bytes = 4;
+  MutationBatch out;
+  absl::Status st = DecodeWireRows(schema, wire, rows.size(), small, &out);
+  EXPECT_THAT(std::string(st.message()), ::testing::HasSubstr("exceeds max_value_bytes"));
 }
 
 TEST(WireRowsTest, TimestampLtzRoundTripsAndKeepsItsPrecision) {

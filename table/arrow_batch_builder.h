@@ -272,7 +272,10 @@ class BatchBuilder {
         }
         case ColumnType::kFloat:
         case ColumnType::kDouble:
-          return Corrupt("key", "floating-point key column", column);
+        case ColumnType::kArray:
+        case ColumnType::kMap:
+        case ColumnType::kStruct:
+          return Corrupt("key", "floating-point or nested key column", column);
       }
       p += width;
     }
@@ -321,7 +324,11 @@ class BatchBuilder {
           if (b) b->AppendFixed<u128>(GetLittleEndian<u128>(p));
           break;
         case ColumnType::kString:
-        case ColumnType::kBinary: {
+        case ColumnType::kBinary:
+        // Nested columns are never chosen (CheckColumns), only stepped over.
+        case ColumnType::kArray:
+        case ColumnType::kMap:
+        case ColumnType::kStruct: {
           uint64_t n = 0;
           switch (GetVarint(&p, end, &n)) {
             case VarintResult::kOk:

@@ -15,6 +15,7 @@
 #include "table/base/absl_compat.h"
 #include "table/base/byte_order.h"
 #include "table/base/status_macros.h"
+#include "table/nested_value.h"
 
 namespace deltasidecar::table {
 namespace {
@@ -102,7 +103,10 @@ void AppendKey(const TableSchema& schema, const Row& row, std::string* out) {
       }
       case ColumnType::kFloat:
       case ColumnType::kDouble:
-        break;  // TableSchema::Make rejects floating-point key columns.
+      case ColumnType::kArray:
+      case ColumnType::kMap:
+      case ColumnType::kStruct:
+        break;  // TableSchema::Make rejects floating-point and nested key columns.
     }
   }
 }
@@ -163,7 +167,10 @@ absl::Status DecodeKey(const TableSchema& schema, std::string_view key, Row* row
       }
       case ColumnType::kFloat:
       case ColumnType::kDouble:
-        return CorruptKey("floating-point key column", column);
+      case ColumnType::kArray:
+      case ColumnType::kMap:
+      case ColumnType::kStruct:
+        return CorruptKey("floating-point or nested key column", column);
     }
     p += width;
   }
@@ -181,6 +188,59 @@ std::string_view DeleteValue() {
   return std::string_view(kDelete, 1);
 }
 
+namespace {
+
+// Inlined into AppendUpsertValue's per-column loop, which every staged row runs.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void AppendColumnValueInline(const Column& column,
+                                                                 const Value& v, std::string* out) {
+  switch (column.type) {
+    case ColumnType::kBoolean:
+      out->push_back(BoolOf(v) ? 1 : 0);
+      break;
+    case ColumnType::kTinyint:
+      out->push_back(static_cast<char>(static_cast<uint8_t>(IntOf(v))));
+      break;
+    case ColumnType::kSmallint:
+      PutLittleEndian<uint16_t>(static_cast<uint16_t>(IntOf(v)), out);
+      break;
+    case ColumnType::kInt:
+    case ColumnType::kDate:
+      PutLittleEndian<uint32_t>(static_cast<uint32_t>(IntOf(v)), out);
+      break;
+    case ColumnType::kBigint:
+    case ColumnType::kDatetime:
+    case ColumnType::kTimestamp:
+    case ColumnType::kTimestampLtz:
+      PutLittleEndian<uint64_t>(static_cast<uint64_t>(IntOf(v)), out);
+      break;
+    case ColumnType::kFloat:
+      PutLittleEndian<uint32_t>(std::bit_cast<uint32_t>(static_cast<float>(DoubleOf(v))), out);
+      break;
+    case ColumnType::kDouble:
+      PutLittleEndian<uint64_t>(std::bit_cast<uint64_t>(DoubleOf(v)), out);
+      break;
+    case ColumnType::kDecimal:
+      PutLittleEndian<u128>(static_cast<u128>(DecimalOf(v)), out);
+      break;
+    case ColumnType::kString:
+    case ColumnType::kBinary:
+    case ColumnType::kArray:
+    case ColumnType::kMap:
+    case ColumnType::kStruct: {
+      std::string_view s = StringOf(v);
+      PutVarint(s.size(), out);
+      out->append(s);
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+void AppendColumnValue(const Column& column, const Value& v, std::string* out) {
+  AppendColumnValueInline(column, v, out);
+}
+
 void AppendUpsertValue(const TableSchema& schema, const Row& row, std::string* out) {
   const std::vector<int>& values = schema.value_columns();
   out->push_back(static_cast<char>(RowOp::kUpsert));
@@ -192,43 +252,7 @@ void AppendUpsertValue(const TableSchema& schema, const Row& row, std::string* o
       (*out)[bitmap + i / 8] |= static_cast<char>(1 << (i % 8));
       continue;
     }
-    switch (schema.columns()[values[i]].type) {
-      case ColumnType::kBoolean:
-        out->push_back(BoolOf(v) ? 1 : 0);
-        break;
-      case ColumnType::kTinyint:
-        out->push_back(static_cast<char>(static_cast<uint8_t>(IntOf(v))));
-        break;
-      case ColumnType::kSmallint:
-        PutLittleEndian<uint16_t>(static_cast<uint16_t>(IntOf(v)), out);
-        break;
-      case ColumnType::kInt:
-      case ColumnType::kDate:
-        PutLittleEndian<uint32_t>(static_cast<uint32_t>(IntOf(v)), out);
-        break;
-      case ColumnType::kBigint:
-      case ColumnType::kDatetime:
-      case ColumnType::kTimestamp:
-      case ColumnType::kTimestampLtz:
-        PutLittleEndian<uint64_t>(static_cast<uint64_t>(IntOf(v)), out);
-        break;
-      case ColumnType::kFloat:
-        PutLittleEndian<uint32_t>(std::bit_cast<uint32_t>(static_cast<float>(DoubleOf(v))), out);
-        break;
-      case ColumnType::kDouble:
-        PutLittleEndian<uint64_t>(std::bit_cast<uint64_t>(DoubleOf(v)), out);
-        break;
-      case ColumnType::kDecimal:
-        PutLittleEndian<u128>(static_cast<u128>(DecimalOf(v)), out);
-        break;
-      case ColumnType::kString:
-      case ColumnType::kBinary: {
-        std::string_view s = StringOf(v);
-        PutVarint(s.size(), out);
-        out->append(s);
-        break;
-      }
-    }
+    AppendColumnValueInline(schema.columns()[values[i]], v, out);
   }
 }
 
@@ -301,12 +325,32 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status DecodeColumnValue(const Column&
       *p += n;
       break;
     }
+    case ColumnType::kArray:
+    case ColumnType::kMap:
+    case ColumnType::kStruct: {
+      uint64_t n = 0;
+      if (GetVarint(p, end, &n) != VarintResult::kOk) {
+        return CorruptValue("truncated or overlong length", column);
+      }
+      if (static_cast<uint64_t>(end - (*p)) < n) return CorruptValue("truncated value", column);
+      std::string_view bytes(*p, n);
+      if (absl::Status s = ValidateNested(column, bytes, NestedCheck::kLayout); !s.ok()) {
+        return CorruptValue(std::string(s.message()), column);
+      }
+      StringSlot(&v).assign(bytes);
+      *p += n;
+      break;
+    }
   }
   *p += width;
   return absl::OkStatus();
 }
 
 }  // namespace
+
+absl::Status DecodeLeafValue(const Column& column, const char** p, const char* end, Value* out) {
+  return DecodeColumnValue(column, p, end, out);
+}
 
 // A delete value is well formed but holds no columns, so asking to decode one
 // is the caller's mistake (INVALID_ARGUMENT), not corruption.

@@ -21,7 +21,8 @@ namespace deltasidecar::table {
 
 // One column value. Which alternative is used follows the column type:
 //   BOOLEAN -> bool; TINYINT..BIGINT, DATE, DATETIME, TIMESTAMP, TIMESTAMP_LTZ -> int64_t;
-//   FLOAT, DOUBLE -> double; DECIMAL -> __int128 (unscaled); STRING, BINARY -> std::string.
+//   FLOAT, DOUBLE -> double; DECIMAL -> __int128 (unscaled); STRING, BINARY -> std::string;
+//   ARRAY, MAP, STRUCT -> std::string holding the nested encoding (table/nested_value.h).
 using Value = std::variant<std::monostate, bool, int64_t, double, __int128, std::string>;
 using Row = std::vector<Value>;  // one Value per schema column, in schema order
 
@@ -58,6 +59,14 @@ std::string EncodeKey(const TableSchema& schema, const Row& row);
 void AppendKey(const TableSchema& schema, const Row& row, std::string* out);
 // Encodes the value of an upsert: kUpsert byte, null bitmap, non-key columns.
 void AppendUpsertValue(const TableSchema& schema, const Row& row, std::string* out);
+// Appends one non-null value of `column` as a value column is encoded (fixed
+// width little-endian, or a LEB128 length and the bytes for STRING, BINARY and
+// the nested types). `v` must be valid for the column.
+void AppendColumnValue(const Column& column, const Value& v, std::string* out);
+// Decodes one non-null value of `column` at *p (the inverse of
+// AppendColumnValue; a nested value is checked with NestedCheck::kLayout) and
+// moves *p past it. DATA_LOSS on malformed bytes.
+absl::Status DecodeLeafValue(const Column& column, const char** p, const char* end, Value* out);
 // The encoded value of a delete: the single kDelete byte.
 std::string_view DeleteValue();
 

@@ -1,6 +1,7 @@
 // The JSON and CSV text forms of a row (RowFromJson, RowToJson, RowToCsv).
 // Sections: value accessors, text forms of single values, JSON, CSV. The
 // binary key and value encodings live in row.cc.
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <iterator>
@@ -8,12 +9,15 @@
 #include <string>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
 #include "table/base/absl_compat.h"
+#include "table/base/byte_order.h"
+#include "table/nested_value.h"
 #include "table/row.h"
 #include "table/base/status_macros.h"
 
@@ -21,6 +25,9 @@ namespace deltasidecar::table {
 namespace {
 
 using u128 = unsigned __int128;
+
+// JSON of a nested value (defined with the JSON section); CSV writes its text.
+nlohmann::ordered_json NestedToJson(const Column& type, std::string_view bytes);
 
 
 // ---------------------------------------------------------------------------
@@ -135,9 +142,14 @@ void AppendDateTime(int64_t ticks, int64_t unit, int digits, std::string* out) {
 }
 
 // TIMESTAMP_LTZ(digits): ISO-8601 instant "YYYY-MM-DDTHH:MM:SS[.f{digits}]Z".
+// As AppendDateTime, no intermediate overflows, even for INT64_MIN.
 void AppendInstant(int64_t nanos, int digits, std::string* out) {
-  int64_t seconds = FloorDiv(nanos, kNanosPerSecond);
-  int64_t frac = nanos - seconds * kNanosPerSecond;
+  int64_t seconds = nanos / kNanosPerSecond;
+  int64_t frac = nanos % kNanosPerSecond;
+  if (frac < 0) {
+    frac += kNanosPerSecond;
+    --seconds;
+  }
   int64_t days = FloorDiv(seconds, 86400);
   int64_t sod = seconds - days * 86400;
   AppendDate(days, out);
@@ -294,6 +306,13 @@ void AppendText(const Column& column, const Value& v, std::string* out) {
       break;
     case ColumnType::kTimestampLtz:
       AppendInstant(IntOf(v), column.precision, out);
+      break;
+    case ColumnType::kArray:
+    case ColumnType::kMap:
+    case ColumnType::kStruct:
+      // Invalid UTF-8 in a STRING inside is replaced rather than thrown on.
+      out->append(NestedToJson(column, StringOf(v))
+                      .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
       break;
   }
 }
@@ -493,6 +512,163 @@ absl::Status TimeFromJson(const Column& column, const json& j, Value* out) {
   return absl::OkStatus();
 }
 
+absl::Status ValueFromJson(const Column& column, const json& j, Value* out);
+
+// The reason of a ColumnError, without its "column 'x' (T): " prefix.
+std::string ReasonOf(const absl::Status& s) {
+  std::string m(s.message());
+  if (size_t at = m.find("): "); m.rfind("column '", 0) == 0 && at != std::string::npos) {
+    return m.substr(at + 3);
+  }
+  return m;
+}
+
+absl::Status NestedFromJson(const Column& top, const Column& type, const json& j,
+                            const std::string& path, std::string* out);
+
+// One non-null child of a nested value at `path`, encoded as a value column.
+absl::Status ChildFromJson(const Column& top, const Column& child, const json& j,
+                           const std::string& path, std::string* out) {
+  Value v;
+  if (IsNested(child.type)) {
+    std::string bytes;
+    RETURN_IF_ERROR(NestedFromJson(top, child, j, path, &bytes));
+    v = std::move(bytes);
+  } else if (absl::Status s = ValueFromJson(child, j, &v); !s.ok()) {
+    return ColumnError(top, Cat(path, " (", child.TypeString(), "): ", ReasonOf(s)));
+  }
+  AppendColumnValue(child, v, out);
+  return absl::OkStatus();
+}
+
+// A MAP key from an object member name: the name itself for the string-valued
+// key types, the name read as JSON (a number or true/false) for the others.
+json MapKeyFromName(const Column& key, const std::string& name) {
+  switch (key.type) {
+    case ColumnType::kBoolean:
+    case ColumnType::kTinyint:
+    case ColumnType::kSmallint:
+    case ColumnType::kInt:
+    case ColumnType::kBigint:
+    case ColumnType::kFloat:
+    case ColumnType::kDouble: {
+      // "-0" reads as the integer 0; the key was the float -0.0.
+      if (name == "-0" && (key.type == ColumnType::kFloat || key.type == ColumnType::kDouble)) {
+        return -0.0;
+      }
+      json parsed = json::parse(name, nullptr, /*allow_exceptions=*/false);
+      if (!parsed.is_discarded() && (parsed.is_number() || parsed.is_boolean())) return parsed;
+      return name;
+    }
+    default:
+      return name;
+  }
+}
+
+// Encodes JSON `j` as a non-null value of nested `type` (nested_value.h).
+// Errors name the top-level column and the path inside it.
+absl::Status NestedFromJson(const Column& top, const Column& type, const json& j,
+                            const std::string& path, std::string* out) {
+  auto here = [&](std::string_view step) { return path.empty() ? std::string(step) : Cat(path, step); };
+  auto bad = [&](std::string_view reason) {
+    return ColumnError(top, path.empty() ? std::string(reason) : Cat(path, ": ", reason));
+  };
+  if (type.type == ColumnType::kArray) {
+    if (!j.is_array()) return bad(Cat("expected an array, got ", Describe(j)));
+    PutVarint(j.size(), out);
+    size_t bitmap = out->size();
+    out->append((j.size() + 7) / 8, '\0');
+    for (size_t i = 0; i < j.size(); ++i) {
+      if (j[i].is_null()) {
+        (*out)[bitmap + i / 8] |= static_cast<char>(1 << (i % 8));
+        continue;
+      }
+      RETURN_IF_ERROR(ChildFromJson(top, type.children[0], j[i], here(Cat("[", i, "]")), out));
+    }
+    return absl::OkStatus();
+  }
+  if (type.type == ColumnType::kStruct) {
+    if (!j.is_object()) return bad(Cat("expected an object, got ", Describe(j)));
+    size_t found = 0;
+    size_t bitmap = out->size();
+    out->append((type.children.size() + 7) / 8, '\0');
+    for (size_t i = 0; i < type.children.size(); ++i) {
+      const Column& field = type.children[i];
+      auto it = j.find(field.name);
+      if (it != j.end()) ++found;
+      if (it == j.end() || it->is_null()) {
+        (*out)[bitmap + i / 8] |= static_cast<char>(1 << (i % 8));
+        continue;
+      }
+      RETURN_IF_ERROR(ChildFromJson(top, field, *it, here(Cat(".", field.name)), out));
+    }
+    if (found != j.size()) {
+      for (const auto& [name, unused] : j.items()) {
+        bool known = false;
+        for (const Column& field : type.children) known = known || field.name == name;
+        if (!known) return bad(Cat("unknown STRUCT field '", name, "'"));
+      }
+    }
+    return absl::OkStatus();
+  }
+  // MAP: an object keyed by the key's text, or an array of [key, value] pairs.
+  const Column& key = type.children[0];
+  const Column& value = type.children[1];
+  std::vector<std::pair<json, const json*>> entries;
+  if (j.is_object()) {
+    for (const auto& [name, v] : j.items()) entries.emplace_back(MapKeyFromName(key, name), &v);
+  } else if (j.is_array()) {
+    for (const json& pair : j) {
+      if (!pair.is_array() || pair.size() != 2) {
+        return bad(Cat("expected an object or an array of [key, value] pairs, got an array holding ",
+                       pair.is_array() ? Cat("an array of ", pair.size()) : pair.type_name()));
+      }
+      entries.emplace_back(pair[0], &pair[1]);
+    }
+  } else {
+    return bad(Cat("expected an object or an array of [key, value] pairs, got ", Describe(j)));
+  }
+  // Entries are stored in the order of their keys' text, the order in which a
+  // JSON object's members are read, so that a MAP reads back from the object
+  // RowToJson writes exactly as it was.
+  struct Entry {
+    std::string name;       // the key's text form
+    std::string key_bytes;  // the key encoded as a value column
+    const json* value;
+  };
+  std::vector<Entry> sorted;
+  sorted.reserve(entries.size());
+  absl::flat_hash_set<std::string> seen;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& [k, v] = entries[i];
+    if (k.is_null()) return bad(Cat("key of entry ", i, " is null; MAP keys are never NULL"));
+    std::string at = here(Cat("{", k.is_string() ? k.get<std::string>() : k.dump(), "}"));
+    Value key_value;
+    if (absl::Status s = ValueFromJson(key, k, &key_value); !s.ok()) {
+      return ColumnError(top, Cat(at, " (", key.TypeString(), "): ", ReasonOf(s)));
+    }
+    Entry e{"", "", v};
+    AppendText(key, key_value, &e.name);
+    AppendColumnValue(key, key_value, &e.key_bytes);
+    if (!seen.insert(e.key_bytes).second) return bad(Cat("duplicate MAP key ", k.dump()));
+    sorted.push_back(std::move(e));
+  }
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const Entry& a, const Entry& b) { return a.name < b.name; });
+  PutVarint(sorted.size(), out);
+  size_t bitmap = out->size();
+  out->append((sorted.size() + 7) / 8, '\0');
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    out->append(sorted[i].key_bytes);
+    if (sorted[i].value->is_null()) {
+      (*out)[bitmap + i / 8] |= static_cast<char>(1 << (i % 8));
+      continue;
+    }
+    RETURN_IF_ERROR(ChildFromJson(top, value, *sorted[i].value, here(Cat("{", sorted[i].name, "}")), out));
+  }
+  return absl::OkStatus();
+}
+
 // Converts one non-null JSON member into the column's Value.
 absl::Status ValueFromJson(const Column& column, const json& j, Value* out) {
   switch (column.type) {
@@ -538,6 +714,14 @@ absl::Status ValueFromJson(const Column& column, const json& j, Value* out) {
       return TimeFromJson(column, j, out);
     case ColumnType::kTimestampLtz:
       return InstantFromJson(column, j, out);
+    case ColumnType::kArray:
+    case ColumnType::kMap:
+    case ColumnType::kStruct: {
+      std::string bytes;
+      RETURN_IF_ERROR(NestedFromJson(column, column, j, "", &bytes));
+      *out = std::move(bytes);
+      return absl::OkStatus();
+    }
   }
   return ColumnError(column, "unsupported type");
 }
@@ -594,6 +778,97 @@ absl::StatusOr<Row> RowFromJson(const TableSchema& schema, const nlohmann::json&
   }
 }
 
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+// The JSON of one non-null value; `text` is scratch space.
+ojson ValueToJson(const Column& column, const Value& v, std::string* text) {
+  switch (column.type) {
+    case ColumnType::kBoolean:
+      return BoolOf(v);
+    case ColumnType::kTinyint:
+    case ColumnType::kSmallint:
+    case ColumnType::kInt:
+    case ColumnType::kBigint:
+      return IntOf(v);
+    case ColumnType::kFloat:
+    case ColumnType::kDouble: {
+      double d = DoubleOf(v);
+      if (std::string_view name = NonFiniteName(d); !name.empty()) return std::string(name);
+      if (column.type == ColumnType::kFloat) {
+        // The double nearest the float's shortest text, so 0.1f prints 0.1.
+        text->clear();
+        AppendShortest(static_cast<float>(d), text);
+        std::from_chars(text->data(), text->data() + text->size(), d);
+      }
+      return d;
+    }
+    case ColumnType::kArray:
+    case ColumnType::kMap:
+    case ColumnType::kStruct:
+      return NestedToJson(column, StringOf(v));
+    default:
+      text->clear();
+      AppendText(column, v, text);
+      return *text;
+  }
+}
+
+// ARRAY as an array, STRUCT as an object with its fields in order, MAP as an
+// object keyed by the text form of each key (the form AppendText writes).
+// The bytes are trusted to be valid (checked when they were decoded or built);
+// should they not be, the rest of the value reads as null.
+ojson NestedToJson(const Column& type, std::string_view bytes) {
+  const char* p = bytes.data();
+  const char* end = p + bytes.size();
+  std::string text;
+  Value scratch;
+  auto child = [&](const Column& c) -> ojson {
+    if (!DecodeLeafValue(c, &p, end, &scratch).ok()) {
+      p = end;
+      return nullptr;
+    }
+    return ValueToJson(c, scratch, &text);
+  };
+  uint64_t count = type.children.size();
+  if (type.type != ColumnType::kStruct && GetVarint(&p, end, &count) != VarintResult::kOk) {
+    return nullptr;
+  }
+  size_t bitmap_size = (count + 7) / 8;
+  if (count > static_cast<uint64_t>(end - p) * 8 || static_cast<size_t>(end - p) < bitmap_size) {
+    return nullptr;
+  }
+  const uint8_t* bitmap = reinterpret_cast<const uint8_t*>(p);
+  p += bitmap_size;
+  auto is_null = [&](uint64_t i) { return (bitmap[i / 8] >> (i % 8)) & 1; };
+  if (type.type == ColumnType::kArray) {
+    ojson out = ojson::array();
+    for (uint64_t i = 0; i < count; ++i) {
+      out.push_back(is_null(i) ? ojson(nullptr) : child(type.children[0]));
+    }
+    return out;
+  }
+  ojson out = ojson::object();
+  auto& members = out.get_ref<ojson::object_t&>();
+  for (uint64_t i = 0; i < count; ++i) {
+    if (type.type == ColumnType::kStruct) {
+      members.emplace_back(type.children[i].name,
+                           is_null(i) ? ojson(nullptr) : child(type.children[i]));
+      continue;
+    }
+    text.clear();
+    if (DecodeLeafValue(type.children[0], &p, end, &scratch).ok()) {
+      AppendText(type.children[0], scratch, &text);
+    }
+    std::string name = text;
+    members.emplace_back(std::move(name), is_null(i) ? ojson(nullptr) : child(type.children[1]));
+  }
+  return out;
+}
+
+}  // namespace
+
 // STRING values are copied as they are; dump() throws on invalid UTF-8 unless
 // the caller passes an error handler.
 nlohmann::ordered_json RowToJson(const TableSchema& schema, const Row& row) {
@@ -609,40 +884,7 @@ nlohmann::ordered_json RowToJson(const TableSchema& schema, const Row& row) {
     const Column& column = columns[i];
     const Value& v = row[i];
     ojson j;  // null
-    if (!IsNull(v)) {
-      switch (column.type) {
-        case ColumnType::kBoolean:
-          j = BoolOf(v);
-          break;
-        case ColumnType::kTinyint:
-        case ColumnType::kSmallint:
-        case ColumnType::kInt:
-        case ColumnType::kBigint:
-          j = IntOf(v);
-          break;
-        case ColumnType::kFloat:
-        case ColumnType::kDouble: {
-          double d = DoubleOf(v);
-          if (std::string_view name = NonFiniteName(d); !name.empty()) {
-            j = std::string(name);
-          } else if (column.type == ColumnType::kFloat) {
-            // The double nearest the float's shortest text, so 0.1f prints 0.1.
-            text.clear();
-            AppendShortest(static_cast<float>(d), &text);
-            std::from_chars(text.data(), text.data() + text.size(), d);
-            j = d;
-          } else {
-            j = d;
-          }
-          break;
-        }
-        default:
-          text.clear();
-          AppendText(column, v, &text);
-          j = text;
-          break;
-      }
-    }
+    if (!IsNull(v)) j = ValueToJson(column, v, &text);
     members.emplace_back(column.name, std::move(j));
   }
   return result;

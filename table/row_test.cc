@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "table/nested_value.h"
 
 namespace deltasidecar::table {
 namespace {
@@ -744,4 +745,159 @@ TEST(RowTimestampLtzTest, JsonInputRules) {
 }
 
 }  // namespace
+// ---------------------------------------------------------------------------
+// Nested columns (ARRAY, MAP, STRUCT): held in a Row as their nested encoding.
+
+TableSchema NestedSchema() {
+  return MustParse(
+      "id BIGINT, tags ARRAY<STRING>, attrs MAP<STRING,BIGINT>, "
+      "pt STRUCT<x:DOUBLE, y:DECIMAL(10,2), when:TIMESTAMP_LTZ(3), raw:BINARY>, "
+      "deep ARRAY<MAP<INT,ARRAY<STRUCT<a:BOOLEAN,b:STRING>>>>, byday MAP<DATE,STRING>",
+      "id");
+}
+
+Row NestedFromJsonOrDie(const TableSchema& s, std::string_view text) {
+  absl::StatusOr<Row> row = RowFromJson(s, json::parse(text));
+  EXPECT_TRUE(row.ok()) << row.status() << " for " << text;
+  return row.ok() ? *row : Row(s.columns().size());
+}
+
+TEST(RowNestedTest, JsonValueAndCsvRoundTrip) {
+  TableSchema s = NestedSchema();
+  const std::string text =
+      R"({"id":7,"tags":["a",null,"","c,\"d\""],"attrs":{"k1":1,"k2":null},)"
+      R"("pt":{"x":1.5,"y":"12.30","when":"2024-02-29T12:34:56.123Z","raw":"AAE="},)"
+      R"("deep":[{"-2":[],"1":[{"a":true,"b":"x"},null,{"a":null,"b":null}]},null,{}],)"
+      R"("byday":{"2024-02-29":"leap"}})";
+  Row row = NestedFromJsonOrDie(s, text);
+  EXPECT_EQ(RowToJson(s, row).dump(), text);
+  std::string key = EncodeKey(s, row);
+  std::string value;
+  AppendUpsertValue(s, row, &value);
+  absl::StatusOr<Row> decoded = DecodeRow(s, key, value);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_TRUE(*decoded == row);
+  EXPECT_EQ(RowToJson(s, *decoded).dump(), text);
+  // CSV holds each nested value as its compact JSON text.
+  EXPECT_EQ(RowToCsv(s, row).rfind(R"(7,"[""a"",null,"""",""c,\""d\""""]",)", 0), 0u)
+      << RowToCsv(s, row);
+
+  // Empty containers, all-NULL fields, and NULL columns.
+  const std::string empty =
+      R"({"id":8,"tags":[],"attrs":{},"pt":{"x":null,"y":null,"when":null,"raw":null},)"
+      R"("deep":null,"byday":null})";
+  Row e = NestedFromJsonOrDie(s, empty);
+  EXPECT_EQ(RowToJson(s, e).dump(), empty);
+  value.clear();
+  AppendUpsertValue(s, e, &value);
+  decoded = DecodeRow(s, EncodeKey(s, e), value);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_TRUE(*decoded == e);
+}
+
+TEST(RowNestedTest, EncodingIsTheDocumentedOne) {
+  TableSchema s = MustParse("id INT, a ARRAY<INT>, m MAP<STRING,SMALLINT>, t STRUCT<p:TINYINT,q:STRING>", "id");
+  Row row = NestedFromJsonOrDie(s, R"({"id":1,"a":[5,null,-1],"m":[["k",2],["",null]],"t":{"q":"z"}})");
+  // ARRAY: count 3, bitmap 0b010, elements 5 and -1 as INT.
+  EXPECT_EQ(Hex(StringOf(row[1])), "03 02 05 00 00 00 ff ff ff ff");
+  // MAP: count 2, bitmap over values 0b01, "" -> NULL, "k" -> 2 (ordered by key text).
+  EXPECT_EQ(Hex(StringOf(row[2])), "02 01 00 01 6b 02 00");
+  // STRUCT: bitmap over the fields 0b01 (p NULL), then q.
+  EXPECT_EQ(Hex(StringOf(row[3])), "01 01 7a");
+  std::string value;
+  AppendUpsertValue(s, row, &value);
+  // op, value bitmap, then each nested value after its LEB128 length.
+  EXPECT_EQ(Hex(value), "01 00 0a 03 02 05 00 00 00 ff ff ff ff 07 02 01 00 01 6b 02 00 03 01 01 7a");
+}
+
+TEST(RowNestedTest, JsonInputErrorsNameThePlace) {
+  TableSchema s = NestedSchema();
+  auto expect = [&](std::string_view text, std::string_view message) {
+    absl::StatusOr<Row> row = RowFromJson(s, json::parse(text));
+    ASSERT_FALSE(row.ok()) << text;
+    EXPECT_EQ(row.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(row.status().message()), HasSubstr(std::string(message))) << text;
+  };
+  expect(R"({"id":1,"tags":"a"})", "column 'tags' (ARRAY<STRING>): expected an array, got string");
+  expect(R"({"id":1,"tags":["a",2]})", "column 'tags' (ARRAY<STRING>): [1] (STRING): expected a string");
+  expect(R"({"id":1,"attrs":{"k":"v"}})", "column 'attrs' (MAP<STRING,BIGINT>): {k} (BIGINT): expected an integer");
+  expect(R"({"id":1,"attrs":[["k",1],["k",2]]})", "duplicate MAP key \"k\"");
+  expect(R"({"id":1,"attrs":[["k",1,2]]})", "array of [key, value] pairs");
+  expect(R"({"id":1,"attrs":[[null,1]]})", "MAP keys are never NULL");
+  expect(R"({"id":1,"pt":{"x":1,"nope":2}})", "unknown STRUCT field 'nope'");
+  expect(R"({"id":1,"pt":{"y":"1.234"}})", "column 'pt' (STRUCT<");
+  expect(R"({"id":1,"pt":{"when":"2024-02-29T12:34:56.1234Z"}})", ".when (TIMESTAMP_LTZ(3))");
+  expect(R"({"id":1,"deep":[{"x":[]}]})", "[0]{x} (INT)");
+  expect(R"({"id":1,"deep":[{"1":[{"a":1}]}]})", "[0]{1}[0].a (BOOLEAN)");
+  expect(R"({"id":1,"byday":{"2024-02-30":"x"}})", "{2024-02-30} (DATE)");
+  // A MAP with non-string keys reads as an object keyed by the key's text or
+  // as [key, value] pairs; it is written as the object, its entries in the
+  // order of their keys' text (as an object's members are read back).
+  Row a = NestedFromJsonOrDie(s, R"({"id":1,"deep":[[[3,[]],[-4,null],[10,[]]]]})");
+  EXPECT_EQ(RowToJson(s, a)["deep"].dump(), R"([{"-4":null,"10":[],"3":[]}])");
+  Row b = NestedFromJsonOrDie(s, RowToJson(s, a).dump());
+  EXPECT_TRUE(a == b);
+}
+
+TEST(RowNestedTest, MalformedStoredBytesAreDataLoss) {
+  TableSchema s = MustParse("id INT, a ARRAY<INT>, t STRUCT<p:BOOLEAN,q:ARRAY<STRING>>", "id");
+  Row row = NestedFromJsonOrDie(s, R"({"id":1,"a":[1,null,3],"t":{"p":true,"q":["x"]}})");
+  std::string good;
+  AppendUpsertValue(s, row, &good);
+  ASSERT_TRUE(DecodeRow(s, EncodeKey(s, row), good).ok());
+  auto expect = [&](std::string value, std::string_view message) {
+    absl::StatusOr<Row> r = DecodeRow(s, EncodeKey(s, row), value);
+    ASSERT_FALSE(r.ok()) << Hex(value);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr(std::string(message)));
+  };
+  ASSERT_EQ(Hex(good), "01 00 0a 03 02 01 00 00 00 03 00 00 00 07 00 01 04 01 00 01 78");
+  std::string v = good;
+  v[3] = 4;  // count 4 with three elements' bytes
+  expect(v, "ARRAY column 'a'");
+  v = good;
+  v[4] = 0x0a;  // a bit past the count
+  expect(v, "bits set past the last entry");
+  v = good;
+  v[3] = 0x7f;  // count larger than the bytes can hold
+  expect(v, "exceeds the bytes left");
+  v = good;
+  v[15] = 2;  // boolean byte 2 in field p
+  expect(v, "field 'p': corrupt value: bad boolean byte");
+  v = good;
+  v[16] = 9;  // inner array length runs past the struct
+  expect(v, "field 'q': truncated nested value");
+  v = good;
+  v[2] = 9;  // outer length one short: the last element is cut
+  expect(v, "ARRAY column 'a'");
+  v = good.substr(0, good.size() - 1);
+  expect(v, "STRUCT column 't'");
+  v = good;
+  v[3] = static_cast<char>(0x80);  // a two-byte count (256) the bytes cannot hold
+  expect(v, "exceeds the bytes left");
+}
+
+TEST(RowNestedTest, ValidateNestedInputChecksLeaves) {
+  TableSchema s = MustParse("id INT, t STRUCT<s:STRING,d:DECIMAL(3,1),l:TIMESTAMP_LTZ(0),dt:DATE>", "id");
+  const Column& t = s.columns()[1];
+  Row row = NestedFromJsonOrDie(s, R"({"id":1,"t":{"s":"ok"}})");
+  EXPECT_TRUE(ValidateNested(t, StringOf(row[1]), NestedCheck::kInput).ok());
+  // STRUCT: bitmap 0b1110 (d, l, dt NULL), s = "\xff".
+  std::string bad_utf8 = std::string("\x0e\x01\xff", 3);
+  EXPECT_TRUE(ValidateNested(t, bad_utf8, NestedCheck::kLayout).ok());
+  absl::Status st = ValidateNested(t, bad_utf8, NestedCheck::kInput);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("field 's': invalid UTF-8"));
+  std::string big_decimal = std::string("\x0d", 1);  // only d present
+  __int128 thousand = 1000;
+  big_decimal.append(reinterpret_cast<const char*>(&thousand), 16);
+  EXPECT_TRUE(ValidateNested(t, big_decimal, NestedCheck::kLayout).ok());
+  st = ValidateNested(t, big_decimal, NestedCheck::kInput);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("field 'd': DECIMAL value does not fit"));
+  std::string fine_ltz = std::string("\x0b", 1);  // only l present
+  int64_t nanos = 1500000000;
+  fine_ltz.append(reinterpret_cast<const char*>(&nanos), 8);
+  st = ValidateNested(t, fine_ltz, NestedCheck::kInput);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("finer than the precision"));
+}
+
 }  // namespace deltasidecar::table

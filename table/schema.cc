@@ -36,6 +36,8 @@ constexpr TypeEntry kTypes[] = {
     {"STRING", ColumnType::kString},       {"BINARY", ColumnType::kBinary},
     {"DATE", ColumnType::kDate},           {"DATETIME", ColumnType::kDatetime},
     {"TIMESTAMP", ColumnType::kTimestamp}, {"TIMESTAMP_LTZ", ColumnType::kTimestampLtz},
+    {"ARRAY", ColumnType::kArray},         {"MAP", ColumnType::kMap},
+    {"STRUCT", ColumnType::kStruct},
 };
 
 bool IsKnownType(ColumnType type) {
@@ -123,14 +125,6 @@ absl::Status ParseDecimalParams(std::string_view params, std::string_view column
 absl::Status Unsupported(std::string_view text, std::string_view column) {
   std::string_view name = text.substr(0, std::min(text.find('<'), text.find('(')));
   name = Trim(name);
-  for (std::string_view nested : {"ARRAY", "MAP", "STRUCT"}) {
-    if (EqualsIgnoreCase(name, nested)) {
-      return Invalid(fmt::format(
-          "type '{}' of column '{}' is not supported: nested types (ARRAY, MAP, STRUCT) are not "
-          "supported yet",
-          text, column));
-    }
-  }
   if (EqualsIgnoreCase(name, "TIMESTAMP_NTZ")) {
     return Invalid(fmt::format(
         "type '{}' of column '{}' is not supported: TIMESTAMP_NTZ is a wall-clock time without a "
@@ -153,10 +147,96 @@ absl::Status Unsupported(std::string_view text, std::string_view column) {
   return absl::OkStatus();
 }
 
-// Parses a type such as "bigint" or "decimal( 10 , 2 )" into `out`'s type,
-// precision and scale. `text` must already be trimmed.
-absl::Status ParseType(std::string_view text, std::string_view column, Column* out) {
+absl::StatusOr<std::vector<std::string_view>> SplitColumnList(std::string_view list);
+absl::Status ValidateName(const std::string& name);
+absl::Status ParseType(std::string_view text, std::string_view column, Column* out, int depth);
+
+// Parses the inside of "ARRAY<...>", "MAP<...>" or "STRUCT<...>" into
+// out->children. `depth` is the nesting level of `out` (1 for a column's own type).
+absl::Status ParseNestedType(std::string_view text, std::string_view name, std::string_view inner,
+                             std::string_view column, Column* out, int depth) {
+  if (depth > kMaxNestingDepth) {
+    return Invalid(fmt::format("type of column '{}' nests deeper than {} levels", column,
+                               kMaxNestingDepth));
+  }
+  auto bad = [&](std::string_view why) {
+    return Invalid(fmt::format("malformed type '{}' for column '{}': {}", text, column, why));
+  };
+  if (Trim(inner).empty()) return bad("no element type inside '<>'");
+  ASSIGN_OR_RETURN(std::vector<std::string_view> parts, SplitColumnList(inner));
+  out->children.clear();
+  auto child = [&](std::string_view child_name, std::string_view child_text) -> absl::Status {
+    child_text = Trim(child_text);
+    if (child_text.empty()) return bad("empty type");
+    std::vector<std::string_view> words = Words(child_text);
+    if (words.size() >= 2 && EqualsIgnoreCase(words.back(), "NULL")) {
+      return bad(
+          "NOT NULL and NULL cannot be declared inside a nested type (elements, map values and "
+          "struct fields are always nullable, map keys never)");
+    }
+    Column c;
+    c.name = std::string(child_name);
+    RETURN_IF_ERROR(ParseType(child_text, column, &c, depth));
+    out->children.push_back(std::move(c));
+    return absl::OkStatus();
+  };
+  if (EqualsIgnoreCase(name, "ARRAY")) {
+    out->type = ColumnType::kArray;
+    if (parts.size() != 1) return bad("ARRAY takes one element type");
+    return child("element", parts[0]);
+  }
+  if (EqualsIgnoreCase(name, "MAP")) {
+    out->type = ColumnType::kMap;
+    if (parts.size() != 2) return bad("MAP takes a key type and a value type");
+    RETURN_IF_ERROR(child("key", parts[0]));
+    return child("value", parts[1]);
+  }
+  out->type = ColumnType::kStruct;
+  for (std::string_view part : parts) {
+    part = Trim(part);
+    size_t end = 0;
+    while (end < part.size() && (absl::ascii_isalnum(static_cast<unsigned char>(part[end])) ||
+                                 part[end] == '_')) {
+      ++end;
+    }
+    std::string_view field = part.substr(0, end);
+    std::string_view rest = Trim(part.substr(end));
+    if (!rest.empty() && rest.front() == ':') rest = Trim(rest.substr(1));
+    if (field.empty() || rest.empty()) return bad("expected STRUCT<name:TYPE, ...>");
+    RETURN_IF_ERROR(child(field, rest));
+  }
+  return absl::OkStatus();
+}
+
+// Parses a type such as "bigint", "decimal( 10 , 2 )" or "map<string,array<int>>"
+// into `out`'s type, precision, scale and children. `text` must already be
+// trimmed. `depth` counts the nested types around it (0 for a column's type).
+absl::Status ParseType(std::string_view text, std::string_view column, Column* out, int depth) {
   RETURN_IF_ERROR(Unsupported(text, column));
+  out->children.clear();
+  if (size_t open = text.find('<'); open != std::string_view::npos) {
+    std::string_view name = Trim(text.substr(0, open));
+    if (!EqualsIgnoreCase(name, "ARRAY") && !EqualsIgnoreCase(name, "MAP") &&
+        !EqualsIgnoreCase(name, "STRUCT")) {
+      return Invalid(fmt::format("unknown type '{}' for column '{}'", text, column));
+    }
+    if (text.back() != '>') {
+      return Invalid(fmt::format("malformed type '{}' for column '{}'", text, column));
+    }
+    out->precision = 0;
+    out->scale = 0;
+    return ParseNestedType(text, name, text.substr(open + 1, text.size() - open - 2), column, out,
+                           depth + 1);
+  }
+  for (std::string_view nested : {"ARRAY", "MAP", "STRUCT"}) {
+    if (EqualsIgnoreCase(text, nested)) {
+      return Invalid(fmt::format("type '{}' of column '{}' needs its element types: {}", text,
+                                 column,
+                                 nested == "ARRAY" ? "ARRAY<T>"
+                                 : nested == "MAP" ? "MAP<K,V>"
+                                                   : "STRUCT<name:T, ...>"));
+    }
+  }
   std::string_view name = text;
   std::string_view params;
   bool has_params = false;
@@ -253,7 +333,7 @@ absl::StatusOr<Column> ParseColumn(std::string_view def) {
     // Not a plain type name; let ParseType name the whole offending token.
     while (type_end < rest.size() && !IsSpace(rest[type_end])) ++type_end;
   }
-  RETURN_IF_ERROR(ParseType(rest.substr(0, type_end), column.name, &column));
+  RETURN_IF_ERROR(ParseType(Trim(rest.substr(0, type_end)), column.name, &column, 0));
 
   std::vector<std::string_view> words = Words(rest.substr(type_end));
   if (words.size() == 1 && EqualsIgnoreCase(words[0], "NULL")) {
@@ -305,6 +385,8 @@ absl::StatusOr<std::vector<std::string_view>> SplitColumnList(std::string_view l
   return out;
 }
 
+absl::Status ValidateType(Column* column, std::string_view name, int depth);
+
 absl::Status ValidateName(const std::string& name) {
   if (name.empty()) return Invalid("empty column name");
   if (name.size() > kMaxColumnNameLength) {
@@ -321,11 +403,64 @@ absl::Status ValidateName(const std::string& name) {
   return absl::OkStatus();
 }
 
-absl::Status ValidateColumn(Column* column) {
-  RETURN_IF_ERROR(ValidateName(column->name));
+// Checks a nested type's children (as Make receives them, perhaps not from
+// Parse): their count, names, nullability and depth. `column` names the
+// top-level column in errors.
+absl::Status ValidateNestedChildren(Column* type, std::string_view column, int depth) {
+  if (depth > kMaxNestingDepth) {
+    return Invalid(fmt::format("type of column '{}' nests deeper than {} levels", column,
+                               kMaxNestingDepth));
+  }
+  size_t expected = type->type == ColumnType::kArray ? 1 : type->type == ColumnType::kMap ? 2 : 0;
+  if (expected != 0 && type->children.size() != expected) {
+    return Invalid(fmt::format("column '{}': {} needs {} child type(s), has {}", column,
+                               ColumnTypeName(type->type), expected, type->children.size()));
+  }
+  if (type->type == ColumnType::kStruct && type->children.empty()) {
+    return Invalid(fmt::format("column '{}': STRUCT needs at least one field", column));
+  }
+  if (type->children.size() > kMaxColumns) {
+    return Invalid(fmt::format("column '{}': STRUCT has more than {} fields", column, kMaxColumns));
+  }
+  absl::flat_hash_set<std::string> lower_names;
+  for (size_t i = 0; i < type->children.size(); ++i) {
+    Column& child = type->children[i];
+    if (type->type == ColumnType::kArray) child.name = "element";
+    if (type->type == ColumnType::kMap) child.name = i == 0 ? "key" : "value";
+    if (type->type == ColumnType::kStruct) {
+      if (absl::Status s = ValidateName(child.name); !s.ok()) {
+        return Invalid(fmt::format("column '{}': STRUCT field: {}", column, std::string(s.message())));
+      }
+      if (!lower_names.insert(absl::AsciiStrToLower(child.name)).second) {
+        return Invalid(fmt::format(
+            "column '{}': duplicate STRUCT field name '{}' (names are case-insensitive)", column,
+            child.name));
+      }
+    }
+    child.nullable = !(type->type == ColumnType::kMap && i == 0);
+    if (type->type == ColumnType::kMap && i == 0 && IsNested(child.type)) {
+      return Invalid(fmt::format("column '{}': a MAP key cannot be of nested type {}", column,
+                                 child.TypeString()));
+    }
+    RETURN_IF_ERROR(ValidateType(&child, column, depth));
+  }
+  return absl::OkStatus();
+}
+
+// Checks the type of `column` (a column or a nested child at `depth`).
+absl::Status ValidateType(Column* column, std::string_view name, int depth) {
   if (!IsKnownType(column->type)) {
-    return Invalid(fmt::format("column '{}' has invalid type code {}", column->name,
+    return Invalid(fmt::format("column '{}' has invalid type code {}", name,
                                static_cast<int>(column->type)));
+  }
+  if (IsNested(column->type)) {
+    column->precision = 0;
+    column->scale = 0;
+    return ValidateNestedChildren(column, name, depth + 1);
+  }
+  if (!column->children.empty()) {
+    return Invalid(fmt::format("column '{}': {} has no child types", name,
+                               ColumnTypeName(column->type)));
   }
   if (column->type == ColumnType::kTimestampLtz) {
     column->scale = 0;
@@ -346,9 +481,14 @@ absl::Status ValidateColumn(Column* column) {
     return Invalid(fmt::format(
         "column '{}': DECIMAL({},{}) is invalid; need 1 <= precision <= 38 and 0 <= scale <= "
         "precision",
-        column->name, column->precision, column->scale));
+        name, column->precision, column->scale));
   }
   return absl::OkStatus();
+}
+
+absl::Status ValidateColumn(Column* column) {
+  RETURN_IF_ERROR(ValidateName(column->name));
+  return ValidateType(column, column->name, 0);
 }
 
 }  // namespace
@@ -363,6 +503,19 @@ std::string_view ColumnTypeName(ColumnType type) {
 std::string Column::TypeString() const {
   if (type == ColumnType::kDecimal) return fmt::format("DECIMAL({},{})", precision, scale);
   if (type == ColumnType::kTimestampLtz) return fmt::format("TIMESTAMP_LTZ({})", precision);
+  if (type == ColumnType::kArray && children.size() == 1) {
+    return fmt::format("ARRAY<{}>", children[0].TypeString());
+  }
+  if (type == ColumnType::kMap && children.size() == 2) {
+    return fmt::format("MAP<{},{}>", children[0].TypeString(), children[1].TypeString());
+  }
+  if (type == ColumnType::kStruct) {
+    std::string out = "STRUCT<";
+    for (size_t i = 0; i < children.size(); ++i) {
+      out += fmt::format("{}{}:{}", i == 0 ? "" : ",", children[i].name, children[i].TypeString());
+    }
+    return out + ">";
+  }
   return std::string(ColumnTypeName(type));
 }
 
@@ -428,6 +581,12 @@ absl::StatusOr<TableSchema> TableSchema::Make(std::vector<Column> columns,
       return Invalid(fmt::format("column '{}': {} cannot be a primary-key column", name,
                                  ColumnTypeName(column.type)));
     }
+    if (IsNested(column.type)) {
+      return Invalid(fmt::format(
+          "column '{}': nested type {} cannot be a primary-key column (ARRAY, MAP and STRUCT are "
+          "for value columns only)",
+          name, column.TypeString()));
+    }
     column.nullable = false;
     schema.is_key_[*index] = true;
     schema.key_columns_.push_back(*index);
@@ -483,7 +642,7 @@ absl::StatusOr<TableSchema> TableSchema::FromJson(const nlohmann::json& j) {
       Column column;
       column.name = name->get<std::string>();
       std::string type_text = type->get<std::string>();
-      RETURN_IF_ERROR(ParseType(Trim(type_text), column.name, &column));
+      RETURN_IF_ERROR(ParseType(Trim(type_text), column.name, &column, 0));
       column.nullable = nullable->get<bool>();
       columns.push_back(std::move(column));
     }
@@ -547,6 +706,9 @@ size_t FixedWidth(ColumnType type) {
       return 16;
     case ColumnType::kString:
     case ColumnType::kBinary:
+    case ColumnType::kArray:
+    case ColumnType::kMap:
+    case ColumnType::kStruct:
       return 0;
   }
   return 0;

@@ -30,8 +30,21 @@ enum class ColumnType : uint8_t {
   // TIMESTAMP_LTZ(p), 0 <= p <= 9 (Flink's TIMESTAMP_LTZ): an instant, stored
   // like TIMESTAMP as nanoseconds since epoch, UTC, with no digits finer than
   // p; "YYYY-MM-DDTHH:MM:SS[.f{p}]Z" in JSON.
-  kTimestampLtz = 14
+  kTimestampLtz = 14,
+  // Nested types, value (non-key) columns only; Column::children holds the
+  // element, key and value, or field types. A value is held in a Row as its
+  // nested encoding (table/nested_value.h, docs/table-format.md §7).
+  kArray = 15,   // ARRAY<T>
+  kMap = 16,     // MAP<K,V>; K is not nested and never NULL
+  kStruct = 17,  // STRUCT<name:T, ...>
 };
+
+inline bool IsNested(ColumnType type) {
+  return type == ColumnType::kArray || type == ColumnType::kMap || type == ColumnType::kStruct;
+}
+
+// Deepest nesting of ARRAY/MAP/STRUCT in one column type ("ARRAY<ARRAY<INT>>" is 2).
+inline constexpr int kMaxNestingDepth = 32;
 
 // The MaxCompute name of a type without parameters ("BIGINT", "DECIMAL").
 std::string_view ColumnTypeName(ColumnType type);
@@ -45,8 +58,13 @@ struct Column {
   int precision = 0;  // DECIMAL; TIMESTAMP_LTZ: fractional-second digits
   int scale = 0;      // DECIMAL only
   bool nullable = true;
+  // Nested types only: ARRAY {element}, MAP {key, value}, STRUCT its fields in
+  // order. Children are always nullable, except a MAP key, which is never NULL;
+  // the names of ARRAY and MAP children are "element", "key" and "value".
+  std::vector<Column> children;
 
-  // "BIGINT", "DECIMAL(10,2)", "TIMESTAMP_LTZ(6)".
+  // "BIGINT", "DECIMAL(10,2)", "TIMESTAMP_LTZ(6)", "MAP<STRING,ARRAY<INT>>",
+  // "STRUCT<a:INT,b:STRING>".
   std::string TypeString() const;
 };
 
@@ -58,9 +76,11 @@ class TableSchema {
   // Parses a column list such as "id BIGINT, name STRING NOT NULL, price DECIMAL(10,2)".
   // Type names are case-insensitive; a column may end with NOT NULL or NULL.
   // MaxCompute names that have no exact counterpart here (VARCHAR(n), CHAR(n),
-  // TIMESTAMP_NTZ) and nested types are refused with an error that says why.
+  // TIMESTAMP_NTZ) are refused with an error that says why. Nested types are
+  // ARRAY<T>, MAP<K,V> and STRUCT<name:T, ...> (also STRUCT<name T, ...>), to
+  // kMaxNestingDepth levels; a MAP key type cannot be nested.
   // `primary_key` is a comma-separated list of column names. Primary-key columns
-  // become NOT NULL; FLOAT and DOUBLE cannot be key columns. `buckets` must be in
+  // become NOT NULL; FLOAT, DOUBLE and nested types cannot be key columns. `buckets` must be in
   // [1, 4096]. Errors are INVALID_ARGUMENT naming the offending text.
   static absl::StatusOr<TableSchema> Parse(std::string_view columns, std::string_view primary_key,
                                            int buckets = kDefaultBuckets);
@@ -71,7 +91,9 @@ class TableSchema {
 
   // JSON form stored in the table's metadata file (see docs/table-format.md):
   // {"columns":[{"name":..,"type":"DECIMAL(10,2)","nullable":true}..],
-  //  "primary_key":["id"], "buckets":16}
+  //  "primary_key":["id"], "buckets":16}. A nested column's "type" is its
+  // TypeString ("ARRAY<STRUCT<a:INT>>"), which builds before nested types
+  // refuse with "nested types ... are not supported yet".
   nlohmann::json ToJson() const;
   static absl::StatusOr<TableSchema> FromJson(const nlohmann::json& j);
 
