@@ -127,8 +127,10 @@ struct Plan {
   size_t wire_bitmap_size = 0;      // over all columns
   size_t value_bitmap_size = 0;     // over the value columns
   size_t key_string_columns = 0;
+  std::string upsert_header;        // AppendUpsertHeader of the schema
 
   explicit Plan(const TableSchema& schema) {
+    table::AppendUpsertHeader(schema, &upsert_header);
     const std::vector<Column>& cols = schema.columns();
     columns.resize(cols.size());
     for (size_t i = 0; i < cols.size(); ++i) {
@@ -381,14 +383,13 @@ class BatchSink {
       : plan_(plan), out_(out), keys_(plan.key_order.size()) {}
 
   void BeginUpsert() {
-    value_.clear();
-    value_.push_back(static_cast<char>(RowOp::kUpsert));
+    value_.assign(plan_.upsert_header);
     value_.append(plan_.value_bitmap_size, '\0');
   }
   void BeginDelete() {}
 
   void Null(const ColumnPlan& c) {
-    value_[1 + c.value_bit / 8] |= static_cast<char>(1 << (c.value_bit % 8));
+    value_[plan_.upsert_header.size() + c.value_bit / 8] |= static_cast<char>(1 << (c.value_bit % 8));
   }
 
   void Put(const ColumnPlan& c, const Field& f) {

@@ -102,7 +102,7 @@ absl::StatusOr<std::vector<DataFileMeta>> Table::WriteBucketFiles(const Mutation
         SortEntry* nx = it + 1;
         if (nx != last && nx->prefix == it->prefix && key_of(*nx) == key_of(*it)) continue;
         std::string_view v(data + it->offset + it->key_size, it->value_size);
-        if (v.empty() || (static_cast<RowOp>(v[0]) != RowOp::kUpsert && static_cast<RowOp>(v[0]) != RowOp::kDelete)) {
+        if (!ParseValueHeader(v).ok()) {
           return absl::InvalidArgumentError(Cat("a row of the batch has no valid operation byte"));
         }
         RETURN_IF_ERROR(writers[k]->Add(key_of(*it), v));
