@@ -95,6 +95,11 @@ std::string SchemaChange::ToString() const {
 }
 
 absl::StatusOr<SchemaChange> ParseSchemaChange(std::string_view text) {
+  if (text.size() > kMaxSchemaChangeBytes) {
+    return absl::InvalidArgumentError(Cat("a schema change of ", text.size(),
+                                          " bytes is longer than the limit of ",
+                                          kMaxSchemaChangeBytes));
+  }
   text = TrimText(text);
   const std::string shown(text);
   std::string_view rest = text;
@@ -171,6 +176,10 @@ bool IsWideningOf(const Column& from, const Column& to) {
 absl::StatusOr<TableSchema> ApplySchemaChanges(const TableSchema& from,
                                                const std::vector<SchemaChange>& changes,
                                                int64_t id) {
+  if (changes.size() > kMaxSchemaChanges) {
+    return absl::InvalidArgumentError(Cat(changes.size(), " schema changes in one ALTER; at most ",
+                                          kMaxSchemaChanges, " are allowed"));
+  }
   std::vector<Column> columns = from.columns();
   std::vector<int> ids = from.column_ids();
   int last_id = from.last_column_id();

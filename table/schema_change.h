@@ -33,7 +33,11 @@ struct SchemaChange {
   std::string ToString() const;
 };
 
-// Parses one change (keywords case-insensitive):
+// Longest change text accepted, and most changes in one ALTER.
+inline constexpr size_t kMaxSchemaChangeBytes = 64 * 1024;
+inline constexpr size_t kMaxSchemaChanges = 1024;
+
+// Parses one change (keywords case-insensitive), at most kMaxSchemaChangeBytes:
 //   ADD COLUMN <name> <type> [NULL] [FIRST | AFTER <column>]
 //   DROP COLUMN <name>
 //   RENAME COLUMN <name> TO <new name>
@@ -46,6 +50,7 @@ absl::StatusOr<SchemaChange> ParseSchemaChange(std::string_view text);
 // any column (also a key column); widen a value column's type (TINYINT to
 // SMALLINT to INT to BIGINT, FLOAT to DOUBLE, DECIMAL(p,s) to DECIMAL(q,s)
 // with q > p). Anything else is INVALID_ARGUMENT naming the change and why.
+// (At most kMaxSchemaChanges changes.)
 absl::StatusOr<TableSchema> ApplySchemaChanges(const TableSchema& from,
                                                const std::vector<SchemaChange>& changes,
                                                int64_t id);
