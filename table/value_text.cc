@@ -70,34 +70,33 @@ void AppendDate(int64_t days, std::string* out) {
   absl::StrAppendFormat(out, "%04d-%02d-%02d", y, m, d);
 }
 
-// `unit` ticks per second (1000 or 1e9); `digits` fractional digits written.
-// Written so that no intermediate overflows, even for INT64_MIN.
-void AppendDateTime(int64_t ticks, int64_t unit, int digits, std::string* out) {
+// Appends the date of `ticks` (`unit` ticks per second since the epoch) and
+// returns the second of that day and the ticks past the second. Written so
+// that no intermediate overflows, even for INT64_MIN.
+int64_t AppendDateOfTicks(int64_t ticks, int64_t unit, int64_t* frac, std::string* out) {
   int64_t seconds = ticks / unit;
-  int64_t frac = ticks % unit;
-  if (frac < 0) {
-    frac += unit;
+  *frac = ticks % unit;
+  if (*frac < 0) {
+    *frac += unit;
     --seconds;
   }
   int64_t days = FloorDiv(seconds, 86400);
-  int64_t sod = seconds - days * 86400;
   AppendDate(days, out);
+  return seconds - days * 86400;
+}
+
+// `unit` ticks per second (1000 or 1e9); `digits` fractional digits written.
+void AppendDateTime(int64_t ticks, int64_t unit, int digits, std::string* out) {
+  int64_t frac;
+  int64_t sod = AppendDateOfTicks(ticks, unit, &frac, out);
   absl::StrAppendFormat(out, " %02d:%02d:%02d.%0*d", sod / 3600, sod / 60 % 60, sod % 60, digits,
                         frac);
 }
 
 // TIMESTAMP_LTZ(digits): ISO-8601 instant "YYYY-MM-DDTHH:MM:SS[.f{digits}]Z".
-// As AppendDateTime, no intermediate overflows, even for INT64_MIN.
 void AppendInstant(int64_t nanos, int digits, std::string* out) {
-  int64_t seconds = nanos / kNanosPerSecond;
-  int64_t frac = nanos % kNanosPerSecond;
-  if (frac < 0) {
-    frac += kNanosPerSecond;
-    --seconds;
-  }
-  int64_t days = FloorDiv(seconds, 86400);
-  int64_t sod = seconds - days * 86400;
-  AppendDate(days, out);
+  int64_t frac;
+  int64_t sod = AppendDateOfTicks(nanos, kNanosPerSecond, &frac, out);
   absl::StrAppendFormat(out, "T%02d:%02d:%02d", sod / 3600, sod / 60 % 60, sod % 60);
   if (digits > 0) {
     for (int i = digits; i < 9; ++i) frac /= 10;
