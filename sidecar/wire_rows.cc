@@ -548,54 +548,15 @@ absl::Status ParseWireRows(const TableSchema& schema, std::string_view rows, uin
   return status;
 }
 
+// A packed field has the layout of a stored value column, so the row codec
+// (table::AppendColumnValue) writes it.
 void AppendWireRow(const TableSchema& schema, RowOp op, const Row& row, std::string* out) {
   const std::vector<Column>& columns = schema.columns();
-  auto put = [&](const Column& column, const Value& v) {
-    switch (column.type) {
-      case ColumnType::kBoolean:
-        out->push_back(table::BoolOf(v) ? 1 : 0);
-        break;
-      case ColumnType::kTinyint:
-        out->push_back(static_cast<char>(static_cast<uint8_t>(table::IntOf(v))));
-        break;
-      case ColumnType::kSmallint:
-        PutLittleEndian<uint16_t>(static_cast<uint16_t>(table::IntOf(v)), out);
-        break;
-      case ColumnType::kInt:
-      case ColumnType::kDate:
-        PutLittleEndian<uint32_t>(static_cast<uint32_t>(table::IntOf(v)), out);
-        break;
-      case ColumnType::kBigint:
-      case ColumnType::kDatetime:
-      case ColumnType::kTimestamp:
-      case ColumnType::kTimestampLtz:
-        PutLittleEndian<uint64_t>(static_cast<uint64_t>(table::IntOf(v)), out);
-        break;
-      case ColumnType::kFloat:
-        PutLittleEndian<uint32_t>(std::bit_cast<uint32_t>(static_cast<float>(table::DoubleOf(v))),
-                                  out);
-        break;
-      case ColumnType::kDouble:
-        PutLittleEndian<uint64_t>(std::bit_cast<uint64_t>(table::DoubleOf(v)), out);
-        break;
-      case ColumnType::kDecimal:
-        PutLittleEndian<u128>(static_cast<u128>(table::DecimalOf(v)), out);
-        break;
-      case ColumnType::kString:
-      case ColumnType::kBinary:
-      case ColumnType::kArray:
-      case ColumnType::kMap:
-      case ColumnType::kStruct: {
-        std::string_view s = table::StringOf(v);
-        PutVarint(s.size(), out);
-        out->append(s);
-        break;
-      }
-    }
-  };
   if (op == RowOp::kDelete) {
     out->push_back(static_cast<char>(RowOp::kDelete));
-    for (int index : schema.key_columns()) put(columns[index], row[index]);
+    for (int index : schema.key_columns()) {
+      table::AppendColumnValue(columns[index], row[index], out);
+    }
     return;
   }
   out->push_back(static_cast<char>(RowOp::kUpsert));
@@ -606,7 +567,7 @@ void AppendWireRow(const TableSchema& schema, RowOp op, const Row& row, std::str
       (*out)[bitmap + i / 8] |= static_cast<char>(1 << (i % 8));
       continue;
     }
-    put(columns[i], row[i]);
+    table::AppendColumnValue(columns[i], row[i], out);
   }
 }
 
