@@ -15,8 +15,9 @@
 #include "absl/status/status.h"
 #include "table/base/absl_compat.h"
 #include "table/base/byte_order.h"
-#include "table/nested_value.h"
 #include "table/base/status_macros.h"
+#include "table/nested_value.h"
+#include "table/value_text.h"
 
 namespace deltasidecar::sidecar {
 namespace {
@@ -30,11 +31,11 @@ using table::Value;
 using u128 = unsigned __int128;
 
 // The ranges the JSON path (table/row_json.cc) accepts: DATE and DATETIME
-// stay within the years 0001..9999 that their text forms can spell; every
-// int64 TIMESTAMP is accepted there as an integer, so here too.
-constexpr int64_t kMinDay = -719'162;   // 0001-01-01
-constexpr int64_t kMaxDay = 2'932'896;  // 9999-12-31
-constexpr int64_t kMillisPerDay = 86'400'000;
+// stay within the years 0001..9999 that their text forms (table/value_text.h)
+// can spell; every int64 TIMESTAMP is accepted there as an integer, so here too.
+using table::kMaxDay;
+using table::kMillisPerDay;
+using table::kMinDay;
 constexpr int64_t kMinDatetime = kMinDay * kMillisPerDay;
 constexpr int64_t kEndDatetime = (kMaxDay + 1) * kMillisPerDay;  // exclusive
 

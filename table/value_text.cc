@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
 #include "fmt/format.h"
+#include "nlohmann/json.hpp"
 #include "table/base/absl_compat.h"
 #include "table/base/byte_order.h"
 #include "table/nested_value.h"
