@@ -1,6 +1,6 @@
 // Binary encodings of a row: the order-preserving key and the upsert/delete
 // value (layouts in docs/table-format.md). The JSON and CSV text forms live in
-// row_json.cc.
+// row_json.cc and row_csv.cc.
 #include "table/row.h"
 
 #include <xxhash.h>

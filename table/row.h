@@ -3,7 +3,8 @@
 //    columns; bytewise order of keys equals primary-key order. It is also the
 //    canonical input of the bucket hash, so it must never change.
 //  - the value: the operation byte followed, for upserts, by the non-key columns.
-// Exact byte layouts are specified in docs/table-format.md.
+// Exact byte layouts are specified in docs/table-format.md. The text forms of
+// a row are in row_json.h (JSON) and row_csv.h (CSV).
 #pragma once
 
 #include <cstdint>
@@ -14,7 +15,6 @@
 
 #include "absl/base/optimization.h"
 #include "absl/status/statusor.h"
-#include "nlohmann/json_fwd.hpp"
 #include "table/base/byte_order.h"
 #include "table/schema.h"
 
@@ -163,26 +163,6 @@ absl::Status DecodeValue(const TableSchema& schema, std::string_view value, Row*
 // Decodes key and value into a full row.
 absl::StatusOr<Row> DecodeRow(const TableSchema& schema, std::string_view key,
                               std::string_view value);
-
-// JSON conversion. `RowFromJson` validates every column:
-//  - unknown column: INVALID_ARGUMENT "unknown column 'x'"
-//  - missing or null key column: INVALID_ARGUMENT "missing primary-key column 'id'"
-//  - wrong type / out of range / bad format: INVALID_ARGUMENT "column 'x' (INT): <reason>"
-//  - missing non-key column -> NULL; null for a NOT NULL column -> INVALID_ARGUMENT.
-// When `key_only` is true, only key columns are read and required; non-key
-// columns present in the object are ignored (used for deletes and lookups).
-// Keys whose name starts with '_' (such as "_op") are ignored.
-absl::StatusOr<Row> RowFromJson(const TableSchema& schema, const nlohmann::json& obj,
-                                bool key_only = false);
-// JSON object with every column (nulls included), in schema order.
-// DECIMAL is written as a string ("12.30") to keep precision, BINARY as base64,
-// DATE/DATETIME/TIMESTAMP/TIMESTAMP_LTZ as the strings described in schema.h.
-// ordered_json, because nlohmann::json sorts members by name; it converts
-// implicitly to nlohmann::json (losing the order) where a caller needs that.
-nlohmann::ordered_json RowToJson(const TableSchema& schema, const Row& row);
-// One CSV record (RFC 4180 quoting) with the same textual forms, NULL as empty.
-std::string RowToCsv(const TableSchema& schema, const Row& row);
-std::string CsvHeader(const TableSchema& schema);
 
 // Bucket of an encoded key: XXH64(key, seed 0) % buckets.
 int BucketOf(std::string_view encoded_key, int buckets);

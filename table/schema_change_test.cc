@@ -12,6 +12,7 @@
 #include "nlohmann/json.hpp"
 #include "table/base/file_util.h"
 #include "table/row.h"
+#include "table/row_json.h"
 #include "table/schema_projection.h"
 #include "table/table.h"
 

@@ -23,6 +23,8 @@
 #include "nlohmann/json.hpp"
 #include "table/base/absl_compat.h"
 #include "table/row.h"
+#include "table/row_csv.h"
+#include "table/row_json.h"
 #include "table/base/status_macros.h"
 #include "table/table.h"
 #include "tools/progress.h"
