@@ -16,26 +16,14 @@
 #include "absl/status/status.h"
 #include "nlohmann/json.hpp"
 #include "table/schema.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
 namespace dt = deltasidecar::table;
-
-[[noreturn]] void Fail(const char* what, const std::string& expected, const std::string& got) {
-  std::fprintf(stderr, "%s\n  expected: %s\n  got:      %s\n", what, expected.c_str(), got.c_str());
-  std::abort();
-}
-
-void CheckError(const absl::Status& s, const char* what) {
-  if (!s.ok() && !absl::IsInvalidArgument(s)) Fail(what, "INVALID_ARGUMENT", s.ToString());
-}
-
-std::string_view NextLine(std::string_view* rest) {
-  size_t end = rest->find('\n');
-  std::string_view line = rest->substr(0, end);
-  rest->remove_prefix(end == std::string_view::npos ? rest->size() : end + 1);
-  return line;
-}
+using deltasidecar::fuzz::CheckInvalidArgument;
+using deltasidecar::fuzz::Fail;
+using deltasidecar::fuzz::NextLine;
 
 void CheckRoundTrips(const dt::TableSchema& schema) {
   const std::string json_text = schema.ToJson().dump();
@@ -69,13 +57,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   int buckets = dt::kDefaultBuckets;
   std::from_chars(bucket_text.data(), bucket_text.data() + bucket_text.size(), buckets);
   absl::StatusOr<dt::TableSchema> schema = dt::TableSchema::Parse(columns, primary_key, buckets);
-  CheckError(schema.status(), "TableSchema::Parse error code");
+  CheckInvalidArgument(schema.status(), "TableSchema::Parse error code");
   if (schema.ok()) CheckRoundTrips(*schema);
 
   nlohmann::json j = nlohmann::json::parse(input, nullptr, /*allow_exceptions=*/false);
   if (!j.is_discarded()) {
     absl::StatusOr<dt::TableSchema> from_json = dt::TableSchema::FromJson(j);
-    CheckError(from_json.status(), "TableSchema::FromJson error code");
+    CheckInvalidArgument(from_json.status(), "TableSchema::FromJson error code");
     if (from_json.ok()) CheckRoundTrips(*from_json);
   }
   return 0;

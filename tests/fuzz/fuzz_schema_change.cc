@@ -22,26 +22,14 @@
 #include "table/row.h"
 #include "table/schema_change.h"
 #include "table/schema_projection.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
 namespace dt = deltasidecar::table;
-
-[[noreturn]] void Fail(const char* what, const std::string& expected, const std::string& got) {
-  std::fprintf(stderr, "%s\n  expected: %s\n  got:      %s\n", what, expected.c_str(), got.c_str());
-  std::abort();
-}
-
-void CheckError(const absl::Status& s, const char* what) {
-  if (!s.ok() && !absl::IsInvalidArgument(s)) Fail(what, "INVALID_ARGUMENT", s.ToString());
-}
-
-std::string_view NextLine(std::string_view* rest) {
-  size_t end = rest->find('\n');
-  std::string_view line = rest->substr(0, end);
-  rest->remove_prefix(end == std::string_view::npos ? rest->size() : end + 1);
-  return line;
-}
+using deltasidecar::fuzz::CheckInvalidArgument;
+using deltasidecar::fuzz::Fail;
+using deltasidecar::fuzz::NextLine;
 
 dt::TableSchema BaseSchema(std::string_view columns) {
   auto parsed = dt::TableSchema::Parse(columns, "id", 4);
@@ -95,7 +83,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   while (!rest.empty()) {
     std::string_view line = NextLine(&rest);
     absl::StatusOr<dt::SchemaChange> change = dt::ParseSchemaChange(line);
-    CheckError(change.status(), "ParseSchemaChange");
+    CheckInvalidArgument(change.status(), "ParseSchemaChange");
     if (!change.ok()) continue;
     const std::string text = change->ToString();
     absl::StatusOr<dt::SchemaChange> again = dt::ParseSchemaChange(text);
@@ -105,7 +93,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     changes.push_back(*std::move(change));
   }
   absl::StatusOr<dt::TableSchema> next = dt::ApplySchemaChanges(base, changes, 1);
-  CheckError(next.status(), "ApplySchemaChanges");
+  CheckInvalidArgument(next.status(), "ApplySchemaChanges");
   if (!next.ok()) return 0;
 
   const std::string bytes = dt::EncodeSchemaFile({*next, "fuzz", 1});

@@ -209,9 +209,11 @@ class Client:
 
     def write_stream(self, table, writer_id, epoch, timeout=CALL_TIMEOUT, schema_id=None):
         """A Write stream whose rows are packed for `schema_id` (default: the
-        cached schema's version, as write_rows packs them)."""
+        cached schema's version, as write_rows packs them; 0 when the table was
+        not described, so that a stream to a missing table fails on the stream)."""
         if schema_id is None:
-            schema_id = self.schema(table).schema_id
+            cached = self._schemas.get(table)
+            schema_id = cached.schema_id if cached is not None else 0
         return WriteStream(self, table, writer_id, epoch, timeout=timeout, schema_id=schema_id)
 
     def prepare(self, table, writer_id, epoch, checkpoint_id):
@@ -243,7 +245,7 @@ class Client:
     def write_rows(self, table, writer_id, epoch, batches):
         """One stream; each batch (a list of ops) acknowledged before the next. Returns acks."""
         schema = self.schema(table)
-        stream = self.write_stream(table, writer_id, epoch)
+        stream = self.write_stream(table, writer_id, epoch, schema_id=schema.schema_id)
         acks = []
         for ops in batches:
             rows, n = pr.encode_rows(schema, ops)

@@ -495,6 +495,7 @@ public final class DeltaSidecarClient implements AutoCloseable {
    * schema DescribeTable gives for their snapshot, kept per version.
    */
   private ChangeStream.Codecs codecs(String table) {
+    codec(table);  // describes the table first: a missing one fails at the call, not later
     return (schemaId, snapshotId) -> {
       RowCodec current = codec(table);
       if (current.schema().schemaId() == schemaId) {

@@ -184,7 +184,10 @@ public final class RowDataConverter implements RecordConverter<RowData> {
   /**
    * Checks that the sidecar's table has the DDL's columns (names compared case-insensitively, as
    * the sidecar does), with the mapped types, no NOT NULL column the DDL may leave NULL, and the
-   * same primary key in the same order; then resolves where each value comes from.
+   * same primary key in the same order; then resolves where each value comes from. A nullable
+   * value column of the table that the DDL does not declare (one added by an ALTER since the job
+   * was written) is written as NULL; every DDL column must still be in the table, so no value is
+   * ever dropped.
    */
   @Override
   public void open(TableSchema schema) {
@@ -198,7 +201,9 @@ public final class RowDataConverter implements RecordConverter<RowData> {
 
   /**
    * The checks of {@link #open}, for reading ({@code writing} false) or writing: the DDL position
-   * of each sidecar column. Reading allows a nullable DDL column for a NOT NULL sidecar column.
+   * of each sidecar column, -1 for a column the DDL does not declare (not read; written as NULL,
+   * which writing allows only for a nullable value column). Reading allows a nullable DDL column
+   * for a NOT NULL sidecar column.
    */
   int[] resolve(TableSchema schema, boolean writing) {
     List<String> problems = new ArrayList<>();
@@ -209,7 +214,11 @@ public final class RowDataConverter implements RecordConverter<RowData> {
       int pos = indexOf(sc.name());
       toRow[i] = pos;
       if (pos < 0) {
-        problems.add("column '" + sc.name() + "' (" + sc.typeName() + ") is not in the DDL");
+        if (writing && (!sc.nullable() || schema.isKeyColumn(i))) {
+          problems.add(
+              "column '" + sc.name() + "' (" + sc.typeName() + ") is not in the DDL and cannot be"
+                  + " left NULL");
+        }
         continue;
       }
       used[pos] = true;
@@ -270,7 +279,7 @@ public final class RowDataConverter implements RecordConverter<RowData> {
       case INSERT, UPDATE_AFTER -> {
         Object[] values = new Object[schemaToRow.length];
         for (int i = 0; i < values.length; i++) {
-          values[i] = value(row, schemaToRow[i]);
+          values[i] = schemaToRow[i] < 0 ? null : value(row, schemaToRow[i]);
         }
         out.upsert(values);
       }

@@ -28,8 +28,10 @@ final class RowDataReadConverter implements ChangeConverter<RowData> {
 
   private final RowDataConverter ddl;
   private final int[] projection;
-  /** Set by open(): the sidecar column index of each projected field. */
+  /** Set by open(): the sidecar column index of each projected field, for schema version... */
   private int[] fieldToSchema;
+  /** ...this one; a row of another version (the table was altered) resolves again. */
+  private long schemaId;
 
   RowDataReadConverter(RowDataConverter ddl, int[] projection) {
     this.ddl = ddl;
@@ -38,26 +40,35 @@ final class RowDataReadConverter implements ChangeConverter<RowData> {
 
   /**
    * Checks that the sidecar's table matches the DDL (as the sink does, except that a nullable DDL
-   * column may read a NOT NULL one) and resolves where each projected field comes from.
+   * column may read a NOT NULL one, and table columns the DDL does not declare are not read) and
+   * resolves where each projected field comes from.
    */
   @Override
   public void open(TableSchema schema) {
     int[] schemaToDdl = ddl.resolve(schema, false);
     int[] ddlToSchema = new int[ddl.columns().size()];
     for (int i = 0; i < schemaToDdl.length; i++) {
-      ddlToSchema[schemaToDdl[i]] = i;
+      if (schemaToDdl[i] >= 0) {
+        ddlToSchema[schemaToDdl[i]] = i;
+      }
     }
     int[] fields = new int[projection.length];
     for (int f = 0; f < fields.length; f++) {
       fields[f] = ddlToSchema[projection[f]];
     }
     fieldToSchema = fields;
+    schemaId = schema.schemaId();
   }
 
   @Override
   public RowData convert(RowKind kind, Row row, long snapshotId) {
     if (fieldToSchema == null) {
       throw new IllegalStateException("RowDataReadConverter.convert called before open");
+    }
+    if (row.schema().schemaId() != schemaId) {
+      // Read under another schema version (an ALTER since open): its columns are where that
+      // version has them. A DDL column the version lacks fails here, naming it.
+      open(row.schema());
     }
     List<FlinkColumn> columns = ddl.columns();
     GenericRowData out = new GenericRowData(kind, fieldToSchema.length);
