@@ -42,10 +42,13 @@ void CheckDataFileName(const std::string& name, int bucket) {
   }
 }
 
-// The position of the file `name` in `files`, or end.
-std::vector<DataFileMeta>::iterator Find(std::vector<DataFileMeta>& files, std::string_view name) {
-  return std::find_if(files.begin(), files.end(),
-                      [&](const DataFileMeta& f) { return f.name == name; });
+constexpr size_t kNowhere = static_cast<size_t>(-1);
+
+// The position of the file `name` in `files`, or kNowhere.
+size_t Position(const std::vector<DataFileMeta>& files, std::string_view name) {
+  auto it = std::find_if(files.begin(), files.end(),
+                         [&](const DataFileMeta& f) { return f.name == name; });
+  return it == files.end() ? kNowhere : static_cast<size_t>(it - files.begin());
 }
 
 absl::flat_hash_set<std::string_view> Names(const std::vector<DataFileMeta>& files) {
@@ -267,40 +270,60 @@ absl::StatusOr<Manifest> DecodeManifest(std::string_view contents, std::string_v
 }
 
 absl::Status ApplyManifest(const Manifest& manifest, std::string_view what, BucketFiles* buckets) {
-  auto bucket_of = [&](int b) -> std::vector<DataFileMeta>* {
-    return b >= 0 && static_cast<size_t>(b) < buckets->size() ? &(*buckets)[b] : nullptr;
-  };
+  auto in_table = [&](int b) { return b >= 0 && static_cast<size_t>(b) < buckets->size(); };
   for (const auto& r : manifest.removed) {
-    std::vector<DataFileMeta>* files = bucket_of(r.bucket);
-    auto it = files ? Find(*files, r.name) : std::vector<DataFileMeta>::iterator();
-    if (files == nullptr || it == files->end()) {
+    const size_t at = in_table(r.bucket) ? Position((*buckets)[r.bucket], r.name) : kNowhere;
+    if (at == kNowhere) {
       return absl::DataLossError(
           Cat(what, " removes '", r.name, "', which is not live in bucket ", r.bucket));
     }
-    files->erase(it);
+    std::vector<DataFileMeta>& files = buckets->Mutable(r.bucket);
+    files.erase(files.begin() + static_cast<ptrdiff_t>(at));
   }
   for (const auto& a : manifest.added) {
-    std::vector<DataFileMeta>* files = bucket_of(a.file.bucket);
-    if (files == nullptr) {
+    if (!in_table(a.file.bucket)) {
       return absl::DataLossError(Cat(what, " adds to bucket ", a.file.bucket, ", which the table lacks"));
     }
-    auto pos = files->end();
+    size_t at = (*buckets)[a.file.bucket].size();
     if (a.before) {
-      pos = Find(*files, *a.before);
-      if (pos == files->end()) {
+      at = Position((*buckets)[a.file.bucket], *a.before);
+      if (at == kNowhere) {
         return absl::DataLossError(Cat(what, " adds '", a.file.name, "' before '", *a.before,
                                        "', which is not live in bucket ", a.file.bucket));
       }
     }
-    files->insert(pos, a.file);
+    std::vector<DataFileMeta>& files = buckets->Mutable(a.file.bucket);
+    files.insert(files.begin() + static_cast<ptrdiff_t>(at), a.file);
   }
   return absl::OkStatus();
 }
+
+namespace {
+
+// Appends to `m` what turns one bucket's `from` into `to` when `to` is
+// `from` with files appended after its last one (a commit's usual change);
+// false, adding nothing, otherwise.
+bool DiffAppendedBucket(const std::vector<DataFileMeta>& from, const std::vector<DataFileMeta>& to,
+                        Manifest* m) {
+  if (to.size() < from.size()) return false;
+  for (size_t i = 0; i < from.size(); ++i) {
+    if (from[i].name != to[i].name) return false;
+  }
+  for (size_t i = from.size(); i < to.size(); ++i) {
+    if (Position(from, to[i].name) != kNowhere) return false;  // moved, not added
+  }
+  for (size_t i = from.size(); i < to.size(); ++i) m->added.push_back({to[i], std::nullopt});
+  return true;
+}
+
+}  // namespace
 
 std::optional<Manifest> DiffBuckets(const BucketFiles& from, const BucketFiles& to) {
   if (from.size() != to.size()) return std::nullopt;
   Manifest m;
   for (size_t b = 0; b < to.size(); ++b) {
+    if (to.SharesBucket(from, b)) continue;
+    if (DiffAppendedBucket(from[b], to[b], &m)) continue;
     const auto old_names = Names(from[b]);
     const auto new_names = Names(to[b]);
     std::vector<std::string_view> kept_old, kept_new;

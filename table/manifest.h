@@ -54,15 +54,16 @@ std::string EncodeManifest(const Manifest& manifest);
 absl::StatusOr<Manifest> DecodeManifest(std::string_view contents, std::string_view what,
                                         int buckets);
 
-using BucketFiles = std::vector<std::vector<DataFileMeta>>;
-
-// Applies `manifest` to `buckets`. DATA_LOSS naming `what` when a removed
-// file or a `before` file is not live in its bucket.
+// Applies `manifest` to `buckets`, copying only the buckets it changes.
+// DATA_LOSS naming `what` when a removed file or a `before` file is not live
+// in its bucket.
 absl::Status ApplyManifest(const Manifest& manifest, std::string_view what, BucketFiles* buckets);
 
 // The manifest that turns `from` into `to`, or nullopt when `to` is not
 // `from` with files removed and others inserted (the surviving files in
-// their old order); then only a base manifest describes `to`.
+// their old order); then only a base manifest describes `to`. Buckets that
+// `to` shares with `from` (BucketFiles::SharesBucket) are not looked at, so
+// for a `to` copied from `from` the cost follows the buckets it changed.
 std::optional<Manifest> DiffBuckets(const BucketFiles& from, const BucketFiles& to);
 
 // The base manifest: every file of `buckets`, in order.

@@ -136,7 +136,7 @@ TEST(ManifestTest, MultiBucketSectionsThatCannotBeWrittenOnceAreWrittenEach) {
 
 TEST(ManifestTest, ApplyNamesWhatIsNotLive) {
   BucketFiles buckets(2);
-  buckets[1] = {File(1, 1)};
+  buckets.Mutable(1) = {File(1, 1)};
   Manifest gone;
   gone.removed = {{1, File(1, 2).name}};
   absl::Status s = ApplyManifest(gone, "m7", &buckets);
@@ -168,12 +168,12 @@ TEST(ManifestTest, DiffsOfAppendsAndCompactionsFoldToTheState) {
     BucketFiles after = state;
     if (rng() % 3 != 0) {
       for (int b = 0; b < kBuckets; ++b) {
-        if (rng() % 2) after[b].push_back(File(b, next++));
+        if (rng() % 2) after.Mutable(b).push_back(File(b, next++));
       }
     } else {
       const int b = static_cast<int>(rng() % kBuckets);
-      auto& files = after[b];
-      if (files.size() >= 2) {
+      if (after[b].size() >= 2) {
+        auto& files = after.Mutable(b);
         const size_t first = rng() % (files.size() - 1);
         const size_t count = 2 + rng() % (files.size() - first - 1);
         files.erase(files.begin() + first, files.begin() + first + count);
@@ -193,10 +193,44 @@ TEST(ManifestTest, DiffsOfAppendsAndCompactionsFoldToTheState) {
   EXPECT_EQ(Names(from_base), Names(state));
 }
 
+// A copy shares every bucket until it changes one; the diff of the two is
+// that bucket's change alone, and the original is left as it was.
+TEST(ManifestTest, CopiesShareBucketsUntilOneChanges) {
+  BucketFiles parent(3);
+  parent.Mutable(0).push_back(File(0, 1));
+  parent.Mutable(1).push_back(File(1, 2));
+  BucketFiles next = parent;
+  EXPECT_TRUE(next.SharesBucket(parent, 0));
+  next.Mutable(1).push_back(File(1, 3));
+  EXPECT_TRUE(next.SharesBucket(parent, 0));
+  EXPECT_FALSE(next.SharesBucket(parent, 1));
+  EXPECT_TRUE(next.SharesBucket(parent, 2));
+  EXPECT_EQ(Names(parent), (std::vector<std::string>{"0:" + File(0, 1).name, "|",
+                                                     "1:" + File(1, 2).name, "|", "|"}));
+  std::optional<Manifest> diff = DiffBuckets(parent, next);
+  ASSERT_TRUE(diff.has_value());
+  EXPECT_TRUE(diff->removed.empty());
+  ASSERT_EQ(diff->added.size(), 1u);
+  EXPECT_EQ(diff->added[0].file.name, File(1, 3).name);
+  EXPECT_FALSE(diff->added[0].before.has_value());
+  // A list no other copy holds is changed in place.
+  const std::vector<DataFileMeta>* own = &next[1];
+  next.Mutable(1).push_back(File(1, 4));
+  EXPECT_EQ(&next[1], own);
+  // Applying a manifest to a copy changes the copy only.
+  BucketFiles applied = parent;
+  Manifest gone;
+  gone.removed = {{0, File(0, 1).name}};
+  ASSERT_TRUE(ApplyManifest(gone, "m", &applied).ok());
+  EXPECT_TRUE(applied[0].empty());
+  EXPECT_EQ(parent[0].size(), 1u);
+  EXPECT_TRUE(applied.SharesBucket(parent, 1));
+}
+
 TEST(ManifestTest, AReorderedBucketHasNoDiff) {
   BucketFiles from(1), to(1);
-  from[0] = {File(0, 1), File(0, 2)};
-  to[0] = {File(0, 2), File(0, 1)};
+  from.Mutable(0) = {File(0, 1), File(0, 2)};
+  to.Mutable(0) = {File(0, 2), File(0, 1)};
   EXPECT_FALSE(DiffBuckets(from, to).has_value());
   EXPECT_FALSE(DiffBuckets(from, BucketFiles(2)).has_value());
 }

@@ -48,7 +48,7 @@ absl::Status DecodeInlineBuckets(const json& jb, std::string_view what, int buck
       if (!IsDataFileName(m.name, m.bucket)) {
         return absl::DataLossError(Cat(what, ": '", m.name, "' is not a data file name of bucket ", b));
       }
-      s->buckets[b].push_back(std::move(m));
+      s->buckets.Mutable(b).push_back(std::move(m));
     }
   }
   return absl::OkStatus();
@@ -82,6 +82,22 @@ std::string_view SnapshotKindName(SnapshotKind kind) {
     case SnapshotKind::kAlter: return "ALTER";
   }
   return "UNKNOWN";
+}
+
+const BucketFiles::Files& BucketFiles::NoFiles() {
+  static const Files* const none = new Files();
+  return *none;
+}
+
+BucketFiles::Files& BucketFiles::Mutable(size_t b) {
+  std::shared_ptr<Files>& list = lists_[b];
+  // A count of 1 cannot grow meanwhile: only this object holds the list.
+  if (!list) {
+    list = std::make_shared<Files>();
+  } else if (list.use_count() > 1) {
+    list = std::make_shared<Files>(*list);
+  }
+  return *list;
 }
 
 uint64_t Snapshot::TotalEntries() const {

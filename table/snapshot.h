@@ -4,8 +4,11 @@
 // between threads as std::shared_ptr<const Snapshot>.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,6 +66,69 @@ struct DataFileMeta {
   uint64_t BucketBytes() const { return section_bytes != 0 ? section_bytes : size_bytes; }
 };
 
+// Every bucket's live files, oldest first: for equal keys a later file wins.
+// Buckets are shared between copies (copy on write): copying a BucketFiles
+// copies one pointer per bucket, and Mutable(b) copies bucket b's list
+// first when another BucketFiles still shares it. A snapshot made from its
+// parent thus shares every bucket its commit left alone, and SharesBucket
+// says which those are without comparing their files.
+// Thread-safety: as a std::vector's: const methods may run concurrently, a
+// non-const one needs this object to itself (copies sharing its buckets are
+// never changed through it).
+class BucketFiles {
+ public:
+  using Files = std::vector<DataFileMeta>;
+
+  // Iterates the buckets' lists in bucket order, as const Files&.
+  class const_iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = Files;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const Files*;
+    using reference = const Files&;
+    const_iterator() = default;
+    const_iterator(const BucketFiles* owner, size_t b) : owner_(owner), b_(b) {}
+    reference operator*() const { return (*owner_)[b_]; }
+    pointer operator->() const { return &(*owner_)[b_]; }
+    const_iterator& operator++() {
+      ++b_;
+      return *this;
+    }
+    const_iterator operator++(int) {
+      const_iterator old = *this;
+      ++b_;
+      return old;
+    }
+    bool operator==(const const_iterator& o) const { return b_ == o.b_; }
+
+   private:
+    const BucketFiles* owner_ = nullptr;
+    size_t b_ = 0;
+  };
+
+  BucketFiles() = default;
+  explicit BucketFiles(size_t count) : lists_(count) {}
+
+  size_t size() const { return lists_.size(); }
+  // New buckets are empty.
+  void resize(size_t count) { lists_.resize(count); }
+  const Files& operator[](size_t b) const { return lists_[b] ? *lists_[b] : NoFiles(); }
+  // Bucket b's list, to change; copied first when another BucketFiles shares it.
+  Files& Mutable(size_t b);
+  // True when bucket b is one list in both (so equal, unchanged since one
+  // was copied from the other); false says nothing.
+  bool SharesBucket(const BucketFiles& other, size_t b) const {
+    return lists_[b] == other.lists_[b];
+  }
+  const_iterator begin() const { return const_iterator(this, 0); }
+  const_iterator end() const { return const_iterator(this, lists_.size()); }
+
+ private:
+  static const Files& NoFiles();
+  std::vector<std::shared_ptr<Files>> lists_;  // null: no files
+};
+
 // The last checkpoint a writer committed, and the snapshot that committed it.
 struct WriterState {
   int64_t checkpoint_id = 0;
@@ -94,7 +160,7 @@ struct Snapshot {
   uint64_t added_deletes = 0;
   // Files per bucket, oldest first: for equal keys a later file wins.
   // Stored in the manifests below (format 2) or inline (format 1).
-  std::vector<std::vector<DataFileMeta>> buckets;
+  BucketFiles buckets;
   // The manifests that, applied in order, give `buckets` (format 2).
   std::vector<ManifestRef> manifests;
   // Files that were live in the parent and are not live here.

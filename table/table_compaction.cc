@@ -44,15 +44,17 @@ bool ModifiedBefore(rocksdb::FileSystem* fs, const std::string& path, absl::Time
 // or no longer start the bucket although the merge dropped deletes.
 bool ReplaceInputs(int bucket, const std::vector<DataFileMeta>& inputs, bool includes_oldest,
                    const std::optional<DataFileMeta>& output, Snapshot& next) {
-  auto& files = next.buckets[bucket];
-  auto first = std::find_if(files.begin(), files.end(),
+  const auto& live = next.buckets[bucket];
+  auto found = std::find_if(live.begin(), live.end(),
                             [&](const DataFileMeta& f) { return f.name == inputs[0].name; });
-  bool intact = first != files.end() && static_cast<size_t>(files.end() - first) >= inputs.size() &&
-                (!includes_oldest || first == files.begin());
-  for (size_t i = 0; intact && i < inputs.size(); ++i) intact = (first + i)->name == inputs[i].name;
+  bool intact = found != live.end() && static_cast<size_t>(live.end() - found) >= inputs.size() &&
+                (!includes_oldest || found == live.begin());
+  for (size_t i = 0; intact && i < inputs.size(); ++i) intact = (found + i)->name == inputs[i].name;
   if (!intact) return false;
   for (const auto& in : inputs) next.removed.push_back(in.name);
-  auto pos = files.erase(first, first + inputs.size());
+  const ptrdiff_t at = found - live.begin();
+  auto& files = next.buckets.Mutable(bucket);  // `live` may be gone from here on
+  auto pos = files.erase(files.begin() + at, files.begin() + at + static_cast<ptrdiff_t>(inputs.size()));
   if (output) {
     DataFileMeta out = *output;
     out.added_in = next.id;
