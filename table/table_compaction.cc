@@ -21,6 +21,20 @@ namespace deltasidecar::table {
 
 namespace {
 
+// Removes the temporary files among `names` (in `dir`) that a crashed
+// publisher left; young ones may belong to a live one.
+void RemoveStaleTmpFiles(rocksdb::FileSystem* fs, const std::string& dir,
+                         const std::vector<std::string>& names) {
+  for (const auto& n : names) {
+    if (n.rfind(kTmpPrefix, 0) != 0) continue;
+    uint64_t mtime = 0;
+    if (fs->GetFileModificationTime(JoinPath(dir, n), rocksdb::IOOptions(), &mtime, nullptr).ok() &&
+        absl::FromUnixSeconds(static_cast<int64_t>(mtime)) + kStaleTmpAge < absl::Now()) {
+      RemoveFile(fs, JoinPath(dir, n)).IgnoreError();
+    }
+  }
+}
+
 // Kill points of this file (see table/base/kill_point.h).
 const KillPoint kCompactionAfterDataFiles("compaction.after_data_files",
                                           "a compaction's output files are written; not published");
@@ -194,13 +208,13 @@ absl::StatusOr<ExpireResult> Table::Expire(int keep, absl::Duration orphan_age) 
   std::vector<int64_t> ids;
   for (const auto& n : names) {
     if (int64_t id = ParseSnapshotFileName(n); id >= 0) ids.push_back(id);
-    if (n.rfind(kTmpPrefix, 0) == 0) {
-      // A crashed publisher's leftover; young ones may belong to a live committer.
-      uint64_t mtime = 0;
-      if (fs->GetFileModificationTime(JoinPath(snap_dir, n), rocksdb::IOOptions(), &mtime, nullptr).ok() &&
-          absl::FromUnixSeconds(static_cast<int64_t>(mtime)) + kStaleTmpAge < absl::Now()) {
-        RemoveFile(fs, JoinPath(snap_dir, n)).IgnoreError();
-      }
+  }
+  // Leftovers of crashed publishers (of snapshots and of schema versions).
+  RemoveStaleTmpFiles(fs, snap_dir, names);
+  const std::string schema_dir = JoinPath(dir_, kSchemaDir);
+  if (FileExists(fs, schema_dir)) {
+    if (auto schema_names = ListDir(fs, schema_dir); schema_names.ok()) {
+      RemoveStaleTmpFiles(fs, schema_dir, *schema_names);
     }
   }
   std::sort(ids.begin(), ids.end());
