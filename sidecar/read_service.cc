@@ -218,6 +218,7 @@ absl::Status ReadService::DescribeTable(const v1::DescribeTableRequest& request,
   response->set_latest_snapshot_id(latest->id);
   response->set_schema_id(schema.id());
   response->set_snapshot_id(described->id);
+  for (const auto& [key, value] : table->properties()) (*response->mutable_options())[key] = value;
   return absl::OkStatus();
 }
 

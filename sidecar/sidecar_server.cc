@@ -89,10 +89,12 @@ void SidecarServer::Shutdown() {
 
 absl::Status SidecarServer::CreateTable(const std::string& name, const std::string& columns,
                                         const std::string& primary_key, int buckets,
-                                        bool if_not_exists) {
+                                        bool if_not_exists,
+                                        const table::TableProperties& properties) {
   ASSIGN_OR_RETURN(auto schema, table::TableSchema::Parse(columns, primary_key,
                                                           buckets == 0 ? table::kDefaultBuckets : buckets));
-  absl::Status s = table::Table::Create(options_.table_root, name, schema, options_.table_options);
+  absl::Status s =
+      table::Table::Create(options_.table_root, name, schema, options_.table_options, properties);
   if (absl::IsAlreadyExists(s) && if_not_exists) {
     ASSIGN_OR_RETURN(auto existing, GetTable(name));
     ASSIGN_OR_RETURN(auto current, existing->CurrentSchema());
@@ -366,7 +368,7 @@ void SidecarServer::MaintainOne(const std::string& name, std::string_view reason
                      (last == last_sweep_.end() || start - last->second >= sweep_every);
   auto table = GetTable(name);
   absl::StatusOr<MaintenanceReport> report =
-      table.ok() ? table::MaintainTable(**table, options_.table_options, [this] { return Stopping(); },
+      table.ok() ? table::MaintainTable(**table, (*table)->options(), [this] { return Stopping(); },
                                         sweep ? options_.orphan_age : absl::InfiniteDuration())
                  : table.status();
   if (report.ok() && report->swept) last_sweep_[name] = start;

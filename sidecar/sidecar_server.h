@@ -68,7 +68,8 @@ class SidecarServer {
   ~SidecarServer();
 
   absl::Status CreateTable(const std::string& table, const std::string& columns,
-                           const std::string& primary_key, int buckets, bool if_not_exists);
+                           const std::string& primary_key, int buckets, bool if_not_exists,
+                           const table::TableProperties& properties = {});
   // The opened table (cached). NOT_FOUND when it does not exist.
   absl::StatusOr<std::shared_ptr<table::Table>> GetTable(const std::string& table);
 

@@ -27,8 +27,9 @@ void ToProto(const CommittableRef& c, v1::Committable* out) {
 
 absl::Status WriteService::CreateTable(const v1::CreateTableRequest& request,
                                        v1::CreateTableResponse*) const {
+  table::TableProperties properties(request.options().begin(), request.options().end());
   return server_->CreateTable(request.table(), request.schema(), request.primary_key(),
-                              request.buckets(), request.if_not_exists());
+                              request.buckets(), request.if_not_exists(), properties);
 }
 
 absl::Status WriteService::AlterTable(const v1::AlterTableRequest& request,

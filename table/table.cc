@@ -81,14 +81,37 @@ absl::Status ValidateTableName(const std::string& name) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// `options` with the fields the table's properties set replaced.
+TableOptions WithProperties(TableOptions options, const TablePropertyValues& v) {
+  if (v.compaction_trigger_files) options.compaction.trigger_files = *v.compaction_trigger_files;
+  if (v.compaction_size_ratio) options.compaction.size_ratio = *v.compaction_size_ratio;
+  if (v.compaction_max_size_amplification) {
+    options.compaction.max_size_amplification = *v.compaction_max_size_amplification;
+  }
+  if (v.retention_min_snapshots) options.retention.min_snapshots = *v.retention_min_snapshots;
+  if (v.retention_max_snapshots) options.retention.max_snapshots = *v.retention_max_snapshots;
+  if (v.retention_max_age) options.retention.max_age = *v.retention_max_age;
+  if (v.retention_consumer_max_age) {
+    options.retention.consumer_max_age = *v.retention_consumer_max_age;
+  }
+  options.retention.max_snapshots =
+      std::max(options.retention.max_snapshots, options.retention.min_snapshots);
+  return options;
+}
+
+}  // namespace
+
 Table::Table(std::string root, std::string name, TableSchema schema, const TableOptions& options,
-             std::shared_ptr<Storage> storage)
+             TableProperties properties, std::shared_ptr<Storage> storage)
     : root_(std::move(root)),
       name_(std::move(name)),
       dir_(JoinPath(root_, name_)),
       schema_(std::move(schema)),
       base_schema_(std::make_shared<const TableSchema>(schema_)),
       options_(options),
+      properties_(std::move(properties)),
       storage_(std::move(storage)),
       claims_(storage_->fs.get(), dir_),
       prepared_(storage_->fs.get(), dir_, schema_.buckets()),
@@ -99,8 +122,10 @@ Table::Table(std::string root, std::string name, TableSchema schema, const Table
 Table::~Table() = default;
 
 absl::Status Table::Create(const std::string& root, const std::string& name,
-                           const TableSchema& schema, const TableOptions& options) {
+                           const TableSchema& schema, const TableOptions& options,
+                           const TableProperties& properties) {
   RETURN_IF_ERROR(ValidateTableName(name));
+  RETURN_IF_ERROR(ParseTableProperties(properties).status());
   auto storage = Storage::Make(options.fs);
   rocksdb::FileSystem* fs = storage->fs.get();
   rocksdb::IOOptions io;
@@ -132,6 +157,7 @@ absl::Status Table::Create(const std::string& root, const std::string& name,
     RETURN_IF_ERROR(FromRocks(fs->CreateDir(JoinPath(tmp, kSnapshotDir), io, nullptr), "creating snapshots/"));
     RETURN_IF_ERROR(FromRocks(fs->CreateDir(JoinPath(tmp, kDataDir), io, nullptr), "creating data/"));
     nlohmann::json meta = {{"format", 1}, {"name", name}, {"created_ms", NowMs()}, {"schema", schema.ToJson()}};
+    if (!properties.empty()) meta["options"] = properties;
     RETURN_IF_ERROR(WriteFileSynced(fs, JoinPath(tmp, kTableFile),
                                     FrameChecksummed(kTableMagic, meta.dump(2) + "\n")));
     Snapshot first;
@@ -179,7 +205,19 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Open(const std::string& root,
   }
   auto schema = TableSchema::FromJson(meta["schema"]);
   if (!schema.ok()) return absl::DataLossError(Cat(path, ": ", schema.status().message()));
-  return std::unique_ptr<Table>(new Table(root, name, std::move(*schema), options, std::move(storage)));
+  TableProperties properties;
+  if (auto it = meta.find("options"); it != meta.end()) {
+    if (!it->is_object()) return absl::DataLossError(Cat(path, ": 'options' is not an object"));
+    for (const auto& [key, value] : it->items()) {
+      if (!value.is_string()) return absl::DataLossError(Cat(path, ": option '", key, "' is not a string"));
+      properties[key] = value.get<std::string>();
+    }
+  }
+  auto values = ParseTableProperties(properties);
+  if (!values.ok()) return absl::DataLossError(Cat(path, ": ", values.status().message()));
+  return std::unique_ptr<Table>(new Table(root, name, std::move(*schema),
+                                          WithProperties(options, *values), std::move(properties),
+                                          std::move(storage)));
 }
 
 absl::StatusOr<std::vector<std::string>> Table::List(const std::string& root,

@@ -42,6 +42,7 @@
 #include "table/schema_projection.h"
 #include "table/snapshot.h"
 #include "table/manifest.h"
+#include "table/table_properties.h"
 #include "table/writer_claims.h"
 
 namespace deltasidecar::table {
@@ -153,9 +154,13 @@ class Table {
  public:
   // Creates the table directory atomically. ALREADY_EXISTS when it exists;
   // INVALID_ARGUMENT for a bad name (letters, digits, '_', '-', '.'; 1-128 chars).
+  // `properties` (table_properties.h) are stored with the table; INVALID_ARGUMENT
+  // for an unknown key or a bad value.
   static absl::Status Create(const std::string& root, const std::string& name,
-                             const TableSchema& schema, const TableOptions& options = {});
-  // NOT_FOUND when there is no such table.
+                             const TableSchema& schema, const TableOptions& options = {},
+                             const TableProperties& properties = {});
+  // NOT_FOUND when there is no such table. The table's stored properties
+  // override the matching fields of `options`.
   static absl::StatusOr<std::unique_ptr<Table>> Open(const std::string& root,
                                                      const std::string& name,
                                                      const TableOptions& options = {});
@@ -193,6 +198,10 @@ class Table {
   absl::StatusOr<AlterResult> Alter(const std::vector<SchemaChange>& changes);
   const std::string& name() const { return name_; }
   const std::string& dir() const { return dir_; }
+  // The properties stored with the table (empty when it has none).
+  const TableProperties& properties() const { return properties_; }
+  // The options in effect: those it was opened with, overridden by its properties.
+  const TableOptions& options() const { return options_; }
 
   // Commits `batch` (later entries of a key win) as one new snapshot recording
   // `identities`. When every identity is already in the table, nothing is
@@ -316,7 +325,7 @@ class Table {
  private:
   friend class CommitWriter;
   Table(std::string root, std::string name, TableSchema schema, const TableOptions& options,
-        std::shared_ptr<Storage> storage);
+        TableProperties properties, std::shared_ptr<Storage> storage);
 
   std::string SnapshotPath(int64_t id) const;
   absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(int64_t id);
@@ -399,6 +408,7 @@ class Table {
   const TableSchema schema_;
   const std::shared_ptr<const TableSchema> base_schema_;  // schema_, as version 0
   const TableOptions options_;
+  const TableProperties properties_;
   std::shared_ptr<Storage> storage_;
   std::unique_ptr<DataFiles> data_files_;
   WriterClaims claims_;

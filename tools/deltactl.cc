@@ -66,6 +66,7 @@ struct Args {
   std::string history_format = "text";
   std::string key;
   std::vector<std::string> changes;  // alter
+  std::vector<std::string> options;  // create: table properties
   int64_t from = -1, to = -1;
   // maintenance
   bool full = false;
@@ -114,7 +115,8 @@ absl::StatusOr<std::shared_ptr<const dt::Snapshot>> PickSnapshot(dt::Table& tabl
 
 absl::Status CmdCreate(const Args& a) {
   ASSIGN_OR_RETURN(auto schema, dt::TableSchema::Parse(a.schema, a.primary_key, a.buckets));
-  absl::Status created = dt::Table::Create(a.root, a.table, schema);
+  ASSIGN_OR_RETURN(dt::TableProperties properties, dt::TablePropertiesFromArgs(a.options));
+  absl::Status created = dt::Table::Create(a.root, a.table, schema, {}, properties);
   if (absl::IsAlreadyExists(created) && a.if_not_exists) {
     // Only a table with this very schema counts as the one asked for.
     ASSIGN_OR_RETURN(auto existing, dt::Table::Open(a.root, a.table));
@@ -427,6 +429,15 @@ absl::Status CmdDescribe(const Args& a) {
   j["primary_key"] = pk;
   j["buckets"] = schema->buckets();
   j["schema_id"] = schema->id();
+  j["options"] = table->properties();
+  const dt::TableOptions& effective = table->options();
+  j["retention"] = {{"min_snapshots", effective.retention.min_snapshots},
+                    {"max_snapshots", effective.retention.max_snapshots},
+                    {"max_age", absl::FormatDuration(effective.retention.max_age)},
+                    {"consumer_max_age", absl::FormatDuration(effective.retention.consumer_max_age)}};
+  j["compaction"] = {{"trigger_files", effective.compaction.trigger_files},
+                     {"size_ratio", effective.compaction.size_ratio},
+                     {"max_size_amplification", effective.compaction.max_size_amplification}};
   j["latest_snapshot"] = latest->id;
   j["latest_time"] = FormatMs(latest->time_ms);
   j["files"] = latest->FileCount();
@@ -580,6 +591,11 @@ int main(int argc, char** argv) {
   create->add_option("--schema", a.schema, "Columns, e.g. \"id BIGINT, name STRING, score DOUBLE\"")->required();
   create->add_option("--primary-key", a.primary_key, "Comma-separated key columns")->required();
   create->add_option("--buckets", a.buckets, "Hash buckets (write.bucket.num), 1-4096")->capture_default_str();
+  create->add_option("--option", a.options,
+                     "A table property KEY=VALUE stored with the table, overriding the process's "
+                     "setting for it (repeatable): compaction.trigger-files, compaction.size-ratio, "
+                     "compaction.max-size-amplification, retention.min-snapshots, "
+                     "retention.max-snapshots, retention.max-age, retention.consumer-max-age");
   create->add_flag("--if-not-exists", a.if_not_exists,
                    "Succeed when the table already exists with the same schema, key and buckets");
 

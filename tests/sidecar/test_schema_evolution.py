@@ -2,6 +2,8 @@
 rows for an older schema version, checkpoints sealed before an ALTER and
 committed after it, and reads of each snapshot under its own schema."""
 
+import time
+
 import grpc
 
 from deltasidecar import rows as pr
@@ -120,3 +122,27 @@ def test_alter_through_deltactl_is_seen_by_the_sidecar(client, deltactl):
     client.write_rows(T, w, reg.epoch, [[{"id": 2, "name": "b", "qty": 7}]])
     client.commit([client.prepare(T, w, reg.epoch, 1)])
     assert client.scan(T)[0] == [{"id": 2, "name": "b", "qty": 7}]
+
+
+def test_table_properties_through_the_sidecar(client, deltactl):
+    """Properties given to CreateTable are stored with the table, described,
+    and obeyed by the sidecar's maintenance after each commit."""
+    props = {"compaction.trigger-files": "0", "retention.min-snapshots": "3",
+             "retention.max-snapshots": "3", "retention.max-age": "0s"}
+    client.create_table(T, SCHEMA, KEY, buckets=2, options=props)
+    assert dict(client.describe(T).options) == props
+    w = "op/2"
+    reg = client.register(T, w)
+    for cp in range(1, 7):
+        client.write_rows(T, w, reg.epoch, [[row(cp)]])
+        client.commit([client.prepare(T, w, reg.epoch, cp)])
+    # Maintenance runs in the background after each commit: wait for the last one's.
+    deadline = time.monotonic() + 60
+    while len(client.history(T)) > 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    history = client.history(T)
+    assert len(history) == 3, [h.id for h in history]
+    assert all(h.kind == "APPEND" for h in history)
+    assert len(client.scan(T)[0]) == 6
+    e = rpc_error(client.create_table, "bad", SCHEMA, KEY, options={"retention.max-age": "soon"})
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "retention.max-age" in e.details()

@@ -184,9 +184,10 @@ class Client:
 
     # -- raw calls --------------------------------------------------------------
 
-    def create_table(self, table, schema, primary_key, buckets=0, if_not_exists=False):
+    def create_table(self, table, schema, primary_key, buckets=0, if_not_exists=False, options=None):
         return self._create(pb().CreateTableRequest(table=table, schema=schema, primary_key=primary_key,
-                                                    buckets=buckets, if_not_exists=if_not_exists),
+                                                    buckets=buckets, if_not_exists=if_not_exists,
+                                                    options=options or {}),
                             timeout=CALL_TIMEOUT)
 
     def describe(self, table, snapshot_id=None):
