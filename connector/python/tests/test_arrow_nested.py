@@ -120,3 +120,14 @@ def test_duckdb_reads_lists_maps_and_structs(nested_table):
                        "cardinality(v1) FROM n WHERE v0 IS NOT NULL ORDER BY id LIMIT 2").fetchall()
     assert rows == [(1, 3, -1, "z", 2, 2), (3, 3, -1, "z", 2, 2)]
     assert con.execute("SELECT count(*) FROM n WHERE v6 IS NULL").fetchone() == (30,)
+
+
+def test_parquet_export_keeps_nested_columns(nested_table, tmp_path):
+    import pyarrow.parquet as pq
+    ctl, first, _ = nested_table
+    out = tmp_path / "n.parquet"
+    ctl.run("export", "n", "--format", "parquet", "--snapshot", first, out)
+    got = pq.read_table(out).sort_by("id")
+    want = _expected(list(range(60)))
+    assert got.schema.equals(want.schema, check_metadata=False), got.schema
+    assert got.equals(want.replace_schema_metadata(got.schema.metadata))
