@@ -39,7 +39,7 @@ class BatchBuilder {
       if (IsNested(column.type)) {
         nested_of_[c] = static_cast<int>(nested_.size());
         order_.push_back({true, nested_of_[c]});
-        nested_.push_back(std::make_unique<NestedColumnBuilder>(column, batch_rows));
+        nested_.push_back(std::make_unique<NestedColumnBuilder>(column));
       } else {
         out_of_[c] = static_cast<int>(builders_.size());
         order_.push_back({false, out_of_[c]});

@@ -227,7 +227,7 @@ const char* NestedFormat(ColumnType type) {
   }
 }
 
-NestedColumnBuilder::NestedColumnBuilder(const Column& column, int64_t /*capacity*/)
+NestedColumnBuilder::NestedColumnBuilder(const Column& column)
     : column_(column), root_(Node::For(column)) {}
 
 NestedColumnBuilder::~NestedColumnBuilder() = default;

@@ -28,7 +28,8 @@ const char* NestedFormat(ColumnType type);
 class NestedColumnBuilder {
  public:
   // `column` is a nested column of the schema, which outlives the builder.
-  NestedColumnBuilder(const Column& column, int64_t capacity);
+  // Buffers start small and double: a value's entry count is not known ahead.
+  explicit NestedColumnBuilder(const Column& column);
   ~NestedColumnBuilder();
 
   void AppendNull();

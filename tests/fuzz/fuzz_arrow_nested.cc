@@ -36,7 +36,7 @@ using dt::arrow_internal::NestedColumnBuilder;
 bool ExportAndReadBack(const dt::TableSchema& schema, int index, std::string_view bytes,
                        std::string* back) {
   const dt::Column& column = schema.columns()[index];
-  NestedColumnBuilder builder(column, 2);
+  NestedColumnBuilder builder(column);
   absl::Status s = builder.Append(bytes);
   if (!s.ok() && !absl::IsDataLoss(s)) Fail("Append: unexpected status", s);
   builder.AppendNull();
