@@ -80,10 +80,11 @@ class WriteReactor : public grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteR
       table_ = request_.table();
       writer_id_ = request_.writer_id();
       epoch_ = request_.epoch();
+      schema_id_ = request_.schema_id();
       started_ = true;
       server_->events().Info("write_open", {{"table", table_}, {"writer", writer_id_}, {"epoch", epoch_}});
     }
-    auto staged = server_->Write(table_, writer_id_, epoch_, request_.batch().rows(),
+    auto staged = server_->Write(table_, writer_id_, epoch_, schema_id_, request_.batch().rows(),
                                  request_.batch().row_count());
     if (!staged.ok()) {
       // Batches acknowledged before this one stay staged.
@@ -187,6 +188,7 @@ class WriteReactor : public grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteR
   std::string table_;
   std::string writer_id_;
   int64_t epoch_ = 0;
+  int64_t schema_id_ = 0;  // the version the stream's rows are packed for
   uint64_t batches_staged_ = 0;
   uint64_t rows_staged_ = 0;
   grpc::StatusCode end_code_ = grpc::StatusCode::OK;
@@ -213,6 +215,11 @@ grpc::Status GrpcService::DescribeTable(grpc::ServerContext* ctx,
                                         const v1::DescribeTableRequest* req,
                                         v1::DescribeTableResponse* resp) {
   return ToGrpcStatus(reads_.DescribeTable(*req, resp), ctx);
+}
+
+grpc::Status GrpcService::AlterTable(grpc::ServerContext* ctx, const v1::AlterTableRequest* req,
+                                     v1::AlterTableResponse* resp) {
+  return ToGrpcStatus(writes_.AlterTable(*req, resp), ctx);
 }
 
 grpc::Status GrpcService::RegisterWriter(grpc::ServerContext* ctx,

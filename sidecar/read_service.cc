@@ -37,6 +37,7 @@ absl::Status StreamRows(const table::TableSchema& schema, table::TableIterator& 
                         int64_t snapshot_id, const ReadService::ScanSink& sink) {
   v1::ScanResponse message;
   message.set_snapshot_id(snapshot_id);
+  message.set_schema_id(schema.id());
   std::string* rows = message.mutable_batch()->mutable_rows();
   uint32_t count = 0;
   bool sent = false;
@@ -147,10 +148,11 @@ absl::StatusOr<table::ArrowReadOptions> ArrowOptions(const table::TableSchema& s
 
 // Sends an Arrow C stream as an Arrow IPC stream cut into chunks of
 // kBatchBytes (the last one shorter), then releases it.
-absl::Status StreamArrowIpc(ArrowArrayStream* stream, int64_t snapshot_id,
+absl::Status StreamArrowIpc(ArrowArrayStream* stream, int64_t snapshot_id, int64_t schema_id,
                             const ReadService::ScanSink& sink) {
   v1::ScanResponse message;
   message.set_snapshot_id(snapshot_id);
+  message.set_schema_id(schema_id);
   std::string* chunk = message.mutable_arrow_ipc();
   chunk->reserve(ReadService::kBatchBytes);
   auto out = [&](std::string_view bytes) -> absl::Status {
@@ -200,7 +202,10 @@ absl::Duration PollInterval(const v1::FollowChangesRequest& request) {
 absl::Status ReadService::DescribeTable(const v1::DescribeTableRequest& request,
                                         v1::DescribeTableResponse* response) const {
   ASSIGN_OR_RETURN(auto table, tables_(request.table()));
-  const table::TableSchema& schema = table->schema();
+  ASSIGN_OR_RETURN(auto latest, table->LatestSnapshot());
+  ASSIGN_OR_RETURN(auto described, SelectSnapshot(*table, request.snapshot()));
+  ASSIGN_OR_RETURN(std::shared_ptr<const table::TableSchema> current, table->SchemaOf(*described));
+  const table::TableSchema& schema = *current;
   response->set_table(request.table());
   for (const auto& c : schema.columns()) {
     auto* column = response->add_columns();
@@ -210,52 +215,57 @@ absl::Status ReadService::DescribeTable(const v1::DescribeTableRequest& request,
   }
   for (int i : schema.key_columns()) response->add_primary_key(schema.columns()[i].name);
   response->set_buckets(schema.buckets());
-  ASSIGN_OR_RETURN(auto latest, table->LatestSnapshot());
   response->set_latest_snapshot_id(latest->id);
+  response->set_schema_id(schema.id());
+  response->set_snapshot_id(described->id);
   return absl::OkStatus();
 }
 
 absl::Status ReadService::Scan(const v1::ScanRequest& request, const ScanSink& sink) const {
   ASSIGN_OR_RETURN(auto table, tables_(request.table()));
-  ASSIGN_OR_RETURN(table::ArrowReadOptions options, ArrowOptions(table->schema(), request));
-  ASSIGN_OR_RETURN(std::vector<int> buckets, SelectedBuckets(table->schema(), request));
   ASSIGN_OR_RETURN(auto snapshot, SelectSnapshot(*table, request.snapshot()));
+  ASSIGN_OR_RETURN(std::shared_ptr<const table::TableSchema> schema, table->SchemaOf(*snapshot));
+  ASSIGN_OR_RETURN(table::ArrowReadOptions options, ArrowOptions(*schema, request));
+  ASSIGN_OR_RETURN(std::vector<int> buckets, SelectedBuckets(*schema, request));
   if (request.format() == v1::ARROW_IPC) {
     options.buckets = buckets;
     std::sort(options.buckets.begin(), options.buckets.end());
     ArrowArrayStream stream{};
     RETURN_IF_ERROR(table::ScanToArrow(table, snapshot, options, &stream));
-    return StreamArrowIpc(&stream, snapshot->id, sink);
+    return StreamArrowIpc(&stream, snapshot->id, schema->id(), sink);
   }
   if (buckets.empty()) {
     ASSIGN_OR_RETURN(auto it, table->NewScan(*snapshot));
-    return StreamRows(table->schema(), *it, snapshot->id, sink);
+    return StreamRows(*schema, *it, snapshot->id, sink);
   }
   BucketRowsIterator it(*table, *snapshot, std::move(buckets));
-  return StreamRows(table->schema(), it, snapshot->id, sink);
+  return StreamRows(*schema, it, snapshot->id, sink);
 }
 
 absl::Status ReadService::Changes(const v1::ChangesRequest& request, const ScanSink& sink) const {
   ASSIGN_OR_RETURN(auto table, tables_(request.table()));
-  ASSIGN_OR_RETURN(table::ArrowReadOptions options, ArrowOptions(table->schema(), request));
   int64_t to = request.has_to_snapshot_id() ? request.to_snapshot_id() : -1;
   if (to < 0) {
     ASSIGN_OR_RETURN(auto latest, table->LatestSnapshot());
     to = latest->id;
   }
+  ASSIGN_OR_RETURN(auto end, table->SnapshotById(to));
+  ASSIGN_OR_RETURN(std::shared_ptr<const table::TableSchema> schema, table->SchemaOf(*end));
+  ASSIGN_OR_RETURN(table::ArrowReadOptions options, ArrowOptions(*schema, request));
   if (request.format() == v1::ARROW_IPC) {
     ArrowArrayStream stream{};
     RETURN_IF_ERROR(table::ChangesToArrow(table, request.from_snapshot_id(), to, options, &stream));
-    return StreamArrowIpc(&stream, to, sink);
+    return StreamArrowIpc(&stream, to, schema->id(), sink);
   }
   ASSIGN_OR_RETURN(auto it, table->NewChanges(request.from_snapshot_id(), to));
-  return StreamRows(table->schema(), *it, to, sink);
+  return StreamRows(*schema, *it, to, sink);
 }
 
 absl::Status ReadService::FollowChanges(const v1::FollowChangesRequest& request,
                                         const ScanSink& sink, const FollowWait& wait) const {
   ASSIGN_OR_RETURN(auto table, tables_(request.table()));
-  RETURN_IF_ERROR(ArrowOptions(table->schema(), request).status());
+  ASSIGN_OR_RETURN(std::shared_ptr<const table::TableSchema> current, table->CurrentSchema());
+  RETURN_IF_ERROR(ArrowOptions(*current, request).status());
   const std::string& consumer = request.consumer();
   if (!consumer.empty()) RETURN_IF_ERROR(table::ValidateConsumerName(consumer));
   ASSIGN_OR_RETURN(int64_t sent, FollowStart(*table, request));
@@ -311,16 +321,25 @@ absl::Status ReadService::FollowChanges(const v1::FollowChangesRequest& request,
 
 absl::Status ReadService::Get(const v1::GetRequest& request, v1::GetResponse* response) const {
   ASSIGN_OR_RETURN(auto table, tables_(request.table()));
-  const table::TableSchema& schema = table->schema();
+  ASSIGN_OR_RETURN(auto snapshot, SelectSnapshot(*table, request.snapshot()));
+  ASSIGN_OR_RETURN(std::shared_ptr<const table::TableSchema> read_schema, table->SchemaOf(*snapshot));
+  const table::TableSchema& schema = *read_schema;
+  // The key row is packed for the client's version; key columns, and so
+  // the encoded key, are the same in every version.
+  auto key_schema = table->SchemaVersion(request.schema_id());
+  if (!key_schema.ok()) {
+    return absl::InvalidArgumentError(Cat("key: table '", request.table(), "' has no schema version ",
+                                          request.schema_id()));
+  }
   std::vector<std::pair<table::RowOp, table::Row>> rows;
-  absl::Status s = ParseWireRows(schema, request.key().rows(), request.key().row_count(),
+  absl::Status s = ParseWireRows(**key_schema, request.key().rows(), request.key().row_count(),
                                  WireLimits(), &rows);
   if (!s.ok()) return absl::InvalidArgumentError(Cat("key: ", s.message()));
   if (rows.size() != 1) return absl::InvalidArgumentError("key must hold exactly one row");
-  ASSIGN_OR_RETURN(auto snapshot, SelectSnapshot(*table, request.snapshot()));
-  const std::string key = table::EncodeKey(schema, rows[0].second);
+  const std::string key = table::EncodeKey(**key_schema, rows[0].second);
   ASSIGN_OR_RETURN(std::optional<std::string> value, table->Get(*snapshot, key));
   response->set_snapshot_id(snapshot->id);
+  response->set_schema_id(schema.id());
   response->set_found(value.has_value());
   if (value.has_value()) {
     RETURN_IF_ERROR(
@@ -339,6 +358,7 @@ absl::Status ReadService::History(const v1::HistoryRequest& request,
     info->set_id(s->id);
     info->set_time_unix_ms(s->time_ms);
     info->set_kind(std::string(table::SnapshotKindName(s->kind)));
+    info->set_schema_id(s->schema_id);
     info->set_rows(s->added_entries);
     info->set_deletes(s->added_deletes);
     for (const auto& id : s->identities) {

@@ -83,6 +83,8 @@ class AuthenticatedService final
                            v1::CreateTableResponse*) override;
   grpc::Status DescribeTable(grpc::ServerContext*, const v1::DescribeTableRequest*,
                              v1::DescribeTableResponse*) override;
+  grpc::Status AlterTable(grpc::ServerContext*, const v1::AlterTableRequest*,
+                          v1::AlterTableResponse*) override;
   grpc::Status RegisterWriter(grpc::ServerContext*, const v1::RegisterWriterRequest*,
                               v1::RegisterWriterResponse*) override;
   grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteResponse>* Write(

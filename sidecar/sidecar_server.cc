@@ -95,13 +95,33 @@ absl::Status SidecarServer::CreateTable(const std::string& name, const std::stri
   absl::Status s = table::Table::Create(options_.table_root, name, schema, options_.table_options);
   if (absl::IsAlreadyExists(s) && if_not_exists) {
     ASSIGN_OR_RETURN(auto existing, GetTable(name));
-    if (existing->schema().ToJson() != schema.ToJson()) {
+    ASSIGN_OR_RETURN(auto current, existing->CurrentSchema());
+    if (current->ToJson() != schema.ToJson()) {
       return absl::AlreadyExistsError(Cat("table '", name, "' exists with a different schema: ",
-                                          existing->schema().ColumnsString()));
+                                          current->ColumnsString()));
     }
     return absl::OkStatus();
   }
   return s;
+}
+
+absl::StatusOr<table::Table::AlterResult> SidecarServer::AlterTable(
+    const std::string& name, const std::vector<std::string>& texts) {
+  if (texts.size() > table::kMaxSchemaChanges) {
+    return absl::InvalidArgumentError(Cat(texts.size(), " schema changes in one ALTER; at most ",
+                                          table::kMaxSchemaChanges, " are allowed"));
+  }
+  std::vector<table::SchemaChange> changes;
+  for (const std::string& text : texts) {
+    ASSIGN_OR_RETURN(table::SchemaChange c, table::ParseSchemaChange(text));
+    changes.push_back(std::move(c));
+  }
+  ASSIGN_OR_RETURN(auto table, GetTable(name));
+  ASSIGN_OR_RETURN(table::Table::AlterResult result, table->Alter(changes));
+  events_->Info("alter", {{"table", name}, {"snapshot", result.snapshot_id},
+                          {"schema_id", result.schema->id()},
+                          {"columns", result.schema->ColumnsString()}});
+  return result;
 }
 
 absl::StatusOr<std::shared_ptr<table::Table>> SidecarServer::GetTable(const std::string& name) {
@@ -149,15 +169,28 @@ absl::Status SidecarServer::Refused(std::string_view method, const checkpoint::W
 
 absl::StatusOr<uint32_t> SidecarServer::Write(const std::string& table_name,
                                               const std::string& writer_id, int64_t epoch,
-                                              std::string_view rows, uint32_t row_count) {
+                                              int64_t schema_id, std::string_view rows,
+                                              uint32_t row_count) {
   RETURN_IF_ERROR(table::ValidateTableName(table_name));
   checkpoint::WriterKey key{table_name, writer_id};
   if (absl::Status s = store_->CheckEpoch(key, epoch); !s.ok()) {
     return Refused("Write", key, epoch, std::move(s));
   }
   ASSIGN_OR_RETURN(auto table, GetTable(table_name));
+  // Rows are staged under the version they are packed for, which must be
+  // the table's current one: a writer never adds rows for a schema that is
+  // gone. (Rows staged before an ALTER keep their version: reads project them.)
+  ASSIGN_OR_RETURN(std::shared_ptr<const table::TableSchema> schema, table->CurrentSchema());
+  if (schema_id != schema->id()) {
+    auto changes = table->SchemaChangesOf(schema->id());
+    return absl::FailedPreconditionError(Cat(
+        "table '", table_name, "' is at schema version ", schema->id(),
+        changes.ok() && !changes->empty() ? Cat(" (its last change: ", *changes, ")") : "",
+        " but the rows are packed for version ", schema_id,
+        ": describe the table again and register the writer"));
+  }
   table::MutationBatch batch;
-  RETURN_IF_ERROR(DecodeWireRows(table->schema(), rows, row_count, options_.wire_limits, &batch));
+  RETURN_IF_ERROR(DecodeWireRows(*schema, rows, row_count, options_.wire_limits, &batch));
   std::string payload;
   payload.reserve(batch.ByteSize() + 4 * batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {

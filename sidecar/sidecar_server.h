@@ -75,9 +75,16 @@ class SidecarServer {
   absl::StatusOr<checkpoint::Registration> RegisterWriter(const std::string& table,
                                                           const std::string& writer_id,
                                                           std::optional<int64_t> restored);
-  // Decodes, validates and stages one packed batch; returns the rows staged.
+  // Decodes, validates and stages one packed batch, packed for schema
+  // version `schema_id`; returns the rows staged. FAILED_PRECONDITION when
+  // the table's schema is another version now (the writer must describe the
+  // table and register again).
   absl::StatusOr<uint32_t> Write(const std::string& table, const std::string& writer_id,
-                                 int64_t epoch, std::string_view rows, uint32_t row_count);
+                                 int64_t epoch, int64_t schema_id, std::string_view rows,
+                                 uint32_t row_count);
+  // Applies schema changes (Table::Alter; the texts as ParseSchemaChange reads them).
+  absl::StatusOr<table::Table::AlterResult> AlterTable(const std::string& table,
+                                                       const std::vector<std::string>& changes);
   absl::StatusOr<CommittableRef> PrepareCommit(const std::string& table,
                                                const std::string& writer_id, int64_t epoch,
                                                int64_t checkpoint_id);

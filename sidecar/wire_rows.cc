@@ -15,8 +15,9 @@
 #include "absl/status/status.h"
 #include "table/base/absl_compat.h"
 #include "table/base/byte_order.h"
-#include "table/nested_value.h"
 #include "table/base/status_macros.h"
+#include "table/nested_value.h"
+#include "table/value_text.h"
 
 namespace deltasidecar::sidecar {
 namespace {
@@ -30,11 +31,11 @@ using table::Value;
 using u128 = unsigned __int128;
 
 // The ranges the JSON path (table/row_json.cc) accepts: DATE and DATETIME
-// stay within the years 0001..9999 that their text forms can spell; every
-// int64 TIMESTAMP is accepted there as an integer, so here too.
-constexpr int64_t kMinDay = -719'162;   // 0001-01-01
-constexpr int64_t kMaxDay = 2'932'896;  // 9999-12-31
-constexpr int64_t kMillisPerDay = 86'400'000;
+// stay within the years 0001..9999 that their text forms (table/value_text.h)
+// can spell; every int64 TIMESTAMP is accepted there as an integer, so here too.
+using table::kMaxDay;
+using table::kMillisPerDay;
+using table::kMinDay;
 constexpr int64_t kMinDatetime = kMinDay * kMillisPerDay;
 constexpr int64_t kEndDatetime = (kMaxDay + 1) * kMillisPerDay;  // exclusive
 
@@ -127,8 +128,10 @@ struct Plan {
   size_t wire_bitmap_size = 0;      // over all columns
   size_t value_bitmap_size = 0;     // over the value columns
   size_t key_string_columns = 0;
+  std::string upsert_header;        // AppendUpsertHeader of the schema
 
   explicit Plan(const TableSchema& schema) {
+    table::AppendUpsertHeader(schema, &upsert_header);
     const std::vector<Column>& cols = schema.columns();
     columns.resize(cols.size());
     for (size_t i = 0; i < cols.size(); ++i) {
@@ -381,14 +384,13 @@ class BatchSink {
       : plan_(plan), out_(out), keys_(plan.key_order.size()) {}
 
   void BeginUpsert() {
-    value_.clear();
-    value_.push_back(static_cast<char>(RowOp::kUpsert));
+    value_.assign(plan_.upsert_header);
     value_.append(plan_.value_bitmap_size, '\0');
   }
   void BeginDelete() {}
 
   void Null(const ColumnPlan& c) {
-    value_[1 + c.value_bit / 8] |= static_cast<char>(1 << (c.value_bit % 8));
+    value_[plan_.upsert_header.size() + c.value_bit / 8] |= static_cast<char>(1 << (c.value_bit % 8));
   }
 
   void Put(const ColumnPlan& c, const Field& f) {
@@ -548,54 +550,15 @@ absl::Status ParseWireRows(const TableSchema& schema, std::string_view rows, uin
   return status;
 }
 
+// A packed field has the layout of a stored value column, so the row codec
+// (table::AppendColumnValue) writes it.
 void AppendWireRow(const TableSchema& schema, RowOp op, const Row& row, std::string* out) {
   const std::vector<Column>& columns = schema.columns();
-  auto put = [&](const Column& column, const Value& v) {
-    switch (column.type) {
-      case ColumnType::kBoolean:
-        out->push_back(table::BoolOf(v) ? 1 : 0);
-        break;
-      case ColumnType::kTinyint:
-        out->push_back(static_cast<char>(static_cast<uint8_t>(table::IntOf(v))));
-        break;
-      case ColumnType::kSmallint:
-        PutLittleEndian<uint16_t>(static_cast<uint16_t>(table::IntOf(v)), out);
-        break;
-      case ColumnType::kInt:
-      case ColumnType::kDate:
-        PutLittleEndian<uint32_t>(static_cast<uint32_t>(table::IntOf(v)), out);
-        break;
-      case ColumnType::kBigint:
-      case ColumnType::kDatetime:
-      case ColumnType::kTimestamp:
-      case ColumnType::kTimestampLtz:
-        PutLittleEndian<uint64_t>(static_cast<uint64_t>(table::IntOf(v)), out);
-        break;
-      case ColumnType::kFloat:
-        PutLittleEndian<uint32_t>(std::bit_cast<uint32_t>(static_cast<float>(table::DoubleOf(v))),
-                                  out);
-        break;
-      case ColumnType::kDouble:
-        PutLittleEndian<uint64_t>(std::bit_cast<uint64_t>(table::DoubleOf(v)), out);
-        break;
-      case ColumnType::kDecimal:
-        PutLittleEndian<u128>(static_cast<u128>(table::DecimalOf(v)), out);
-        break;
-      case ColumnType::kString:
-      case ColumnType::kBinary:
-      case ColumnType::kArray:
-      case ColumnType::kMap:
-      case ColumnType::kStruct: {
-        std::string_view s = table::StringOf(v);
-        PutVarint(s.size(), out);
-        out->append(s);
-        break;
-      }
-    }
-  };
   if (op == RowOp::kDelete) {
     out->push_back(static_cast<char>(RowOp::kDelete));
-    for (int index : schema.key_columns()) put(columns[index], row[index]);
+    for (int index : schema.key_columns()) {
+      table::AppendColumnValue(columns[index], row[index], out);
+    }
     return;
   }
   out->push_back(static_cast<char>(RowOp::kUpsert));
@@ -606,7 +569,7 @@ void AppendWireRow(const TableSchema& schema, RowOp op, const Row& row, std::str
       (*out)[bitmap + i / 8] |= static_cast<char>(1 << (i % 8));
       continue;
     }
-    put(columns[i], row[i]);
+    table::AppendColumnValue(columns[i], row[i], out);
   }
 }
 

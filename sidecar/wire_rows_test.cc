@@ -20,6 +20,7 @@
 #include "table/base/byte_order.h"
 #include "table/mutation_batch.h"
 #include "table/row.h"
+#include "table/row_json.h"
 #include "table/schema.h"
 
 namespace deltasidecar::sidecar {

@@ -31,6 +31,21 @@ absl::Status WriteService::CreateTable(const v1::CreateTableRequest& request,
                               request.buckets(), request.if_not_exists());
 }
 
+absl::Status WriteService::AlterTable(const v1::AlterTableRequest& request,
+                                      v1::AlterTableResponse* response) const {
+  std::vector<std::string> changes(request.changes().begin(), request.changes().end());
+  ASSIGN_OR_RETURN(table::Table::AlterResult result, server_->AlterTable(request.table(), changes));
+  response->set_snapshot_id(result.snapshot_id);
+  response->set_schema_id(result.schema->id());
+  for (const auto& c : result.schema->columns()) {
+    auto* column = response->add_columns();
+    column->set_name(c.name);
+    column->set_type(c.TypeString());
+    column->set_nullable(c.nullable);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status WriteService::RegisterWriter(const v1::RegisterWriterRequest& request,
                                           v1::RegisterWriterResponse* response) const {
   std::optional<int64_t> restored;
@@ -40,6 +55,9 @@ absl::Status WriteService::RegisterWriter(const v1::RegisterWriterRequest& reque
   response->set_epoch(reg.epoch);
   response->set_last_committed_checkpoint_id(reg.last_committed);
   response->set_identity(reg.table_writer_id);
+  ASSIGN_OR_RETURN(auto table, server_->GetTable(request.table()));
+  ASSIGN_OR_RETURN(auto schema, table->CurrentSchema());
+  response->set_schema_id(schema->id());
   for (const auto& p : reg.pending) {
     ToProto(ToCommittable(request.table(), request.writer_id(), p), response->add_pending());
   }

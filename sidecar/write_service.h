@@ -26,6 +26,8 @@ class WriteService {
 
   absl::Status CreateTable(const v1::CreateTableRequest& request,
                            v1::CreateTableResponse* response) const;
+  absl::Status AlterTable(const v1::AlterTableRequest& request,
+                          v1::AlterTableResponse* response) const;
   absl::Status RegisterWriter(const v1::RegisterWriterRequest& request,
                               v1::RegisterWriterResponse* response) const;
   absl::Status PrepareCommit(const v1::PrepareCommitRequest& request,

@@ -50,8 +50,9 @@ absl::Status Scan(const char* root, const char* table, int64_t snapshot, int64_t
                   ArrowArrayStream* out) {
   if (out == nullptr) return absl::InvalidArgumentError("out is NULL");
   ASSIGN_OR_RETURN(auto t, OpenTable(root, table));
-  ASSIGN_OR_RETURN(auto options, ReadOptions(t->schema(), columns, filter, batch_rows, threads));
   ASSIGN_OR_RETURN(auto snap, PickSnapshot(*t, snapshot, as_of_ms));
+  ASSIGN_OR_RETURN(auto schema, t->SchemaOf(*snap));
+  ASSIGN_OR_RETURN(auto options, ReadOptions(*schema, columns, filter, batch_rows, threads));
   return dt::ScanToArrow(std::move(t), std::move(snap), options, out);
 }
 
@@ -60,11 +61,13 @@ absl::Status Changes(const char* root, const char* table, int64_t from, int64_t 
                      ArrowArrayStream* out) {
   if (out == nullptr) return absl::InvalidArgumentError("out is NULL");
   ASSIGN_OR_RETURN(auto t, OpenTable(root, table));
-  ASSIGN_OR_RETURN(auto options, ReadOptions(t->schema(), columns, filter, batch_rows, 1));
   if (to < 0) {
     ASSIGN_OR_RETURN(auto latest, t->LatestSnapshot());
     to = latest->id;
   }
+  ASSIGN_OR_RETURN(auto end, t->SnapshotById(to));
+  ASSIGN_OR_RETURN(auto schema, t->SchemaOf(*end));
+  ASSIGN_OR_RETURN(auto options, ReadOptions(*schema, columns, filter, batch_rows, 1));
   return dt::ChangesToArrow(std::move(t), from, to, options, out);
 }
 

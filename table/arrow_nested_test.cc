@@ -18,6 +18,8 @@
 #include "table/base/byte_order.h"
 #include "table/base/file_util.h"
 #include "table/row.h"
+#include "table/row_csv.h"
+#include "table/row_json.h"
 #include "table/testing/arrow_value_encoding.h"
 
 namespace deltasidecar::table {

@@ -197,9 +197,10 @@ int ErrnoOf(const absl::Status& s) {
 
 class StreamState {
  public:
-  StreamState(std::shared_ptr<Table> table, std::vector<int> columns, bool with_op,
-              int64_t batch_rows)
-      : table_(std::move(table)), columns_(std::move(columns)), with_op_(with_op),
+  StreamState(std::shared_ptr<Table> table, std::shared_ptr<const TableSchema> schema,
+              std::vector<int> columns, bool with_op, int64_t batch_rows)
+      : table_(std::move(table)), schema_(std::move(schema)), columns_(std::move(columns)),
+        with_op_(with_op),
         batch_rows_(std::max<int64_t>(1, batch_rows)) {}
 
   ~StreamState() {
@@ -229,7 +230,7 @@ class StreamState {
   }
 
   int GetSchema(ArrowSchema* out) {
-    absl::Status s = ExportArrowSchema(table_->schema(), columns_, with_op_, out);
+    absl::Status s = ExportArrowSchema(*schema_, columns_, with_op_, out);
     return Fail(s);
   }
 
@@ -256,7 +257,7 @@ class StreamState {
 
  private:
   std::unique_ptr<BatchBuilder> NewBuilder() {
-    return std::make_unique<BatchBuilder>(table_->schema(), columns_, with_op_, batch_rows_);
+    return std::make_unique<BatchBuilder>(*schema_, columns_, with_op_, batch_rows_);
   }
 
   int Fail(const absl::Status& s) {
@@ -320,6 +321,7 @@ class StreamState {
   }
 
   const std::shared_ptr<Table> table_;
+  const std::shared_ptr<const TableSchema> schema_;  // the version read
   const std::vector<int> columns_;
   const bool with_op_;
   const int64_t batch_rows_;
@@ -396,7 +398,8 @@ absl::Status ExportArrowSchema(const TableSchema& schema, const std::vector<int>
 
 absl::Status ScanToArrow(std::shared_ptr<Table> table, std::shared_ptr<const Snapshot> snapshot,
                          const ArrowReadOptions& options, ArrowArrayStream* out) {
-  const TableSchema& schema = table->schema();
+  ASSIGN_OR_RETURN(std::shared_ptr<const TableSchema> read_schema, table->SchemaOf(*snapshot));
+  const TableSchema& schema = *read_schema;
   RETURN_IF_ERROR(CheckColumns(schema, options.columns));
   auto source = std::make_shared<ScanSource>();
   source->table = table;
@@ -421,7 +424,7 @@ absl::Status ScanToArrow(std::shared_ptr<Table> table, std::shared_ptr<const Sna
   if (threads <= 0) threads = static_cast<int>(std::min(8u, std::max(1u, std::thread::hardware_concurrency())));
   threads = static_cast<int>(std::min<size_t>(threads, std::max<size_t>(1, source->buckets.size())));
   auto state = std::make_unique<StreamState>(
-      table, options.columns.empty() ? AllColumns(schema) : options.columns, false,
+      table, read_schema, options.columns.empty() ? AllColumns(schema) : options.columns, false,
       options.batch_rows);
   if (threads == 1) {
     state->StartSequential(std::make_unique<ScanCursor>(source));
@@ -434,13 +437,15 @@ absl::Status ScanToArrow(std::shared_ptr<Table> table, std::shared_ptr<const Sna
 
 absl::Status ChangesToArrow(std::shared_ptr<Table> table, int64_t from, int64_t to,
                             const ArrowReadOptions& options, ArrowArrayStream* out) {
-  const TableSchema& schema = table->schema();
+  ASSIGN_OR_RETURN(auto end, table->SnapshotById(to));
+  ASSIGN_OR_RETURN(std::shared_ptr<const TableSchema> read_schema, table->SchemaOf(*end));
+  const TableSchema& schema = *read_schema;
   RETURN_IF_ERROR(CheckColumns(schema, options.columns));
   ReadBounds bounds{options.range.lower, options.range.upper, std::nullopt};
   if (options.range.exact) bounds.bucket = BucketOf(*options.range.exact, schema.buckets());
   ASSIGN_OR_RETURN(auto it, table->NewChanges(from, to, bounds, options.stats));
   auto state = std::make_unique<StreamState>(
-      table, options.columns.empty() ? AllColumns(schema) : options.columns, true,
+      table, read_schema, options.columns.empty() ? AllColumns(schema) : options.columns, true,
       options.batch_rows);
   state->StartSequential(std::make_unique<IteratorCursor>(std::move(it), options.range));
   FillStream(std::move(state), out);

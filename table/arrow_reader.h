@@ -37,7 +37,9 @@
 namespace deltasidecar::table {
 
 struct ArrowReadOptions {
-  // Schema indexes of the columns to return, in output order; empty means all.
+  // Schema indexes of the columns to return, in output order; empty means
+  // all. Indexes into the schema version read (Table::SchemaOf of the
+  // snapshot scanned, or of the last snapshot of changes).
   std::vector<int> columns;
   // Only rows whose encoded key is in this range. A scan opens only the files
   // whose key range overlaps it, and only one bucket for an exact key.
@@ -59,11 +61,12 @@ struct ArrowReadOptions {
 absl::Status ExportArrowSchema(const TableSchema& schema, const std::vector<int>& columns,
                                bool with_op, ArrowSchema* out);
 
-// Fills `out` with a stream of the live rows of `snapshot`.
+// Fills `out` with a stream of the live rows of `snapshot`, under its schema version.
 absl::Status ScanToArrow(std::shared_ptr<Table> table, std::shared_ptr<const Snapshot> snapshot,
                          const ArrowReadOptions& options, ArrowArrayStream* out);
 
-// Fills `out` with a stream of Table::NewChanges(from, to) with an "_op" column.
+// Fills `out` with a stream of Table::NewChanges(from, to) with an "_op"
+// column, under the schema version of snapshot `to`.
 // The key range skips files as in a scan: of the files added in (from, to],
 // only those of the exact key's bucket (when the range has one) whose key
 // range overlaps it are opened; it then filters rows.

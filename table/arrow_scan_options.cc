@@ -7,6 +7,7 @@
 #include "nlohmann/json.hpp"
 #include "table/base/absl_compat.h"
 #include "table/row.h"
+#include "table/row_json.h"
 #include "table/base/status_macros.h"
 
 namespace deltasidecar::table {

@@ -144,10 +144,7 @@ absl::Status DataFileWriter::StartBucket(int bucket) {
     return absl::InvalidArgumentError(Cat("bucket ", bucket, " of ", path_, " follows bucket ",
                                           sections_.back().bucket, "; buckets must ascend"));
   }
-  if (!sections_.empty() && sections_.back().entries == 0) {
-    sections_.pop_back();
-    section_raw_.pop_back();
-  }
+  if (!sections_.empty()) EndSection(LastKeyAdded());
   DataFileMeta m;
   m.name = name_;
   m.bucket = bucket;
@@ -170,7 +167,6 @@ absl::Status DataFileWriter::Add(std::string_view key, std::string_view value) {
   if (!s.ok()) return FromRocks(s, Cat("writing ", path_));
   DataFileMeta& m = sections_.back();
   if (m.entries == 0) m.min_key.assign(key);
-  m.max_key.assign(key);
   ++m.entries;
   if (!value.empty() && static_cast<RowOp>(value[0]) == RowOp::kDelete) ++m.deletes;
   section_raw_.back() += key.size() + value.size();
@@ -178,16 +174,28 @@ absl::Status DataFileWriter::Add(std::string_view key, std::string_view value) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<DataFileMeta>> DataFileWriter::Finish() {
-  if (entries_ == 0) return std::vector<DataFileMeta>();  // the destructor removes the file
+void DataFileWriter::EndSection(std::string_view last_key) {
   if (sections_.back().entries == 0) {
     sections_.pop_back();
     section_raw_.pop_back();
+    return;
   }
+  sections_.back().max_key.assign(last_key);
+}
+
+std::string_view DataFileWriter::LastKeyAdded() const {
+  if (prefixed_.size() < kBucketKeyPrefixBytes) return std::string_view();
+  return std::string_view(prefixed_).substr(kBucketKeyPrefixBytes);
+}
+
+absl::StatusOr<std::vector<DataFileMeta>> DataFileWriter::Finish() {
+  if (entries_ == 0) return std::vector<DataFileMeta>();  // the destructor removes the file
   rocksdb::ExternalSstFileInfo info;
   rocksdb::Status s = writer_->Finish(&info);
   if (!s.ok()) return FromRocks(s, Cat("finishing ", path_));
   finished_ = true;
+  // A single-bucket file's largest key is the last key added, as it was given.
+  EndSection(multi_ ? LastKeyAdded() : std::string_view(info.largest_key));
   uint64_t raw = 0;
   for (uint64_t r : section_raw_) raw += r;
   const std::string xxh3 = HexOf(info.file_checksum);

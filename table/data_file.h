@@ -77,6 +77,12 @@ class DataFileWriter {
  private:
   friend class DataFiles;
   DataFileWriter() = default;
+  // Ends the section being written: drops it when it holds no entries, else
+  // sets its max_key to `last_key`, the last key added to it.
+  void EndSection(std::string_view last_key);
+  // Multi-bucket files: the last key added, which Add leaves in prefixed_
+  // after its bucket prefix (empty before the first).
+  std::string_view LastKeyAdded() const;
   std::unique_ptr<rocksdb::SstFileWriter> writer_;
   rocksdb::FileSystem* fs_ = nullptr;
   std::string path_;
@@ -86,7 +92,7 @@ class DataFileWriter {
   std::string prefix_;                  // of the bucket being written (multi-bucket)
   std::vector<DataFileMeta> sections_;  // one per bucket; the last is being written
   std::vector<uint64_t> section_raw_;   // key and value bytes of each section
-  std::string prefixed_;                // scratch: the prefixed key
+  std::string prefixed_;                // the prefixed key last added (multi-bucket)
   uint64_t entries_ = 0;
   bool finished_ = false;
 };

@@ -21,13 +21,25 @@ constexpr std::string_view kSuffix = ".manifest";
 constexpr int64_t kManifestFormat = 2;
 using json = nlohmann::json;
 
-int BucketField(const json& e, int buckets) {
-  const int64_t b = JsonInt(e.at("bucket"));
+// `b` as a bucket of a table of `buckets`; throws when it is none.
+int CheckBucket(int64_t b, int buckets) {
   if (b < 0 || b >= buckets) {
     throw std::runtime_error("bucket " + std::to_string(b) + " is not below the table's " +
                              std::to_string(buckets));
   }
   return static_cast<int>(b);
+}
+
+int BucketField(const json& e, int buckets) {
+  return CheckBucket(JsonInt(e.at("bucket")), buckets);
+}
+
+// Throws unless `name` is a data file name of `bucket` (IsDataFileName).
+void CheckDataFileName(const std::string& name, int bucket) {
+  if (!IsDataFileName(name, bucket)) {
+    throw std::runtime_error("'" + name + "' is not a data file name of bucket " +
+                             std::to_string(bucket));
+  }
 }
 
 // The position of the file `name` in `files`, or end.
@@ -155,11 +167,7 @@ void AddSections(const json& e, int buckets, std::vector<ManifestAdd>* out) {
   std::vector<int> in;
   for (size_t b = 0; b < bits.size() * 8; ++b) {
     if ((static_cast<unsigned char>(bits[b / 8]) >> (b % 8)) & 1) {
-      if (b >= static_cast<size_t>(buckets)) {
-        throw std::runtime_error("bucket " + std::to_string(b) + " is not below the table's " +
-                                 std::to_string(buckets));
-      }
-      in.push_back(static_cast<int>(b));
+      in.push_back(CheckBucket(static_cast<int64_t>(b), buckets));
     }
   }
   if (in.empty()) throw std::runtime_error("a multi-bucket file with no bucket");
@@ -220,10 +228,7 @@ void FileAdditionsFromJson(const json& list, int buckets, std::vector<ManifestAd
       continue;
     }
     ManifestAdd add{DataFileFromJson(a, BucketField(a, buckets)), std::nullopt};
-    if (!IsDataFileName(add.file.name, add.file.bucket)) {
-      throw std::runtime_error("'" + add.file.name + "' is not a data file name of bucket " +
-                               std::to_string(add.file.bucket));
-    }
+    CheckDataFileName(add.file.name, add.file.bucket);
     if (a.contains("before")) add.before = a.at("before").get<std::string>();
     out->push_back(std::move(add));
   }
@@ -252,10 +257,7 @@ absl::StatusOr<Manifest> DecodeManifest(std::string_view contents, std::string_v
     }
     for (const auto& r : j.at("removed")) {
       m.removed.push_back({BucketField(r, buckets), r.at("name").get<std::string>()});
-      if (!IsDataFileName(m.removed.back().name, m.removed.back().bucket)) {
-        throw std::runtime_error("'" + m.removed.back().name + "' is not a data file name of bucket " +
-                                 std::to_string(m.removed.back().bucket));
-      }
+      CheckDataFileName(m.removed.back().name, m.removed.back().bucket);
     }
     FileAdditionsFromJson(j.at("added"), buckets, &m.added);
   } catch (const std::exception& e) {

@@ -5,16 +5,12 @@
 #include "table/base/absl_compat.h"
 #include "table/base/byte_order.h"
 #include "table/row.h"
+#include "table/value_text.h"  // kMinDay, kMaxDay: the dates the text forms spell
 
 namespace deltasidecar::table {
 namespace {
 
 using u128 = unsigned __int128;
-
-// Years 0001..9999, as the JSON and wire paths accept them.
-constexpr int64_t kMinDay = -719'162;    // 0001-01-01
-constexpr int64_t kMaxDay = 2'932'896;   // 9999-12-31
-constexpr int64_t kMillisPerDay = 86'400'000;
 
 bool IsUtf8(std::string_view s) {
   const unsigned char* p = reinterpret_cast<const unsigned char*>(s.data());

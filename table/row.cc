@@ -1,6 +1,6 @@
 // Binary encodings of a row: the order-preserving key and the upsert/delete
 // value (layouts in docs/table-format.md). The JSON and CSV text forms live in
-// row_json.cc.
+// row_json.cc and row_csv.cc.
 #include "table/row.h"
 
 #include <xxhash.h>
@@ -243,7 +243,7 @@ void AppendColumnValue(const Column& column, const Value& v, std::string* out) {
 
 void AppendUpsertValue(const TableSchema& schema, const Row& row, std::string* out) {
   const std::vector<int>& values = schema.value_columns();
-  out->push_back(static_cast<char>(RowOp::kUpsert));
+  AppendUpsertHeader(schema, out);
   size_t bitmap = out->size();
   out->append((values.size() + 7) / 8, '\0');
   for (size_t i = 0; i < values.size(); ++i) {
@@ -261,6 +261,10 @@ absl::StatusOr<RowOp> ValueOp(std::string_view value) {
   uint8_t op = static_cast<uint8_t>(value[0]);
   if (op == static_cast<uint8_t>(RowOp::kUpsert)) return RowOp::kUpsert;
   if (op == static_cast<uint8_t>(RowOp::kDelete)) return RowOp::kDelete;
+  if (op == kUpsertWithSchemaByte) {
+    ASSIGN_OR_RETURN(ValueHeader h, ParseValueHeader(value));
+    return h.op;
+  }
   return absl::DataLossError(absl::StrFormat("corrupt value: unknown op byte 0x%02x", op));
 }
 

@@ -3,7 +3,8 @@
 //    columns; bytewise order of keys equals primary-key order. It is also the
 //    canonical input of the bucket hash, so it must never change.
 //  - the value: the operation byte followed, for upserts, by the non-key columns.
-// Exact byte layouts are specified in docs/table-format.md.
+// Exact byte layouts are specified in docs/table-format.md. The text forms of
+// a row are in row_json.h (JSON) and row_csv.h (CSV).
 #pragma once
 
 #include <cstdint>
@@ -14,7 +15,7 @@
 
 #include "absl/base/optimization.h"
 #include "absl/status/statusor.h"
-#include "nlohmann/json_fwd.hpp"
+#include "table/base/byte_order.h"
 #include "table/schema.h"
 
 namespace deltasidecar::table {
@@ -52,12 +53,55 @@ inline std::string_view StringOf(const Value& v) {
 }
 
 enum class RowOp : uint8_t { kUpsert = 1, kDelete = 2 };
+// The op byte of an upsert written under schema version N > 0 (schema
+// evolution): it is followed by N as a LEB128 varint, then the null bitmap
+// and columns as for kUpsert. ValueOp reads it as kUpsert.
+inline constexpr uint8_t kUpsertWithSchemaByte = 3;
+
+// What an encoded value starts with: its op, the schema version its columns
+// were written under (0 for a plain kUpsert, and for a delete), and the bytes
+// the op and version take.
+struct ValueHeader {
+  RowOp op = RowOp::kUpsert;
+  int64_t schema_id = 0;
+  size_t size = 1;
+};
+// DATA_LOSS for an empty value, an unknown op byte or a bad version varint.
+// Inline: every decoded row goes through it.
+inline absl::StatusOr<ValueHeader> ParseValueHeader(std::string_view value) {
+  if (ABSL_PREDICT_FALSE(value.empty())) return absl::DataLossError("corrupt value: empty");
+  const uint8_t op = static_cast<uint8_t>(value[0]);
+  if (ABSL_PREDICT_TRUE(op == static_cast<uint8_t>(RowOp::kUpsert))) return ValueHeader{};
+  if (op == static_cast<uint8_t>(RowOp::kDelete)) return ValueHeader{RowOp::kDelete, 0, 1};
+  if (op != kUpsertWithSchemaByte) {
+    return absl::DataLossError("corrupt value: unknown op byte");
+  }
+  const char* p = value.data() + 1;
+  uint64_t id = 0;
+  if (GetVarint(&p, value.data() + value.size(), &id) != VarintResult::kOk || id == 0 ||
+      id > static_cast<uint64_t>(INT64_MAX)) {
+    return absl::DataLossError("corrupt value: bad schema version after op byte 0x03");
+  }
+  return ValueHeader{RowOp::kUpsert, static_cast<int64_t>(id),
+                     static_cast<size_t>(p - value.data())};
+}
+// Appends the op byte of an upsert under `schema` (and its version, when it
+// is not 0).
+inline void AppendUpsertHeader(const TableSchema& schema, std::string* out) {
+  if (ABSL_PREDICT_TRUE(schema.id() == 0)) {
+    out->push_back(static_cast<char>(RowOp::kUpsert));
+    return;
+  }
+  out->push_back(static_cast<char>(kUpsertWithSchemaByte));
+  PutVarint(static_cast<uint64_t>(schema.id()), out);
+}
 
 // Encodes `row`'s key columns. The row must be valid for the schema.
 std::string EncodeKey(const TableSchema& schema, const Row& row);
 // Appends the encoded key to `out`.
 void AppendKey(const TableSchema& schema, const Row& row, std::string* out);
-// Encodes the value of an upsert: kUpsert byte, null bitmap, non-key columns.
+// Encodes the value of an upsert: the op (and schema version, AppendUpsertHeader),
+// null bitmap, non-key columns.
 void AppendUpsertValue(const TableSchema& schema, const Row& row, std::string* out);
 // Appends one non-null value of `column` as a value column is encoded (fixed
 // width little-endian, or a LEB128 length and the bytes for STRING, BINARY and
@@ -73,7 +117,7 @@ std::string_view DeleteValue();
 // Decodes a key back into the key columns of `row` (other columns untouched).
 // `row` must have schema.columns().size() entries. DATA_LOSS on malformed bytes.
 absl::Status DecodeKey(const TableSchema& schema, std::string_view key, Row* row);
-// Reads the op byte of an encoded value. DATA_LOSS when empty or unknown.
+// Reads the op of an encoded value (ParseValueHeader). DATA_LOSS when empty or unknown.
 absl::StatusOr<RowOp> ValueOp(std::string_view value);
 // The null bitmap and column bytes of an upsert value, for decoders that
 // walk the columns themselves (DecodeValue, the Arrow batch builder).
@@ -83,49 +127,42 @@ struct UpsertValueLayout {
   const char* end;
   bool IsNull(size_t i) const { return (null_bitmap[i / 8] >> (i % 8)) & 1; }
 };
-// Checks the null bitmap of `value` (an upsert; the op byte is not checked)
-// for the schema's value columns. DATA_LOSS when it is truncated or has bits
-// set past the last column.
+// Checks the header and null bitmap of `value` (an upsert; a delete's op is
+// not checked) for the schema's value columns. DATA_LOSS when it is
+// truncated, has bits set past the last column, or was written under another
+// schema version than `schema`'s (Table's reads hand out values under the
+// schema of the snapshot read: Table::SchemaOf).
 // Inline: every decoded row goes through it.
 inline absl::StatusOr<UpsertValueLayout> ParseUpsertValue(const TableSchema& schema,
                                                           std::string_view value) {
   const size_t columns = schema.value_columns().size();
   const size_t bitmap_size = (columns + 7) / 8;
-  if (ABSL_PREDICT_FALSE(value.size() < 1 + bitmap_size)) {
+  size_t header = 1;
+  if (ABSL_PREDICT_FALSE(value.empty() || static_cast<uint8_t>(value[0]) != 1 || schema.id() != 0)) {
+    auto h = ParseValueHeader(value);
+    if (!h.ok()) return h.status();
+    if (h->schema_id != schema.id()) {
+      return absl::DataLossError("corrupt value: written under schema version " +
+                                 std::to_string(h->schema_id) + ", read under version " +
+                                 std::to_string(schema.id()));
+    }
+    header = h->size;
+  }
+  if (ABSL_PREDICT_FALSE(value.size() < header + bitmap_size)) {
     return absl::DataLossError("corrupt value: truncated null bitmap");
   }
-  const uint8_t* bitmap = reinterpret_cast<const uint8_t*>(value.data() + 1);
+  const uint8_t* bitmap = reinterpret_cast<const uint8_t*>(value.data() + header);
   // Bits past the last column are never written; a set one means damage.
   if (ABSL_PREDICT_FALSE(columns % 8 != 0 && (bitmap[bitmap_size - 1] >> (columns % 8)) != 0)) {
     return absl::DataLossError("corrupt value: null bitmap has bits set past the last column");
   }
-  return UpsertValueLayout{bitmap, value.data() + 1 + bitmap_size, value.data() + value.size()};
+  return UpsertValueLayout{bitmap, value.data() + header + bitmap_size, value.data() + value.size()};
 }
 // Decodes an upsert value into the non-key columns of `row`. DATA_LOSS on malformed bytes.
 absl::Status DecodeValue(const TableSchema& schema, std::string_view value, Row* row);
 // Decodes key and value into a full row.
 absl::StatusOr<Row> DecodeRow(const TableSchema& schema, std::string_view key,
                               std::string_view value);
-
-// JSON conversion. `RowFromJson` validates every column:
-//  - unknown column: INVALID_ARGUMENT "unknown column 'x'"
-//  - missing or null key column: INVALID_ARGUMENT "missing primary-key column 'id'"
-//  - wrong type / out of range / bad format: INVALID_ARGUMENT "column 'x' (INT): <reason>"
-//  - missing non-key column -> NULL; null for a NOT NULL column -> INVALID_ARGUMENT.
-// When `key_only` is true, only key columns are read and required; non-key
-// columns present in the object are ignored (used for deletes and lookups).
-// Keys whose name starts with '_' (such as "_op") are ignored.
-absl::StatusOr<Row> RowFromJson(const TableSchema& schema, const nlohmann::json& obj,
-                                bool key_only = false);
-// JSON object with every column (nulls included), in schema order.
-// DECIMAL is written as a string ("12.30") to keep precision, BINARY as base64,
-// DATE/DATETIME/TIMESTAMP/TIMESTAMP_LTZ as the strings described in schema.h.
-// ordered_json, because nlohmann::json sorts members by name; it converts
-// implicitly to nlohmann::json (losing the order) where a caller needs that.
-nlohmann::ordered_json RowToJson(const TableSchema& schema, const Row& row);
-// One CSV record (RFC 4180 quoting) with the same textual forms, NULL as empty.
-std::string RowToCsv(const TableSchema& schema, const Row& row);
-std::string CsvHeader(const TableSchema& schema);
 
 // Bucket of an encoded key: XXH64(key, seed 0) % buckets.
 int BucketOf(std::string_view encoded_key, int buckets);

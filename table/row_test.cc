@@ -1,4 +1,6 @@
 #include "table/row.h"
+#include "table/row_csv.h"
+#include "table/row_json.h"
 
 #include <xxhash.h>
 

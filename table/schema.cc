@@ -593,8 +593,40 @@ absl::StatusOr<TableSchema> TableSchema::Make(std::vector<Column> columns,
   }
   for (int i = 0; i < static_cast<int>(schema.columns_.size()); ++i) {
     if (!schema.is_key_[i]) schema.value_columns_.push_back(i);
+    schema.column_ids_.push_back(i);
   }
+  schema.last_column_id_ = static_cast<int>(schema.columns_.size()) - 1;
   return schema;
+}
+
+absl::StatusOr<Column> ParseColumnDefinition(std::string_view def) {
+  ASSIGN_OR_RETURN(std::vector<std::string_view> parts, SplitColumnList(def));
+  if (parts.size() != 1) {
+    return Invalid(fmt::format("expected one column definition, got '{}'", Trim(def)));
+  }
+  ASSIGN_OR_RETURN(Column column, ParseColumn(parts[0]));
+  RETURN_IF_ERROR(ValidateColumn(&column));
+  return column;
+}
+
+absl::StatusOr<TableSchema> TableSchema::WithVersion(int64_t id, std::vector<int> column_ids,
+                                                     int last_column_id) const {
+  if (id < 0) return Invalid(fmt::format("schema id {} is negative", id));
+  if (column_ids.size() != columns_.size()) {
+    return Invalid(fmt::format("{} column ids for {} columns", column_ids.size(), columns_.size()));
+  }
+  absl::flat_hash_set<int> seen;
+  for (int c : column_ids) {
+    if (c < 0 || c > last_column_id || !seen.insert(c).second) {
+      return Invalid(fmt::format("column id {} is negative, repeated or above the last id {}", c,
+                                 last_column_id));
+    }
+  }
+  TableSchema out = *this;
+  out.id_ = id;
+  out.column_ids_ = std::move(column_ids);
+  out.last_column_id_ = last_column_id;
+  return out;
 }
 
 nlohmann::json TableSchema::ToJson() const {

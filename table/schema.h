@@ -68,6 +68,10 @@ struct Column {
   std::string TypeString() const;
 };
 
+// Parses and checks one "NAME TYPE [NOT NULL | NULL]" column definition, as
+// TableSchema::Parse reads each entry of its list.
+absl::StatusOr<Column> ParseColumnDefinition(std::string_view def);
+
 inline constexpr int kDefaultBuckets = 16;
 inline constexpr int kMaxBuckets = 4096;
 
@@ -109,12 +113,29 @@ class TableSchema {
   // "id BIGINT NOT NULL, name STRING" (round-trips through Parse).
   std::string ColumnsString() const;
 
+  // Schema evolution (schema_change.h). The version of the table's schema
+  // this is: 0 for the one table.json holds, then one per ALTER snapshot.
+  // Encoded upsert values record it (row.h) when it is not 0.
+  int64_t id() const { return id_; }
+  // A stable id per column, in schema order: values are matched across
+  // versions by these, never by name or position. Ids of dropped columns
+  // are never reused: a new column gets last_column_id() + 1.
+  const std::vector<int>& column_ids() const { return column_ids_; }
+  int last_column_id() const { return last_column_id_; }
+  // This schema as version `id` with the given column ids (one per column,
+  // unique, each at most `last_column_id`). INVALID_ARGUMENT otherwise.
+  absl::StatusOr<TableSchema> WithVersion(int64_t id, std::vector<int> column_ids,
+                                          int last_column_id) const;
+
  private:
   std::vector<Column> columns_;
   std::vector<int> key_columns_;
   std::vector<int> value_columns_;
   std::vector<bool> is_key_;
   int buckets_ = kDefaultBuckets;
+  int64_t id_ = 0;
+  std::vector<int> column_ids_;  // Make: 0..n-1
+  int last_column_id_ = -1;
 };
 
 }  // namespace deltasidecar::table

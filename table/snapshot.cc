@@ -25,6 +25,7 @@ absl::StatusOr<SnapshotKind> KindFromName(std::string_view name) {
   if (name == "CREATE") return SnapshotKind::kCreate;
   if (name == "APPEND") return SnapshotKind::kAppend;
   if (name == "COMPACT") return SnapshotKind::kCompact;
+  if (name == "ALTER") return SnapshotKind::kAlter;
   return absl::DataLossError(Cat("unknown snapshot kind '", name, "'"));
 }
 
@@ -78,6 +79,7 @@ std::string_view SnapshotKindName(SnapshotKind kind) {
     case SnapshotKind::kCreate: return "CREATE";
     case SnapshotKind::kAppend: return "APPEND";
     case SnapshotKind::kCompact: return "COMPACT";
+    case SnapshotKind::kAlter: return "ALTER";
   }
   return "UNKNOWN";
 }
@@ -165,7 +167,8 @@ int64_t ParseSnapshotFileName(std::string_view name) {
 
 std::string EncodeSnapshot(const Snapshot& s) {
   json j;
-  j["format"] = 2;
+  j["format"] = s.schema_id > 0 ? 3 : 2;
+  if (s.schema_id > 0) j["schema_id"] = s.schema_id;
   j["id"] = s.id;
   j["parent_id"] = s.parent_id;
   j["time_ms"] = s.time_ms;
@@ -251,8 +254,12 @@ absl::StatusOr<Snapshot> DecodeSnapshot(std::string_view contents, std::string_v
   try {
     json j = json::parse(*body);
     const int64_t format = JsonInt(j.at("format"));
-    if (format != 1 && format != 2) {
+    if (format < 1 || format > 3) {
       return absl::FailedPreconditionError(Cat(what, ": unsupported snapshot format ", j.at("format").dump()));
+    }
+    if (format == 3) {
+      s.schema_id = JsonInt(j.at("schema_id"));
+      if (s.schema_id <= 0) return absl::DataLossError(Cat(what, ": schema_id ", s.schema_id, " is not positive"));
     }
     s.id = JsonInt(j.at("id"));
     s.parent_id = JsonInt(j.at("parent_id"));

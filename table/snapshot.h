@@ -77,7 +77,8 @@ struct ManifestRef {
   bool operator==(const ManifestRef&) const = default;
 };
 
-enum class SnapshotKind { kCreate, kAppend, kCompact };
+// kAlter: a schema change (Table::Alter); it changes no rows.
+enum class SnapshotKind { kCreate, kAppend, kCompact, kAlter };
 std::string_view SnapshotKindName(SnapshotKind kind);
 
 struct Snapshot {
@@ -98,6 +99,10 @@ struct Snapshot {
   std::vector<ManifestRef> manifests;
   // Files that were live in the parent and are not live here.
   std::vector<std::string> removed;
+  // The version of the table's schema this snapshot is read under
+  // (schema_change.h): 0 is table.json's, a later one is in schemas/.
+  // Snapshots with a version above 0 are format 3.
+  int64_t schema_id = 0;
 
   uint64_t TotalEntries() const;
   size_t FileCount() const;
@@ -120,10 +125,12 @@ std::string SnapshotFileName(int64_t id);
 int64_t ParseSnapshotFileName(std::string_view name);
 
 // Serialized form: framed JSON, format 2: the files are in `manifests`, not
-// in the snapshot file. `Decode` checks the checksum (DATA_LOSS) and that the
-// bucket count matches `buckets` when it is positive. It reads format 1
-// (files inline) and format 2; for format 2 it leaves every bucket empty,
-// for the caller to fill by applying the manifests.
+// in the snapshot file; format 3 when the schema version is above 0 (format
+// 2 plus "schema_id", so that a build without schema evolution refuses the
+// table rather than misread values). `Decode` checks the checksum
+// (DATA_LOSS) and that the bucket count matches `buckets` when it is
+// positive. It reads formats 1 (files inline) to 3; for 2 and 3 it leaves
+// every bucket empty, for the caller to fill by applying the manifests.
 std::string EncodeSnapshot(const Snapshot& snapshot);
 absl::StatusOr<Snapshot> DecodeSnapshot(std::string_view contents, std::string_view what,
                                         int buckets);

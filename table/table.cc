@@ -23,19 +23,43 @@ namespace deltasidecar::table {
 
 namespace {
 
+// Merged rows, their values read under the snapshot's schema version by
+// `reader` (none needed for version 0).
 class MergedTableIterator : public TableIterator {
  public:
-  explicit MergedTableIterator(std::unique_ptr<MergingIterator> it) : it_(std::move(it)) {
+  MergedTableIterator(std::unique_ptr<MergingIterator> it, std::unique_ptr<ValueReader> reader)
+      : it_(std::move(it)), reader_(std::move(reader)) {
     it_->SeekToFirst();
+    Settle();
   }
-  bool Valid() const override { return it_->Valid(); }
-  void Next() override { it_->Next(); }
+  bool Valid() const override { return status_.ok() && it_->Valid(); }
+  void Next() override {
+    it_->Next();
+    Settle();
+  }
   std::string_view key() const override { return it_->key(); }
-  std::string_view value() const override { return it_->value(); }
-  absl::Status status() const override { return it_->status(); }
+  std::string_view value() const override { return value_; }
+  absl::Status status() const override { return status_.ok() ? it_->status() : status_; }
 
  private:
+  void Settle() {
+    if (!it_->Valid()) return;
+    if (reader_ == nullptr) {
+      value_ = it_->value();
+      return;
+    }
+    absl::StatusOr<std::string_view> v = reader_->Read(it_->value());
+    if (v.ok()) {
+      value_ = *v;
+    } else {
+      status_ = v.status();
+    }
+  }
+
   std::unique_ptr<MergingIterator> it_;
+  std::unique_ptr<ValueReader> reader_;
+  std::string_view value_;
+  absl::Status status_;
 };
 
 }  // namespace
@@ -63,6 +87,7 @@ Table::Table(std::string root, std::string name, TableSchema schema, const Table
       name_(std::move(name)),
       dir_(JoinPath(root_, name_)),
       schema_(std::move(schema)),
+      base_schema_(std::make_shared<const TableSchema>(schema_)),
       options_(options),
       storage_(std::move(storage)),
       claims_(storage_->fs.get(), dir_),
@@ -179,7 +204,10 @@ absl::StatusOr<std::optional<std::string>> Table::Get(const Snapshot& snapshot,
     if (!v) continue;
     ASSIGN_OR_RETURN(RowOp op, ValueOp(*v));
     if (op == RowOp::kDelete) return std::optional<std::string>();
-    return v;
+    ASSIGN_OR_RETURN(std::unique_ptr<ValueReader> reader, ReaderFor(snapshot));
+    if (reader == nullptr) return v;
+    ASSIGN_OR_RETURN(std::string_view read, reader->Read(*v));
+    return std::optional<std::string>(std::string(read));
   }
   return std::optional<std::string>();
 }
@@ -205,8 +233,10 @@ absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewScan(const Snapshot& sn
       children.push_back({std::move(it), static_cast<int64_t>(i)});
     }
   }
+  ASSIGN_OR_RETURN(std::unique_ptr<ValueReader> reader, ReaderFor(snapshot));
   return std::unique_ptr<TableIterator>(new MergedTableIterator(
-      std::make_unique<MergingIterator>(std::move(children), /*skip_deletes=*/true)));
+      std::make_unique<MergingIterator>(std::move(children), /*skip_deletes=*/true),
+      std::move(reader)));
 }
 
 absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewBucketScan(
@@ -227,8 +257,10 @@ absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewBucketScan(
     if (stats != nullptr) ++stats->files_opened;
     children.push_back({std::move(it), static_cast<int64_t>(i)});
   }
+  ASSIGN_OR_RETURN(std::unique_ptr<ValueReader> reader, ReaderFor(snapshot));
   return std::unique_ptr<TableIterator>(new MergedTableIterator(
-      std::make_unique<MergingIterator>(std::move(children), /*skip_deletes=*/true)));
+      std::make_unique<MergingIterator>(std::move(children), /*skip_deletes=*/true),
+      std::move(reader)));
 }
 
 absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewChanges(int64_t from, int64_t to,
@@ -262,8 +294,11 @@ absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewChanges(int64_t from, i
       }
     }
   }
+  ASSIGN_OR_RETURN(auto last, LoadSnapshot(to));
+  ASSIGN_OR_RETURN(std::unique_ptr<ValueReader> reader, ReaderFor(*last));
   return std::unique_ptr<TableIterator>(new MergedTableIterator(
-      std::make_unique<MergingIterator>(std::move(children), /*skip_deletes=*/false)));
+      std::make_unique<MergingIterator>(std::move(children), /*skip_deletes=*/false),
+      std::move(reader)));
 }
 
 absl::StatusOr<std::vector<std::string>> Table::Verify(const ProgressHook& progress) {
@@ -279,6 +314,7 @@ absl::StatusOr<std::vector<std::string>> Table::Verify(const ProgressHook& progr
     absl::MutexLock lock(&mu_);
     cache_.clear();  // check the bytes on disk, not what was parsed earlier
     manifest_cache_.clear();
+    schema_files_.clear();
   }
   for (size_t i = 0; i < ids.size(); ++i) {
     if (i > 0 && ids[i] != ids[i - 1] + 1) {
@@ -288,6 +324,9 @@ absl::StatusOr<std::vector<std::string>> Table::Verify(const ProgressHook& progr
     if (!s.ok()) {
       problems.push_back(std::string(s.status().message()));
       continue;
+    }
+    if (auto schema = SchemaOf(**s); !schema.ok()) {
+      problems.push_back(std::string(schema.status().message()));
     }
     for (const auto& bucket : (*s)->buckets)
       for (const auto& f : bucket) files.emplace(f.name, f);

@@ -38,6 +38,8 @@
 #include "table/mutation_batch.h"
 #include "table/prepared_checkpoint.h"
 #include "table/schema.h"
+#include "table/schema_change.h"
+#include "table/schema_projection.h"
 #include "table/snapshot.h"
 #include "table/manifest.h"
 #include "table/writer_claims.h"
@@ -163,7 +165,32 @@ class Table {
 
   ~Table();
 
+  // The schema the table was created with (version 0). Its key columns'
+  // types and the bucket count never change; for column names and value
+  // columns, read a snapshot under SchemaOf(snapshot).
   const TableSchema& schema() const { return schema_; }
+
+  // Schema evolution (schema_change.h). The version of the schema that
+  // `snapshot` is read under: every value a read of it hands out is encoded
+  // under this version, whichever version it was written under.
+  absl::StatusOr<std::shared_ptr<const TableSchema>> SchemaOf(const Snapshot& snapshot);
+  // Version `id` (0: table.json's). DATA_LOSS when its file is missing or damaged.
+  absl::StatusOr<std::shared_ptr<const TableSchema>> SchemaVersion(int64_t id);
+  // The latest snapshot's version: what new rows are written under.
+  absl::StatusOr<std::shared_ptr<const TableSchema>> CurrentSchema();
+  // What made version `id` from its parent ("" for version 0).
+  absl::StatusOr<std::string> SchemaChangesOf(int64_t id);
+
+  struct AlterResult {
+    int64_t snapshot_id = 0;
+    std::shared_ptr<const TableSchema> schema;
+  };
+  // Applies `changes` (in order) to the current schema as one ALTER
+  // snapshot, which records the new version; no data is rewritten. The new
+  // version's file is created with link(2), like a snapshot. INVALID_ARGUMENT
+  // when a change cannot apply (ApplySchemaChanges); ABORTED when another
+  // ALTER got in first (retrying is safe).
+  absl::StatusOr<AlterResult> Alter(const std::vector<SchemaChange>& changes);
   const std::string& name() const { return name_; }
   const std::string& dir() const { return dir_; }
 
@@ -360,11 +387,17 @@ class Table {
                                     absl::flat_hash_set<std::string>* referenced);
   // Removes data files (missing ones are fine); returns how many it removed.
   int RemoveDataFiles(const std::vector<std::string>& names);
+  // Loads schema version `id` >= 1 from schemas/ (table_schemas.cc).
+  absl::StatusOr<SchemaFile> LoadSchemaFile(int64_t id);
+  // Hands out the values of a read of `snapshot` under its schema version;
+  // null when no value can need projecting (version 0).
+  absl::StatusOr<std::unique_ptr<ValueReader>> ReaderFor(const Snapshot& snapshot);
 
   const std::string root_;
   const std::string name_;
   const std::string dir_;
   const TableSchema schema_;
+  const std::shared_ptr<const TableSchema> base_schema_;  // schema_, as version 0
   const TableOptions options_;
   std::shared_ptr<Storage> storage_;
   std::unique_ptr<DataFiles> data_files_;
@@ -378,6 +411,8 @@ class Table {
   int64_t latest_hint_ ABSL_GUARDED_BY(mu_) = -1;
   // Recently used snapshots by id (bounded).
   std::map<int64_t, std::shared_ptr<const Snapshot>> cache_ ABSL_GUARDED_BY(mu_);
+  // Schema versions read so far (they never change; a table has few).
+  std::map<int64_t, std::shared_ptr<const SchemaFile>> schema_files_ ABSL_GUARDED_BY(mu_);
   // Parsed manifests by name (bounded; manifests never change).
   std::map<std::string, std::shared_ptr<const Manifest>> manifest_cache_ ABSL_GUARDED_BY(mu_);
 };

@@ -26,6 +26,47 @@ const KillPoint kCommitMidDataFiles(
 const KillPoint kCommitAfterDataFiles("commit.after_data_files",
                                       "a commit's data files are written and synced; no snapshot yet");
 
+// An entry of a commit's batch to sort: the key's location and first eight
+// bytes, so sorting and writing touch the batch's bytes only for ties and for
+// copying.
+struct SortEntry {
+  uint64_t prefix;
+  uint64_t offset;
+  uint32_t key_size;
+  uint32_t value_size;
+};
+
+// Sorts one bucket's run [first, last) of the batch whose bytes start at
+// `data` by key and writes the latest entry of each key to `writer`.
+// INVALID_ARGUMENT when an entry written has no valid operation byte; the
+// writer's error when it fails.
+absl::Status SortAndWriteBucketRun(const char* data, SortEntry* first, SortEntry* last,
+                                   DataFileWriter* writer) {
+  auto key_of = [data](const SortEntry& e) {
+    return std::string_view(data + e.offset, e.key_size);
+  };
+  // Batch order (the offset) breaks ties, so the latest entry of a key sorts last.
+  std::sort(first, last, [&](const SortEntry& x, const SortEntry& y) {
+    if (x.prefix != y.prefix) return x.prefix < y.prefix;
+    int c = key_of(x).compare(key_of(y));
+    if (c != 0) return c < 0;
+    return x.offset < y.offset;
+  });
+  constexpr ptrdiff_t kPrefetch = 8;
+  for (SortEntry* it = first; it != last; ++it) {
+    if (last - it > kPrefetch) __builtin_prefetch(data + (it + kPrefetch)->offset);
+    // Of equal keys only the last (latest) entry is written.
+    SortEntry* nx = it + 1;
+    if (nx != last && nx->prefix == it->prefix && key_of(*nx) == key_of(*it)) continue;
+    std::string_view v(data + it->offset + it->key_size, it->value_size);
+    if (!ParseValueHeader(v).ok()) {
+      return absl::InvalidArgumentError(Cat("a row of the batch has no valid operation byte"));
+    }
+    RETURN_IF_ERROR(writer->Add(key_of(*it), v));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int Table::RemoveDataFiles(const std::vector<std::string>& names) {
@@ -51,14 +92,6 @@ absl::StatusOr<std::vector<DataFileMeta>> Table::WriteBucketFiles(const Mutation
     ++start[bucket_of[i] + 1];
   }
   for (int b = 0; b < buckets; ++b) start[b + 1] += start[b];
-  // Sort entries carry the key's location and first eight bytes, so sorting and
-  // writing touch the batch's bytes only for ties and for copying.
-  struct SortEntry {
-    uint64_t prefix;
-    uint64_t offset;
-    uint32_t key_size;
-    uint32_t value_size;
-  };
   const char* data = batch.data();
   std::vector<SortEntry> order(n);
   {
@@ -69,7 +102,6 @@ absl::StatusOr<std::vector<DataFileMeta>> Table::WriteBucketFiles(const Mutation
           SortEntry{KeyPrefix(batch.key(i)), e.offset, e.key_size, e.value_size};
     }
   }
-  auto key_of = [data](const SortEntry& e) { return std::string_view(data + e.offset, e.key_size); };
   std::vector<int> nonempty;
   for (int b = 0; b < buckets; ++b) if (start[b + 1] > start[b]) nonempty.push_back(b);
   const std::vector<std::vector<int>> groups = GroupBucketsIntoFiles(nonempty, n, options_.commit_threads);
@@ -85,28 +117,9 @@ absl::StatusOr<std::vector<DataFileMeta>> Table::WriteBucketFiles(const Mutation
     for (size_t i = 0; i < group.size(); ++i) {
       const int b = group[i];
       if (groups.size() == 1 && i > 0 && i == group.size() / 2) kCommitMidDataFiles.Reach();
-      SortEntry* first = order.data() + start[b];
-      SortEntry* last = order.data() + start[b + 1];
-      // Batch order (the offset) breaks ties, so the latest entry of a key sorts last.
-      std::sort(first, last, [&](const SortEntry& x, const SortEntry& y) {
-        if (x.prefix != y.prefix) return x.prefix < y.prefix;
-        int c = key_of(x).compare(key_of(y));
-        if (c != 0) return c < 0;
-        return x.offset < y.offset;
-      });
       if (group.size() > 1) RETURN_IF_ERROR(writers[k]->StartBucket(b));
-      constexpr ptrdiff_t kPrefetch = 8;
-      for (SortEntry* it = first; it != last; ++it) {
-        if (last - it > kPrefetch) __builtin_prefetch(data + (it + kPrefetch)->offset);
-        // Of equal keys only the last (latest) entry is written.
-        SortEntry* nx = it + 1;
-        if (nx != last && nx->prefix == it->prefix && key_of(*nx) == key_of(*it)) continue;
-        std::string_view v(data + it->offset + it->key_size, it->value_size);
-        if (v.empty() || (static_cast<RowOp>(v[0]) != RowOp::kUpsert && static_cast<RowOp>(v[0]) != RowOp::kDelete)) {
-          return absl::InvalidArgumentError(Cat("a row of the batch has no valid operation byte"));
-        }
-        RETURN_IF_ERROR(writers[k]->Add(key_of(*it), v));
-      }
+      RETURN_IF_ERROR(SortAndWriteBucketRun(data, order.data() + start[b],
+                                            order.data() + start[b + 1], writers[k].get()));
     }
     ASSIGN_OR_RETURN(metas[k], writers[k]->Finish());
     if (k == 0 && groups.size() > 1) kCommitMidDataFiles.Reach();

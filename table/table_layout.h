@@ -16,6 +16,7 @@ inline constexpr char kTableFile[] = "table.json";
 inline constexpr char kSnapshotDir[] = "snapshots";
 inline constexpr char kDataDir[] = "data";
 inline constexpr char kManifestDir[] = "manifests";
+inline constexpr char kSchemaDir[] = "schemas";
 inline constexpr char kTmpPrefix[] = ".tmp-";
 inline constexpr uint64_t kMaxMetadataBytes = 256ull << 20;
 inline constexpr size_t kSnapshotCacheSize = 64;

@@ -23,6 +23,8 @@
 #include "nlohmann/json.hpp"
 #include "table/base/absl_compat.h"
 #include "table/row.h"
+#include "table/row_csv.h"
+#include "table/row_json.h"
 #include "table/base/status_macros.h"
 #include "table/table.h"
 #include "tools/progress.h"
@@ -63,6 +65,7 @@ struct Args {
   std::string format = "jsonl";
   std::string history_format = "text";
   std::string key;
+  std::vector<std::string> changes;  // alter
   int64_t from = -1, to = -1;
   // maintenance
   bool full = false;
@@ -115,9 +118,10 @@ absl::Status CmdCreate(const Args& a) {
   if (absl::IsAlreadyExists(created) && a.if_not_exists) {
     // Only a table with this very schema counts as the one asked for.
     ASSIGN_OR_RETURN(auto existing, dt::Table::Open(a.root, a.table));
-    if (existing->schema().ToJson() != schema.ToJson()) {
+    ASSIGN_OR_RETURN(auto current, existing->CurrentSchema());
+    if (current->ToJson() != schema.ToJson()) {
       return absl::AlreadyExistsError(Cat("table ", a.table, " exists with another schema: ",
-                                          existing->schema().ColumnsString()));
+                                          current->ColumnsString()));
     }
     fmt::print("table {} exists\n", a.table);
     return absl::OkStatus();
@@ -148,7 +152,9 @@ absl::Status CmdImport(const Args& a) {
       if (!ec) of_total = Cat(" of ", HumanBytes(size));
     }
   }
-  const dt::TableSchema& schema = table->schema();
+  // Rows are read and written under the current schema version.
+  ASSIGN_OR_RETURN(std::shared_ptr<const dt::TableSchema> current, table->CurrentSchema());
+  const dt::TableSchema& schema = *current;
   dt::MutationBatch batch;
   std::string line;
   Progress progress(Cat("import ", a.table));
@@ -286,12 +292,13 @@ absl::Status CmdExport(const Args& a) {
   }
   ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
   ASSIGN_OR_RETURN(auto snap, PickSnapshot(*table, a));
+  ASSIGN_OR_RETURN(auto schema, table->SchemaOf(*snap));
   ASSIGN_OR_RETURN(auto it, table->NewScan(*snap));
   const std::string tmp = Cat(a.file, ".tmp-", getpid());
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) return absl::InternalError(Cat("cannot create ", tmp, ": ", std::strerror(errno)));
   Progress progress(Cat("export ", a.table, "@", snap->id));
-  absl::StatusOr<uint64_t> rows = PrintRows(table->schema(), *it, a.format, /*with_op=*/false, f, &progress);
+  absl::StatusOr<uint64_t> rows = PrintRows(*schema, *it, a.format, /*with_op=*/false, f, &progress);
   absl::Status s = rows.status();
   if (std::fclose(f) != 0 && s.ok()) s = absl::InternalError(Cat("writing ", tmp, " failed"));
   if (s.ok() && std::rename(tmp.c_str(), a.file.c_str()) != 0) {
@@ -326,8 +333,9 @@ absl::Status CmdDrop(const Args& a) {
 absl::Status CmdScan(const Args& a) {
   ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
   ASSIGN_OR_RETURN(auto snap, PickSnapshot(*table, a));
+  ASSIGN_OR_RETURN(auto schema, table->SchemaOf(*snap));
   ASSIGN_OR_RETURN(auto it, table->NewScan(*snap));
-  return PrintRows(table->schema(), *it, a.format, /*with_op=*/false).status();
+  return PrintRows(*schema, *it, a.format, /*with_op=*/false).status();
 }
 
 absl::Status CmdChanges(const Args& a) {
@@ -337,19 +345,23 @@ absl::Status CmdChanges(const Args& a) {
     ASSIGN_OR_RETURN(auto latest, table->LatestSnapshot());
     to = latest->id;
   }
+  // Rows of every snapshot in between are read under the last one's schema version.
+  ASSIGN_OR_RETURN(auto end, table->SnapshotById(to));
+  ASSIGN_OR_RETURN(auto schema, table->SchemaOf(*end));
   ASSIGN_OR_RETURN(auto it, table->NewChanges(a.from, to));
-  return PrintRows(table->schema(), *it, a.format, /*with_op=*/true).status();
+  return PrintRows(*schema, *it, a.format, /*with_op=*/true).status();
 }
 
 // Returns NOT_FOUND (exit 3) when the key has no live row.
 absl::Status CmdGet(const Args& a) {
   ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
-  const dt::TableSchema& schema = table->schema();
+  ASSIGN_OR_RETURN(auto snap, PickSnapshot(*table, a));
+  ASSIGN_OR_RETURN(std::shared_ptr<const dt::TableSchema> read_schema, table->SchemaOf(*snap));
+  const dt::TableSchema& schema = *read_schema;
   json obj = json::parse(a.key, nullptr, false);
   if (obj.is_discarded()) return absl::InvalidArgumentError("--key: malformed JSON");
   auto key_row = dt::RowFromJson(schema, obj, /*key_only=*/true);
   if (!key_row.ok()) return absl::InvalidArgumentError(Cat("--key: ", key_row.status().message()));
-  ASSIGN_OR_RETURN(auto snap, PickSnapshot(*table, a));
   std::string key = dt::EncodeKey(schema, *key_row);
   ASSIGN_OR_RETURN(auto value, table->Get(*snap, key));
   if (!value) {
@@ -370,28 +382,51 @@ absl::Status CmdHistory(const Args& a) {
     if (a.history_format == "jsonl") {
       json j = {{"id", s->id}, {"time", FormatMs(s->time_ms)}, {"time_ms", s->time_ms},
                 {"kind", dt::SnapshotKindName(s->kind)}, {"rows", s->added_entries},
-                {"deletes", s->added_deletes}, {"files", s->FileCount()}, {"identities", json::array()}};
+                {"deletes", s->added_deletes}, {"files", s->FileCount()}, {"schema_id", s->schema_id},
+                {"identities", json::array()}};
       for (const auto& id : s->identities) j["identities"].push_back({{"writer", id.writer_id}, {"checkpoint", id.checkpoint_id}});
       fmt::print("{}\n", j.dump());
     } else {
-      fmt::print("id={} time={} kind={} rows={} deletes={} files={} identities={}\n", s->id,
+      std::string schema;
+      if (s->kind == dt::SnapshotKind::kAlter) {
+        auto changes = table->SchemaChangesOf(s->schema_id);
+        schema = Cat(" schema=", s->schema_id, " changes=\"", changes.ok() ? *changes : "?", "\"");
+      }
+      fmt::print("id={} time={} kind={} rows={} deletes={} files={} identities={}{}\n", s->id,
                  FormatMs(s->time_ms), dt::SnapshotKindName(s->kind), s->added_entries,
-                 s->added_deletes, s->FileCount(), ids.empty() ? "-" : absl::StrJoin(ids, ","));
+                 s->added_deletes, s->FileCount(), ids.empty() ? "-" : absl::StrJoin(ids, ","),
+                 schema);
     }
   }
+  return absl::OkStatus();
+}
+
+// Applies the changes given as one ALTER snapshot; prints the new schema.
+absl::Status CmdAlter(const Args& a) {
+  std::vector<dt::SchemaChange> changes;
+  for (const std::string& text : a.changes) {
+    ASSIGN_OR_RETURN(dt::SchemaChange c, dt::ParseSchemaChange(text));
+    changes.push_back(std::move(c));
+  }
+  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
+  ASSIGN_OR_RETURN(dt::Table::AlterResult result, table->Alter(changes));
+  fmt::print("altered table {}: schema version {} (snapshot {}): {}\n", a.table,
+             result.schema->id(), result.snapshot_id, result.schema->ColumnsString());
   return absl::OkStatus();
 }
 
 absl::Status CmdDescribe(const Args& a) {
   ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
   ASSIGN_OR_RETURN(auto latest, table->LatestSnapshot());
+  ASSIGN_OR_RETURN(std::shared_ptr<const dt::TableSchema> schema, table->SchemaOf(*latest));
   nlohmann::ordered_json j;
   j["name"] = table->name();
-  j["columns"] = table->schema().ColumnsString();
+  j["columns"] = schema->ColumnsString();
   std::vector<std::string> pk;
-  for (int i : table->schema().key_columns()) pk.push_back(table->schema().columns()[i].name);
+  for (int i : schema->key_columns()) pk.push_back(schema->columns()[i].name);
   j["primary_key"] = pk;
-  j["buckets"] = table->schema().buckets();
+  j["buckets"] = schema->buckets();
+  j["schema_id"] = schema->id();
   j["latest_snapshot"] = latest->id;
   j["latest_time"] = FormatMs(latest->time_ms);
   j["files"] = latest->FileCount();
@@ -587,6 +622,13 @@ int main(int argc, char** argv) {
   history->add_option("--format", a.history_format, "text or jsonl")->capture_default_str()->check(CLI::IsMember({"text", "jsonl"}));
 
   table_arg(sub("describe", "Print the schema and the latest snapshot's summary as JSON", CmdDescribe));
+  auto* alter = sub("alter", "Change the schema without rewriting data, as one snapshot", CmdAlter);
+  table_arg(alter);
+  alter->add_option("changes", a.changes,
+                    "One or more, applied in order: 'ADD COLUMN <name> <type> [FIRST | AFTER "
+                    "<column>]', 'DROP COLUMN <name>', 'RENAME COLUMN <name> TO <new>', 'ALTER "
+                    "COLUMN <name> TYPE <wider type>'")
+      ->required();
   auto* compact = sub("compact", "Merge the files of buckets that have too many (all, with --full)", CmdCompact);
   table_arg(compact);
   compact->add_flag("--full", a.full, "Merge every bucket into one file and drop deleted rows");

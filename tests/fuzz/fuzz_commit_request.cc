@@ -121,13 +121,13 @@ std::unique_ptr<World> Build() {
   w->table = Check(w->server->GetTable(kTable), "GetTable");
   const int64_t epoch = Check(w->server->RegisterWriter(kTable, kWriter, std::nullopt), "RegisterWriter").epoch;
   std::string b1 = Upsert(1, "one", 1.5) + Upsert(2, "two", -2) + Upsert(3, "three", 0);
-  Check(w->server->Write(kTable, kWriter, epoch, b1, 3), "Write");
+  Check(w->server->Write(kTable, kWriter, epoch, /*schema_id=*/0, b1, 3), "Write");
   w->committed = Check(w->server->PrepareCommit(kTable, kWriter, epoch, 1), "PrepareCommit(1)");
   Check(w->server->Commit({w->committed}), "Commit(1)");
   std::string b2 = Upsert(4, "four", 4) + Delete(2);
   std::string b3 = Upsert(1, "uno", 1.25);
-  Check(w->server->Write(kTable, kWriter, epoch, b2, 2), "Write");
-  Check(w->server->Write(kTable, kWriter, epoch, b3, 1), "Write");
+  Check(w->server->Write(kTable, kWriter, epoch, /*schema_id=*/0, b2, 2), "Write");
+  Check(w->server->Write(kTable, kWriter, epoch, /*schema_id=*/0, b3, 1), "Write");
   w->sealed = Check(w->server->PrepareCommit(kTable, kWriter, epoch, 2), "PrepareCommit(2)");
   return w;
 }

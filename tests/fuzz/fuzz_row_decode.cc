@@ -14,6 +14,8 @@
 
 #include "nlohmann/json.hpp"
 #include "table/row.h"
+#include "table/row_csv.h"
+#include "table/row_json.h"
 #include "tests/fuzz/fuzz_row_schema.h"
 
 namespace {

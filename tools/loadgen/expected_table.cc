@@ -6,6 +6,7 @@
 
 #include "nlohmann/json.hpp"
 #include "table/row.h"
+#include "table/row_json.h"
 
 namespace deltasidecar::loadgen {
 

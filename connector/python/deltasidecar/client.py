@@ -105,7 +105,8 @@ class RetryPolicy:
 
 
 def _changes_in(decoder: RowDecoder, resp: Any) -> Iterator[Change]:
-    """The changes in one Changes or FollowChanges message (format ROWS)."""
+    """The changes in one Changes or FollowChanges message (format ROWS), decoded
+    by the decoder of the message's schema version."""
     for op, row in decoder.rows(resp.batch.rows, resp.batch.row_count):
         yield Change("upsert" if op == UPSERT else "delete", row)
 
@@ -150,6 +151,8 @@ class Client:
         self._pb = wire.pb()
         self._lock = threading.Lock()
         self._codecs: Dict[str, Tuple[TableSchema, RowEncoder, RowDecoder]] = {}
+        # Decoders of other schema versions than the cached one (they never change).
+        self._version_decoders: Dict[Tuple[str, int], RowDecoder] = {}
 
     def __enter__(self) -> "Client":
         return self
@@ -183,6 +186,37 @@ class Client:
             self._codecs[table] = (schema, RowEncoder(schema), RowDecoder(schema))
         return schema
 
+    def alter_table(self, table: str, *changes: str) -> TableSchema:
+        """AlterTable: applies schema changes ("ADD COLUMN note STRING AFTER id",
+        "DROP COLUMN x", "RENAME COLUMN a TO b", "ALTER COLUMN n TYPE BIGINT") in
+        order as one snapshot, without rewriting data; returns the new schema.
+        Writers registered before must register again to write under it."""
+        req = self._pb.AlterTableRequest(table=table, changes=list(changes))
+        # Not retried: a change that landed but whose answer was lost would
+        # not apply twice (describe the table to see whether it did).
+        self._call(lambda: self._wire._alter(req, timeout=self.call_timeout),
+                   f"AlterTable '{table}'", retry=False)
+        return self.describe_table(table)
+
+    def _decoder(self, table: str, resp: Any) -> RowDecoder:
+        """The decoder of a read answer's rows: the cached schema's, or for rows of
+        another schema version (a snapshot from before an ALTER, or after one not
+        seen yet), that of the schema DescribeTable gives for the answer's snapshot."""
+        schema, _, decoder = self._codec(table)
+        if resp.schema_id == schema.schema_id:
+            return decoder
+        with self._lock:
+            found = self._version_decoders.get((table, resp.schema_id))
+        if found is None:
+            req = self._pb.DescribeTableRequest(table=table)
+            req.snapshot.snapshot_id = resp.snapshot_id
+            d = self._call(lambda: self._wire._describe(req, timeout=self.call_timeout),
+                           f"DescribeTable '{table}' at snapshot {resp.snapshot_id}")
+            found = RowDecoder(TableSchema.from_describe(d))
+            with self._lock:
+                self._version_decoders[(table, resp.schema_id)] = found
+        return found
+
     def _codec(self, table: str) -> Tuple[TableSchema, RowEncoder, RowDecoder]:
         with self._lock:
             found = self._codecs.get(table)
@@ -206,6 +240,9 @@ class Client:
             req.restored_checkpoint_id = restored_checkpoint_id
         resp = self._call(lambda: self._wire._register(req, timeout=self.call_timeout),
                           f"RegisterWriter '{writer_id}' on '{table}'")
+        if resp.schema_id != schema.schema_id:
+            # Altered since it was described: the writer packs rows for the new columns.
+            schema = self.describe_table(table)
         return Registration(table, writer_id, resp.epoch, list(resp.pending),
                             resp.last_committed_checkpoint_id, schema)
 
@@ -271,12 +308,11 @@ class Client:
         the one current at `as_of_unix_ms`) as dicts, in primary-key order; with
         `buckets`, only those buckets' rows, bucket by bucket in the order given
         (how parallel readers split a snapshot; describe_table gives the count)."""
-        _, _, decoder = self._codec(table)
         req = self._selector(self._pb.ScanRequest(table=table, buckets=buckets or []),
                              snapshot, as_of_unix_ms)
         for resp in self._stream(lambda: self._wire._scan(req, timeout=self.call_timeout),
                                  f"Scan '{table}'"):
-            for _, row in decoder.rows(resp.batch.rows, resp.batch.row_count):
+            for _, row in self._decoder(table, resp).rows(resp.batch.rows, resp.batch.row_count):
                 yield row
 
     def scan_arrow_ipc(self, table: str, snapshot: Optional[int] = None, *,
@@ -317,15 +353,16 @@ class Client:
     def get(self, table: str, key: Mapping[str, Any], snapshot: Optional[int] = None, *,
             as_of_unix_ms: Optional[int] = None) -> Optional[Dict[str, Any]]:
         """The row whose primary key is `key` (a dict of the key columns), or None."""
-        _, encoder, decoder = self._codec(table)
+        schema, encoder, _ = self._codec(table)
         buf = bytearray()
         encoder.delete(key, buf)
-        req = self._selector(self._pb.GetRequest(table=table), snapshot, as_of_unix_ms)
+        req = self._selector(self._pb.GetRequest(table=table, schema_id=schema.schema_id),
+                             snapshot, as_of_unix_ms)
         req.key.rows, req.key.row_count = bytes(buf), 1
         resp = self._call(lambda: self._wire._get(req, timeout=self.call_timeout), f"Get '{table}'")
         if not resp.found:
             return None
-        for _, row in decoder.rows(resp.row.rows, resp.row.row_count):
+        for _, row in self._decoder(table, resp).rows(resp.row.rows, resp.row.row_count):
             return row
         return None
 
@@ -333,13 +370,12 @@ class Client:
                 to_snapshot: Optional[int] = None) -> Iterator[Change]:
         """Yields the latest change per key after snapshot `from_snapshot` up to and
         including `to_snapshot` (default: the latest)."""
-        _, _, decoder = self._codec(table)
         req = self._pb.ChangesRequest(table=table, from_snapshot_id=from_snapshot)
         if to_snapshot is not None:
             req.to_snapshot_id = to_snapshot
         for resp in self._stream(lambda: self._wire._changes(req, timeout=self.call_timeout),
                                  f"Changes '{table}'"):
-            yield from _changes_in(decoder, resp)
+            yield from _changes_in(self._decoder(table, resp), resp)
 
     def follow_changes(self, table: str, from_snapshot: Optional[int] = None, *,
                        consumer: Optional[str] = None,
@@ -356,11 +392,10 @@ class Client:
         `from_snapshot` when it resumes. Not retried: on an error (say
         RetryableError when the sidecar stops) follow again from the last
         snapshot id yielded. Memory: one snapshot's changes."""
-        _, _, decoder = self._codec(table)
         req = self._follow_request(table, from_snapshot, consumer, poll_interval_ms)
         yield from _by_snapshot(self._stream(lambda: self._wire._follow(req),
                                              f"FollowChanges '{table}'"),
-                                lambda resp: _changes_in(decoder, resp))
+                                lambda resp: _changes_in(self._decoder(table, resp), resp))
 
     def follow_changes_arrow_ipc(self, table: str, from_snapshot: Optional[int] = None, *,
                                  consumer: Optional[str] = None, poll_interval_ms: int = 0,

@@ -55,15 +55,18 @@ class Column:
 class Schema:
     """Columns in schema order and the primary key in key order."""
 
-    def __init__(self, columns, primary_key):
+    def __init__(self, columns, primary_key, schema_id=0):
         self.columns = list(columns)
         self.index = {c.name: i for i, c in enumerate(self.columns)}
         self.key = [self.index[k] for k in primary_key]
+        # The table's schema version these columns are (WriteRequest.schema_id).
+        self.schema_id = schema_id
 
     @classmethod
     def from_describe(cls, resp):
         """From a DescribeTableResponse."""
-        return cls([Column(c.name, c.type, c.nullable) for c in resp.columns], list(resp.primary_key))
+        return cls([Column(c.name, c.type, c.nullable) for c in resp.columns], list(resp.primary_key),
+                   resp.schema_id)
 
     @property
     def names(self):

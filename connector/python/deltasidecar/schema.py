@@ -114,6 +114,9 @@ class TableSchema:
     primary_key: Tuple[str, ...]
     buckets: int = 0
     latest_snapshot_id: int = 0
+    # The schema version (0 until the table is first altered); rows packed for
+    # these columns are sent with it (WriteRequest.schema_id).
+    schema_id: int = 0
 
     @classmethod
     def from_describe(cls, resp: Any) -> "TableSchema":
@@ -123,7 +126,7 @@ class TableSchema:
         columns = tuple(ColumnInfo(c.name, c.type, c.nullable and c.name not in key)
                         for c in resp.columns)
         return cls(resp.table, columns, tuple(resp.primary_key), resp.buckets,
-                   resp.latest_snapshot_id)
+                   resp.latest_snapshot_id, resp.schema_id)
 
     @property
     def names(self) -> List[str]:

@@ -91,9 +91,10 @@ class WriteStream:
 
     _END = object()
 
-    def __init__(self, client, table, writer_id, epoch, timeout=CALL_TIMEOUT):
+    def __init__(self, client, table, writer_id, epoch, timeout=CALL_TIMEOUT, schema_id=0):
         self._requests = queue.Queue()
         self._first = (table, writer_id, epoch)
+        self._schema_id = schema_id
         self._seq = 0
         self._call = client._write(iter(self._requests.get, self._END), timeout=timeout)
         self.closed = False
@@ -106,6 +107,7 @@ class WriteStream:
         if self._first is not None or header is not None:
             table, writer_id, epoch = header or self._first
             req.table, req.writer_id, req.epoch = table, writer_id, epoch
+            req.schema_id = self._schema_id
             self._first = None
         self._requests.put(req)
         self._seq += 1
@@ -162,6 +164,7 @@ class Client:
 
         self._create = unary("CreateTable", P.CreateTableRequest, P.CreateTableResponse)
         self._describe = unary("DescribeTable", P.DescribeTableRequest, P.DescribeTableResponse)
+        self._alter = unary("AlterTable", P.AlterTableRequest, P.AlterTableResponse)
         self._register = unary("RegisterWriter", P.RegisterWriterRequest, P.RegisterWriterResponse)
         self._write = self.channel.stream_stream(SERVICE + "Write",
                                                  request_serializer=P.WriteRequest.SerializeToString,
@@ -186,8 +189,17 @@ class Client:
                                                     buckets=buckets, if_not_exists=if_not_exists),
                             timeout=CALL_TIMEOUT)
 
-    def describe(self, table):
-        return self._describe(pb().DescribeTableRequest(table=table), timeout=CALL_TIMEOUT)
+    def describe(self, table, snapshot_id=None):
+        req = pb().DescribeTableRequest(table=table)
+        if snapshot_id is not None:
+            req.snapshot.snapshot_id = snapshot_id
+        return self._describe(req, timeout=CALL_TIMEOUT)
+
+    def alter(self, table, *changes):
+        """AlterTable; forgets the cached schema, so the next rows use the new one."""
+        resp = self._alter(pb().AlterTableRequest(table=table, changes=list(changes)), timeout=CALL_TIMEOUT)
+        self._schemas.pop(table, None)
+        return resp
 
     def register(self, table, writer_id, restored=None):
         req = pb().RegisterWriterRequest(table=table, writer_id=writer_id)
@@ -195,8 +207,12 @@ class Client:
             req.restored_checkpoint_id = restored
         return self._register(req, timeout=CALL_TIMEOUT)
 
-    def write_stream(self, table, writer_id, epoch, timeout=CALL_TIMEOUT):
-        return WriteStream(self, table, writer_id, epoch, timeout=timeout)
+    def write_stream(self, table, writer_id, epoch, timeout=CALL_TIMEOUT, schema_id=None):
+        """A Write stream whose rows are packed for `schema_id` (default: the
+        cached schema's version, as write_rows packs them)."""
+        if schema_id is None:
+            schema_id = self.schema(table).schema_id
+        return WriteStream(self, table, writer_id, epoch, timeout=timeout, schema_id=schema_id)
 
     def prepare(self, table, writer_id, epoch, checkpoint_id):
         return self._prepare(pb().PrepareCommitRequest(table=table, writer_id=writer_id, epoch=epoch,
@@ -215,9 +231,14 @@ class Client:
     # -- helpers with packed rows -------------------------------------------------
 
     def schema(self, table):
+        """The table's schema as last described (DescribeTable on first use, and
+        again after alter() or forget_schema())."""
         if table not in self._schemas:
             self._schemas[table] = pr.Schema.from_describe(self.describe(table))
         return self._schemas[table]
+
+    def forget_schema(self, table):
+        self._schemas.pop(table, None)
 
     def write_rows(self, table, writer_id, epoch, batches):
         """One stream; each batch (a list of ops) acknowledged before the next. Returns acks."""
@@ -252,7 +273,7 @@ class Client:
     def get(self, table, key, snapshot_id=None, as_delete=True):
         """The row with `key` (a dict of key columns) or None, and the snapshot id."""
         schema = self.schema(table)
-        req = self._select(pb().GetRequest(table=table), snapshot_id)
+        req = self._select(pb().GetRequest(table=table, schema_id=schema.schema_id), snapshot_id)
         ops = [("delete", key)] if as_delete else [key]
         req.key.rows, req.key.row_count = pr.encode_rows(schema, ops)
         resp = self._get(req, timeout=CALL_TIMEOUT)

@@ -115,6 +115,7 @@ class _BatchStream:
         if seq == 0:
             r = self._registration
             req.table, req.writer_id, req.epoch = r.table, r.writer_id, r.epoch
+            req.schema_id = r.schema.schema_id
         req.batch.row_count = count
         req.batch.rows = rows
         self._requests.put(req)

@@ -18,7 +18,12 @@ import java.util.function.Function;
  * Otherwise not thread-safe: one thread iterates.
  */
 final class ChangeStream implements CloseableIterator<Change> {
-  private final RowCodec codec;
+  /** The codec of the rows of a message: by its schema version and snapshot. */
+  interface Codecs {
+    RowCodec of(long schemaId, long snapshotId);
+  }
+
+  private final Codecs codecs;
   private final String call;
   private final Context.CancellableContext context;
   private final Iterator<ScanResponse> responses;
@@ -27,10 +32,10 @@ final class ChangeStream implements CloseableIterator<Change> {
 
   ChangeStream(
       Channel channel,
-      RowCodec codec,
+      Codecs codecs,
       String call,
       Function<DeltaSidecarGrpc.DeltaSidecarBlockingStub, Iterator<ScanResponse>> start) {
-    this.codec = codec;
+    this.codecs = codecs;
     this.call = call;
     this.context = Context.current().withCancellation();
     Context previous = context.attach();
@@ -65,6 +70,7 @@ final class ChangeStream implements CloseableIterator<Change> {
   private void decode(ScanResponse r) {
     long snapshot = r.getSnapshotId();
     if (r.getBatch().getRowCount() > 0) {
+      RowCodec codec = codecs.of(r.getSchemaId(), snapshot);
       for (Row row : codec.decode(r.getBatch().getRows().toByteArray(), r.getBatch().getRowCount())) {
         decoded.add(Change.of(snapshot, row));
       }

@@ -1,6 +1,7 @@
 package io.deltasidecar.client;
 
 import io.deltasidecar.v1.AbortRequest;
+import io.deltasidecar.v1.AlterTableRequest;
 import io.deltasidecar.v1.ChangesRequest;
 import io.deltasidecar.v1.CommitRequest;
 import io.deltasidecar.v1.CommitResponse;
@@ -82,6 +83,8 @@ public final class DeltaSidecarClient implements AutoCloseable {
   private final Channel calls;
   private final ScheduledExecutorService lingerTimer;
   private final ConcurrentHashMap<String, RowCodec> codecs = new ConcurrentHashMap<>();
+  // Codecs of other schema versions than the cached one, by "table\0version" (they never change).
+  private final ConcurrentHashMap<String, RowCodec> versionCodecs = new ConcurrentHashMap<>();
 
   private DeltaSidecarClient(Builder b) {
     target = b.target;
@@ -180,6 +183,25 @@ public final class DeltaSidecarClient implements AutoCloseable {
     }
     codecs.put(table, new RowCodec(schema));
     return schema;
+  }
+
+  /**
+   * Changes the table's schema without rewriting data, as one snapshot: each change is one of
+   * {@code ADD COLUMN <name> <type> [FIRST | AFTER <column>]}, {@code DROP COLUMN <name>},
+   * {@code RENAME COLUMN <name> TO <new name>} or {@code ALTER COLUMN <name> TYPE <wider type>},
+   * applied in order. Returns the new schema. Writers registered before it must register again:
+   * their rows are refused with a {@link FencedException} naming the change (a Flink sink fails
+   * over, restores and replays under the new schema). Not retried: a change whose answer was lost
+   * may have landed (describe the table).
+   */
+  public TableSchema alterTable(String table, List<String> changes) {
+    try {
+      blocking(callTimeout)
+          .alterTable(AlterTableRequest.newBuilder().setTable(table).addAllChanges(changes).build());
+    } catch (StatusRuntimeException e) {
+      throw DeltaSidecarException.from(e, "AlterTable(" + table + ")");
+    }
+    return describeTable(table);
   }
 
   /**
@@ -291,7 +313,6 @@ public final class DeltaSidecarClient implements AutoCloseable {
    * iterator when stopping early.
    */
   public CloseableIterator<Row> scan(String table, OptionalLong snapshotId, int[] buckets) {
-    RowCodec codec = codec(table);
     ScanRequest.Builder req = ScanRequest.newBuilder().setTable(table);
     snapshotId.ifPresent(id -> req.setSnapshot(SnapshotSelector.newBuilder().setSnapshotId(id)));
     for (int b : buckets) {
@@ -301,7 +322,8 @@ public final class DeltaSidecarClient implements AutoCloseable {
       req.addBuckets(b);
     }
     ScanRequest request = req.build();
-    return new ChangeStream(calls, codec, "Scan(" + table + ")", stub -> stub.scan(request)).rows();
+    return new ChangeStream(calls, codecs(table), "Scan(" + table + ")", stub -> stub.scan(request))
+        .rows();
   }
 
   /**
@@ -315,6 +337,7 @@ public final class DeltaSidecarClient implements AutoCloseable {
     GetRequest req =
         GetRequest.newBuilder()
             .setTable(table)
+            .setSchemaId(codec.schema().schemaId())
             .setKey(
                 RecordBatch.newBuilder()
                     .setRowCount(1)
@@ -330,7 +353,9 @@ public final class DeltaSidecarClient implements AutoCloseable {
       return Optional.empty();
     }
     List<Row> rows =
-        codec.decode(resp.getRow().getRows().toByteArray(), resp.getRow().getRowCount());
+        codecs(table)
+            .of(resp.getSchemaId(), resp.getSnapshotId())
+            .decode(resp.getRow().getRows().toByteArray(), resp.getRow().getRowCount());
     if (rows.size() != 1) {
       throw new DeltaSidecarException(
           Status.Code.INTERNAL, "Get(" + table + "): the sidecar answered " + rows.size() + " rows");
@@ -345,12 +370,12 @@ public final class DeltaSidecarClient implements AutoCloseable {
    */
   public CloseableIterator<Row> changes(
       String table, long fromSnapshotExclusive, OptionalLong toInclusive) {
-    RowCodec codec = codec(table);
     ChangesRequest.Builder req =
         ChangesRequest.newBuilder().setTable(table).setFromSnapshotId(fromSnapshotExclusive);
     toInclusive.ifPresent(req::setToSnapshotId);
     ChangesRequest request = req.build();
-    return new ChangeStream(calls, codec, "Changes(" + table + ")", stub -> stub.changes(request))
+    return new ChangeStream(
+            calls, codecs(table), "Changes(" + table + ")", stub -> stub.changes(request))
         .rows();
   }
 
@@ -370,7 +395,6 @@ public final class DeltaSidecarClient implements AutoCloseable {
    */
   public CloseableIterator<Change> followChanges(
       String table, OptionalLong fromSnapshotExclusive, String consumer, Duration pollInterval) {
-    RowCodec codec = codec(table);
     FollowChangesRequest.Builder req = FollowChangesRequest.newBuilder().setTable(table);
     fromSnapshotExclusive.ifPresent(req::setFromSnapshotId);
     if (consumer != null) {
@@ -381,7 +405,7 @@ public final class DeltaSidecarClient implements AutoCloseable {
     }
     FollowChangesRequest request = req.build();
     return new ChangeStream(
-        calls, codec, "FollowChanges(" + table + ")", stub -> stub.followChanges(request));
+        calls, codecs(table), "FollowChanges(" + table + ")", stub -> stub.followChanges(request));
   }
 
   /** The retained snapshots of the table, oldest first, with the checkpoints each committed. */
@@ -463,6 +487,36 @@ public final class DeltaSidecarClient implements AutoCloseable {
 
   ScheduledExecutorService lingerTimer() {
     return lingerTimer;
+  }
+
+  /**
+   * Codecs for rows read from {@code table}: the cached schema's, or, for rows of another schema
+   * version (a snapshot from before an AlterTable, or after one this client has not seen), the
+   * schema DescribeTable gives for their snapshot, kept per version.
+   */
+  private ChangeStream.Codecs codecs(String table) {
+    return (schemaId, snapshotId) -> {
+      RowCodec current = codec(table);
+      if (current.schema().schemaId() == schemaId) {
+        return current;
+      }
+      return versionCodecs.computeIfAbsent(
+          table + '\0' + schemaId, k -> new RowCodec(describeTableAt(table, snapshotId)));
+    };
+  }
+
+  private TableSchema describeTableAt(String table, long snapshotId) {
+    try {
+      return TableSchema.fromProto(
+          blocking(callTimeout)
+              .describeTable(
+                  DescribeTableRequest.newBuilder()
+                      .setTable(table)
+                      .setSnapshot(SnapshotSelector.newBuilder().setSnapshotId(snapshotId))
+                      .build()));
+    } catch (StatusRuntimeException e) {
+      throw DeltaSidecarException.from(e, "DescribeTable(" + table + "@" + snapshotId + ")");
+    }
   }
 
   private RowCodec codec(String table) {

@@ -333,7 +333,8 @@ public final class RecordWriter implements AutoCloseable {
     if (nextSeq == 0) {
       req.setTable(registration.table())
           .setWriterId(registration.writerId())
-          .setEpoch(registration.epoch());
+          .setEpoch(registration.epoch())
+          .setSchemaId(registration.schema().schemaId());
     }
     ackLock.lock();
     try {

@@ -189,12 +189,23 @@ public final class TableSchema {
   private final List<String> primaryKey;
   private final int buckets;
   private final long latestSnapshotId;
+  private final long schemaId;
   private final Map<String, Integer> indexByName;
   private final int[] keyIndexes;
   private final boolean[] isKey;
 
   public TableSchema(
       String table, List<Column> columns, List<String> primaryKey, int buckets, long latestSnapshotId) {
+    this(table, columns, primaryKey, buckets, latestSnapshotId, 0);
+  }
+
+  public TableSchema(
+      String table,
+      List<Column> columns,
+      List<String> primaryKey,
+      int buckets,
+      long latestSnapshotId,
+      long schemaId) {
     if (columns.isEmpty()) {
       throw new IllegalArgumentException("table '" + table + "' has no columns");
     }
@@ -203,6 +214,7 @@ public final class TableSchema {
     this.primaryKey = List.copyOf(primaryKey);
     this.buckets = buckets;
     this.latestSnapshotId = latestSnapshotId;
+    this.schemaId = schemaId;
     Map<String, Integer> index = new HashMap<>();
     for (int i = 0; i < columns.size(); i++) {
       index.put(columns.get(i).name(), i);
@@ -227,7 +239,13 @@ public final class TableSchema {
     for (io.deltasidecar.v1.Column c : r.getColumnsList()) {
       cols.add(new Column(c.getName(), c.getType(), c.getNullable()));
     }
-    return new TableSchema(r.getTable(), cols, r.getPrimaryKeyList(), r.getBuckets(), r.getLatestSnapshotId());
+    return new TableSchema(
+        r.getTable(),
+        cols,
+        r.getPrimaryKeyList(),
+        r.getBuckets(),
+        r.getLatestSnapshotId(),
+        r.getSchemaId());
   }
 
   public String table() {
@@ -263,6 +281,14 @@ public final class TableSchema {
 
   public int buckets() {
     return buckets;
+  }
+
+  /**
+   * The table's schema version these columns are (0 until the table is first altered). Rows
+   * packed for them are sent with it; the sidecar refuses rows of an older version.
+   */
+  public long schemaId() {
+    return schemaId;
   }
 
   /** The latest snapshot when the table was described. */
