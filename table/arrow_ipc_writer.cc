@@ -22,7 +22,8 @@ using flatbuf::TableVector;
 constexpr int16_t kMetadataV5 = 4;
 constexpr uint8_t kHeaderSchema = 1, kHeaderRecordBatch = 3;
 constexpr uint8_t kTypeInt = 2, kTypeFloatingPoint = 3, kTypeBinary = 4, kTypeUtf8 = 5,
-                  kTypeBool = 6, kTypeDecimal = 7, kTypeDate = 8, kTypeTimestamp = 10;
+                  kTypeBool = 6, kTypeDecimal = 7, kTypeDate = 8, kTypeTimestamp = 10,
+                  kTypeList = 12, kTypeStruct = 13, kTypeMap = 17;
 constexpr int16_t kPrecisionSingle = 1, kPrecisionDouble = 2;
 constexpr int16_t kDateDay = 0, kDateMillisecond = 1;
 
@@ -36,6 +37,9 @@ struct TypeInfo {
   bool bits = false;  // bool: one bit per value
   bool variable = false;
   int width = 0;
+  // Nested: list and map have offsets and one child, struct its fields.
+  bool offsets = false;
+  bool nested = false;
 };
 
 std::unique_ptr<Table> IntType(int bits, bool is_signed) {
@@ -49,6 +53,15 @@ absl::StatusOr<TypeInfo> TypeOf(std::string_view format) {
   auto fixed = [](uint8_t type, std::unique_ptr<Table> table, int width) {
     return TypeInfo{type, std::move(table), false, false, width};
   };
+  if (format == "+l" || format == "+m" || format == "+s") {
+    auto t = std::make_unique<Table>();
+    const uint8_t type = format == "+l" ? kTypeList : format == "+m" ? kTypeMap : kTypeStruct;
+    if (type == kTypeMap) t->Scalar<uint8_t>(0, 0);  // keysSorted: false
+    TypeInfo info{type, std::move(t), false, false, 0};
+    info.offsets = type != kTypeStruct;
+    info.nested = true;
+    return info;
+  }
   if (format.size() == 1) {
     switch (format[0]) {
       case 'b': return TypeInfo{kTypeBool, std::make_unique<Table>(), true, false, 0};
@@ -141,6 +154,51 @@ absl::Status StreamError(ArrowArrayStream* stream, int rc) {
 
 }  // namespace
 
+void ArrowIpcWriter::Body::Add(const void* data, size_t size) {
+  flatbuf::internal::Put<int64_t>(&buffers, length);
+  flatbuf::internal::Put<int64_t>(&buffers, static_cast<int64_t>(size));
+  pieces.push_back({data, size});
+  length += static_cast<int64_t>(Padded(size));
+}
+
+absl::StatusOr<std::unique_ptr<Table>> ArrowIpcWriter::FieldOf(const ArrowSchema& schema,
+                                                               int depth, FieldInfo* info) {
+  const char* name = schema.name != nullptr ? schema.name : "";
+  if (schema.dictionary != nullptr) {
+    return absl::InvalidArgumentError(Cat("Arrow IPC writer: field '", name, "' is dictionary-encoded"));
+  }
+  if (depth > kMaxFieldDepth) {
+    return absl::InvalidArgumentError(
+        Cat("Arrow IPC writer: field '", name, "' is nested deeper than ", kMaxFieldDepth, " levels"));
+  }
+  ASSIGN_OR_RETURN(TypeInfo type, TypeOf(schema.format));
+  info->layout = type.bits       ? Layout::kBits
+                 : type.variable ? Layout::kVariable
+                 : type.offsets  ? Layout::kOffsets
+                 : type.nested   ? Layout::kStruct
+                                 : Layout::kFixed;
+  info->width = type.width;
+  const bool want_one = type.offsets;
+  if ((want_one && schema.n_children != 1) || (!type.nested && schema.n_children != 0)) {
+    return absl::InvalidArgumentError(Cat("Arrow IPC writer: field '", name, "' of format '",
+                                          schema.format, "' has ", schema.n_children, " children"));
+  }
+  auto children = std::make_unique<TableVector>();  // readers expect children, even none
+  for (int64_t i = 0; i < schema.n_children; ++i) {
+    info->children.emplace_back();
+    ASSIGN_OR_RETURN(std::unique_ptr<Table> child,
+                     FieldOf(*schema.children[i], depth + 1, &info->children.back()));
+    children->Add(std::move(child));
+  }
+  auto field = std::make_unique<Table>();
+  field->Ref(0, std::make_unique<String>(name))
+      .Scalar<uint8_t>(1, (schema.flags & ARROW_FLAG_NULLABLE) != 0 ? 1 : 0)
+      .Scalar<uint8_t>(2, type.type)
+      .Ref(3, std::move(type.table))
+      .Ref(5, std::move(children));
+  return field;
+}
+
 absl::StatusOr<std::unique_ptr<ArrowIpcWriter>> ArrowIpcWriter::Open(const ArrowSchema& schema,
                                                                      Output out) {
   if (std::string_view(schema.format) != "+s") {
@@ -150,20 +208,8 @@ absl::StatusOr<std::unique_ptr<ArrowIpcWriter>> ArrowIpcWriter::Open(const Arrow
   std::vector<FieldInfo> infos;
   auto fields = std::make_unique<TableVector>();
   for (int64_t i = 0; i < schema.n_children; ++i) {
-    const ArrowSchema& child = *schema.children[i];
-    if (child.n_children != 0 || child.dictionary != nullptr) {
-      return absl::InvalidArgumentError(
-          Cat("Arrow IPC writer: field '", child.name, "' is nested or dictionary-encoded"));
-    }
-    ASSIGN_OR_RETURN(TypeInfo type, TypeOf(child.format));
-    infos.push_back({type.bits ? Layout::kBits : type.variable ? Layout::kVariable : Layout::kFixed,
-                     type.width});
-    auto field = std::make_unique<Table>();
-    field->Ref(0, std::make_unique<String>(child.name != nullptr ? child.name : ""))
-        .Scalar<uint8_t>(1, (child.flags & ARROW_FLAG_NULLABLE) != 0 ? 1 : 0)
-        .Scalar<uint8_t>(2, type.type)
-        .Ref(3, std::move(type.table))
-        .Ref(5, std::make_unique<TableVector>());  // readers expect children, even none
+    infos.emplace_back();
+    ASSIGN_OR_RETURN(std::unique_ptr<Table> field, FieldOf(*schema.children[i], 1, &infos.back()));
     fields->Add(std::move(field));
   }
   auto header = std::make_unique<Table>();
@@ -178,65 +224,80 @@ absl::Status ArrowIpcWriter::WriteBatch(const ArrowArray& batch) {
         Cat("Arrow IPC writer: a batch of ", batch.n_children, " columns at offset ", batch.offset,
             " for a schema of ", fields_.size(), " fields"));
   }
-  // The body: per column its validity bitmap (empty without nulls), then its
-  // offsets for variable-length data, then its values.
-  struct Piece {
-    const void* data;
-    size_t size;
-  };
-  std::vector<Piece> pieces;
-  std::string nodes, buffers;
-  int64_t body = 0;
-  auto add = [&](const void* data, size_t size) {
-    flatbuf::internal::Put<int64_t>(&buffers, body);
-    flatbuf::internal::Put<int64_t>(&buffers, static_cast<int64_t>(size));
-    pieces.push_back({data, size});
-    body += static_cast<int64_t>(Padded(size));
-  };
   for (size_t i = 0; i < fields_.size(); ++i) {
     const ArrowArray& a = *batch.children[i];
-    if (a.offset != 0 || a.length != batch.length) {
-      return absl::InvalidArgumentError(
-          Cat("Arrow IPC writer: column ", i, " has offset ", a.offset, " and length ", a.length,
-              " in a batch of ", batch.length, " rows"));
-    }
-    const size_t n = static_cast<size_t>(a.length);
-    const size_t bitmap = (n + 7) / 8;
-    const int64_t expected_buffers = fields_[i].layout == Layout::kVariable ? 3 : 2;
-    if (a.n_buffers != expected_buffers) {
-      return absl::InvalidArgumentError(
-          Cat("Arrow IPC writer: column ", i, " has ", a.n_buffers, " buffers"));
-    }
-    flatbuf::internal::Put<int64_t>(&nodes, a.length);
-    flatbuf::internal::Put<int64_t>(&nodes, a.null_count);
-    const bool validity = a.null_count != 0 && a.buffers[0] != nullptr;
-    add(a.buffers[0], validity ? bitmap : 0);
-    switch (fields_[i].layout) {
-      case Layout::kBits: add(a.buffers[1], bitmap); break;
-      case Layout::kFixed: add(a.buffers[1], n * static_cast<size_t>(fields_[i].width)); break;
-      case Layout::kVariable: {
-        const auto* offsets = static_cast<const int32_t*>(a.buffers[1]);
-        if (offsets[0] != 0) {
-          return absl::InvalidArgumentError(
-              Cat("Arrow IPC writer: column ", i, " has offsets that do not start at 0"));
-        }
-        add(offsets, (n + 1) * sizeof(int32_t));
-        add(a.buffers[2], static_cast<size_t>(offsets[n]));
-        break;
-      }
+    if (a.length != batch.length) {
+      return absl::InvalidArgumentError(Cat("Arrow IPC writer: column ", i, " has length ", a.length,
+                                            " in a batch of ", batch.length, " rows"));
     }
   }
+  // The body: per array (depth first, a parent before its children) its
+  // validity bitmap (empty without nulls), then its offsets, then its values.
+  Body body;
+  for (size_t i = 0; i < fields_.size(); ++i) {
+    RETURN_IF_ERROR(AddArray(*batch.children[i], fields_[i], Cat("column ", i), &body));
+  }
   auto header = std::make_unique<Table>();
-  const uint32_t columns = static_cast<uint32_t>(fields_.size());
   header->Scalar<int64_t>(0, batch.length)
-      .Ref(1, std::make_unique<StructVector>(std::move(nodes), columns, 8))
-      .Ref(2, std::make_unique<StructVector>(std::move(buffers),
-                                             static_cast<uint32_t>(pieces.size()), 8));
-  RETURN_IF_ERROR(out_(Encapsulate(kHeaderRecordBatch, std::move(header), body)));
-  for (const Piece& p : pieces) {
+      .Ref(1, std::make_unique<StructVector>(std::move(body.nodes), body.node_count, 8))
+      .Ref(2, std::make_unique<StructVector>(std::move(body.buffers),
+                                             static_cast<uint32_t>(body.pieces.size()), 8));
+  RETURN_IF_ERROR(out_(Encapsulate(kHeaderRecordBatch, std::move(header), body.length)));
+  for (const Piece& p : body.pieces) {
     if (p.size == 0) continue;
     RETURN_IF_ERROR(out_(std::string_view(static_cast<const char*>(p.data), p.size)));
     if (Padded(p.size) != p.size) RETURN_IF_ERROR(out_(std::string_view(kZeros, Padded(p.size) - p.size)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ArrowIpcWriter::AddArray(const ArrowArray& a, const FieldInfo& field,
+                                      const std::string& where, Body* body) {
+  if (a.offset != 0) {
+    return absl::InvalidArgumentError(Cat("Arrow IPC writer: ", where, " has offset ", a.offset));
+  }
+  const int64_t expected_buffers = field.layout == Layout::kVariable ? 3
+                                   : field.layout == Layout::kStruct ? 1
+                                                                     : 2;
+  if (a.n_buffers != expected_buffers ||
+      a.n_children != static_cast<int64_t>(field.children.size())) {
+    return absl::InvalidArgumentError(Cat("Arrow IPC writer: ", where, " has ", a.n_buffers,
+                                          " buffers and ", a.n_children, " children"));
+  }
+  const size_t n = static_cast<size_t>(a.length);
+  const size_t bitmap = (n + 7) / 8;
+  flatbuf::internal::Put<int64_t>(&body->nodes, a.length);
+  flatbuf::internal::Put<int64_t>(&body->nodes, a.null_count);
+  ++body->node_count;
+  const bool validity = a.null_count != 0 && a.buffers[0] != nullptr;
+  body->Add(a.buffers[0], validity ? bitmap : 0);
+  int64_t child_length = a.length;  // a struct's children are as long as it
+  switch (field.layout) {
+    case Layout::kBits: body->Add(a.buffers[1], bitmap); break;
+    case Layout::kFixed: body->Add(a.buffers[1], n * static_cast<size_t>(field.width)); break;
+    case Layout::kStruct: break;
+    case Layout::kVariable:
+    case Layout::kOffsets: {
+      const auto* offsets = static_cast<const int32_t*>(a.buffers[1]);
+      if (offsets[0] != 0) {
+        return absl::InvalidArgumentError(
+            Cat("Arrow IPC writer: ", where, " has offsets that do not start at 0"));
+      }
+      body->Add(offsets, (n + 1) * sizeof(int32_t));
+      if (field.layout == Layout::kVariable) {
+        body->Add(a.buffers[2], static_cast<size_t>(offsets[n]));
+      }
+      child_length = offsets[n];
+      break;
+    }
+  }
+  for (size_t c = 0; c < field.children.size(); ++c) {
+    const ArrowArray& child = *a.children[c];
+    if (child.length != child_length) {
+      return absl::InvalidArgumentError(Cat("Arrow IPC writer: ", where, " child ", c, " has length ",
+                                            child.length, ", not ", child_length));
+    }
+    RETURN_IF_ERROR(AddArray(child, field.children[c], Cat(where, " child ", c), body));
   }
   return absl::OkStatus();
 }

@@ -9,8 +9,10 @@
 //
 // Types written: those the table reader emits (arrow_reader.h): bool,
 // int8/16/32/64, float32/64, decimal128(p,s), date32, timestamp (any unit,
-// with or without a zone), utf8, binary; fields of a struct schema ("+s")
-// with no nested children; arrays with offset 0 and no dictionary.
+// with or without a zone), utf8, binary, and list ("+l"), map ("+m") and
+// struct ("+s") of these to kMaxFieldDepth levels; fields of a struct schema
+// ("+s"); arrays with offset 0 and no dictionary, a list's or map's child
+// exactly as long as its last offset says.
 //
 // Thread-safety: none; one writer per stream. Errors: INVALID_ARGUMENT for a
 // schema or array outside what is written above; those of the output, which
@@ -29,6 +31,10 @@
 #include "absl/status/statusor.h"
 #include "table/arrow_c_abi.h"
 
+namespace deltasidecar::table::flatbuf {
+class Table;
+}
+
 namespace deltasidecar::table {
 
 class ArrowIpcWriter {
@@ -46,11 +52,41 @@ class ArrowIpcWriter {
   absl::Status Finish();
 
  private:
-  enum class Layout { kBits, kFixed, kVariable };
-  struct FieldInfo {
-    Layout layout;
-    int width;  // bytes per value for kFixed
+  // A column's type is nested at most this deep (the table's 32 levels, plus
+  // a map's entries struct at each level).
+  static constexpr int kMaxFieldDepth = 64;
+
+  enum class Layout {
+    kBits,      // bool: validity, bits
+    kFixed,     // validity, values
+    kVariable,  // utf8, binary: validity, offsets, bytes
+    kOffsets,   // list, map: validity, offsets; one child
+    kStruct,    // validity; its fields as children
   };
+  struct FieldInfo {
+    Layout layout = Layout::kFixed;
+    int width = 0;  // bytes per value for kFixed
+    std::vector<FieldInfo> children;
+  };
+  struct Piece {
+    const void* data;
+    size_t size;
+  };
+  // A record batch's FieldNodes, Buffers and the body they describe.
+  struct Body {
+    std::string nodes, buffers;
+    uint32_t node_count = 0;
+    std::vector<Piece> pieces;
+    int64_t length = 0;
+    void Add(const void* data, size_t size);
+  };
+
+  // The Field table of `schema` (depth 1 for a column), filling `info`.
+  static absl::StatusOr<std::unique_ptr<flatbuf::Table>> FieldOf(const ArrowSchema& schema,
+                                                                 int depth, FieldInfo* info);
+  // Appends the node and buffers of `a` and of its children to `body`.
+  static absl::Status AddArray(const ArrowArray& a, const FieldInfo& field,
+                               const std::string& where, Body* body);
   ArrowIpcWriter(std::vector<FieldInfo> fields, Output out)
       : fields_(std::move(fields)), out_(std::move(out)) {}
 

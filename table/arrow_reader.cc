@@ -45,7 +45,7 @@ std::string FormatOf(const Column& c) {
     case ColumnType::kTimestampLtz: return "tsn:UTC";
     case ColumnType::kArray:
     case ColumnType::kMap:
-    case ColumnType::kStruct: return "n";  // CheckColumns refuses them first
+    case ColumnType::kStruct: return arrow_internal::NestedFormat(c.type);
   }
   return "n";
 }
@@ -74,6 +74,33 @@ void FillSchema(ArrowSchema* s, std::string format, std::string name, int64_t fl
   s->flags = flags;
   s->release = ReleaseSchema;
   s->private_data = h;
+}
+
+// The field of `c` named `name`, with its children for a nested type (the
+// mapping of arrow_nested_column.h).
+void FillColumnSchema(ArrowSchema* s, const Column& c, std::string name, int64_t flags) {
+  FillSchema(s, FormatOf(c), std::move(name), flags);
+  if (!IsNested(c.type)) return;
+  auto* h = static_cast<SchemaHolder*>(s->private_data);
+  auto add = [](SchemaHolder* parent) {
+    parent->children.push_back(new ArrowSchema);
+    return parent->children.back();
+  };
+  if (c.type == ColumnType::kMap) {
+    ArrowSchema* entries = add(h);
+    FillSchema(entries, "+s", "entries", 0);
+    auto* e = static_cast<SchemaHolder*>(entries->private_data);
+    FillColumnSchema(add(e), c.children[0], "key", 0);
+    FillColumnSchema(add(e), c.children[1], "value", ARROW_FLAG_NULLABLE);
+    entries->n_children = 2;
+    entries->children = e->children.data();
+  } else {
+    for (const Column& child : c.children) {
+      FillColumnSchema(add(h), child, child.name, ARROW_FLAG_NULLABLE);
+    }
+  }
+  s->n_children = static_cast<int64_t>(h->children.size());
+  s->children = h->children.data();
 }
 
 // ---------------------------------------------------------------------------
@@ -341,12 +368,6 @@ absl::Status CheckColumns(const TableSchema& schema, const std::vector<int>& col
     if (c < 0 || static_cast<size_t>(c) >= schema.columns().size()) {
       return absl::InvalidArgumentError(Cat("column index ", c, " is out of range"));
     }
-    const Column& column = schema.columns()[c];
-    if (IsNested(column.type)) {
-      return absl::UnimplementedError(
-          Cat("column '", column.name, "' (", column.TypeString(),
-              "): the Arrow reader does not export nested types yet; leave the column out"));
-    }
   }
   return absl::OkStatus();
 }
@@ -362,7 +383,7 @@ absl::Status ExportArrowSchema(const TableSchema& schema, const std::vector<int>
   for (int c : chosen) {
     const Column& column = schema.columns()[c];
     auto* child = new ArrowSchema;
-    FillSchema(child, FormatOf(column), column.name, column.nullable ? ARROW_FLAG_NULLABLE : 0);
+    FillColumnSchema(child, column, column.name, column.nullable ? ARROW_FLAG_NULLABLE : 0);
     h->children.push_back(child);
   }
   if (with_op) {

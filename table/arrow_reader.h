@@ -7,7 +7,9 @@
 //   BOOLEAN bool, TINYINT int8, SMALLINT int16, INT int32, BIGINT int64,
 //   FLOAT float32, DOUBLE float64, DECIMAL(p,s) decimal128(p,s), STRING utf8,
 //   BINARY binary, DATE date32, DATETIME timestamp[ms, UTC],
-//   TIMESTAMP timestamp[ns, UTC].
+//   TIMESTAMP and TIMESTAMP_LTZ(p) timestamp[ns, UTC]; ARRAY<T> list of
+//   "element", MAP<K,V> map (keys not sorted), STRUCT<a:T,...> struct of its
+//   fields, recursively (arrow_nested_column.h).
 // A changes stream has one more column, "_op" (utf8 "upsert" or "delete");
 // a delete carries its key columns and NULL in every other column.
 //
@@ -16,7 +18,8 @@
 // parallel and the order of batches varies between runs.
 //
 // Errors: those of Table (NOT_FOUND for an expired snapshot, DATA_LOSS for a
-// damaged file), reported by the stream's get_next with the message in
+// damaged file or stored value, a nested one named with the place inside it),
+// reported by the stream's get_next with the message in
 // get_last_error. The stream owns what it reads and may outlive everything
 // passed to the functions below; each batch it hands out owns its memory and
 // may outlive the stream.

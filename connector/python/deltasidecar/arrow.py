@@ -194,6 +194,14 @@ def arrow_type(column) -> pa.DataType:
               "TIMESTAMP_LTZ": pa.timestamp("ns", tz="UTC")}
     if column.base == "DECIMAL":
         return pa.decimal128(column.precision, column.scale)
+    if column.base == "ARRAY":
+        return pa.list_(pa.field("element", arrow_type(column.children[0])))
+    if column.base == "MAP":
+        key, value = column.children
+        return pa.map_(pa.field("key", arrow_type(key), nullable=False),
+                       pa.field("value", arrow_type(value)))
+    if column.base == "STRUCT":
+        return pa.struct([pa.field(f.name, arrow_type(f)) for f in column.children])
     return simple[column.base]
 
 

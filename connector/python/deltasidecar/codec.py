@@ -10,7 +10,8 @@ Python types per column type:
   TIMESTAMP int nanoseconds since 1970-01-01 UTC (a timezone-aware datetime is
   accepted; reads give the int, see timestamp_to_datetime); TIMESTAMP_LTZ(p)
   the same as TIMESTAMP, with no digits finer than p (a value that has some is
-  refused, never rounded); NULL None.
+  refused, never rounded); ARRAY list, MAP dict, STRUCT dict of fields (nested.py);
+  NULL None.
 
 RowEncoder compiles, once per schema, a function that packs a row whose
 columns are all present with one precompiled struct.Struct per run of
@@ -29,7 +30,8 @@ import struct
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from .errors import InvalidRecordError
-from .schema import ColumnInfo, TableSchema
+from .nested import NestedDecodeError, nested_decoder, nested_encoder
+from .schema import NESTED, ColumnInfo, TableSchema
 
 UPSERT = 1
 DELETE = 2
@@ -244,6 +246,8 @@ def _fixed(col: ColumnInfo) -> Tuple[str, Optional[Callable[[Any], Any]]]:
 def _checked_value_encoder(col: ColumnInfo) -> Callable[[Any], bytes]:
     """The wire bytes of one non-NULL value, every check made (the slow path)."""
     base = col.base
+    if base in NESTED:
+        return nested_encoder(col, _checked_value_encoder, MAX_VALUE_BYTES)
     if base in ("STRING", "BINARY"):
         conv = _bytes_converter(col)
         return lambda v: _varint(len(d := conv(v))) + d
@@ -306,7 +310,11 @@ class RowEncoder:
             fmt, args = "<", []
 
         for i, c in enumerate(cols):
-            if c.base in ("STRING", "BINARY"):
+            if c.base in NESTED:
+                flush_run()
+                env[f"_nest{i}"] = self._checked[c.name]
+                lines.append(f"        buf += _nest{i}(v{i})")
+            elif c.base in ("STRING", "BINARY"):
                 flush_run()
                 if c.base == "STRING":
                     lines.append(f"        b = v{i}.encode()")
@@ -390,6 +398,8 @@ class DecodeError(ValueError):
 
 def _value_decoder(col: ColumnInfo) -> Callable[[bytes, int], Tuple[Any, int]]:
     base = col.base
+    if base in NESTED:
+        return nested_decoder(col, _value_decoder)
     if base in ("STRING", "BINARY"):
         text = base == "STRING"
 
@@ -465,5 +475,7 @@ class RowDecoder:
                 yield op, row
         except (IndexError, struct.error) as e:
             raise DecodeError(f"packed rows end early ({e})") from None
+        except NestedDecodeError as e:
+            raise DecodeError(str(e)) from None
         if pos != len(data):
             raise DecodeError(f"{len(data) - pos} bytes after the last of {count} rows")

@@ -28,7 +28,24 @@ public enum ColumnType {
    * TIMESTAMP_LTZ(p), an instant: nanoseconds since the epoch, UTC, with no digits finer than p
    * (0 to 9); carried as {@link java.time.Instant}.
    */
-  TIMESTAMP_LTZ(8, java.time.Instant.class);
+  TIMESTAMP_LTZ(8, java.time.Instant.class),
+  /**
+   * ARRAY&lt;T&gt;, a value column only; carried as a {@link java.util.List} of T's values (null
+   * for a NULL element). The element type is {@link TableSchema.Column#children()}.
+   */
+  ARRAY(0, java.util.List.class),
+  /**
+   * MAP&lt;K,V&gt;, a value column only; carried as a {@link java.util.Map} of K's values (never
+   * null) to V's values (null for NULL), read back as a {@link java.util.LinkedHashMap} in stored
+   * order.
+   */
+  MAP(0, java.util.Map.class),
+  /**
+   * STRUCT&lt;name:T,...&gt;, a value column only; carried as a {@link java.util.Map} of field
+   * name to value (a missing field is NULL), read back as a {@link java.util.LinkedHashMap} of
+   * every field in order.
+   */
+  STRUCT(0, java.util.Map.class);
 
   private final int fixedWidth;
   private final Class<?> javaClass;
@@ -38,7 +55,10 @@ public enum ColumnType {
     this.javaClass = javaClass;
   }
 
-  /** Bytes of a value on the wire; 0 for STRING and BINARY, which are length-prefixed. */
+  /**
+   * Bytes of a value on the wire; 0 for STRING, BINARY and the nested types, which are
+   * length-prefixed.
+   */
   public int fixedWidth() {
     return fixedWidth;
   }
@@ -46,6 +66,11 @@ public enum ColumnType {
   /** The class of the values the client returns for this type. */
   public Class<?> javaClass() {
     return javaClass;
+  }
+
+  /** Whether values of this type hold other values (ARRAY, MAP, STRUCT). */
+  public boolean isNested() {
+    return this == ARRAY || this == MAP || this == STRUCT;
   }
 
   /** The type named by {@code name} ("BIGINT", "decimal"), without parameters. */

@@ -15,6 +15,9 @@ import java.util.regex.Pattern;
  * latest snapshot when it was described. Immutable; safe to share between threads.
  */
 public final class TableSchema {
+  /** The deepest nesting of ARRAY/MAP/STRUCT in one column type, as on the sidecar. */
+  public static final int MAX_NESTING_DEPTH = 32;
+
   /** One column: its name, its type as the sidecar spells it ("DECIMAL(10,2)"), nullability. */
   public static final class Column {
     private static final Pattern DECIMAL =
@@ -25,14 +28,33 @@ public final class TableSchema {
     private final String name;
     private final String typeName;
     private final boolean nullable;
+    private static final Pattern NESTED =
+        Pattern.compile("(ARRAY|MAP|STRUCT)\\s*<(.*)>", Pattern.CASE_INSENSITIVE | Pattern.DOTALL);
+    private static final Pattern FIELD =
+        Pattern.compile("([A-Za-z_][A-Za-z0-9_]*)\\s*(?::\\s*|\\s+)(.+)", Pattern.DOTALL);
+
     private final ColumnType type;
     private final int precision;
     private final int scale;
+    private final List<Column> children;
 
     public Column(String name, String typeName, boolean nullable) {
+      this(name, typeName, nullable, 1);
+    }
+
+    private Column(String name, String typeName, boolean nullable, int depth) {
       this.name = name;
       this.typeName = typeName;
       this.nullable = nullable;
+      Matcher nested = NESTED.matcher(typeName.trim());
+      if (nested.matches()) {
+        type = ColumnType.parse(nested.group(1));
+        precision = 0;
+        scale = 0;
+        children = List.copyOf(nestedChildren(name, type, nested.group(2), depth));
+        return;
+      }
+      children = List.of();
       Matcher m = DECIMAL.matcher(typeName.trim());
       Matcher ltz = TIMESTAMP_LTZ.matcher(typeName.trim());
       if (ltz.matches()) {
@@ -53,6 +75,10 @@ public final class TableSchema {
         }
       } else {
         type = ColumnType.parse(typeName);
+        if (type.isNested()) {
+          throw new IllegalArgumentException(
+              "column '" + name + "': " + typeName + " needs its parameters, e.g. ARRAY<INT>");
+        }
         // Plain DECIMAL is DECIMAL(38,18), plain TIMESTAMP_LTZ is TIMESTAMP_LTZ(6), as in
         // docs/protocol.md.
         precision = type == ColumnType.DECIMAL ? 38 : type == ColumnType.TIMESTAMP_LTZ ? 6 : 0;
@@ -60,8 +86,70 @@ public final class TableSchema {
       }
     }
 
+    /** The children of a nested type: ARRAY {"element"}, MAP {"key", "value"}, STRUCT its fields. */
+    private static List<Column> nestedChildren(String name, ColumnType type, String inner, int depth) {
+      if (depth > MAX_NESTING_DEPTH) {
+        throw new IllegalArgumentException(
+            "column '" + name + "': type nests deeper than " + MAX_NESTING_DEPTH + " levels");
+      }
+      List<String> parts = splitTopLevel(inner);
+      List<Column> out = new ArrayList<>();
+      if (type == ColumnType.ARRAY && parts.size() == 1) {
+        out.add(new Column("element", parts.get(0), true, depth + 1));
+      } else if (type == ColumnType.MAP && parts.size() == 2) {
+        Column key = new Column("key", parts.get(0), false, depth + 1);
+        if (key.type().isNested()) {
+          throw new IllegalArgumentException(
+              "column '" + name + "': a MAP key cannot be of a nested type");
+        }
+        out.add(key);
+        out.add(new Column("value", parts.get(1), true, depth + 1));
+      } else if (type == ColumnType.STRUCT && !inner.isBlank()) {
+        for (String part : parts) {
+          Matcher f = FIELD.matcher(part);
+          if (!f.matches()) {
+            throw new IllegalArgumentException(
+                "column '" + name + "': STRUCT field '" + part + "' is not 'name:TYPE'");
+          }
+          out.add(new Column(f.group(1), f.group(2).trim(), true, depth + 1));
+        }
+      } else {
+        throw new IllegalArgumentException(
+            "column '" + name + "': malformed " + type + " type '" + inner + "'");
+      }
+      return out;
+    }
+
+    /** {@code text} cut at the commas outside any {@code <...>} or {@code (...)}, trimmed. */
+    private static List<String> splitTopLevel(String text) {
+      List<String> parts = new ArrayList<>();
+      int depth = 0;
+      int start = 0;
+      for (int i = 0; i < text.length(); i++) {
+        char c = text.charAt(i);
+        if (c == '<' || c == '(') {
+          depth++;
+        } else if (c == '>' || c == ')') {
+          depth--;
+        } else if (c == ',' && depth == 0) {
+          parts.add(text.substring(start, i).trim());
+          start = i + 1;
+        }
+      }
+      parts.add(text.substring(start).trim());
+      return parts;
+    }
+
     public String name() {
       return name;
+    }
+
+    /**
+     * A nested type's children: an ARRAY's "element", a MAP's "key" (never NULL) and "value", a
+     * STRUCT's fields in order; every child but a MAP key is nullable. Empty for other types.
+     */
+    public List<Column> children() {
+      return children;
     }
 
     /** The type as the sidecar reports it, e.g. "BIGINT" or "DECIMAL(10,2)". */

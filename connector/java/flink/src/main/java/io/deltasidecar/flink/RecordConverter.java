@@ -11,7 +11,7 @@ import java.io.Serializable;
  * <p>Java types per column type are those of the client (docs/protocol.md, "Values"): BIGINT
  * {@code Long}, INT {@code Integer}, STRING {@code String}, DECIMAL {@code BigDecimal}, DATE
  * {@code LocalDate}, DATETIME, TIMESTAMP and TIMESTAMP_LTZ {@code Instant}, BINARY {@code byte[]},
- * and so on. A wrong type or an out-of-range value fails the write with an error naming the
+ * ARRAY {@code List}, MAP {@code Map}, STRUCT {@code Map} of field name to value, and so on. A wrong type or an out-of-range value fails the write with an error naming the
  * column.
  */
 @FunctionalInterface

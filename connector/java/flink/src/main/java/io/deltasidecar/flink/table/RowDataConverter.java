@@ -17,9 +17,12 @@ import org.apache.flink.table.catalog.UniqueConstraint;
 import org.apache.flink.table.data.DecimalData;
 import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.data.TimestampData;
+import org.apache.flink.table.types.logical.ArrayType;
 import org.apache.flink.table.types.logical.DecimalType;
 import org.apache.flink.table.types.logical.LocalZonedTimestampType;
 import org.apache.flink.table.types.logical.LogicalType;
+import org.apache.flink.table.types.logical.MapType;
+import org.apache.flink.table.types.logical.RowType;
 import org.apache.flink.table.types.logical.TimestampType;
 
 /**
@@ -31,22 +34,44 @@ import org.apache.flink.table.types.logical.TimestampType;
  * DOUBLE, DATE as themselves; DECIMAL(p,s) → DECIMAL(p,s); CHAR/VARCHAR/STRING → STRING;
  * BINARY/VARBINARY/BYTES → BINARY; TIMESTAMP(p) → DATETIME (milliseconds) when p ≤ 3, TIMESTAMP
  * (nanoseconds) when p > 3, stored as if its wall-clock time were UTC; TIMESTAMP_LTZ(p) →
- * TIMESTAMP_LTZ(p), an instant. A TIMESTAMP_LTZ(p) column also writes and reads a table column of
- * the type earlier builds mapped it to (DATETIME when p ≤ 3, TIMESTAMP when p > 3). Other types
- * are refused when the sink is created.
+ * TIMESTAMP_LTZ(p), an instant; ARRAY&lt;T&gt; → ARRAY&lt;T&gt;, MAP&lt;K,V&gt; → MAP&lt;K,V&gt; and
+ * ROW&lt;name T, ...&gt; → STRUCT&lt;name:T,...&gt;, their children mapped the same way to any
+ * depth (values through {@link NestedData}). A TIMESTAMP_LTZ(p) column also writes and reads a
+ * table column of the type earlier builds mapped it to (DATETIME when p ≤ 3, TIMESTAMP when p >
+ * 3). Other types (and a MAP whose key is nested, a ROW field whose name the sidecar does not
+ * accept) are refused when the sink is created.
  */
 public final class RowDataConverter implements RecordConverter<RowData> {
   private static final long serialVersionUID = 1L;
   private static final Pattern COLUMN_NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]{0,127}");
 
-  /** One physical DDL column: its position in the RowData and the sidecar type it maps to. */
+  /**
+   * One physical DDL column, or a child of a nested one (an ARRAY's element, a MAP's key or
+   * value, a ROW's field): the sidecar type it maps to, and its Flink type.
+   */
   record FlinkColumn(
-      String name, String flinkType, ColumnType type, int precision, int scale, boolean nullable)
+      String name,
+      String flinkType,
+      ColumnType type,
+      int precision,
+      int scale,
+      boolean nullable,
+      LogicalType logicalType,
+      List<FlinkColumn> children)
       implements Serializable {
     String sidecarType() {
       return switch (type) {
         case DECIMAL -> "DECIMAL(" + precision + "," + scale + ")";
         case TIMESTAMP_LTZ -> "TIMESTAMP_LTZ(" + precision + ")";
+        case ARRAY -> "ARRAY<" + children.get(0).sidecarType() + ">";
+        case MAP -> "MAP<" + children.get(0).sidecarType() + "," + children.get(1).sidecarType() + ">";
+        case STRUCT -> {
+          List<String> fields = new ArrayList<>();
+          for (FlinkColumn f : children) {
+            fields.add(f.name() + ":" + f.sidecarType());
+          }
+          yield "STRUCT<" + String.join(",", fields) + ">";
+        }
         default -> type.name();
       };
     }
@@ -58,6 +83,7 @@ public final class RowDataConverter implements RecordConverter<RowData> {
      */
     boolean matches(TableSchema.Column sc) {
       return switch (type) {
+        case ARRAY, MAP, STRUCT -> sc.type() == type && childrenMatch(sc.children());
         case DECIMAL ->
             sc.type() == type && sc.precision() == precision && sc.scale() == scale;
         case TIMESTAMP_LTZ ->
@@ -65,6 +91,20 @@ public final class RowDataConverter implements RecordConverter<RowData> {
                 || sc.type() == (precision <= 3 ? ColumnType.DATETIME : ColumnType.TIMESTAMP);
         default -> sc.type() == type;
       };
+    }
+
+    private boolean childrenMatch(List<TableSchema.Column> sc) {
+      if (sc.size() != children.size()) {
+        return false;
+      }
+      for (int k = 0; k < children.size(); k++) {
+        FlinkColumn c = children.get(k);
+        boolean sameName = type != ColumnType.STRUCT || c.name().equalsIgnoreCase(sc.get(k).name());
+        if (!sameName || !c.matches(sc.get(k))) {
+          return false;
+        }
+      }
+      return true;
     }
 
     String definition() {
@@ -110,7 +150,8 @@ public final class RowDataConverter implements RecordConverter<RowData> {
             "column '" + c.getName() + "': type " + t.asSummaryString()
                 + " has no delta-sidecar column type (supported: BOOLEAN, TINYINT, SMALLINT, INT,"
                 + " BIGINT, FLOAT, DOUBLE, DECIMAL, CHAR, VARCHAR, STRING, BINARY, VARBINARY,"
-                + " BYTES, DATE, TIMESTAMP, TIMESTAMP_LTZ)");
+                + " BYTES, DATE, TIMESTAMP, TIMESTAMP_LTZ, and ARRAY, MAP (of a key that is not"
+                + " nested) and ROW (of field names the sidecar accepts) of these)");
       } else {
         columns.add(mapped.get());
       }
@@ -135,6 +176,7 @@ public final class RowDataConverter implements RecordConverter<RowData> {
     ColumnType type;
     int precision = 0;
     int scale = 0;
+    List<FlinkColumn> children = new ArrayList<>();
     switch (t.getTypeRoot()) {
       case BOOLEAN -> type = ColumnType.BOOLEAN;
       case TINYINT -> type = ColumnType.TINYINT;
@@ -160,11 +202,40 @@ public final class RowDataConverter implements RecordConverter<RowData> {
         precision = ((LocalZonedTimestampType) t).getPrecision();
         type = ColumnType.TIMESTAMP_LTZ;
       }
+      case ARRAY -> {
+        type = ColumnType.ARRAY;
+        Optional<FlinkColumn> element = map("element", ((ArrayType) t).getElementType());
+        if (element.isEmpty()) {
+          return Optional.empty();
+        }
+        children.add(element.get());
+      }
+      case MAP -> {
+        type = ColumnType.MAP;
+        Optional<FlinkColumn> key = map("key", ((MapType) t).getKeyType());
+        Optional<FlinkColumn> value = map("value", ((MapType) t).getValueType());
+        if (key.isEmpty() || value.isEmpty() || key.get().type().isNested()) {
+          return Optional.empty();
+        }
+        children.add(key.get());
+        children.add(value.get());
+      }
+      case ROW -> {
+        type = ColumnType.STRUCT;
+        for (RowType.RowField f : ((RowType) t).getFields()) {
+          Optional<FlinkColumn> field = map(f.getName(), f.getType());
+          if (!COLUMN_NAME.matcher(f.getName()).matches() || field.isEmpty()) {
+            return Optional.empty();
+          }
+          children.add(field.get());
+        }
+      }
       default -> {
         return Optional.empty();
       }
     }
-    return Optional.of(new FlinkColumn(name, flinkType, type, precision, scale, nullable));
+    return Optional.of(
+        new FlinkColumn(name, flinkType, type, precision, scale, nullable, t, List.copyOf(children)));
   }
 
   /** The column list for CreateTable: "id BIGINT NOT NULL, name STRING, ...", in DDL order. */
@@ -320,6 +391,8 @@ public final class RowDataConverter implements RecordConverter<RowData> {
         TimestampData ts = row.getTimestamp(pos, c.precision());
         yield Instant.ofEpochMilli(ts.getMillisecond()).plusNanos(ts.getNanoOfMillisecond());
       }
+      case ARRAY, MAP, STRUCT ->
+          NestedData.toClient(c, RowData.createFieldGetter(c.logicalType(), pos).getFieldOrNull(row));
     };
   }
 

@@ -4,16 +4,10 @@ import io.deltasidecar.client.Row;
 import io.deltasidecar.client.TableSchema;
 import io.deltasidecar.flink.source.ChangeConverter;
 import io.deltasidecar.flink.table.RowDataConverter.FlinkColumn;
-import java.math.BigDecimal;
-import java.time.Instant;
-import java.time.LocalDate;
 import java.util.Arrays;
 import java.util.List;
-import org.apache.flink.table.data.DecimalData;
 import org.apache.flink.table.data.GenericRowData;
 import org.apache.flink.table.data.RowData;
-import org.apache.flink.table.data.StringData;
-import org.apache.flink.table.data.TimestampData;
 import org.apache.flink.types.RowKind;
 
 /**
@@ -78,22 +72,8 @@ final class RowDataReadConverter implements ChangeConverter<RowData> {
     return out;
   }
 
-  /** The Flink internal value of a client value (ColumnType's Java class) of column {@code c}. */
   private static Object internal(FlinkColumn c, Object v) {
-    if (v == null) {
-      return null;
-    }
-    return switch (c.type()) {
-      case BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, BINARY -> v;
-      case DECIMAL -> DecimalData.fromBigDecimal((BigDecimal) v, c.precision(), c.scale());
-      case STRING -> StringData.fromString((String) v);
-      case DATE -> (int) ((LocalDate) v).toEpochDay();
-      case DATETIME, TIMESTAMP, TIMESTAMP_LTZ -> {
-        Instant i = (Instant) v;
-        yield TimestampData.fromEpochMillis(
-            i.getEpochSecond() * 1000 + i.getNano() / 1_000_000, i.getNano() % 1_000_000);
-      }
-    };
+    return NestedData.toInternal(c, v);
   }
 
   @Override
