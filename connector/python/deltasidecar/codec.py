@@ -30,7 +30,7 @@ import struct
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from .errors import InvalidRecordError
-from .nested import NestedDecodeError, nested_decoder, nested_encoder
+from .nested import NestedDecodeError, _read_varint, _varint, nested_decoder, nested_encoder
 from .schema import NESTED, ColumnInfo, TableSchema
 
 UPSERT = 1
@@ -62,15 +62,6 @@ def _fail(col: ColumnInfo, reason: str) -> InvalidRecordError:
 
 def _type_name(v: Any) -> str:
     return type(v).__name__
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 # -- value converters: each returns what goes into the struct (or the bytes), or
@@ -404,14 +395,7 @@ def _value_decoder(col: ColumnInfo) -> Callable[[bytes, int], Tuple[Any, int]]:
         text = base == "STRING"
 
         def dec(data: bytes, pos: int) -> Tuple[Any, int]:
-            n = shift = 0
-            while True:
-                b = data[pos]
-                pos += 1
-                n |= (b & 0x7F) << shift
-                if b < 0x80:
-                    break
-                shift += 7
+            n, pos = _read_varint(data, pos)
             raw = data[pos:pos + n]
             if len(raw) != n:
                 raise DecodeError(f"column '{col.name}': value runs past the end")
