@@ -199,20 +199,28 @@ absl::Duration PollInterval(const v1::FollowChangesRequest& request) {
 
 }  // namespace
 
-absl::Status ReadService::DescribeTable(const v1::DescribeTableRequest& request,
-                                        v1::DescribeTableResponse* response) const {
-  ASSIGN_OR_RETURN(auto table, tables_(request.table()));
-  ASSIGN_OR_RETURN(auto latest, table->LatestSnapshot());
-  ASSIGN_OR_RETURN(auto described, SelectSnapshot(*table, request.snapshot()));
-  ASSIGN_OR_RETURN(std::shared_ptr<const table::TableSchema> current, table->SchemaOf(*described));
-  const table::TableSchema& schema = *current;
-  response->set_table(request.table());
+void AddColumns(const table::TableSchema& schema,
+                google::protobuf::RepeatedPtrField<v1::Column>* out) {
   for (const auto& c : schema.columns()) {
-    auto* column = response->add_columns();
+    v1::Column* column = out->Add();
     column->set_name(c.name);
     column->set_type(c.TypeString());
     column->set_nullable(c.nullable);
   }
+}
+
+absl::Status ReadService::DescribeTable(const v1::DescribeTableRequest& request,
+                                        v1::DescribeTableResponse* response) const {
+  ASSIGN_OR_RETURN(auto table, tables_(request.table()));
+  ASSIGN_OR_RETURN(auto latest, table->LatestSnapshot());
+  std::shared_ptr<const table::Snapshot> described = latest;
+  if (request.has_snapshot()) {
+    ASSIGN_OR_RETURN(described, SelectSnapshot(*table, request.snapshot()));
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<const table::TableSchema> current, table->SchemaOf(*described));
+  const table::TableSchema& schema = *current;
+  response->set_table(request.table());
+  AddColumns(schema, response->mutable_columns());
   for (int i : schema.key_columns()) response->add_primary_key(schema.columns()[i].name);
   response->set_buckets(schema.buckets());
   response->set_latest_snapshot_id(latest->id);

@@ -33,6 +33,11 @@
 
 namespace deltasidecar::sidecar {
 
+// Adds `schema`'s columns (name, type, nullable) to a message that lists
+// them (DescribeTableResponse, AlterTableResponse).
+void AddColumns(const table::TableSchema& schema,
+                google::protobuf::RepeatedPtrField<v1::Column>* out);
+
 class ReadService {
  public:
   // Opens (or returns the cached) table by name; NOT_FOUND when it does not exist.

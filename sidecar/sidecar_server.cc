@@ -109,15 +109,7 @@ absl::Status SidecarServer::CreateTable(const std::string& name, const std::stri
 
 absl::StatusOr<table::Table::AlterResult> SidecarServer::AlterTable(
     const std::string& name, const std::vector<std::string>& texts) {
-  if (texts.size() > table::kMaxSchemaChanges) {
-    return absl::InvalidArgumentError(Cat(texts.size(), " schema changes in one ALTER; at most ",
-                                          table::kMaxSchemaChanges, " are allowed"));
-  }
-  std::vector<table::SchemaChange> changes;
-  for (const std::string& text : texts) {
-    ASSIGN_OR_RETURN(table::SchemaChange c, table::ParseSchemaChange(text));
-    changes.push_back(std::move(c));
-  }
+  ASSIGN_OR_RETURN(std::vector<table::SchemaChange> changes, table::ParseSchemaChanges(texts));
   ASSIGN_OR_RETURN(auto table, GetTable(name));
   ASSIGN_OR_RETURN(table::Table::AlterResult result, table->Alter(changes));
   events_->Info("alter", {{"table", name}, {"snapshot", result.snapshot_id},

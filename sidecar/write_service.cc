@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "sidecar/read_service.h"
 #include "table/base/status_macros.h"
 
 namespace deltasidecar::sidecar {
@@ -38,12 +39,7 @@ absl::Status WriteService::AlterTable(const v1::AlterTableRequest& request,
   ASSIGN_OR_RETURN(table::Table::AlterResult result, server_->AlterTable(request.table(), changes));
   response->set_snapshot_id(result.snapshot_id);
   response->set_schema_id(result.schema->id());
-  for (const auto& c : result.schema->columns()) {
-    auto* column = response->add_columns();
-    column->set_name(c.name);
-    column->set_type(c.TypeString());
-    column->set_nullable(c.nullable);
-  }
+  AddColumns(*result.schema, response->mutable_columns());
   return absl::OkStatus();
 }
 

@@ -256,16 +256,13 @@ void AppendUpsertValue(const TableSchema& schema, const Row& row, std::string* o
   }
 }
 
-absl::StatusOr<RowOp> ValueOp(std::string_view value) {
-  if (value.empty()) return absl::DataLossError("corrupt value: empty");
-  uint8_t op = static_cast<uint8_t>(value[0]);
-  if (op == static_cast<uint8_t>(RowOp::kUpsert)) return RowOp::kUpsert;
-  if (op == static_cast<uint8_t>(RowOp::kDelete)) return RowOp::kDelete;
-  if (op == kUpsertWithSchemaByte) {
-    ASSIGN_OR_RETURN(ValueHeader h, ParseValueHeader(value));
-    return h.op;
-  }
+absl::Status UnknownOpByteError(uint8_t op) {
   return absl::DataLossError(absl::StrFormat("corrupt value: unknown op byte 0x%02x", op));
+}
+
+absl::StatusOr<RowOp> ValueOp(std::string_view value) {
+  ASSIGN_OR_RETURN(ValueHeader h, ParseValueHeader(value));
+  return h.op;
 }
 
 namespace {

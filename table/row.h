@@ -66,6 +66,8 @@ struct ValueHeader {
   int64_t schema_id = 0;
   size_t size = 1;
 };
+// DATA_LOSS "corrupt value: unknown op byte 0x.." (out of line: never hot).
+absl::Status UnknownOpByteError(uint8_t op);
 // DATA_LOSS for an empty value, an unknown op byte or a bad version varint.
 // Inline: every decoded row goes through it.
 inline absl::StatusOr<ValueHeader> ParseValueHeader(std::string_view value) {
@@ -73,9 +75,7 @@ inline absl::StatusOr<ValueHeader> ParseValueHeader(std::string_view value) {
   const uint8_t op = static_cast<uint8_t>(value[0]);
   if (ABSL_PREDICT_TRUE(op == static_cast<uint8_t>(RowOp::kUpsert))) return ValueHeader{};
   if (op == static_cast<uint8_t>(RowOp::kDelete)) return ValueHeader{RowOp::kDelete, 0, 1};
-  if (op != kUpsertWithSchemaByte) {
-    return absl::DataLossError("corrupt value: unknown op byte");
-  }
+  if (op != kUpsertWithSchemaByte) return UnknownOpByteError(op);
   const char* p = value.data() + 1;
   uint64_t id = 0;
   if (GetVarint(&p, value.data() + value.size(), &id) != VarintResult::kOk || id == 0 ||

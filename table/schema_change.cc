@@ -162,6 +162,16 @@ absl::StatusOr<SchemaChange> ParseSchemaChange(std::string_view text) {
   return c;
 }
 
+absl::StatusOr<std::vector<SchemaChange>> ParseSchemaChanges(const std::vector<std::string>& texts) {
+  std::vector<SchemaChange> changes;
+  changes.reserve(texts.size());
+  for (const std::string& text : texts) {
+    ASSIGN_OR_RETURN(SchemaChange c, ParseSchemaChange(text));
+    changes.push_back(std::move(c));
+  }
+  return changes;
+}
+
 bool IsWideningOf(const Column& from, const Column& to) {
   if (IsIntegral(from.type) && IsIntegral(to.type)) return from.type <= to.type;
   if (from.type == ColumnType::kFloat) {

@@ -45,6 +45,9 @@ inline constexpr size_t kMaxSchemaChanges = 1024;
 // INVALID_ARGUMENT naming what is wrong.
 absl::StatusOr<SchemaChange> ParseSchemaChange(std::string_view text);
 
+// Parses each of `texts` (ParseSchemaChange), in order; the first error.
+absl::StatusOr<std::vector<SchemaChange>> ParseSchemaChanges(const std::vector<std::string>& texts);
+
 // Applies `changes` in order to `from`, giving schema version `id`. What a
 // change may do: add a nullable value column; drop a value column; rename
 // any column (also a key column); widen a value column's type (TINYINT to

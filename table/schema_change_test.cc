@@ -29,13 +29,9 @@ TableSchema Schema(std::string_view columns, std::string_view key = "id") {
 }
 
 absl::StatusOr<TableSchema> Apply(const TableSchema& from, std::vector<std::string> texts, int64_t id = 1) {
-  std::vector<SchemaChange> changes;
-  for (const auto& t : texts) {
-    auto c = ParseSchemaChange(t);
-    if (!c.ok()) return c.status();
-    changes.push_back(*c);
-  }
-  return ApplySchemaChanges(from, changes, id);
+  auto changes = ParseSchemaChanges(texts);
+  if (!changes.ok()) return changes.status();
+  return ApplySchemaChanges(from, *changes, id);
 }
 
 void ExpectInvalid(const absl::StatusOr<TableSchema>& s, std::string_view text) {
@@ -173,9 +169,9 @@ class AlterTableTest : public ::testing::Test {
   }
 
   int64_t Alter(std::vector<std::string> texts) {
-    std::vector<SchemaChange> changes;
-    for (const auto& t : texts) changes.push_back(*ParseSchemaChange(t));
-    auto r = table_->Alter(changes);
+    auto changes = ParseSchemaChanges(texts);
+    EXPECT_TRUE(changes.ok()) << changes.status();
+    auto r = table_->Alter(*changes);
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? r->snapshot_id : -1;
   }

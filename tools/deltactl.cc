@@ -405,11 +405,7 @@ absl::Status CmdHistory(const Args& a) {
 
 // Applies the changes given as one ALTER snapshot; prints the new schema.
 absl::Status CmdAlter(const Args& a) {
-  std::vector<dt::SchemaChange> changes;
-  for (const std::string& text : a.changes) {
-    ASSIGN_OR_RETURN(dt::SchemaChange c, dt::ParseSchemaChange(text));
-    changes.push_back(std::move(c));
-  }
+  ASSIGN_OR_RETURN(std::vector<dt::SchemaChange> changes, dt::ParseSchemaChanges(a.changes));
   ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
   ASSIGN_OR_RETURN(dt::Table::AlterResult result, table->Alter(changes));
   fmt::print("altered table {}: schema version {} (snapshot {}): {}\n", a.table,
