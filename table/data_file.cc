@@ -338,6 +338,8 @@ absl::StatusOr<std::optional<std::string>> DataFiles::Get(const DataFileMeta& fi
       (key < std::string_view(file.min_key) || key > std::string_view(file.max_key))) {
     return std::nullopt;
   }
+  // A section without its key range still has its partition's keys only.
+  if (!file.partition.empty() && !key.starts_with(file.partition)) return std::nullopt;
   auto reader = Reader(file);
   if (!reader.ok()) return reader.status();
   rocksdb::ReadOptions ro;

@@ -153,9 +153,11 @@ json WholeFileEntry(const std::vector<const ManifestAdd*>& sections) {
     entries += s->file.entries;
     deletes += s->file.deletes;
   }
-  return {{"name", first.name},         {"added_in", first.added_in}, {"size", first.size_bytes},
-          {"entries", entries},         {"deletes", deletes},         {"xxh3", first.xxh3},
-          {"buckets", BucketBitmap(sections)}};
+  json e = {{"name", first.name},         {"added_in", first.added_in}, {"size", first.size_bytes},
+            {"entries", entries},         {"deletes", deletes},         {"xxh3", first.xxh3},
+            {"buckets", BucketBitmap(sections)}};
+  if (!first.partition.empty()) e["partition"] = absl::Base64Escape(first.partition);
+  return e;
 }
 
 // The sections of a whole-file entry, in ascending bucket order: the file's
@@ -183,6 +185,11 @@ void AddSections(const json& e, int buckets, std::vector<ManifestAdd>* out) {
   file.size_bytes = JsonCount(e.at("size"));
   file.xxh3 = e.at("xxh3").get<std::string>();
   file.key_range_known = false;
+  if (auto p = e.find("partition"); p != e.end()) {
+    if (!absl::Base64Unescape(p->get<std::string>(), &file.partition)) {
+      throw std::runtime_error("'partition' is not base64");
+    }
+  }
   const uint64_t entries = JsonCount(e.at("entries"));
   const uint64_t deletes = JsonCount(e.at("deletes"));
   if (deletes > entries) throw std::runtime_error("more deletes than entries");

@@ -1,5 +1,6 @@
 #include "table/schema.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -16,10 +17,32 @@ namespace {
 
 absl::Status Invalid(std::string message) { return absl::InvalidArgumentError(message); }
 
+// Splits "a, b" into names; INVALID_ARGUMENT naming `what` for an empty one.
+absl::StatusOr<std::vector<std::string>> SplitNames(std::string_view list, std::string_view what) {
+  std::vector<std::string> names;
+  if (column_text::IsBlank(list)) return names;
+  std::string_view rest = list;
+  for (;;) {
+    const size_t comma = rest.find(',');
+    std::string_view name = column_text::TrimSpace(rest.substr(0, comma));
+    if (name.empty()) return Invalid(fmt::format("empty column name in {} '{}'", what, list));
+    names.emplace_back(name);
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return names;
+}
+
 }  // namespace
 
 absl::StatusOr<TableSchema> TableSchema::Parse(std::string_view columns,
                                                std::string_view primary_key, int buckets) {
+  return Parse(columns, primary_key, buckets, "");
+}
+
+absl::StatusOr<TableSchema> TableSchema::Parse(std::string_view columns,
+                                               std::string_view primary_key, int buckets,
+                                               std::string_view partition_by) {
   if (column_text::IsBlank(columns)) return Invalid("column list is empty");
   ASSIGN_OR_RETURN(std::vector<std::string_view> defs, column_text::SplitList(columns));
   std::vector<Column> parsed;
@@ -28,21 +51,16 @@ absl::StatusOr<TableSchema> TableSchema::Parse(std::string_view columns,
     ASSIGN_OR_RETURN(Column column, column_text::ParseDefinition(def));
     parsed.push_back(std::move(column));
   }
-  std::vector<std::string> key;
-  if (!column_text::IsBlank(primary_key)) {
-    std::string_view rest = primary_key;
-    for (;;) {
-      const size_t comma = rest.find(',');
-      std::string_view name = column_text::TrimSpace(rest.substr(0, comma));
-      if (name.empty()) {
-        return Invalid(fmt::format("empty column name in primary key '{}'", primary_key));
-      }
-      key.emplace_back(name);
-      if (comma == std::string_view::npos) break;
-      rest.remove_prefix(comma + 1);
-    }
+  ASSIGN_OR_RETURN(std::vector<std::string> key, SplitNames(primary_key, "primary key"));
+  ASSIGN_OR_RETURN(std::vector<std::string> partition, SplitNames(partition_by, "partition columns"));
+  if (partition.empty()) return Make(std::move(parsed), std::move(key), buckets);
+  // The partition columns lead the key; the key's other columns follow.
+  std::vector<std::string> full = partition;
+  for (std::string& k : key) {
+    if (std::find(partition.begin(), partition.end(), k) == partition.end()) full.push_back(std::move(k));
   }
-  return Make(std::move(parsed), std::move(key), buckets);
+  ASSIGN_OR_RETURN(TableSchema schema, Make(std::move(parsed), std::move(full), buckets));
+  return schema.WithPartitionKeys(static_cast<int>(partition.size()));
 }
 
 absl::StatusOr<TableSchema> TableSchema::Make(std::vector<Column> columns,
@@ -122,6 +140,18 @@ absl::StatusOr<TableSchema> TableSchema::WithVersion(int64_t id, std::vector<int
   return out;
 }
 
+absl::StatusOr<TableSchema> TableSchema::WithPartitionKeys(int count) const {
+  if (count < 0 || count >= static_cast<int>(key_columns_.size())) {
+    return Invalid(fmt::format(
+        "{} partition columns for a primary key of {} columns: the partition columns lead the "
+        "primary key, which needs at least one more column (else a partition holds one row)",
+        count, key_columns_.size()));
+  }
+  TableSchema out = *this;
+  out.partition_keys_ = count;
+  return out;
+}
+
 nlohmann::json TableSchema::ToJson() const {
   nlohmann::json cols = nlohmann::json::array();
   for (const Column& c : columns_) {
@@ -129,7 +159,13 @@ nlohmann::json TableSchema::ToJson() const {
   }
   nlohmann::json key = nlohmann::json::array();
   for (int index : key_columns_) key.push_back(columns_[index].name);
-  return {{"columns", std::move(cols)}, {"primary_key", std::move(key)}, {"buckets", buckets_}};
+  nlohmann::json j = {{"columns", std::move(cols)}, {"primary_key", std::move(key)}, {"buckets", buckets_}};
+  if (partition_keys_ > 0) {
+    nlohmann::json partition = nlohmann::json::array();
+    for (int i = 0; i < partition_keys_; ++i) partition.push_back(columns_[key_columns_[i]].name);
+    j["partition_keys"] = std::move(partition);
+  }
+  return j;
 }
 
 absl::StatusOr<TableSchema> TableSchema::FromJson(const nlohmann::json& j) {
@@ -140,7 +176,8 @@ absl::StatusOr<TableSchema> TableSchema::FromJson(const nlohmann::json& j) {
   try {
     if (!j.is_object()) return bad("expected an object");
     for (const auto& [member, unused] : j.items()) {
-      if (member != "columns" && member != "primary_key" && member != "buckets") {
+      if (member != "columns" && member != "primary_key" && member != "buckets" &&
+          member != "partition_keys") {
         return bad(fmt::format("unknown member '{}'", member));
       }
     }
@@ -184,7 +221,20 @@ absl::StatusOr<TableSchema> TableSchema::FromJson(const nlohmann::json& j) {
       return Invalid(
           fmt::format("bucket count {} is out of range [1, {}]", bucket_text, kMaxBuckets));
     }
-    return Make(std::move(columns), std::move(names), buckets->get<int>());
+    ASSIGN_OR_RETURN(TableSchema schema, Make(std::move(columns), std::move(names), buckets->get<int>()));
+    auto partition = j.find("partition_keys");
+    if (partition == j.end()) return schema;
+    if (!partition->is_array() || partition->empty()) {
+      return bad("'partition_keys' must be a non-empty array of column names");
+    }
+    for (size_t i = 0; i < partition->size(); ++i) {
+      const nlohmann::json& p = (*partition)[i];
+      if (!p.is_string() || i >= schema.key_columns().size() ||
+          p.get<std::string>() != schema.columns()[schema.key_columns()[i]].name) {
+        return bad("'partition_keys' must name the leading primary-key columns, in key order");
+      }
+    }
+    return schema.WithPartitionKeys(static_cast<int>(partition->size()));
   } catch (const std::exception& e) {
     return bad(e.what());
   }

@@ -88,6 +88,11 @@ class TableSchema {
   // [1, 4096]. Errors are INVALID_ARGUMENT naming the offending text.
   static absl::StatusOr<TableSchema> Parse(std::string_view columns, std::string_view primary_key,
                                            int buckets = kDefaultBuckets);
+  // The same, partitioned by the comma-separated columns `partition_by`
+  // (none when blank): they become the leading primary-key columns, in the
+  // order given, followed by the rest of `primary_key` (partition.h).
+  static absl::StatusOr<TableSchema> Parse(std::string_view columns, std::string_view primary_key,
+                                           int buckets, std::string_view partition_by);
 
   // Validates and builds a schema from parts (same rules as Parse).
   static absl::StatusOr<TableSchema> Make(std::vector<Column> columns,
@@ -95,7 +100,8 @@ class TableSchema {
 
   // JSON form stored in the table's metadata file (see docs/table-format.md):
   // {"columns":[{"name":..,"type":"DECIMAL(10,2)","nullable":true}..],
-  //  "primary_key":["id"], "buckets":16}. A nested column's "type" is its
+  //  "primary_key":["id"], "buckets":16}, plus "partition_keys":["dt"] when
+  // partitioned. A nested column's "type" is its
   // TypeString ("ARRAY<STRUCT<a:INT>>"), which builds before nested types
   // refuse with "nested types ... are not supported yet".
   nlohmann::json ToJson() const;
@@ -108,6 +114,15 @@ class TableSchema {
   // The other columns, in schema order (these make up the encoded value).
   const std::vector<int>& value_columns() const { return value_columns_; }
   std::optional<int> ColumnIndex(std::string_view name) const;
+
+  // Partitions (partition.h): the first partition_key_count() primary-key
+  // columns are the partition columns; 0 when the table is not partitioned.
+  int partition_key_count() const { return partition_keys_; }
+  bool partitioned() const { return partition_keys_ > 0; }
+  // This schema partitioned by its first `count` primary-key columns (0: not
+  // partitioned). INVALID_ARGUMENT unless 0 <= count < the key's column
+  // count: a key of partition columns only would make a partition per row.
+  absl::StatusOr<TableSchema> WithPartitionKeys(int count) const;
   bool IsKeyColumn(int index) const;
 
   // "id BIGINT NOT NULL, name STRING" (round-trips through Parse).
@@ -133,6 +148,7 @@ class TableSchema {
   std::vector<int> value_columns_;
   std::vector<bool> is_key_;
   int buckets_ = kDefaultBuckets;
+  int partition_keys_ = 0;
   int64_t id_ = 0;
   std::vector<int> column_ids_;  // Make: 0..n-1
   int last_column_id_ = -1;

@@ -263,6 +263,7 @@ absl::StatusOr<TableSchema> ApplySchemaChanges(const TableSchema& from,
   }
   ASSIGN_OR_RETURN(TableSchema made, TableSchema::Make(std::move(columns), std::move(key_names),
                                                        from.buckets()));
+  ASSIGN_OR_RETURN(made, made.WithPartitionKeys(from.partition_key_count()));
   return made.WithVersion(id, std::move(ids), last_id);
 }
 

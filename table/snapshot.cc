@@ -26,6 +26,7 @@ absl::StatusOr<SnapshotKind> KindFromName(std::string_view name) {
   if (name == "APPEND") return SnapshotKind::kAppend;
   if (name == "COMPACT") return SnapshotKind::kCompact;
   if (name == "ALTER") return SnapshotKind::kAlter;
+  if (name == "DROP_PARTITION") return SnapshotKind::kDropPartition;
   return absl::DataLossError(Cat("unknown snapshot kind '", name, "'"));
 }
 
@@ -80,6 +81,7 @@ std::string_view SnapshotKindName(SnapshotKind kind) {
     case SnapshotKind::kAppend: return "APPEND";
     case SnapshotKind::kCompact: return "COMPACT";
     case SnapshotKind::kAlter: return "ALTER";
+    case SnapshotKind::kDropPartition: return "DROP_PARTITION";
   }
   return "UNKNOWN";
 }
@@ -240,6 +242,7 @@ json DataFileToJson(const DataFileMeta& f) {
     j["max_key"] = absl::Base64Escape(f.max_key);
   }
   if (f.section_bytes != 0) j["section_bytes"] = f.section_bytes;
+  if (!f.partition.empty()) j["partition"] = absl::Base64Escape(f.partition);
   return j;
 }
 
@@ -259,6 +262,7 @@ DataFileMeta DataFileFromJson(const json& f, int bucket) {
   }
   m.xxh3 = f.at("xxh3").get<std::string>();
   if (auto it = f.find("section_bytes"); it != f.end()) m.section_bytes = JsonCount(*it);
+  if (auto it = f.find("partition"); it != f.end()) m.partition = Unbase64(it->get<std::string>());
   return m;
 }
 

@@ -61,6 +61,9 @@ struct DataFileMeta {
   // multi-bucket file's buckets, not each section's keys): min_key and
   // max_key are empty then and prune nothing.
   bool key_range_known = true;
+  // A partitioned table (partition.h): the encoded partition every key of
+  // this file (section) starts with. Empty when the table is not partitioned.
+  std::string partition;
 
   // The bytes this file holds for its bucket.
   uint64_t BucketBytes() const { return section_bytes != 0 ? section_bytes : size_bytes; }
@@ -144,7 +147,9 @@ struct ManifestRef {
 };
 
 // kAlter: a schema change (Table::Alter); it changes no rows.
-enum class SnapshotKind { kCreate, kAppend, kCompact, kAlter };
+// kDropPartition: partitions dropped (Table::DropPartitions): every file of
+// them leaves the table.
+enum class SnapshotKind { kCreate, kAppend, kCompact, kAlter, kDropPartition };
 std::string_view SnapshotKindName(SnapshotKind kind);
 
 struct Snapshot {

@@ -15,6 +15,7 @@
 #include "table/base/file_util.h"
 #include "table/base/kill_point.h"
 #include "table/base/parallel_for.h"
+#include "table/partition.h"
 #include "table/row.h"
 #include "table/base/status_macros.h"
 #include "table/table_layout.h"
@@ -62,12 +63,41 @@ class MergedTableIterator : public TableIterator {
   absl::Status status_;
 };
 
+// A file's entries, each as a delete of its key (what a partition drop did
+// to them).
+class AsDeletesIterator : public rocksdb::Iterator {
+ public:
+  explicit AsDeletesIterator(std::unique_ptr<rocksdb::Iterator> base) : base_(std::move(base)) {}
+  bool Valid() const override { return base_->Valid(); }
+  void SeekToFirst() override { base_->SeekToFirst(); }
+  void SeekToLast() override { base_->SeekToLast(); }
+  void Seek(const rocksdb::Slice& target) override { base_->Seek(target); }
+  void SeekForPrev(const rocksdb::Slice& target) override { base_->SeekForPrev(target); }
+  void Next() override { base_->Next(); }
+  void Prev() override { base_->Prev(); }
+  rocksdb::Slice key() const override { return base_->key(); }
+  rocksdb::Slice value() const override {
+    const std::string_view d = DeleteValue();
+    return rocksdb::Slice(d.data(), d.size());
+  }
+  rocksdb::Status status() const override { return base_->status(); }
+
+ private:
+  std::unique_ptr<rocksdb::Iterator> base_;
+};
+
 }  // namespace
 
 bool ReadBounds::MayContain(const DataFileMeta& file) const {
   if (bucket && file.bucket != *bucket) return false;
   if (upper && *upper <= lower) return false;  // empty bounds
-  if (!file.key_range_known) return true;
+  if (!file.key_range_known) {
+    if (file.partition.empty()) return true;
+    // Every key of the section starts with its partition.
+    if (upper && std::string_view(*upper) <= std::string_view(file.partition)) return false;
+    const std::optional<std::string> end = PartitionEnd(file.partition);
+    return !end || std::string_view(lower) < std::string_view(*end);
+  }
   if (std::string_view(file.max_key) < std::string_view(lower)) return false;
   return !upper || std::string_view(file.min_key) < std::string_view(*upper);
 }
@@ -96,6 +126,7 @@ TableOptions WithProperties(TableOptions options, const TablePropertyValues& v) 
   if (v.retention_consumer_max_age) {
     options.retention.consumer_max_age = *v.retention_consumer_max_age;
   }
+  if (v.partition_expiration) options.partition_expiration = *v.partition_expiration;
   options.retention.max_snapshots =
       std::max(options.retention.max_snapshots, options.retention.min_snapshots);
   return options;
@@ -125,7 +156,12 @@ absl::Status Table::Create(const std::string& root, const std::string& name,
                            const TableSchema& schema, const TableOptions& options,
                            const TableProperties& properties) {
   RETURN_IF_ERROR(ValidateTableName(name));
-  RETURN_IF_ERROR(ParseTableProperties(properties).status());
+  ASSIGN_OR_RETURN(TablePropertyValues values, ParseTableProperties(properties));
+  if (values.partition_expiration && !PartitionTimeColumn(schema)) {
+    return absl::InvalidArgumentError(
+        "table property partition.expiration-time needs a partition column of type DATE, "
+        "DATETIME, TIMESTAMP or TIMESTAMP_LTZ, whose value is the partition's time");
+  }
   auto storage = Storage::Make(options.fs);
   rocksdb::FileSystem* fs = storage->fs.get();
   rocksdb::IOOptions io;
@@ -262,11 +298,18 @@ absl::StatusOr<std::unique_ptr<rocksdb::Iterator>> Table::OpenForRead(int64_t sn
   return it;
 }
 
-absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewScan(const Snapshot& snapshot) {
+absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewScan(const Snapshot& snapshot,
+                                                              const ReadBounds& bounds,
+                                                              ReadStats* stats) {
   std::vector<MergingIterator::Child> children;
   for (const auto& files : snapshot.buckets) {
     // Keys never repeat across buckets, so a rank only has to order a bucket's own files.
     for (size_t i = 0; i < files.size(); ++i) {
+      if (!bounds.MayContain(files[i])) {
+        if (stats != nullptr) ++stats->files_skipped;
+        continue;
+      }
+      if (stats != nullptr) ++stats->files_opened;
       ASSIGN_OR_RETURN(auto it, OpenForRead(snapshot.id, files[i]));
       children.push_back({std::move(it), static_cast<int64_t>(i)});
     }
@@ -315,6 +358,25 @@ absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewChanges(int64_t from, i
   int64_t rank = 0;
   for (int64_t id = from + 1; id <= to; ++id) {
     ASSIGN_OR_RETURN(auto s, LoadSnapshot(id));
+    if (s->kind == SnapshotKind::kDropPartition) {
+      // Every key of a dropped partition's files is deleted here: read them as deletes.
+      const absl::flat_hash_set<std::string_view> removed(s->removed.begin(), s->removed.end());
+      ASSIGN_OR_RETURN(auto parent, LoadSnapshot(id - 1));
+      for (const auto& files : parent->buckets) {
+        for (const auto& f : files) {
+          if (!removed.contains(f.name)) continue;
+          const int64_t file_rank = rank++;
+          if (!bounds.MayContain(f)) {
+            if (stats != nullptr) ++stats->files_skipped;
+            continue;
+          }
+          ASSIGN_OR_RETURN(auto it, OpenForRead(id - 1, f));
+          if (stats != nullptr) ++stats->files_opened;
+          children.push_back({std::make_unique<AsDeletesIterator>(std::move(it)), file_rank});
+        }
+      }
+      continue;
+    }
     if (s->kind != SnapshotKind::kAppend) continue;
     for (const auto& files : s->buckets) {
       for (const auto& f : files) {

@@ -72,6 +72,10 @@ struct TableOptions {
   // Memory a CommitWriter buffers before it writes what it holds as one
   // sorted file per bucket (bytes of keys and values plus 44 bytes per entry).
   uint64_t commit_memory_bytes = 128ull << 20;
+  // Maintenance drops a partition whose time (partition.h PartitionTime) is
+  // older than this (table property partition.expiration-time); infinite:
+  // never.
+  absl::Duration partition_expiration = absl::InfiniteDuration();
 };
 
 struct CommitResult {
@@ -255,8 +259,14 @@ class Table {
   // Every retained snapshot, oldest first.
   absl::StatusOr<std::vector<std::shared_ptr<const Snapshot>>> History();
 
-  // Live rows of `snapshot` ordered by primary key, merged on read.
-  absl::StatusOr<std::unique_ptr<TableIterator>> NewScan(const Snapshot& snapshot);
+  // Live rows of `snapshot` ordered by primary key, merged on read, opening
+  // only the files `bounds` may match (all by default; a partition's bounds
+  // open its files only, partition.h). Rows outside `bounds` may still be
+  // returned: the caller filters. `stats`, when given, counts the files
+  // opened and skipped.
+  absl::StatusOr<std::unique_ptr<TableIterator>> NewScan(const Snapshot& snapshot,
+                                                         const ReadBounds& bounds = {},
+                                                         ReadStats* stats = nullptr);
   // Live rows of one bucket of `snapshot`, ordered by primary key, opening
   // only the files whose key range overlaps [lower, upper) (no upper bound when
   // nullopt). Rows outside the range may still be returned: the caller filters.
@@ -269,13 +279,39 @@ class Table {
   // What changed from snapshot `from` (exclusive) to `to` (inclusive): the
   // latest entry per key among rows committed in between, deletes included,
   // ordered by key. INVALID_ARGUMENT when from > to; NOT_FOUND when a snapshot
-  // in between has expired. Only the files that APPEND snapshots in
-  // (from, to] added are opened, and of those only the ones `bounds` may
+  // in between has expired. A partition dropped in between (DROP_PARTITION)
+  // gives a delete of every key its files held, unless a later commit wrote
+  // the key again. Only the files that APPEND snapshots in (from, to] added
+  // (and the files that drops removed) are opened, and of those only the ones `bounds` may
   // match; rows outside `bounds` may still be returned (the caller filters).
   // `stats`, when given, counts the files opened and skipped.
   absl::StatusOr<std::unique_ptr<TableIterator>> NewChanges(int64_t from, int64_t to,
                                                            const ReadBounds& bounds = {},
                                                            ReadStats* stats = nullptr);
+
+  // Partitions (partition.h). What one partition of a snapshot holds: its
+  // files (a multi-bucket file once) and their entries, deletes and bytes,
+  // as recorded (before merging, so a key written twice counts twice).
+  struct PartitionInfo {
+    std::string partition;  // encoded
+    uint64_t files = 0;
+    uint64_t entries = 0;
+    uint64_t deletes = 0;
+    uint64_t bytes = 0;
+  };
+  // The partitions `snapshot` has files of, in key order. Empty when the
+  // table is not partitioned.
+  static std::vector<PartitionInfo> Partitions(const Snapshot& snapshot);
+  // Drops `partitions` (encoded, ParsePartitionSpec) in one DROP_PARTITION
+  // snapshot: every file of them leaves the table, nothing else changes, and
+  // no data file is written. Partitions without files are passed over;
+  // NOT_FOUND when none of them has any. INVALID_ARGUMENT when the table is
+  // not partitioned. Rows committed afterwards make a partition again.
+  absl::StatusOr<int64_t> DropPartitions(const std::vector<std::string>& partitions);
+  // Drops, in one snapshot, the partitions whose time is before `now - age`;
+  // returns how many (0, and no snapshot, when none is). Nothing when the
+  // table has no time-valued partition column.
+  absl::StatusOr<int> ExpirePartitions(absl::Duration age, absl::Time now);
 
   // Compacts buckets the policy picks, or every bucket with 2+ files (and any
   // single file that still holds deletes or is a multi-bucket file's
@@ -355,7 +391,14 @@ class Table {
   int RemoveManifests(const Snapshot& expired, const Snapshot& kept);
   // The names in manifests/ (none while the table has no such directory).
   absl::StatusOr<std::vector<std::string>> ListManifests();
+  // Writes `batch` as data files: of each partition apart when the table is
+  // partitioned (partition.h).
   absl::StatusOr<std::vector<DataFileMeta>> WriteBucketFiles(const MutationBatch& batch);
+  // Writes the entries `entries` (ascending indexes; all when null) of
+  // `batch`, all of `partition`, as files recording that partition.
+  absl::StatusOr<std::vector<DataFileMeta>> WritePartitionFiles(const MutationBatch& batch,
+                                                                const std::vector<uint32_t>* entries,
+                                                                std::string_view partition);
   // The already-committed answer when every identity is in `latest`, nullopt
   // when none is, FAILED_PRECONDITION when some are.
   absl::StatusOr<std::optional<CommitResult>> CheckIdentities(

@@ -4,6 +4,7 @@
 // commit of prepared checkpoints (prepared_checkpoint.h).
 #include <algorithm>
 #include <cstring>
+#include <map>
 
 #include "absl/container/flat_hash_set.h"
 #include "table/base/absl_compat.h"
@@ -11,6 +12,7 @@
 #include "table/base/kill_point.h"
 #include "table/base/parallel_for.h"
 #include "table/base/status_macros.h"
+#include "table/partition.h"
 #include "table/row.h"
 #include "table/table.h"
 #include "table/table_layout.h"
@@ -80,25 +82,53 @@ int Table::RemoveDataFiles(const std::vector<std::string>& names) {
 }
 
 absl::StatusOr<std::vector<DataFileMeta>> Table::WriteBucketFiles(const MutationBatch& batch) {
-  const size_t n = batch.size();
+  if (batch.size() > UINT32_MAX) return absl::InvalidArgumentError("a commit holds at most 2^32-1 rows");
+  if (!schema_.partitioned()) return WritePartitionFiles(batch, nullptr, "");
+  // Each partition's rows go to files of their own (partition.h), in batch order.
+  std::map<std::string_view, std::vector<uint32_t>> partitions;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto partition = PartitionOfKey(schema_, batch.key(i));
+    if (!partition.ok()) {
+      return absl::InvalidArgumentError(Cat("a key of the batch is malformed: ", partition.status().message()));
+    }
+    partitions[*partition].push_back(static_cast<uint32_t>(i));
+  }
+  std::vector<DataFileMeta> out;
+  for (const auto& [partition, entries] : partitions) {
+    auto files = WritePartitionFiles(batch, &entries, partition);
+    if (!files.ok()) {
+      std::vector<std::string> written;
+      for (const DataFileMeta& f : out) written.push_back(f.name);
+      RemoveDataFiles(written);
+      return files.status();
+    }
+    for (DataFileMeta& f : *files) out.push_back(std::move(f));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<DataFileMeta>> Table::WritePartitionFiles(
+    const MutationBatch& batch, const std::vector<uint32_t>* entries, std::string_view partition) {
+  const size_t n = entries != nullptr ? entries->size() : batch.size();
   const int buckets = schema_.buckets();
   if (n == 0) return std::vector<DataFileMeta>();
-  if (n > UINT32_MAX) return absl::InvalidArgumentError("a commit holds at most 2^32-1 rows");
+  auto entry_index = [entries](size_t j) -> size_t { return entries != nullptr ? (*entries)[j] : j; };
   // Group entry indexes by bucket (counting sort), keeping batch order.
   std::vector<uint32_t> bucket_of(n);
   std::vector<size_t> start(buckets + 1, 0);
-  for (size_t i = 0; i < n; ++i) {
-    bucket_of[i] = static_cast<uint32_t>(BucketOf(batch.key(i), buckets));
-    ++start[bucket_of[i] + 1];
+  for (size_t j = 0; j < n; ++j) {
+    bucket_of[j] = static_cast<uint32_t>(BucketOf(batch.key(entry_index(j)), buckets));
+    ++start[bucket_of[j] + 1];
   }
   for (int b = 0; b < buckets; ++b) start[b + 1] += start[b];
   const char* data = batch.data();
   std::vector<SortEntry> order(n);
   {
     std::vector<size_t> fill(start.begin(), start.end() - 1);
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < n; ++j) {
+      const size_t i = entry_index(j);
       const MutationBatch::Entry& e = batch.entry(i);
-      order[fill[bucket_of[i]]++] =
+      order[fill[bucket_of[j]]++] =
           SortEntry{KeyPrefix(batch.key(i)), e.offset, e.key_size, e.value_size};
     }
   }
@@ -134,7 +164,10 @@ absl::StatusOr<std::vector<DataFileMeta>> Table::WriteBucketFiles(const Mutation
   }
   std::vector<DataFileMeta> out;
   for (auto& group : metas) {
-    for (auto& m : group) out.push_back(std::move(m));
+    for (auto& m : group) {
+      m.partition = std::string(partition);
+      out.push_back(std::move(m));
+    }
   }
   return out;
 }

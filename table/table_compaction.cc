@@ -2,6 +2,7 @@
 #include "table/table.h"
 
 #include <algorithm>
+#include <map>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -52,29 +53,49 @@ bool ModifiedBefore(rocksdb::FileSystem* fs, const std::string& path, absl::Time
 }
 
 // Replaces the run `inputs` of `bucket` in `next` by `output` (none when
-// every row was deleted) and records the inputs as removed. False, leaving
-// `next` unchanged, when the inputs are no longer a contiguous run there
-// (other commits only append newer files, so another compaction took them),
-// or no longer start the bucket although the merge dropped deletes.
+// every row was deleted) and records the inputs as removed. The run is
+// contiguous among the bucket's files of the inputs' partition (all of its
+// files when the table is not partitioned); the output takes the place of
+// the run's first file. False, leaving `next` unchanged, when the inputs are
+// no longer such a run there (other commits only append newer files, so
+// another compaction took them), or no longer start the partition's files
+// although the merge dropped deletes.
 bool ReplaceInputs(int bucket, const std::vector<DataFileMeta>& inputs, bool includes_oldest,
                    const std::optional<DataFileMeta>& output, Snapshot& next) {
   const auto& live = next.buckets[bucket];
-  auto found = std::find_if(live.begin(), live.end(),
-                            [&](const DataFileMeta& f) { return f.name == inputs[0].name; });
-  bool intact = found != live.end() && static_cast<size_t>(live.end() - found) >= inputs.size() &&
-                (!includes_oldest || found == live.begin());
-  for (size_t i = 0; intact && i < inputs.size(); ++i) intact = (found + i)->name == inputs[i].name;
+  std::vector<size_t> at;  // positions of the partition's files
+  for (size_t i = 0; i < live.size(); ++i) {
+    if (live[i].partition == inputs[0].partition) at.push_back(i);
+  }
+  auto found = std::find_if(at.begin(), at.end(),
+                            [&](size_t i) { return live[i].name == inputs[0].name; });
+  bool intact = found != at.end() && static_cast<size_t>(at.end() - found) >= inputs.size() &&
+                (!includes_oldest || found == at.begin());
+  for (size_t i = 0; intact && i < inputs.size(); ++i) intact = live[*(found + i)].name == inputs[i].name;
   if (!intact) return false;
   for (const auto& in : inputs) next.removed.push_back(in.name);
-  const ptrdiff_t at = found - live.begin();
+  const std::vector<size_t> run(found, found + static_cast<ptrdiff_t>(inputs.size()));
   auto& files = next.buckets.Mutable(bucket);  // `live` may be gone from here on
-  auto pos = files.erase(files.begin() + at, files.begin() + at + static_cast<ptrdiff_t>(inputs.size()));
+  for (size_t k = run.size(); k-- > 0;) files.erase(files.begin() + static_cast<ptrdiff_t>(run[k]));
   if (output) {
     DataFileMeta out = *output;
     out.added_in = next.id;
-    files.insert(pos, std::move(out));
+    files.insert(files.begin() + static_cast<ptrdiff_t>(run[0]), std::move(out));
   }
   return true;
+}
+
+// A bucket's files split by partition, each part oldest first (one part,
+// the whole list, when the table is not partitioned).
+std::vector<std::vector<DataFileMeta>> FilesByPartition(const std::vector<DataFileMeta>& files) {
+  std::vector<std::vector<DataFileMeta>> parts;
+  std::map<std::string_view, size_t> index;
+  for (const DataFileMeta& f : files) {
+    auto [it, added] = index.emplace(f.partition, parts.size());
+    if (added) parts.emplace_back();
+    parts[it->second].push_back(f);
+  }
+  return parts;
 }
 
 // A multi-bucket file leaves the table only when its last bucket drops it:
@@ -128,10 +149,17 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
   };
   std::vector<Job> jobs;
   for (int b = 0; b < schema_.buckets(); ++b) {
-    const auto& files = base->buckets[b];
-    if (auto p = pick(files)) {
-      jobs.push_back({b, *p, {files.begin() + p->first, files.begin() + p->first + p->count}, {}});
+    auto add = [&](const std::vector<DataFileMeta>& files) {
+      if (auto p = pick(files)) {
+        jobs.push_back({b, *p, {files.begin() + p->first, files.begin() + p->first + p->count}, {}});
+      }
+    };
+    if (!schema_.partitioned()) {
+      add(base->buckets[b]);
+      continue;
     }
+    // Each partition's files are compacted apart: an output never mixes partitions.
+    for (const auto& files : FilesByPartition(base->buckets[b])) add(files);
   }
   if (jobs.empty()) return std::optional<int64_t>();
   std::vector<std::string> outputs;
@@ -163,6 +191,7 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
     }
     ASSIGN_OR_RETURN(std::vector<DataFileMeta> written, writer->Finish());
     job.output = std::move(written.at(0));
+    job.output->partition = job.inputs[0].partition;
     absl::MutexLock lock(&outputs_mu);
     outputs.push_back(job.output->name);
     report(job);

@@ -38,6 +38,10 @@ absl::StatusOr<MaintenanceReport> MaintainTable(Table& table,
                                                 const std::function<bool()>& stop,
                                                 absl::Duration orphan_age) {
   MaintenanceReport report;
+  // Partitions past the table's expiration time go first, so that the
+  // compaction below does not merge what is about to be dropped.
+  ASSIGN_OR_RETURN(report.partitions_expired,
+                   table.ExpirePartitions(table.options().partition_expiration, absl::Now()));
   if (options.compaction.trigger_files > 0) {
     auto compacted = table.Compact(/*full=*/false);
     if (compacted.ok() && compacted->has_value()) {

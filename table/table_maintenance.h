@@ -27,6 +27,7 @@ namespace deltasidecar::table {
 
 // What one maintenance run of a table did and left behind.
 struct MaintenanceReport {
+  int partitions_expired = 0;     // partitions dropped by the table's expiration time
   bool compacted = false;         // a compaction snapshot was published
   uint64_t compacted_input_files = 0;
   uint64_t compacted_input_bytes = 0;
@@ -50,7 +51,9 @@ struct MaintenanceReport {
 // Snapshots one Expire call may remove.
 inline constexpr int kExpireStepSnapshots = 8;
 
-// Compacts by `options.compaction` (nothing when trigger_files is 0) and
+// Drops the partitions past the table's expiration time
+// (TableOptions::partition_expiration), compacts by `options.compaction`
+// (nothing when trigger_files is 0) and
 // expires by the table's retention policy (Table::FindRetentionPoint), in steps,
 // then, unless `orphan_age` is infinite, sweeps orphans older than it
 // (Table::SweepOrphans, outside the publish lock).

@@ -12,7 +12,7 @@ namespace {
 constexpr const char* kKeys[] = {
     "compaction.trigger-files", "compaction.size-ratio", "compaction.max-size-amplification",
     "retention.min-snapshots",  "retention.max-snapshots", "retention.max-age",
-    "retention.consumer-max-age"};
+    "retention.consumer-max-age", "partition.expiration-time"};
 
 absl::Status Bad(const std::string& key, const std::string& value, std::string_view expected) {
   return absl::InvalidArgumentError(
@@ -62,6 +62,8 @@ absl::StatusOr<TablePropertyValues> ParseTableProperties(const TableProperties& 
       ASSIGN_OR_RETURN(v.retention_max_age, Duration(key, value));
     } else if (key == "retention.consumer-max-age") {
       ASSIGN_OR_RETURN(v.retention_consumer_max_age, Duration(key, value));
+    } else if (key == "partition.expiration-time") {
+      ASSIGN_OR_RETURN(v.partition_expiration, Duration(key, value));
     } else {
       return absl::InvalidArgumentError(Cat("unknown table property '", key, "' (known: ",
                                             absl::StrJoin(kKeys, ", "), ")"));

@@ -10,6 +10,9 @@
 //   retention.max-snapshots            int >= retention.min-snapshots
 //   retention.max-age                  duration ("90m", "2h", "24h")
 //   retention.consumer-max-age         duration
+//   partition.expiration-time          duration: partitions whose time
+//                                      (partition.h PartitionTime) is older
+//                                      are dropped by maintenance
 #pragma once
 
 #include <map>
@@ -33,6 +36,7 @@ struct TablePropertyValues {
   std::optional<int> retention_max_snapshots;
   std::optional<absl::Duration> retention_max_age;
   std::optional<absl::Duration> retention_consumer_max_age;
+  std::optional<absl::Duration> partition_expiration;
 };
 
 // INVALID_ARGUMENT naming the key for an unknown key or a bad value.

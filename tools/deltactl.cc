@@ -27,55 +27,16 @@
 #include "table/row_json.h"
 #include "table/base/status_macros.h"
 #include "table/table.h"
+#include "tools/deltactl.h"
 #include "tools/progress.h"
 
-namespace dt = deltasidecar::table;
 using deltasidecar::Cat;
 using deltasidecar::SV;
 using deltasidecar::tools::HumanBytes;
 using deltasidecar::tools::Progress;
 using nlohmann::json;
 
-namespace {
-
-// Exit codes (documented in --help and docs/deltactl.md).
-constexpr int kExitError = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitNotFound = 3;
-
-constexpr size_t kMaxImportLineBytes = 64 << 20;
-
-// Set by `get` when the key has no live row (a result, not an error).
-bool g_key_absent = false;
-
-struct Args {
-  std::string root;
-  std::string table;
-  // create
-  std::string schema, primary_key;
-  int buckets = dt::kDefaultBuckets;
-  bool if_not_exists = false;
-  // import
-  std::string file, writer;
-  int64_t checkpoint = -1;
-  bool no_maintenance = false;
-  // reads
-  int64_t snapshot = -1;
-  std::string as_of;
-  std::string format = "jsonl";
-  std::string history_format = "text";
-  std::string key;
-  std::vector<std::string> changes;  // alter
-  std::vector<std::string> options;  // create: table properties
-  int64_t from = -1, to = -1;
-  // maintenance
-  bool full = false;
-  int keep = 0;
-  std::string orphan_age = "1h";
-  // consumers
-  std::string drop_consumer;
-  std::string consumer_max_age = absl::FormatDuration(dt::RetentionOptions().consumer_max_age);
-};
+namespace deltasidecar::tools::deltactl {
 
 // Snapshot and checkpoint ids are whole numbers from 0 up.
 const CLI::Validator kNonNegativeId(
@@ -114,7 +75,8 @@ absl::StatusOr<std::shared_ptr<const dt::Snapshot>> PickSnapshot(dt::Table& tabl
 }
 
 absl::Status CmdCreate(const Args& a) {
-  ASSIGN_OR_RETURN(auto schema, dt::TableSchema::Parse(a.schema, a.primary_key, a.buckets));
+  ASSIGN_OR_RETURN(auto schema,
+                   dt::TableSchema::Parse(a.schema, a.primary_key, a.buckets, a.partition_by));
   ASSIGN_OR_RETURN(dt::TableProperties properties, dt::TablePropertiesFromArgs(a.options));
   absl::Status created = dt::Table::Create(a.root, a.table, schema, {}, properties);
   if (absl::IsAlreadyExists(created) && a.if_not_exists) {
@@ -129,7 +91,8 @@ absl::Status CmdCreate(const Args& a) {
     return absl::OkStatus();
   }
   RETURN_IF_ERROR(created);
-  fmt::print("created table {} ({} buckets)\n", a.table, schema.buckets());
+  fmt::print("created table {} ({} buckets{})\n", a.table, schema.buckets(),
+             schema.partitioned() ? " in each partition" : "");
   return absl::OkStatus();
 }
 
@@ -215,105 +178,6 @@ absl::Status CmdImport(const Args& a) {
   return absl::OkStatus();
 }
 
-// Writes the rows of `it` to `to`; returns how many. `progress`, when given,
-// shows the count.
-absl::StatusOr<uint64_t> PrintRows(const dt::TableSchema& schema, dt::TableIterator& it,
-                                   const std::string& format, bool with_op,
-                                   std::FILE* to = stdout, Progress* progress = nullptr) {
-  if (format != "jsonl" && format != "csv") {
-    return absl::InvalidArgumentError(Cat("--format must be jsonl or csv, got '", format, "'"));
-  }
-  std::string out;
-  if (format == "csv") out = Cat(with_op ? "_op," : "", dt::CsvHeader(schema), "\n");
-  dt::Row row(schema.columns().size());
-  uint64_t rows = 0;
-  for (; it.Valid(); it.Next()) {
-    ASSIGN_OR_RETURN(dt::RowOp op, dt::ValueOp(it.value()));
-    std::fill(row.begin(), row.end(), dt::Value());
-    RETURN_IF_ERROR(dt::DecodeKey(schema, it.key(), &row));
-    if (op == dt::RowOp::kUpsert) RETURN_IF_ERROR(dt::DecodeValue(schema, it.value(), &row));
-    const char* op_name = op == dt::RowOp::kUpsert ? "upsert" : "delete";
-    if (format == "csv") {
-      if (with_op) absl::StrAppend(&out, op_name, ",");
-      absl::StrAppend(&out, dt::RowToCsv(schema, row), "\n");
-    } else {
-      nlohmann::ordered_json j;
-      if (with_op) j["_op"] = op_name;
-      nlohmann::ordered_json columns = dt::RowToJson(schema, row);
-      for (auto& [k, v] : columns.items()) {
-        // A delete carries only its key.
-        if (op == dt::RowOp::kDelete && !schema.IsKeyColumn(*schema.ColumnIndex(k))) continue;
-        j[k] = std::move(v);
-      }
-      out += j.dump();
-      out += '\n';
-    }
-    ++rows;
-    if (progress != nullptr && progress->Due()) progress->Show(Cat(rows, " rows"));
-    if (out.size() > (1 << 20)) {
-      if (std::fwrite(out.data(), 1, out.size(), to) != out.size()) return absl::InternalError("write failed");
-      out.clear();
-    }
-  }
-  if (std::fwrite(out.data(), 1, out.size(), to) != out.size()) return absl::InternalError("write failed");
-  RETURN_IF_ERROR(it.status());
-  return rows;
-}
-
-// jsonl and csv are written here, into OUT.tmp-<pid> renamed over OUT when
-// complete. parquet and arrow are written by the Python package
-// (deltasidecar.export, through libdeltatable_arrow), which this process
-// becomes: ${DELTA_PYTHON:-python3} must have deltasidecar[arrow] installed.
-absl::Status CmdExport(const Args& a) {
-  if (a.format == "parquet" || a.format == "arrow") {
-    std::string python = std::getenv("DELTA_PYTHON") ? std::getenv("DELTA_PYTHON") : "python3";
-    std::error_code ec;
-    auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-    auto lib = self.parent_path().parent_path() / "lib" / "libdeltatable_arrow.so";
-    if (!ec && std::getenv("DELTASIDECAR_ARROW_LIB") == nullptr && std::filesystem::exists(lib)) {
-      setenv("DELTASIDECAR_ARROW_LIB", lib.c_str(), 1);
-    }
-    std::vector<std::string> args = {python, "-m", "deltasidecar.export", "--root", a.root, a.table,
-                                     "--format", a.format};
-    if (a.snapshot >= 0) args.insert(args.end(), {"--snapshot", std::to_string(a.snapshot)});
-    if (!a.as_of.empty()) args.insert(args.end(), {"--as-of", a.as_of});
-    args.push_back(a.file);
-    std::vector<char*> argv;
-    for (auto& s : args) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    std::fflush(stdout);
-    execvp(argv[0], argv.data());
-    return absl::FailedPreconditionError(Cat(
-        "--format ", a.format, " runs '", python, " -m deltasidecar.export', which could not start (",
-        std::strerror(errno), "): activate the virtual environment that has deltasidecar[arrow] "
-        "(scripts/setup-deps and scripts/build make .venv) or set DELTA_PYTHON"));
-  }
-  if (a.format != "jsonl" && a.format != "csv") {
-    return absl::InvalidArgumentError(
-        Cat("--format must be parquet, arrow, jsonl or csv, got '", a.format, "'"));
-  }
-  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
-  ASSIGN_OR_RETURN(auto snap, PickSnapshot(*table, a));
-  ASSIGN_OR_RETURN(auto schema, table->SchemaOf(*snap));
-  ASSIGN_OR_RETURN(auto it, table->NewScan(*snap));
-  const std::string tmp = Cat(a.file, ".tmp-", getpid());
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) return absl::InternalError(Cat("cannot create ", tmp, ": ", std::strerror(errno)));
-  Progress progress(Cat("export ", a.table, "@", snap->id));
-  absl::StatusOr<uint64_t> rows = PrintRows(*schema, *it, a.format, /*with_op=*/false, f, &progress);
-  absl::Status s = rows.status();
-  if (std::fclose(f) != 0 && s.ok()) s = absl::InternalError(Cat("writing ", tmp, " failed"));
-  if (s.ok() && std::rename(tmp.c_str(), a.file.c_str()) != 0) {
-    s = absl::InternalError(Cat("cannot rename ", tmp, " to ", a.file, ": ", std::strerror(errno)));
-  }
-  if (!s.ok()) {
-    std::remove(tmp.c_str());
-    return s;
-  }
-  progress.Done(Cat(*rows, " rows, done"));
-  return absl::OkStatus();
-}
-
 // Removes a table: its directory is first renamed to a hidden name (readers
 // and Table::List ignore names starting with '.'), so the table disappears at
 // once, then deleted. Writers still committing to it fail.
@@ -332,77 +196,6 @@ absl::Status CmdDrop(const Args& a) {
   return absl::OkStatus();
 }
 
-absl::Status CmdScan(const Args& a) {
-  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
-  ASSIGN_OR_RETURN(auto snap, PickSnapshot(*table, a));
-  ASSIGN_OR_RETURN(auto schema, table->SchemaOf(*snap));
-  ASSIGN_OR_RETURN(auto it, table->NewScan(*snap));
-  return PrintRows(*schema, *it, a.format, /*with_op=*/false).status();
-}
-
-absl::Status CmdChanges(const Args& a) {
-  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
-  int64_t to = a.to;
-  if (to < 0) {
-    ASSIGN_OR_RETURN(auto latest, table->LatestSnapshot());
-    to = latest->id;
-  }
-  // Rows of every snapshot in between are read under the last one's schema version.
-  ASSIGN_OR_RETURN(auto end, table->SnapshotById(to));
-  ASSIGN_OR_RETURN(auto schema, table->SchemaOf(*end));
-  ASSIGN_OR_RETURN(auto it, table->NewChanges(a.from, to));
-  return PrintRows(*schema, *it, a.format, /*with_op=*/true).status();
-}
-
-// Returns NOT_FOUND (exit 3) when the key has no live row.
-absl::Status CmdGet(const Args& a) {
-  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
-  ASSIGN_OR_RETURN(auto snap, PickSnapshot(*table, a));
-  ASSIGN_OR_RETURN(std::shared_ptr<const dt::TableSchema> read_schema, table->SchemaOf(*snap));
-  const dt::TableSchema& schema = *read_schema;
-  json obj = json::parse(a.key, nullptr, false);
-  if (obj.is_discarded()) return absl::InvalidArgumentError("--key: malformed JSON");
-  auto key_row = dt::RowFromJson(schema, obj, /*key_only=*/true);
-  if (!key_row.ok()) return absl::InvalidArgumentError(Cat("--key: ", key_row.status().message()));
-  std::string key = dt::EncodeKey(schema, *key_row);
-  ASSIGN_OR_RETURN(auto value, table->Get(*snap, key));
-  if (!value) {
-    g_key_absent = true;
-    return absl::NotFoundError(Cat("no row with key ", obj.dump(), " in snapshot ", snap->id));
-  }
-  ASSIGN_OR_RETURN(dt::Row row, dt::DecodeRow(schema, key, *value));
-  fmt::print("{}\n", dt::RowToJson(schema, row).dump());
-  return absl::OkStatus();
-}
-
-absl::Status CmdHistory(const Args& a) {
-  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
-  ASSIGN_OR_RETURN(auto history, table->History());
-  for (const auto& s : history) {
-    std::vector<std::string> ids;
-    for (const auto& id : s->identities) ids.push_back(Cat(id.writer_id, ":", id.checkpoint_id));
-    if (a.history_format == "jsonl") {
-      json j = {{"id", s->id}, {"time", FormatMs(s->time_ms)}, {"time_ms", s->time_ms},
-                {"kind", dt::SnapshotKindName(s->kind)}, {"rows", s->added_entries},
-                {"deletes", s->added_deletes}, {"files", s->FileCount()}, {"schema_id", s->schema_id},
-                {"identities", json::array()}};
-      for (const auto& id : s->identities) j["identities"].push_back({{"writer", id.writer_id}, {"checkpoint", id.checkpoint_id}});
-      fmt::print("{}\n", j.dump());
-    } else {
-      std::string schema;
-      if (s->kind == dt::SnapshotKind::kAlter) {
-        auto changes = table->SchemaChangesOf(s->schema_id);
-        schema = Cat(" schema=", s->schema_id, " changes=\"", changes.ok() ? *changes : "?", "\"");
-      }
-      fmt::print("id={} time={} kind={} rows={} deletes={} files={} identities={}{}\n", s->id,
-                 FormatMs(s->time_ms), dt::SnapshotKindName(s->kind), s->added_entries,
-                 s->added_deletes, s->FileCount(), ids.empty() ? "-" : absl::StrJoin(ids, ","),
-                 schema);
-    }
-  }
-  return absl::OkStatus();
-}
-
 // Applies the changes given as one ALTER snapshot; prints the new schema.
 absl::Status CmdAlter(const Args& a) {
   ASSIGN_OR_RETURN(std::vector<dt::SchemaChange> changes, dt::ParseSchemaChanges(a.changes));
@@ -410,45 +203,6 @@ absl::Status CmdAlter(const Args& a) {
   ASSIGN_OR_RETURN(dt::Table::AlterResult result, table->Alter(changes));
   fmt::print("altered table {}: schema version {} (snapshot {}): {}\n", a.table,
              result.schema->id(), result.snapshot_id, result.schema->ColumnsString());
-  return absl::OkStatus();
-}
-
-absl::Status CmdDescribe(const Args& a) {
-  ASSIGN_OR_RETURN(auto table, dt::Table::Open(a.root, a.table));
-  ASSIGN_OR_RETURN(auto latest, table->LatestSnapshot());
-  ASSIGN_OR_RETURN(std::shared_ptr<const dt::TableSchema> schema, table->SchemaOf(*latest));
-  nlohmann::ordered_json j;
-  j["name"] = table->name();
-  j["columns"] = schema->ColumnsString();
-  std::vector<std::string> pk;
-  for (int i : schema->key_columns()) pk.push_back(schema->columns()[i].name);
-  j["primary_key"] = pk;
-  j["buckets"] = schema->buckets();
-  j["schema_id"] = schema->id();
-  j["options"] = table->properties();
-  const dt::TableOptions& effective = table->options();
-  j["retention"] = {{"min_snapshots", effective.retention.min_snapshots},
-                    {"max_snapshots", effective.retention.max_snapshots},
-                    {"max_age", absl::FormatDuration(effective.retention.max_age)},
-                    {"consumer_max_age", absl::FormatDuration(effective.retention.consumer_max_age)}};
-  j["compaction"] = {{"trigger_files", effective.compaction.trigger_files},
-                     {"size_ratio", effective.compaction.size_ratio},
-                     {"max_size_amplification", effective.compaction.max_size_amplification}};
-  j["latest_snapshot"] = latest->id;
-  j["latest_time"] = FormatMs(latest->time_ms);
-  j["files"] = latest->FileCount();
-  j["stored_entries"] = latest->TotalEntries();
-  j["writers"] = json::object();
-  for (const auto& [w, st] : latest->writers) {
-    j["writers"][w] = {{"checkpoint", st.checkpoint_id}, {"snapshot", st.snapshot_id}};
-  }
-  ASSIGN_OR_RETURN(auto consumers, table->consumers().List());
-  j["consumers"] = json::object();
-  for (const auto& c : consumers) {
-    j["consumers"][c.name] = {
-        {"position", c.position}, {"lag", latest->id - c.position}, {"written", FormatMs(c.time_ms)}};
-  }
-  fmt::print("{}\n", j.dump(2));
   return absl::OkStatus();
 }
 
@@ -557,9 +311,10 @@ void AddConsumerOptions(CLI::App* expire, CLI::App* consumers, Args& a) {
   }
 }
 
-}  // namespace
+}  // namespace deltasidecar::tools::deltactl
 
 int main(int argc, char** argv) {
+  using namespace deltasidecar::tools::deltactl;  // NOLINT: the commands and their arguments
   Args a;
   CLI::App app{
       "deltactl: create, import into, read and maintain delta tables under a table root.\n"
@@ -591,7 +346,12 @@ int main(int argc, char** argv) {
                      "A table property KEY=VALUE stored with the table, overriding the process's "
                      "setting for it (repeatable): compaction.trigger-files, compaction.size-ratio, "
                      "compaction.max-size-amplification, retention.min-snapshots, "
-                     "retention.max-snapshots, retention.max-age, retention.consumer-max-age");
+                     "retention.max-snapshots, retention.max-age, retention.consumer-max-age, "
+                     "partition.expiration-time (drop partitions whose time is older)");
+  create->add_option("--partition-by", a.partition_by,
+                     "Comma-separated partition columns: they lead the primary key, and each "
+                     "partition has its own files in every bucket (reads, lookups and drops of a "
+                     "partition touch no other)");
   create->add_flag("--if-not-exists", a.if_not_exists,
                    "Succeed when the table already exists with the same schema, key and buckets");
 
@@ -609,6 +369,13 @@ int main(int argc, char** argv) {
   table_arg(scan);
   snapshot_args(scan);
   scan->add_option("--format", a.format, "jsonl or csv")->capture_default_str();
+  auto partition_arg = [&](CLI::App* c) {
+    c->add_option("--partition", a.partitions,
+                  "Read only this partition, e.g. 'dt=2026-12-01' or 'dt=2026-12-01/region=eu' "
+                  "(every partition column)")
+        ->expected(1);
+  };
+  partition_arg(scan);
 
   auto* exp = sub("export", "Write one snapshot to a file: parquet or arrow (through the Python "
                              "package deltasidecar[arrow]), jsonl or csv", CmdExport);
@@ -617,6 +384,7 @@ int main(int argc, char** argv) {
   exp->add_option("--format", a.format, "parquet, arrow, jsonl or csv")->required()
       ->check(CLI::IsMember({"parquet", "arrow", "jsonl", "csv"}));
   exp->add_option("out", a.file, "Output file (replaced when the export is complete)")->required();
+  partition_arg(exp);
 
   auto* get = sub("get", "Print the row with a primary key (exit 3 when absent)", CmdGet);
   table_arg(get);
@@ -628,6 +396,7 @@ int main(int argc, char** argv) {
   changes->add_option("--from", a.from, "Snapshot id to start after")->required()->check(kNonNegativeId);
   changes->add_option("--to", a.to, "Last snapshot id included (default: latest)")->check(kNonNegativeId);
   changes->add_option("--format", a.format, "jsonl or csv")->capture_default_str();
+  partition_arg(changes);
 
   auto* history = sub("history", "One line per retained snapshot: id, time, kind, rows, identities", CmdHistory);
   table_arg(history);
@@ -640,6 +409,19 @@ int main(int argc, char** argv) {
                     "One or more, applied in order: 'ADD COLUMN <name> <type> [FIRST | AFTER "
                     "<column>]', 'DROP COLUMN <name>', 'RENAME COLUMN <name> TO <new>', 'ALTER "
                     "COLUMN <name> TYPE <wider type>'")
+      ->required();
+  auto* partitions = sub("partitions", "One line per partition of a snapshot: its columns, files, "
+                                       "entries and bytes", CmdPartitions);
+  table_arg(partitions);
+  snapshot_args(partitions);
+  partitions->add_option("--format", a.history_format, "text or jsonl")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "jsonl"}));
+  auto* drop_partition = sub("drop-partition", "Drop partitions, all rows of them, as one snapshot; "
+                                               "prints its id", CmdDropPartition);
+  table_arg(drop_partition);
+  drop_partition->add_option("--partition", a.partitions,
+                             "A partition to drop, e.g. 'dt=2026-12-01' (repeatable)")
       ->required();
   auto* compact = sub("compact", "Merge the files of buckets that have too many (all, with --full)", CmdCompact);
   table_arg(compact);

@@ -3,10 +3,14 @@ snapshot of a table under a table root to a Parquet file or an Arrow IPC file,
 with the table's types (DECIMAL stays decimal128, timestamps keep their unit
 and UTC zone). Reads through libdeltatable_arrow (deltasidecar.arrow).
 
-    deltasidecar-export --root ROOT TABLE --format parquet [--snapshot N | --as-of T] OUT
+    deltasidecar-export --root ROOT TABLE --format parquet [--snapshot N | --as-of T]
+                        [--filter JSON] OUT
 
 --as-of takes epoch milliseconds or an ISO time ('2026-12-03 10:00:00', UTC
-when no zone is given). Progress goes to stderr when it is a terminal.
+when no zone is given). --filter takes primary-key filter terms as a JSON
+list, e.g. '[["dt", "=", "2026-12-01"]]' (deltactl export --partition passes
+the partition's); a partitioned table's partition columns lead its key, so
+such a filter reads only that partition's files. Progress goes to stderr when it is a terminal.
 Exit status: 0 done, 1 error, 2 bad usage.
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import sys
 import time
@@ -53,14 +58,15 @@ class _Progress:
                               f"{time.monotonic() - self.start:.1f} s\n")
 
 
-def export(root, table, fmt, out, snapshot=None, as_of=None):
-    """Writes the snapshot to `out` (replaced atomically); returns (snapshot id, rows)."""
+def export(root, table, fmt, out, snapshot=None, as_of=None, filter=None):
+    """Writes the snapshot to `out` (replaced atomically), only the rows of the
+    primary-key `filter` terms when given; returns (snapshot id, rows)."""
     import pyarrow as pa
 
     from . import arrow
 
     snap = arrow.resolve_snapshot(table, snapshot, as_of, root=root)
-    reader = arrow.reader(table, snapshot=snap, root=root, threads=1)
+    reader = arrow.reader(table, snapshot=snap, root=root, threads=1, filter=filter)
     progress = _Progress(f"export {table}@{snap}")
     tmp = f"{out}.tmp-{os.getpid()}"
     try:
@@ -94,12 +100,20 @@ def main(argv=None):
     g = p.add_mutually_exclusive_group()
     g.add_argument("--snapshot", type=int)
     g.add_argument("--as-of")
+    p.add_argument("--filter", help="primary-key filter terms as JSON, e.g. "
+                                    "'[[\"dt\", \"=\", \"2026-12-01\"]]'")
     p.add_argument("out")
     a = p.parse_args(argv)
     if not a.root:
         p.error("--root is required (or set DELTA_TABLE_ROOT)")
+    terms = None
+    if a.filter:
+        try:
+            terms = [tuple(t) for t in json.loads(a.filter)]
+        except (ValueError, TypeError) as e:
+            p.error(f"--filter: expected a JSON list of [column, op, value] terms ({e})")
     try:
-        export(a.root, a.table, a.format, a.out, a.snapshot, _parse_as_of(a.as_of))
+        export(a.root, a.table, a.format, a.out, a.snapshot, _parse_as_of(a.as_of), terms)
     except (DeltaSidecarError, OSError, ValueError) as e:
         print(f"deltasidecar-export: error: {e}", file=sys.stderr)
         return 1

@@ -1,0 +1,190 @@
+#include "table/partition.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "nlohmann/json.hpp"
+#include "table/base/absl_compat.h"
+#include "table/base/status_macros.h"
+#include "table/row.h"
+#include "table/row_json.h"
+#include "table/value_text.h"
+
+namespace deltasidecar::table {
+
+namespace {
+
+absl::Status NotAPartition(std::string_view why) {
+  return absl::DataLossError(Cat("corrupt partition: ", why));
+}
+
+absl::StatusOr<Row> DecodePartition(const TableSchema& schema, std::string_view partition) {
+  ASSIGN_OR_RETURN(TableSchema columns, PartitionSchema(schema));
+  Row row(columns.columns().size());
+  absl::Status s = DecodeKey(columns, partition, &row);
+  if (!s.ok()) return NotAPartition(Cat(s.message()));
+  return row;
+}
+
+bool IsTimeType(ColumnType type) {
+  return type == ColumnType::kDate || type == ColumnType::kDatetime ||
+         type == ColumnType::kTimestamp || type == ColumnType::kTimestampLtz;
+}
+
+// A JSON number or boolean when `column` takes one and `text` is one, else
+// the text as a JSON string (RowFromJson reads each type's text form).
+nlohmann::json SpecValue(const Column& column, std::string_view text) {
+  switch (column.type) {
+    case ColumnType::kBoolean:
+    case ColumnType::kTinyint:
+    case ColumnType::kSmallint:
+    case ColumnType::kInt:
+    case ColumnType::kBigint: {
+      nlohmann::json v = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+      if (v.is_number() || v.is_boolean()) return v;
+      break;
+    }
+    default:
+      break;
+  }
+  return std::string(text);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string_view> PartitionOfKey(const TableSchema& schema, std::string_view key) {
+  size_t at = 0;
+  for (int i = 0; i < schema.partition_key_count(); ++i) {
+    const Column& column = schema.columns()[schema.key_columns()[i]];
+    if (const size_t width = FixedWidth(column.type); width > 0) {
+      if (key.size() - at < width) return NotAPartition(Cat("key ends inside column '", column.name, "'"));
+      at += width;
+      continue;
+    }
+    for (;;) {  // a string: escaped bytes up to the terminator 00 01
+      const size_t zero = key.find('\0', at);
+      if (zero == std::string_view::npos || zero + 1 >= key.size()) {
+        return NotAPartition(Cat("key ends inside column '", column.name, "'"));
+      }
+      at = zero + 2;
+      if (key[zero + 1] == '\x01') break;
+      if (key[zero + 1] != '\xff') return NotAPartition(Cat("bad escape in column '", column.name, "'"));
+    }
+  }
+  return key.substr(0, at);
+}
+
+std::optional<std::string> PartitionEnd(std::string_view partition) {
+  std::string end(partition);
+  while (!end.empty()) {
+    if (static_cast<unsigned char>(end.back()) != 0xff) {
+      end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<TableSchema> PartitionSchema(const TableSchema& schema) {
+  if (!schema.partitioned()) return absl::InvalidArgumentError("the table is not partitioned");
+  std::vector<Column> columns;
+  std::vector<std::string> names;
+  for (int i = 0; i < schema.partition_key_count(); ++i) {
+    columns.push_back(schema.columns()[schema.key_columns()[i]]);
+    names.push_back(columns.back().name);
+  }
+  return TableSchema::Make(std::move(columns), std::move(names), 1);
+}
+
+absl::StatusOr<std::string> PartitionText(const TableSchema& schema, std::string_view partition) {
+  ASSIGN_OR_RETURN(Row row, DecodePartition(schema, partition));
+  std::string out;
+  for (int i = 0; i < schema.partition_key_count(); ++i) {
+    const Column& column = schema.columns()[schema.key_columns()[i]];
+    if (i > 0) out += '/';
+    out += column.name;
+    out += '=';
+    AppendValueText(column, row[i], &out);
+  }
+  return out;
+}
+
+absl::StatusOr<nlohmann::json> PartitionJson(const TableSchema& schema, std::string_view partition) {
+  ASSIGN_OR_RETURN(Row row, DecodePartition(schema, partition));
+  nlohmann::json out = nlohmann::json::object();
+  std::string scratch;
+  for (int i = 0; i < schema.partition_key_count(); ++i) {
+    const Column& column = schema.columns()[schema.key_columns()[i]];
+    out[column.name] = ValueToJson(column, row[i], &scratch);
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> ParsePartitionSpec(const TableSchema& schema, std::string_view text) {
+  if (text.size() > kMaxPartitionSpecBytes) {
+    return absl::InvalidArgumentError(Cat("partition spec of ", text.size(), " bytes; at most ",
+                                          kMaxPartitionSpecBytes, " are allowed"));
+  }
+  if (!schema.partitioned()) {
+    return absl::InvalidArgumentError("the table is not partitioned: it has no partition to name");
+  }
+  ASSIGN_OR_RETURN(TableSchema columns, PartitionSchema(schema));
+  nlohmann::json values = nlohmann::json::object();
+  for (size_t start = 0; start <= text.size();) {
+    const size_t stop = std::min(text.find_first_of("/,", start), text.size());
+    const std::string_view part = text.substr(start, stop - start);
+    start = stop + 1;
+    const size_t eq = part.find('=');
+    if (eq == std::string_view::npos) {
+      return absl::InvalidArgumentError(
+          Cat("partition spec '", text, "': expected column=value, got '", part, "'"));
+    }
+    const std::string name(part.substr(0, eq));
+    std::optional<int> index = columns.ColumnIndex(name);
+    if (!index) {
+      std::string all;
+      for (const Column& c : columns.columns()) all += Cat(all.empty() ? "" : ", ", c.name);
+      return absl::InvalidArgumentError(Cat("partition spec '", text, "': '", name,
+                                            "' is not a partition column (they are ", all, ")"));
+    }
+    if (values.contains(name)) {
+      return absl::InvalidArgumentError(Cat("partition spec '", text, "' names '", name, "' twice"));
+    }
+    values[name] = SpecValue(columns.columns()[*index], part.substr(eq + 1));
+  }
+  auto row = RowFromJson(columns, values, /*key_only=*/true);
+  if (!row.ok()) {
+    return absl::InvalidArgumentError(Cat("partition spec '", text, "': ", row.status().message()));
+  }
+  return EncodeKey(columns, *row);
+}
+
+std::optional<int> PartitionTimeColumn(const TableSchema& schema) {
+  for (int i = 0; i < schema.partition_key_count(); ++i) {
+    const int index = schema.key_columns()[i];
+    if (IsTimeType(schema.columns()[index].type)) return index;
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<std::optional<absl::Time>> PartitionTime(const TableSchema& schema,
+                                                        std::string_view partition) {
+  std::optional<int> index = PartitionTimeColumn(schema);
+  if (!index) return std::optional<absl::Time>();
+  ASSIGN_OR_RETURN(Row row, DecodePartition(schema, partition));
+  int k = 0;
+  while (schema.key_columns()[k] != *index) ++k;
+  const int64_t v = IntOf(row[k]);
+  switch (schema.columns()[*index].type) {
+    case ColumnType::kDate:
+      return absl::FromUnixMillis(v * kMillisPerDay);
+    case ColumnType::kDatetime:
+      return absl::FromUnixMillis(v);
+    default:
+      return absl::FromUnixNanos(v);
+  }
+}
+
+}  // namespace deltasidecar::table
