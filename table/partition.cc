@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "nlohmann/json.hpp"
 #include "table/base/absl_compat.h"
 #include "table/base/status_macros.h"
@@ -132,8 +133,22 @@ absl::StatusOr<std::string> ParsePartitionSpec(const TableSchema& schema, std::s
   }
   ASSIGN_OR_RETURN(TableSchema columns, PartitionSchema(schema));
   nlohmann::json values = nlohmann::json::object();
+  // A separator starts the next part only where a column name and '='
+  // follow it, so a value may hold '/' and ',' otherwise.
+  auto next_part = [&](size_t from) {
+    for (size_t at = text.find_first_of("/,", from); at != std::string_view::npos;
+         at = text.find_first_of("/,", at + 1)) {
+      size_t end = at + 1;
+      while (end < text.size() && (absl::ascii_isalnum(static_cast<unsigned char>(text[end])) || text[end] == '_')) ++end;
+      if (end > at + 1 && end < text.size() && text[end] == '=' &&
+          !absl::ascii_isdigit(static_cast<unsigned char>(text[at + 1]))) {
+        return at;
+      }
+    }
+    return text.size();
+  };
   for (size_t start = 0; start <= text.size();) {
-    const size_t stop = std::min(text.find_first_of("/,", start), text.size());
+    const size_t stop = next_part(start);
     const std::string_view part = text.substr(start, stop - start);
     start = stop + 1;
     const size_t eq = part.find('=');

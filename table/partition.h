@@ -48,7 +48,8 @@ absl::StatusOr<nlohmann::json> PartitionJson(const TableSchema& schema, std::str
 
 // Parses a partition spec naming every partition column once, in any order:
 // "dt=2026-12-01/region=eu" (',' also separates), values in their text
-// forms (a STRING value is taken as it stands, up to the next separator).
+// forms. A '/' or ',' separates only where a column name and '=' follow
+// it, so "region=us/west,dt=2026-12-01" has region "us/west".
 // Returns the encoded partition. INVALID_ARGUMENT naming the problem: an
 // unpartitioned table, a column that is not a partition column, one missing
 // or repeated, a bad value, or text over kMaxPartitionSpecBytes.
