@@ -222,6 +222,11 @@ grpc::Status GrpcService::AlterTable(grpc::ServerContext* ctx, const v1::AlterTa
   return ToGrpcStatus(writes_.AlterTable(*req, resp), ctx);
 }
 
+grpc::Status GrpcService::DropPartition(grpc::ServerContext* ctx, const v1::DropPartitionRequest* req,
+                                        v1::DropPartitionResponse* resp) {
+  return ToGrpcStatus(writes_.DropPartition(*req, resp), ctx);
+}
+
 grpc::Status GrpcService::RegisterWriter(grpc::ServerContext* ctx,
                                          const v1::RegisterWriterRequest* req,
                                          v1::RegisterWriterResponse* resp) {

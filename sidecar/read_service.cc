@@ -223,6 +223,9 @@ absl::Status ReadService::DescribeTable(const v1::DescribeTableRequest& request,
   AddColumns(schema, response->mutable_columns());
   for (int i : schema.key_columns()) response->add_primary_key(schema.columns()[i].name);
   response->set_buckets(schema.buckets());
+  for (int i = 0; i < schema.partition_key_count(); ++i) {
+    response->add_partition_keys(schema.columns()[schema.key_columns()[i]].name);
+  }
   response->set_latest_snapshot_id(latest->id);
   response->set_schema_id(schema.id());
   response->set_snapshot_id(described->id);

@@ -271,6 +271,7 @@ class RefusedWrite final : public grpc::ServerBidiReactor<v1::WriteRequest, v1::
 DELTA_AUTHENTICATED_CALL(CreateTable, v1::CreateTableRequest, v1::CreateTableResponse)
 DELTA_AUTHENTICATED_CALL(DescribeTable, v1::DescribeTableRequest, v1::DescribeTableResponse)
 DELTA_AUTHENTICATED_CALL(AlterTable, v1::AlterTableRequest, v1::AlterTableResponse)
+DELTA_AUTHENTICATED_CALL(DropPartition, v1::DropPartitionRequest, v1::DropPartitionResponse)
 DELTA_AUTHENTICATED_CALL(RegisterWriter, v1::RegisterWriterRequest, v1::RegisterWriterResponse)
 DELTA_AUTHENTICATED_CALL(PrepareCommit, v1::PrepareCommitRequest, v1::Committable)
 DELTA_AUTHENTICATED_CALL(Commit, v1::CommitRequest, v1::CommitResponse)

@@ -85,6 +85,8 @@ class AuthenticatedService final
                              v1::DescribeTableResponse*) override;
   grpc::Status AlterTable(grpc::ServerContext*, const v1::AlterTableRequest*,
                           v1::AlterTableResponse*) override;
+  grpc::Status DropPartition(grpc::ServerContext*, const v1::DropPartitionRequest*,
+                             v1::DropPartitionResponse*) override;
   grpc::Status RegisterWriter(grpc::ServerContext*, const v1::RegisterWriterRequest*,
                               v1::RegisterWriterResponse*) override;
   grpc::ServerBidiReactor<v1::WriteRequest, v1::WriteResponse>* Write(

@@ -12,6 +12,7 @@
 #include "table/base/absl_compat.h"
 #include "table/base/file_util.h"
 #include "table/base/status_macros.h"
+#include "table/partition.h"
 
 namespace deltasidecar::sidecar {
 
@@ -90,9 +91,12 @@ void SidecarServer::Shutdown() {
 absl::Status SidecarServer::CreateTable(const std::string& name, const std::string& columns,
                                         const std::string& primary_key, int buckets,
                                         bool if_not_exists,
-                                        const table::TableProperties& properties) {
-  ASSIGN_OR_RETURN(auto schema, table::TableSchema::Parse(columns, primary_key,
-                                                          buckets == 0 ? table::kDefaultBuckets : buckets));
+                                        const table::TableProperties& properties,
+                                        const std::string& partition_by) {
+  ASSIGN_OR_RETURN(auto schema,
+                   table::TableSchema::Parse(columns, primary_key,
+                                             buckets == 0 ? table::kDefaultBuckets : buckets,
+                                             partition_by));
   absl::Status s =
       table::Table::Create(options_.table_root, name, schema, options_.table_options, properties);
   if (absl::IsAlreadyExists(s) && if_not_exists) {
@@ -116,6 +120,22 @@ absl::StatusOr<table::Table::AlterResult> SidecarServer::AlterTable(
                           {"schema_id", result.schema->id()},
                           {"columns", result.schema->ColumnsString()}});
   return result;
+}
+
+absl::StatusOr<int64_t> SidecarServer::DropPartitions(const std::string& name,
+                                                      const std::vector<std::string>& specs) {
+  ASSIGN_OR_RETURN(auto table, GetTable(name));
+  ASSIGN_OR_RETURN(auto schema, table->CurrentSchema());
+  std::vector<std::string> partitions;
+  for (const std::string& spec : specs) {
+    ASSIGN_OR_RETURN(std::string partition, table::ParsePartitionSpec(*schema, spec));
+    partitions.push_back(std::move(partition));
+  }
+  if (partitions.empty()) return absl::InvalidArgumentError("name at least one partition to drop");
+  ASSIGN_OR_RETURN(int64_t id, table->DropPartitions(partitions));
+  events_->Info("drop_partition", {{"table", name}, {"snapshot", id},
+                                   {"partitions", static_cast<int64_t>(partitions.size())}});
+  return id;
 }
 
 absl::StatusOr<std::shared_ptr<table::Table>> SidecarServer::GetTable(const std::string& name) {

@@ -67,9 +67,11 @@ class SidecarServer {
   static absl::StatusOr<std::unique_ptr<SidecarServer>> Open(SidecarOptions options);
   ~SidecarServer();
 
+  // `partition_by`: comma-separated partition columns, none when empty.
   absl::Status CreateTable(const std::string& table, const std::string& columns,
                            const std::string& primary_key, int buckets, bool if_not_exists,
-                           const table::TableProperties& properties = {});
+                           const table::TableProperties& properties = {},
+                           const std::string& partition_by = "");
   // The opened table (cached). NOT_FOUND when it does not exist.
   absl::StatusOr<std::shared_ptr<table::Table>> GetTable(const std::string& table);
 
@@ -86,6 +88,10 @@ class SidecarServer {
   // Applies schema changes (Table::Alter; the texts as ParseSchemaChange reads them).
   absl::StatusOr<table::Table::AlterResult> AlterTable(const std::string& table,
                                                        const std::vector<std::string>& changes);
+  // Drops the partitions the specs name (ParsePartitionSpec) in one
+  // snapshot (Table::DropPartitions); returns its id.
+  absl::StatusOr<int64_t> DropPartitions(const std::string& table,
+                                         const std::vector<std::string>& specs);
   absl::StatusOr<CommittableRef> PrepareCommit(const std::string& table,
                                                const std::string& writer_id, int64_t epoch,
                                                int64_t checkpoint_id);

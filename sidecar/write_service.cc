@@ -30,7 +30,8 @@ absl::Status WriteService::CreateTable(const v1::CreateTableRequest& request,
                                        v1::CreateTableResponse*) const {
   table::TableProperties properties(request.options().begin(), request.options().end());
   return server_->CreateTable(request.table(), request.schema(), request.primary_key(),
-                              request.buckets(), request.if_not_exists(), properties);
+                              request.buckets(), request.if_not_exists(), properties,
+                              request.partition_by());
 }
 
 absl::Status WriteService::AlterTable(const v1::AlterTableRequest& request,
@@ -40,6 +41,14 @@ absl::Status WriteService::AlterTable(const v1::AlterTableRequest& request,
   response->set_snapshot_id(result.snapshot_id);
   response->set_schema_id(result.schema->id());
   AddColumns(*result.schema, response->mutable_columns());
+  return absl::OkStatus();
+}
+
+absl::Status WriteService::DropPartition(const v1::DropPartitionRequest& request,
+                                         v1::DropPartitionResponse* response) const {
+  std::vector<std::string> specs(request.partitions().begin(), request.partitions().end());
+  ASSIGN_OR_RETURN(int64_t id, server_->DropPartitions(request.table(), specs));
+  response->set_snapshot_id(id);
   return absl::OkStatus();
 }
 

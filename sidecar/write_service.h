@@ -28,6 +28,8 @@ class WriteService {
                            v1::CreateTableResponse* response) const;
   absl::Status AlterTable(const v1::AlterTableRequest& request,
                           v1::AlterTableResponse* response) const;
+  absl::Status DropPartition(const v1::DropPartitionRequest& request,
+                             v1::DropPartitionResponse* response) const;
   absl::Status RegisterWriter(const v1::RegisterWriterRequest& request,
                               v1::RegisterWriterResponse* response) const;
   absl::Status PrepareCommit(const v1::PrepareCommitRequest& request,

@@ -166,12 +166,17 @@ class Client:
     # -- tables -----------------------------------------------------------------
 
     def create_table(self, table: str, schema: str, primary_key: str, buckets: int = 0,
-                     if_not_exists: bool = False) -> None:
+                     if_not_exists: bool = False, partition_by: str = "",
+                     options: Optional[Dict[str, str]] = None) -> None:
         """Creates `table` with a schema like "id BIGINT, name STRING" and a primary
         key like "id" or "region, id"; `buckets` 0 means the server's default (16).
+        `partition_by` ("dt" or "dt, region") partitions it: those columns lead the
+        primary key and each partition has its own files. `options` are table
+        properties stored with it ({"partition.expiration-time": "30d"}).
         With `if_not_exists`, an existing table of the same definition is fine."""
         req = self._pb.CreateTableRequest(table=table, schema=schema, primary_key=primary_key,
-                                          buckets=buckets, if_not_exists=if_not_exists)
+                                          buckets=buckets, if_not_exists=if_not_exists,
+                                          partition_by=partition_by, options=options or {})
         # Only an if_not_exists create is idempotent, so only that one is retried.
         self._call(lambda: self._wire._create(req, timeout=self.call_timeout),
                    f"CreateTable '{table}'", retry=if_not_exists)
@@ -197,6 +202,17 @@ class Client:
         self._call(lambda: self._wire._alter(req, timeout=self.call_timeout),
                    f"AlterTable '{table}'", retry=False)
         return self.describe_table(table)
+
+    def drop_partition(self, table: str, *partitions: str) -> int:
+        """DropPartition: drops the partitions named by specs such as
+        "dt=2026-12-01" or "dt=2026-12-01/region=eu", every row of them, as one
+        snapshot; returns its id. NotFound-style error when none has rows."""
+        req = self._pb.DropPartitionRequest(table=table, partitions=list(partitions))
+        # Not retried: a drop that landed but whose answer was lost would
+        # answer NOT_FOUND the second time.
+        resp = self._call(lambda: self._wire._drop_partition(req, timeout=self.call_timeout),
+                          f"DropPartition '{table}'", retry=False)
+        return resp.snapshot_id
 
     def _decoder(self, table: str, resp: Any) -> RowDecoder:
         """The decoder of a read answer's rows: the cached schema's, or for rows of

@@ -117,6 +117,9 @@ class TableSchema:
     # The schema version (0 until the table is first altered); rows packed for
     # these columns are sent with it (WriteRequest.schema_id).
     schema_id: int = 0
+    # The partition columns, the leading primary-key columns (empty when the
+    # table is not partitioned).
+    partition_keys: Tuple[str, ...] = ()
 
     @classmethod
     def from_describe(cls, resp: Any) -> "TableSchema":
@@ -126,7 +129,7 @@ class TableSchema:
         columns = tuple(ColumnInfo(c.name, c.type, c.nullable and c.name not in key)
                         for c in resp.columns)
         return cls(resp.table, columns, tuple(resp.primary_key), resp.buckets,
-                   resp.latest_snapshot_id, resp.schema_id)
+                   resp.latest_snapshot_id, resp.schema_id, tuple(resp.partition_keys))
 
     @property
     def names(self) -> List[str]:

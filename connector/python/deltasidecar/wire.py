@@ -165,6 +165,7 @@ class Client:
         self._create = unary("CreateTable", P.CreateTableRequest, P.CreateTableResponse)
         self._describe = unary("DescribeTable", P.DescribeTableRequest, P.DescribeTableResponse)
         self._alter = unary("AlterTable", P.AlterTableRequest, P.AlterTableResponse)
+        self._drop_partition = unary("DropPartition", P.DropPartitionRequest, P.DropPartitionResponse)
         self._register = unary("RegisterWriter", P.RegisterWriterRequest, P.RegisterWriterResponse)
         self._write = self.channel.stream_stream(SERVICE + "Write",
                                                  request_serializer=P.WriteRequest.SerializeToString,
@@ -184,11 +185,16 @@ class Client:
 
     # -- raw calls --------------------------------------------------------------
 
-    def create_table(self, table, schema, primary_key, buckets=0, if_not_exists=False, options=None):
+    def create_table(self, table, schema, primary_key, buckets=0, if_not_exists=False, options=None,
+                     partition_by=""):
         return self._create(pb().CreateTableRequest(table=table, schema=schema, primary_key=primary_key,
                                                     buckets=buckets, if_not_exists=if_not_exists,
-                                                    options=options or {}),
+                                                    options=options or {}, partition_by=partition_by),
                             timeout=CALL_TIMEOUT)
+
+    def drop_partition(self, table, *partitions):
+        return self._drop_partition(pb().DropPartitionRequest(table=table, partitions=list(partitions)),
+                                    timeout=CALL_TIMEOUT)
 
     def describe(self, table, snapshot_id=None):
         req = pb().DescribeTableRequest(table=table)
