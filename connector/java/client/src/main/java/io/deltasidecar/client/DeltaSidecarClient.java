@@ -9,6 +9,7 @@ import io.deltasidecar.v1.Committable;
 import io.deltasidecar.v1.CreateTableRequest;
 import io.deltasidecar.v1.DeltaSidecarGrpc;
 import io.deltasidecar.v1.DescribeTableRequest;
+import io.deltasidecar.v1.DropPartitionRequest;
 import io.deltasidecar.v1.FollowChangesRequest;
 import io.deltasidecar.v1.GetRequest;
 import io.deltasidecar.v1.GetResponse;
@@ -43,6 +44,7 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalLong;
@@ -155,6 +157,23 @@ public final class DeltaSidecarClient implements AutoCloseable {
    */
   public void createTable(
       String table, String schema, String primaryKey, int buckets, boolean ifNotExists) {
+    createTable(table, schema, primaryKey, buckets, ifNotExists, "", Map.of());
+  }
+
+  /**
+   * Creates a table as {@link #createTable(String, String, String, int, boolean)} does,
+   * partitioned by the comma-separated columns {@code partitionBy} (none when empty: they lead the
+   * primary key, and each partition has its own data files) and with table properties {@code
+   * options} stored with it (e.g. {@code partition.expiration-time=720h}).
+   */
+  public void createTable(
+      String table,
+      String schema,
+      String primaryKey,
+      int buckets,
+      boolean ifNotExists,
+      String partitionBy,
+      Map<String, String> options) {
     CreateTableRequest req =
         CreateTableRequest.newBuilder()
             .setTable(table)
@@ -162,6 +181,8 @@ public final class DeltaSidecarClient implements AutoCloseable {
             .setPrimaryKey(primaryKey)
             .setBuckets(buckets)
             .setIfNotExists(ifNotExists)
+            .setPartitionBy(partitionBy)
+            .putAllOptions(options)
             .build();
     try {
       blocking(callTimeout).createTable(req);
@@ -202,6 +223,22 @@ public final class DeltaSidecarClient implements AutoCloseable {
       throw DeltaSidecarException.from(e, "AlterTable(" + table + ")");
     }
     return describeTable(table);
+  }
+
+  /**
+   * Drops partitions, every row of them, as one snapshot; returns its id. Each spec names every
+   * partition column: {@code dt=2026-12-01} or {@code dt=2026-12-01/region=eu}. NOT_FOUND when none
+   * of them has rows. Not retried: a drop whose answer was lost may have landed.
+   */
+  public long dropPartition(String table, List<String> partitions) {
+    try {
+      return blocking(callTimeout)
+          .dropPartition(
+              DropPartitionRequest.newBuilder().setTable(table).addAllPartitions(partitions).build())
+          .getSnapshotId();
+    } catch (StatusRuntimeException e) {
+      throw DeltaSidecarException.from(e, "DropPartition(" + table + ")");
+    }
   }
 
   /**

@@ -190,6 +190,7 @@ public final class TableSchema {
   private final int buckets;
   private final long latestSnapshotId;
   private final long schemaId;
+  private final List<String> partitionKeys;
   private final Map<String, Integer> indexByName;
   private final int[] keyIndexes;
   private final boolean[] isKey;
@@ -206,6 +207,17 @@ public final class TableSchema {
       int buckets,
       long latestSnapshotId,
       long schemaId) {
+    this(table, columns, primaryKey, buckets, latestSnapshotId, schemaId, List.of());
+  }
+
+  public TableSchema(
+      String table,
+      List<Column> columns,
+      List<String> primaryKey,
+      int buckets,
+      long latestSnapshotId,
+      long schemaId,
+      List<String> partitionKeys) {
     if (columns.isEmpty()) {
       throw new IllegalArgumentException("table '" + table + "' has no columns");
     }
@@ -215,6 +227,12 @@ public final class TableSchema {
     this.buckets = buckets;
     this.latestSnapshotId = latestSnapshotId;
     this.schemaId = schemaId;
+    this.partitionKeys = List.copyOf(partitionKeys);
+    if (!primaryKey.subList(0, Math.min(primaryKey.size(), partitionKeys.size())).equals(partitionKeys)) {
+      throw new IllegalArgumentException(
+          "table '" + table + "': partition columns " + partitionKeys + " must lead the primary key "
+              + primaryKey);
+    }
     Map<String, Integer> index = new HashMap<>();
     for (int i = 0; i < columns.size(); i++) {
       index.put(columns.get(i).name(), i);
@@ -245,7 +263,8 @@ public final class TableSchema {
         r.getPrimaryKeyList(),
         r.getBuckets(),
         r.getLatestSnapshotId(),
-        r.getSchemaId());
+        r.getSchemaId(),
+        r.getPartitionKeysList());
   }
 
   public String table() {
@@ -289,6 +308,15 @@ public final class TableSchema {
    */
   public long schemaId() {
     return schemaId;
+  }
+
+  /**
+   * The partition columns: the leading primary-key columns, in key order (empty when the table is
+   * not partitioned). Each partition has its own data files; a read filtered on them reads only
+   * theirs, and {@link DeltaSidecarClient#dropPartition} drops one.
+   */
+  public List<String> partitionKeys() {
+    return partitionKeys;
   }
 
   /** The latest snapshot when the table was described. */
