@@ -311,7 +311,9 @@ absl::Status ReadService::FollowChanges(const v1::FollowChangesRequest& request,
     ASSIGN_OR_RETURN(auto latest, table->LatestSnapshot());
     for (int64_t id = sent + 1; id <= latest->id; ++id) {
       ASSIGN_OR_RETURN(auto snapshot, table->SnapshotById(id));
-      const bool append = snapshot->kind == table::SnapshotKind::kAppend;
+      // Commits and partition drops change rows; compaction, ALTER and the rest do not.
+      const bool append = snapshot->kind == table::SnapshotKind::kAppend ||
+                          snapshot->kind == table::SnapshotKind::kDropPartition;
       if (append) {
         one.set_from_snapshot_id(id - 1);
         one.set_to_snapshot_id(id);

@@ -25,7 +25,7 @@ def rows_of(day, ids, v="a"):
     return [{"dt": days(day), "id": i, "v": f"{v}{i}"} for i in ids]
 
 
-def test_partitioned_table_through_the_sidecar(client, deltactl):
+def test_partitioned_table_through_the_sidecar(client, deltactl, sidecar):
     client.create_table(T, SCHEMA, "id", buckets=4, partition_by="dt")
     d = client.describe(T)
     assert list(d.partition_keys) == ["dt"]
@@ -62,6 +62,17 @@ def test_partitioned_table_through_the_sidecar(client, deltactl):
     client.commit([client.prepare(T, "w/0", reg.epoch, 2)])
     assert deltactl.run("scan", T, "--partition", "dt=2026-12-01").stdout.decode().strip() == \
         '{"dt":"2026-12-01","id":7,"v":"b7"}'
+
+    # A follower from before the drop gets it as one snapshot of deletes, then
+    # the commit after it (which it would get first if drops were skipped).
+    with Client(sidecar.target) as follower:
+        stream = follower.follow_changes(T, first)
+        snapshot_id, followed = next(stream)
+        later_id, later = next(stream)
+        stream.close()
+    assert snapshot_id == dropped
+    assert sorted((c.op, c.row["id"]) for c in followed) == [("delete", i) for i in range(5)]
+    assert later_id == dropped + 1 and [(c.op, c.row["id"]) for c in later] == [("upsert", 7)]
 
 
 def test_high_level_client_partitions(sidecar):

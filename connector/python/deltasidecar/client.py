@@ -70,7 +70,7 @@ class CommitIdentity:
 class SnapshotInfo:
     id: int
     time_unix_ms: int
-    kind: str  # CREATE, APPEND, COMPACT
+    kind: str  # CREATE, APPEND, COMPACT, ALTER, DROP_PARTITION
     rows: int
     deletes: int
     identities: Tuple[CommitIdentity, ...]
@@ -399,7 +399,8 @@ class Client:
         """Follows `table` (FollowChanges): yields (snapshot_id, changes) for each
         APPEND snapshot after `from_snapshot`, oldest first, each once all of its
         changes arrived, and waits for new ones until the iterator is closed.
-        Compaction and expiry snapshots yield nothing. Without `from_snapshot`
+        A DROP_PARTITION snapshot yields deletes of the dropped partitions' keys;
+        compaction, ALTER and expiry snapshots yield nothing. Without `from_snapshot`
         it starts at `consumer`'s position, else at the latest snapshot.
 
         `consumer` names a position kept in the table root that holds snapshot

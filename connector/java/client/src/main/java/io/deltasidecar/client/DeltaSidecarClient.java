@@ -418,7 +418,8 @@ public final class DeltaSidecarClient implements AutoCloseable {
 
   /**
    * Follows {@code table}: the net changes of every APPEND snapshot after {@code
-   * fromSnapshotExclusive}, snapshot by snapshot as each commits, each snapshot's changes ended by
+   * fromSnapshotExclusive} (and of every DROP_PARTITION snapshot: deletes of the dropped
+   * partitions' keys), snapshot by snapshot as each commits, each snapshot's changes ended by
    * a {@link Change.Op#SNAPSHOT_END} (docs/protocol.md, "Following a table"). Without {@code
    * fromSnapshotExclusive}: from the consumer's position, or the latest snapshot. With {@code
    * consumer} (null: none) the sidecar keeps that named position, which holds snapshot expiry;

@@ -4,7 +4,7 @@ import java.time.Instant;
 import java.util.List;
 
 /**
- * One retained snapshot of a table: its id and time, its kind (CREATE, APPEND, COMPACT), the rows
+ * One retained snapshot of a table: its id and time, its kind (CREATE, APPEND, COMPACT, ALTER, DROP_PARTITION), the rows
  * and deletes it added, and the checkpoints it committed.
  */
 public record SnapshotInfo(
