@@ -215,6 +215,23 @@ def measure_table(args, out, data):
     shutil.rmtree(Path(args.work) / "table", ignore_errors=True)
 
 
+def measure_partitions(args, out, data):
+    partitions, rows = (100, 2_000) if args.quick else (100, 20_000)
+    log(f"partitions: {partitions} days x {rows:,} rows, a scan of one day against a full scan")
+    j = data / "partition_bench.json"
+    p = subprocess.run([str(args.bin_dir / "partition-bench"), "--dir", str(Path(args.work) / "partitions"),
+                        "--partitions", str(partitions), "--rows-per-partition", str(rows),
+                        "--repeats", "5", "--json", str(j)],
+                       capture_output=True, text=True, timeout=3600)
+    if p.returncode != 0:
+        raise RuntimeError(f"partition-bench failed: {p.stderr}")
+    t = json.loads(j.read_text())
+    out["partition_scan_to_full_ratio"] = t["ratio"]
+    out["partition_scan_median_s"] = t["partition_scan_median_s"]
+    out["partition_full_scan_median_s"] = t["full_scan_median_s"]
+    out["partition_drop_s"] = t["drop_partition_s"]
+
+
 def measure_baselines(args, out):
     log("baselines: disk with fdatasync, raw RocksDB WriteBatch, raw gRPC stream")
     argv = [str(args.bin_dir / "delta-baselines"), "--dir", str(args.work)]
@@ -245,6 +262,7 @@ TARGETS = [  # key, comparison, target, what
     ("two_sidecar_to_single_ingest_ratio", ">=", 1.0, "2 sidecars ÷ 1 sidecar, ingest rows/s"),
     ("two_sidecar_write_amplification", "<=", 2.5, "2 sidecars: bytes written ÷ ingested"),
     ("buckets_4096_to_16_commit_ratio", "<=", 2.0, "20k-row checkpoint seal -> visible, 4096 ÷ 16 buckets"),
+    ("partition_scan_to_full_ratio", "<=", 0.02, "scan of 1 partition of 100 ÷ full scan"),
 ]
 
 
@@ -298,7 +316,7 @@ def main():
     ap.add_argument("--work", default=None, help="scratch directory on the data disk (default: a temp dir)")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     ap.add_argument("--only", nargs="+", choices=["baselines", "ingest", "checkpoints", "freshness", "table",
-                             "shared-root"],
+                             "partitions", "shared-root"],
                     help="run only these parts")
     args = ap.parse_args()
     args.work = Path(args.work or tempfile.mkdtemp(prefix="delta-bench-", dir="/var/tmp"))
@@ -307,7 +325,8 @@ def main():
     data.mkdir(exist_ok=True)
     started = time.monotonic()
     out = {}
-    parts = args.only or ["baselines", "ingest", "checkpoints", "freshness", "table", "shared-root"]
+    parts = args.only or ["baselines", "ingest", "checkpoints", "freshness", "table", "partitions",
+                          "shared-root"]
     try:
         if "baselines" in parts:
             measure_baselines(args, out)
@@ -319,6 +338,8 @@ def main():
             measure_freshness(args, out)
         if "table" in parts:
             measure_table(args, out, data)
+        if "partitions" in parts:
+            measure_partitions(args, out, data)
         if "shared-root" in parts:
             import shared_root
             shared_root.measure_two_sidecars(args, out, data)

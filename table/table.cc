@@ -428,8 +428,18 @@ absl::StatusOr<std::vector<std::string>> Table::Verify(const ProgressHook& progr
     if (auto schema = SchemaOf(**s); !schema.ok()) {
       problems.push_back(std::string(schema.status().message()));
     }
-    for (const auto& bucket : (*s)->buckets)
-      for (const auto& f : bucket) files.emplace(f.name, f);
+    for (const auto& bucket : (*s)->buckets) {
+      for (const auto& f : bucket) {
+        files.emplace(f.name, f);
+        // A partitioned table's file holds the keys of its partition only (§8.1).
+        if (!f.partition.empty() && f.key_range_known &&
+            (!std::string_view(f.min_key).starts_with(f.partition) ||
+             !std::string_view(f.max_key).starts_with(f.partition))) {
+          problems.push_back(Cat("snapshot ", ids[i], ": data file ", f.name,
+                                 " holds keys outside its partition"));
+        }
+      }
+    }
   }
   WorkProgress done{0, static_cast<int64_t>(files.size()), 0};
   for (const auto& [name, meta] : files) {
