@@ -15,6 +15,7 @@ import java.util.concurrent.TimeUnit;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.runtime.util.EnvironmentInformation;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.table.api.DataTypes;
 import org.apache.flink.table.api.Schema;
@@ -208,6 +209,19 @@ class PartitionedSqlITCase extends SidecarITCaseBase {
     assertEquals(
         List.of("dt=2026-12-01", "dt=2026-12-02", "dt=2026-12-03", "dt=2026-12-04"),
         partitions("static_events"));
+
+    // A query without a key: Flink 2.3 plans it only with an ON CONFLICT clause, 1.20 as it is.
+    String keyless =
+        "INSERT INTO events PARTITION (dt = '2026-12-05') SELECT id, v FROM (VALUES"
+            + " (CAST(9 AS BIGINT), 'nine')) AS t(id, v)";
+    String version = EnvironmentInformation.getVersion();
+    if (version.startsWith("1.")) {
+      tEnv.explainSql(keyless);
+    } else {
+      Exception e = assertThrows(Exception.class, () -> tEnv.explainSql(keyless));
+      assertTrue(causes(e).contains("ON CONFLICT"), version + ": " + causes(e));
+      tEnv.explainSql(keyless + " ON CONFLICT DO DEDUPLICATE");
+    }
   }
 
   /**
