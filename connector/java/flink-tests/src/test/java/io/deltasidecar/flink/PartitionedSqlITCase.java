@@ -18,12 +18,15 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.runtime.util.EnvironmentInformation;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.table.api.DataTypes;
+import org.apache.flink.table.api.EnvironmentSettings;
+import org.apache.flink.table.api.TableEnvironment;
 import org.apache.flink.table.api.Schema;
 import org.apache.flink.table.api.Table;
 import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
 import org.apache.flink.table.connector.ChangelogMode;
 import org.apache.flink.types.Row;
 import org.apache.flink.types.RowKind;
+import org.apache.flink.util.CloseableIterator;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -174,6 +177,20 @@ class PartitionedSqlITCase extends SidecarITCaseBase {
     assertEquals(new ArrayList<>(model.values()), deltactl.scan("events"));
     assertTrue(deltactl.scan("events").stream().noneMatch(l -> l.contains(DAY2.toString())));
     assertEquals(List.of("dt=2026-12-01", "dt=2026-12-03"), partitions("events"));
+
+    // The SQL source reads the table through the same PARTITIONED BY DDL.
+    TableEnvironment batch = TableEnvironment.create(EnvironmentSettings.inBatchMode());
+    batch.executeSql(ddl("events", "events", "dt, id", "PARTITIONED BY (dt)"));
+    List<String> read = new ArrayList<>();
+    try (CloseableIterator<Row> it =
+        batch.executeSql("SELECT dt, id, v FROM events WHERE dt >= DATE '2026-12-01'").collect()) {
+      it.forEachRemaining(
+          r -> read.add(line((LocalDate) r.getField(0), (Long) r.getField(1), (String) r.getField(2))));
+    }
+    read.sort(null);
+    List<String> want = new ArrayList<>(model.values());
+    want.sort(null);
+    assertEquals(want, read);
   }
 
   /**
@@ -266,8 +283,8 @@ class PartitionedSqlITCase extends SidecarITCaseBase {
 
   /**
    * {@code PRIMARY KEY (id) PARTITIONED BY (dt)} is refused when the INSERT is planned, asking for
-   * {@code PRIMARY KEY (dt, id)}; so is a key that has the partition column but not first. No
-   * table is created.
+   * {@code PRIMARY KEY (dt, id)}; so is a key that has the partition column but not first, and
+   * a key of the partition column alone. No table is created.
    */
   @Test
   void aPrimaryKeyThatDoesNotLeadWithThePartitionColumnsIsRefused() throws Exception {
@@ -286,6 +303,15 @@ class PartitionedSqlITCase extends SidecarITCaseBase {
             Exception.class,
             () -> tEnv.executeSql("INSERT INTO keyed_id_dt SELECT dt, id, v FROM changes"));
     assertTrue(causes(e).contains("declare PRIMARY KEY (dt, id) NOT ENFORCED"), causes(e));
+
+    tEnv.executeSql(ddl("keyed_by_dt", "keyed_by_dt", "dt", "PARTITIONED BY (dt)"));
+    e =
+        assertThrows(
+            Exception.class,
+            () -> tEnv.explainSql("INSERT INTO keyed_by_dt SELECT dt, id, v FROM changes"));
+    assertTrue(
+        causes(e).contains("PRIMARY KEY (dt) has no column besides the PARTITIONED BY columns"),
+        causes(e));
     assertEquals(List.of(), deltactl.run("list"));
   }
 }

@@ -143,7 +143,8 @@ public final class RowDataConverter implements RecordConverter<RowData> {
    * partitionKeys}, empty when the DDL has none). Besides the checks of {@link
    * #forSchema(String, ResolvedSchema)}, the partition columns must lead the PRIMARY KEY in their
    * PARTITIONED BY order, as they lead the key of a partitioned table on the sidecar: {@code
-   * PRIMARY KEY (id) PARTITIONED BY (dt)} is refused, asking for {@code PRIMARY KEY (dt, id)}.
+   * PRIMARY KEY (id) PARTITIONED BY (dt)} is refused, asking for {@code PRIMARY KEY (dt, id)}; and
+   * the key needs a column that is not a partition column ({@code PRIMARY KEY (dt)} is refused).
    */
   public static RowDataConverter forSchema(
       String table, ResolvedSchema schema, List<String> partitionKeys) {
@@ -193,6 +194,11 @@ public final class RowDataConverter implements RecordConverter<RowData> {
                 + " in their PARTITIONED BY order (a partitioned delta-sidecar table is keyed by"
                 + " its partition columns first), so declare PRIMARY KEY ("
                 + String.join(", ", suggested) + ") NOT ENFORCED");
+      } else if (key.size() == partitionKeys.size()) {
+        problems.add(
+            "PRIMARY KEY (" + String.join(", ", key) + ") has no column besides the PARTITIONED"
+                + " BY columns; a partitioned delta-sidecar table needs at least one more key"
+                + " column (else each partition holds one row)");
       }
     }
     if (!problems.isEmpty()) {
