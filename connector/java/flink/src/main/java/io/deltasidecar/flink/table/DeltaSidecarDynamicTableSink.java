@@ -39,7 +39,8 @@ import org.apache.flink.table.data.RowData;
  * ordinary columns of the rows, which the sidecar files by partition. For {@code INSERT INTO t
  * PARTITION (dt = '2026-12-01') SELECT ...} the planner puts the static values into every row it
  * hands the sink (the statement's SELECT lists only the other columns), so the sink writes the rows
- * as they come; {@link #applyStaticPartition} only records the partition for the plan's summary.
+ * as they come; {@link #applyStaticPartition} only records the partition (for {@link
+ * #asSummaryString}).
  */
 public final class DeltaSidecarDynamicTableSink implements DynamicTableSink, SupportsPartitioning {
   private final DeltaSidecarSink.Builder<RowData> sink;
