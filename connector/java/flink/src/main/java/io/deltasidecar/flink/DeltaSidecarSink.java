@@ -268,8 +268,17 @@ public final class DeltaSidecarSink<IN>
     return maxCommitAttempts > 0 ? maxCommitAttempts : DEFAULT_COMMIT_ATTEMPTS;
   }
 
-  /** What to create when the table is missing on the sidecar (see {@link Builder#createTableIfMissing}). */
-  record TableSpec(String schema, String primaryKey, int buckets) implements java.io.Serializable {}
+  /**
+   * What to create when the table is missing on the sidecar (see {@link
+   * Builder#createTableIfMissing}): {@code partitionBy} is the comma-separated partition columns,
+   * empty for a table without partitions.
+   */
+  record TableSpec(String schema, String primaryKey, int buckets, String partitionBy)
+      implements java.io.Serializable {
+    TableSpec(String schema, String primaryKey, int buckets) {
+      this(schema, primaryKey, buckets, "");
+    }
+  }
 
   /** Builds a {@link DeltaSidecarSink}; {@link #table}, {@link #writerIdPrefix} and {@link #recordConverter} are required. */
   public static final class Builder<IN> {
@@ -389,6 +398,18 @@ public final class DeltaSidecarSink<IN>
      * the converter's {@link RecordConverter#open} checks that it fits.
      */
     public Builder<IN> createTableIfMissing(String schema, String primaryKey, int buckets) {
+      return createTableIfMissing(schema, primaryKey, buckets, "");
+    }
+
+    /**
+     * As {@link #createTableIfMissing(String, String, int)}, partitioned by the comma-separated
+     * columns {@code partitionBy} ("dt" or "dt, region"; empty for no partitions). The partition
+     * columns lead the table's primary key in this order, and each partition has its own data
+     * files, so a partition can be read alone and dropped as one snapshot. An existing table is
+     * used as it is; the converter's {@link RecordConverter#open} checks that it fits.
+     */
+    public Builder<IN> createTableIfMissing(
+        String schema, String primaryKey, int buckets, String partitionBy) {
       if (buckets < 1) {
         throw new IllegalArgumentException("buckets must be at least 1, got " + buckets);
       }
@@ -396,7 +417,8 @@ public final class DeltaSidecarSink<IN>
           new TableSpec(
               Objects.requireNonNull(schema, "schema"),
               Objects.requireNonNull(primaryKey, "primaryKey"),
-              buckets);
+              buckets,
+              Objects.requireNonNull(partitionBy, "partitionBy"));
       return this;
     }
 

@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.OptionalLong;
 import java.util.Set;
 import org.apache.flink.api.connector.sink2.CommittingSinkWriter;
@@ -197,7 +198,9 @@ public final class DeltaSidecarWriter<IN>
         throw e;
       }
       // Every subtask may get here at once; ifNotExists makes the losers' calls succeed.
-      c.createTable(table, spec.schema(), spec.primaryKey(), spec.buckets(), true);
+      c.createTable(
+          table, spec.schema(), spec.primaryKey(), spec.buckets(), true, spec.partitionBy(),
+          Map.of());
       return c.describeTable(table);
     }
   }

@@ -23,6 +23,7 @@ import org.apache.flink.configuration.ExecutionOptions;
 import org.apache.flink.table.connector.source.DynamicTableSource;
 import org.apache.flink.table.factories.DynamicTableSourceFactory;
 import java.util.LinkedHashSet;
+import java.util.Map;
 import java.util.Set;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ReadableConfig;
@@ -43,9 +44,11 @@ import org.apache.flink.table.factories.FactoryUtil;
  * WITH ('connector' = 'delta-sidecar', 'table' = 'orders');
  * </pre>
  *
- * The writers create the table on the sidecar when it is missing (columns and key from the DDL,
- * {@code write.bucket.num} buckets) and refuse to start when an existing table does not match the
- * DDL. See docs/connectors.md, "Flink sink" and "Flink source".
+ * The writers create the table on the sidecar when it is missing (columns, key and {@code
+ * PARTITIONED BY} columns from the DDL, {@code write.bucket.num} buckets) and refuse to start when
+ * an existing table does not match the DDL. A partitioned DDL must lead its PRIMARY KEY with the
+ * partition columns ({@code PRIMARY KEY (dt, id) NOT ENFORCED} with {@code PARTITIONED BY (dt)}).
+ * See docs/connectors.md, "Flink sink" and "Flink source".
  */
 public final class DeltaSidecarDynamicTableFactory
     implements DynamicTableSinkFactory, DynamicTableSourceFactory {
@@ -88,7 +91,10 @@ public final class DeltaSidecarDynamicTableFactory
     ReadableConfig options = helper.getOptions();
     String table = tableOption(options);
     RowDataConverter converter =
-        RowDataConverter.forSchema(table, context.getCatalogTable().getResolvedSchema());
+        RowDataConverter.forSchema(
+            table,
+            context.getCatalogTable().getResolvedSchema(),
+            context.getCatalogTable().getPartitionKeys());
     Integer parallelism = options.getOptional(FactoryUtil.SINK_PARALLELISM).orElse(null);
     if (parallelism != null && parallelism < 1) {
       throw new ValidationException(
@@ -111,13 +117,19 @@ public final class DeltaSidecarDynamicTableFactory
               .createTableIfMissing(
                   converter.sidecarSchema(),
                   converter.sidecarPrimaryKey(),
-                  positive(options, BUCKETS));
+                  positive(options, BUCKETS),
+                  converter.sidecarPartitionBy());
     } catch (IllegalArgumentException e) {
       throw new ValidationException(
           "invalid delta-sidecar options for table '" + table + "': " + e.getMessage(), e);
     }
     return new DeltaSidecarDynamicTableSink(
-        sink, table, options.getOptional(WRITER_ID_PREFIX).orElse(null), parallelism);
+        sink,
+        table,
+        options.getOptional(WRITER_ID_PREFIX).orElse(null),
+        parallelism,
+        context.getCatalogTable().getPartitionKeys(),
+        Map.of());
   }
 
   @Override
@@ -127,7 +139,10 @@ public final class DeltaSidecarDynamicTableFactory
     ReadableConfig options = helper.getOptions();
     String table = tableOption(options);
     RowDataConverter ddl =
-        RowDataConverter.forSchema(table, context.getCatalogTable().getResolvedSchema());
+        RowDataConverter.forSchema(
+            table,
+            context.getCatalogTable().getResolvedSchema(),
+            context.getCatalogTable().getPartitionKeys());
     boolean batch =
         context.getConfiguration().get(ExecutionOptions.RUNTIME_MODE)
             == RuntimeExecutionMode.BATCH;

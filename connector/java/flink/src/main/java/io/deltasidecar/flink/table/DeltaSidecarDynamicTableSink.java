@@ -8,6 +8,8 @@ import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.HexFormat;
 import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.apache.flink.api.dag.Transformation;
@@ -16,7 +18,9 @@ import org.apache.flink.streaming.api.datastream.DataStreamSink;
 import org.apache.flink.table.connector.ChangelogMode;
 import org.apache.flink.table.connector.ProviderContext;
 import org.apache.flink.table.connector.sink.DataStreamSinkProvider;
+import org.apache.flink.table.api.ValidationException;
 import org.apache.flink.table.connector.sink.DynamicTableSink;
+import org.apache.flink.table.connector.sink.abilities.SupportsPartitioning;
 import org.apache.flink.table.data.RowData;
 
 /**
@@ -30,22 +34,54 @@ import org.apache.flink.table.data.RowData;
  * instead of fencing each other, and the same statement gets the same ids when it is restored
  * from a savepoint. Two identical INSERTs would get the same ids: give them {@code
  * sink.writer-id-prefix}.
+ *
+ * <p>It supports {@code PARTITIONED BY} ({@link SupportsPartitioning}): the partition columns are
+ * ordinary columns of the rows, which the sidecar files by partition. For {@code INSERT INTO t
+ * PARTITION (dt = '2026-12-01') SELECT ...} the planner puts the static values into every row it
+ * hands the sink (the statement's SELECT lists only the other columns), so the sink writes the rows
+ * as they come; {@link #applyStaticPartition} only records the partition (for {@link
+ * #asSummaryString}).
  */
-public final class DeltaSidecarDynamicTableSink implements DynamicTableSink {
+public final class DeltaSidecarDynamicTableSink implements DynamicTableSink, SupportsPartitioning {
   private final DeltaSidecarSink.Builder<RowData> sink;
   private final String table;
   private final String writerIdPrefix;
   private final Integer parallelism;
+  /** The DDL's PARTITIONED BY columns; empty when it has none. */
+  private final List<String> partitionKeys;
+  /** The INSERT's PARTITION (...) clause, column to value; empty without one. */
+  private Map<String, String> staticPartition;
 
   DeltaSidecarDynamicTableSink(
       DeltaSidecarSink.Builder<RowData> sink,
       String table,
       String writerIdPrefix,
-      Integer parallelism) {
+      Integer parallelism,
+      List<String> partitionKeys,
+      Map<String, String> staticPartition) {
     this.sink = sink;
     this.table = table;
     this.writerIdPrefix = writerIdPrefix;
     this.parallelism = parallelism;
+    this.partitionKeys = List.copyOf(partitionKeys);
+    this.staticPartition = new LinkedHashMap<>(staticPartition);
+  }
+
+  /**
+   * The values of the INSERT's {@code PARTITION (...)} clause, which the planner also fills into
+   * the rows. Refuses a column that is not a partition column of the DDL (the planner refuses it
+   * first).
+   */
+  @Override
+  public void applyStaticPartition(Map<String, String> partition) {
+    for (String column : partition.keySet()) {
+      if (!partitionKeys.contains(column)) {
+        throw new ValidationException(
+            "delta-sidecar table '" + table + "': PARTITION (" + column + " = ...) names a column"
+                + " that is not in the DDL's PARTITIONED BY " + partitionKeys);
+      }
+    }
+    this.staticPartition = new LinkedHashMap<>(partition);
   }
 
   @Override
@@ -113,11 +149,14 @@ public final class DeltaSidecarDynamicTableSink implements DynamicTableSink {
 
   @Override
   public DynamicTableSink copy() {
-    return new DeltaSidecarDynamicTableSink(sink, table, writerIdPrefix, parallelism);
+    return new DeltaSidecarDynamicTableSink(
+        sink, table, writerIdPrefix, parallelism, partitionKeys, staticPartition);
   }
 
   @Override
   public String asSummaryString() {
-    return "delta-sidecar(table=" + table + ")";
+    return "delta-sidecar(table=" + table
+        + (partitionKeys.isEmpty() ? "" : ", partitioned by " + partitionKeys)
+        + (staticPartition.isEmpty() ? "" : ", partition " + staticPartition) + ")";
   }
 }

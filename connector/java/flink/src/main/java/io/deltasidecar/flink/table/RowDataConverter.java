@@ -115,14 +115,18 @@ public final class RowDataConverter implements RecordConverter<RowData> {
   private final String table;
   private final List<FlinkColumn> columns;
   private final List<String> primaryKey;
+  /** The DDL's PARTITIONED BY columns, leading {@link #primaryKey}; empty when not partitioned. */
+  private final List<String> partitionKeys;
   // Set by open(): the RowData position of each sidecar column, and of each key column.
   private int[] schemaToRow;
   private int[] keyToRow;
 
-  private RowDataConverter(String table, List<FlinkColumn> columns, List<String> primaryKey) {
+  private RowDataConverter(
+      String table, List<FlinkColumn> columns, List<String> primaryKey, List<String> partitionKeys) {
     this.table = table;
     this.columns = List.copyOf(columns);
     this.primaryKey = List.copyOf(primaryKey);
+    this.partitionKeys = List.copyOf(partitionKeys);
   }
 
   /**
@@ -131,6 +135,19 @@ public final class RowDataConverter implements RecordConverter<RowData> {
    * column name the sidecar does not accept.
    */
   public static RowDataConverter forSchema(String table, ResolvedSchema schema) {
+    return forSchema(table, schema, List.of());
+  }
+
+  /**
+   * The converter for a DDL's resolved schema and its {@code PARTITIONED BY} columns ({@code
+   * partitionKeys}, empty when the DDL has none). Besides the checks of {@link
+   * #forSchema(String, ResolvedSchema)}, the partition columns must lead the PRIMARY KEY in their
+   * PARTITIONED BY order, as they lead the key of a partitioned table on the sidecar: {@code
+   * PRIMARY KEY (id) PARTITIONED BY (dt)} is refused, asking for {@code PRIMARY KEY (dt, id)}; and
+   * the key needs a column that is not a partition column ({@code PRIMARY KEY (dt)} is refused).
+   */
+  public static RowDataConverter forSchema(
+      String table, ResolvedSchema schema, List<String> partitionKeys) {
     List<FlinkColumn> columns = new ArrayList<>();
     List<String> problems = new ArrayList<>();
     for (Column c : schema.getColumns()) {
@@ -162,12 +179,51 @@ public final class RowDataConverter implements RecordConverter<RowData> {
           "the table has no PRIMARY KEY; delta-sidecar tables are keyed (the sink writes and the"
               + " source reads upserts by key), so declare one, e.g. PRIMARY KEY (id) NOT ENFORCED");
     }
+    if (pk.isPresent() && !partitionKeys.isEmpty()) {
+      List<String> key = pk.get().getColumns();
+      if (!startsWith(key, partitionKeys)) {
+        List<String> suggested = new ArrayList<>(partitionKeys);
+        for (String k : key) {
+          if (!containsIgnoreCase(partitionKeys, k)) {
+            suggested.add(k);
+          }
+        }
+        problems.add(
+            "PARTITIONED BY (" + String.join(", ", partitionKeys) + ") with PRIMARY KEY ("
+                + String.join(", ", key) + "): the partition columns must lead the primary key,"
+                + " in their PARTITIONED BY order (a partitioned delta-sidecar table is keyed by"
+                + " its partition columns first), so declare PRIMARY KEY ("
+                + String.join(", ", suggested) + ") NOT ENFORCED");
+      } else if (key.size() == partitionKeys.size()) {
+        problems.add(
+            "PRIMARY KEY (" + String.join(", ", key) + ") has no column besides the PARTITIONED"
+                + " BY columns; a partitioned delta-sidecar table needs at least one more key"
+                + " column (else each partition holds one row)");
+      }
+    }
     if (!problems.isEmpty()) {
       throw new ValidationException(
           "cannot use the DDL for delta-sidecar table '" + table + "': "
               + String.join("; ", problems));
     }
-    return new RowDataConverter(table, columns, pk.get().getColumns());
+    return new RowDataConverter(table, columns, pk.get().getColumns(), partitionKeys);
+  }
+
+  /** Whether {@code list} begins with {@code prefix}, names compared case-insensitively. */
+  private static boolean startsWith(List<String> list, List<String> prefix) {
+    if (list.size() < prefix.size()) {
+      return false;
+    }
+    for (int i = 0; i < prefix.size(); i++) {
+      if (!list.get(i).equalsIgnoreCase(prefix.get(i))) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private static boolean containsIgnoreCase(List<String> names, String name) {
+    return names.stream().anyMatch(name::equalsIgnoreCase);
   }
 
   private static Optional<FlinkColumn> map(String name, LogicalType t) {
@@ -252,13 +308,19 @@ public final class RowDataConverter implements RecordConverter<RowData> {
     return String.join(", ", primaryKey);
   }
 
+  /** The partition columns for CreateTable: "dt" or "dt, region"; empty when not partitioned. */
+  public String sidecarPartitionBy() {
+    return String.join(", ", partitionKeys);
+  }
+
   /**
    * Checks that the sidecar's table has the DDL's columns (names compared case-insensitively, as
    * the sidecar does), with the mapped types, no NOT NULL column the DDL may leave NULL, and the
    * same primary key in the same order; then resolves where each value comes from. A nullable
    * value column of the table that the DDL does not declare (one added by an ALTER since the job
    * was written) is written as NULL; every DDL column must still be in the table, so no value is
-   * ever dropped.
+   * ever dropped. The table's partition columns ({@link TableSchema#partitionKeys()}) must be the
+   * DDL's PARTITIONED BY columns, in the same order (none for a table without partitions).
    */
   @Override
   public void open(TableSchema schema) {
@@ -274,7 +336,7 @@ public final class RowDataConverter implements RecordConverter<RowData> {
    * The checks of {@link #open}, for reading ({@code writing} false) or writing: the DDL position
    * of each sidecar column, -1 for a column the DDL does not declare (not read; written as NULL,
    * which writing allows only for a nullable value column). Reading allows a nullable DDL column
-   * for a NOT NULL sidecar column.
+   * for a NOT NULL sidecar column, and does not compare the partition columns.
    */
   int[] resolve(TableSchema schema, boolean writing) {
     List<String> problems = new ArrayList<>();
@@ -318,11 +380,22 @@ public final class RowDataConverter implements RecordConverter<RowData> {
           "the primary key is (" + String.join(", ", sidecarKey) + ") on the sidecar but ("
               + String.join(", ", primaryKey) + ") in the DDL");
     }
+    List<String> sidecarPartitions = schema.partitionKeys();
+    if (writing
+        && !(sidecarPartitions.size() == partitionKeys.size()
+            && startsWith(sidecarPartitions, partitionKeys))) {
+      problems.add(
+          "the partition keys are " + sidecarPartitions + " on the sidecar but " + partitionKeys
+              + " in the DDL's PARTITIONED BY");
+    }
     if (!problems.isEmpty()) {
       throw new IllegalStateException(
           "table '" + table + "' on the sidecar does not match the DDL: "
               + String.join("; ", problems) + ". The sidecar has: " + schema.columnsString()
-              + ", PRIMARY KEY (" + String.join(", ", sidecarKey) + ")");
+              + ", PRIMARY KEY (" + String.join(", ", sidecarKey) + ")"
+              + (sidecarPartitions.isEmpty()
+                  ? ""
+                  : ", PARTITIONED BY (" + String.join(", ", sidecarPartitions) + ")"));
     }
     return toRow;
   }
