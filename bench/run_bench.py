@@ -197,17 +197,22 @@ def measure_freshness(args, out):
     out["freshness_p99_ms"] = percentile(samples, 0.99)
 
 
+def run_json_tool(args, name, argv, json_path, timeout=3600):
+    """Runs build/bin/<name> with `argv` and --json; returns the figures it wrote."""
+    p = subprocess.run([str(args.bin_dir / name), *map(str, argv), "--json", str(json_path)],
+                       capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"{name} failed: {p.stderr}")
+    return json.loads(json_path.read_text())
+
+
 def measure_table(args, out, data):
     table_rows = 5_000_000 if args.quick else 50_000_000
     log(f"table engine: commits of 1M rows while the table grows to {table_rows:,} rows, scan, lookups")
-    j = data / "table_bench.json"
-    p = subprocess.run([str(args.bin_dir / "table-bench"), "--dir", str(Path(args.work) / "table"),
-                        "--table-rows", str(table_rows), "--repeats", "3", "--json", str(j),
-                        "--curve", str(data / "commit_growth.dat")],
-                       capture_output=True, text=True, timeout=3600)
-    if p.returncode != 0:
-        raise RuntimeError(f"table-bench failed: {p.stderr}")
-    t = json.loads(j.read_text())
+    t = run_json_tool(args, "table-bench",
+                      ["--dir", Path(args.work) / "table", "--table-rows", table_rows, "--repeats", 3,
+                       "--curve", data / "commit_growth.dat"],
+                      data / "table_bench.json")
     out["scan_rows_per_s"] = t["scan_rows_per_s"]
     out["lookup_p99_us"] = t["lookup_p99_us"]
     out["commit_growth_ratio"] = t["commit_growth_ratio"]
@@ -218,14 +223,10 @@ def measure_table(args, out, data):
 def measure_partitions(args, out, data):
     partitions, rows = (100, 2_000) if args.quick else (100, 20_000)
     log(f"partitions: {partitions} days x {rows:,} rows, a scan of one day against a full scan")
-    j = data / "partition_bench.json"
-    p = subprocess.run([str(args.bin_dir / "partition-bench"), "--dir", str(Path(args.work) / "partitions"),
-                        "--partitions", str(partitions), "--rows-per-partition", str(rows),
-                        "--repeats", "5", "--json", str(j)],
-                       capture_output=True, text=True, timeout=3600)
-    if p.returncode != 0:
-        raise RuntimeError(f"partition-bench failed: {p.stderr}")
-    t = json.loads(j.read_text())
+    t = run_json_tool(args, "partition-bench",
+                      ["--dir", Path(args.work) / "partitions", "--partitions", partitions,
+                       "--rows-per-partition", rows, "--repeats", 5],
+                      data / "partition_bench.json")
     out["partition_scan_to_full_ratio"] = t["ratio"]
     out["partition_scan_median_s"] = t["partition_scan_median_s"]
     out["partition_full_scan_median_s"] = t["full_scan_median_s"]
