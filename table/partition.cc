@@ -33,6 +33,29 @@ bool IsTimeType(ColumnType type) {
          type == ColumnType::kTimestamp || type == ColumnType::kTimestampLtz;
 }
 
+bool AllDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// A STRING partition value read as a UTC time: "YYYYMMDD", "YYYYMMDDHH",
+// "YYYY-MM-DD" or "YYYY-MM-DD HH:MM:SS"; nullopt for anything else.
+std::optional<absl::Time> StringPartitionTime(std::string_view s) {
+  int64_t days = 0, second_of_day = 0, nanos = 0;
+  if (s.size() == 10 && s[4] == '-' && ParseDatePart(s, &days)) {
+    return absl::FromUnixMillis(days * kMillisPerDay);
+  }
+  if (ParseDateTime(s, 9, &days, &second_of_day, &nanos)) {
+    return absl::FromUnixMillis(days * kMillisPerDay) + absl::Seconds(second_of_day) + absl::Nanoseconds(nanos);
+  }
+  if ((s.size() == 8 || s.size() == 10) && AllDigits(s)) {
+    const std::string dashed = Cat(s.substr(0, 4), "-", s.substr(4, 2), "-", s.substr(6, 2));
+    const int hour = s.size() == 10 ? (s[8] - '0') * 10 + (s[9] - '0') : 0;
+    if (hour > 23 || !ParseDatePart(dashed, &days)) return std::nullopt;
+    return absl::FromUnixMillis(days * kMillisPerDay) + absl::Hours(hour);
+  }
+  return std::nullopt;
+}
+
 // A JSON number or boolean when `column` takes one and `text` is one, else
 // the text as a JSON string (RowFromJson reads each type's text form).
 nlohmann::json SpecValue(const Column& column, std::string_view text) {
@@ -177,11 +200,13 @@ absl::StatusOr<std::string> ParsePartitionSpec(const TableSchema& schema, std::s
 }
 
 std::optional<int> PartitionTimeColumn(const TableSchema& schema) {
+  std::optional<int> text;
   for (int i = 0; i < schema.partition_key_count(); ++i) {
     const int index = schema.key_columns()[i];
     if (IsTimeType(schema.columns()[index].type)) return index;
+    if (!text && schema.columns()[index].type == ColumnType::kString) text = index;
   }
-  return std::nullopt;
+  return text;
 }
 
 absl::StatusOr<std::optional<absl::Time>> PartitionTime(const TableSchema& schema,
@@ -191,6 +216,7 @@ absl::StatusOr<std::optional<absl::Time>> PartitionTime(const TableSchema& schem
   ASSIGN_OR_RETURN(Row row, DecodePartition(schema, partition));
   int k = 0;
   while (schema.key_columns()[k] != *index) ++k;
+  if (schema.columns()[*index].type == ColumnType::kString) return StringPartitionTime(StringOf(row[k]));
   const int64_t v = IntOf(row[k]);
   switch (schema.columns()[*index].type) {
     case ColumnType::kDate:

@@ -55,13 +55,18 @@ absl::StatusOr<nlohmann::json> PartitionJson(const TableSchema& schema, std::str
 // or repeated, a bad value, or text over kMaxPartitionSpecBytes.
 absl::StatusOr<std::string> ParsePartitionSpec(const TableSchema& schema, std::string_view text);
 
-// The instant a partition starts at, by its first partition column of type
-// DATE (midnight UTC), DATETIME, TIMESTAMP or TIMESTAMP_LTZ; nullopt when
-// the table has no such partition column. What partition expiry compares
-// with the expiration time (table_properties.h).
+// The instant a partition starts at, by its time column
+// (PartitionTimeColumn): a DATE at midnight UTC, a DATETIME, TIMESTAMP or
+// TIMESTAMP_LTZ as it is, a STRING when it reads "YYYYMMDD", "YYYYMMDDHH",
+// "YYYY-MM-DD" or "YYYY-MM-DD HH:MM:SS" (UTC). nullopt when the table has no
+// time column or a STRING value reads as none of those (such a partition
+// never expires). What partition expiry compares with the expiration time
+// (table_properties.h).
 absl::StatusOr<std::optional<absl::Time>> PartitionTime(const TableSchema& schema,
                                                         std::string_view partition);
-// The first time-valued partition column's index in the schema, if any.
+// The partition column that holds a partition's time: the first of type
+// DATE, DATETIME, TIMESTAMP or TIMESTAMP_LTZ, else the first STRING one
+// (MaxCompute's ds = '20261201'); nullopt when there is neither.
 std::optional<int> PartitionTimeColumn(const TableSchema& schema);
 
 }  // namespace deltasidecar::table

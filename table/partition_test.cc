@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "table/base/absl_compat.h"
 #include "table/base/file_util.h"
 #include "table/row.h"
 #include "table/row_json.h"
@@ -127,8 +128,31 @@ TEST(PartitionKeyTest, PartitionTimeComesFromTheFirstTimeColumn) {
   auto t = PartitionTime(s, Spec(s, "dt=2026-12-01/region=eu"));
   ASSERT_TRUE(t.ok() && t->has_value());
   EXPECT_EQ(absl::FormatTime("%Y-%m-%d %H:%M:%S", **t, absl::UTCTimeZone()), "2026-12-01 00:00:00");
-  TableSchema by_region = Partitioned("region STRING, id BIGINT", "id", "region");
-  EXPECT_FALSE(PartitionTime(by_region, Spec(by_region, "region=eu"))->has_value());
+  TableSchema by_shard = Partitioned("shard INT, id BIGINT", "id", "shard");
+  EXPECT_FALSE(PartitionTimeColumn(by_shard).has_value());
+  EXPECT_FALSE(PartitionTime(by_shard, Spec(by_shard, "shard=3"))->has_value());
+}
+
+TEST(PartitionKeyTest, AStringPartitionColumnReadsAsADayOrAnHour) {
+  // MaxCompute's ds = '20261201' (and hourly ds, dashed dates, date-times).
+  TableSchema s = Partitioned("ds STRING, shard INT, id BIGINT", "id", "ds, shard");
+  ASSERT_EQ(PartitionTimeColumn(s), s.ColumnIndex("ds"));
+  auto at = [&](std::string_view ds) -> std::string {
+    auto t = PartitionTime(s, Spec(s, Cat("ds=", ds, "/shard=1")));
+    EXPECT_TRUE(t.ok()) << t.status();
+    if (!t.ok() || !t->has_value()) return "none";
+    return absl::FormatTime("%Y-%m-%d %H:%M:%S", **t, absl::UTCTimeZone());
+  };
+  EXPECT_EQ(at("20261201"), "2026-12-01 00:00:00");
+  EXPECT_EQ(at("2026120113"), "2026-12-01 13:00:00");
+  EXPECT_EQ(at("2026-12-01"), "2026-12-01 00:00:00");
+  EXPECT_EQ(at("2026-12-01 13:45:10"), "2026-12-01 13:45:10");
+  for (std::string_view bad : {"", "eu", "20261301", "2026120125", "2026-02-30", "202612011", "2026-12-01x"}) {
+    EXPECT_EQ(at(bad), "none") << bad;
+  }
+  // A time-typed partition column comes first, wherever it is.
+  TableSchema both = Partitioned("ds STRING, dt DATE, id BIGINT", "id", "ds, dt");
+  EXPECT_EQ(PartitionTimeColumn(both), both.ColumnIndex("dt"));
 }
 
 class PartitionedTableTest : public ::testing::Test {
@@ -353,9 +377,31 @@ TEST_F(PartitionedTableTest, ReopenedTableKeepsPartitionsAndMultiBucketSectionsP
   EXPECT_EQ(stats.files_opened.load(), stats.files_skipped.load());
 }
 
+TEST(PartitionedTableCreateTest, StringDayPartitionsExpire) {
+  const fs::path root = fs::path(::testing::TempDir()) / ("partition_ds_" + RandomId());
+  TableSchema schema = Partitioned("ds STRING, id BIGINT", "id", "ds");
+  ASSERT_TRUE(Table::Create(root, "t", schema, {}, {{"partition.expiration-time", "72h"}}).ok());
+  auto t = Table::Open(root, "t");
+  ASSERT_TRUE(t.ok()) << t.status();
+  const std::string today = absl::FormatTime("%Y%m%d", absl::Now(), absl::UTCTimeZone());
+  MutationBatch batch;
+  for (const std::string ds : {today, std::string("20200101"), std::string("2020-01-02"), std::string("latest")}) {
+    batch.Upsert(schema, *RowFromJson(schema, nlohmann::json{{"ds", ds}, {"id", 1}}));
+  }
+  ASSERT_TRUE((*t)->Commit(batch).ok());
+  auto expired = (*t)->ExpirePartitions(absl::Hours(72), absl::Now());
+  ASSERT_TRUE(expired.ok()) << expired.status();
+  EXPECT_EQ(*expired, 2);
+  std::vector<std::string> left;
+  for (const auto& p : Table::Partitions(**(*t)->LatestSnapshot())) left.push_back(*PartitionText(schema, p.partition));
+  // A value that reads as no time never expires.
+  EXPECT_EQ(left, (std::vector<std::string>{"ds=" + today, "ds=latest"}));
+  fs::remove_all(root);
+}
+
 TEST(PartitionedTableCreateTest, ExpirationNeedsATimePartitionColumn) {
   const fs::path root = fs::path(::testing::TempDir()) / ("partition_create_" + RandomId());
-  auto s = Table::Create(root, "t", Partitioned("region STRING, id BIGINT", "id", "region"), {},
+  auto s = Table::Create(root, "t", Partitioned("shard INT, id BIGINT", "id", "shard"), {},
                          {{"partition.expiration-time", "24h"}});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()), HasSubstr("partition.expiration-time"));

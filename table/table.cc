@@ -160,7 +160,8 @@ absl::Status Table::Create(const std::string& root, const std::string& name,
   if (values.partition_expiration && !PartitionTimeColumn(schema)) {
     return absl::InvalidArgumentError(
         "table property partition.expiration-time needs a partition column of type DATE, "
-        "DATETIME, TIMESTAMP or TIMESTAMP_LTZ, whose value is the partition's time");
+        "DATETIME, TIMESTAMP, TIMESTAMP_LTZ or STRING (such as ds = '20261201'), whose value is "
+        "the partition's time");
   }
   auto storage = Storage::Make(options.fs);
   rocksdb::FileSystem* fs = storage->fs.get();

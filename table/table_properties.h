@@ -11,7 +11,9 @@
 //   retention.max-age                  duration ("90m", "2h", "24h")
 //   retention.consumer-max-age         duration
 //   partition.expiration-time          duration: partitions whose time
-//                                      (partition.h PartitionTime) is older
+//                                      (partition.h PartitionTime: a DATE,
+//                                      DATETIME, TIMESTAMP or date-like
+//                                      STRING partition column) is older
 //                                      are dropped by maintenance
 #pragma once
 

@@ -140,7 +140,7 @@ def test_partition_errors_are_named(dt):
         (["scan", "t", "--partition", "dt=yesterday"], "DATE"),
         (["create", "u", "--schema", "dt DATE, id BIGINT", "--primary-key", "dt", "--partition-by", "dt"],
          "needs at least one more column"),
-        (["create", "u", "--schema", "r STRING, id BIGINT", "--primary-key", "id", "--partition-by", "r",
+        (["create", "u", "--schema", "r INT, id BIGINT", "--primary-key", "id", "--partition-by", "r",
           "--option", "partition.expiration-time=1h"], "partition column of type DATE"),
     ]:
         proc = dt.run_fail(args, expect_status=1)
