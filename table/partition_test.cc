@@ -4,7 +4,10 @@
 // changes), expiry by the partition's time, and reopening.
 #include "table/partition.h"
 
+#include <atomic>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 #include <map>
 #include <set>
 
@@ -339,6 +342,78 @@ TEST_F(PartitionedTableTest, DroppingAPartitionIsOneSnapshotAndChangesSayDelete)
   ASSERT_TRUE(expired.ok()) << expired.status();
   EXPECT_GT(expired->files_removed, 0);
   EXPECT_EQ(Read().size(), 2u);
+}
+
+// Commits, drops and compactions through separate handles (they race like
+// processes): the final table equals the history replayed in snapshot order,
+// each APPEND its batch and each DROP_PARTITION its partition, and every
+// retained snapshot verifies.
+TEST_F(PartitionedTableTest, DropsRaceCommitsAndCompactionsWithoutLosingOrKeepingRows) {
+  const std::vector<std::string> days = {"2026-11-01", "2026-11-02", "2026-11-03"};
+  std::mutex mu;
+  std::map<int64_t, std::vector<std::pair<std::string, int>>> appended;  // snapshot -> (day, id)
+  std::map<int64_t, std::string> drops;                                  // snapshot -> day
+  std::atomic<bool> writing{true};
+  std::thread writer([&] {
+    auto t = Table::Open(root_, "t");
+    ASSERT_TRUE(t.ok());
+    for (int c = 0; c < 40; ++c) {
+      MutationBatch b;
+      std::vector<std::pair<std::string, int>> rows;
+      for (int i = 0; i < 6; ++i) {
+        const std::string& day = days[(c + i) % days.size()];
+        const int id = c * 10 + i;
+        b.Upsert(schema(), *RowFromJson(schema(), nlohmann::json{{"dt", day}, {"id", id}, {"v", "x"}}));
+        rows.emplace_back(day, id);
+      }
+      auto r = (*t)->Commit(b);
+      ASSERT_TRUE(r.ok()) << r.status();
+      std::lock_guard<std::mutex> lock(mu);
+      appended[r->snapshot_id] = std::move(rows);
+    }
+    writing = false;
+  });
+  std::thread dropper([&] {
+    auto t = Table::Open(root_, "t");
+    ASSERT_TRUE(t.ok());
+    for (int k = 0; writing; ++k) {
+      const std::string day = days[k % 2 == 0 ? 1 : 2];
+      auto d = (*t)->DropPartitions({Spec(schema(), "dt=" + day)});
+      ASSERT_TRUE(d.ok() || absl::IsNotFound(d.status())) << d.status();
+      if (d.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        drops[*d] = day;
+      }
+    }
+  });
+  std::thread compactor([&] {
+    auto t = Table::Open(root_, "t");
+    ASSERT_TRUE(t.ok());
+    while (writing) {
+      absl::Status st = (*t)->Compact(/*full=*/true).status();
+      ASSERT_TRUE(st.ok() || absl::IsAborted(st)) << st;
+    }
+  });
+  writer.join();
+  dropper.join();
+  compactor.join();
+  EXPECT_FALSE(drops.empty());
+
+  std::map<std::string, std::map<int64_t, std::string>> model;
+  auto history = table_->History();
+  ASSERT_TRUE(history.ok());
+  for (const auto& snap : *history) {
+    if (auto a = appended.find(snap->id); a != appended.end()) {
+      for (const auto& [day, id] : a->second) model[day][id] = "x";
+    } else if (auto d = drops.find(snap->id); d != drops.end()) {
+      model.erase(d->second);
+    }
+  }
+  EXPECT_EQ(Read(), model);
+  ExpectOnePartitionPerFile();
+  auto verified = table_->Verify();
+  ASSERT_TRUE(verified.ok());
+  EXPECT_THAT(*verified, ::testing::IsEmpty());
 }
 
 TEST_F(PartitionedTableTest, MaintenanceDropsPartitionsOlderThanTheExpirationTime) {
