@@ -261,8 +261,7 @@ absl::Status ReadService::Changes(const v1::ChangesRequest& request, const ScanS
     ASSIGN_OR_RETURN(auto latest, table->LatestSnapshot());
     to = latest->id;
   }
-  ASSIGN_OR_RETURN(auto end, table->SnapshotById(to));
-  ASSIGN_OR_RETURN(std::shared_ptr<const table::TableSchema> schema, table->SchemaOf(*end));
+  ASSIGN_OR_RETURN(std::shared_ptr<const table::TableSchema> schema, table->SchemaOfSnapshot(to));
   ASSIGN_OR_RETURN(table::ArrowReadOptions options, ArrowOptions(*schema, request));
   if (request.format() == v1::ARROW_IPC) {
     ArrowArrayStream stream{};

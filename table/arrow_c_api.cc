@@ -65,8 +65,7 @@ absl::Status Changes(const char* root, const char* table, int64_t from, int64_t 
     ASSIGN_OR_RETURN(auto latest, t->LatestSnapshot());
     to = latest->id;
   }
-  ASSIGN_OR_RETURN(auto end, t->SnapshotById(to));
-  ASSIGN_OR_RETURN(auto schema, t->SchemaOf(*end));
+  ASSIGN_OR_RETURN(auto schema, t->SchemaOfSnapshot(to));
   ASSIGN_OR_RETURN(auto options, ReadOptions(*schema, columns, filter, batch_rows, 1));
   return dt::ChangesToArrow(std::move(t), from, to, options, out);
 }

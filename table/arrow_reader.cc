@@ -437,8 +437,7 @@ absl::Status ScanToArrow(std::shared_ptr<Table> table, std::shared_ptr<const Sna
 
 absl::Status ChangesToArrow(std::shared_ptr<Table> table, int64_t from, int64_t to,
                             const ArrowReadOptions& options, ArrowArrayStream* out) {
-  ASSIGN_OR_RETURN(auto end, table->SnapshotById(to));
-  ASSIGN_OR_RETURN(std::shared_ptr<const TableSchema> read_schema, table->SchemaOf(*end));
+  ASSIGN_OR_RETURN(std::shared_ptr<const TableSchema> read_schema, table->SchemaOfSnapshot(to));
   const TableSchema& schema = *read_schema;
   RETURN_IF_ERROR(CheckColumns(schema, options.columns));
   ReadBounds bounds{options.range.lower, options.range.upper, std::nullopt};

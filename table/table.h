@@ -183,6 +183,9 @@ class Table {
   // `snapshot` is read under: every value a read of it hands out is encoded
   // under this version, whichever version it was written under.
   absl::StatusOr<std::shared_ptr<const TableSchema>> SchemaOf(const Snapshot& snapshot);
+  // The same for snapshot `id`: also the version NewChanges(from, id) hands
+  // out every change under. NOT_FOUND when the snapshot has expired.
+  absl::StatusOr<std::shared_ptr<const TableSchema>> SchemaOfSnapshot(int64_t id);
   // Version `id` (0: table.json's). DATA_LOSS when its file is missing or damaged.
   absl::StatusOr<std::shared_ptr<const TableSchema>> SchemaVersion(int64_t id);
   // The latest snapshot's version: what new rows are written under.

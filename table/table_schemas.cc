@@ -55,6 +55,11 @@ absl::StatusOr<std::shared_ptr<const TableSchema>> Table::SchemaOf(const Snapsho
   return SchemaVersion(snapshot.schema_id);
 }
 
+absl::StatusOr<std::shared_ptr<const TableSchema>> Table::SchemaOfSnapshot(int64_t id) {
+  ASSIGN_OR_RETURN(auto snapshot, SnapshotById(id));
+  return SchemaOf(*snapshot);
+}
+
 absl::StatusOr<std::shared_ptr<const TableSchema>> Table::CurrentSchema() {
   ASSIGN_OR_RETURN(auto latest, LatestSnapshot());
   return SchemaOf(*latest);

@@ -158,8 +158,7 @@ absl::Status CmdChanges(const Args& a) {
     to = latest->id;
   }
   // Rows of every snapshot in between are read under the last one's schema version.
-  ASSIGN_OR_RETURN(auto end, table->SnapshotById(to));
-  ASSIGN_OR_RETURN(auto schema, table->SchemaOf(*end));
+  ASSIGN_OR_RETURN(auto schema, table->SchemaOfSnapshot(to));
   ASSIGN_OR_RETURN(dt::ReadBounds bounds, ReadBoundsOf(*schema, a));
   ASSIGN_OR_RETURN(auto it, table->NewChanges(a.from, to, bounds));
   return PrintRows(*schema, *it, a.format, /*with_op=*/true, bounds).status();
