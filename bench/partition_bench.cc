@@ -48,11 +48,7 @@ int64_t Scan(dt::Table& t, const dt::ReadBounds& bounds, dt::ReadStats* stats) {
   if (!it.ok()) Die("scan", it.status());
   int64_t rows = 0;
   for (; (*it)->Valid(); (*it)->Next()) {
-    const std::string_view key = (*it)->key();
-    if (key < std::string_view(bounds.lower) || (bounds.upper && key >= std::string_view(*bounds.upper))) {
-      continue;
-    }
-    ++rows;
+    if (bounds.Contains((*it)->key())) ++rows;
   }
   if (!(*it)->status().ok()) Die("scan", (*it)->status());
   return rows;

@@ -311,9 +311,9 @@ absl::Status ReadService::FollowChanges(const v1::FollowChangesRequest& request,
     for (int64_t id = sent + 1; id <= latest->id; ++id) {
       ASSIGN_OR_RETURN(auto snapshot, table->SnapshotById(id));
       // Commits and partition drops change rows; compaction, ALTER and the rest do not.
-      const bool append = snapshot->kind == table::SnapshotKind::kAppend ||
-                          snapshot->kind == table::SnapshotKind::kDropPartition;
-      if (append) {
+      const bool changes_rows = snapshot->kind == table::SnapshotKind::kAppend ||
+                                snapshot->kind == table::SnapshotKind::kDropPartition;
+      if (changes_rows) {
         one.set_from_snapshot_id(id - 1);
         one.set_to_snapshot_id(id);
         RETURN_IF_ERROR(ended(Changes(one, sink)));
@@ -321,7 +321,7 @@ absl::Status ReadService::FollowChanges(const v1::FollowChangesRequest& request,
         RETURN_IF_ERROR(ended(sink(end)));
       }
       sent = id;
-      if (append) RETURN_IF_ERROR(mark());
+      if (changes_rows) RETURN_IF_ERROR(mark());
       RETURN_IF_ERROR(ended(wait(absl::ZeroDuration())));  // a backlog stops at shutdown too
     }
     // Past snapshots that sent nothing, or live while waiting at the latest.

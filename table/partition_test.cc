@@ -206,7 +206,7 @@ class PartitionedTableTest : public ::testing::Test {
     std::map<std::string, std::map<int64_t, std::string>> out;
     for (; (*it)->Valid(); (*it)->Next()) {
       std::string_view key = (*it)->key();
-      if (key < std::string_view(bounds.lower) || (bounds.upper && key >= std::string_view(*bounds.upper))) continue;
+      if (!bounds.Contains(key)) continue;
       auto row = DecodeRow(schema(), key, (*it)->value());
       EXPECT_TRUE(row.ok()) << row.status();
       auto j = RowToJson(schema(), *row);

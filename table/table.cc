@@ -299,6 +299,20 @@ absl::StatusOr<std::unique_ptr<rocksdb::Iterator>> Table::OpenForRead(int64_t sn
   return it;
 }
 
+absl::Status Table::AddReadChild(int64_t snapshot_id, const DataFileMeta& file, int64_t rank,
+                                const ReadBounds& bounds, ReadStats* stats, bool as_deletes,
+                                std::vector<MergingIterator::Child>* children) {
+  if (!bounds.MayContain(file)) {
+    if (stats != nullptr) ++stats->files_skipped;
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::Iterator> it, OpenForRead(snapshot_id, file));
+  if (stats != nullptr) ++stats->files_opened;
+  if (as_deletes) it = std::make_unique<AsDeletesIterator>(std::move(it));
+  children->push_back({std::move(it), rank});
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewScan(const Snapshot& snapshot,
                                                               const ReadBounds& bounds,
                                                               ReadStats* stats) {
@@ -306,13 +320,8 @@ absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewScan(const Snapshot& sn
   for (const auto& files : snapshot.buckets) {
     // Keys never repeat across buckets, so a rank only has to order a bucket's own files.
     for (size_t i = 0; i < files.size(); ++i) {
-      if (!bounds.MayContain(files[i])) {
-        if (stats != nullptr) ++stats->files_skipped;
-        continue;
-      }
-      if (stats != nullptr) ++stats->files_opened;
-      ASSIGN_OR_RETURN(auto it, OpenForRead(snapshot.id, files[i]));
-      children.push_back({std::move(it), static_cast<int64_t>(i)});
+      RETURN_IF_ERROR(AddReadChild(snapshot.id, files[i], static_cast<int64_t>(i), bounds, stats,
+                                   /*as_deletes=*/false, &children));
     }
   }
   ASSIGN_OR_RETURN(std::unique_ptr<ValueReader> reader, ReaderFor(snapshot));
@@ -331,13 +340,8 @@ absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewBucketScan(
   std::vector<MergingIterator::Child> children;
   const auto& files = snapshot.buckets[bucket];
   for (size_t i = 0; i < files.size(); ++i) {
-    if (!bounds.MayContain(files[i])) {
-      if (stats != nullptr) ++stats->files_skipped;
-      continue;
-    }
-    ASSIGN_OR_RETURN(auto it, OpenForRead(snapshot.id, files[i]));
-    if (stats != nullptr) ++stats->files_opened;
-    children.push_back({std::move(it), static_cast<int64_t>(i)});
+    RETURN_IF_ERROR(AddReadChild(snapshot.id, files[i], static_cast<int64_t>(i), bounds, stats,
+                                 /*as_deletes=*/false, &children));
   }
   ASSIGN_OR_RETURN(std::unique_ptr<ValueReader> reader, ReaderFor(snapshot));
   return std::unique_ptr<TableIterator>(new MergedTableIterator(
@@ -366,14 +370,7 @@ absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewChanges(int64_t from, i
       for (const auto& files : parent->buckets) {
         for (const auto& f : files) {
           if (!removed.contains(f.name)) continue;
-          const int64_t file_rank = rank++;
-          if (!bounds.MayContain(f)) {
-            if (stats != nullptr) ++stats->files_skipped;
-            continue;
-          }
-          ASSIGN_OR_RETURN(auto it, OpenForRead(id - 1, f));
-          if (stats != nullptr) ++stats->files_opened;
-          children.push_back({std::make_unique<AsDeletesIterator>(std::move(it)), file_rank});
+          RETURN_IF_ERROR(AddReadChild(id - 1, f, rank++, bounds, stats, /*as_deletes=*/true, &children));
         }
       }
       continue;
@@ -382,16 +379,9 @@ absl::StatusOr<std::unique_ptr<TableIterator>> Table::NewChanges(int64_t from, i
     for (const auto& files : s->buckets) {
       for (const auto& f : files) {
         if (f.added_in != id) continue;
-        // Skipping keeps the ranks of the others in order: no key in the
-        // bounds needs the skipped file to decide which entry wins.
-        const int64_t file_rank = rank++;
-        if (!bounds.MayContain(f)) {
-          if (stats != nullptr) ++stats->files_skipped;
-          continue;
-        }
-        ASSIGN_OR_RETURN(auto it, OpenForRead(from, f));
-        if (stats != nullptr) ++stats->files_opened;
-        children.push_back({std::move(it), file_rank});
+        // A skipped file still takes its rank, keeping the others in order:
+        // no key in the bounds needs it to decide which entry wins.
+        RETURN_IF_ERROR(AddReadChild(from, f, rank++, bounds, stats, /*as_deletes=*/false, &children));
       }
     }
   }

@@ -110,6 +110,10 @@ struct ReadBounds {
 
   // False when no key of `file` can be in the bounds.
   bool MayContain(const DataFileMeta& file) const;
+  // True when `key` is in [lower, upper) (the bucket is not checked).
+  bool Contains(std::string_view key) const {
+    return key >= std::string_view(lower) && (!upper || key < std::string_view(*upper));
+  }
 };
 
 // What a read did with the data files it considered. Filled while the read
@@ -376,6 +380,13 @@ class Table {
   // (that history is gone), not DATA_LOSS (damage).
   absl::StatusOr<std::unique_ptr<rocksdb::Iterator>> OpenForRead(int64_t snapshot_id,
                                                                  const DataFileMeta& file);
+  // Opens `file` of snapshot `snapshot_id` as a merge child of `rank`,
+  // unless `bounds` rule it out; counts it in `stats` (when given) as
+  // opened or skipped. With `as_deletes`, each of its entries reads as a
+  // delete of its key (the files a partition drop removed).
+  absl::Status AddReadChild(int64_t snapshot_id, const DataFileMeta& file, int64_t rank,
+                            const ReadBounds& bounds, ReadStats* stats, bool as_deletes,
+                            std::vector<MergingIterator::Child>* children);
   // Publishes `next` as snapshot id next.id, with the manifest of what it
   // changed; ALREADY_EXISTS when another committer won.
   absl::Status Publish(const Snapshot& next);

@@ -82,7 +82,6 @@ absl::StatusOr<dt::ReadBounds> ReadBoundsOf(const dt::TableSchema& schema, const
 // The one partition --partition names as the Python reader's key filter
 // terms (JSON: [["dt", "=", "2026-12-01"], ...]), for export to Parquet/Arrow.
 absl::StatusOr<std::string> PartitionFilterTerms(const Args& a);
-// True when `key` is in `bounds`' key range.
-bool InBounds(const dt::ReadBounds& bounds, std::string_view key);
+
 
 }  // namespace deltasidecar::tools::deltactl

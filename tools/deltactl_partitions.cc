@@ -39,11 +39,6 @@ absl::StatusOr<std::string> PartitionFilterTerms(const Args& a) {
   return terms.dump();
 }
 
-bool InBounds(const dt::ReadBounds& bounds, std::string_view key) {
-  return key >= std::string_view(bounds.lower) &&
-         (!bounds.upper || key < std::string_view(*bounds.upper));
-}
-
 // One line per partition of the snapshot, in key order: its spec, files,
 // entries (upserts and deletes as stored, before merging) and bytes.
 absl::Status CmdPartitions(const Args& a) {

@@ -47,7 +47,7 @@ absl::StatusOr<uint64_t> PrintRows(const dt::TableSchema& schema, dt::TableItera
   dt::Row row(schema.columns().size());
   uint64_t rows = 0;
   for (; it.Valid(); it.Next()) {
-    if (!InBounds(bounds, it.key())) continue;
+    if (!bounds.Contains(it.key())) continue;
     ASSIGN_OR_RETURN(dt::RowOp op, dt::ValueOp(it.value()));
     std::fill(row.begin(), row.end(), dt::Value());
     RETURN_IF_ERROR(dt::DecodeKey(schema, it.key(), &row));
