@@ -261,6 +261,8 @@ TARGETS = [  # key, comparison, target, what
     ("prepared_commit_p99_ms", "<=", 100, "2 sidecars: Commit p99 once the files are prepared"),
     ("two_sidecar_prepare_p99_ms", "<=", 100, "2 sidecars: PrepareCommit p99"),
     ("two_sidecar_to_single_ingest_ratio", ">=", 1.0, "2 sidecars ÷ 1 sidecar, ingest rows/s"),
+    ("two_sidecar_to_one_same_load_ratio", ">=", 1.0,
+     "2 sidecars ÷ 1 sidecar, same writers and checkpoints"),
     ("two_sidecar_write_amplification", "<=", 2.5, "2 sidecars: bytes written ÷ ingested"),
     ("buckets_4096_to_16_commit_ratio", "<=", 2.0, "20k-row checkpoint seal -> visible, 4096 ÷ 16 buckets"),
     ("partition_scan_to_full_ratio", "<=", 0.02, "scan of 1 partition of 100 ÷ full scan"),

@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "absl/cleanup/cleanup.h"
 #include "table/base/absl_compat.h"
 #include "table/base/kill_point.h"
 #include "table/base/parallel_for.h"
@@ -405,20 +406,96 @@ absl::StatusOr<PrepareResult> CommitProtocol::Prepare(const std::string& table_n
                                                       const std::string& writer_id) {
   ASSIGN_OR_RETURN(auto table, tables_(table_name));
   const WriterKey key{table_name, writer_id};
-  absl::MutexLock stripe(&writer_stripes_[StripeOf(table_name, writer_id)]);
+  absl::Mutex& stripe = writer_stripes_[StripeOf(table_name, writer_id)];
   PrepareResult wrote;
+  for (;;) {
+    // 1. Under the stripe: the oldest sealed checkpoint not prepared yet.
+    std::optional<SealedCheckpoint> next;
+    std::shared_ptr<FilesInFlight> flight;
+    {
+      absl::MutexLock held(&stripe);
+      ASSIGN_OR_RETURN(WriterSeals seals, UncommittedSeals(*table, key));
+      for (const SealedCheckpoint& s : seals.sealed) {
+        ASSIGN_OR_RETURN(auto found, table->prepared().Find(seals.reg.table_writer_id,
+                                                            s.checkpoint_id, s.checksum));
+        if (!found) {
+          next = s;
+          break;
+        }
+      }
+      if (!next) return wrote;
+      flight = StartFlight(key, *next);
+      if (!flight) return wrote;  // another preparation is writing it
+    }
+    auto landed = absl::MakeCleanup([&] { EndFlight(key, *next); });
+    // 2. Without the stripe, so that a commit of the writer's earlier
+    // checkpoints goes on meanwhile: its table data files.
+    flight->files = WriteSealedFiles(*table, key, next->checkpoint_id);
+    flight->written.Notify();
+    RETURN_IF_ERROR(flight->files.status());
+    // 3. Under the stripe again: published as prepared while it is still
+    // the writer's seal (a registration or an abort since leaves the files
+    // to the orphan sweep), through the path a commit prepares by.
+    absl::MutexLock held(&stripe);
+    ASSIGN_OR_RETURN(WriterSeals seals, UncommittedSeals(*table, key));
+    std::vector<SealedCheckpoint>& sealed = seals.sealed;
+    auto it = std::find_if(sealed.begin(), sealed.end(), [&](const SealedCheckpoint& s) {
+      return s.checkpoint_id == next->checkpoint_id;
+    });
+    if (it == sealed.end() || it->checksum != next->checksum || it->epoch != next->epoch) {
+      return wrote;
+    }
+    sealed.erase(it + 1, sealed.end());
+    RETURN_IF_ERROR(PrepareLocked(*table, key, seals.reg, sealed, &wrote).status());
+  }
+}
+
+absl::StatusOr<CommitProtocol::WriterSeals> CommitProtocol::UncommittedSeals(table::Table& table,
+                                                                           const WriterKey& key) {
+  WriterSeals out;
   auto reg = store_->Lookup(key);
-  if (absl::IsNotFound(reg.status())) return wrote;
+  if (absl::IsNotFound(reg.status())) return out;
   RETURN_IF_ERROR(reg.status());
-  ASSIGN_OR_RETURN(auto claim, table->claims().Latest(writer_id));
+  ASSIGN_OR_RETURN(auto claim, table.claims().Latest(key.writer_id));
   if (claim && (claim->owner != store_->id() || claim->incarnation != reg->incarnation)) {
-    return wrote;  // fenced: the writer's new owner writes it again
+    return out;  // fenced: the writer's new owner writes it again
   }
   // What the table committed is never prepared again: its seals go first.
-  RETURN_IF_ERROR(CatchUp(*table, key));
-  ASSIGN_OR_RETURN(auto sealed, store_->SealedUpTo(key, std::numeric_limits<int64_t>::max()));
-  RETURN_IF_ERROR(PrepareLocked(*table, key, *reg, sealed, &wrote).status());
-  return wrote;
+  RETURN_IF_ERROR(CatchUp(table, key));
+  ASSIGN_OR_RETURN(out.sealed, store_->SealedUpTo(key, std::numeric_limits<int64_t>::max()));
+  out.reg = *std::move(reg);
+  return out;
+}
+
+std::shared_ptr<CommitProtocol::FilesInFlight> CommitProtocol::StartFlight(
+    const WriterKey& key, const SealedCheckpoint& s) {
+  absl::MutexLock l(&flights_mu_);
+  auto [it, inserted] = flights_.try_emplace({key.table, key.writer_id, s.checkpoint_id, s.checksum});
+  if (!inserted) return nullptr;
+  it->second = std::make_shared<FilesInFlight>();
+  return it->second;
+}
+
+void CommitProtocol::EndFlight(const WriterKey& key, const SealedCheckpoint& s) {
+  absl::MutexLock l(&flights_mu_);
+  flights_.erase({key.table, key.writer_id, s.checkpoint_id, s.checksum});
+}
+
+absl::StatusOr<std::vector<table::DataFileMeta>> CommitProtocol::FilesOf(table::Table& table,
+                                                                         const WriterKey& key,
+                                                                         const SealedCheckpoint& s) {
+  std::shared_ptr<FilesInFlight> flight;
+  {
+    absl::MutexLock l(&flights_mu_);
+    auto it = flights_.find({key.table, key.writer_id, s.checkpoint_id, s.checksum});
+    if (it != flights_.end()) flight = it->second;
+  }
+  if (flight) {
+    // Written without the stripe this thread holds, so the wait ends.
+    flight->written.WaitForNotification();
+    if (flight->files.ok()) return flight->files;
+  }
+  return WriteSealedFiles(table, key, s.checkpoint_id);
 }
 
 absl::StatusOr<std::optional<table::PreparedCheckpoint>> CommitProtocol::PrepareLocked(
@@ -433,8 +510,7 @@ absl::StatusOr<std::optional<table::PreparedCheckpoint>> CommitProtocol::Prepare
       table::PreparedCheckpoint p{identity,     key.writer_id, reg.incarnation, store_->id(),
                                   absl::ToUnixMillis(absl::Now()), parts};
       table::PreparedPart part{s.checkpoint_id, {s.rows, s.checksum}, {}};
-      ASSIGN_OR_RETURN(part.files, WriteSealedFiles(table, key, s.checkpoint_id));
-      kPrepareAfterFiles.Reach();
+      ASSIGN_OR_RETURN(part.files, FilesOf(table, key, s));
       p.parts.push_back(std::move(part));
       // When another preparer got there first, its files are the ones named.
       ASSIGN_OR_RETURN(found, table.prepared().Create(p));
@@ -459,7 +535,9 @@ absl::StatusOr<std::vector<table::DataFileMeta>> CommitProtocol::WriteSealedFile
       return files->Add(k, v);
     });
   }));
-  return files->FinishFiles();
+  ASSIGN_OR_RETURN(auto written, files->FinishFiles());
+  kPrepareAfterFiles.Reach();
+  return written;
 }
 
 absl::Status CommitProtocol::AdoptPrepared(table::Table& table, const table::WriterClaim& claim,

@@ -33,8 +33,13 @@
 // commit takes the stripes of its writers in index order. A commit prepares
 // its writers (one contribution per writer) on helper threads that take no
 // stripe: the commit's thread holds them all until the helpers are done.
-// No lock is held while waiting on another process; the table's own locks
-// come after these.
+// A background Prepare holds the stripe only to choose the next checkpoint
+// and to publish it as prepared, not while it writes the files (the staging
+// store pins the seal it reads), so a commit of the writer's earlier
+// checkpoints does not wait for the next one's files; a commit that needs
+// the checkpoint being written waits for those files instead of writing them
+// again. No lock is held while waiting on another process; the table's own
+// locks come after these.
 //
 // Thread-safety: every method may be called concurrently.
 // Errors: the store's and the table's (see their headers); FAILED_PRECONDITION
@@ -47,11 +52,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "checkpoint/staging_store.h"
 #include "table/table.h"
@@ -162,6 +170,22 @@ class CommitProtocol {
     int64_t already_at = -1;  // newest snapshot holding a committed one
   };
 
+  // A checkpoint's files being written by a preparation that does not hold
+  // the writer's stripe; a commit that needs them waits for these instead
+  // of writing them again.
+  struct FilesInFlight {
+    absl::Notification written;
+    absl::StatusOr<std::vector<table::DataFileMeta>> files;
+  };
+  // table, writer id, checkpoint id, checksum
+  using FlightKey = std::tuple<std::string, std::string, int64_t, uint64_t>;
+  // A writer's sealed, uncommitted checkpoints, oldest first, and its
+  // registration; none when the writer is not registered here or is fenced.
+  struct WriterSeals {
+    Registration reg;
+    std::vector<SealedCheckpoint> sealed;
+  };
+
   absl::StatusOr<Incarnation> ChooseIncarnation(table::Table& table, const WriterKey& key,
                                                 std::optional<int64_t> restored);
   // Marks committed in the store whatever the table already holds.
@@ -188,6 +212,15 @@ class CommitProtocol {
   // (under the stripes the commit holds), in plan order.
   absl::StatusOr<std::vector<table::PreparedCheckpoint>> PrepareContributions(
       table::Table& table, const std::vector<Contribution>& contributions);
+  // Under the writer's stripe: see WriterSeals.
+  absl::StatusOr<WriterSeals> UncommittedSeals(table::Table& table, const WriterKey& key);
+  // Registers the files of `s` as being written (nullptr: they already are).
+  std::shared_ptr<FilesInFlight> StartFlight(const WriterKey& key, const SealedCheckpoint& s);
+  void EndFlight(const WriterKey& key, const SealedCheckpoint& s);
+  // The data files of `s`: those a preparation in flight writes, else
+  // written here.
+  absl::StatusOr<std::vector<table::DataFileMeta>> FilesOf(table::Table& table, const WriterKey& key,
+                                                           const SealedCheckpoint& s);
   // Writes one sealed checkpoint's rows as data files of `table`.
   absl::StatusOr<std::vector<table::DataFileMeta>> WriteSealedFiles(table::Table& table,
                                                                     const WriterKey& key,
@@ -206,6 +239,8 @@ class CommitProtocol {
   const int prepare_threads_;
   static constexpr size_t kWriterStripes = 64;
   absl::Mutex writer_stripes_[kWriterStripes];
+  absl::Mutex flights_mu_;
+  std::map<FlightKey, std::shared_ptr<FilesInFlight>> flights_ ABSL_GUARDED_BY(flights_mu_);
 };
 
 }  // namespace deltasidecar::checkpoint

@@ -4,12 +4,14 @@
 #include "checkpoint/commit_protocol.h"
 
 #include <filesystem>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "rocksdb/file_system.h"
 #include "table/base/absl_compat.h"
 #include "table/base/file_util.h"
 #include "table/mutation_batch.h"
@@ -32,6 +34,48 @@ using ::testing::Pair;
 
 constexpr char kTable[] = "t";
 constexpr char kWriter[] = "job/0";
+
+// Holds every creation of a table data file while closed: a preparation
+// stands still in the middle of writing a checkpoint's files.
+class DataFileGate : public rocksdb::FileSystemWrapper {
+ public:
+  DataFileGate() : rocksdb::FileSystemWrapper(rocksdb::FileSystem::Default()) {}
+  static const char* kClassName() { return "DataFileGate"; }
+  const char* Name() const override { return kClassName(); }
+
+  void Close() {
+    absl::MutexLock l(&mu_);
+    closed_ = true;
+  }
+  void Open() {
+    absl::MutexLock l(&mu_);
+    closed_ = false;
+  }
+  // Until `n` creations in all have waited at the closed gate.
+  void AwaitHeld(int n) {
+    absl::MutexLock l(&mu_);
+    mu_.Await(absl::Condition(+[](std::pair<int*, int>* a) { return *a->first >= a->second; },
+                              new std::pair<int*, int>(&held_, n)));
+  }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& fname, const rocksdb::FileOptions& opts,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* result,
+                                    rocksdb::IODebugContext* dbg) override {
+    if (fname.find("/data/") != std::string::npos) {
+      absl::MutexLock l(&mu_);
+      if (closed_) {
+        ++held_;
+        mu_.Await(absl::Condition(+[](bool* closed) { return !*closed; }, &closed_));
+      }
+    }
+    return target()->NewWritableFile(fname, opts, result, dbg);
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  int held_ ABSL_GUARDED_BY(mu_) = 0;
+};
 
 // One sidecar: its own staging store, the shared table root.
 struct Sidecar {
@@ -56,14 +100,17 @@ class CommitProtocolTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  Sidecar Start(const std::string& name, absl::Duration prepared_wait = absl::Seconds(10)) {
+  Sidecar Start(const std::string& name, absl::Duration prepared_wait = absl::Seconds(10),
+                std::shared_ptr<rocksdb::FileSystem> fs = nullptr) {
     Sidecar s;
     StagingOptions o;
     o.path = (dir_ / name).string();
     auto store = StagingStore::Open(o);
     EXPECT_TRUE(store.ok()) << store.status();
     s.store = std::move(*store);
-    auto t = table::Table::Open((dir_ / "root").string(), kTable, {});
+    table::TableOptions options;
+    options.fs = std::move(fs);
+    auto t = table::Table::Open((dir_ / "root").string(), kTable, options);
     EXPECT_TRUE(t.ok()) << t.status();
     s.table = std::move(*t);
     std::shared_ptr<table::Table> shared = s.table;
@@ -122,6 +169,21 @@ class CommitProtocolTest : public ::testing::Test {
       for (const auto& id : s->identities) out.emplace_back(id.writer_id, id.checkpoint_id);
     }
     return out;
+  }
+
+  // The data files in the table directory are exactly those the latest
+  // snapshot names, and nothing is left prepared: nothing was written twice.
+  void ExpectNoFileWrittenTwice() {
+    ASSERT_OK_AND_ASSIGN(auto latest, a_.table->LatestSnapshot());
+    std::set<std::string> named, present;
+    for (const auto& files : latest->buckets)
+      for (const auto& f : files) named.insert(f.name);
+    for (const auto& e : fs::directory_iterator(dir_ / "root" / kTable / "data")) {
+      present.insert(e.path().filename().string());
+    }
+    EXPECT_EQ(present, named);
+    ASSERT_OK_AND_ASSIGN(auto left, a_.table->prepared().List());
+    EXPECT_THAT(left, ::testing::IsEmpty());
   }
 
   fs::path dir_;
@@ -308,16 +370,50 @@ TEST_F(CommitProtocolTest, OneCommitPreparesItsWritersInParallelNeverOneWriterTw
   EXPECT_EQ(Rows(), want);
   // Two threads preparing one writer at once would both write its files; the
   // loser's would be left in data/, named by no snapshot.
-  ASSERT_OK_AND_ASSIGN(auto latest, a_.table->LatestSnapshot());
-  std::set<std::string> named, present;
-  for (const auto& files : latest->buckets)
-    for (const auto& f : files) named.insert(f.name);
-  for (const auto& e : fs::directory_iterator(dir_ / "root" / kTable / "data")) {
-    present.insert(e.path().filename().string());
-  }
-  EXPECT_EQ(present, named);
-  ASSERT_OK_AND_ASSIGN(auto left, a_.table->prepared().List());
-  EXPECT_THAT(left, ::testing::IsEmpty());
+  ExpectNoFileWrittenTwice();
+}
+
+TEST_F(CommitProtocolTest, CommitOfACheckpointDoesNotWaitForTheNextOnesFiles) {
+  auto gate = std::make_shared<DataFileGate>();
+  Sidecar g = Start("g", absl::Seconds(10), gate);
+  ASSERT_OK_AND_ASSIGN(Registration reg, g.protocol->Register(kTable, kWriter, std::nullopt));
+  Committable c1 = Seal(g, reg, 1, {{1, "one"}});
+  ASSERT_TRUE(g.protocol->Prepare(kTable, kWriter).ok());
+  Committable c2 = Seal(g, reg, 2, {{2, "two"}});
+  gate->Close();
+  std::thread background([&] { EXPECT_TRUE(g.protocol->Prepare(kTable, kWriter).ok()); });
+  gate->AwaitHeld(1);  // checkpoint 2's files are being written
+  auto commit = std::async(std::launch::async, [&] { return Commit(g, {c1}); });
+  const bool answered = commit.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  gate->Open();
+  background.join();
+  ASSERT_TRUE(answered) << "the commit of checkpoint 1 waited for checkpoint 2's preparation";
+  ASSERT_OK_AND_ASSIGN(TableCommitResult r1, commit.get());
+  EXPECT_FALSE(r1.already_committed);
+  ASSERT_OK_AND_ASSIGN(TableCommitResult r2, Commit(g, {c2}));
+  EXPECT_EQ(r2.snapshot_id, r1.snapshot_id + 1);
+  EXPECT_EQ(Rows(), (std::map<int64_t, std::string>{{1, "one"}, {2, "two"}}));
+  ExpectNoFileWrittenTwice();
+}
+
+TEST_F(CommitProtocolTest, CommitOfACheckpointBeingPreparedUsesThoseFiles) {
+  auto gate = std::make_shared<DataFileGate>();
+  Sidecar g = Start("g", absl::Seconds(10), gate);
+  ASSERT_OK_AND_ASSIGN(Registration reg, g.protocol->Register(kTable, kWriter, std::nullopt));
+  Committable c1 = Seal(g, reg, 1, {{1, "one"}, {2, "two"}});
+  gate->Close();
+  std::thread background([&] { EXPECT_TRUE(g.protocol->Prepare(kTable, kWriter).ok()); });
+  gate->AwaitHeld(1);
+  auto commit = std::async(std::launch::async, [&] { return Commit(g, {c1}); });
+  // The commit waits for the files in flight rather than writing its own,
+  // which would stop at the gate as a second creation.
+  EXPECT_EQ(commit.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  gate->Open();
+  background.join();
+  ASSERT_OK_AND_ASSIGN(TableCommitResult r, commit.get());
+  EXPECT_FALSE(r.already_committed);
+  EXPECT_EQ(Rows(), (std::map<int64_t, std::string>{{1, "one"}, {2, "two"}}));
+  ExpectNoFileWrittenTwice();
 }
 
 // --- Several stores, one commit ----------------------------------------------------

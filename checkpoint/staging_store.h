@@ -87,9 +87,11 @@ struct StagingOptions {
   // yet committed) would exceed this; 0 = no quota.
   uint64_t max_bytes_per_writer = 0;
   rocksdb::Env* env = nullptr;      // null = default; tests inject faults here
-  // Memtable size of one batch family; the memtables of all families together
-  // are kept under three times this (the largest is flushed when over), which
-  // bounds most of the store's memory. Tests lower it to exercise flushes.
+  // The memtables of all batch families together are kept under three times
+  // this (the largest is flushed when over), which bounds most of the store's
+  // memory; one family's memtable is an eighth of it (at least 4 MiB, at most
+  // all of it), so a seal flushes at most that much. Tests lower it to
+  // exercise flushes.
   uint64_t write_buffer_bytes = 64ull << 20;
   // Receives the store's messages for operators (a WAL salvaged at open;
   // RocksDB's warnings and errors), one line each without a newline, from

@@ -371,19 +371,25 @@ rocksdb::Options StateDbOptions(const StagingOptions& options,
   return o;
 }
 
-// Data families: memtables of write_buffer_bytes, all of them together
-// bounded by three of those (the largest is flushed when over), never
+// Data families: memtables of an eighth of write_buffer_bytes (at least
+// 4 MiB), all of them together bounded by three times write_buffer_bytes
+// (the largest is flushed when over), never
 // compacted: a family holds one checkpoint's batches and is dropped whole
 // once they are committed or discarded.
 void SetDataDbOptions(const rocksdb::Options& state, uint64_t write_buffer_bytes,
                       rocksdb::Options* db, rocksdb::ColumnFamilyOptions* family) {
   *db = state;
   db->write_buffer_size = 4 << 20;
+  // Two flushes at once: one writer's seal does not queue behind another's
+  // memtable.
+  db->max_background_jobs = 4;
   const uint64_t buffer = std::max<uint64_t>(write_buffer_bytes, 64 << 10);
   db->write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(3 * buffer);
   rocksdb::ColumnFamilyOptions& d = *family;
   d = rocksdb::ColumnFamilyOptions(*db);
-  d.write_buffer_size = buffer;
+  // Smaller than the budget, so that most of a checkpoint's batches are
+  // flushed while it is written and its seal flushes at most one memtable.
+  d.write_buffer_size = std::min<uint64_t>(buffer, std::max<uint64_t>(buffer / 8, 4 << 20));
   d.max_write_buffer_number = 3;
   d.min_write_buffer_number_to_merge = 1;
   d.disable_auto_compactions = true;

@@ -371,10 +371,18 @@ absl::Status Table::CheckPreparedClaim(const PreparedCheckpoint& p) {
 absl::StatusOr<CommitResult> Table::CommitPrepared(const std::vector<PreparedCheckpoint>& prepared) {
   // Every named file is read whole and checked once (a multi-bucket file is
   // named once per bucket), on the commit threads.
+  // Parts committed before (a prepared checkpoint names the uncommitted
+  // ones before it, as they were when it was prepared) are skipped here and
+  // in the commit below: their files are the table's now, and may be
+  // compacted away.
+  ASSIGN_OR_RETURN(std::shared_ptr<const Snapshot> before, LatestSnapshot());
   std::vector<std::pair<const PreparedCheckpoint*, const DataFileMeta*>> to_check;
   absl::flat_hash_set<std::string_view> seen;
   for (const PreparedCheckpoint& p : prepared) {
+    auto w = before->writers.find(p.identity);
+    const int64_t done = w == before->writers.end() ? -1 : w->second.checkpoint_id;
     for (const PreparedPart& part : p.parts) {
+      if (part.checkpoint_id <= done) continue;
       for (const DataFileMeta& f : part.files) {
         if (seen.insert(f.name).second) to_check.emplace_back(&p, &f);
       }
