@@ -271,6 +271,92 @@ TEST_F(MultiBucketTableTest, ASmallCommitIsOneFileThatLeavesOnlyWithItsLastBucke
   EXPECT_TRUE(problems->empty());
 }
 
+TEST_F(MultiBucketTableTest, CompactionWritesSmallBucketsIntoSharedFiles) {
+  // Six commits over all 256 buckets, each bucket's total far below
+  // kOwnFileMinEntries.
+  for (int c = 0; c < 5; ++c) {
+    std::vector<int64_t> ids;
+    for (int64_t i = 0; i < 2000; ++i) ids.push_back(i * 7 + c);
+    Commit(ids, Cat("c", c, "-"));
+  }
+  std::vector<int64_t> many;
+  for (int64_t i = 0; i < 200000; ++i) many.push_back(100000 + i);
+  Commit(many, "big");
+  ExpectTableEqualsModel();
+  auto compacted = table_->Compact(/*full=*/false);
+  ASSERT_TRUE(compacted.ok()) << compacted.status();
+  ASSERT_TRUE(compacted->has_value());
+  // Every bucket had six files and is compacted; outputs of under 8,192
+  // entries share multi-bucket files.
+  auto snap = table_->SnapshotById(**compacted);
+  ASSERT_TRUE(snap.ok());
+  std::map<std::string, std::set<int>> live = Live();
+  size_t shared = 0, own = 0;
+  for (const auto& files : (*snap)->buckets) {
+    ASSERT_EQ(files.size(), 1u);
+    const DataFileMeta& f = files[0];
+    if (IsMultiBucketFileName(f.name)) {
+      ++shared;
+      EXPECT_LT(f.entries, kOwnFileMinEntries) << f.bucket;
+    } else {
+      ++own;
+    }
+  }
+  EXPECT_EQ(shared + own, 256u);
+  // 200k + 10k rows over 256 buckets: ~820 entries each, all small.
+  EXPECT_EQ(own, 0u);
+  EXPECT_LE(live.size(), 2u) << "the small outputs fill files of up to 256k entries";
+  ExpectTableEqualsModel();
+  // What the manifests say is what was compacted: a new handle reads the same.
+  TableOptions options;
+  options.compaction.trigger_files = 2;
+  auto reopened = Table::Open(root_, "t", options);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  table_ = std::move(*reopened);
+  EXPECT_EQ(Live(), live);
+  ExpectTableEqualsModel();
+  // The inputs leave with the expiry; only the outputs stay.
+  ASSERT_TRUE(table_->Expire(1, absl::InfiniteDuration()).ok());
+  std::set<std::string> named;
+  for (const auto& [name, buckets] : live) named.insert(name);
+  EXPECT_EQ(DataFileNames(), named);
+  // A full compaction gives every bucket a file of its own.
+  ASSERT_TRUE(table_->Compact(/*full=*/true).ok());
+  for (const auto& [name, buckets] : Live()) {
+    EXPECT_FALSE(IsMultiBucketFileName(name)) << name;
+    EXPECT_EQ(buckets.size(), 1u);
+  }
+  ExpectTableEqualsModel();
+  auto problems = table_->Verify();
+  ASSERT_TRUE(problems.ok());
+  EXPECT_TRUE(problems->empty());
+}
+
+TEST_F(MultiBucketTableTest, CompactionOfLargeBucketsWritesAFileEach) {
+  TableOptions options;
+  options.compaction.trigger_files = 2;
+  auto schema = TableSchema::Parse("id BIGINT, name STRING", "id", 4);
+  ASSERT_TRUE(schema.ok());
+  schema_ = *schema;
+  ASSERT_TRUE(Table::Create(root_, "four", schema_).ok());
+  auto t = Table::Open(root_, "four", options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  table_ = std::move(*t);
+  for (int c = 0; c < 2; ++c) {
+    std::vector<int64_t> ids;
+    for (int64_t i = 0; i < 40000; ++i) ids.push_back(i);
+    Commit(ids, Cat("c", c, "-"));
+  }
+  auto compacted = table_->Compact(/*full=*/false);
+  ASSERT_TRUE(compacted.ok()) << compacted.status();
+  ASSERT_TRUE(compacted->has_value());
+  // 40k keys over 4 buckets: ~10k entries each, over kOwnFileMinEntries.
+  std::map<std::string, std::set<int>> live = Live();
+  EXPECT_EQ(live.size(), 4u);
+  for (const auto& [name, buckets] : live) EXPECT_FALSE(IsMultiBucketFileName(name)) << name;
+  ExpectTableEqualsModel();
+}
+
 // A damaged multi-bucket file is DATA_LOSS for every bucket that reads it.
 TEST_F(MultiBucketTableTest, ADamagedMultiBucketFileIsDataLoss) {
   std::vector<int64_t> ids(500);

@@ -438,9 +438,13 @@ class Table {
   absl::StatusOr<std::optional<int64_t>> TryCommit(
       SnapshotKind kind, std::string_view what, const std::vector<std::string>& written,
       const std::function<absl::StatusOr<bool>(const Snapshot& latest, Snapshot& next)>& build);
+  // Merges the run `pick` chooses in each bucket (each partition's files
+  // apart). With `share_files`, the outputs of small runs (fewer than
+  // kOwnFileMinEntries entries) go into multi-bucket files, the buckets of
+  // one partition together; else every output is a file of its own.
   absl::StatusOr<std::optional<int64_t>> CompactBuckets(
       const std::function<std::optional<CompactionPick>(const std::vector<DataFileMeta>&)>& pick,
-      const ProgressHook& progress);
+      bool share_files, const ProgressHook& progress);
   // The oldest snapshot a live consumer holds, nullopt when none does.
   absl::StatusOr<std::optional<int64_t>> ConsumerHold();
   // Adds the data files and manifests of snapshots [from, to] to

@@ -126,18 +126,18 @@ absl::StatusOr<std::optional<int64_t>> Table::Compact(bool full, const ProgressH
         return CompactionPick{0, files.size()};
       }
       return std::nullopt;
-    }, progress);
+    }, /*share_files=*/false, progress);
   }
   CompactionOptions policy = options_.compaction;
   if (policy.trigger_files <= 0) policy.trigger_files = CompactionOptions().trigger_files;
   return CompactBuckets([policy](const std::vector<DataFileMeta>& files) {
     return PickCompaction(files, policy);
-  }, progress);
+  }, /*share_files=*/true, progress);
 }
 
 absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
     const std::function<std::optional<CompactionPick>(const std::vector<DataFileMeta>&)>& pick,
-    const ProgressHook& progress) {
+    bool share_files, const ProgressHook& progress) {
   // One compaction at a time per handle; commits only wait for the publish.
   absl::MutexLock compact_lock(&compact_mu_);
   ASSIGN_OR_RETURN(auto base, LatestSnapshot());
@@ -162,6 +162,30 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
     for (const auto& files : FilesByPartition(base->buckets[b])) add(files);
   }
   if (jobs.empty()) return std::optional<int64_t>();
+  // The files to write, each the outputs of some jobs in ascending buckets.
+  std::vector<std::vector<size_t>> groups;
+  {
+    std::map<std::string_view, size_t> open;  // partition -> group taking small outputs
+    std::vector<uint64_t> group_entries;
+    for (size_t k = 0; k < jobs.size(); ++k) {
+      uint64_t entries = 0;
+      for (const auto& in : jobs[k].inputs) entries += in.entries;
+      if (!share_files || entries >= kOwnFileMinEntries) {
+        groups.push_back({k});
+        group_entries.push_back(entries);
+        continue;
+      }
+      auto it = open.find(jobs[k].inputs[0].partition);
+      if (it == open.end() || group_entries[it->second] + entries > kMultiFileEntries) {
+        open[jobs[k].inputs[0].partition] = groups.size();
+        groups.push_back({k});
+        group_entries.push_back(entries);
+      } else {
+        groups[it->second].push_back(k);
+        group_entries[it->second] += entries;
+      }
+    }
+  }
   std::vector<std::string> outputs;
   absl::Mutex outputs_mu;  // also serializes the progress calls
   WorkProgress merged_so_far{0, static_cast<int64_t>(jobs.size()), 0};
@@ -170,31 +194,41 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
     for (const auto& in : job.inputs) merged_so_far.bytes += in.BucketBytes();
     if (progress) progress(merged_so_far);
   };
-  absl::Status s = ParallelFor(jobs.size(), options_.commit_threads, [&](size_t k) -> absl::Status {
-    Job& job = jobs[k];
-    std::vector<MergingIterator::Child> children;
-    for (size_t i = 0; i < job.inputs.size(); ++i) {
-      ASSIGN_OR_RETURN(auto it, data_files_->NewScanIterator(job.inputs[i]));
-      children.push_back({std::move(it), static_cast<int64_t>(i)});
+  absl::Status s = ParallelFor(groups.size(), options_.commit_threads, [&](size_t g) -> absl::Status {
+    const std::vector<size_t>& group = groups[g];
+    const bool shared = group.size() > 1;
+    std::unique_ptr<DataFileWriter> writer;
+    if (shared) {
+      ASSIGN_OR_RETURN(writer, data_files_->NewMultiBucketWriter(0));
+    } else {
+      ASSIGN_OR_RETURN(writer, data_files_->NewWriter(jobs[group[0]].bucket, 0));
     }
-    // Deletes can be dropped only when nothing older than the inputs exists.
-    MergingIterator merged(std::move(children), /*skip_deletes=*/job.pick.includes_oldest());
-    ASSIGN_OR_RETURN(auto writer, data_files_->NewWriter(job.bucket, 0));
-    for (merged.SeekToFirst(); merged.Valid(); merged.Next()) {
-      RETURN_IF_ERROR(writer->Add(merged.key(), merged.value()));
+    for (size_t k : group) {
+      Job& job = jobs[k];
+      std::vector<MergingIterator::Child> children;
+      for (size_t i = 0; i < job.inputs.size(); ++i) {
+        ASSIGN_OR_RETURN(auto it, data_files_->NewScanIterator(job.inputs[i]));
+        children.push_back({std::move(it), static_cast<int64_t>(i)});
+      }
+      // Deletes can be dropped only when nothing older than the inputs exists.
+      MergingIterator merged(std::move(children), /*skip_deletes=*/job.pick.includes_oldest());
+      if (shared) RETURN_IF_ERROR(writer->StartBucket(job.bucket));
+      for (merged.SeekToFirst(); merged.Valid(); merged.Next()) {
+        RETURN_IF_ERROR(writer->Add(merged.key(), merged.value()));
+      }
+      RETURN_IF_ERROR(merged.status());
     }
-    RETURN_IF_ERROR(merged.status());
-    if (writer->entries() == 0) {  // the writer removes its empty file
-      absl::MutexLock lock(&outputs_mu);
-      report(job);
-      return absl::OkStatus();
-    }
+    // One section per bucket that kept rows; the writer removes an empty file.
     ASSIGN_OR_RETURN(std::vector<DataFileMeta> written, writer->Finish());
-    job.output = std::move(written.at(0));
-    job.output->partition = job.inputs[0].partition;
     absl::MutexLock lock(&outputs_mu);
-    outputs.push_back(job.output->name);
-    report(job);
+    if (!written.empty()) outputs.push_back(written[0].name);  // every section's file
+    for (DataFileMeta& section : written) {
+      auto job = std::find_if(group.begin(), group.end(),
+                              [&](size_t k) { return jobs[k].bucket == section.bucket; });
+      section.partition = jobs[*job].inputs[0].partition;
+      jobs[*job].output = std::move(section);
+    }
+    for (size_t k : group) report(jobs[k]);
     return absl::OkStatus();
   });
   if (s.ok() && !outputs.empty()) s = SyncDir(storage_->fs.get(), data_files_->dir());
@@ -203,26 +237,29 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
     return s;
   }
   kCompactionAfterDataFiles.Reach();
-  std::vector<std::string> skipped;
+  // An output file is removed again only when none of its buckets took it.
+  std::map<std::string, bool> taken;
   ASSIGN_OR_RETURN(
       std::optional<int64_t> id,
       TryCommit(SnapshotKind::kCompact, Cat("compaction of table '", name_, "'"), outputs,
                 [&](const Snapshot&, Snapshot& next) -> absl::StatusOr<bool> {
-                  skipped.clear();
+                  taken.clear();
                   bool replaced = false;
                   for (const auto& job : jobs) {
-                    if (ReplaceInputs(job.bucket, job.inputs, job.pick.includes_oldest(),
-                                      job.output, next)) {
-                      replaced = true;
-                    } else if (job.output) {
-                      skipped.push_back(job.output->name);
-                    }
+                    const bool done = ReplaceInputs(job.bucket, job.inputs, job.pick.includes_oldest(),
+                                                    job.output, next);
+                    replaced = replaced || done;
+                    if (job.output) taken[job.output->name] |= done;
                   }
                   KeepRemovedIfUnused(next);
                   return replaced;
                 }));
   if (id) {
     kCompactionAfterPublish.Reach();
+    std::vector<std::string> skipped;
+    for (const auto& [name, used] : taken) {
+      if (!used) skipped.push_back(name);
+    }
     RemoveDataFiles(skipped);
   }
   return id;
