@@ -190,6 +190,20 @@ class MultiBucketTableTest : public ::testing::Test {
     return out;
   }
 
+  // Compacts by the policy; the COMPACT snapshot published (null, and a
+  // failure, when there is none).
+  std::shared_ptr<const Snapshot> CompactByPolicy() {
+    auto compacted = table_->Compact(/*full=*/false);
+    EXPECT_TRUE(compacted.ok()) << compacted.status();
+    if (!compacted.ok() || !compacted->has_value()) {
+      ADD_FAILURE() << "no compaction was published";
+      return nullptr;
+    }
+    auto snap = table_->SnapshotById(**compacted);
+    EXPECT_TRUE(snap.ok()) << snap.status();
+    return snap.ok() ? *snap : nullptr;
+  }
+
   void ExpectTableEqualsModel() {
     auto snap = table_->LatestSnapshot();
     ASSERT_TRUE(snap.ok());
@@ -238,12 +252,9 @@ TEST_F(MultiBucketTableTest, ASmallCommitIsOneFileThatLeavesOnlyWithItsLastBucke
   ExpectTableEqualsModel();
 
   // Compaction takes the buckets holding two files: all of b, part of a.
-  auto compacted = table_->Compact(/*full=*/false);
-  ASSERT_TRUE(compacted.ok()) << compacted.status();
-  ASSERT_TRUE(compacted->has_value());
-  auto snap = table_->SnapshotById(**compacted);
-  ASSERT_TRUE(snap.ok());
-  EXPECT_EQ((*snap)->removed, std::vector<std::string>{b}) << "a is still live elsewhere";
+  auto snap = CompactByPolicy();
+  ASSERT_NE(snap, nullptr);
+  EXPECT_EQ(snap->removed, std::vector<std::string>{b}) << "a is still live elsewhere";
   live = Live();
   EXPECT_FALSE(live.count(b));
   ASSERT_TRUE(live.count(a));
@@ -283,16 +294,13 @@ TEST_F(MultiBucketTableTest, CompactionWritesSmallBucketsIntoSharedFiles) {
   for (int64_t i = 0; i < 200000; ++i) many.push_back(100000 + i);
   Commit(many, "big");
   ExpectTableEqualsModel();
-  auto compacted = table_->Compact(/*full=*/false);
-  ASSERT_TRUE(compacted.ok()) << compacted.status();
-  ASSERT_TRUE(compacted->has_value());
   // Every bucket had six files and is compacted; outputs of under 8,192
   // entries share multi-bucket files.
-  auto snap = table_->SnapshotById(**compacted);
-  ASSERT_TRUE(snap.ok());
+  auto snap = CompactByPolicy();
+  ASSERT_NE(snap, nullptr);
   std::map<std::string, std::set<int>> live = Live();
   size_t shared = 0, own = 0;
-  for (const auto& files : (*snap)->buckets) {
+  for (const auto& files : snap->buckets) {
     ASSERT_EQ(files.size(), 1u);
     const DataFileMeta& f = files[0];
     if (IsMultiBucketFileName(f.name)) {
@@ -347,9 +355,7 @@ TEST_F(MultiBucketTableTest, CompactionOfLargeBucketsWritesAFileEach) {
     for (int64_t i = 0; i < 40000; ++i) ids.push_back(i);
     Commit(ids, Cat("c", c, "-"));
   }
-  auto compacted = table_->Compact(/*full=*/false);
-  ASSERT_TRUE(compacted.ok()) << compacted.status();
-  ASSERT_TRUE(compacted->has_value());
+  ASSERT_NE(CompactByPolicy(), nullptr);
   // 40k keys over 4 buckets: ~10k entries each, over kOwnFileMinEntries.
   std::map<std::string, std::set<int>> live = Live();
   EXPECT_EQ(live.size(), 4u);
