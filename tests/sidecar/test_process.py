@@ -161,8 +161,12 @@ def test_sigterm_while_a_batch_is_staged_acknowledges_it_first(sidecar_factory):
     assert _packed_rows(7, 1) == pr.encode_rows(schema, [{"id": 7, "name": "n" * 30}])[0]
     first, second = _packed_rows(0, n), _packed_rows(n, n)
     outcomes = []
-    share = 0.4  # of the first batch's round trip, after which SIGTERM comes
-    for attempt in range(6):
+    # When SIGTERM comes, as a share of the first batch's round trip: a
+    # bisection between a share that came too early (the second batch not
+    # read yet) and one that came too late (acknowledged before SIGTERM).
+    early, late = 0.0, 2.0
+    share = 0.4
+    for attempt in range(8):
         writer = f"op-2/{attempt}"
         epoch = client.register(T, writer).epoch
         stream = client.write_stream(T, writer, epoch)
@@ -178,14 +182,15 @@ def test_sigterm_while_a_batch_is_staged_acknowledges_it_first(sidecar_factory):
         if isinstance(ack, grpc.RpcError):  # SIGTERM came before the batch was read
             assert ack.code() == grpc.StatusCode.UNAVAILABLE, (ack.code(), ack.details())
             outcomes.append("not read")
-            share += (1 - share) / 2
+            early = share
         else:
             assert ack.rows_staged == n
             e = rpc_error(stream.ack)
             assert e.code() == grpc.StatusCode.UNAVAILABLE, (e.code(), e.details())
             assert "shutting down" in e.details(), e.details()
             outcomes.append("acknowledged during shutdown" if wait.at > t_sig else "acknowledged before")
-            share /= 2
+            late = share
+        share = (early + late) / 2
         client.close()  # (see the test above)
         assert sc.proc.wait(timeout=60) == 0, sc.log()[-2000:]
         sc.start()
