@@ -133,9 +133,7 @@ absl::StatusOr<CommitProtocol::Incarnation> CommitProtocol::ChooseIncarnation(
     // rewinds past what the table committed for it.
     RETURN_IF_ERROR(CatchUp(table, key));
     const std::string identity = table::IncarnationIdentity(key.writer_id, current->incarnation);
-    if (auto it = latest->writers.find(identity); it != latest->writers.end()) {
-      chosen.table_last_committed = it->second.checkpoint_id;
-    }
+    chosen.table_last_committed = latest->CommittedCheckpoint(identity);
     const int64_t committed = std::max(current->last_committed, chosen.table_last_committed);
     if (!NeedsNewIncarnation(restored, committed)) {
       chosen.incarnation = current->incarnation;
@@ -560,11 +558,11 @@ absl::Status CommitProtocol::AdoptPrepared(table::Table& table, const table::Wri
 absl::Status CommitProtocol::CatchUp(table::Table& table, const WriterKey& writer) {
   ASSIGN_OR_RETURN(auto reg, store_->Lookup(writer));
   ASSIGN_OR_RETURN(auto latest, table.LatestSnapshot());
-  auto it = latest->writers.find(reg.table_writer_id);
-  if (it != latest->writers.end() && it->second.checkpoint_id > reg.last_committed) {
+  const int64_t committed = latest->CommittedCheckpoint(reg.table_writer_id);
+  if (committed > reg.last_committed) {
     // The table committed these before the store heard of it (a crash
     // between the two): the table decides.
-    RETURN_IF_ERROR(store_->MarkCommitted(writer, it->second.checkpoint_id));
+    RETURN_IF_ERROR(store_->MarkCommitted(writer, committed));
   }
   return absl::OkStatus();
 }

@@ -115,6 +115,11 @@ size_t Snapshot::FileCount() const {
   return n;
 }
 
+int64_t Snapshot::CommittedCheckpoint(const std::string& identity) const {
+  auto it = writers.find(identity);
+  return it == writers.end() ? -1 : it->second.checkpoint_id;
+}
+
 bool Snapshot::Contains(const CommitIdentity& identity) const {
   auto it = writers.find(identity.writer_id);
   return it != writers.end() && identity.checkpoint_id <= it->second.checkpoint_id;

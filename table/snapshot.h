@@ -179,6 +179,9 @@ struct Snapshot {
   size_t FileCount() const;
   // True when `identity` is committed in this snapshot or an earlier one.
   bool Contains(const CommitIdentity& identity) const;
+  // The newest checkpoint committed under `identity` (a writer's table
+  // identity) up to this snapshot; -1 when none is.
+  int64_t CommittedCheckpoint(const std::string& identity) const;
 };
 
 inline constexpr size_t kMaxWriterIdBytes = 512;

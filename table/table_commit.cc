@@ -379,8 +379,7 @@ absl::StatusOr<CommitResult> Table::CommitPrepared(const std::vector<PreparedChe
   std::vector<std::pair<const PreparedCheckpoint*, const DataFileMeta*>> to_check;
   absl::flat_hash_set<std::string_view> seen;
   for (const PreparedCheckpoint& p : prepared) {
-    auto w = before->writers.find(p.identity);
-    const int64_t done = w == before->writers.end() ? -1 : w->second.checkpoint_id;
+    const int64_t done = before->CommittedCheckpoint(p.identity);
     for (const PreparedPart& part : p.parts) {
       if (part.checkpoint_id <= done) continue;
       for (const DataFileMeta& f : part.files) {
@@ -405,8 +404,7 @@ absl::StatusOr<CommitResult> Table::CommitPrepared(const std::vector<PreparedChe
                   files.clear();
                   int64_t newest_at = -1;
                   for (const PreparedCheckpoint& p : prepared) {
-                    auto w = latest.writers.find(p.identity);
-                    const int64_t done = w == latest.writers.end() ? -1 : w->second.checkpoint_id;
+                    const int64_t done = latest.CommittedCheckpoint(p.identity);
                     if (done >= p.newest().checkpoint_id) {
                       // Committed before (a retry, or the answer was lost):
                       // then with the digest this one names.
