@@ -222,9 +222,10 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
     ASSIGN_OR_RETURN(std::vector<DataFileMeta> written, writer->Finish());
     absl::MutexLock lock(&outputs_mu);
     if (!written.empty()) outputs.push_back(written[0].name);  // every section's file
+    // Sections come in ascending buckets, as the group's jobs do: matched in step.
+    auto job = group.begin();
     for (DataFileMeta& section : written) {
-      auto job = std::find_if(group.begin(), group.end(),
-                              [&](size_t k) { return jobs[k].bucket == section.bucket; });
+      while (jobs[*job].bucket != section.bucket) ++job;
       section.partition = jobs[*job].inputs[0].partition;
       jobs[*job].output = std::move(section);
     }

@@ -83,5 +83,4 @@ absl::StatusOr<dt::ReadBounds> ReadBoundsOf(const dt::TableSchema& schema, const
 // terms (JSON: [["dt", "=", "2026-12-01"], ...]), for export to Parquet/Arrow.
 absl::StatusOr<std::string> PartitionFilterTerms(const Args& a);
 
-
 }  // namespace deltasidecar::tools::deltactl
