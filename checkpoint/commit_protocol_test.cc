@@ -16,6 +16,7 @@
 #include "table/base/file_util.h"
 #include "table/mutation_batch.h"
 #include "table/row.h"
+#include "table/testing/status_testing.h"
 
 namespace deltasidecar::checkpoint {
 namespace {
@@ -23,14 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Pair;
-
-#define ASSERT_OK_AND_ASSIGN(lhs, expr)                        \
-  auto CP_CONCAT_(so_, __LINE__) = (expr);                     \
-  ASSERT_TRUE(CP_CONCAT_(so_, __LINE__).ok())                  \
-      << #expr << ": " << CP_CONCAT_(so_, __LINE__).status();  \
-  lhs = std::move(CP_CONCAT_(so_, __LINE__)).value()
-#define CP_CONCAT_(a, b) CP_CONCAT_INNER_(a, b)
-#define CP_CONCAT_INNER_(a, b) a##b
 
 constexpr char kTable[] = "t";
 constexpr char kWriter[] = "job/0";

@@ -1,6 +1,6 @@
-// Test helpers shared by the staging store's tests: status macros, staged
-// payloads, registration as a lone sidecar does, and the StagingStoreTest
-// fixture (a store in a fresh directory, raw access to its RocksDB files).
+// Test helpers shared by the staging store's tests: staged payloads,
+// registration as a lone sidecar does, and the StagingStoreTest fixture (a
+// store in a fresh directory, raw access to its RocksDB files).
 #pragma once
 
 #include <filesystem>
@@ -17,37 +17,13 @@
 #include "rocksdb/db.h"
 #include "table/base/absl_compat.h"
 #include "table/base/file_util.h"
+#include "table/testing/status_testing.h"
 
 namespace deltasidecar::checkpoint::staging_testing {
 
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-#define ASSERT_OK(expr)                                \
-  do {                                                 \
-    const absl::Status ds_s_ = (expr);                 \
-    ASSERT_TRUE(ds_s_.ok()) << #expr << ": " << ds_s_; \
-  } while (0)
-#define ASSERT_OK_AND_ASSIGN(lhs, expr)                         \
-  auto DS_CONCAT_T_(so_, __LINE__) = (expr);                    \
-  ASSERT_TRUE(DS_CONCAT_T_(so_, __LINE__).ok())                 \
-      << #expr << ": " << DS_CONCAT_T_(so_, __LINE__).status(); \
-  lhs = std::move(DS_CONCAT_T_(so_, __LINE__)).value()
-#define DS_CONCAT_T_(a, b) DS_CONCAT_T_INNER_(a, b)
-#define DS_CONCAT_T_INNER_(a, b) a##b
-
-template <typename T>
-inline absl::Status StatusOf(const absl::StatusOr<T>& s) {
-  return s.status();
-}
-inline absl::Status StatusOf(const absl::Status& s) { return s; }
-
-#define EXPECT_CODE(expr, code_)                                                \
-  do {                                                                          \
-    const absl::Status ds_s_ = StatusOf(expr);                                  \
-    EXPECT_EQ(ds_s_.code(), absl::StatusCode::code_) << #expr << ": " << ds_s_; \
-  } while (0)
 
 // A payload of `rows` staged entries whose keys name `tag`.
 inline std::string Payload(std::string_view tag, int rows, size_t value_bytes = 16) {
