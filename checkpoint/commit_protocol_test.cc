@@ -467,7 +467,7 @@ TEST_F(CommitProtocolTest, MissingPreparedFileIsDataLossAndPublishesNothing) {
   ASSERT_EQ(names.size(), 1u);
   ASSERT_OK_AND_ASSIGN(auto p, a_.table->prepared().Load(names[0].name));
   ASSERT_FALSE(p.newest().files.empty());
-  fs::remove(dir_ / "root" / kTable / "data" / p.newest().files[0].name);
+  fs::remove(dir_ / "root" / kTable / "data" / p.newest().files[0].name.str());
   ASSERT_OK_AND_ASSIGN(auto before, a_.table->LatestSnapshot());
   auto r = Commit(b, {ca});
   EXPECT_TRUE(absl::IsDataLoss(r.status())) << r.status();

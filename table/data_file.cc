@@ -272,7 +272,7 @@ absl::StatusOr<std::shared_ptr<rocksdb::SstFileReader>> DataFiles::Reader(
     const DataFileMeta& file) {
   {
     absl::MutexLock lock(&mu_);
-    auto it = readers_.find(file.name);
+    auto it = readers_.find(file.name.str());
     if (it != readers_.end()) {
       lru_.splice(lru_.begin(), lru_, it->second.lru);
       return it->second.reader;
@@ -291,7 +291,7 @@ absl::StatusOr<std::shared_ptr<rocksdb::SstFileReader>> DataFiles::Reader(
     return FromRocks(s, Cat("opening ", path));
   }
   absl::MutexLock lock(&mu_);
-  auto [it, inserted] = readers_.try_emplace(file.name);
+  auto [it, inserted] = readers_.try_emplace(file.name.str());
   if (inserted) {
     lru_.push_front(file.name);
     it->second = CachedReader{reader, lru_.begin()};
@@ -317,10 +317,15 @@ absl::StatusOr<std::unique_ptr<rocksdb::Iterator>> DataFiles::NewScanIterator(
   if (!reader.ok()) return reader.status();
   rocksdb::ReadOptions ro;
   ro.total_order_seek = true;
-  ro.fill_cache = false;
   const bool multi = IsMultiBucketFileName(file.name);
-  // A section is usually a small part of its file: RocksDB's own readahead,
-  // which grows while reading goes on, instead of a fixed 2 MiB per section.
+  // A section is usually a small part of its file, and the sections of one
+  // file are usually read one after another (a compaction of its buckets):
+  // each block is read, checked and decompressed once and then found in the
+  // cache by the next section's scan, not again for every section it holds.
+  // A file of one bucket is read once, past the cache.
+  ro.fill_cache = multi;
+  // RocksDB's own readahead, which grows while reading goes on, for a
+  // section instead of a fixed 2 MiB.
   ro.readahead_size = multi ? 0 : 2 << 20;
   // The iterator keeps the reader alive through a cleanup hook.
   auto holder = new std::shared_ptr<rocksdb::SstFileReader>(*reader);

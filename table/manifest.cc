@@ -1,8 +1,6 @@
 #include "table/manifest.h"
 
 #include <algorithm>
-#include <deque>
-#include <map>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -79,15 +77,20 @@ struct AddEntry {
 // The order in which `added` is written. A multi-bucket file whose sections
 // are all appended (no `before`) is written once, at a place that keeps the
 // order of every bucket's additions (only that order matters: buckets are
-// independent); everything else as it is. Nullopt when no such order exists,
-// then `added` is written section by section.
-std::optional<std::vector<AddEntry>> PlanAddEntries(const std::vector<ManifestAdd>& added) {
+// independent); everything else section by section. Where no such place
+// exists for some files (bucket 1 adds X before Y and bucket 2 adds Y before
+// X, as compaction outputs placed amid older files can), the file blocking
+// the way is written section by section and the rest stay whole.
+std::vector<AddEntry> PlanAddEntries(const std::vector<ManifestAdd>& added) {
   absl::flat_hash_map<std::string_view, std::vector<const ManifestAdd*>> multi;
   absl::flat_hash_set<std::string_view> not_whole;  // some section has a `before`
+  int top = 0;
   for (const ManifestAdd& a : added) {
+    top = std::max(top, a.file.bucket);
     if (!IsMultiBucketFileName(a.file.name)) continue;
-    multi[a.file.name].push_back(&a);
-    const DataFileMeta& first = multi[a.file.name].front()->file;
+    std::vector<const ManifestAdd*>& sections = multi[a.file.name];
+    sections.push_back(&a);
+    const DataFileMeta& first = sections.front()->file;
     if (a.before || a.file.added_in != first.added_in || a.file.size_bytes != first.size_bytes ||
         a.file.xxh3 != first.xxh3) {
       not_whole.insert(a.file.name);
@@ -99,39 +102,54 @@ std::optional<std::vector<AddEntry>> PlanAddEntries(const std::vector<ManifestAd
     for (const ManifestAdd& a : added) out.push_back({&a, {}});
     return out;
   }
-  std::map<int, std::deque<const ManifestAdd*>> queues;  // each bucket's additions, in order
+  // Each bucket's additions in order, and how many of them are written.
+  std::vector<std::vector<const ManifestAdd*>> queues(static_cast<size_t>(top) + 1);
   for (const ManifestAdd& a : added) queues[a.file.bucket].push_back(&a);
+  std::vector<size_t> written(queues.size(), 0);
   absl::flat_hash_map<std::string_view, size_t> at_head;
   std::vector<std::string_view> ready;  // multi-bucket files at the head of all their buckets
-  auto settle = [&](int bucket) {
-    auto& q = queues[bucket];
-    while (!q.empty()) {
-      const ManifestAdd* head = q.front();
+  // Writes bucket b's additions up to the next section of a file written whole.
+  auto settle = [&](size_t b) {
+    const auto& q = queues[b];
+    while (written[b] < q.size()) {
+      const ManifestAdd* head = q[written[b]];
       auto m = multi.find(head->file.name);
       if (m == multi.end()) {
         out.push_back({head, {}});
-        q.pop_front();
+        ++written[b];
         continue;
       }
       if (++at_head[head->file.name] == m->second.size()) ready.push_back(m->first);
       return;
     }
   };
-  for (const auto& [bucket, q] : queues) settle(bucket);
-  while (!ready.empty()) {
-    const std::string_view name = ready.back();
-    ready.pop_back();
-    const std::vector<const ManifestAdd*>& sections = multi[name];
-    out.push_back({nullptr, sections});
+  for (size_t b = 0; b < queues.size(); ++b) settle(b);
+  size_t unfinished = 0;  // buckets before it are all written
+  for (;;) {
+    while (!ready.empty()) {
+      const std::string_view name = ready.back();
+      ready.pop_back();
+      const std::vector<const ManifestAdd*>& sections = multi[name];
+      out.push_back({nullptr, sections});
+      for (const ManifestAdd* s : sections) {
+        ++written[s->file.bucket];
+        settle(s->file.bucket);
+      }
+    }
+    while (unfinished < queues.size() && written[unfinished] == queues[unfinished].size()) {
+      ++unfinished;
+    }
+    if (unfinished == queues.size()) return out;
+    // Every unfinished bucket waits on a file that waits on another: the
+    // file at this bucket's head is written section by section instead.
+    const auto blocking = multi.find(queues[unfinished][written[unfinished]]->file.name);
+    const std::vector<const ManifestAdd*> sections = std::move(blocking->second);
+    multi.erase(blocking);
     for (const ManifestAdd* s : sections) {
-      queues[s->file.bucket].pop_front();
-      settle(s->file.bucket);
+      const size_t b = static_cast<size_t>(s->file.bucket);
+      if (written[b] < queues[b].size() && queues[b][written[b]] == s) settle(b);
     }
   }
-  for (const auto& [bucket, q] : queues) {
-    if (!q.empty()) return std::nullopt;
-  }
-  return out;
 }
 
 // A multi-bucket file's buckets: bit b (of byte b / 8, least significant
@@ -217,16 +235,12 @@ json FileAdditionsToJson(const std::vector<ManifestAdd>& added) {
     if (a.before) e["before"] = *a.before;
     out.push_back(std::move(e));
   };
-  if (auto entries = PlanAddEntries(added)) {
-    for (const AddEntry& e : *entries) {
-      if (e.single != nullptr) {
-        one(*e.single);
-      } else {
-        out.push_back(WholeFileEntry(e.sections));
-      }
+  for (const AddEntry& e : PlanAddEntries(added)) {
+    if (e.single != nullptr) {
+      one(*e.single);
+    } else {
+      out.push_back(WholeFileEntry(e.sections));
     }
-  } else {
-    for (const ManifestAdd& a : added) one(a);
   }
   return out;
 }

@@ -94,7 +94,7 @@ TEST_F(MultiBucketFileTest, EachBucketReadsItsOwnSection) {
     EXPECT_TRUE(IsDataFileName(m.name, b));
     EXPECT_EQ(m.name, (*metas)[0].name);
     EXPECT_EQ(m.bucket, b);
-    EXPECT_EQ(m.size_bytes, fs::file_size(dir_ / m.name));
+    EXPECT_EQ(m.size_bytes, fs::file_size(dir_ / m.name.str()));
     EXPECT_GT(m.section_bytes, 0u);
     EXPECT_LT(m.section_bytes, m.size_bytes);
     EXPECT_EQ(m.entries, static_cast<uint64_t>(b % 7 + 3));

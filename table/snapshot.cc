@@ -97,7 +97,11 @@ BucketFiles::Files& BucketFiles::Mutable(size_t b) {
   if (!list) {
     list = std::make_shared<Files>();
   } else if (list.use_count() > 1) {
-    list = std::make_shared<Files>(*list);
+    // Room for the files a commit appends, without moving the copies again.
+    auto copy = std::make_shared<Files>();
+    copy->reserve(list->size() + 2);
+    copy->insert(copy->end(), list->begin(), list->end());
+    list = std::move(copy);
   }
   return *list;
 }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "table/base/shared_string.h"
 
 namespace deltasidecar::table {
 
@@ -45,7 +46,7 @@ struct CommitIdentity {
 // of those buckets as one entry, whose counts and keys are that bucket's
 // section only, while size_bytes and xxh3 are the whole file's.
 struct DataFileMeta {
-  std::string name;         // file name inside the table's data/ directory
+  SharedString name;        // file name inside the table's data/ directory
   int bucket = 0;
   int64_t added_in = 0;     // id of the snapshot that added this file
   uint64_t size_bytes = 0;  // the whole file
@@ -53,7 +54,7 @@ struct DataFileMeta {
   uint64_t deletes = 0;
   std::string min_key;      // encoded keys (row.h), of this bucket, without prefix
   std::string max_key;
-  std::string xxh3;         // whole-file XXH3-64 (seed 0), 16 lowercase hex digits
+  SharedString xxh3;        // whole-file XXH3-64 (seed 0), 16 lowercase hex digits
   // A multi-bucket file: this bucket's share of size_bytes (its entries'
   // share of the bytes written). 0 for a file of one bucket.
   uint64_t section_bytes = 0;

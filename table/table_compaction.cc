@@ -107,7 +107,7 @@ void KeepRemovedIfUnused(Snapshot& next) {
   }
   if (multi.empty()) return;
   for (const auto& files : next.buckets) {
-    for (const auto& f : files) multi.erase(f.name);  // still live
+    for (const auto& f : files) multi.erase(f.name.str());  // still live
   }
   absl::flat_hash_set<std::string> seen;
   std::erase_if(next.removed, [&](const std::string& name) {
@@ -372,7 +372,7 @@ absl::Status Table::AddReferenced(int64_t from, int64_t to,
     if (absl::IsNotFound(s.status())) continue;  // expired meanwhile
     if (!s.ok()) return s.status();
     for (const auto& files : (*s)->buckets)
-      for (const auto& f : files) referenced->insert(f.name);
+      for (const auto& f : files) referenced->insert(f.name.str());
     for (const auto& ref : (*s)->manifests) referenced->insert(ref.name);
   }
   return absl::OkStatus();
@@ -409,7 +409,7 @@ absl::StatusOr<int> Table::SweepPrepared(const Snapshot& latest, absl::Time cuto
       continue;
     }
     for (const auto& part : p->parts)
-      for (const auto& f : part.files) referenced->insert(f.name);
+      for (const auto& f : part.files) referenced->insert(f.name.str());
   }
   return removed;
 }

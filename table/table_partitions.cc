@@ -51,7 +51,7 @@ absl::StatusOr<int64_t> Table::DropPartitions(const std::vector<std::string>& pa
                     }
                     std::erase_if(next.buckets.Mutable(b), [&](const DataFileMeta& f) {
                       if (!dropped.contains(f.partition)) return false;
-                      removed.insert(f.name);
+                      removed.insert(f.name.str());
                       return true;
                     });
                   }

@@ -586,7 +586,7 @@ PreparedCheckpoint PrepareOld(Table& t, const TableSchema& schema, const std::st
   EXPECT_TRUE(written.ok()) << written.status();
   p.parts.push_back({1, {ids.size(), 0x5eed}, *written});
   for (const auto& f : p.parts[0].files) {
-    fs::last_write_time(fs::path(t.prepared().dir()).parent_path() / "data" / f.name,
+    fs::last_write_time(fs::path(t.prepared().dir()).parent_path() / "data" / f.name.str(),
                         fs::file_time_type::clock::now() - std::chrono::hours(2));
   }
   EXPECT_TRUE(t.prepared().Create(p).ok());
@@ -621,8 +621,8 @@ TEST_F(TableTest, MaintenanceSweepsAbandonedPreparedCheckpointsAndKeepsPendingOn
   for (const auto& f : abandoned.parts[0].files) abandoned_files.insert(f.name);
   EXPECT_EQ(r->orphan_files_removed, static_cast<int>(abandoned_files.size()));
   EXPECT_EQ(DataFiles().size(), files_before - abandoned_files.size());
-  for (const auto& f : abandoned.parts[0].files) EXPECT_FALSE(fs::exists(root_ / "t" / "data" / f.name));
-  for (const auto& f : pending.parts[0].files) EXPECT_TRUE(fs::exists(root_ / "t" / "data" / f.name));
+  for (const auto& f : abandoned.parts[0].files) EXPECT_FALSE(fs::exists(root_ / "t" / "data" / f.name.str()));
+  for (const auto& f : pending.parts[0].files) EXPECT_TRUE(fs::exists(root_ / "t" / "data" / f.name.str()));
   auto left = table_->prepared().List();
   ASSERT_TRUE(left.ok());
   ASSERT_EQ(left->size(), 1u);

@@ -223,7 +223,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // 1. The snapshot recorded other bytes: refused before RocksDB sees the file.
   dt::DataFileMeta other = meta;
-  other.xxh3[15] = other.xxh3[15] == '0' ? '1' : '0';
+  std::string changed = other.xxh3;
+  changed[15] = changed[15] == '0' ? '1' : '0';
+  other.xxh3 = changed;
   w.files->Evict(kFileName);
   ExpectDataLoss(w.files->NewScanIterator(other).status(), "NewScanIterator");
   ExpectDataLoss(w.files->Get(other, std::string(8, '\x80')).status(), "Get");
