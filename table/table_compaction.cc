@@ -85,6 +85,27 @@ bool ReplaceInputs(int bucket, const std::vector<DataFileMeta>& inputs, bool inc
   return true;
 }
 
+// The file that follows a run of `count` files starting at `first` in a
+// bucket's list once the run is gone (the run's files are contiguous among
+// their partition's, which other partitions' files may interleave); empty
+// when none does. A compaction output takes the run's first place, so it
+// stands just before this file.
+SharedString FileAfterRun(const std::vector<DataFileMeta>& live, const SharedString& first,
+                          size_t count) {
+  auto at = std::find_if(live.begin(), live.end(),
+                         [&](const DataFileMeta& f) { return f.name == first; });
+  if (at == live.end()) return SharedString();
+  const std::string_view partition = at->partition;
+  for (++at, --count; at != live.end(); ++at) {
+    if (count > 0 && at->partition == partition) {
+      --count;  // another file of the run
+      continue;
+    }
+    return at->name;
+  }
+  return SharedString();
+}
+
 // A bucket's files split by partition, each part oldest first (one part,
 // the whole list, when the table is not partitioned).
 std::vector<std::vector<DataFileMeta>> FilesByPartition(const std::vector<DataFileMeta>& files) {
@@ -145,13 +166,15 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
     int bucket;
     CompactionPick pick;
     std::vector<DataFileMeta> inputs;
+    SharedString follows;  // the file the output is placed before; empty: the bucket's last
     std::optional<DataFileMeta> output;  // none when every row was deleted
   };
   std::vector<Job> jobs;
   for (int b = 0; b < schema_.buckets(); ++b) {
     auto add = [&](const std::vector<DataFileMeta>& files) {
       if (auto p = pick(files)) {
-        jobs.push_back({b, *p, {files.begin() + p->first, files.begin() + p->first + p->count}, {}});
+        jobs.push_back({b, *p, {files.begin() + p->first, files.begin() + p->first + p->count},
+                        FileAfterRun(base->buckets[b], files[p->first].name, p->count), {}});
       }
     };
     if (!schema_.partitioned()) {
@@ -165,7 +188,11 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
   // The files to write, each the outputs of some jobs in ascending buckets.
   std::vector<std::vector<size_t>> groups;
   {
-    std::map<std::string_view, size_t> open;  // partition -> group taking small outputs
+    // A shared file takes outputs of one partition placed before one same
+    // file (or last): then it stands, in every bucket it is in, where that
+    // file stands, so no two buckets order it differently against another
+    // file, and a manifest lists it as one entry (docs/table-format.md §5.4).
+    std::map<std::pair<std::string_view, std::string_view>, size_t> open;  // -> group
     std::vector<uint64_t> group_entries;
     for (size_t k = 0; k < jobs.size(); ++k) {
       uint64_t entries = 0;
@@ -175,9 +202,11 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
         group_entries.push_back(entries);
         continue;
       }
-      auto it = open.find(jobs[k].inputs[0].partition);
+      const std::pair<std::string_view, std::string_view> key(jobs[k].inputs[0].partition,
+                                                              jobs[k].follows);
+      auto it = open.find(key);
       if (it == open.end() || group_entries[it->second] + entries > kMultiFileEntries) {
-        open[jobs[k].inputs[0].partition] = groups.size();
+        open[key] = groups.size();
         groups.push_back({k});
         group_entries.push_back(entries);
       } else {
