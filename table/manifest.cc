@@ -5,6 +5,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 #include "table/base/absl_compat.h"
 #include "table/base/file_util.h"
@@ -49,10 +50,46 @@ size_t Position(const std::vector<DataFileMeta>& files, std::string_view name) {
   return it == files.end() ? kNowhere : static_cast<size_t>(it - files.begin());
 }
 
-absl::flat_hash_set<std::string_view> Names(const std::vector<DataFileMeta>& files) {
-  absl::flat_hash_set<std::string_view> out;
-  for (const auto& f : files) out.insert(f.name);
-  return out;
+// The names of a bucket's files, to look up: a bucket holds a few files, so
+// a search through them beats hashing their names, except in a long list.
+class NameSet {
+ public:
+  explicit NameSet(const std::vector<DataFileMeta>& files) : files_(files) {
+    if (files.size() <= kSearched) return;
+    for (const auto& f : files) hashed_.insert(f.name);
+  }
+  bool contains(std::string_view name) const {
+    if (files_.size() > kSearched) return hashed_.contains(name);
+    return Position(files_, name) != kNowhere;
+  }
+
+ private:
+  static constexpr size_t kSearched = 32;
+  const std::vector<DataFileMeta>& files_;
+  absl::flat_hash_set<std::string_view> hashed_;
+};
+
+// `s` as a JSON string, escaped as nlohmann::json::dump() escapes it.
+void AppendJsonString(std::string_view s, std::string* out) {
+  out->push_back('"');
+  for (char c : s) {
+    switch (c) {
+      case '"': out->append("\\\""); break;
+      case '\\': out->append("\\\\"); break;
+      case '\b': out->append("\\b"); break;
+      case '\f': out->append("\\f"); break;
+      case '\n': out->append("\\n"); break;
+      case '\r': out->append("\\r"); break;
+      case '\t': out->append("\\t"); break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out->append(absl::StrFormat("\\u%04x", static_cast<unsigned char>(c)));
+        } else {
+          out->push_back(c);
+        }
+    }
+  }
+  out->push_back('"');
 }
 
 }  // namespace
@@ -259,12 +296,19 @@ void FileAdditionsFromJson(const json& list, int buckets, std::vector<ManifestAd
 }
 
 std::string EncodeManifest(const Manifest& m) {
-  json removed = json::array();
-  for (const auto& r : m.removed) removed.push_back({{"bucket", r.bucket}, {"name", r.name}});
-  json j = {{"format", kManifestFormat},
-            {"removed", std::move(removed)},
-            {"added", FileAdditionsToJson(m.added)}};
-  return FrameChecksummed(kMagic, j.dump() + "\n");
+  // The JSON text nlohmann::json would write for {"added": …, "format": …,
+  // "removed": […]} (keys in order), with `removed`, one short entry per
+  // file and bucket, written directly.
+  std::string body = "{\"added\":";
+  body += FileAdditionsToJson(m.added).dump();
+  body += Cat(",\"format\":", kManifestFormat, ",\"removed\":[");
+  for (size_t i = 0; i < m.removed.size(); ++i) {
+    body += Cat(i == 0 ? "" : ",", "{\"bucket\":", m.removed[i].bucket, ",\"name\":");
+    AppendJsonString(m.removed[i].name, &body);
+    body.push_back('}');
+  }
+  body += "]}\n";
+  return FrameChecksummed(kMagic, body);
 }
 
 absl::StatusOr<Manifest> DecodeManifest(std::string_view contents, std::string_view what,
@@ -345,8 +389,8 @@ std::optional<Manifest> DiffBuckets(const BucketFiles& from, const BucketFiles& 
   for (size_t b = 0; b < to.size(); ++b) {
     if (to.SharesBucket(from, b)) continue;
     if (DiffAppendedBucket(from[b], to[b], &m)) continue;
-    const auto old_names = Names(from[b]);
-    const auto new_names = Names(to[b]);
+    const NameSet old_names(from[b]);
+    const NameSet new_names(to[b]);
     std::vector<std::string_view> kept_old, kept_new;
     for (const auto& f : from[b]) {
       if (new_names.contains(f.name)) {

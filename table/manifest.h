@@ -36,7 +36,7 @@ struct ManifestAdd {
 
 struct ManifestRemove {
   int bucket = 0;
-  std::string name;
+  SharedString name;
 };
 
 struct Manifest {

@@ -4,6 +4,8 @@
 
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "table/base/absl_compat.h"
 
 namespace deltasidecar::table {
 namespace {
@@ -178,6 +180,36 @@ TEST(ManifestTest, RandomOrdersOfSectionsKeepEveryBucketsOrder) {
     ASSERT_TRUE(ApplyManifest(*d, "m", &got).ok());
     ASSERT_EQ(Names(got), Names(want)) << "round " << round;
   }
+}
+
+// `removed` is written directly, not through a JSON library: it reads back,
+// and any name is escaped as JSON requires.
+TEST(ManifestTest, RemovedEntriesAreJsonOfEveryName) {
+  Manifest m;
+  m.removed = {{3, File(3, 1).name}, {0, Section(0, 2, 1).name}};
+  m.added = {{File(3, 4), std::nullopt}};
+  const std::string encoded = EncodeManifest(m);
+  EXPECT_NE(encoded.find(Cat("\"removed\":[{\"bucket\":3,\"name\":\"", File(3, 1).name.str(), "\"},")),
+            std::string::npos)
+      << encoded;
+  // The same bytes as the JSON library writes for it.
+  const std::string body = encoded.substr(0, encoded.rfind("\nDMANI1") + 1);
+  EXPECT_EQ(nlohmann::json::parse(body).dump() + "\n", body);
+  auto d = DecodeManifest(encoded, "m", 4);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->removed.size(), 2u);
+  EXPECT_EQ(d->removed[0].bucket, 3);
+  EXPECT_EQ(d->removed[0].name, File(3, 1).name);
+  EXPECT_EQ(d->removed[1].name, Section(0, 2, 1).name);
+  // No decoder takes such a name, but the text stays JSON whatever it is.
+  const std::string odd = "a\"b\\c\n\x01d\t/\x7f";
+  Manifest strange;
+  strange.removed = {{1, odd}};
+  const std::string text = EncodeManifest(strange);
+  auto j = nlohmann::json::parse(text.substr(0, text.rfind("\nDMANI1") + 1));
+  EXPECT_EQ(j.at("removed").at(0).at("name").get<std::string>(), odd);
+  EXPECT_EQ(j.at("format").get<int>(), 2);
+  EXPECT_TRUE(j.at("added").empty());
 }
 
 TEST(ManifestTest, ApplyNamesWhatIsNotLive) {
