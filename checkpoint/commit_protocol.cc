@@ -174,38 +174,58 @@ absl::StatusOr<TableCommitResult> CommitProtocol::CommitTable(
   absl::Time mark = absl::Now();
   auto phase_ends = [&mark](absl::Duration* phase) {
     const absl::Time now = absl::Now();
-    *phase = now - mark;
+    *phase += now - mark;
     mark = now;
   };
   ASSIGN_OR_RETURN(auto table, tables_(table_name));
   std::map<std::string, std::vector<const Committable*>> by_writer;
   for (const Committable* c : refs) by_writer[c->writer_id].push_back(c);
-  std::set<size_t> stripes;
-  for (const auto& [writer_id, mine] : by_writer) stripes.insert(StripeOf(table_name, writer_id));
-  std::vector<std::unique_ptr<absl::MutexLock>> held;
-  for (size_t s : stripes) held.push_back(std::make_unique<absl::MutexLock>(&writer_stripes_[s]));
-
-  phase_ends(&phases.lock);
-  // Every committable is checked before anything is published, so a refused
-  // Commit changes nothing.
-  CommitPlan plan;
-  for (const auto& [writer_id, mine] : by_writer) {
-    const WriterKey key{table_name, writer_id};
-    auto reg = store_->Lookup(key);
+  // A writer's committables of the identity this store holds as its current
+  // one are staged here; the others were staged on another store, or by an
+  // earlier incarnation, and come prepared from the table root.
+  auto split = [&](const std::string& writer_id, const std::vector<const Committable*>& mine,
+                   std::vector<const Committable*>* here,
+                   std::map<std::string, std::vector<const Committable*>>* elsewhere) -> absl::Status {
+    auto reg = store_->Lookup({table_name, writer_id});
     if (!reg.ok() && !absl::IsNotFound(reg.status())) return reg.status();
-    // Committables of identities this store does not hold as the writer's
-    // current one: staged on another store, or by an earlier incarnation.
-    std::map<std::string, std::vector<const Committable*>> elsewhere;
-    std::vector<const Committable*> here;
     for (const Committable* c : mine) {
-      const bool local = reg.ok() && (c->identity.empty() || c->identity == reg->table_writer_id);
-      if (local) {
-        here.push_back(c);
+      if (reg.ok() && (c->identity.empty() || c->identity == reg->table_writer_id)) {
+        here->push_back(c);
       } else {
-        elsewhere[c->identity].push_back(c);
+        (*elsewhere)[c->identity].push_back(c);
       }
     }
-    if (!here.empty()) RETURN_IF_ERROR(PlanWriter(*table, key, here, &plan));
+    return absl::OkStatus();
+  };
+  // Every committable is checked before anything is published, so a refused
+  // Commit changes nothing. Those of other stores first, holding no stripe:
+  // their wait for another sidecar's preparation must not stop this
+  // store's own preparations, which that sidecar's commits may be waiting for.
+  CommitPlan plan;
+  std::map<std::string, std::vector<const Committable*>> staged_here;
+  for (const auto& [writer_id, mine] : by_writer) {
+    std::map<std::string, std::vector<const Committable*>> elsewhere;
+    RETURN_IF_ERROR(split(writer_id, mine, &staged_here[writer_id], &elsewhere));
+    if (staged_here[writer_id].empty()) staged_here.erase(writer_id);
+    for (const auto& [identity, theirs] : elsewhere) {
+      RETURN_IF_ERROR(PlanRemote(*table, writer_id, identity, theirs, &plan));
+    }
+  }
+  phase_ends(&phases.plan);
+  std::set<size_t> stripes;
+  for (const auto& [writer_id, mine] : staged_here) stripes.insert(StripeOf(table_name, writer_id));
+  std::vector<std::unique_ptr<absl::MutexLock>> held;
+  for (size_t s : stripes) held.push_back(std::make_unique<absl::MutexLock>(&writer_stripes_[s]));
+  phase_ends(&phases.lock);
+  for (const auto& [writer_id, mine] : staged_here) {
+    // Looked at again under the stripe: the writer may have registered
+    // again since (here, or on another store).
+    std::vector<const Committable*> here;
+    std::map<std::string, std::vector<const Committable*>> elsewhere;
+    RETURN_IF_ERROR(split(writer_id, mine, &here, &elsewhere));
+    if (!here.empty()) {
+      RETURN_IF_ERROR(PlanWriter(*table, {table_name, writer_id}, here, &plan));
+    }
     for (const auto& [identity, theirs] : elsewhere) {
       RETURN_IF_ERROR(PlanRemote(*table, writer_id, identity, theirs, &plan));
     }
@@ -542,7 +562,7 @@ absl::Status CommitProtocol::AdoptPrepared(table::Table& table, const table::Wri
                                            int64_t restored) {
   const std::string identity = table::IncarnationIdentity(claim.writer_id, claim.incarnation);
   ASSIGN_OR_RETURN(auto latest, table.LatestSnapshot());
-  if (latest->Contains({identity, restored})) return absl::OkStatus();
+  if (latest->Contains({identity, restored, std::nullopt})) return absl::OkStatus();
   ASSIGN_OR_RETURN(auto checksums, table.prepared().ChecksumsOf(identity, restored));
   std::optional<table::PreparedCheckpoint> newest;
   for (uint64_t c : checksums) {

@@ -437,6 +437,30 @@ TEST_F(CommitProtocolTest, OneCommitOnEitherStorePublishesBothStoresCheckpointsI
   EXPECT_THAT(left, ::testing::IsEmpty());
 }
 
+// A commit through a that waits for b's preparation of job/1 holds none of
+// a's writers meanwhile: a prepares job/0 (as its background preparation
+// would), which a commit through b could be waiting for in turn.
+TEST_F(CommitProtocolTest, WaitingForAnotherStoresFilesHoldsNoWriterOfThisStore) {
+  Sidecar b = Start("b");
+  ASSERT_OK_AND_ASSIGN(Registration ra, a_.protocol->Register(kTable, "job/0", std::nullopt));
+  ASSERT_OK_AND_ASSIGN(Registration rb, b.protocol->Register(kTable, "job/1", std::nullopt));
+  Committable ca = Seal(a_, ra, 1, {{1, "from a"}}, "job/0");
+  Committable cb = Seal(b, rb, 1, {{2, "from b"}}, "job/1");
+  auto commit = std::async(std::launch::async, [&] { return Commit(a_, {ca, cb}); });
+  absl::SleepFor(absl::Milliseconds(300));  // the commit waits for job/1's files
+  auto prepare = std::async(std::launch::async, [&] { return a_.protocol->Prepare(kTable, "job/0"); });
+  const bool prepared = prepare.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  ASSERT_TRUE(b.protocol->Prepare(kTable, "job/1").ok());
+  ASSERT_TRUE(prepared) << "a's preparation of job/0 waited for the commit waiting on b";
+  EXPECT_TRUE(prepare.get().ok());
+  ASSERT_OK_AND_ASSIGN(TableCommitResult r, commit.get());
+  EXPECT_FALSE(r.already_committed);
+  EXPECT_THAT(Identities(), ::testing::UnorderedElementsAre(Pair("job/0", 1), Pair("job/1", 1)));
+  EXPECT_EQ(Rows(), (std::map<int64_t, std::string>{{1, "from a"}, {2, "from b"}}));
+  ASSERT_GE(r.waits.size(), 1u);
+  EXPECT_EQ(r.waits[0].writer_id, "job/1");
+}
+
 TEST_F(CommitProtocolTest, RemoteCheckpointNotPreparedYetIsUnavailableAndChangesNothing) {
   Sidecar b = Start("b", absl::Milliseconds(50));
   ASSERT_OK_AND_ASSIGN(Registration ra, a_.protocol->Register(kTable, kWriter, std::nullopt));
