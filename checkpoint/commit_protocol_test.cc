@@ -132,6 +132,15 @@ class CommitProtocolTest : public ::testing::Test {
     return sealed.ok() ? ToCommittable(kTable, writer, *sealed) : Committable{};
   }
 
+  // Writer job/0 on a_ and job/1 on `b`, each with checkpoint 1 sealed
+  // (rows 1 "from a" and 2 "from b").
+  void SealOnEachStore(Sidecar& b, Committable* ca, Committable* cb) {
+    ASSERT_OK_AND_ASSIGN(Registration ra, a_.protocol->Register(kTable, "job/0", std::nullopt));
+    ASSERT_OK_AND_ASSIGN(Registration rb, b.protocol->Register(kTable, "job/1", std::nullopt));
+    *ca = Seal(a_, ra, 1, {{1, "from a"}}, "job/0");
+    *cb = Seal(b, rb, 1, {{2, "from b"}}, "job/1");
+  }
+
   absl::StatusOr<TableCommitResult> Commit(Sidecar& s, const std::vector<Committable>& cs) {
     std::vector<const Committable*> refs;
     for (const auto& c : cs) refs.push_back(&c);
@@ -413,10 +422,8 @@ TEST_F(CommitProtocolTest, CommitOfACheckpointBeingPreparedUsesThoseFiles) {
 
 TEST_F(CommitProtocolTest, OneCommitOnEitherStorePublishesBothStoresCheckpointsInOneSnapshot) {
   Sidecar b = Start("b");
-  ASSERT_OK_AND_ASSIGN(Registration ra, a_.protocol->Register(kTable, "job/0", std::nullopt));
-  ASSERT_OK_AND_ASSIGN(Registration rb, b.protocol->Register(kTable, "job/1", std::nullopt));
-  Committable ca = Seal(a_, ra, 1, {{1, "from a"}}, "job/0");
-  Committable cb = Seal(b, rb, 1, {{2, "from b"}}, "job/1");
+  Committable ca, cb;
+  ASSERT_NO_FATAL_FAILURE(SealOnEachStore(b, &ca, &cb));
   ASSERT_TRUE(a_.protocol->Prepare(kTable, "job/0").ok());
   ASSERT_OK_AND_ASSIGN(auto before, a_.table->LatestSnapshot());
   // Through b, which holds only job/1: job/0's rows come from a's prepared files.
@@ -442,10 +449,8 @@ TEST_F(CommitProtocolTest, OneCommitOnEitherStorePublishesBothStoresCheckpointsI
 // would), which a commit through b could be waiting for in turn.
 TEST_F(CommitProtocolTest, WaitingForAnotherStoresFilesHoldsNoWriterOfThisStore) {
   Sidecar b = Start("b");
-  ASSERT_OK_AND_ASSIGN(Registration ra, a_.protocol->Register(kTable, "job/0", std::nullopt));
-  ASSERT_OK_AND_ASSIGN(Registration rb, b.protocol->Register(kTable, "job/1", std::nullopt));
-  Committable ca = Seal(a_, ra, 1, {{1, "from a"}}, "job/0");
-  Committable cb = Seal(b, rb, 1, {{2, "from b"}}, "job/1");
+  Committable ca, cb;
+  ASSERT_NO_FATAL_FAILURE(SealOnEachStore(b, &ca, &cb));
   auto commit = std::async(std::launch::async, [&] { return Commit(a_, {ca, cb}); });
   absl::SleepFor(absl::Milliseconds(300));  // the commit waits for job/1's files
   auto prepare = std::async(std::launch::async, [&] { return a_.protocol->Prepare(kTable, "job/0"); });
