@@ -2,7 +2,7 @@
 
 namespace deltasidecar::table {
 
-std::optional<CompactionPick> PickCompaction(const std::vector<DataFileMeta>& files,
+std::optional<CompactionPick> PickCompaction(std::span<const DataFileMeta> files,
                                              const CompactionOptions& options) {
   const size_t n = files.size();
   if (options.trigger_files <= 0 || n < 2 || n < static_cast<size_t>(options.trigger_files)) {

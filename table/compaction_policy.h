@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "table/snapshot.h"
@@ -31,7 +32,7 @@ struct CompactionPick {
 };
 
 // Picks a run to merge from `files` (oldest first), or nullopt when the bucket is fine.
-std::optional<CompactionPick> PickCompaction(const std::vector<DataFileMeta>& files,
+std::optional<CompactionPick> PickCompaction(std::span<const DataFileMeta> files,
                                              const CompactionOptions& options);
 
 }  // namespace deltasidecar::table

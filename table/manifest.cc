@@ -44,7 +44,7 @@ void CheckDataFileName(const std::string& name, int bucket) {
 constexpr size_t kNowhere = static_cast<size_t>(-1);
 
 // The position of the file `name` in `files`, or kNowhere.
-size_t Position(const std::vector<DataFileMeta>& files, std::string_view name) {
+size_t Position(BucketFiles::Files files, std::string_view name) {
   auto it = std::find_if(files.begin(), files.end(),
                          [&](const DataFileMeta& f) { return f.name == name; });
   return it == files.end() ? kNowhere : static_cast<size_t>(it - files.begin());
@@ -54,7 +54,7 @@ size_t Position(const std::vector<DataFileMeta>& files, std::string_view name) {
 // a search through them beats hashing their names, except in a long list.
 class NameSet {
  public:
-  explicit NameSet(const std::vector<DataFileMeta>& files) : files_(files) {
+  explicit NameSet(BucketFiles::Files files) : files_(files) {
     if (files.size() <= kSearched) return;
     for (const auto& f : files) hashed_.insert(f.name);
   }
@@ -65,7 +65,7 @@ class NameSet {
 
  private:
   static constexpr size_t kSearched = 32;
-  const std::vector<DataFileMeta>& files_;
+  BucketFiles::Files files_;
   absl::flat_hash_set<std::string_view> hashed_;
 };
 
@@ -122,21 +122,43 @@ std::vector<AddEntry> PlanAddEntries(const std::vector<ManifestAdd>& added) {
   absl::flat_hash_map<std::string_view, std::vector<const ManifestAdd*>> multi;
   absl::flat_hash_set<std::string_view> not_whole;  // some section has a `before`
   int top = 0;
-  for (const ManifestAdd& a : added) {
-    top = std::max(top, a.file.bucket);
-    if (!IsMultiBucketFileName(a.file.name)) continue;
-    std::vector<const ManifestAdd*>& sections = multi[a.file.name];
-    sections.push_back(&a);
-    const DataFileMeta& first = sections.front()->file;
-    if (a.before || a.file.added_in != first.added_in || a.file.size_bytes != first.size_bytes ||
-        a.file.xxh3 != first.xxh3) {
-      not_whole.insert(a.file.name);
+  for (const ManifestAdd& a : added) top = std::max(top, a.file.bucket);
+  // Whether every bucket adds files in the order of their first appearance
+  // in `added`, as a commit's appends (listed bucket by bucket) do.
+  bool first_order_fits = true;
+  std::vector<size_t> above_last(static_cast<size_t>(top) + 1, 0);  // per bucket
+  std::vector<bool> first_section(added.size(), false);
+  for (size_t i = 0; i < added.size(); ++i) {
+    const ManifestAdd& a = added[i];
+    size_t first_at = i;
+    if (IsMultiBucketFileName(a.file.name)) {
+      std::vector<const ManifestAdd*>& sections = multi[a.file.name];
+      sections.push_back(&a);
+      const DataFileMeta& first = sections.front()->file;
+      if (a.before || a.file.added_in != first.added_in || a.file.size_bytes != first.size_bytes ||
+          a.file.xxh3 != first.xxh3) {
+        not_whole.insert(a.file.name);
+      }
+      first_at = static_cast<size_t>(sections.front() - added.data());
+      first_section[i] = first_at == i;
     }
+    if (first_at < above_last[a.file.bucket]) first_order_fits = false;
+    above_last[a.file.bucket] = first_at + 1;
   }
   for (std::string_view n : not_whole) multi.erase(n);
   std::vector<AddEntry> out;
   if (multi.empty()) {
     for (const ManifestAdd& a : added) out.push_back({&a, {}});
+    return out;
+  }
+  if (first_order_fits && not_whole.empty()) {
+    for (size_t i = 0; i < added.size(); ++i) {
+      if (!IsMultiBucketFileName(added[i].file.name)) {
+        out.push_back({&added[i], {}});
+      } else if (first_section[i]) {
+        out.push_back({nullptr, std::move(multi[added[i].file.name])});
+      }
+    }
     return out;
   }
   // Each bucket's additions in order, and how many of them are written.
@@ -342,23 +364,26 @@ absl::Status ApplyManifest(const Manifest& manifest, std::string_view what, Buck
       return absl::DataLossError(
           Cat(what, " removes '", r.name, "', which is not live in bucket ", r.bucket));
     }
-    std::vector<DataFileMeta>& files = buckets->Mutable(r.bucket);
-    files.erase(files.begin() + static_cast<ptrdiff_t>(at));
+    buckets->Edit(r.bucket, [&](std::vector<DataFileMeta>& files) {
+      files.erase(files.begin() + static_cast<ptrdiff_t>(at));
+    });
   }
   for (const auto& a : manifest.added) {
     if (!in_table(a.file.bucket)) {
       return absl::DataLossError(Cat(what, " adds to bucket ", a.file.bucket, ", which the table lacks"));
     }
-    size_t at = (*buckets)[a.file.bucket].size();
-    if (a.before) {
-      at = Position((*buckets)[a.file.bucket], *a.before);
-      if (at == kNowhere) {
-        return absl::DataLossError(Cat(what, " adds '", a.file.name, "' before '", *a.before,
-                                       "', which is not live in bucket ", a.file.bucket));
-      }
+    if (!a.before) {
+      buckets->Append(a.file.bucket, a.file);
+      continue;
     }
-    std::vector<DataFileMeta>& files = buckets->Mutable(a.file.bucket);
-    files.insert(files.begin() + static_cast<ptrdiff_t>(at), a.file);
+    const size_t at = Position((*buckets)[a.file.bucket], *a.before);
+    if (at == kNowhere) {
+      return absl::DataLossError(Cat(what, " adds '", a.file.name, "' before '", *a.before,
+                                     "', which is not live in bucket ", a.file.bucket));
+    }
+    buckets->Edit(a.file.bucket, [&](std::vector<DataFileMeta>& files) {
+      files.insert(files.begin() + static_cast<ptrdiff_t>(at), a.file);
+    });
   }
   return absl::OkStatus();
 }
@@ -367,17 +392,22 @@ namespace {
 
 // Appends to `m` what turns one bucket's `from` into `to` when `to` is
 // `from` with files appended after its last one (a commit's usual change);
-// false, adding nothing, otherwise.
-bool DiffAppendedBucket(const std::vector<DataFileMeta>& from, const std::vector<DataFileMeta>& to,
-                        Manifest* m) {
-  if (to.size() < from.size()) return false;
-  for (size_t i = 0; i < from.size(); ++i) {
-    if (from[i].name != to[i].name) return false;
+// false, adding nothing, otherwise. `appended`, when known, is what `to`
+// holds after `from`'s files (BucketFiles::AppendedSince): `to` is then
+// `from` and these, in one buffer, so adding them gives `to` exactly.
+bool DiffAppendedBucket(BucketFiles::Files from, std::optional<BucketFiles::Files> appended,
+                        BucketFiles::Files to, Manifest* m) {
+  if (!appended) {
+    if (to.size() < from.size()) return false;
+    for (size_t i = 0; i < from.size(); ++i) {
+      if (from[i].name != to[i].name) return false;
+    }
+    appended = to.subspan(from.size());
+    for (const auto& f : *appended) {
+      if (Position(from, f.name) != kNowhere) return false;  // moved, not added
+    }
   }
-  for (size_t i = from.size(); i < to.size(); ++i) {
-    if (Position(from, to[i].name) != kNowhere) return false;  // moved, not added
-  }
-  for (size_t i = from.size(); i < to.size(); ++i) m->added.push_back({to[i], std::nullopt});
+  for (const auto& f : *appended) m->added.push_back({f, std::nullopt});
   return true;
 }
 
@@ -387,8 +417,7 @@ std::optional<Manifest> DiffBuckets(const BucketFiles& from, const BucketFiles& 
   if (from.size() != to.size()) return std::nullopt;
   Manifest m;
   for (size_t b = 0; b < to.size(); ++b) {
-    if (to.SharesBucket(from, b)) continue;
-    if (DiffAppendedBucket(from[b], to[b], &m)) continue;
+    if (DiffAppendedBucket(from[b], to.AppendedSince(from, b), to[b], &m)) continue;
     const NameSet old_names(from[b]);
     const NameSet new_names(to[b]);
     std::vector<std::string_view> kept_old, kept_new;

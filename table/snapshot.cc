@@ -49,7 +49,7 @@ absl::Status DecodeInlineBuckets(const json& jb, std::string_view what, int buck
       if (!IsDataFileName(m.name, m.bucket)) {
         return absl::DataLossError(Cat(what, ": '", m.name, "' is not a data file name of bucket ", b));
       }
-      s->buckets.Mutable(b).push_back(std::move(m));
+      s->buckets.Append(b, std::move(m));
     }
   }
   return absl::OkStatus();
@@ -84,26 +84,6 @@ std::string_view SnapshotKindName(SnapshotKind kind) {
     case SnapshotKind::kDropPartition: return "DROP_PARTITION";
   }
   return "UNKNOWN";
-}
-
-const BucketFiles::Files& BucketFiles::NoFiles() {
-  static const Files* const none = new Files();
-  return *none;
-}
-
-BucketFiles::Files& BucketFiles::Mutable(size_t b) {
-  std::shared_ptr<Files>& list = lists_[b];
-  // A count of 1 cannot grow meanwhile: only this object holds the list.
-  if (!list) {
-    list = std::make_shared<Files>();
-  } else if (list.use_count() > 1) {
-    // Room for the files a commit appends, without moving the copies again.
-    auto copy = std::make_shared<Files>();
-    copy->reserve(list->size() + 2);
-    copy->insert(copy->end(), list->begin(), list->end());
-    list = std::move(copy);
-  }
-  return *list;
 }
 
 uint64_t Snapshot::TotalEntries() const {

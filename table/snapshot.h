@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "table/base/shared_string.h"
+#include "table/bucket_files.h"
 
 namespace deltasidecar::table {
 
@@ -38,99 +38,6 @@ struct CommitIdentity {
   bool SameCheckpoint(const CommitIdentity& o) const {
     return writer_id == o.writer_id && checkpoint_id == o.checkpoint_id;
   }
-};
-
-// One immutable data file in one bucket: a RocksDB SST holding rows sorted by
-// key. A multi-bucket file (IsMultiBucketFileName) holds the rows of several
-// buckets, each key prefixed by its bucket (data_file.h); it is live in each
-// of those buckets as one entry, whose counts and keys are that bucket's
-// section only, while size_bytes and xxh3 are the whole file's.
-struct DataFileMeta {
-  SharedString name;        // file name inside the table's data/ directory
-  int bucket = 0;
-  int64_t added_in = 0;     // id of the snapshot that added this file
-  uint64_t size_bytes = 0;  // the whole file
-  uint64_t entries = 0;     // upserts + deletes (of this bucket)
-  uint64_t deletes = 0;
-  std::string min_key;      // encoded keys (row.h), of this bucket, without prefix
-  std::string max_key;
-  SharedString xxh3;        // whole-file XXH3-64 (seed 0), 16 lowercase hex digits
-  // A multi-bucket file: this bucket's share of size_bytes (its entries'
-  // share of the bytes written). 0 for a file of one bucket.
-  uint64_t section_bytes = 0;
-  // False when the section's keys are not known (a manifest records a
-  // multi-bucket file's buckets, not each section's keys): min_key and
-  // max_key are empty then and prune nothing.
-  bool key_range_known = true;
-  // A partitioned table (partition.h): the encoded partition every key of
-  // this file (section) starts with. Empty when the table is not partitioned.
-  std::string partition;
-
-  // The bytes this file holds for its bucket.
-  uint64_t BucketBytes() const { return section_bytes != 0 ? section_bytes : size_bytes; }
-};
-
-// Every bucket's live files, oldest first: for equal keys a later file wins.
-// Buckets are shared between copies (copy on write): copying a BucketFiles
-// copies one pointer per bucket, and Mutable(b) copies bucket b's list
-// first when another BucketFiles still shares it. A snapshot made from its
-// parent thus shares every bucket its commit left alone, and SharesBucket
-// says which those are without comparing their files.
-// Thread-safety: as a std::vector's: const methods may run concurrently, a
-// non-const one needs this object to itself (copies sharing its buckets are
-// never changed through it).
-class BucketFiles {
- public:
-  using Files = std::vector<DataFileMeta>;
-
-  // Iterates the buckets' lists in bucket order, as const Files&.
-  class const_iterator {
-   public:
-    using iterator_category = std::forward_iterator_tag;
-    using value_type = Files;
-    using difference_type = std::ptrdiff_t;
-    using pointer = const Files*;
-    using reference = const Files&;
-    const_iterator() = default;
-    const_iterator(const BucketFiles* owner, size_t b) : owner_(owner), b_(b) {}
-    reference operator*() const { return (*owner_)[b_]; }
-    pointer operator->() const { return &(*owner_)[b_]; }
-    const_iterator& operator++() {
-      ++b_;
-      return *this;
-    }
-    const_iterator operator++(int) {
-      const_iterator old = *this;
-      ++b_;
-      return old;
-    }
-    bool operator==(const const_iterator& o) const { return b_ == o.b_; }
-
-   private:
-    const BucketFiles* owner_ = nullptr;
-    size_t b_ = 0;
-  };
-
-  BucketFiles() = default;
-  explicit BucketFiles(size_t count) : lists_(count) {}
-
-  size_t size() const { return lists_.size(); }
-  // New buckets are empty.
-  void resize(size_t count) { lists_.resize(count); }
-  const Files& operator[](size_t b) const { return lists_[b] ? *lists_[b] : NoFiles(); }
-  // Bucket b's list, to change; copied first when another BucketFiles shares it.
-  Files& Mutable(size_t b);
-  // True when bucket b is one list in both (so equal, unchanged since one
-  // was copied from the other); false says nothing.
-  bool SharesBucket(const BucketFiles& other, size_t b) const {
-    return lists_[b] == other.lists_[b];
-  }
-  const_iterator begin() const { return const_iterator(this, 0); }
-  const_iterator end() const { return const_iterator(this, lists_.size()); }
-
- private:
-  static const Files& NoFiles();
-  std::vector<std::shared_ptr<Files>> lists_;  // null: no files
 };
 
 // The last checkpoint a writer committed, and the snapshot that committed it.

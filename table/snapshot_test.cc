@@ -28,7 +28,7 @@ Snapshot Sample() {
   f.min_key = std::string("\x00\x01\xff", 3);
   f.max_key = "zz";
   f.xxh3 = "00112233445566ff";
-  s.buckets.Mutable(1).push_back(f);
+  s.buckets.Append(1, f);
   s.manifests = {{"0123456789abcdef0123456789abcdef.manifest", 1, 1}};
   s.removed = {"00002-ffffffffffffffffffffffffffffffff.sst"};
   return s;

@@ -443,7 +443,7 @@ class Table {
   // kOwnFileMinEntries entries) go into multi-bucket files, the buckets of
   // one partition together; else every output is a file of its own.
   absl::StatusOr<std::optional<int64_t>> CompactBuckets(
-      const std::function<std::optional<CompactionPick>(const std::vector<DataFileMeta>&)>& pick,
+      const std::function<std::optional<CompactionPick>(BucketFiles::Files)>& pick,
       bool share_files, const ProgressHook& progress);
   // The oldest snapshot a live consumer holds, nullopt when none does.
   absl::StatusOr<std::optional<int64_t>> ConsumerHold();

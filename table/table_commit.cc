@@ -240,7 +240,7 @@ absl::StatusOr<CommitResult> Table::PublishAppend(std::vector<DataFileMeta> file
                   next.added_deletes = added_deletes;
                   for (DataFileMeta f : files) {
                     f.added_in = next.id;
-                    next.buckets.Mutable(f.bucket).push_back(std::move(f));
+                    next.buckets.Append(f.bucket, std::move(f));
                   }
                   return true;
                 }));
@@ -434,7 +434,7 @@ absl::StatusOr<CommitResult> Table::CommitPrepared(const std::vector<PreparedChe
                     m.added_in = next.id;
                     next.added_entries += m.entries;
                     next.added_deletes += m.deletes;
-                    next.buckets.Mutable(m.bucket).push_back(std::move(m));
+                    next.buckets.Append(m.bucket, std::move(m));
                   }
                   return true;
                 }));

@@ -75,13 +75,14 @@ bool ReplaceInputs(int bucket, const std::vector<DataFileMeta>& inputs, bool inc
   if (!intact) return false;
   for (const auto& in : inputs) next.removed.push_back(in.name);
   const std::vector<size_t> run(found, found + static_cast<ptrdiff_t>(inputs.size()));
-  auto& files = next.buckets.Mutable(bucket);  // `live` may be gone from here on
-  for (size_t k = run.size(); k-- > 0;) files.erase(files.begin() + static_cast<ptrdiff_t>(run[k]));
-  if (output) {
-    DataFileMeta out = *output;
-    out.added_in = next.id;
-    files.insert(files.begin() + static_cast<ptrdiff_t>(run[0]), std::move(out));
-  }
+  next.buckets.Edit(bucket, [&](std::vector<DataFileMeta>& files) {  // `live` may be gone now
+    for (size_t k = run.size(); k-- > 0;) files.erase(files.begin() + static_cast<ptrdiff_t>(run[k]));
+    if (output) {
+      DataFileMeta out = *output;
+      out.added_in = next.id;
+      files.insert(files.begin() + static_cast<ptrdiff_t>(run[0]), std::move(out));
+    }
+  });
   return true;
 }
 
@@ -90,7 +91,7 @@ bool ReplaceInputs(int bucket, const std::vector<DataFileMeta>& inputs, bool inc
 // their partition's, which other partitions' files may interleave); empty
 // when none does. A compaction output takes the run's first place, so it
 // stands just before this file.
-SharedString FileAfterRun(const std::vector<DataFileMeta>& live, const SharedString& first,
+SharedString FileAfterRun(BucketFiles::Files live, const SharedString& first,
                           size_t count) {
   auto at = std::find_if(live.begin(), live.end(),
                          [&](const DataFileMeta& f) { return f.name == first; });
@@ -108,7 +109,7 @@ SharedString FileAfterRun(const std::vector<DataFileMeta>& live, const SharedStr
 
 // A bucket's files split by partition, each part oldest first (one part,
 // the whole list, when the table is not partitioned).
-std::vector<std::vector<DataFileMeta>> FilesByPartition(const std::vector<DataFileMeta>& files) {
+std::vector<std::vector<DataFileMeta>> FilesByPartition(BucketFiles::Files files) {
   std::vector<std::vector<DataFileMeta>> parts;
   std::map<std::string_view, size_t> index;
   for (const DataFileMeta& f : files) {
@@ -140,7 +141,7 @@ void KeepRemovedIfUnused(Snapshot& next) {
 
 absl::StatusOr<std::optional<int64_t>> Table::Compact(bool full, const ProgressHook& progress) {
   if (full) {
-    return CompactBuckets([](const std::vector<DataFileMeta>& files) -> std::optional<CompactionPick> {
+    return CompactBuckets([](BucketFiles::Files files) -> std::optional<CompactionPick> {
       // One file is rewritten when it holds deletes, or other buckets too.
       if (files.size() >= 2 ||
           (files.size() == 1 && (files[0].deletes > 0 || IsMultiBucketFileName(files[0].name)))) {
@@ -151,13 +152,13 @@ absl::StatusOr<std::optional<int64_t>> Table::Compact(bool full, const ProgressH
   }
   CompactionOptions policy = options_.compaction;
   if (policy.trigger_files <= 0) policy.trigger_files = CompactionOptions().trigger_files;
-  return CompactBuckets([policy](const std::vector<DataFileMeta>& files) {
+  return CompactBuckets([policy](BucketFiles::Files files) {
     return PickCompaction(files, policy);
   }, /*share_files=*/true, progress);
 }
 
 absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
-    const std::function<std::optional<CompactionPick>(const std::vector<DataFileMeta>&)>& pick,
+    const std::function<std::optional<CompactionPick>(BucketFiles::Files)>& pick,
     bool share_files, const ProgressHook& progress) {
   // One compaction at a time per handle; commits only wait for the publish.
   absl::MutexLock compact_lock(&compact_mu_);
@@ -171,7 +172,7 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
   };
   std::vector<Job> jobs;
   for (int b = 0; b < schema_.buckets(); ++b) {
-    auto add = [&](const std::vector<DataFileMeta>& files) {
+    auto add = [&](BucketFiles::Files files) {
       if (auto p = pick(files)) {
         jobs.push_back({b, *p, {files.begin() + p->first, files.begin() + p->first + p->count},
                         FileAfterRun(base->buckets[b], files[p->first].name, p->count), {}});

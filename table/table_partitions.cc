@@ -49,10 +49,12 @@ absl::StatusOr<int64_t> Table::DropPartitions(const std::vector<std::string>& pa
                         })) {
                       continue;
                     }
-                    std::erase_if(next.buckets.Mutable(b), [&](const DataFileMeta& f) {
-                      if (!dropped.contains(f.partition)) return false;
-                      removed.insert(f.name.str());
-                      return true;
+                    next.buckets.Edit(b, [&](std::vector<DataFileMeta>& kept) {
+                      std::erase_if(kept, [&](const DataFileMeta& f) {
+                        if (!dropped.contains(f.partition)) return false;
+                        removed.insert(f.name.str());
+                        return true;
+                      });
                     });
                   }
                   next.removed.assign(removed.begin(), removed.end());
