@@ -28,9 +28,9 @@ def seal_to_visible(report):
     return out
 
 
-def metadata_bytes_per_commit(table_dir):
-    """Per retained APPEND snapshot: the bytes of its snapshot file and of the
-    manifests it names that its parent does not (docs/table-format.md §5)."""
+def metadata_bytes_per_commit(table_dir, kind="APPEND"):
+    """Per retained snapshot of `kind`: the bytes of its snapshot file and of
+    the manifests it names that its parent does not (docs/table-format.md §5)."""
     snaps = {int(p.name.split("-")[1]): p for p in (table_dir / "snapshots").glob("snapshot-*")}
     manifests = {}
     for i, p in snaps.items():
@@ -38,8 +38,8 @@ def metadata_bytes_per_commit(table_dir):
         manifests[i] = (snap["kind"], {m["name"] for m in snap.get("manifests", [])})
     out = []
     for i, p in sorted(snaps.items()):
-        kind, names = manifests[i]
-        if kind != "APPEND" or i - 1 not in manifests:
+        snap_kind, names = manifests[i]
+        if snap_kind != kind or i - 1 not in manifests:
             continue
         new = names - manifests[i - 1][1]
         out.append(p.stat().st_size +
@@ -129,4 +129,7 @@ def measure_bucket_counts(args, out, data):
         per_commit = metadata_bytes_per_commit(sc.table_root / "b")
         out[f"buckets_{buckets}_metadata_bytes_mean"] = sum(per_commit) / max(len(per_commit), 1)
         out[f"buckets_{buckets}_metadata_bytes_max"] = max(per_commit, default=0)
+        # A compaction's metadata: what it removes and adds in every bucket it merged.
+        per_compaction = metadata_bytes_per_commit(sc.table_root / "b", "COMPACT")
+        out[f"buckets_{buckets}_compaction_metadata_bytes_max"] = max(per_compaction, default=0)
     out["buckets_4096_to_16_commit_ratio"] = medians[4096] / max(medians[16], 1e-9)

@@ -27,11 +27,18 @@ namespace deltasidecar::table {
 inline constexpr size_t kMaxManifests = 32;
 
 // A file a manifest adds to a bucket: before the live file named `before`
-// (the file that followed the run it replaces, for a compaction), or after
-// the bucket's last file when unset.
+// (the file that followed the run it replaces, for a compaction); before
+// every file of the bucket when `first`; or after the bucket's last file
+// when neither is set. Both are set when they say the same (DiffBuckets: a
+// compaction output whose run started the bucket), so that the sections of
+// a shared output can be written as one entry placed first even where
+// different newer files follow them.
 struct ManifestAdd {
   DataFileMeta file;
   std::optional<std::string> before;
+  bool first = false;
+
+  bool Appended() const { return !before && !first; }
 };
 
 struct ManifestRemove {

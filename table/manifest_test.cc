@@ -6,6 +6,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "table/base/absl_compat.h"
+#include "table/base/file_util.h"
 
 namespace deltasidecar::table {
 namespace {
@@ -140,14 +141,85 @@ TEST(ManifestTest, AFileNoOrderAllowsIsWrittenBySectionAndTheRestWhole) {
   EXPECT_TRUE(d->added[0].file.key_range_known);
 }
 
-// Sections placed with `before` are written one by one.
-TEST(ManifestTest, SectionsPlacedBeforeAFileAreWrittenEach) {
+// Sections of one file placed differently (one before a file, one at the
+// end) are written one by one.
+TEST(ManifestTest, SectionsPlacedDifferentlyAreWrittenEach) {
   Manifest m;
   m.added.push_back({Section(0, 1, 4), File(0, 9).name});
   m.added.push_back({Section(1, 1, 4), std::nullopt});
   const std::string encoded = EncodeManifest(m);
   EXPECT_EQ(Occurrences(encoded, Section(0, 1, 0).name), 2u) << encoded;
   EXPECT_EQ(Occurrences(encoded, "\"before\""), 1u) << encoded;
+}
+
+// A compaction replaces two shared files in 100 buckets by one shared output
+// in their place: the output is one entry per place its sections go to
+// (`first` where the run started each bucket, whatever newer file follows
+// it there; else `before` the file that follows it), each removed file one
+// entry naming its buckets by bitmap (manifest format 3); the decoded
+// manifest gives the same buckets.
+TEST(ManifestTest, ASharedCompactionOutputAndTheFilesItReplacesAreOneEntryPerPlace) {
+  constexpr int kBuckets = 100;
+  enum Case { kFirst, kBeforeOneFile, kBeforeTwoFiles };
+  for (const Case c : {kFirst, kBeforeOneFile, kBeforeTwoFiles}) {
+    SCOPED_TRACE(c);
+    BucketFiles from(kBuckets);
+    for (int b = 0; b < kBuckets; ++b) {
+      if (c != kFirst) from.Append(b, Section(b, 9, 4));
+      from.Append(b, Section(b, 1, 4));
+      if (b % 2 == 0) from.Append(b, Section(b, 2, 4));
+      // The files after the run: one same file, or two different ones.
+      from.Append(b, Section(b, c != kBeforeOneFile && b >= 50 ? 5 : 3, 4));
+    }
+    BucketFiles to = from;
+    for (int b = 0; b < kBuckets; ++b) {
+      to.Edit(b, [&](std::vector<DataFileMeta>& files) {
+        const auto run = files.begin() + (c == kFirst ? 0 : 1);
+        DataFileMeta output = Section(b, 4, 6);
+        output.section_bytes = 1000;
+        files.insert(files.erase(run, files.end() - 1), output);
+      });
+    }
+    std::optional<Manifest> diff = DiffBuckets(from, to);
+    ASSERT_TRUE(diff.has_value());
+    EXPECT_EQ(diff->removed.size(), 150u);
+    const std::string encoded = EncodeManifest(*diff);
+    const size_t entries = c == kBeforeTwoFiles ? 2 : 1;
+    EXPECT_EQ(Occurrences(encoded, Section(0, 4, 0).name), entries) << encoded;
+    for (int n : {1, 2}) EXPECT_EQ(Occurrences(encoded, Section(0, n, 0).name), 1u) << encoded;
+    EXPECT_EQ(Occurrences(encoded, "\"first\":true"), c == kFirst ? 1u : 0u) << encoded;
+    EXPECT_EQ(Occurrences(encoded, "\"before\""), c == kFirst ? 0u : entries) << encoded;
+    EXPECT_EQ(Occurrences(encoded, "\"bytes\":50000"), c == kBeforeTwoFiles ? 2u : 0u) << encoded;
+    EXPECT_LT(encoded.size(), 900u);
+    const std::string body = encoded.substr(0, encoded.rfind("\nDMANI1") + 1);
+    EXPECT_EQ(nlohmann::json::parse(body).dump() + "\n", body);
+    EXPECT_EQ(nlohmann::json::parse(body).at("format").get<int>(), 3);
+    auto d = DecodeManifest(encoded, "m", kBuckets);
+    ASSERT_TRUE(d.ok()) << d.status();
+    BucketFiles got = from;
+    ASSERT_TRUE(ApplyManifest(*d, "m", &got).ok());
+    EXPECT_EQ(Names(got), Names(to));
+    const size_t at = c == kFirst ? 0 : 1;
+    EXPECT_EQ(got[5][at].entries + got[6][at].entries, 12u);  // the output's total, shared out
+    EXPECT_EQ(got[5][at].section_bytes, c == kBeforeTwoFiles ? 1000u : Section(0, 4, 0).size_bytes / 100);
+    // A table with fewer buckets than the bitmaps name.
+    EXPECT_TRUE(absl::IsDataLoss(DecodeManifest(encoded, "m", 50).status()));
+  }
+  // A file of one bucket removed from several by bitmap is no file of theirs.
+  Manifest wrong;
+  wrong.removed = {{3, File(3, 1).name}, {5, File(3, 1).name}};
+  EXPECT_TRUE(absl::IsDataLoss(DecodeManifest(EncodeManifest(wrong), "m", kBuckets).status()));
+  // A file placed both first and before a file (no writer writes both).
+  Manifest placed;
+  placed.added = {{File(1, 4), File(1, 2).name}};
+  const std::string text = EncodeManifest(placed);
+  ASSERT_TRUE(DecodeManifest(text, "m", kBuckets).ok());
+  std::string both = text.substr(0, text.rfind("\nDMANI1") + 1);
+  both.replace(both.find("\"name\":"), 0, "\"first\":true,");
+  auto refused = DecodeManifest(FrameChecksummed("DMANI1", both), "m", kBuckets);
+  EXPECT_TRUE(absl::IsDataLoss(refused.status())) << refused.status();
+  EXPECT_NE(refused.status().message().find("both 'before' and 'first'"), std::string::npos)
+      << refused.status();
 }
 
 // Many multi-bucket files in random orders over many buckets (as a base

@@ -110,7 +110,7 @@ absl::StatusOr<PreparedCheckpoint> DecodePrepared(std::string_view contents, std
       std::vector<ManifestAdd> adds;
       FileAdditionsFromJson(jp.at("files"), buckets, &adds);
       for (ManifestAdd& a : adds) {
-        if (a.before) throw std::runtime_error("a prepared file has a 'before'");
+        if (!a.Appended()) throw std::runtime_error("a prepared file has a 'before' or 'first'");
         part.files.push_back(std::move(a.file));
       }
       if (!p.parts.empty() && part.checkpoint_id <= p.parts.back().checkpoint_id) {

@@ -602,34 +602,47 @@ def snapshot_buckets(path):
     for ref in body["manifests"]:
         manifest = snapshot_body(path.parent.parent / "manifests" / ref["name"])
         for r in manifest["removed"]:
-            files = buckets[r["bucket"]]
-            (i,) = [k for k, f in enumerate(files) if f["name"] == r["name"]]
-            del files[i]
+            for b in ([r["bucket"]] if "bucket" in r else bitmap_buckets(r["buckets"])):
+                files = buckets[b]
+                (i,) = [k for k, f in enumerate(files) if f["name"] == r["name"]]
+                del files[i]
         for a in manifest_additions(manifest):
             files = buckets[a["bucket"]]
-            entry = {k: v for k, v in a.items() if k not in ("bucket", "before")}
+            entry = {k: v for k, v in a.items() if k not in ("bucket", "before", "first")}
             if "before" in a:
                 (i,) = [k for k, f in enumerate(files) if f["name"] == a["before"]]
                 files.insert(i, entry)
+            elif a.get("first"):
+                files.insert(0, entry)
             else:
                 files.append(entry)
     return buckets
 
 
+def bitmap_buckets(bitmap):
+    """The buckets of a manifest's base64 bucket bitmap (docs/table-format.md
+    §5.4), ascending: bit b % 8, least significant first, of byte b // 8."""
+    bits = base64.b64decode(bitmap)
+    return [b for b in range(len(bits) * 8) if bits[b // 8] >> (b % 8) & 1]
+
+
 def manifest_additions(manifest):
     """A manifest's `added`, with each multi-bucket file entry (a `buckets`
     bitmap, docs/table-format.md §5.4) expanded into one addition per bucket
-    in ascending order. Only the bucket, name and whole-file fields matter to
-    the tests, so the shared-out counts are not reproduced."""
+    in ascending order, each with the entry's `before` or `first` if it has one. Only the
+    bucket, name and whole-file fields matter to the tests, so the shared-out
+    counts are not reproduced."""
     for a in manifest["added"]:
         if "buckets" not in a:
             yield a
             continue
-        bits = base64.b64decode(a["buckets"])
-        for b in range(len(bits) * 8):
-            if bits[b // 8] >> (b % 8) & 1:
-                yield {"bucket": b, "name": a["name"], "added_in": a["added_in"],
+        for b in bitmap_buckets(a["buckets"]):
+            section = {"bucket": b, "name": a["name"], "added_in": a["added_in"],
                        "size": a["size"], "xxh3": a["xxh3"]}
+            for place in ("before", "first"):
+                if place in a:
+                    section[place] = a[place]
+            yield section
 
 
 def referenced_data_files(table_dir):
