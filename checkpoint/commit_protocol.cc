@@ -204,9 +204,10 @@ absl::StatusOr<TableCommitResult> CommitProtocol::CommitTable(
   CommitPlan plan;
   std::map<std::string, std::vector<const Committable*>> staged_here;
   for (const auto& [writer_id, mine] : by_writer) {
+    std::vector<const Committable*> here;
     std::map<std::string, std::vector<const Committable*>> elsewhere;
-    RETURN_IF_ERROR(split(writer_id, mine, &staged_here[writer_id], &elsewhere));
-    if (staged_here[writer_id].empty()) staged_here.erase(writer_id);
+    RETURN_IF_ERROR(split(writer_id, mine, &here, &elsewhere));
+    if (!here.empty()) staged_here.emplace(writer_id, std::move(here));
     for (const auto& [identity, theirs] : elsewhere) {
       RETURN_IF_ERROR(PlanRemote(*table, writer_id, identity, theirs, &plan));
     }

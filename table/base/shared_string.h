@@ -32,11 +32,6 @@ class SharedString {
   bool empty() const { return str().empty(); }
   const char* data() const { return str().data(); }
   const char* c_str() const { return str().c_str(); }
-  char operator[](size_t i) const { return str()[i]; }
-  std::string substr(size_t pos, size_t n = std::string::npos) const { return str().substr(pos, n); }
-  bool starts_with(std::string_view p) const { return std::string_view(str()).starts_with(p); }
-  bool ends_with(std::string_view p) const { return std::string_view(str()).ends_with(p); }
-  size_t find(std::string_view s, size_t pos = 0) const { return std::string_view(str()).find(s, pos); }
 
   friend bool operator==(const SharedString& a, const SharedString& b) {
     return a.rep_ == b.rep_ || a.str() == b.str();
@@ -54,11 +49,6 @@ class SharedString {
   template <typename H>
   friend H AbslHashValue(H h, const SharedString& s) {
     return H::combine(std::move(h), std::string_view(s.str()));
-  }
-  friend std::string operator+(const SharedString& a, std::string_view b) {
-    std::string out(a.str());
-    out.append(b);
-    return out;
   }
   friend std::string operator+(std::string_view a, const SharedString& b) {
     std::string out(a);
