@@ -7,22 +7,12 @@
 #include "nlohmann/json.hpp"
 #include "table/base/absl_compat.h"
 #include "table/base/file_util.h"
+#include "table/testing/data_file_testing.h"
 
 namespace deltasidecar::table {
 namespace {
 
-DataFileMeta File(int bucket, int n) {
-  DataFileMeta f;
-  f.name = absl::StrFormat("%05d-%032x.sst", bucket, n);
-  f.bucket = bucket;
-  f.added_in = n;
-  f.size_bytes = 100 + n;
-  f.entries = 3;
-  f.min_key = "a";
-  f.max_key = "z";
-  f.xxh3 = "00112233445566ff";
-  return f;
-}
+using data_file_testing::File;
 
 std::vector<std::string> Names(const BucketFiles& buckets) {
   std::vector<std::string> out;
