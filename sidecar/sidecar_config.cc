@@ -70,6 +70,15 @@ void AddTableFlags(CLI::App& app, SidecarConfig& config, FlagText& text) {
       ->envname("DELTA_SIDECAR_COMPACTION_TRIGGER_FILES")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  // Compaction is deferrable work: by default it yields the cores to ingest,
+  // preparation and commits whenever they want them.
+  config.server.table_options.compaction_nice = 10;
+  app.add_option("--compaction-nice", config.server.table_options.compaction_nice,
+                 "CPU niceness of the threads that merge files in a compaction (0-19; 0: the "
+                 "sidecar's own): above 0 they use the cores that ingest and commits leave idle")
+      ->envname("DELTA_SIDECAR_COMPACTION_NICE")
+      ->check(CLI::Range(0, 19))
+      ->capture_default_str();
   table::RetentionOptions& retention = config.server.table_options.retention;
   text.retain_max_age = absl::FormatDuration(retention.max_age);
   app.add_option("--retain-min-snapshots", retention.min_snapshots,

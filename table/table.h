@@ -67,6 +67,10 @@ struct TableOptions {
   RetentionOptions retention;
   // Threads that write a commit's bucket files; 0 means one per core.
   int commit_threads = 0;
+  // CPU niceness (0-19) of the threads that merge files in a compaction:
+  // above 0 they take the cores that commits and ingest leave idle. The
+  // compaction's publish runs at its caller's priority.
+  int compaction_nice = 0;
   // Attempts to publish a snapshot before giving up with ABORTED.
   int max_commit_attempts = 1000;
   // Memory a CommitWriter buffers before it writes what it holds as one

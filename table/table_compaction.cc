@@ -224,7 +224,8 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
     for (const auto& in : job.inputs) merged_so_far.bytes += in.BucketBytes();
     if (progress) progress(merged_so_far);
   };
-  absl::Status s = ParallelFor(groups.size(), options_.commit_threads, [&](size_t g) -> absl::Status {
+  absl::Status s = ParallelForAtNice(groups.size(), options_.commit_threads, options_.compaction_nice,
+                                     [&](size_t g) -> absl::Status {
     const std::vector<size_t>& group = groups[g];
     const bool shared = group.size() > 1;
     std::unique_ptr<DataFileWriter> writer;
