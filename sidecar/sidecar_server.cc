@@ -397,6 +397,7 @@ void SidecarServer::MaintainOne(const std::string& name, std::string_view reason
   metrics_->MaintenanceRan(name, reason, *report, took);
   events_->Info("maintenance", {{"table", name}, {"reason", reason},
                                 {"expired_partitions", report->partitions_expired},
+                                {"compaction_elsewhere", report->compaction_elsewhere},
                                 {"compacted_files", report->compacted_input_files},
                                 {"compacted_bytes", report->compacted_input_bytes},
                                 {"expired_snapshots", report->snapshots_expired},

@@ -32,6 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "rocksdb/file_system.h"
+#include "table/compaction_lease.h"
 #include "table/compaction_policy.h"
 #include "table/consumer_positions.h"
 #include "table/data_file.h"
@@ -331,6 +332,10 @@ class Table {
   // each bucket is merged (units: buckets; bytes: input bytes merged).
   absl::StatusOr<std::optional<int64_t>> Compact(bool full = false,
                                                  const ProgressHook& progress = {});
+  // The advisory lease on this table's automatic compaction
+  // (compaction_lease.h) for `ttl`; nullopt while another holder's lease is
+  // live. Compact itself does not look at it.
+  absl::StatusOr<std::optional<CompactionLease>> TryTakeCompactionLease(absl::Duration ttl);
   // Removes snapshots older than the newest `keep` ones and the files only they
   // used, but none at or above the position of a live consumer
   // (OldestHeldSnapshot with TableOptions::retention.consumer_max_age). Also

@@ -297,6 +297,10 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
   return id;
 }
 
+absl::StatusOr<std::optional<CompactionLease>> Table::TryTakeCompactionLease(absl::Duration ttl) {
+  return CompactionLease::TryTake(storage_->fs, dir_, ttl);
+}
+
 absl::StatusOr<ExpireResult> Table::Expire(int keep, absl::Duration orphan_age) {
   if (keep < 1) return absl::InvalidArgumentError(Cat("expiry must keep at least 1 snapshot, not ", keep));
   absl::MutexLock commit_lock(&commit_mu_);
@@ -307,13 +311,12 @@ absl::StatusOr<ExpireResult> Table::Expire(int keep, absl::Duration orphan_age) 
   for (const auto& n : names) {
     if (int64_t id = ParseSnapshotFileName(n); id >= 0) ids.push_back(id);
   }
-  // Leftovers of crashed publishers (of snapshots and of schema versions).
+  // Leftovers of crashed publishers (of snapshots and of schema versions)
+  // and of crashed compaction lease takers (compaction_lease.h).
   RemoveStaleTmpFiles(fs, snap_dir, names);
-  const std::string schema_dir = JoinPath(dir_, kSchemaDir);
-  if (FileExists(fs, schema_dir)) {
-    if (auto schema_names = ListDir(fs, schema_dir); schema_names.ok()) {
-      RemoveStaleTmpFiles(fs, schema_dir, *schema_names);
-    }
+  for (const std::string& dir : {JoinPath(dir_, kSchemaDir), dir_}) {
+    if (!FileExists(fs, dir)) continue;
+    if (auto dir_names = ListDir(fs, dir); dir_names.ok()) RemoveStaleTmpFiles(fs, dir, *dir_names);
   }
   std::sort(ids.begin(), ids.end());
   ExpireResult result;

@@ -18,6 +18,7 @@ inline constexpr char kDataDir[] = "data";
 inline constexpr char kManifestDir[] = "manifests";
 inline constexpr char kSchemaDir[] = "schemas";
 inline constexpr char kTmpPrefix[] = ".tmp-";
+inline constexpr char kCompactionLeaseFile[] = "compaction.lease";  // compaction_lease.h
 inline constexpr uint64_t kMaxMetadataBytes = 256ull << 20;
 inline constexpr size_t kSnapshotCacheSize = 64;
 // Parsed manifests kept (a snapshot names at most kMaxManifests).

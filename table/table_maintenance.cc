@@ -31,6 +31,27 @@ absl::Status DescribeCompaction(Table& table, int64_t id, MaintenanceReport* r) 
   return absl::OkStatus();
 }
 
+// Compacts what the policy picks while holding the table's compaction
+// lease: processes that share the table compact it one at a time instead of
+// all merging the same files for one of them to publish.
+absl::Status CompactUnderLease(Table& table, MaintenanceReport* report) {
+  ASSIGN_OR_RETURN(std::optional<CompactionLease> lease,
+                   table.TryTakeCompactionLease(kCompactionLeaseTtl));
+  if (!lease) {
+    report->compaction_elsewhere = true;
+    return absl::OkStatus();
+  }
+  auto compacted = table.Compact(/*full=*/false);
+  if (compacted.ok() && compacted->has_value()) {
+    report->compacted = true;
+    // The counts are for the metrics; the compaction itself is done.
+    DescribeCompaction(table, **compacted, report).IgnoreError();
+  } else if (!compacted.ok() && !absl::IsAborted(compacted.status())) {
+    return compacted.status();
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<MaintenanceReport> MaintainTable(Table& table,
@@ -42,16 +63,7 @@ absl::StatusOr<MaintenanceReport> MaintainTable(Table& table,
   // compaction below does not merge what is about to be dropped.
   ASSIGN_OR_RETURN(report.partitions_expired,
                    table.ExpirePartitions(table.options().partition_expiration, absl::Now()));
-  if (options.compaction.trigger_files > 0) {
-    auto compacted = table.Compact(/*full=*/false);
-    if (compacted.ok() && compacted->has_value()) {
-      report.compacted = true;
-      // The counts are for the metrics; the compaction itself is done.
-      DescribeCompaction(table, **compacted, &report).IgnoreError();
-    } else if (!compacted.ok() && !absl::IsAborted(compacted.status())) {
-      return compacted.status();
-    }
-  }
+  if (options.compaction.trigger_files > 0) RETURN_IF_ERROR(CompactUnderLease(table, &report));
 
   ASSIGN_OR_RETURN(auto latest, table.LatestSnapshot());
   ASSIGN_OR_RETURN(Table::RetentionPoint point, table.FindRetentionPoint(latest->id));

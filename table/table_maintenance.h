@@ -29,6 +29,7 @@ namespace deltasidecar::table {
 struct MaintenanceReport {
   int partitions_expired = 0;     // partitions dropped by the table's expiration time
   bool compacted = false;         // a compaction snapshot was published
+  bool compaction_elsewhere = false;  // another process held the compaction lease
   uint64_t compacted_input_files = 0;
   uint64_t compacted_input_bytes = 0;
   uint64_t compacted_output_files = 0;
@@ -47,6 +48,11 @@ struct MaintenanceReport {
   // The table's consumers after the run, by name.
   std::vector<ConsumerPosition> consumers;
 };
+
+// How long a compaction lease (compaction_lease.h) lasts: longer than a
+// compaction takes, short enough that a crashed holder delays the others'
+// compactions by little.
+inline constexpr absl::Duration kCompactionLeaseTtl = absl::Minutes(5);
 
 // Snapshots one Expire call may remove.
 inline constexpr int kExpireStepSnapshots = 8;
