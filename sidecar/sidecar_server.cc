@@ -1,6 +1,7 @@
 #include "sidecar/sidecar_server.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <functional>
 #include <thread>
@@ -54,6 +55,14 @@ absl::StatusOr<std::unique_ptr<SidecarServer>> SidecarServer::Open(SidecarOption
     events->Warn("staging_store", {}, message);
   };
   ASSIGN_OR_RETURN(auto store, checkpoint::StagingStore::Open(staging));
+  // The staging store outlives restarts: after a crash, this sidecar takes
+  // back the compaction leases it held (table/compaction_lease.h).
+  options.table_options.compaction_lease_holder.clear();
+  for (char c : store->id()) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '-') {
+      options.table_options.compaction_lease_holder.push_back(c);
+    }
+  }
   std::unique_ptr<SidecarServer> server(new SidecarServer(std::move(options), std::move(store)));
   RETURN_IF_ERROR(server->protocol_.Recover());
   // Sealed checkpoints that a crash left unprepared are prepared again.

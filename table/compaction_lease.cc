@@ -1,5 +1,6 @@
 #include "table/compaction_lease.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <string_view>
@@ -36,21 +37,28 @@ std::optional<std::pair<std::string, absl::Time>> ParseLease(std::string_view te
 }  // namespace
 
 absl::StatusOr<std::optional<CompactionLease>> CompactionLease::TryTake(
-    std::shared_ptr<rocksdb::FileSystem> fs, const std::string& table_dir, absl::Duration ttl) {
+    std::shared_ptr<rocksdb::FileSystem> fs, const std::string& table_dir, std::string holder,
+    absl::Duration ttl) {
+  if (holder.empty()) holder = RandomId();
+  if (holder.size() > 128 || std::any_of(holder.begin(), holder.end(), [](char c) {
+        return static_cast<unsigned char>(c) <= ' ' || c == 0x7f;
+      })) {
+    return absl::InvalidArgumentError(Cat("'", holder, "' cannot hold a compaction lease"));
+  }
   const std::string path = JoinPath(table_dir, kCompactionLeaseFile);
-  const std::string holder = RandomId();
-  const std::string tmp = JoinPath(table_dir, Cat(kTmpPrefix, holder));
+  const std::string tmp = JoinPath(table_dir, Cat(kTmpPrefix, RandomId()));
   RETURN_IF_ERROR(WriteFileSynced(fs.get(), tmp, LeaseText(holder, absl::Now() + ttl)));
   absl::Status linked;
   for (int attempt = 0; attempt < 2; ++attempt) {
     linked = LinkNoReplace(fs.get(), tmp, path);
     if (!absl::IsAlreadyExists(linked)) break;
-    // Held: by a live holder (give way), or by one whose lease expired.
+    // Held: by another live holder (give way), by one whose lease expired,
+    // or by this holder before it restarted.
     absl::StatusOr<std::string> text = ReadWholeFile(fs.get(), path, kMaxLeaseBytes);
     if (absl::IsNotFound(text.status())) continue;  // released meanwhile
     if (text.ok()) {
       auto lease = ParseLease(*text);
-      if (lease && lease->second > absl::Now()) break;
+      if (lease && lease->first != holder && lease->second > absl::Now()) break;
       // Expired: removed only if it is still the one read, then taken again.
       absl::StatusOr<std::string> again = ReadWholeFile(fs.get(), path, kMaxLeaseBytes);
       if (again.ok() && *again != *text) break;

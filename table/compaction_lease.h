@@ -5,9 +5,10 @@
 //
 // The lease is the file "compaction.lease" in the table directory, created
 // only where none is (a link that does not replace: one conditional create on
-// an object store), holding its holder's random id and when it expires. A
-// lease past its expiry (its holder crashed, or compacts for longer) is
-// replaced. Only work is saved: a compaction's publish checks its inputs
+// an object store), holding its holder's id and when it expires. A lease
+// past its expiry (its holder crashed, or compacts for longer), or one of
+// the same holder (a process restarted after a crash, with the same staging
+// store), is replaced. Only work is saved: a compaction's publish checks its inputs
 // whoever holds the lease (§11.2), so two holders at once, which a race
 // between replacing an expired lease and releasing it can make, cost a
 // merge and change nothing.
@@ -25,10 +26,12 @@ namespace deltasidecar::table {
 
 class CompactionLease {
  public:
-  // Takes the lease of the table in `table_dir` for `ttl`; nullopt when
-  // another holder's lease has not expired.
+  // Takes the lease of the table in `table_dir` for `ttl` as `holder` (1-128
+  // characters without spaces or control characters; empty: a new random
+  // id); nullopt when another holder's lease has not expired.
   static absl::StatusOr<std::optional<CompactionLease>> TryTake(
-      std::shared_ptr<rocksdb::FileSystem> fs, const std::string& table_dir, absl::Duration ttl);
+      std::shared_ptr<rocksdb::FileSystem> fs, const std::string& table_dir, std::string holder,
+      absl::Duration ttl);
 
   CompactionLease(CompactionLease&& other) noexcept;
   CompactionLease& operator=(CompactionLease&&) = delete;

@@ -27,8 +27,8 @@ class CompactionLeaseTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(root_); }
 
-  std::optional<CompactionLease> Take(absl::Duration ttl = absl::Minutes(5)) {
-    auto lease = CompactionLease::TryTake(fs_, dir_, ttl);
+  std::optional<CompactionLease> Take(absl::Duration ttl = absl::Minutes(5), std::string holder = "") {
+    auto lease = CompactionLease::TryTake(fs_, dir_, holder, ttl);
     EXPECT_TRUE(lease.ok()) << lease.status();
     return lease.ok() ? std::move(*lease) : std::nullopt;
   }
@@ -76,6 +76,17 @@ TEST_F(CompactionLeaseTest, AnExpiredOrUnreadableLeaseIsReplaced) {
   next.reset();
   WriteLease("not a lease");
   EXPECT_TRUE(Take().has_value());
+}
+
+// A holder that finds its own live lease (it restarted after a crash) takes
+// it back; others give way. A holder id with a space is refused.
+TEST_F(CompactionLeaseTest, AHolderTakesBackItsOwnLease) {
+  std::optional<CompactionLease> before_crash = Take(absl::Minutes(5), "store-a");
+  ASSERT_TRUE(before_crash.has_value());
+  EXPECT_FALSE(Take(absl::Minutes(5), "store-b").has_value());
+  EXPECT_TRUE(Take(absl::Minutes(5), "store-a").has_value());
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      CompactionLease::TryTake(fs_, dir_, "store a", absl::Minutes(5)).status()));
 }
 
 // Maintenance compacts only with the lease: while another process holds it,

@@ -72,6 +72,10 @@ struct TableOptions {
   // above 0 they take the cores that commits and ingest leave idle. The
   // compaction's publish runs at its caller's priority.
   int compaction_nice = 0;
+  // Who this process is to the compaction lease (compaction_lease.h): a
+  // stable id (a sidecar's staging store) lets it take back, after a crash,
+  // the lease it held; empty: a new random id each time.
+  std::string compaction_lease_holder;
   // Attempts to publish a snapshot before giving up with ABORTED.
   int max_commit_attempts = 1000;
   // Memory a CommitWriter buffers before it writes what it holds as one
@@ -333,8 +337,9 @@ class Table {
   absl::StatusOr<std::optional<int64_t>> Compact(bool full = false,
                                                  const ProgressHook& progress = {});
   // The advisory lease on this table's automatic compaction
-  // (compaction_lease.h) for `ttl`; nullopt while another holder's lease is
-  // live. Compact itself does not look at it.
+  // (compaction_lease.h) for `ttl`, as TableOptions::compaction_lease_holder;
+  // nullopt while another holder's lease is live. Compact itself does not
+  // look at it.
   absl::StatusOr<std::optional<CompactionLease>> TryTakeCompactionLease(absl::Duration ttl);
   // Removes snapshots older than the newest `keep` ones and the files only they
   // used, but none at or above the position of a live consumer

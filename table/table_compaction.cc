@@ -298,7 +298,7 @@ absl::StatusOr<std::optional<int64_t>> Table::CompactBuckets(
 }
 
 absl::StatusOr<std::optional<CompactionLease>> Table::TryTakeCompactionLease(absl::Duration ttl) {
-  return CompactionLease::TryTake(storage_->fs, dir_, ttl);
+  return CompactionLease::TryTake(storage_->fs, dir_, options_.compaction_lease_holder, ttl);
 }
 
 absl::StatusOr<ExpireResult> Table::Expire(int keep, absl::Duration orphan_age) {

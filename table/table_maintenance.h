@@ -52,7 +52,7 @@ struct MaintenanceReport {
 // How long a compaction lease (compaction_lease.h) lasts: longer than a
 // compaction takes, short enough that a crashed holder delays the others'
 // compactions by little.
-inline constexpr absl::Duration kCompactionLeaseTtl = absl::Minutes(5);
+inline constexpr absl::Duration kCompactionLeaseTtl = absl::Minutes(2);
 
 // Snapshots one Expire call may remove.
 inline constexpr int kExpireStepSnapshots = 8;

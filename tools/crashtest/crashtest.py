@@ -355,8 +355,10 @@ def main(argv=None):
             hit = job.kill_points_hit
             ok = (totals["violations"] == 0 and job.kills >= args.cycles
                   and job.recoveries >= args.cycles)
+            missing = sorted(set(kill_points) - hit)
             print(f"crashtest: kill points hit {len(hit)}/{len(kill_points)}, "
-                  f"{time.monotonic() - started:.0f} s")
+                  f"{time.monotonic() - started:.0f} s"
+                  + (f"; never hit: {', '.join(missing)}" if missing else ""))
     finally:
         if not args.work_dir and ok:
             shutil.rmtree(work_root, ignore_errors=True)
