@@ -17,6 +17,7 @@
 #include "table/arrow_c_api.h"
 #include "table/base/file_util.h"
 #include "table/row.h"
+#include "table/testing/temp_table_testing.h"
 
 namespace deltasidecar::table {
 namespace {
@@ -129,21 +130,15 @@ std::vector<std::string> Sorted(const std::vector<std::vector<Value>>& rows) {
   return out;
 }
 
-class ArrowReaderTest : public ::testing::Test {
+class ArrowReaderTest : public temp_table_testing::TempTableTest {
  protected:
   void SetUp() override {
-    root_ = fs::path(::testing::TempDir()) / ("arrow_reader_test_" + RandomId());
-    auto schema = TableSchema::Parse(kColumns, "k,id", 4);
-    ASSERT_TRUE(schema.ok()) << schema.status();
-    schema_ = *schema;
-    ASSERT_TRUE(Table::Create(root_, "t", schema_).ok());
+    ASSERT_NO_FATAL_FAILURE(CreateTable("arrow_reader_test", kColumns, "k,id", 4));
     TableOptions options;
     options.commit_memory_bytes = 64 << 10;  // big commits write several files per bucket
-    auto t = Table::Open(root_, "t", options);
-    ASSERT_TRUE(t.ok()) << t.status();
-    table_ = std::move(*t);
+    table_ = Open(options);
+    ASSERT_NE(table_, nullptr);
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   Row RandomRow(std::mt19937_64& rng, int64_t id) {
     auto maybe = [&](Value v) { return rng() % 5 == 0 ? Value() : v; };
@@ -233,8 +228,6 @@ class ArrowReaderTest : public ::testing::Test {
     return all;
   }
 
-  fs::path root_;
-  TableSchema schema_;
   std::shared_ptr<Table> table_;
 };
 

@@ -8,24 +8,20 @@
 #include "table/base/file_util.h"
 #include "table/table.h"
 #include "table/table_maintenance.h"
+#include "table/testing/temp_table_testing.h"
 
 namespace deltasidecar::table {
 namespace {
 
 namespace fs = std::filesystem;
 
-class CompactionLeaseTest : public ::testing::Test {
+class CompactionLeaseTest : public temp_table_testing::TempTableTest {
  protected:
   void SetUp() override {
-    root_ = fs::path(::testing::TempDir()) / ("compaction_lease_test_" + RandomId());
-    auto schema = TableSchema::Parse("id BIGINT, name STRING", "id", 2);
-    ASSERT_TRUE(schema.ok()) << schema.status();
-    schema_ = *schema;
-    ASSERT_TRUE(Table::Create(root_, "t", schema_).ok());
+    ASSERT_NO_FATAL_FAILURE(CreateTable("compaction_lease_test", "id BIGINT, name STRING", "id", 2));
     dir_ = (root_ / "t").string();
     fs_ = Storage::Make(nullptr)->fs;
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   std::optional<CompactionLease> Take(absl::Duration ttl = absl::Minutes(5), std::string holder = "") {
     auto lease = CompactionLease::TryTake(fs_, dir_, holder, ttl);
@@ -40,9 +36,7 @@ class CompactionLeaseTest : public ::testing::Test {
     std::ofstream(fs::path(dir_) / "compaction.lease") << text;
   }
 
-  fs::path root_;
   std::string dir_;
-  TableSchema schema_;
   std::shared_ptr<rocksdb::FileSystem> fs_;
 };
 

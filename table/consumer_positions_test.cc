@@ -7,30 +7,25 @@
 #include "table/base/file_util.h"
 #include "table/table.h"
 #include "table/table_maintenance.h"
+#include "table/testing/temp_table_testing.h"
 
 namespace deltasidecar::table {
 namespace {
 
 namespace fs = std::filesystem;
 
-class ConsumerPositionsTest : public ::testing::Test {
+class ConsumerPositionsTest : public temp_table_testing::TempTableTest {
  protected:
   void SetUp() override {
-    root_ = fs::path(::testing::TempDir()) / ("consumers_test_" + RandomId());
-    auto schema = TableSchema::Parse("id BIGINT, name STRING", "id", 2);
-    ASSERT_TRUE(schema.ok()) << schema.status();
-    schema_ = *schema;
-    ASSERT_TRUE(Table::Create(root_, "t", schema_).ok());
+    ASSERT_NO_FATAL_FAILURE(CreateTable("consumers_test", "id BIGINT, name STRING", "id", 2));
     // Automatic expiry would keep one snapshot only, were it not for consumers.
     options_.retention.min_snapshots = 1;
     options_.retention.max_age = absl::ZeroDuration();
     options_.retention.consumer_max_age = absl::Hours(1);
     options_.compaction.trigger_files = 0;
-    auto t = Table::Open(root_, "t", options_);
-    ASSERT_TRUE(t.ok()) << t.status();
-    table_ = std::move(*t);
+    table_ = Open(options_);
+    ASSERT_NE(table_, nullptr);
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   // Commits `n` snapshots of one row each; returns the last id.
   int64_t CommitRows(int n) {
@@ -58,8 +53,6 @@ class ConsumerPositionsTest : public ::testing::Test {
         << EncodeConsumerPosition({name, position, time_ms});
   }
 
-  fs::path root_;
-  TableSchema schema_;
   TableOptions options_;
   std::unique_ptr<Table> table_;
 };

@@ -13,6 +13,7 @@
 #include "table/manifest.h"
 #include "table/row.h"
 #include "table/table.h"
+#include "table/testing/temp_table_testing.h"
 
 namespace deltasidecar::table {
 namespace {
@@ -147,21 +148,15 @@ TEST_F(MultiBucketFileTest, AWriterOfOneBucketRefusesSections) {
   EXPECT_EQ((*metas)[0].BucketBytes(), (*metas)[0].size_bytes);
 }
 
-class MultiBucketTableTest : public ::testing::Test {
+class MultiBucketTableTest : public temp_table_testing::TempTableTest {
  protected:
   void SetUp() override {
-    root_ = fs::path(::testing::TempDir()) / ("multi_bucket_table_test_" + RandomId());
-    auto schema = TableSchema::Parse("id BIGINT, name STRING", "id", 256);
-    ASSERT_TRUE(schema.ok()) << schema.status();
-    schema_ = *schema;
-    ASSERT_TRUE(Table::Create(root_, "t", schema_).ok());
+    ASSERT_NO_FATAL_FAILURE(CreateTable("multi_bucket_table_test", "id BIGINT, name STRING", "id", 256));
     TableOptions options;
     options.compaction.trigger_files = 2;
-    auto t = Table::Open(root_, "t", options);
-    ASSERT_TRUE(t.ok()) << t.status();
-    table_ = std::move(*t);
+    table_ = Open(options);
+    ASSERT_NE(table_, nullptr);
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   int64_t Commit(const std::vector<int64_t>& ids, std::string_view tag) {
     MutationBatch b;
@@ -225,8 +220,6 @@ class MultiBucketTableTest : public ::testing::Test {
     }
   }
 
-  fs::path root_;
-  TableSchema schema_;
   std::unique_ptr<Table> table_;
   std::map<int64_t, std::string> model_;
 };

@@ -10,25 +10,20 @@
 #include "table/manifest.h"
 #include "table/row.h"
 #include "table/table.h"
+#include "table/testing/temp_table_testing.h"
 
 namespace deltasidecar::table {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TableManifestTest : public ::testing::Test {
+class TableManifestTest : public temp_table_testing::TempTableTest {
  protected:
   void SetUp() override {
-    root_ = fs::path(::testing::TempDir()) / ("table_manifest_test_" + RandomId());
-    auto schema = TableSchema::Parse("id BIGINT, name STRING", "id", 64);
-    ASSERT_TRUE(schema.ok()) << schema.status();
-    schema_ = *schema;
-    ASSERT_TRUE(Table::Create(root_, "t", schema_).ok());
-    auto t = Table::Open(root_, "t");
-    ASSERT_TRUE(t.ok()) << t.status();
-    table_ = std::move(*t);
+    ASSERT_NO_FATAL_FAILURE(CreateTable("table_manifest_test", "id BIGINT, name STRING", "id", 64));
+    table_ = Open();
+    ASSERT_NE(table_, nullptr);
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   int64_t Commit(int64_t first, int64_t count) {
     MutationBatch b;
@@ -81,8 +76,6 @@ class TableManifestTest : public ::testing::Test {
     return out;
   }
 
-  fs::path root_;
-  TableSchema schema_;
   std::unique_ptr<Table> table_;
 };
 

@@ -11,28 +11,18 @@
 #include "table/base/file_util.h"
 #include "table/row.h"
 #include "table/table_maintenance.h"
+#include "table/testing/temp_table_testing.h"
 
 namespace deltasidecar::table {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TableTest : public ::testing::Test {
+class TableTest : public temp_table_testing::TempTableTest {
  protected:
   void SetUp() override {
-    root_ = fs::path(::testing::TempDir()) / ("table_test_" + RandomId());
-    auto schema = TableSchema::Parse("id BIGINT, name STRING, score DOUBLE", "id", 4);
-    ASSERT_TRUE(schema.ok()) << schema.status();
-    schema_ = *schema;
-    ASSERT_TRUE(Table::Create(root_, "t", schema_).ok());
+    ASSERT_NO_FATAL_FAILURE(CreateTable("table_test", "id BIGINT, name STRING, score DOUBLE", "id", 4));
     table_ = Open();
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
-  std::unique_ptr<Table> Open(TableOptions options = {}) {
-    auto t = Table::Open(root_, "t", options);
-    EXPECT_TRUE(t.ok()) << t.status();
-    return t.ok() ? std::move(*t) : nullptr;
   }
 
   Row MakeRow(int64_t id, std::string name) {
@@ -84,8 +74,6 @@ class TableTest : public ::testing::Test {
     return out;
   }
 
-  fs::path root_;
-  TableSchema schema_;
   std::unique_ptr<Table> table_;
 };
 
