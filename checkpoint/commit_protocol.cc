@@ -145,7 +145,8 @@ absl::StatusOr<CommitProtocol::Incarnation> CommitProtocol::ChooseIncarnation(
   // on another store since. Its number comes from the table, so no two
   // stores ever pick the same one.
   if (claim && restored && !ours) RETURN_IF_ERROR(AdoptPrepared(table, *claim, *restored));
-  ASSIGN_OR_RETURN(auto claimed, claims.ClaimNext(key.writer_id, owner, *latest));
+  ASSIGN_OR_RETURN(auto claimed,
+                   claims.ClaimNext(key.writer_id, owner, *latest, restored.value_or(-1)));
   chosen.incarnation = claimed.incarnation;
   chosen.table_last_committed = -1;
   return chosen;
@@ -564,14 +565,36 @@ absl::Status CommitProtocol::AdoptPrepared(table::Table& table, const table::Wri
   const std::string identity = table::IncarnationIdentity(claim.writer_id, claim.incarnation);
   ASSIGN_OR_RETURN(auto latest, table.LatestSnapshot());
   if (latest->Contains({identity, restored, std::nullopt})) return absl::OkStatus();
-  ASSIGN_OR_RETURN(auto checksums, table.prepared().ChecksumsOf(identity, restored));
+  // A checkpoint above the one the claim's registration restored from was
+  // sealed under this identity by the claim's owner (the job completed it,
+  // since it restores from it), which prepares it in the background after
+  // the seal: wait for that as a Commit would. Otherwise (at or below it, or
+  // not known) it belongs to an earlier identity, which that registration
+  // adopted already if it was prepared.
+  const bool sealed_by_claim =
+      claim.restored && *claim.restored < restored && claim.owner != store_->id();
+  const absl::Time deadline = absl::Now() + prepared_wait_;
   std::optional<table::PreparedCheckpoint> newest;
-  for (uint64_t c : checksums) {
-    ASSIGN_OR_RETURN(auto p, table.prepared().Find(identity, restored, c));
-    if (p && (!newest || p->time_ms > newest->time_ms)) newest = std::move(p);
+  for (;;) {
+    ASSIGN_OR_RETURN(auto checksums, table.prepared().ChecksumsOf(identity, restored));
+    for (uint64_t c : checksums) {
+      ASSIGN_OR_RETURN(auto p, table.prepared().Find(identity, restored, c));
+      if (p && (!newest || p->time_ms > newest->time_ms)) newest = std::move(p);
+    }
+    if (newest) return table.CommitPrepared({*newest}).status();
+    if (!sealed_by_claim) return absl::OkStatus();  // not prepared: its commit will say so
+    if (absl::Now() >= deadline) break;
+    absl::SleepFor(absl::Milliseconds(20));
   }
-  if (!newest) return absl::OkStatus();  // not prepared: its commit will say so
-  return table.CommitPrepared({*newest}).status();
+  const int64_t replay_from = std::max(*claim.restored, latest->CommittedCheckpoint(identity));
+  return absl::UnavailableError(Cat(
+      "the restored checkpoint ", restored, " of writer '", claim.writer_id, "' of table '",
+      table.name(), "' (as '", identity, "') was sealed on another sidecar (staging store ",
+      claim.owner, ") and is not prepared in the table root yet: that sidecar writes it after the "
+      "seal (retry; if that sidecar is gone for good, ",
+      replay_from >= 0 ? Cat("restore the job from checkpoint ", replay_from, " or earlier")
+                       : std::string("start the job without a restored checkpoint"),
+      ", so that the source replays it)"));
 }
 
 // --- Recover ------------------------------------------------------------------

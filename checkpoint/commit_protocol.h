@@ -227,7 +227,9 @@ class CommitProtocol {
                                                                     int64_t checkpoint_id);
   // Register's step before a new incarnation: the restored checkpoint, when
   // the writer's newest claim (another store's) prepared it, is committed
-  // from the table root, so the move loses nothing.
+  // from the table root, so the move loses nothing. When that claim sealed
+  // it and has not prepared it yet, waits for it up to the prepared wait,
+  // then UNAVAILABLE.
   absl::Status AdoptPrepared(table::Table& table, const table::WriterClaim& claim,
                              int64_t restored);
 

@@ -77,6 +77,7 @@ absl::StatusOr<std::optional<WriterClaim>> WriterClaims::Latest(std::string_view
     claim.incarnation = j.at("incarnation").get<int64_t>();
     claim.owner = j.at("owner").get<std::string>();
     claim.time_ms = j.at("time_ms").get<int64_t>();
+    if (j.contains("restored")) claim.restored = j.at("restored").get<int64_t>();
   } catch (const std::exception& e) {
     return absl::DataLossError(Cat(path, " is malformed: ", e.what()));
   }
@@ -89,17 +90,22 @@ absl::StatusOr<std::optional<WriterClaim>> WriterClaims::Latest(std::string_view
 }
 
 absl::StatusOr<WriterClaim> WriterClaims::Claim(std::string_view writer_id, int64_t incarnation,
-                                                std::string_view owner) {
+                                                std::string_view owner,
+                                                std::optional<int64_t> restored) {
   if (incarnation < 0) {
     return absl::InvalidArgumentError(Cat("incarnation ", incarnation, " is negative"));
   }
   const std::string dir = WriterDir(writer_id);
   for (const std::string& d : {dir_, dir}) RETURN_IF_ERROR(CreateDirDurably(fs_, d));
-  WriterClaim claim{std::string(writer_id), incarnation, std::string(owner), NowMs()};
+  if (restored && *restored < -1) {
+    return absl::InvalidArgumentError(Cat("restored checkpoint ", *restored, " is below -1"));
+  }
+  WriterClaim claim{std::string(writer_id), incarnation, std::string(owner), NowMs(), restored};
   nlohmann::json j = {{"writer", claim.writer_id},
                       {"incarnation", claim.incarnation},
                       {"owner", claim.owner},
                       {"time_ms", claim.time_ms}};
+  if (restored) j["restored"] = *restored;
   const std::string tmp = JoinPath(dir, Cat(kTmpPrefix, RandomId()));
   RETURN_IF_ERROR(WriteFileSynced(fs_, tmp, FrameChecksummed(kClaimMagic, j.dump() + "\n")));
   absl::Status s = LinkNoReplace(fs_, tmp, JoinPath(dir, IncarnationName(incarnation)));
@@ -115,7 +121,8 @@ absl::StatusOr<WriterClaim> WriterClaims::Claim(std::string_view writer_id, int6
 
 absl::StatusOr<WriterClaim> WriterClaims::ClaimNext(std::string_view writer_id,
                                                     std::string_view owner,
-                                                    const Snapshot& latest) {
+                                                    const Snapshot& latest,
+                                                    std::optional<int64_t> restored) {
   int64_t floor = 0;
   for (const auto& [identity, state] : latest.writers) {
     if (auto n = IncarnationOf(identity, writer_id)) floor = std::max(floor, *n + 1);
@@ -123,7 +130,7 @@ absl::StatusOr<WriterClaim> WriterClaims::ClaimNext(std::string_view writer_id,
   for (int attempt = 0; attempt < kMaxClaimRaces; ++attempt) {
     ASSIGN_OR_RETURN(auto newest, Latest(writer_id));
     const int64_t next = std::max(floor, newest ? newest->incarnation + 1 : 0);
-    auto claim = Claim(writer_id, next, owner);
+    auto claim = Claim(writer_id, next, owner, restored);
     if (!absl::IsAlreadyExists(claim.status())) return claim;
   }
   return absl::AbortedError(Cat("claiming an incarnation of writer '", writer_id, "' lost the race ",

@@ -39,6 +39,11 @@ struct WriterClaim {
   int64_t incarnation = 0;
   std::string owner;  // opaque id of the claiming process's durable state
   int64_t time_ms = 0;
+  // The checkpoint the registration that made the claim restored from, -1
+  // for a fresh start; unknown (nullopt) in claims written before it was
+  // recorded, or adopted from a store's own history. Every checkpoint of the
+  // incarnation has a higher id.
+  std::optional<int64_t> restored;
 };
 
 // The identity under which incarnation `incarnation` of `writer_id` records
@@ -55,16 +60,20 @@ class WriterClaims {
   // The newest claim of `writer_id`, nullopt when it was never claimed.
   absl::StatusOr<std::optional<WriterClaim>> Latest(std::string_view writer_id);
 
-  // Claims exactly `incarnation` for `owner`. ALREADY_EXISTS when it is taken.
+  // Claims exactly `incarnation` for `owner`, made by a registration that
+  // restored `restored` (-1: a fresh start; nullopt: not known).
+  // ALREADY_EXISTS when it is taken.
   absl::StatusOr<WriterClaim> Claim(std::string_view writer_id, int64_t incarnation,
-                                    std::string_view owner);
+                                    std::string_view owner,
+                                    std::optional<int64_t> restored = std::nullopt);
 
-  // Claims the next free incarnation for `owner`: above every claimed one and
-  // above every incarnation of the writer that `latest` records as committed
-  // (tables written before claims existed). Retries when another process
-  // claims the same number first.
+  // Claims the next free incarnation for `owner` (`restored` as for Claim):
+  // above every claimed one and above every incarnation of the writer that
+  // `latest` records as committed (tables written before claims existed).
+  // Retries when another process claims the same number first.
   absl::StatusOr<WriterClaim> ClaimNext(std::string_view writer_id, std::string_view owner,
-                                        const Snapshot& latest);
+                                        const Snapshot& latest,
+                                        std::optional<int64_t> restored = std::nullopt);
 
  private:
   std::string WriterDir(std::string_view writer_id) const;

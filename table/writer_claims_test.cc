@@ -8,25 +8,20 @@
 #include "gtest/gtest.h"
 #include "table/base/file_util.h"
 #include "table/table.h"
+#include "table/testing/temp_table_testing.h"
 
 namespace deltasidecar::table {
 namespace {
 
 namespace fs = std::filesystem;
 
-class WriterClaimsTest : public ::testing::Test {
+class WriterClaimsTest : public temp_table_testing::TempTableTest {
  protected:
   void SetUp() override {
-    root_ = fs::path(::testing::TempDir()) / ("claims_test_" + RandomId());
-    auto schema = TableSchema::Parse("id BIGINT, name STRING", "id", 2);
-    ASSERT_TRUE(schema.ok()) << schema.status();
-    schema_ = *schema;
-    ASSERT_TRUE(Table::Create(root_, "t", schema_).ok());
-    auto t = Table::Open(root_, "t", {});
-    ASSERT_TRUE(t.ok()) << t.status();
-    table_ = std::move(*t);
+    ASSERT_NO_FATAL_FAILURE(CreateTable("claims_test", "id BIGINT, name STRING", "id", 2));
+    table_ = Open();
+    ASSERT_NE(table_, nullptr);
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   MutationBatch OneRow(int64_t id) {
     MutationBatch b;
@@ -34,8 +29,6 @@ class WriterClaimsTest : public ::testing::Test {
     return b;
   }
 
-  fs::path root_;
-  TableSchema schema_;
   std::unique_ptr<Table> table_;
 };
 
@@ -67,6 +60,28 @@ TEST_F(WriterClaimsTest, LatestFollowsClaimsAndOneNumberHasOneOwner) {
   auto other = claims.Latest("w#2");
   ASSERT_TRUE(other.ok());
   EXPECT_FALSE(other->has_value());
+}
+
+// A claim keeps the checkpoint its registration restored from (-1: a fresh
+// start); claims written without one read back as not known.
+TEST_F(WriterClaimsTest, AClaimRecordsTheCheckpointItsRegistrationRestored) {
+  WriterClaims& claims = table_->claims();
+  ASSERT_TRUE(claims.Claim("w", 0, "store-a").ok());
+  auto latest = claims.Latest("w");
+  ASSERT_TRUE(latest.ok() && latest->has_value()) << latest.status();
+  EXPECT_EQ((*latest)->restored, std::nullopt);
+  auto snapshot = table_->LatestSnapshot();
+  ASSERT_TRUE(snapshot.ok());
+  for (int64_t restored : {int64_t{-1}, int64_t{7}}) {
+    auto next = claims.ClaimNext("w", "store-b", **snapshot, restored);
+    ASSERT_TRUE(next.ok()) << next.status();
+    EXPECT_EQ(next->restored, restored);
+    latest = claims.Latest("w");
+    ASSERT_TRUE(latest.ok() && latest->has_value()) << latest.status();
+    EXPECT_EQ((*latest)->incarnation, next->incarnation);
+    EXPECT_EQ((*latest)->restored, restored);
+  }
+  EXPECT_TRUE(absl::IsInvalidArgument(claims.Claim("w", 9, "store-b", -2).status()));
 }
 
 TEST_F(WriterClaimsTest, ClaimNextSkipsIncarnationsTheTableCommitted) {

@@ -199,6 +199,50 @@ def test_commit_waits_for_files_the_sealing_sidecar_has_not_written(sidecar_fact
     assert_tables_agree(cb, Deltactl(deltactl_bin, a.table_root), T, a_rows + [row(1000, "b")])
 
 
+def test_a_restore_on_another_sidecar_waits_for_the_restored_checkpoints_files(
+        sidecar_factory, deltactl_bin):
+    """The job completed checkpoint 1, which WA sealed on A; A dies before it
+    prepared it, and the job restores from 1 with WA placed on B. B's
+    RegisterWriter waits --prepared-wait for A's files, then answers
+    UNAVAILABLE and claims nothing; once A is back and has prepared them, the
+    registration commits checkpoint 1 from the table root, so the move loses
+    nothing (the restored committable's Commit finds it committed)."""
+    a = sidecar_factory("a", env={"DELTA_SIDECAR_KILL_POINT": "prepare.after_files"})
+    b = sidecar_factory("b", start=False, args=["--prepared-wait", "1s"])
+    b.table_root = a.table_root
+    b.start()
+    ca, cb = a.client(), b.client()
+    cb.create_table(T, SCHEMA, KEY, buckets=4)
+    ea = ca.register(T, WA).epoch
+    a_rows = [row(i, "a") for i in range(500)]
+    c1 = seal(ca, WA, ea, 1, a_rows)
+    assert a.proc.wait(timeout=60) != 0
+    assert prepared_file(a.table_root, c1) is None
+
+    started = time.monotonic()
+    e = rpc_error(cb.register, T, WA, restored=1)
+    assert e.code() == grpc.StatusCode.UNAVAILABLE, (e.code(), e.details())
+    assert time.monotonic() - started >= 0.9
+    assert "restored checkpoint 1 of writer 'job/0'" in e.details(), e.details()
+    assert "not prepared in the table root yet" in e.details(), e.details()
+    assert appends(cb) == []
+
+    a.env.pop("DELTA_SIDECAR_KILL_POINT")
+    a.start()  # prepares what it sealed and did not prepare
+    wait_prepared(a.table_root, c1)
+    reg = cb.register(T, WA, restored=1)
+    assert list(reg.pending) == []
+    assert reg.identity != c1.identity
+    assert [identities(s) for s in appends(cb)] == [[(c1.identity, 1)]]
+    assert cb.commit([c1]).commits[0].already_committed
+    c2 = seal(cb, WA, reg.epoch, 2, [row(1000, "b")])
+    assert not cb.commit([c2]).commits[0].already_committed
+    assert_tables_agree(cb, Deltactl(deltactl_bin, a.table_root), T, a_rows + [row(1000, "b")])
+    # A, fenced for WA now, cannot seal for it any more.
+    e = rpc_error(ca.prepare, T, WA, ea, 2)
+    assert e.code() == grpc.StatusCode.FAILED_PRECONDITION, (e.code(), e.details())
+
+
 @pytest.mark.parametrize("damage", ["flipped byte", "missing"])
 def test_a_damaged_remote_prepared_file_is_data_loss_and_nothing_commits(pair, damage):
     a, b, deltactl = pair
