@@ -163,23 +163,32 @@ def test_a_committable_with_a_wrong_checksum_is_refused_and_changes_nothing(pair
     assert_tables_agree(cb, deltactl, T, [row(2, "a2"), row(101), row(102, "b2")])
 
 
+def a_dies_before_preparing(sidecar_factory, a_rows):
+    """Sidecars A and B on one root (B with --prepared-wait 1s), the table made;
+    WA seals checkpoint 1 of `a_rows` on A, which dies after writing its files
+    and before its prepared checkpoint exists. Returns a, b and the committable."""
+    a = sidecar_factory("a", env={"DELTA_SIDECAR_KILL_POINT": "prepare.after_files"})
+    b = sidecar_factory("b", start=False, args=["--prepared-wait", "1s"])
+    b.table_root = a.table_root
+    b.start()
+    ca = a.client()
+    b.client().create_table(T, SCHEMA, KEY, buckets=4)
+    c1a = seal(ca, WA, ca.register(T, WA).epoch, 1, a_rows)  # answered before the preparation starts
+    assert a.proc.wait(timeout=60) != 0
+    assert "kill point prepare.after_files reached" in a.log()
+    assert prepared_file(a.table_root, c1a) is None
+    return a, b, c1a
+
+
 def test_commit_waits_for_files_the_sealing_sidecar_has_not_written(sidecar_factory, deltactl_bin):
     """A dies after its seal, before its prepared checkpoint exists: a Commit
     through B waits --prepared-wait, then answers UNAVAILABLE and publishes
     nothing; once A is back, it prepares the checkpoint again and the same
     Commit through B succeeds, once."""
-    a = sidecar_factory("a", env={"DELTA_SIDECAR_KILL_POINT": "prepare.after_files"})
-    b = sidecar_factory("b", start=False, args=["--prepared-wait", "1s"])
-    b.table_root = a.table_root
-    b.start()
-    ca, cb = a.client(), b.client()
-    cb.create_table(T, SCHEMA, KEY, buckets=4)
-    ea, eb = ca.register(T, WA).epoch, cb.register(T, WB).epoch
     a_rows = [row(i, "a") for i in range(500)]
-    c1a = seal(ca, WA, ea, 1, a_rows)  # answered before the background preparation starts
-    assert a.proc.wait(timeout=60) != 0
-    assert "kill point prepare.after_files reached" in a.log()
-    assert prepared_file(a.table_root, c1a) is None
+    a, b, c1a = a_dies_before_preparing(sidecar_factory, a_rows)
+    cb = b.client()
+    eb = cb.register(T, WB).epoch
     c1b = seal(cb, WB, eb, 1, [row(1000, "b")])
 
     started = time.monotonic()
@@ -207,17 +216,9 @@ def test_a_restore_on_another_sidecar_waits_for_the_restored_checkpoints_files(
     UNAVAILABLE and claims nothing; once A is back and has prepared them, the
     registration commits checkpoint 1 from the table root, so the move loses
     nothing (the restored committable's Commit finds it committed)."""
-    a = sidecar_factory("a", env={"DELTA_SIDECAR_KILL_POINT": "prepare.after_files"})
-    b = sidecar_factory("b", start=False, args=["--prepared-wait", "1s"])
-    b.table_root = a.table_root
-    b.start()
-    ca, cb = a.client(), b.client()
-    cb.create_table(T, SCHEMA, KEY, buckets=4)
-    ea = ca.register(T, WA).epoch
     a_rows = [row(i, "a") for i in range(500)]
-    c1 = seal(ca, WA, ea, 1, a_rows)
-    assert a.proc.wait(timeout=60) != 0
-    assert prepared_file(a.table_root, c1) is None
+    a, b, c1 = a_dies_before_preparing(sidecar_factory, a_rows)
+    cb = b.client()
 
     started = time.monotonic()
     e = rpc_error(cb.register, T, WA, restored=1)
@@ -239,7 +240,7 @@ def test_a_restore_on_another_sidecar_waits_for_the_restored_checkpoints_files(
     assert not cb.commit([c2]).commits[0].already_committed
     assert_tables_agree(cb, Deltactl(deltactl_bin, a.table_root), T, a_rows + [row(1000, "b")])
     # A, fenced for WA now, cannot seal for it any more.
-    e = rpc_error(ca.prepare, T, WA, ea, 2)
+    e = rpc_error(a.client().prepare, T, WA, c1.epoch, 2)
     assert e.code() == grpc.StatusCode.FAILED_PRECONDITION, (e.code(), e.details())
 
 
