@@ -144,7 +144,7 @@ absl::StatusOr<CommitProtocol::Incarnation> CommitProtocol::ChooseIncarnation(
   // history (emptied, or never used by it), or a writer that was registered
   // on another store since. Its number comes from the table, so no two
   // stores ever pick the same one.
-  if (claim && restored && !ours) RETURN_IF_ERROR(AdoptPrepared(table, *claim, *restored));
+  if (claim && restored && !ours) RETURN_IF_ERROR(KeepRestored(table, *claim, *restored));
   ASSIGN_OR_RETURN(auto claimed,
                    claims.ClaimNext(key.writer_id, owner, *latest, restored.value_or(-1)));
   chosen.incarnation = claimed.incarnation;
@@ -301,11 +301,21 @@ absl::Status CommitProtocol::PlanRemote(table::Table& table, const std::string& 
     }
   }
   if (all_committed) return absl::OkStatus();
-  if (claim->incarnation != *incarnation) {
+  bool superseded_but_completed = false;
+  if (claim->incarnation > *incarnation) {
+    // A restore that started a new incarnation kept this checkpoint when it
+    // restored from it or a later one; then it is committed from its
+    // prepared files, before the new incarnation commits anything.
+    ASSIGN_OR_RETURN(auto latest, table.LatestSnapshot());
+    ASSIGN_OR_RETURN(superseded_but_completed,
+                     table.claims().CompletedBeforeSuperseded(writer_id, *incarnation,
+                                                              newest->checkpoint_id, *latest));
+  }
+  if (claim->incarnation != *incarnation && !superseded_but_completed) {
     return absl::FailedPreconditionError(Cat(
         "checkpoint ", newest->checkpoint_id, " of ", WriterName(key), " (as '", identity,
-        "') was never committed and was discarded when the writer registered again under a "
-        "new identity"));
+        "') was never committed, and the writer registered again under a new identity that "
+        "did not keep it (restored from an earlier checkpoint) or has committed since"));
   }
   const absl::Time start = absl::Now();
   const absl::Time deadline = start + prepared_wait_;
@@ -560,29 +570,39 @@ absl::StatusOr<std::vector<table::DataFileMeta>> CommitProtocol::WriteSealedFile
   return written;
 }
 
-absl::Status CommitProtocol::AdoptPrepared(table::Table& table, const table::WriterClaim& claim,
-                                           int64_t restored) {
+absl::Status CommitProtocol::KeepRestored(table::Table& table, const table::WriterClaim& claim,
+                                          int64_t restored) {
   const std::string identity = table::IncarnationIdentity(claim.writer_id, claim.incarnation);
   ASSIGN_OR_RETURN(auto latest, table.LatestSnapshot());
   if (latest->Contains({identity, restored, std::nullopt})) return absl::OkStatus();
-  // A checkpoint above the one the claim's registration restored from was
-  // sealed under this identity by the claim's owner (the job completed it,
-  // since it restores from it), which prepares it in the background after
-  // the seal: wait for that as a Commit would. Otherwise (at or below it, or
-  // not known) it belongs to an earlier identity, which that registration
-  // adopted already if it was prepared.
-  const bool sealed_by_claim =
-      claim.restored && *claim.restored < restored && claim.owner != store_->id();
-  const absl::Time deadline = absl::Now() + prepared_wait_;
-  std::optional<table::PreparedCheckpoint> newest;
-  for (;;) {
+  auto newest_prepared = [&]() -> absl::StatusOr<std::optional<table::PreparedCheckpoint>> {
     ASSIGN_OR_RETURN(auto checksums, table.prepared().ChecksumsOf(identity, restored));
+    std::optional<table::PreparedCheckpoint> newest;
     for (uint64_t c : checksums) {
       ASSIGN_OR_RETURN(auto p, table.prepared().Find(identity, restored, c));
       if (p && (!newest || p->time_ms > newest->time_ms)) newest = std::move(p);
     }
-    if (newest) return table.CommitPrepared({*newest}).status();
-    if (!sealed_by_claim) return absl::OkStatus();  // not prepared: its commit will say so
+    return newest;
+  };
+  if (!claim.restored) {
+    // The claim does not record its restore point, so the new claim could
+    // not show that the checkpoint was kept: commit it now if it is prepared.
+    ASSIGN_OR_RETURN(auto newest, newest_prepared());
+    if (!newest) return absl::OkStatus();  // not prepared: its commit will say so
+    return table.CommitPrepared({*newest}).status();
+  }
+  // A checkpoint above the one the claim's registration restored from was
+  // sealed under this identity by the claim's owner (the job completed it,
+  // since it restores from it), which prepares it in the background after
+  // the seal, and stops once fenced: wait for that before claiming. The
+  // restored committables' Commit then publishes it with the rest of the
+  // checkpoint. Otherwise (at or below it) it belongs to an earlier identity
+  // whose preparation that registration waited for.
+  if (*claim.restored >= restored || claim.owner == store_->id()) return absl::OkStatus();
+  const absl::Time deadline = absl::Now() + prepared_wait_;
+  for (;;) {
+    ASSIGN_OR_RETURN(auto newest, newest_prepared());
+    if (newest) return absl::OkStatus();
     if (absl::Now() >= deadline) break;
     absl::SleepFor(absl::Milliseconds(20));
   }

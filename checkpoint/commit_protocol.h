@@ -226,12 +226,13 @@ class CommitProtocol {
                                                                     const WriterKey& key,
                                                                     int64_t checkpoint_id);
   // Register's step before a new incarnation: the restored checkpoint, when
-  // the writer's newest claim (another store's) prepared it, is committed
-  // from the table root, so the move loses nothing. When that claim sealed
-  // it and has not prepared it yet, waits for it up to the prepared wait,
-  // then UNAVAILABLE.
-  absl::Status AdoptPrepared(table::Table& table, const table::WriterClaim& claim,
-                             int64_t restored);
+  // the writer's newest claim (another store's) sealed it and it is not
+  // committed, must stay committable by the restored committables' Commit:
+  // waits up to the prepared wait for its preparation (UNAVAILABLE after).
+  // A claim that does not record its restore point cannot show that, so
+  // then the checkpoint is committed here if it is prepared.
+  absl::Status KeepRestored(table::Table& table, const table::WriterClaim& claim,
+                            int64_t restored);
 
   size_t StripeOf(const std::string& table, const std::string& writer_id) const;
 

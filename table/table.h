@@ -265,8 +265,11 @@ class Table {
   // (FAILED_PRECONDITION "fenced" otherwise). When every part is committed
   // already, nothing is written and the result says so.
   absl::StatusOr<CommitResult> CommitPrepared(const std::vector<PreparedCheckpoint>& prepared);
-  // OK while `p`'s claim (owner and incarnation) is its writer's newest.
-  absl::Status CheckPreparedClaim(const PreparedCheckpoint& p);
+  // OK while `p`'s claim (owner and incarnation) is its writer's newest, or
+  // while `p`'s checkpoint, superseded by later claims, may still be
+  // committed (WriterClaims::CompletedBeforeSuperseded against `latest`);
+  // FAILED_PRECONDITION "fenced" otherwise.
+  absl::Status CheckPreparedClaim(const PreparedCheckpoint& p, const Snapshot& latest);
 
   absl::StatusOr<std::shared_ptr<const Snapshot>> LatestSnapshot();
   absl::StatusOr<std::shared_ptr<const Snapshot>> SnapshotById(int64_t id);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <tuple>
 
 #include "absl/container/flat_hash_set.h"
 #include "table/base/absl_compat.h"
@@ -357,9 +358,14 @@ std::string PreparedName(const PreparedCheckpoint& p) {
 
 }  // namespace
 
-absl::Status Table::CheckPreparedClaim(const PreparedCheckpoint& p) {
+absl::Status Table::CheckPreparedClaim(const PreparedCheckpoint& p, const Snapshot& latest) {
   ASSIGN_OR_RETURN(auto claim, claims_.Latest(p.writer_id));
   if (claim && (claim->owner != p.owner || claim->incarnation != p.incarnation)) {
+    if (claim->incarnation > p.incarnation) {
+      ASSIGN_OR_RETURN(bool completed, claims_.CompletedBeforeSuperseded(
+                                           p.writer_id, p.incarnation, p.newest().checkpoint_id, latest));
+      if (completed) return absl::OkStatus();
+    }
     return absl::FailedPreconditionError(Cat(
         "writer '", p.writer_id, "' is fenced: ", PreparedName(p),
         " was sealed under incarnation ", p.incarnation, ", and incarnation ", claim->incarnation,
@@ -393,6 +399,15 @@ absl::StatusOr<CommitResult> Table::CommitPrepared(const std::vector<PreparedChe
     return absl::DataLossError(Cat(PreparedName(*to_check[k].first), " cannot be committed: ", s.message()));
   }));
   kCommitAfterDataFiles.Reach();
+  // One writer's checkpoints are applied oldest first, also across
+  // incarnations: a restored checkpoint of a superseded incarnation before
+  // the new incarnation's first, whose rows are newer.
+  std::vector<const PreparedCheckpoint*> in_order;
+  for (const PreparedCheckpoint& p : prepared) in_order.push_back(&p);
+  std::stable_sort(in_order.begin(), in_order.end(), [](const PreparedCheckpoint* a, const PreparedCheckpoint* b) {
+    return std::tie(a->writer_id, a->incarnation, a->newest().checkpoint_id) <
+           std::tie(b->writer_id, b->incarnation, b->newest().checkpoint_id);
+  });
   std::vector<CommitIdentity> identities;
   std::vector<const DataFileMeta*> files;
   std::optional<CommitResult> already;
@@ -403,7 +418,8 @@ absl::StatusOr<CommitResult> Table::CommitPrepared(const std::vector<PreparedChe
                   identities.clear();
                   files.clear();
                   int64_t newest_at = -1;
-                  for (const PreparedCheckpoint& p : prepared) {
+                  for (const PreparedCheckpoint* in : in_order) {
+                    const PreparedCheckpoint& p = *in;
                     const int64_t done = latest.CommittedCheckpoint(p.identity);
                     if (done >= p.newest().checkpoint_id) {
                       // Committed before (a retry, or the answer was lost):
@@ -412,7 +428,7 @@ absl::StatusOr<CommitResult> Table::CommitPrepared(const std::vector<PreparedChe
                       newest_at = std::max(newest_at, at.value_or(latest.id));
                       continue;
                     }
-                    RETURN_IF_ERROR(CheckPreparedClaim(p));
+                    RETURN_IF_ERROR(CheckPreparedClaim(p, latest));
                     for (const PreparedPart& part : p.parts) {
                       if (part.checkpoint_id <= done) continue;
                       identities.push_back(p.IdentityOf(part));

@@ -434,8 +434,11 @@ absl::StatusOr<int> Table::SweepPrepared(const Snapshot& latest, absl::Time cuto
     }
     if (!done && absl::FromUnixMillis(p->time_ms) < cutoff) {
       // Abandoned: its writer claimed a new incarnation since (a rewind, or a
-      // move to another sidecar), so no commit can take it any more.
-      done = !CheckPreparedClaim(*p).ok();
+      // move to another sidecar) that did not keep it, so no commit can take
+      // it any more.
+      absl::Status claim = CheckPreparedClaim(*p, latest);
+      if (!claim.ok() && !absl::IsFailedPrecondition(claim)) return claim;
+      done = !claim.ok();
     }
     if (done) {
       RETURN_IF_ERROR(prepared_.Remove(n));

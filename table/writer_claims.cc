@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "nlohmann/json.hpp"
@@ -59,15 +60,20 @@ std::string WriterClaims::WriterDir(std::string_view writer_id) const {
   return JoinPath(dir_, fmt::format("{:016x}{:016x}", h.high64, h.low64));
 }
 
-absl::StatusOr<std::optional<WriterClaim>> WriterClaims::Latest(std::string_view writer_id) {
-  const std::string dir = WriterDir(writer_id);
-  auto names = ListDir(fs_, dir);
-  if (absl::IsNotFound(names.status())) return std::optional<WriterClaim>();
+absl::StatusOr<std::vector<int64_t>> WriterClaims::Incarnations(std::string_view writer_id) {
+  auto names = ListDir(fs_, WriterDir(writer_id));
+  if (absl::IsNotFound(names.status())) return std::vector<int64_t>();
   if (!names.ok()) return names.status();
-  int64_t newest = -1;
-  for (const auto& n : *names) newest = std::max(newest, ParseIncarnationName(n));
-  if (newest < 0) return std::optional<WriterClaim>();
-  const std::string path = JoinPath(dir, IncarnationName(newest));
+  std::vector<int64_t> out;
+  for (const auto& n : *names) {
+    if (int64_t i = ParseIncarnationName(n); i >= 0) out.push_back(i);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+absl::StatusOr<WriterClaim> WriterClaims::Read(std::string_view writer_id, int64_t incarnation) {
+  const std::string path = JoinPath(WriterDir(writer_id), IncarnationName(incarnation));
   ASSIGN_OR_RETURN(std::string contents, ReadWholeFile(fs_, path, kMaxClaimBytes));
   ASSIGN_OR_RETURN(std::string_view body, UnframeChecksummed(kClaimMagic, contents, path));
   WriterClaim claim;
@@ -81,12 +87,36 @@ absl::StatusOr<std::optional<WriterClaim>> WriterClaims::Latest(std::string_view
   } catch (const std::exception& e) {
     return absl::DataLossError(Cat(path, " is malformed: ", e.what()));
   }
-  if (claim.writer_id != writer_id || claim.incarnation != newest) {
+  if (claim.writer_id != writer_id || claim.incarnation != incarnation) {
     return absl::DataLossError(Cat(path, " claims incarnation ", claim.incarnation, " of writer '",
-                                   claim.writer_id, "', not incarnation ", newest, " of '",
+                                   claim.writer_id, "', not incarnation ", incarnation, " of '",
                                    writer_id, "'"));
   }
+  return claim;
+}
+
+absl::StatusOr<std::optional<WriterClaim>> WriterClaims::Latest(std::string_view writer_id) {
+  ASSIGN_OR_RETURN(auto incarnations, Incarnations(writer_id));
+  if (incarnations.empty()) return std::optional<WriterClaim>();
+  ASSIGN_OR_RETURN(auto claim, Read(writer_id, incarnations.back()));
   return std::optional<WriterClaim>(std::move(claim));
+}
+
+absl::StatusOr<bool> WriterClaims::CompletedBeforeSuperseded(std::string_view writer_id,
+                                                             int64_t incarnation,
+                                                             int64_t checkpoint_id,
+                                                             const Snapshot& latest) {
+  for (const auto& [identity, state] : latest.writers) {
+    auto n = IncarnationOf(identity, writer_id);
+    if (n && *n > incarnation) return false;
+  }
+  ASSIGN_OR_RETURN(auto incarnations, Incarnations(writer_id));
+  for (int64_t n : incarnations) {
+    if (n <= incarnation) continue;
+    ASSIGN_OR_RETURN(auto claim, Read(writer_id, n));
+    if (!claim.restored || *claim.restored < checkpoint_id) return false;
+  }
+  return true;
 }
 
 absl::StatusOr<WriterClaim> WriterClaims::Claim(std::string_view writer_id, int64_t incarnation,

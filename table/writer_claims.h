@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "rocksdb/file_system.h"
@@ -60,6 +61,15 @@ class WriterClaims {
   // The newest claim of `writer_id`, nullopt when it was never claimed.
   absl::StatusOr<std::optional<WriterClaim>> Latest(std::string_view writer_id);
 
+  // Whether checkpoint `checkpoint_id` of incarnation `incarnation`, which a
+  // later claim superseded, was completed by the job and may still be
+  // committed: every later claim's registration restored from it or a later
+  // checkpoint (so the job kept it), and `latest` holds no commit of a later
+  // incarnation (which the restored commit must precede). False when a later
+  // claim does not record its restore point.
+  absl::StatusOr<bool> CompletedBeforeSuperseded(std::string_view writer_id, int64_t incarnation,
+                                                 int64_t checkpoint_id, const Snapshot& latest);
+
   // Claims exactly `incarnation` for `owner`, made by a registration that
   // restored `restored` (-1: a fresh start; nullopt: not known).
   // ALREADY_EXISTS when it is taken.
@@ -77,6 +87,9 @@ class WriterClaims {
 
  private:
   std::string WriterDir(std::string_view writer_id) const;
+  // The claimed incarnations of `writer_id`, ascending.
+  absl::StatusOr<std::vector<int64_t>> Incarnations(std::string_view writer_id);
+  absl::StatusOr<WriterClaim> Read(std::string_view writer_id, int64_t incarnation);
 
   rocksdb::FileSystem* const fs_;
   const std::string dir_;  // <table>/writers

@@ -84,6 +84,42 @@ TEST_F(WriterClaimsTest, AClaimRecordsTheCheckpointItsRegistrationRestored) {
   EXPECT_TRUE(absl::IsInvalidArgument(claims.Claim("w", 9, "store-b", -2).status()));
 }
 
+// A superseded incarnation's checkpoint stays committable while every later
+// claim restored from it or later, and no later incarnation committed.
+TEST_F(WriterClaimsTest, ASupersededCheckpointIsKeptByEveryLaterRestoreUntilTheNextCommit) {
+  WriterClaims& claims = table_->claims();
+  ASSERT_TRUE(claims.Claim("w", 0, "store-a", -1).ok());
+  auto kept = [&](int64_t checkpoint) {
+    auto latest = table_->LatestSnapshot();
+    EXPECT_TRUE(latest.ok());
+    auto r = claims.CompletedBeforeSuperseded("w", 0, checkpoint, **latest);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() && *r;
+  };
+  EXPECT_TRUE(kept(5));  // not superseded
+  ASSERT_TRUE(claims.Claim("w", 1, "store-b", 5).ok());
+  EXPECT_TRUE(kept(5));
+  EXPECT_TRUE(kept(4));
+  EXPECT_FALSE(kept(6));  // sealed after the restore point: abandoned
+  ASSERT_TRUE(claims.Claim("w", 2, "store-a", 4).ok());
+  EXPECT_FALSE(kept(5));  // a later restore went back before it
+  EXPECT_TRUE(kept(4));
+  ASSERT_TRUE(claims.Claim("w", 3, "store-b").ok());
+  EXPECT_FALSE(kept(4));  // a claim without its restore point keeps nothing
+  ASSERT_TRUE(claims.Claim("v", 0, "store-a", -1).ok());
+  ASSERT_TRUE(claims.Claim("v", 1, "store-b", 5).ok());
+  auto latest = table_->LatestSnapshot();
+  ASSERT_TRUE(latest.ok());
+  auto before = claims.CompletedBeforeSuperseded("v", 0, 5, **latest);
+  ASSERT_TRUE(before.ok() && *before);
+  ASSERT_TRUE(table_->Commit(OneRow(1), {{"v#1", 6}}).ok());
+  latest = table_->LatestSnapshot();
+  ASSERT_TRUE(latest.ok());
+  auto after = claims.CompletedBeforeSuperseded("v", 0, 5, **latest);
+  ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(*after);  // the new incarnation committed first
+}
+
 TEST_F(WriterClaimsTest, ClaimNextSkipsIncarnationsTheTableCommitted) {
   // A table written before claims existed: "w" and "w#4" committed.
   ASSERT_TRUE(table_->Commit(OneRow(1), {{"w", 1}}).ok());

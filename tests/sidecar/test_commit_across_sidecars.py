@@ -214,8 +214,8 @@ def test_a_restore_on_another_sidecar_waits_for_the_restored_checkpoints_files(
     prepared it, and the job restores from 1 with WA placed on B. B's
     RegisterWriter waits --prepared-wait for A's files, then answers
     UNAVAILABLE and claims nothing; once A is back and has prepared them, the
-    registration commits checkpoint 1 from the table root, so the move loses
-    nothing (the restored committable's Commit finds it committed)."""
+    registration succeeds and the restored committable's Commit through B
+    publishes checkpoint 1 from the table root, so the move loses nothing."""
     a_rows = [row(i, "a") for i in range(500)]
     a, b, c1 = a_dies_before_preparing(sidecar_factory, a_rows)
     cb = b.client()
@@ -234,14 +234,48 @@ def test_a_restore_on_another_sidecar_waits_for_the_restored_checkpoints_files(
     reg = cb.register(T, WA, restored=1)
     assert list(reg.pending) == []
     assert reg.identity != c1.identity
+    assert appends(cb) == []
+    assert not cb.commit([c1]).commits[0].already_committed
     assert [identities(s) for s in appends(cb)] == [[(c1.identity, 1)]]
-    assert cb.commit([c1]).commits[0].already_committed
     c2 = seal(cb, WA, reg.epoch, 2, [row(1000, "b")])
     assert not cb.commit([c2]).commits[0].already_committed
     assert_tables_agree(cb, Deltactl(deltactl_bin, a.table_root), T, a_rows + [row(1000, "b")])
     # A, fenced for WA now, cannot seal for it any more.
     e = rpc_error(a.client().prepare, T, WA, c1.epoch, 2)
     assert e.code() == grpc.StatusCode.FAILED_PRECONDITION, (e.code(), e.details())
+
+
+def test_a_checkpoint_restored_with_a_writer_moved_is_one_snapshot(pair):
+    """Checkpoint 2 of WA (on A) and WB (on B) completes but is not committed;
+    the job restores from 2 with WA placed on B. The restored committables'
+    one Commit through B publishes both writers' part of checkpoint 2 in one
+    snapshot, WA's from A's prepared files under its old identity. A
+    superseded identity's checkpoint is refused once the new incarnation has
+    committed (its rows would land over newer ones)."""
+    a, b, deltactl = pair
+    ca, cb = a.client(), b.client()
+    ea, eb = ca.register(T, WA).epoch, cb.register(T, WB).epoch
+    commit_retrying(cb, [seal(ca, WA, ea, 1, [row(1)]), seal(cb, WB, eb, 1, [row(101)])])
+    c2a, c2b = seal(ca, WA, ea, 2, [row(2, "a2")]), seal(cb, WB, eb, 2, [row(102, "b2")])
+    reg_a, reg_b = cb.register(T, WA, restored=2), cb.register(T, WB, restored=2)
+    assert list(reg_a.pending) == []
+    assert [c.checkpoint_id for c in reg_b.pending] == [2]
+    before = appends(cb)
+    assert not commit_retrying(cb, [c2a, c2b]).commits[0].already_committed
+    snaps = appends(cb)
+    assert len(snaps) == len(before) + 1
+    assert identities(snaps[-1]) == [(WA, 2), (WB, 2)]
+    assert cb.commit([c2a, c2b]).commits[0].already_committed
+
+    # Checkpoint 3 completes, uncommitted; the job restores from 3 with WA
+    # back on A, and a faulty committer commits WA's new checkpoint 4 first.
+    c3a = seal(cb, WA, reg_a.epoch, 3, [row(3, "a3")])
+    wait_prepared(b.table_root, c3a)
+    reg_a = ca.register(T, WA, restored=3)
+    commit_retrying(ca, [seal(ca, WA, reg_a.epoch, 4, [row(3, "a4")])])
+    e = rpc_error(ca.commit, [c3a])
+    assert e.code() == grpc.StatusCode.FAILED_PRECONDITION, (e.code(), e.details())
+    assert_tables_agree(cb, deltactl, T, [row(1), row(2, "a2"), row(3, "a4"), row(101), row(102, "b2")])
 
 
 @pytest.mark.parametrize("damage", ["flipped byte", "missing"])

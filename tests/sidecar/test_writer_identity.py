@@ -127,17 +127,21 @@ def test_writer_moving_back_drops_what_it_sealed_before_it_left(pair):
     ca.prepare(T, W, reg.epoch, 2)
     # The job restores from 1 on B, seals 2 there (checkpoint 2 completes),
     # then fails before committing it and restores from 2 back on A: A's own
-    # seal of 2 is from the abandoned attempt. The registration on A commits
-    # B's checkpoint 2 from the table root, waiting for B to prepare it if
-    # it has not yet, and A's abandoned seal of 2 is dropped.
+    # seal of 2 is from the abandoned attempt and is dropped; B's checkpoint
+    # 2 stays committable (the registration on A waits for B to prepare it,
+    # if it has not yet) and the restored committable's Commit through A
+    # publishes it from the table root.
     reg_b = cb.register(T, W, restored=1)
     cb.write_rows(T, W, reg_b.epoch, [[row(2, "on-b")]])
     c2 = cb.prepare(T, W, reg_b.epoch, 2)
     back = ca.register(T, W, restored=2)
     assert list(back.pending) == []
     assert back.identity not in (reg.identity, reg_b.identity, c2.identity)
-    # The restored committable, committed again as the job's committer does.
+    assert not ca.commit([c2]).commits[0].already_committed
     assert ca.commit([c2]).commits[0].already_committed
+    # B, fenced, cannot seal for the writer any more.
+    e = rpc_error(cb.prepare, T, W, reg_b.epoch, 3)
+    assert e.code() == grpc.StatusCode.FAILED_PRECONDITION, e.details()
     assert not commit_cp(ca, back, 3, [row(3)]).already_committed
     assert_tables_agree(ca, deltactl, T, [row(1), row(2, "on-b"), row(3)])
     assert_no_identity_twice(ca)

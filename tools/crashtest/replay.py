@@ -463,9 +463,9 @@ class Job(Committer):
     def move(self, writers, to, restore="latest"):
         """The job restores (from `restore`, as recover) with `writers` placed on
         sidecar `to`; the sidecar each leaves keeps its state (a zombie there
-        must be fenced)."""
-        if not self.settled():
-            self.recover("latest")
+        must be fenced). The last completed checkpoint need not be committed:
+        a moved writer's part of it is committed from the table root, with the
+        other writers' part, by the restored committables' Commit."""
         for w in writers:
             if self.place[w] != to:
                 # A zombie can only act where the writer is registered: not on a
