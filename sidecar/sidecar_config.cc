@@ -125,7 +125,8 @@ void AddObservabilityFlags(CLI::App& app, SidecarConfig& config, FlagText& text)
   text.prepared_wait = absl::FormatDuration(config.server.prepared_wait);
   app.add_option("--prepared-wait", text.prepared_wait,
                  "How long a Commit naming a checkpoint that another sidecar on the table root "
-                 "sealed waits for it to be prepared there before answering UNAVAILABLE")
+                 "sealed, or a RegisterWriter restoring a checkpoint another sidecar sealed, "
+                 "waits for it to be prepared there before answering UNAVAILABLE")
       ->envname("DELTA_SIDECAR_PREPARED_WAIT")
       ->capture_default_str();
   app.add_option("--prepare-threads", config.server.prepare_threads,
