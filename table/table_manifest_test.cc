@@ -6,6 +6,7 @@
 #include <set>
 
 #include "gtest/gtest.h"
+#include "rocksdb/file_system.h"
 #include "table/base/file_util.h"
 #include "table/manifest.h"
 #include "table/row.h"
@@ -16,6 +17,30 @@ namespace deltasidecar::table {
 namespace {
 
 namespace fs = std::filesystem;
+
+// Another process's expiry, as this one reads a snapshot: when the reader
+// asks for `manifest`, the snapshot file `snapshot` is deleted and the
+// manifest is gone (expiry deletes the snapshot first, then its manifests).
+class ExpiresWhileReadFs : public rocksdb::FileSystemWrapper {
+ public:
+  ExpiresWhileReadFs(std::string manifest, std::string snapshot)
+      : rocksdb::FileSystemWrapper(rocksdb::FileSystem::Default()),
+        manifest_(std::move(manifest)),
+        snapshot_(std::move(snapshot)) {}
+  const char* Name() const override { return "ExpiresWhileReadFs"; }
+  rocksdb::IOStatus GetFileSize(const std::string& f, const rocksdb::IOOptions& o, uint64_t* size,
+                                rocksdb::IODebugContext* dbg) override {
+    if (f == manifest_) {
+      fs::remove(snapshot_);
+      return rocksdb::IOStatus::PathNotFound(f);
+    }
+    return target()->GetFileSize(f, o, size, dbg);
+  }
+
+ private:
+  const std::string manifest_;
+  const std::string snapshot_;
+};
 
 class TableManifestTest : public temp_table_testing::TempTableTest {
  protected:
@@ -166,6 +191,25 @@ TEST_F(TableManifestTest, ADamagedOrMissingManifestIsDataLoss) {
   s = (*again)->SnapshotById(id);
   EXPECT_TRUE(absl::IsDataLoss(s.status())) << s.status();
   EXPECT_NE(s.status().message().find("is missing"), std::string::npos) << s.status();
+}
+
+// A snapshot expired by another process while this one reads it is not
+// found (History skips it), not DATA_LOSS.
+TEST_F(TableManifestTest, ASnapshotExpiredWhileItIsReadIsNotFound) {
+  const int64_t id = Commit(0, 100);
+  Commit(100, 100);
+  const std::vector<ManifestRef> refs = ManifestsOf(id);
+  ASSERT_FALSE(refs.empty());
+  const fs::path snapshot = Dir() / "snapshots" / SnapshotFileName(id);
+  ASSERT_TRUE(fs::exists(snapshot)) << snapshot;
+  TableOptions options;
+  options.fs = std::make_shared<ExpiresWhileReadFs>((Dir() / "manifests" / refs[0].name).string(),
+                                                    snapshot.string());
+  auto reader = Table::Open(root_, "t", options);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  auto s = (*reader)->SnapshotById(id);
+  EXPECT_TRUE(absl::IsNotFound(s.status())) << s.status();
+  EXPECT_NE(s.status().message().find("expired while it was read"), std::string::npos) << s.status();
 }
 
 }  // namespace

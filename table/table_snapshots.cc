@@ -41,7 +41,16 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> Table::LoadSnapshot(int64_t id) 
   if (!contents.ok()) return contents.status();
   ASSIGN_OR_RETURN(Snapshot s, DecodeSnapshot(*contents, path, schema_.buckets()));
   if (s.id != id) return absl::DataLossError(Cat(path, " holds snapshot ", s.id));
-  RETURN_IF_ERROR(ResolveFiles(s, path));
+  if (absl::Status resolved = ResolveFiles(s, path); !resolved.ok()) {
+    // Expiry deletes a snapshot's file before the manifests only it names: a
+    // manifest missing from a snapshot that is gone too was expired while
+    // this read it, which is not damage.
+    if (absl::IsDataLoss(resolved) && !FileExists(storage_->fs.get(), path)) {
+      return absl::NotFoundError(
+          Cat("snapshot ", id, " of table '", name_, "' was expired while it was read"));
+    }
+    return resolved;
+  }
   auto shared = std::make_shared<const Snapshot>(std::move(s));
   absl::MutexLock lock(&mu_);
   cache_[id] = shared;
