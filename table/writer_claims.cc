@@ -125,11 +125,11 @@ absl::StatusOr<WriterClaim> WriterClaims::Claim(std::string_view writer_id, int6
   if (incarnation < 0) {
     return absl::InvalidArgumentError(Cat("incarnation ", incarnation, " is negative"));
   }
-  const std::string dir = WriterDir(writer_id);
-  for (const std::string& d : {dir_, dir}) RETURN_IF_ERROR(CreateDirDurably(fs_, d));
   if (restored && *restored < -1) {
     return absl::InvalidArgumentError(Cat("restored checkpoint ", *restored, " is below -1"));
   }
+  const std::string dir = WriterDir(writer_id);
+  for (const std::string& d : {dir_, dir}) RETURN_IF_ERROR(CreateDirDurably(fs_, d));
   WriterClaim claim{std::string(writer_id), incarnation, std::string(owner), NowMs(), restored};
   nlohmann::json j = {{"writer", claim.writer_id},
                       {"incarnation", claim.incarnation},
